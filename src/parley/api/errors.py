@@ -1,0 +1,103 @@
+"""One error body for every failure (DESIGN §3), whichever layer raised it."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parley.errors import (
+    AuthenticationFailed,
+    FieldProblem,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    ParleyError,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+_HTTP_STATUS_ERRORS: dict[int, type[ParleyError]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def error_response(request: Request, error: ParleyError) -> JSONResponse:
+    body = error.to_dict()
+    body["request_id"] = request.scope.get("state", {}).get("request_id", "")
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if isinstance(error, AuthenticationFailed):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"error": body}, status_code=error.status, headers=headers)
+
+
+def validation_error(errors: Sequence[Any]) -> ValidationFailed:
+    """Map pydantic's error list onto ``VALIDATION_ERROR`` / ``INVALID_JSON`` with fields."""
+    problems: list[FieldProblem] = []
+    for item in errors:
+        kind = item.get("type", "")
+        loc = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")]
+        if kind == "json_invalid":
+            return MalformedBody()
+        field = ".".join(loc) or "body"
+        message = str(item.get("msg", "is not valid"))
+        if kind == "missing":
+            message = "is required"
+        problems.append(FieldProblem(field, message))
+    first = problems[0] if problems else FieldProblem("body", "is not valid")
+    return ValidationFailed(f"{first.field}: {first.message}", details=problems)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ParleyError)
+    async def _parley_error(request: Request, exc: ParleyError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("internal error", exc_info=exc)
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        content_type = request.headers.get("content-type", "")
+        whole_body_rejected = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
+        if whole_body_rejected and content_type and "json" not in content_type.lower():
+            return error_response(
+                request,
+                UnsupportedMediaType("Send the body as JSON with Content-Type: application/json"),
+            )
+        return error_response(request, validation_error(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_type = _HTTP_STATUS_ERRORS.get(exc.status_code)
+        if error_type is not None:
+            error: ParleyError = error_type()
+        elif 400 <= exc.status_code < 500:
+            error = ValidationFailed(str(exc.detail))
+            error.status = exc.status_code  # type: ignore[misc]
+        else:
+            error = ParleyError()
+        response = error_response(request, error)
+        if exc.status_code == 405 and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(request, ParleyError())

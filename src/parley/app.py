@@ -1,0 +1,64 @@
+"""The ASGI application: wiring only (routers, middleware, lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from parley import __version__
+from parley.api import auth, ops, users
+from parley.api.errors import install_error_handlers
+from parley.api.limits import BodySizeLimit
+from parley.config import Settings
+from parley.container import Container, build_container
+from parley.observability.requests import RequestObserver
+from parley.security.headers import SecurityHeaders
+from parley.store import migrate
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = False) -> FastAPI:
+    """Build the app. ``run_migrations`` upgrades the schema at start (single-node mode)."""
+    settings = settings or Settings()
+    container = build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await migrate.upgrade(container.db)
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(
+        title="Parley",
+        version=__version__,
+        description="Self-hosted real-time team chat. WebSocket protocol: docs/protocol.md.",
+        lifespan=lifespan,
+    )
+    app.state.parley = container
+    install_error_handlers(app)
+    for router in (ops.router, auth.router, users.router):
+        app.include_router(router)
+
+    # Outermost last: observe → security headers → CORS → body limit → routes.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_credentials=True,
+        )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestObserver, metrics=container.metrics, access_log=settings.access_log)
+    return app
+
+
+def container_of(app: FastAPI) -> Container:
+    container: Container = app.state.parley
+    return container

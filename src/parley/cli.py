@@ -1,0 +1,219 @@
+"""The ``parley`` command: serve, migrate, create-admin, check-config, version (and chat)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from parley import __version__
+from parley.config import Settings, mask_url_password
+from parley.errors import ParleyError
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+# --- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from parley.observability.logging import configure_logging
+
+    overrides = {
+        "PARLEY_HOST": args.host,
+        "PARLEY_PORT": str(args.port) if args.port else None,
+        "PARLEY_WORKERS": str(args.workers) if args.workers else None,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[key] = value  # workers are new processes: they read the environment
+    settings = _settings()
+    configure_logging(settings.log_level)
+    # Migrate once here, not in every worker; the secret is created here for the same reason.
+    asyncio.run(_migrate(settings))
+    settings.signing_secret()
+    print(
+        f"Parley {__version__} on http://{settings.host}:{settings.port} "
+        f"({settings.workers} worker{'s' if settings.workers > 1 else ''}, "
+        f"database {mask_url_password(settings.effective_database_url)})",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "parley.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=settings.trust_proxy_headers,
+        timeout_graceful_shutdown=10,
+        ws_max_size=1_048_576,
+    )
+    return 0
+
+
+# --- migrate
+
+
+async def _migrate(settings: Settings) -> str | None:
+    from parley.store import migrate
+    from parley.store.db import Database
+
+    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await migrate.upgrade(db)
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    revision = asyncio.run(_migrate(settings))
+    print(f"database at revision {revision}: {mask_url_password(settings.effective_database_url)}")
+    return 0
+
+
+# --- create-admin
+
+
+async def _create_admin(settings: Settings, username: str, password: str | None) -> str:
+    from parley.container import build_container
+    from parley.errors import NotFound
+
+    container = build_container(settings)
+    try:
+        try:
+            user = await container.accounts.get_by_username(username)
+            await container.accounts.set_admin(user.id, True)
+            return f"{user.username} is now an administrator"
+        except NotFound:
+            if password is None:
+                raise SystemExit("no such user; give a password to create one") from None
+            user = await container.accounts.register(username, password, is_admin=True)
+            return f"created administrator {user.username} ({user.id})"
+    finally:
+        await container.close()
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    password: str | None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (empty to promote an existing user): ") or None
+    else:
+        password = None
+    print(asyncio.run(_create_admin(settings, args.username, password)))
+    return 0
+
+
+# --- check-config
+
+
+async def _reachability(settings: Settings) -> dict[str, str]:
+    from parley.store import migrate
+    from parley.store.db import Database
+
+    report: dict[str, str] = {}
+    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await asyncio.wait_for(db.ping(), 5)
+        current = await migrate.current_revision(db)
+        head = migrate.head_revision()
+        state = "up to date" if current == head else f"at {current}, head is {head}: run migrate"
+        report["database"] = f"ok ({db.dialect}, schema {state})"
+    except Exception as exc:  # report, don't crash: this command exists to diagnose
+        report["database"] = f"UNREACHABLE: {type(exc).__name__}: {exc}"
+    finally:
+        await db.dispose()
+    if settings.redis_url:
+        try:
+            import redis.asyncio as redis
+
+            client = redis.from_url(settings.redis_url)
+            await asyncio.wait_for(client.ping(), 5)
+            await client.aclose()
+            report["redis"] = "ok"
+        except Exception as exc:
+            report["redis"] = f"UNREACHABLE: {type(exc).__name__}: {exc}"
+    else:
+        report["redis"] = "not configured (in-process bus, presence and jobs)"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        report["data_dir"] = f"ok ({settings.data_dir.resolve()})"
+    except OSError as exc:
+        report["data_dir"] = f"NOT WRITABLE: {exc}"
+    return report
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings()
+    print(json.dumps({"settings": settings.masked()}, indent=2, default=str))
+    report = asyncio.run(_reachability(settings))
+    print(json.dumps({"reachable": report}, indent=2))
+    failed = any(value.startswith(("UNREACHABLE", "NOT")) for value in report.values())
+    return 1 if failed else 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"parley {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parley", description="Parley team chat server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        func=cmd_migrate
+    )
+
+    admin = commands.add_parser("create-admin", help="create an administrator or promote a user")
+    admin.add_argument("username")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    admin.set_defaults(func=cmd_create_admin)
+
+    commands.add_parser(
+        "check-config", help="print the effective settings and what is reachable"
+    ).set_defaults(func=cmd_check_config)
+    commands.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ParleyError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        for detail in exc.details:
+            print(f"  {detail.field}: {detail.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,188 @@
+"""Settings: environment variables with the ``PARLEY_`` prefix, then an optional TOML file.
+
+No configuration at all gives a working single-node chat (DESIGN §2 "Configuration"):
+SQLite in ``./parley-data/``, in-process bus and jobs, a signing secret generated once and
+kept in the data directory with 0600 permissions, listening on 127.0.0.1:8000.
+
+The TOML file is ``$PARLEY_CONFIG_FILE`` or ``./parley.toml`` when it exists; keys are the
+field names below without the prefix (``database_url = "postgresql://..."``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SECRET_FILE_NAME = "secret.key"
+DATABASE_FILE_NAME = "parley.db"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("PARLEY_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    default = Path("parley.toml")
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True)
+
+    # --- serving
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+    access_log: bool = True
+    # Origins allowed to call the API from another site; empty means CORS stays off.
+    cors_origins: list[str] = []
+    # Trust X-Forwarded-For from the load balancer for client addresses (throttling, logs).
+    trust_proxy_headers: bool = False
+
+    # --- storage
+    data_dir: Path = Path("parley-data")
+    database_url: str | None = None
+    # SQLite `synchronous` pragma. FULL: an acknowledged message survives power loss;
+    # NORMAL: it survives a killed process (kill -9) but the last commits may be lost on
+    # power loss. Group commit keeps FULL cheap, so it is the default.
+    sqlite_synchronous: str = "FULL"
+    database_pool_size: int = Field(default=10, ge=1)
+    redis_url: str | None = None
+
+    # --- security
+    secret_key: SecretStr | None = None
+    access_token_ttl_seconds: int = Field(default=900, ge=10)
+    refresh_token_ttl_days: int = Field(default=30, ge=1)
+    # Argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    login_failures_allowed: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+
+    # --- limits (DESIGN §3)
+    max_message_chars: int = Field(default=10_000, ge=1)
+    max_group_members: int = Field(default=1_000, ge=2)
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    message_rate_per_second: float = Field(default=10.0, gt=0)
+    message_burst: int = Field(default=20, ge=1)
+    conversation_message_rate_per_second: float = Field(default=50.0, gt=0)
+    conversation_message_burst: int = Field(default=100, ge=1)
+    api_rate_per_second: float = Field(default=50.0, gt=0)
+    api_burst: int = Field(default=200, ge=1)
+    # Whether a direct conversation needs an accepted contact first.
+    dm_requires_contact: bool = False
+
+    # --- group commit (DESIGN §2 "Persistence")
+    group_commit_window_ms: float = Field(default=2.0, ge=0)
+    group_commit_max_batch: int = Field(default=256, ge=1)
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+        return upper
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # --- derived values
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy async URL: asyncpg for PostgreSQL, aiosqlite for SQLite."""
+        url = self.database_url or f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
+        return normalise_database_url(url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def signing_secret(self) -> str:
+        """The JWT / URL signing secret: configured, or generated once into the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(self.data_dir / SECRET_FILE_NAME)
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display, secrets and passwords in URLs masked."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr) or name == "secret_key":
+                shown[name] = "********" if value is not None else None
+            elif name in {"database_url", "redis_url"} and value:
+                shown[name] = mask_url_password(str(value))
+            else:
+                shown[name] = str(value) if isinstance(value, Path) else value
+        shown["effective_database_url"] = mask_url_password(self.effective_database_url)
+        return shown
+
+
+def normalise_database_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':********' if has_password else ''}@{host}"
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret at ``path``, creating it (0600) the first time.
+
+    The secret is written to a private temporary file and hard-linked into place, which
+    fails if the file exists: workers starting at once agree on one complete secret.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    secret = path.read_text().strip()
+    if not secret:
+        raise RuntimeError(f"{path} is empty; delete it to generate a new secret")
+    return secret

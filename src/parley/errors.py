@@ -1,0 +1,192 @@
+"""Domain errors: one stable ``code`` each, mapped to an HTTP status and a WebSocket frame.
+
+    ParleyError                      500 INTERNAL_ERROR (never raised for bad input)
+    ├── ValidationFailed             400 VALIDATION_ERROR (+ field details)
+    │   └── MalformedBody            400 INVALID_JSON
+    ├── AuthenticationFailed         401 AUTHENTICATION_FAILED
+    │   ├── InvalidCredentials       401 INVALID_CREDENTIALS
+    │   ├── InvalidToken             401 INVALID_TOKEN
+    │   ├── TokenExpired             401 TOKEN_EXPIRED
+    │   ├── SessionRevoked           401 SESSION_REVOKED
+    │   ├── InvalidRefreshToken      401 INVALID_REFRESH_TOKEN
+    │   └── RefreshTokenReused       401 REFRESH_TOKEN_REUSED
+    ├── Forbidden                    403 FORBIDDEN
+    │   └── Blocked                  403 BLOCKED
+    ├── NotFound                     404 NOT_FOUND
+    ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
+    ├── Conflict                     409 CONFLICT
+    │   ├── UsernameTaken            409 USERNAME_TAKEN
+    │   ├── SlugTaken                409 SLUG_TAKEN
+    │   └── IdempotencyConflict      409 IDEMPOTENCY_CONFLICT
+    ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
+    ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
+    └── Unavailable                  503 UNAVAILABLE
+
+Error body (DESIGN §3): ``{"error": {"code", "message", "details": [{"field", "message"}],
+"request_id"}}``. The gateway sends the same object inside an ``error`` frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+class ParleyError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    default_message: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[FieldProblem] | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details or []
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # a narrower code for one instance
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = [{"field": d.field, "message": d.message} for d in self.details]
+        return body
+
+
+class ValidationFailed(ParleyError):
+    status = 400
+    code = "VALIDATION_ERROR"
+    default_message = "The request is not valid"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", details=[FieldProblem(field, message)])
+
+
+class MalformedBody(ValidationFailed):
+    code = "INVALID_JSON"
+    default_message = "The request body is not valid JSON"
+
+
+class AuthenticationFailed(ParleyError):
+    status = 401
+    code = "AUTHENTICATION_FAILED"
+    default_message = "Authentication required"
+
+
+class InvalidCredentials(AuthenticationFailed):
+    code = "INVALID_CREDENTIALS"
+    default_message = "Wrong username or password"
+
+
+class InvalidToken(AuthenticationFailed):
+    code = "INVALID_TOKEN"
+    default_message = "The access token is not valid"
+
+
+class TokenExpired(AuthenticationFailed):
+    code = "TOKEN_EXPIRED"
+    default_message = "The access token has expired; refresh it"
+
+
+class SessionRevoked(AuthenticationFailed):
+    code = "SESSION_REVOKED"
+    default_message = "This session has been logged out"
+
+
+class InvalidRefreshToken(AuthenticationFailed):
+    code = "INVALID_REFRESH_TOKEN"
+    default_message = "The refresh token is not valid"
+
+
+class RefreshTokenReused(AuthenticationFailed):
+    code = "REFRESH_TOKEN_REUSED"
+    default_message = "This refresh token was already used; the session has been revoked"
+
+
+class Forbidden(ParleyError):
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "You are not allowed to do this"
+
+
+class Blocked(Forbidden):
+    code = "BLOCKED"
+    default_message = "One of you has blocked the other"
+
+
+class NotFound(ParleyError):
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class MethodNotAllowed(ParleyError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method not allowed"
+
+
+class Conflict(ParleyError):
+    status = 409
+    code = "CONFLICT"
+    default_message = "Conflict"
+
+
+class UsernameTaken(Conflict):
+    code = "USERNAME_TAKEN"
+    default_message = "This username is taken"
+
+
+class SlugTaken(Conflict):
+    code = "SLUG_TAKEN"
+    default_message = "This slug is taken"
+
+
+class IdempotencyConflict(Conflict):
+    code = "IDEMPOTENCY_CONFLICT"
+    default_message = "This client_msg_id was already used for a different message"
+
+
+class PayloadTooLarge(ParleyError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large"
+
+
+class UnsupportedMediaType(ParleyError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "Unsupported media type"
+
+
+class RateLimited(ParleyError):
+    status = 429
+    code = "RATE_LIMITED"
+    default_message = "Too many requests; slow down"
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(retry_after, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["retry_after"] = round(self.retry_after, 3)
+        return body
+
+
+class Unavailable(ParleyError):
+    status = 503
+    code = "UNAVAILABLE"
+    default_message = "The service is unavailable; try again"

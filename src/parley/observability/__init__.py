@@ -1,0 +1,1 @@
+"""Operations: structured logs, Prometheus metrics, request ids, health and readiness."""

@@ -1,0 +1,55 @@
+"""Prometheus metrics, one registry per application (so tests can build many apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _PoolCollector(Collector):
+    def __init__(self, read_pool: Callable[[], dict[str, int]]) -> None:
+        self._read_pool = read_pool
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = self._read_pool()
+        size = GaugeMetricFamily("parley_db_pool_size", "Connections the pool keeps open")
+        size.add_metric([], status.get("size", 0))
+        used = GaugeMetricFamily("parley_db_pool_checked_out", "Connections in use")
+        used.add_metric([], status.get("checked_out", 0))
+        yield size
+        yield used
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "parley_http_requests_total",
+            "HTTP requests by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "parley_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.messages_sent = Counter(
+            "parley_messages_sent_total", "Messages committed", registry=self.registry
+        )
+        self.group_commit_batch = Histogram(
+            "parley_group_commit_batch_size",
+            "Messages written per group-commit transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=self.registry,
+        )
+
+    def watch_pool(self, read_pool: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_PoolCollector(read_pool))

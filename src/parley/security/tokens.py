@@ -1,0 +1,83 @@
+"""Access tokens (short-lived JWTs) and refresh tokens (opaque, stored hashed).
+
+An access token names its user (``sub``) and session (``sid``), so revoking a session stops
+its access at the next check. Only HS256 is accepted: ``alg: none`` and algorithm
+confusion fail verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from parley.clock import utcnow
+from parley.errors import InvalidToken, TokenExpired
+
+ALGORITHM = "HS256"
+TOKEN_TYPE = "access"
+ISSUER = "parley"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    expires_at: datetime
+
+
+class TokenSigner:
+    def __init__(self, secret: str, *, access_ttl: timedelta) -> None:
+        if len(secret) < 32:
+            raise ValueError("the signing secret must be at least 32 characters")
+        self._secret = secret
+        self.access_ttl = access_ttl
+
+    def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
+        issued = now or utcnow()
+        payload = {
+            "iss": ISSUER,
+            "sub": user_id,
+            "sid": session_id,
+            "typ": TOKEN_TYPE,
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + self.access_ttl).timestamp()),
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def verify_access(self, token: str) -> AccessClaims:
+        """The token's claims, or ``TokenExpired`` / ``InvalidToken``."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "sid", "typ", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired() from None
+        except jwt.PyJWTError:
+            raise InvalidToken() from None
+        if payload.get("typ") != TOKEN_TYPE:
+            raise InvalidToken()
+        sub, sid = payload.get("sub"), payload.get("sid")
+        if not isinstance(sub, str) or not isinstance(sid, str):
+            raise InvalidToken()
+        return AccessClaims(
+            user_id=sub,
+            session_id=sid,
+            expires_at=datetime.fromtimestamp(payload["exp"], tz=utcnow().tzinfo),
+        )
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    # Refresh tokens carry 256 random bits, so a fast hash suffices: no dictionary to attack.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,212 @@
+"""Accounts: registration, profiles, lookup and search of users."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.clock import isoformat, utcnow
+from parley.errors import NotFound, UsernameTaken, ValidationFailed
+from parley.ids import new_id
+from parley.security.passwords import PasswordHasher, check_password_policy
+from parley.store.db import Database
+from parley.store.tables import users
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9_.-]{3,32}$")
+MAX_DISPLAY_NAME = 64
+MAX_SEARCH_QUERY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    is_admin: bool
+    created_at: datetime
+    last_seen_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> User:
+        return cls(
+            id=row.id,
+            username=row.username,
+            display_name=row.display_name,
+            is_admin=row.is_admin,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+        )
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "created_at": isoformat(self.created_at),
+        }
+
+    def to_private(self) -> dict[str, Any]:
+        return self.to_public() | {"is_admin": self.is_admin}
+
+
+def normalise_username(raw: str) -> str:
+    """Usernames are compared and stored lower-case: "Alice" and "alice" are one account."""
+    username = raw.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise ValidationFailed.field(
+            "username", "must be 3-32 characters of a-z, 0-9, underscore, dot or hyphen"
+        )
+    return username
+
+
+def clean_display_name(raw: str) -> str:
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name or len(name) > MAX_DISPLAY_NAME:
+        raise ValidationFailed.field(
+            "display_name", f"must be 1-{MAX_DISPLAY_NAME} characters"
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in name):
+        raise ValidationFailed.field("display_name", "must not contain control characters")
+    return name
+
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.display_name,
+    users.c.is_admin,
+    users.c.created_at,
+    users.c.last_seen_at,
+)
+
+
+async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
+    row = (
+        await conn.execute(
+            select(*_USER_COLUMNS).where(users.c.id == user_id, users.c.deactivated_at.is_(None))
+        )
+    ).first()
+    return User.from_row(row) if row else None
+
+
+async def fetch_users(conn: AsyncConnection, user_ids: set[str]) -> dict[str, User]:
+    if not user_ids:
+        return {}
+    rows = await conn.execute(select(*_USER_COLUMNS).where(users.c.id.in_(user_ids)))
+    return {row.id: User.from_row(row) for row in rows}
+
+
+class Accounts:
+    def __init__(self, db: Database, hasher: PasswordHasher) -> None:
+        self._db = db
+        self._hasher = hasher
+
+    async def register(
+        self,
+        username: str,
+        password: str,
+        display_name: str | None = None,
+        *,
+        is_admin: bool = False,
+    ) -> User:
+        key = normalise_username(username)
+        name = clean_display_name(display_name if display_name else username.strip())
+        check_password_policy(password, username=key)
+        password_hash = await self._hasher.hash(password)
+        now = utcnow()
+        user_id = new_id()
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    insert(users).values(
+                        id=user_id,
+                        username=key,
+                        username_key=key,
+                        display_name=name,
+                        password_hash=password_hash,
+                        is_admin=is_admin,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise UsernameTaken(details=[]) from None
+        return User(user_id, key, name, is_admin, now, None)
+
+    async def get(self, user_id: str) -> User:
+        async with self._db.read() as conn:
+            user = await fetch_user(conn, user_id)
+        if user is None:
+            raise NotFound("No such user")
+        return user
+
+    async def get_by_username(self, username: str) -> User:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_USER_COLUMNS).where(
+                        users.c.username_key == username.strip().lower(),
+                        users.c.deactivated_at.is_(None),
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound("No such user")
+        return User.from_row(row)
+
+    async def update_profile(self, user_id: str, *, display_name: str | None) -> User:
+        if display_name is not None:
+            name = clean_display_name(display_name)
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == user_id)
+                    .values(display_name=name, updated_at=utcnow())
+                )
+        return await self.get(user_id)
+
+    async def set_admin(self, user_id: str, is_admin: bool) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(is_admin=is_admin)
+            )
+
+    async def search(self, query: str, *, limit: int = 20) -> list[User]:
+        """Users whose username or display name starts with (or contains) ``query``.
+
+        Prefix matches rank first; LIKE wildcards typed by the user are matched literally.
+        """
+        text = query.strip().lower()
+        if not text:
+            return []
+        if len(text) > MAX_SEARCH_QUERY:
+            raise ValidationFailed.field("q", f"must be at most {MAX_SEARCH_QUERY} characters")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        contains = f"%{escaped}%"
+        prefix = f"{escaped}%"
+        lowered_name = func.lower(users.c.display_name)
+        starts = or_(
+            users.c.username_key.like(prefix, escape="\\"),
+            lowered_name.like(prefix, escape="\\"),
+        )
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(*_USER_COLUMNS)
+                .where(
+                    users.c.deactivated_at.is_(None),
+                    or_(
+                        users.c.username_key.like(contains, escape="\\"),
+                        lowered_name.like(contains, escape="\\"),
+                    ),
+                )
+                .order_by(starts.desc(), users.c.username_key)
+                .limit(limit)
+            )
+            return [User.from_row(row) for row in rows]

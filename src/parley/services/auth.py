@@ -1,0 +1,325 @@
+"""Authentication and sessions (devices): login, refresh with rotation, logout, revocation.
+
+A session is one logged-in device. It holds one current refresh token; refreshing rotates
+it. Presenting a rotated token again means it was copied: the whole session is revoked
+(RFC 6819 §5.2.2.3). Access tokens are JWTs naming the session, checked against it on use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.clock import isoformat, utcnow
+from parley.errors import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    NotFound,
+    RateLimited,
+    RefreshTokenReused,
+    SessionRevoked,
+)
+from parley.ids import new_id
+from parley.security.passwords import PasswordHasher
+from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
+from parley.services.accounts import User, fetch_user
+from parley.store.db import Database
+from parley.store.tables import refresh_tokens, sessions, users
+
+# Touching last_used_at on every request would turn reads into writes; once a minute is
+# plenty for a "last active" column in a devices list.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip_address: str = ""
+    user_agent: str = ""
+    device_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user and the session (device) their token belongs to."""
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: str
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "session_id": self.session_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    device_name: str
+    user_agent: str
+    ip_address: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+    def to_public(self, current_session_id: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "device_name": self.device_name,
+            "user_agent": self.user_agent,
+            "ip_address": self.ip_address,
+            "created_at": isoformat(self.created_at),
+            "last_used_at": isoformat(self.last_used_at),
+            "expires_at": isoformat(self.expires_at),
+            "current": self.id == current_session_id,
+        }
+
+
+class Auth:
+    def __init__(
+        self,
+        db: Database,
+        hasher: PasswordHasher,
+        signer: TokenSigner,
+        limiter: RateLimiter,
+        *,
+        refresh_ttl: timedelta,
+        login_failure_rate: Rate,
+    ) -> None:
+        self._db = db
+        self._hasher = hasher
+        self._signer = signer
+        self._limiter = limiter
+        self._refresh_ttl = refresh_ttl
+        self._failure_rate = login_failure_rate
+
+    # --- login and tokens
+
+    async def login(self, username: str, password: str, client: ClientInfo) -> tuple[TokenPair, User]:
+        """Check the password and open a session. Failures are throttled per username and
+        per client address; the error never says which of username or password was wrong."""
+        key = username.strip().lower()[:64]
+        throttle_keys = [f"login:user:{key}"]
+        if client.ip_address:
+            throttle_keys.append(f"login:ip:{client.ip_address}")
+        for throttle_key in throttle_keys:
+            decision = await self._limiter.peek(throttle_key, self._failure_rate)
+            if not decision.allowed:
+                raise RateLimited(
+                    decision.retry_after, "Too many failed logins; try again later"
+                )
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.id, users.c.password_hash).where(
+                        users.c.username_key == key, users.c.deactivated_at.is_(None)
+                    )
+                )
+            ).first()
+        valid = await self._hasher.verify(row.password_hash if row else None, password)
+        if row is None or not valid:
+            for throttle_key in throttle_keys:
+                await self._limiter.hit(throttle_key, self._failure_rate)
+            raise InvalidCredentials()
+        await self._limiter.reset(throttle_keys[0])
+        if self._hasher.needs_rehash(row.password_hash):
+            new_hash = await self._hasher.hash(password)
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    update(users).where(users.c.id == row.id).values(password_hash=new_hash)
+                )
+        return await self.open_session(row.id, client)
+
+    async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
+        now = utcnow()
+        session_id = new_id()
+        refresh = new_refresh_token()
+        async with self._db.transaction() as conn:
+            user = await fetch_user(conn, user_id)
+            if user is None:
+                raise InvalidCredentials()
+            await conn.execute(
+                insert(sessions).values(
+                    id=session_id,
+                    user_id=user_id,
+                    device_name=client.device_name[:200],
+                    user_agent=client.user_agent[:400],
+                    ip_address=client.ip_address[:64],
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=now + self._refresh_ttl,
+                )
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=hash_refresh_token(refresh), session_id=session_id, created_at=now
+                )
+            )
+        return self._pair(user_id, session_id, refresh), user
+
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
+        """Rotate: the presented token stops working and a new pair is returned."""
+        now = utcnow()
+        token_hash = hash_refresh_token(refresh_token)
+        reused = False
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        refresh_tokens.c.session_id,
+                        refresh_tokens.c.rotated_at,
+                        sessions.c.user_id,
+                        sessions.c.revoked_at,
+                        sessions.c.expires_at,
+                    )
+                    .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                    .where(refresh_tokens.c.token_hash == token_hash)
+                )
+            ).first()
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise InvalidRefreshToken()
+            # Only one caller can move the token from current to rotated.
+            claimed = await conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.token_hash == token_hash,
+                    refresh_tokens.c.rotated_at.is_(None),
+                )
+                .values(rotated_at=now)
+            )
+            if row.rotated_at is not None or claimed.rowcount != 1:
+                await _revoke(conn, row.session_id, "refresh_reuse", now)
+                reused = True
+            else:
+                new_token = new_refresh_token()
+                await conn.execute(
+                    insert(refresh_tokens).values(
+                        token_hash=hash_refresh_token(new_token),
+                        session_id=row.session_id,
+                        created_at=now,
+                    )
+                )
+                values: dict[str, Any] = {
+                    "last_used_at": now,
+                    "expires_at": now + self._refresh_ttl,
+                }
+                if client.ip_address:
+                    values["ip_address"] = client.ip_address[:64]
+                await conn.execute(
+                    update(sessions).where(sessions.c.id == row.session_id).values(**values)
+                )
+        # Raised after the transaction so that the revocation above is committed.
+        if reused:
+            raise RefreshTokenReused()
+        return self._pair(row.user_id, row.session_id, new_token)
+
+    def _pair(self, user_id: str, session_id: str, refresh: str) -> TokenPair:
+        return TokenPair(
+            access_token=self._signer.issue_access(user_id, session_id),
+            refresh_token=refresh,
+            expires_in=int(self._signer.access_ttl.total_seconds()),
+            session_id=session_id,
+        )
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Verify the JWT, then that its session is still open and its user still active."""
+        claims = self._signer.verify_access(access_token)
+        now = utcnow()
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
+                    .join(users, users.c.id == sessions.c.user_id)
+                    .where(
+                        sessions.c.id == claims.session_id,
+                        sessions.c.user_id == claims.user_id,
+                    )
+                )
+            ).first()
+        if row is None or row.revoked_at is not None or row.deactivated_at is not None:
+            raise SessionRevoked()
+        if now - row.last_used_at > LAST_USED_RESOLUTION:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == claims.session_id)
+                    .values(last_used_at=now)
+                )
+        return Principal(user_id=claims.user_id, session_id=claims.session_id)
+
+    # --- sessions (devices)
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        now = utcnow()
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(sessions)
+                .where(
+                    sessions.c.user_id == user_id,
+                    sessions.c.revoked_at.is_(None),
+                    sessions.c.expires_at > now,
+                )
+                .order_by(sessions.c.last_used_at.desc())
+            )
+            return [
+                SessionInfo(
+                    id=r.id,
+                    device_name=r.device_name,
+                    user_agent=r.user_agent,
+                    ip_address=r.ip_address,
+                    created_at=r.created_at,
+                    last_used_at=r.last_used_at,
+                    expires_at=r.expires_at,
+                )
+                for r in rows
+            ]
+
+    async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == session_id,
+                    sessions.c.user_id == user_id,
+                    sessions.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow(), revoked_reason=reason)
+            )
+            if result.rowcount != 1:
+                raise NotFound("No such session")
+
+    async def revoke_all(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        conditions = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
+        if except_session_id is not None:
+            conditions.append(sessions.c.id != except_session_id)
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(and_(*conditions))
+                .values(revoked_at=utcnow(), revoked_reason="logout_all")
+            )
+            return int(result.rowcount)
+
+
+async def _revoke(conn: AsyncConnection, session_id: str, reason: str, now: datetime) -> None:
+    await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations; run with ``parley migrate`` (and by ``make run``)."""

@@ -1,0 +1,181 @@
+"""Every table, as SQLAlchemy Core. Alembic migrations create them; queries import them.
+
+Ids are 26-character time-ordered strings (``parley.ids``). Sequence numbers are per
+conversation (DESIGN §2 "Persistence"): ``conversations.last_seq`` is the high-water mark,
+each message takes the next value as ``seq`` and any later change to it takes another as
+``version_seq`` — so "what changed after N" is ``version_seq > N`` on one index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from parley.store.types import UTCDateTime
+
+ID = String(26)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(32), nullable=False),
+    # Uniqueness is case-insensitive: the lower-cased name carries the unique index.
+    Column("username_key", String(32), nullable=False, unique=True),
+    Column("display_name", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("device_name", String(200), nullable=False, default=""),
+    Column("user_agent", String(400), nullable=False, default=""),
+    Column("ip_address", String(64), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+)
+
+# Refresh tokens are stored only as SHA-256 hashes. A rotated token keeps its row with
+# ``rotated_at`` set, so presenting it again is recognised as reuse (theft) and revokes
+# the session it belonged to.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "session_id", ID, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("rotated_at", UTCDateTime, nullable=True),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("type", String(8), nullable=False),
+    Column("name", String(100), nullable=True),
+    Column("slug", String(64), nullable=True, unique=True),
+    Column("topic", String(500), nullable=False, default=""),
+    # "lowid:highid" for direct conversations: the unique index makes one DM per pair.
+    Column("direct_key", String(53), nullable=True, unique=True),
+    Column("created_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("last_activity_at", UTCDateTime, nullable=False),
+    CheckConstraint("type IN ('direct', 'group')", name="type"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(8), nullable=False, default="member"),
+    Column("joined_at", UTCDateTime, nullable=False),
+    Column("last_read_seq", BigInteger, nullable=False, default=0),
+    Column("last_delivered_seq", BigInteger, nullable=False, default=0),
+    CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
+    Index("ix_members_user_id", "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("seq", BigInteger, nullable=False),
+    Column("version_seq", BigInteger, nullable=False),
+    # NULL for system messages (membership changes and the like).
+    Column("sender_id", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(8), nullable=False, default="text"),
+    Column("content", Text, nullable=False, default=""),
+    Column("client_msg_id", String(64), nullable=True),
+    Column("reply_to_id", ID, nullable=True),
+    # JSON text: mentioned user ids for text messages, the event for system messages.
+    Column("mentions", Text, nullable=False, default="[]"),
+    Column("system_event", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("edited_at", UTCDateTime, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    CheckConstraint("kind IN ('text', 'system')", name="kind"),
+    UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+    UniqueConstraint(
+        "conversation_id", "sender_id", "client_msg_id", name="uq_messages_client_msg_id"
+    ),
+    Index("ix_messages_conversation_version", "conversation_id", "version_seq"),
+)
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("emoji", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per pair of users, directed from the one who asked.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("requester_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("addressee_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("status IN ('pending', 'accepted')", name="status"),
+    Index("ix_contacts_addressee_id", "addressee_id"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("blocker_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("blocked_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_blocks_blocked_id", "blocked_id"),
+)
