@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
-from parley.api import auth, ops, users
+from parley.api import auth, contacts, conversations, messages, ops, users
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
 from parley.config import Settings
@@ -41,7 +41,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     )
     app.state.parley = container
     install_error_handlers(app)
-    for router in (ops.router, auth.router, users.router):
+    for router in (
+        ops.router,
+        auth.router,
+        users.router,
+        conversations.router,
+        messages.router,
+        contacts.router,
+    ):
         app.include_router(router)
 
     # Outermost last: observe → security headers → CORS → body limit → routes.

@@ -17,7 +17,12 @@ from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
 from parley.services.auth import Auth
+from parley.services.contacts import Contacts
+from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
+from parley.services.messages import MessageLimits, Messages
+from parley.services.reactions import Reactions
+from parley.services.receipts import Receipts
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -32,6 +37,11 @@ class Container:
     events: EventBroker
     accounts: Accounts
     auth: Auth
+    contacts: Contacts
+    conversations: Conversations
+    messages: Messages
+    reactions: Reactions
+    receipts: Receipts
     api_rate: Rate
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -39,6 +49,7 @@ class Container:
         return {"database": self.db.ping}
 
     async def close(self) -> None:
+        await self.messages.close()  # flush the group-commit batch before anything closes
         for closer in reversed(self._closers):
             await closer()
         await self.db.dispose()
@@ -74,6 +85,21 @@ def build_container(settings: Settings) -> Container:
             settings.login_failures_allowed, settings.login_failure_window_seconds
         ),
     )
+    messages = Messages(
+        db,
+        events,
+        limiter,
+        MessageLimits(
+            max_chars=settings.max_message_chars,
+            user_rate=Rate(settings.message_rate_per_second, settings.message_burst),
+            conversation_rate=Rate(
+                settings.conversation_message_rate_per_second, settings.conversation_message_burst
+            ),
+            group_commit_window_seconds=settings.group_commit_window_ms / 1000,
+            group_commit_max_batch=settings.group_commit_max_batch,
+        ),
+        metrics,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -82,5 +108,17 @@ def build_container(settings: Settings) -> Container:
         events=events,
         accounts=accounts,
         auth=auth,
+        contacts=Contacts(db, events),
+        conversations=Conversations(
+            db,
+            events,
+            ConversationLimits(
+                max_group_members=settings.max_group_members,
+                dm_requires_contact=settings.dm_requires_contact,
+            ),
+        ),
+        messages=messages,
+        reactions=Reactions(db, events),
+        receipts=Receipts(db, events),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
     )

@@ -17,7 +17,9 @@
     ├── Conflict                     409 CONFLICT
     │   ├── UsernameTaken            409 USERNAME_TAKEN
     │   ├── SlugTaken                409 SLUG_TAKEN
-    │   └── IdempotencyConflict      409 IDEMPOTENCY_CONFLICT
+    │   ├── IdempotencyConflict      409 IDEMPOTENCY_CONFLICT
+    │   ├── GroupFull                409 GROUP_FULL
+    │   └── MessageDeleted           409 MESSAGE_DELETED
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
@@ -157,6 +159,16 @@ class SlugTaken(Conflict):
 class IdempotencyConflict(Conflict):
     code = "IDEMPOTENCY_CONFLICT"
     default_message = "This client_msg_id was already used for a different message"
+
+
+class GroupFull(Conflict):
+    code = "GROUP_FULL"
+    default_message = "The group has reached its member limit"
+
+
+class MessageDeleted(Conflict):
+    code = "MESSAGE_DELETED"
+    default_message = "The message has been deleted"
 
 
 class PayloadTooLarge(ParleyError):

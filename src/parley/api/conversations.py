@@ -1,0 +1,197 @@
+"""``/api/v1/conversations``: create, list, read, change; members; read marks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from parley.api.deps import Caller, RequestModel, Services
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+MAX_IDS = 1000
+
+
+class DirectBody(RequestModel):
+    type: Literal["direct"]
+    user_id: str = Field(max_length=64)
+
+
+class GroupBody(RequestModel):
+    type: Literal["group"]
+    name: str = Field(max_length=1000)
+    member_ids: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=5000)
+    slug: str | None = Field(default=None, max_length=200)
+    topic: str = Field(default="", max_length=5000)
+
+
+class ConversationPatch(RequestModel):
+    name: str | None = Field(default=None, max_length=1000)
+    topic: str | None = Field(default=None, max_length=5000)
+    slug: str | None = Field(default=None, max_length=200)
+
+
+class MembersBody(RequestModel):
+    user_ids: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=MAX_IDS)
+
+
+class RoleBody(RequestModel):
+    role: Literal["member", "admin", "owner"]
+
+
+class SeqBody(RequestModel):
+    seq: int = Field(ge=0)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_conversation(
+    body: Annotated[DirectBody | GroupBody, Field(discriminator="type")],
+    caller: Caller,
+    services: Services,
+) -> JSONResponse:
+    """Direct: returns the existing conversation of the pair (200) or creates it (201)."""
+    if isinstance(body, DirectBody):
+        conversation, created = await services.conversations.create_direct(
+            caller.user_id, body.user_id
+        )
+        return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
+    conversation = await services.conversations.create_group(
+        caller.user_id, body.name, body.member_ids, slug=body.slug, topic=body.topic
+    )
+    return JSONResponse({"conversation": conversation}, status_code=201)
+
+
+@router.get("")
+async def list_conversations(caller: Caller, services: Services) -> dict[str, Any]:
+    return {"conversations": await services.conversations.list_for(caller.user_id)}
+
+
+@router.get("/by-slug/{slug}")
+async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str, Any]:
+    return {"conversation": await services.conversations.get_by_slug(caller.user_id, slug)}
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(conversation_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+    return {"conversation": await services.conversations.get(caller.user_id, conversation_id)}
+
+
+@router.patch("/{conversation_id}")
+async def patch_conversation(
+    conversation_id: str, body: ConversationPatch, caller: Caller, services: Services
+) -> dict[str, Any]:
+    conversation = await services.conversations.update(
+        caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
+    )
+    return {"conversation": conversation}
+
+
+@router.delete("/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: str, caller: Caller, services: Services) -> Response:
+    await services.conversations.delete(caller.user_id, conversation_id)
+    return Response(status_code=204)
+
+
+@router.get("/{conversation_id}/members")
+async def list_members(conversation_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+    return {"members": await services.conversations.members(caller.user_id, conversation_id)}
+
+
+@router.post("/{conversation_id}/members")
+async def add_members(
+    conversation_id: str, body: MembersBody, caller: Caller, services: Services
+) -> dict[str, Any]:
+    return await services.conversations.add_members(caller.user_id, conversation_id, body.user_ids)
+
+
+@router.delete("/{conversation_id}/members/{user_id}", status_code=204)
+async def remove_member(
+    conversation_id: str, user_id: str, caller: Caller, services: Services
+) -> Response:
+    """Remove a member (admins) or leave (your own id)."""
+    await services.conversations.remove_member(caller.user_id, conversation_id, user_id)
+    return Response(status_code=204)
+
+
+@router.patch("/{conversation_id}/members/{user_id}", status_code=204)
+async def change_role(
+    conversation_id: str, user_id: str, body: RoleBody, caller: Caller, services: Services
+) -> Response:
+    await services.conversations.set_role(caller.user_id, conversation_id, user_id, body.role)
+    return Response(status_code=204)
+
+
+@router.post("/{conversation_id}/read")
+async def mark_read(
+    conversation_id: str, body: SeqBody, caller: Caller, services: Services
+) -> dict[str, Any]:
+    return await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
+
+
+@router.post("/{conversation_id}/delivered")
+async def mark_delivered(
+    conversation_id: str, body: SeqBody, caller: Caller, services: Services
+) -> dict[str, Any]:
+    return await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
+
+
+# --- messages in a conversation
+
+
+class SendBody(RequestModel):
+    content: str = Field(default="", max_length=200_000)
+    client_msg_id: str | None = Field(default=None, max_length=200)
+    reply_to_id: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
+async def send_message(
+    conversation_id: str, body: SendBody, caller: Caller, services: Services
+) -> JSONResponse:
+    """201 with the new message; 200 with the earlier one when ``client_msg_id`` repeats."""
+    result = await services.messages.send(
+        caller.user_id,
+        conversation_id,
+        body.content,
+        client_msg_id=body.client_msg_id,
+        reply_to_id=body.reply_to_id,
+    )
+    return JSONResponse(
+        {"message": result.message.to_public()}, status_code=201 if result.created else 200
+    )
+
+
+@router.get("/{conversation_id}/messages", tags=["messages"])
+async def history(
+    conversation_id: str,
+    caller: Caller,
+    services: Services,
+    before_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    around_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, Any]:
+    return await services.messages.history(
+        caller.user_id,
+        conversation_id,
+        before_seq=before_seq,
+        after_seq=after_seq,
+        around_id=around_id,
+        limit=limit,
+    )
+
+
+@router.get("/{conversation_id}/changes", tags=["messages"])
+async def changes(
+    conversation_id: str,
+    caller: Caller,
+    services: Services,
+    after_seq: Annotated[int, Query(ge=0)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+) -> dict[str, Any]:
+    return await services.messages.changes(
+        caller.user_id, conversation_id, after_seq=after_seq, limit=limit
+    )

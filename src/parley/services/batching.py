@@ -1,0 +1,92 @@
+"""Group commit: gather concurrent requests for a short window, write them in one
+transaction, answer each caller only after that transaction commits (DESIGN §2).
+
+The window only delays a request that arrives when the writer is idle; requests that pile
+up while a batch is being written go out in the next batch at once, so under load batches
+grow by themselves and nothing waits longer than one commit plus one window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from parley.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# A flush returns one outcome per item, in order: its result or the exception to raise.
+Flush = Callable[[Sequence[Item]], Awaitable[Sequence[Result | BaseException]]]
+
+
+class Batcher(Generic[Item, Result]):
+    def __init__(self, flush: Flush[Item, Result], *, window_seconds: float, max_batch: int) -> None:
+        self._flush = flush
+        self._window = window_seconds
+        self._max_batch = max_batch
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def submit(self, item: Item) -> Result:
+        """Queue ``item``; returns once the batch holding it has committed."""
+        if self._closing:
+            raise Unavailable("The server is shutting down; retry on another node")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        # If the caller is gone by the time the batch fails, the error is still "retrieved".
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="group-commit")
+        self._wakeup.set()
+        # Shielded: a caller that goes away must not cancel a write others share.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            if self._window > 0 and len(self._pending) < self._max_batch and not self._closing:
+                await asyncio.sleep(self._window)
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._write(batch)
+            if self._closing:
+                return
+
+    async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            outcomes = await self._flush([item for item, _ in batch])
+        except BaseException as exc:  # the whole batch failed: every caller learns why
+            log.exception("group commit failed", extra={"batch": len(batch)})
+            outcomes = [exc] * len(batch)
+            if isinstance(exc, asyncio.CancelledError):
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(Unavailable("The write was interrupted; retry"))
+                raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def close(self) -> None:
+        """Refuse new items, write what is queued, stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,549 @@
+"""Conversations and membership: direct (one per pair) and group (roles, up to N members).
+
+Every membership or settings change is also a system message in the conversation, so it
+takes a seq, appears in history and is resumed through ``changes`` like any message.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.clock import utcnow
+from parley.errors import (
+    Blocked,
+    Forbidden,
+    GroupFull,
+    NotFound,
+    SlugTaken,
+    ValidationFailed,
+)
+from parley.ids import new_id
+from parley.services.access import (
+    CONVERSATION_NOT_FOUND,
+    ROLE_RANK,
+    blocked_any,
+    blocked_between,
+    insert_system_message,
+    member_ids,
+    membership,
+    require_admin,
+)
+from parley.services.contacts import are_contacts
+from parley.services.conversation_views import member_views, shared_views
+from parley.services.events import Event, EventSink
+from parley.services.message_records import load_message
+from parley.store.db import Database
+from parley.store.tables import conversations, members, users
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+MAX_NAME = 100
+MAX_TOPIC = 500
+ROLES = ("member", "admin", "owner")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLimits:
+    max_group_members: int
+    dm_requires_contact: bool
+
+
+def clean_name(raw: str) -> str:
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name or len(name) > MAX_NAME:
+        raise ValidationFailed.field("name", f"must be 1-{MAX_NAME} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ValidationFailed.field("name", "must not contain control characters")
+    return name
+
+
+def clean_slug(raw: str) -> str:
+    slug = raw.strip().lower()
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise ValidationFailed.field(
+            "slug", "must be 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )
+    return slug
+
+
+def clean_topic(raw: str) -> str:
+    topic = unicodedata.normalize("NFC", raw).strip()
+    if len(topic) > MAX_TOPIC:
+        raise ValidationFailed.field("topic", f"must be at most {MAX_TOPIC} characters")
+    return topic
+
+
+def direct_key(user_a: str, user_b: str) -> str:
+    low, high = sorted((user_a, user_b))
+    return f"{low}:{high}"
+
+
+async def _existing_users(conn: AsyncConnection, user_ids: set[str]) -> set[str]:
+    if not user_ids:
+        return set()
+    rows = await conn.execute(
+        select(users.c.id).where(users.c.id.in_(user_ids), users.c.deactivated_at.is_(None))
+    )
+    return {row.id for row in rows}
+
+
+class Conversations:
+    def __init__(self, db: Database, events: EventSink, limits: ConversationLimits) -> None:
+        self._db = db
+        self._events = events
+        self._limits = limits
+
+    # --- reading
+
+    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+        async with self._db.read() as conn:
+            return await member_views(conn, user_id)
+
+    async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+        async with self._db.read() as conn:
+            found = await member_views(conn, user_id, [conversation_id])
+        if not found:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        return found[0]
+
+    async def get_by_slug(self, user_id: str, slug: str) -> dict[str, Any]:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(conversations.c.id).where(conversations.c.slug == slug.lower())
+                )
+            ).first()
+            found = await member_views(conn, user_id, [row.id]) if row else []
+        if not found:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        return found[0]
+
+    async def members(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
+        async with self._db.read() as conn:
+            await membership(conn, conversation_id, user_id)
+            rows = await conn.execute(
+                select(
+                    members.c.user_id,
+                    members.c.role,
+                    members.c.joined_at,
+                    members.c.last_read_seq,
+                    members.c.last_delivered_seq,
+                    users.c.username,
+                    users.c.display_name,
+                )
+                .join(users, users.c.id == members.c.user_id)
+                .where(members.c.conversation_id == conversation_id)
+                .order_by(members.c.joined_at, members.c.user_id)
+            )
+            return [
+                {
+                    "user_id": r.user_id,
+                    "username": r.username,
+                    "display_name": r.display_name,
+                    "role": r.role,
+                    "last_read_seq": r.last_read_seq,
+                    "last_delivered_seq": r.last_delivered_seq,
+                }
+                for r in rows
+            ]
+
+    # --- creating
+
+    async def create_direct(self, user_id: str, other_id: str) -> tuple[dict[str, Any], bool]:
+        """The one direct conversation of the pair, created if needed. A user may open a
+        direct conversation with themself (notes to self)."""
+        key = direct_key(user_id, other_id)
+        async with self._db.read() as conn:
+            existing = (
+                await conn.execute(select(conversations.c.id).where(conversations.c.direct_key == key))
+            ).first()
+        if existing is not None:
+            return await self.get(user_id, existing.id), False
+        now = utcnow()
+        conversation_id = new_id()
+        try:
+            async with self._db.transaction() as conn:
+                if not await _existing_users(conn, {other_id}):
+                    raise NotFound("No such user")
+                if other_id != user_id:
+                    if await blocked_between(conn, user_id, other_id):
+                        raise Blocked()
+                    if self._limits.dm_requires_contact and not await are_contacts(
+                        conn, user_id, other_id
+                    ):
+                        raise Forbidden("Direct messages need an accepted contact first")
+                await self._insert_conversation(
+                    conn, conversation_id, "direct", user_id, now, direct=key
+                )
+                await self._insert_members(
+                    conn, conversation_id, {user_id: "member", other_id: "member"}, now
+                )
+        except IntegrityError:
+            # Both sides opened the DM at the same moment; the other insert won.
+            async with self._db.read() as conn:
+                row = (
+                    await conn.execute(
+                        select(conversations.c.id).where(conversations.c.direct_key == key)
+                    )
+                ).one()
+            return await self.get(user_id, row.id), False
+        await self._announce_created(conversation_id)
+        return await self.get(user_id, conversation_id), True
+
+    async def create_group(
+        self,
+        user_id: str,
+        name: str,
+        member_ids_: list[str],
+        *,
+        slug: str | None = None,
+        topic: str = "",
+    ) -> dict[str, Any]:
+        clean = clean_name(name)
+        clean_slug_ = clean_slug(slug) if slug else None
+        clean_topic_ = clean_topic(topic)
+        invited = set(member_ids_) - {user_id}
+        if len(invited) + 1 > self._limits.max_group_members:
+            raise ValidationFailed.field(
+                "member_ids", f"a group has at most {self._limits.max_group_members} members"
+            )
+        now = utcnow()
+        conversation_id = new_id()
+        try:
+            async with self._db.transaction() as conn:
+                missing = invited - await _existing_users(conn, invited)
+                if missing:
+                    raise ValidationFailed.field("member_ids", f"unknown users: {sorted(missing)}")
+                if await blocked_any(conn, user_id, invited):
+                    raise Blocked("You cannot add a user you have blocked or who blocked you")
+                await self._insert_conversation(
+                    conn,
+                    conversation_id,
+                    "group",
+                    user_id,
+                    now,
+                    name=clean,
+                    slug=clean_slug_,
+                    topic=clean_topic_,
+                )
+                roles = {uid: "member" for uid in invited} | {user_id: "owner"}
+                await self._insert_members(conn, conversation_id, roles, now)
+                await insert_system_message(
+                    conn,
+                    conversation_id,
+                    {"type": "conversation.created", "actor_id": user_id, "name": clean},
+                    now,
+                )
+        except IntegrityError:
+            raise SlugTaken() from None
+        await self._announce_created(conversation_id)
+        return await self.get(user_id, conversation_id)
+
+    async def _insert_conversation(
+        self,
+        conn: AsyncConnection,
+        conversation_id: str,
+        kind: str,
+        creator: str,
+        now: datetime,
+        *,
+        direct: str | None = None,
+        name: str | None = None,
+        slug: str | None = None,
+        topic: str = "",
+    ) -> None:
+        await conn.execute(
+            insert(conversations).values(
+                id=conversation_id,
+                type=kind,
+                name=name,
+                slug=slug,
+                topic=topic,
+                direct_key=direct,
+                created_by=creator,
+                created_at=now,
+                updated_at=now,
+                last_seq=0,
+                last_activity_at=now,
+            )
+        )
+
+    async def _insert_members(
+        self, conn: AsyncConnection, conversation_id: str, roles: dict[str, str], now: datetime
+    ) -> None:
+        await conn.execute(
+            insert(members),
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "user_id": uid,
+                    "role": role,
+                    "joined_at": now,
+                    "last_read_seq": 0,
+                    "last_delivered_seq": 0,
+                }
+                for uid, role in roles.items()
+            ],
+        )
+
+    async def _announce_created(self, conversation_id: str) -> None:
+        async with self._db.read() as conn:
+            view = (await shared_views(conn, [conversation_id]))[conversation_id]
+            audience = await member_ids(conn, conversation_id)
+        await self._events.emit(
+            [
+                Event(
+                    "conversation.created",
+                    {"conversation_id": conversation_id, "seq": view["last_seq"], "conversation": view},
+                    user_ids=tuple(audience),
+                )
+            ]
+        )
+
+    # --- changing
+
+    async def update(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        slug: str | None = None,
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = clean_name(name)
+        if topic is not None:
+            values["topic"] = clean_topic(topic)
+        if slug is not None:
+            values["slug"] = clean_slug(slug) if slug else None
+        if not values:
+            return await self.get(user_id, conversation_id)
+        now = utcnow()
+        try:
+            async with self._db.transaction() as conn:
+                member = await membership(conn, conversation_id, user_id)
+                require_admin(member)
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id)
+                    .values(updated_at=now, **values)
+                )
+                message_id = await insert_system_message(
+                    conn,
+                    conversation_id,
+                    {"type": "conversation.updated", "actor_id": user_id, "changes": values},
+                    now,
+                )
+        except IntegrityError:
+            raise SlugTaken() from None
+        await self._emit_with_system_message(
+            conversation_id, message_id, "conversation.updated", {"changes": values}
+        )
+        return await self.get(user_id, conversation_id)
+
+    async def delete(self, user_id: str, conversation_id: str) -> None:
+        async with self._db.transaction() as conn:
+            member = await membership(conn, conversation_id, user_id)
+            if member.is_direct or member.role != "owner":
+                raise Forbidden("Only the group's owner can delete it")
+            audience = await member_ids(conn, conversation_id)
+            await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+        await self._events.emit(
+            [
+                Event(
+                    "conversation.deleted",
+                    {"conversation_id": conversation_id, "actor_id": user_id},
+                    user_ids=tuple(audience),
+                )
+            ]
+        )
+
+    async def add_members(
+        self, user_id: str, conversation_id: str, user_ids: list[str]
+    ) -> dict[str, Any]:
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            member = await membership(conn, conversation_id, user_id)
+            require_admin(member)
+            current = set(await member_ids(conn, conversation_id))
+            new = set(user_ids) - current
+            if not new:
+                added: list[str] = []
+            else:
+                missing = new - await _existing_users(conn, new)
+                if missing:
+                    raise ValidationFailed.field("user_ids", f"unknown users: {sorted(missing)}")
+                if len(current) + len(new) > self._limits.max_group_members:
+                    raise GroupFull()
+                guards = {user_id} | ({member.created_by} if member.created_by else set())
+                for guard in guards:
+                    if await blocked_any(conn, guard, new):
+                        raise Blocked("A user you tried to add is blocked")
+                await self._insert_members(conn, conversation_id, dict.fromkeys(new, "member"), now)
+                added = sorted(new)
+                message_id = await insert_system_message(
+                    conn,
+                    conversation_id,
+                    {"type": "member.added", "actor_id": user_id, "user_ids": added},
+                    now,
+                )
+        if added:
+            await self._emit_with_system_message(
+                conversation_id,
+                message_id,
+                "member.added",
+                {"user_ids": added, "actor_id": user_id},
+                extra_users=added,
+            )
+        return {"added": added}
+
+    async def remove_member(self, user_id: str, conversation_id: str, target_id: str) -> None:
+        """Remove ``target_id`` (admins), or leave when it is the caller. When the owner
+        leaves, ownership passes to the longest-standing admin, else member."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            member = await membership(conn, conversation_id, user_id)
+            if member.is_direct:
+                raise Forbidden("You cannot leave or change a direct conversation")
+            if target_id != user_id:
+                require_admin(member)
+                target = await membership(conn, conversation_id, target_id)
+                if ROLE_RANK[target.role] >= ROLE_RANK[member.role]:
+                    raise Forbidden("You can only remove members below your own role")
+            else:
+                target = member
+            await conn.execute(
+                delete(members).where(
+                    members.c.conversation_id == conversation_id, members.c.user_id == target_id
+                )
+            )
+            new_owner = None
+            if target.role == "owner":
+                new_owner = await self._pass_ownership(conn, conversation_id)
+            event_type = "member.left" if target_id == user_id else "member.removed"
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {
+                    "type": event_type,
+                    "actor_id": user_id,
+                    "user_ids": [target_id],
+                    "new_owner_id": new_owner,
+                },
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id,
+            message_id,
+            "member.removed",
+            {"user_ids": [target_id], "actor_id": user_id, "new_owner_id": new_owner},
+            extra_users=[target_id],
+        )
+
+    async def _pass_ownership(self, conn: AsyncConnection, conversation_id: str) -> str | None:
+        heir = (
+            await conn.execute(
+                select(members.c.user_id)
+                .where(members.c.conversation_id == conversation_id)
+                .order_by((members.c.role == "admin").desc(), members.c.joined_at, members.c.user_id)
+                .limit(1)
+            )
+        ).first()
+        if heir is None:
+            return None
+        await conn.execute(
+            update(members)
+            .where(members.c.conversation_id == conversation_id, members.c.user_id == heir.user_id)
+            .values(role="owner")
+        )
+        return str(heir.user_id)
+
+    async def set_role(
+        self, user_id: str, conversation_id: str, target_id: str, role: str
+    ) -> None:
+        """Owner only. Giving "owner" transfers ownership; the old owner becomes an admin."""
+        if role not in ROLES:
+            raise ValidationFailed.field("role", "must be one of member, admin, owner")
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            member = await membership(conn, conversation_id, user_id)
+            if member.is_direct or member.role != "owner":
+                raise Forbidden("Only the group's owner can change roles")
+            target = await membership(conn, conversation_id, target_id)
+            if target_id == user_id:
+                raise ValidationFailed.field("user_id", "give ownership to someone else instead")
+            if target.role == role:
+                return
+            await conn.execute(
+                update(members)
+                .where(members.c.conversation_id == conversation_id, members.c.user_id == target_id)
+                .values(role=role)
+            )
+            if role == "owner":
+                await conn.execute(
+                    update(members)
+                    .where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+                    .values(role="admin")
+                )
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "member.role", "actor_id": user_id, "user_ids": [target_id], "role": role},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id,
+            message_id,
+            "member.updated",
+            {"user_ids": [target_id], "role": role, "actor_id": user_id},
+        )
+
+    async def _emit_with_system_message(
+        self,
+        conversation_id: str,
+        message_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        extra_users: list[str] | None = None,
+    ) -> None:
+        """Emit the system message (which carries the seq) and the typed change event."""
+        async with self._db.read() as conn:
+            message = await load_message(conn, message_id)
+            count = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(members)
+                    .where(members.c.conversation_id == conversation_id)
+                )
+            ).scalar_one()
+        if message is None:
+            return
+        payload = message.to_public()
+        users_ = tuple(extra_users or ())
+        await self._events.emit(
+            [
+                Event(
+                    "message.created",
+                    {"conversation_id": conversation_id, "seq": message.seq, "message": payload},
+                    conversation_id=conversation_id,
+                    user_ids=users_,
+                ),
+                Event(
+                    event_type,
+                    {"conversation_id": conversation_id, "seq": message.seq, "member_count": count}
+                    | data,
+                    conversation_id=conversation_id,
+                    user_ids=users_,
+                ),
+            ]
+        )

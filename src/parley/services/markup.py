@@ -1,0 +1,71 @@
+"""Message text rules: limits, @mentions, and what counts as an emoji reaction.
+
+Text is stored exactly as typed (Markdown subset: bold, italic, strike, inline code, code
+blocks, links, @mentions); clients render it safely. The server only validates it and
+extracts mentions.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from parley.errors import ValidationFailed
+
+# "@name" not preceded by a word character or another "@" (so e-mail addresses don't count).
+MENTION_PATTERN = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]{3,32})")
+MAX_REACTION_CODEPOINTS = 16
+ZERO_WIDTH_JOINER = "\u200d"
+KEYCAP = "\u20e3"
+CLIENT_MSG_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def check_content(content: str, *, max_chars: int, allow_empty: bool = False) -> str:
+    """The text to store; ``ValidationFailed`` on ``content`` when empty or too long."""
+    if "\x00" in content:
+        raise ValidationFailed.field("content", "must not contain NUL characters")
+    if len(content) > max_chars:
+        raise ValidationFailed.field("content", f"must be at most {max_chars} characters")
+    if not content.strip() and not allow_empty:
+        raise ValidationFailed.field("content", "must not be empty")
+    return content
+
+
+def check_client_msg_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not CLIENT_MSG_ID_PATTERN.fullmatch(value):
+        raise ValidationFailed.field(
+            "client_msg_id", "must be 1-64 characters of letters, digits, '.', '_', ':' or '-'"
+        )
+    return value
+
+
+def mentioned_usernames(content: str) -> set[str]:
+    """Lower-cased usernames written as ``@name``, outside inline code and code blocks."""
+    without_code = re.sub(r"```.*?```|`[^`\n]*`", " ", content, flags=re.DOTALL)
+    return {match.lower().rstrip(".-") for match in MENTION_PATTERN.findall(without_code)}
+
+
+def check_emoji(raw: str) -> str:
+    """A reaction must be one emoji (with its modifiers, joiners and variation selectors)."""
+    emoji = unicodedata.normalize("NFC", raw)
+    codepoints = list(emoji)
+    if not codepoints or len(codepoints) > MAX_REACTION_CODEPOINTS:
+        raise ValidationFailed.field("emoji", "must be a single emoji")
+    has_symbol = False
+    for index, ch in enumerate(codepoints):
+        category = unicodedata.category(ch)
+        if category == "So":
+            has_symbol = True
+        elif category in {"Sk", "Mn", "Me"} or ch == ZERO_WIDTH_JOINER:
+            continue
+        elif "\U000e0020" <= ch <= "\U000e007f":  # tag sequences (subdivision flags)
+            continue
+        elif ch in "0123456789#*" and KEYCAP in codepoints[index + 1 : index + 3]:
+            has_symbol = True
+        else:
+            raise ValidationFailed.field("emoji", "must be a single emoji")
+    if not has_symbol:
+        raise ValidationFailed.field("emoji", "must be a single emoji")
+    return emoji

@@ -1,0 +1,160 @@
+"""The message record and its wire payload, loaded with reactions and reply previews.
+
+Every read path (history, changes, search hits, events) goes through ``load_messages`` so a
+message looks the same wherever a client meets it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.clock import isoformat
+from parley.store.tables import messages, reactions
+
+REPLY_PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    emoji: str
+    user_ids: tuple[str, ...]
+
+    def to_public(self) -> dict[str, Any]:
+        return {"emoji": self.emoji, "count": len(self.user_ids), "user_ids": list(self.user_ids)}
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPreview:
+    id: str
+    sender_id: str | None
+    content: str
+    deleted: bool
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sender_id": self.sender_id,
+            "content": self.content,
+            "deleted": self.deleted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    conversation_id: str
+    seq: int
+    version_seq: int
+    sender_id: str | None
+    kind: str
+    content: str
+    client_msg_id: str | None
+    reply_to_id: str | None
+    mentions: tuple[str, ...]
+    system_event: dict[str, Any] | None
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    reactions: tuple[Reaction, ...] = ()
+    reply_to: ReplyPreview | None = None
+    attachments: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "version_seq": self.version_seq,
+            "sender_id": self.sender_id,
+            "kind": self.kind,
+            "content": self.content,
+            "client_msg_id": self.client_msg_id,
+            "reply_to_id": self.reply_to_id,
+            "reply_to": self.reply_to.to_public() if self.reply_to else None,
+            "mentions": list(self.mentions),
+            "system_event": self.system_event,
+            "reactions": [r.to_public() for r in self.reactions],
+            "attachments": list(self.attachments),
+            "created_at": isoformat(self.created_at),
+            "edited_at": isoformat(self.edited_at) if self.edited_at else None,
+            "deleted_at": isoformat(self.deleted_at) if self.deleted_at else None,
+            "deleted": self.deleted,
+        }
+
+
+def message_from_row(
+    row: Row[Any],
+    reaction_list: Sequence[Reaction] = (),
+    reply_to: ReplyPreview | None = None,
+) -> Message:
+    return Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        version_seq=row.version_seq,
+        sender_id=row.sender_id,
+        kind=row.kind,
+        content=row.content,
+        client_msg_id=row.client_msg_id,
+        reply_to_id=row.reply_to_id,
+        mentions=tuple(json.loads(row.mentions or "[]")),
+        system_event=json.loads(row.system_event) if row.system_event else None,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        deleted_at=row.deleted_at,
+        reactions=tuple(reaction_list),
+        reply_to=reply_to,
+    )
+
+
+async def load_messages(conn: AsyncConnection, query: Select[Any]) -> list[Message]:
+    """Run ``query`` (a ``select(messages)``) and attach reactions and reply previews."""
+    rows = list(await conn.execute(query))
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    by_message: dict[str, dict[str, list[str]]] = {}
+    reaction_rows = await conn.execute(
+        select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
+        .where(reactions.c.message_id.in_(ids))
+        .order_by(reactions.c.created_at, reactions.c.user_id)
+    )
+    for r in reaction_rows:
+        by_message.setdefault(r.message_id, {}).setdefault(r.emoji, []).append(r.user_id)
+    reply_ids = {row.reply_to_id for row in rows if row.reply_to_id}
+    previews: dict[str, ReplyPreview] = {}
+    if reply_ids:
+        for r in await conn.execute(
+            select(messages.c.id, messages.c.sender_id, messages.c.content, messages.c.deleted_at)
+            .where(messages.c.id.in_(reply_ids))
+        ):
+            previews[r.id] = ReplyPreview(
+                id=r.id,
+                sender_id=r.sender_id,
+                content=r.content[:REPLY_PREVIEW_CHARS],
+                deleted=r.deleted_at is not None,
+            )
+    return [
+        message_from_row(
+            row,
+            [Reaction(e, tuple(u)) for e, u in by_message.get(row.id, {}).items()],
+            previews.get(row.reply_to_id) if row.reply_to_id else None,
+        )
+        for row in rows
+    ]
+
+
+async def load_message(conn: AsyncConnection, message_id: str) -> Message | None:
+    found = await load_messages(conn, select(messages).where(messages.c.id == message_id))
+    return found[0] if found else None
