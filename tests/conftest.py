@@ -159,9 +159,22 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return url
 
 
+NO_SEND_LIMITS: dict[str, Any] = {
+    "message_rate_per_second": 100_000.0,
+    "message_burst": 100_000,
+    "conversation_message_rate_per_second": 100_000.0,
+    "conversation_message_burst": 100_000,
+    "api_rate_per_second": 100_000.0,
+    "api_burst": 100_000,
+}
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return test_settings(tmp_path, database_url)
+def settings(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """Test settings; ``@pytest.mark.settings(name=value, ...)`` overrides fields."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = dict(marker.kwargs) if marker else {}
+    return test_settings(tmp_path, database_url, **overrides)
 
 
 @pytest.fixture

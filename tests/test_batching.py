@@ -1,0 +1,68 @@
+"""The group-commit batcher: batches form under load, failures reach every caller,
+close() flushes what is queued and refuses the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from parley.errors import Unavailable
+from parley.services.batching import Batcher
+
+
+async def test_concurrent_items_share_a_batch() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(items))
+        return [i * 2 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.01, max_batch=100)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(20)))
+    assert results == [i * 2 for i in range(20)]
+    assert len(batches) == 1 and batches[0] == list(range(20))
+    await batcher.close()
+
+
+async def test_max_batch_splits_and_errors_are_per_item() -> None:
+    sizes: list[int] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        sizes.append(len(items))
+        return [ValueError(i) if i % 2 else i for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.001, max_batch=4)
+    outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(10)), return_exceptions=True)
+    assert [o if not isinstance(o, ValueError) else "err" for o in outcomes] == [
+        0, "err", 2, "err", 4, "err", 6, "err", 8, "err"
+    ]
+    assert max(sizes) <= 4 and sum(sizes) == 10
+    await batcher.close()
+
+
+async def test_failed_flush_fails_every_caller() -> None:
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        raise RuntimeError("database down")
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.001, max_batch=10)
+    outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    await batcher.close()
+
+
+async def test_close_flushes_then_refuses() -> None:
+    written: list[int] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        written.extend(items)
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.05, max_batch=10)
+    pending = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)  # let them queue
+    await batcher.close()
+    assert await asyncio.gather(*pending) == [0, 1, 2] and written == [0, 1, 2]
+    with pytest.raises(Unavailable):
+        await batcher.submit(99)
