@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await migrate.upgrade(container.db)
+        await container.start()
         try:
             yield
         finally:

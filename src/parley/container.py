@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from parley.config import Settings
+from parley.jobs.memory import MemoryJobQueue
+from parley.jobs.queue import JobQueue
+from parley.jobs.scheduler import Scheduler
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
@@ -43,13 +46,22 @@ class Container:
     reactions: Reactions
     receipts: Receipts
     api_rate: Rate
+    jobs: JobQueue
+    scheduler: Scheduler
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"database": self.db.ping}
 
+    async def start(self) -> None:
+        """Start background work (jobs, periodic sweeps). Called once per process."""
+        await self.jobs.start()
+        await self.scheduler.start()
+
     async def close(self) -> None:
+        await self.scheduler.close()
         await self.messages.close()  # flush the group-commit batch before anything closes
+        await self.jobs.close()
         for closer in reversed(self._closers):
             await closer()
         await self.db.dispose()
@@ -100,6 +112,7 @@ def build_container(settings: Settings) -> Container:
         ),
         metrics,
     )
+    jobs: JobQueue = MemoryJobQueue()
     return Container(
         settings=settings,
         db=db,
@@ -121,4 +134,6 @@ def build_container(settings: Settings) -> Container:
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
+        jobs=jobs,
+        scheduler=Scheduler(jobs),
     )
