@@ -30,6 +30,8 @@ from parley.store import migrate
 from parley.store.db import Database
 from parley.store.tables import metadata
 
+pytest_plugins = ["tests.redis_fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get(
     "PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -79,3 +81,25 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/auth/login" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_redis_backends_are_chosen_and_checked(
+    tmp_path: Path, database_url: str, redis_prefix: str
+) -> None:
+    from parley.app import create_app
+    from parley.jobs.redis_streams import RedisJobQueue
+    from parley.security.ratelimit_redis import RedisRateLimiter
+    from tests.conftest import test_settings
+    from tests.redis_fixtures import REDIS_URL
+
+    app = create_app(
+        test_settings(tmp_path, database_url, redis_url=REDIS_URL, redis_key_prefix=redis_prefix)
+    )
+    container = app.state.parley
+    assert isinstance(container.limiter, RedisRateLimiter)
+    assert isinstance(container.jobs, RedisJobQueue)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            ready = (await http.get("/readyz")).json()
+    assert ready["checks"]["redis"]["status"] == "ok"

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "FULL"
     database_pool_size: int = Field(default=10, ge=1)
     redis_url: str | None = None
+    # Prefix of every Redis key and channel, so several deployments can share one Redis.
+    redis_key_prefix: str = "parley"
 
     # --- security
     secret_key: SecretStr | None = None

@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from parley.backends import Backends, build_backends
 from parley.config import Settings
-from parley.jobs.memory import MemoryJobQueue
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
-from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
+from parley.security.ratelimit import Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
 from parley.services.auth import Auth
@@ -48,10 +48,11 @@ class Container:
     api_rate: Rate
     jobs: JobQueue
     scheduler: Scheduler
+    backends: Backends
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": self.db.ping}
+        return {"database": self.db.ping, **self.backends.checks}
 
     async def start(self) -> None:
         """Start background work (jobs, periodic sweeps). Called once per process."""
@@ -64,6 +65,8 @@ class Container:
         await self.jobs.close()
         for closer in reversed(self._closers):
             await closer()
+        for closer in reversed(self.backends.closers):
+            await closer()
         await self.db.dispose()
 
 
@@ -75,7 +78,8 @@ def build_container(settings: Settings) -> Container:
     )
     metrics = Metrics()
     metrics.watch_pool(db.pool_status)
-    limiter: RateLimiter = MemoryRateLimiter()
+    backends = build_backends(settings)
+    limiter = backends.limiter
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -112,7 +116,7 @@ def build_container(settings: Settings) -> Container:
         ),
         metrics,
     )
-    jobs: JobQueue = MemoryJobQueue()
+    jobs = backends.jobs
     return Container(
         settings=settings,
         db=db,
@@ -136,4 +140,5 @@ def build_container(settings: Settings) -> Container:
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         jobs=jobs,
         scheduler=Scheduler(jobs),
+        backends=backends,
     )
