@@ -12,6 +12,7 @@ from parley import __version__
 from parley.api import auth, contacts, conversations, messages, ops, users
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
+from parley.api.openapi import install_openapi
 from parley.config import Settings
 from parley.container import Container, build_container
 from parley.observability.requests import RequestObserver
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     )
     app.state.parley = container
     install_error_handlers(app)
+    install_openapi(app)
     for router in (
         ops.router,
         auth.router,

@@ -142,7 +142,7 @@ async def mark_delivered(
 
 
 class SendBody(RequestModel):
-    content: str = Field(default="", max_length=200_000)
+    content: str = Field(default="", max_length=50_000)
     client_msg_id: str | None = Field(default=None, max_length=200)
     reply_to_id: str | None = Field(default=None, max_length=64)
 

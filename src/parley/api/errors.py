@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,6 +64,18 @@ def validation_error(errors: Sequence[Any]) -> ValidationFailed:
     return ValidationFailed(f"{first.field}: {first.message}", details=problems)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from the OpenAPI document. (Starlette
+    names only the first matching route's, wrong when GET and PATCH are separate routes.)"""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods |= {m.upper() for m in operations if m.isalpha()}
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ParleyError)
     async def _parley_error(request: Request, exc: ParleyError) -> JSONResponse:
@@ -93,8 +106,8 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             error = ParleyError()
         response = error_response(request, error)
-        if exc.status_code == 405 and exc.headers:
-            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 
 class EditBody(RequestModel):
-    content: str = Field(max_length=200_000)
+    content: str = Field(max_length=50_000)
 
 
 @router.get("/{message_id}")
