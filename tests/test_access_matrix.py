@@ -1,0 +1,210 @@
+"""The access-control matrix, generated from the route table.
+
+Every route that touches a conversation, message, receipt, reaction, attachment or search
+result is called as each role — owner, admin, member, non-member, former member and an
+anonymous client — in a fresh world, and must answer the status the matrix expects. A route
+that is neither in the matrix nor explicitly listed as not conversation-scoped fails the
+test, so a new route cannot slip through unreviewed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from parley.container import Container
+from parley.services.auth import ClientInfo
+from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD
+
+pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
+
+ROLES = ("anonymous", "outsider", "former", "member", "admin", "owner")
+SCOPED_ROLES = ("member", "admin", "owner")
+
+
+def everyone(status: int) -> dict[str, int]:
+    """Members of any role get ``status``; outsiders and former members 404; anonymous 401."""
+    return {"anonymous": 401, "outsider": 404, "former": 404} | dict.fromkeys(SCOPED_ROLES, status)
+
+
+def by_role(member: int, admin: int, owner: int) -> dict[str, int]:
+    return everyone(0) | {"member": member, "admin": admin, "owner": owner}
+
+
+@dataclass(frozen=True)
+class Probe:
+    expected: dict[str, int]
+    body: dict[str, Any] | None = None
+    query: dict[str, Any] | None = None
+
+
+# (METHOD, path template) -> what each role gets. {message_id} is a message the *member* sent.
+MATRIX: dict[tuple[str, str], Probe] = {
+    ("GET", "/api/v1/conversations/{conversation_id}"): Probe(everyone(200)),
+    ("PATCH", "/api/v1/conversations/{conversation_id}"): Probe(by_role(403, 200, 200), {"name": "renamed"}),
+    ("DELETE", "/api/v1/conversations/{conversation_id}"): Probe(by_role(403, 403, 204)),
+    ("GET", "/api/v1/conversations/by-slug/{slug}"): Probe(everyone(200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/members"): Probe(everyone(200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/members"): Probe(
+        by_role(403, 200, 200), {"user_ids": ["{newcomer}"]}
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id}/members/{user_id}"): Probe(by_role(403, 204, 204)),
+    ("PATCH", "/api/v1/conversations/{conversation_id}/members/{user_id}"): Probe(
+        by_role(403, 403, 204), {"role": "admin"}
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id}/read"): Probe(everyone(200), {"seq": 1}),
+    ("POST", "/api/v1/conversations/{conversation_id}/delivered"): Probe(everyone(200), {"seq": 1}),
+    ("GET", "/api/v1/conversations/{conversation_id}/messages"): Probe(everyone(200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"): Probe(everyone(201), {"content": "hi"}),
+    ("GET", "/api/v1/conversations/{conversation_id}/changes"): Probe(everyone(200), query={"after_seq": 0}),
+    ("GET", "/api/v1/messages/{message_id}"): Probe(everyone(200)),
+    ("PATCH", "/api/v1/messages/{message_id}"): Probe(by_role(200, 403, 403), {"content": "edited"}),
+    ("DELETE", "/api/v1/messages/{message_id}"): Probe(everyone(200)),
+    ("PUT", "/api/v1/messages/{message_id}/reactions/{emoji}"): Probe(everyone(200)),
+    ("DELETE", "/api/v1/messages/{message_id}/reactions/{emoji}"): Probe(everyone(200)),
+    ("GET", "/api/v1/messages/{message_id}/receipts"): Probe(everyone(200)),
+}
+
+# Routes that are not about one conversation's resources, and where their access is tested.
+NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "public liveness (test_ops)",
+    ("GET", "/readyz"): "public readiness (test_ops)",
+    ("POST", "/api/v1/auth/register"): "public (test_auth_api)",
+    ("POST", "/api/v1/auth/login"): "public (test_auth_api)",
+    ("POST", "/api/v1/auth/refresh"): "public, refresh token (test_auth_api)",
+    ("POST", "/api/v1/auth/logout"): "own session (test_auth_api)",
+    ("POST", "/api/v1/auth/logout-all"): "own sessions (test_auth_api)",
+    ("GET", "/api/v1/sessions"): "own sessions (test_auth_api)",
+    ("DELETE", "/api/v1/sessions/{session_id}"): "own sessions; others' are 404 (test_auth_api)",
+    ("GET", "/api/v1/users/me"): "own profile (test_users_api)",
+    ("PATCH", "/api/v1/users/me"): "own profile (test_users_api)",
+    ("GET", "/api/v1/users"): "directory search (test_users_api)",
+    ("GET", "/api/v1/users/{user_id}"): "public profile (test_users_api)",
+    ("GET", "/api/v1/conversations"): "lists only the caller's own (test_conversations_api)",
+    ("POST", "/api/v1/conversations"): "creates; blocks tested in test_messages_api",
+    ("GET", "/api/v1/contacts"): "own contacts (test_receipts_contacts_api)",
+    ("POST", "/api/v1/contacts"): "own contacts (test_receipts_contacts_api)",
+    ("POST", "/api/v1/contacts/{user_id}/accept"): "own contacts (test_receipts_contacts_api)",
+    ("POST", "/api/v1/contacts/{user_id}/decline"): "own contacts (test_receipts_contacts_api)",
+    ("DELETE", "/api/v1/contacts/{user_id}"): "own contacts (test_receipts_contacts_api)",
+    ("GET", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
+    ("POST", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
+    ("DELETE", "/api/v1/blocks/{user_id}"): "own blocks (test_receipts_contacts_api)",
+}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+}
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    routes = []
+    for path, operations in app.openapi()["paths"].items():
+        for method in operations:
+            if method.isalpha():
+                routes.append((method.upper(), path))
+    return sorted(routes)
+
+
+class World:
+    """A group (owner, admin, member, a target member, a former member) with one message."""
+
+    built = 0  # worlds share one database: names and slugs get a running number
+
+    def __init__(self, container: Container) -> None:
+        World.built += 1
+        self.tag = str(World.built)
+        self.container = container
+        self.tokens: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+
+    async def build(self) -> World:
+        c = self.container
+        for name in ("owner", "admin", "member", "target", "former", "outsider", "newcomer"):
+            user = await c.accounts.register(f"{name}{self.tag}", TEST_PASSWORD)
+            tokens, _ = await c.auth.open_session(user.id, ClientInfo())
+            self.ids[name] = user.id
+            self.tokens[name] = tokens.access_token
+        group = await c.conversations.create_group(
+            self.ids["owner"],
+            "Matrix",
+            [self.ids[n] for n in ("admin", "member", "target", "former")],
+            slug=f"matrix-{self.tag}",
+        )
+        self.ids["conversation"] = group["id"]
+        await c.conversations.set_role(self.ids["owner"], group["id"], self.ids["admin"], "admin")
+        sent = await c.messages.send(self.ids["member"], group["id"], "hello")
+        self.ids["message"] = sent.message.id
+        await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
+        return self
+
+    def fill(self, path: str) -> str:
+        return (
+            path.replace("{conversation_id}", self.ids["conversation"])
+            .replace("{message_id}", self.ids["message"])
+            .replace("{user_id}", self.ids["target"])
+            .replace("{slug}", f"matrix-{self.tag}")
+            .replace("{emoji}", "👍")
+        )
+
+    def fill_body(self, body: dict[str, Any] | None) -> dict[str, Any] | None:
+        if body is None:
+            return None
+        return {
+            key: [self.ids["newcomer"] if v == "{newcomer}" else v for v in value]
+            if isinstance(value, list)
+            else value
+            for key, value in body.items()
+        }
+
+
+def test_every_route_is_classified(app: FastAPI) -> None:
+    unclassified = [
+        route for route in api_routes(app) if route not in MATRIX and route not in NOT_CONVERSATION_SCOPED
+    ]
+    assert not unclassified, f"add these routes to the access matrix: {unclassified}"
+    stale = [route for route in (*MATRIX, *NOT_CONVERSATION_SCOPED) if route not in api_routes(app)]
+    assert not stale, f"the matrix names routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_route_access_by_role(
+    route: tuple[str, str], client: httpx.AsyncClient, container: Container
+) -> None:
+    method, template = route
+    probe = MATRIX[route]
+    failures = []
+    for role in ROLES:
+        world = await World(container).build()
+        headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world.tokens[role]}"}
+        response = await client.request(
+            method,
+            world.fill(template),
+            json=world.fill_body(probe.body),
+            params=probe.query,
+            headers=headers,
+        )
+        if response.status_code != probe.expected[role]:
+            failures.append(f"{role}: expected {probe.expected[role]}, got {response.status_code} {response.text[:200]}")
+        if response.status_code >= 400:
+            assert set(response.json()) == {"error"}
+    assert not failures, "\n".join(failures)
+
+
+async def test_every_protected_route_refuses_anonymous_clients(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for method, path in api_routes(app):
+        if (method, path) in PUBLIC:
+            continue
+        concrete = path.replace("{", "").replace("}", "")
+        response = await client.request(method, concrete, json={})
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert response.json()["error"]["code"] == "AUTHENTICATION_FAILED"
