@@ -104,3 +104,13 @@ async def test_redis_backends_are_chosen_and_checked(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             ready = (await http.get("/readyz")).json()
     assert ready["checks"]["redis"]["status"] == "ok"
+
+
+@pytest.mark.settings(hsts_max_age=31536000)
+async def test_hsts_when_configured(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+
+
+async def test_no_hsts_by_default(client: httpx.AsyncClient) -> None:
+    assert "strict-transport-security" not in (await client.get("/healthz")).headers

@@ -86,3 +86,39 @@ async def test_bad_tokens_over_http(client: httpx.AsyncClient, container: object
         assert response.status_code == 401, header
         assert response.json()["error"]["code"] == code, header
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_token_issued_in_the_future_is_refused() -> None:
+    signer = TokenSigner(SECRET, access_ttl=timedelta(minutes=15))
+    future = signer.issue_access("u1", "s1", now=utcnow() + timedelta(hours=1))
+    with pytest.raises(InvalidToken):
+        signer.verify_access(future)
+
+
+def test_algorithm_confusion_is_refused() -> None:
+    now = int(utcnow().timestamp())
+    claims = {"iss": "parley", "sub": "u", "sid": "s", "typ": "access", "iat": now, "exp": now + 60}
+    long_secret = "k" * 64  # long enough that PyJWT signs HS512 without a key warning
+    for algorithm in ("HS384", "HS512"):
+        token = jwt.encode(claims, long_secret, algorithm=algorithm)
+        with pytest.raises(InvalidToken):
+            TokenSigner(long_secret, access_ttl=timedelta(minutes=1)).verify_access(token)
+
+
+@pytest.mark.usefixtures("backend")
+async def test_deactivated_users_tokens_stop_working(
+    client: httpx.AsyncClient, container: object
+) -> None:
+    from sqlalchemy import update
+
+    from parley.container import Container
+    from parley.store.tables import users
+
+    assert isinstance(container, Container)
+    user = await make_user(client, "leaver")
+    async with container.db.transaction() as conn:
+        await conn.execute(update(users).where(users.c.id == user.id).values(deactivated_at=utcnow()))
+    response = await client.get("/api/v1/users/me", headers=user.headers)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "SESSION_REVOKED"
+    login = await client.post("/api/v1/auth/login", json={"username": "leaver", "password": user.password})
+    assert login.status_code == 401

@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             allow_credentials=True,
         )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(RequestObserver, metrics=container.metrics, access_log=settings.access_log)
     return app
 

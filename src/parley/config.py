@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     # Trust X-Forwarded-For from the load balancer for client addresses (throttling, logs).
     trust_proxy_headers: bool = False
+    # Strict-Transport-Security max-age in seconds; 0 leaves it off. Set it only when every
+    # client reaches Parley over HTTPS (browsers then refuse plain HTTP for that long).
+    hsts_max_age: int = Field(default=0, ge=0)
 
     # --- storage
     data_dir: Path = Path("parley-data")

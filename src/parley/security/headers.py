@@ -29,9 +29,14 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, docs_path: str = "/docs") -> None:
+    def __init__(self, app: ASGIApp, *, docs_path: str = "/docs", hsts_max_age: int = 0) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.static_headers = list(SECURITY_HEADERS)
+        if hsts_max_age > 0:
+            self.static_headers.append(
+                (b"strict-transport-security", f"max-age={hsts_max_age}; includeSubDomains".encode())
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +51,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [h for h in SECURITY_HEADERS if h[0] not in present]
+                extra = [h for h in self.static_headers if h[0] not in present]
                 if b"content-security-policy" not in present:
                     extra.append((b"content-security-policy", csp.encode()))
                 message["headers"] = [*message.get("headers", []), *extra]
