@@ -67,6 +67,10 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("PUT", "/api/v1/messages/{message_id}/reactions/{emoji}"): Probe(everyone(200)),
     ("DELETE", "/api/v1/messages/{message_id}/reactions/{emoji}"): Probe(everyone(200)),
     ("GET", "/api/v1/messages/{message_id}/receipts"): Probe(everyone(200)),
+    # {attachment_id}: a text file attached to the member's message (bearer access only;
+    # signed URLs are tested in test_attachments_api).
+    ("GET", "/api/v1/attachments/{attachment_id}"): Probe(everyone(200)),
+    ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -85,6 +89,7 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): "directory search (test_users_api)",
     ("GET", "/api/v1/users/{user_id}"): "public profile (test_users_api)",
     ("GET", "/api/v1/conversations"): "lists only the caller's own (test_conversations_api)",
+    ("POST", "/api/v1/uploads"): "own uploads until claimed (test_uploads_api, test_attachments_api)",
     ("POST", "/api/v1/conversations"): "creates; blocks tested in test_messages_api",
     ("GET", "/api/v1/contacts"): "own contacts (test_receipts_contacts_api)",
     ("POST", "/api/v1/contacts"): "own contacts (test_receipts_contacts_api)",
@@ -94,6 +99,8 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
     ("POST", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
     ("DELETE", "/api/v1/blocks/{user_id}"): "own blocks (test_receipts_contacts_api)",
+    ("GET", "/api/v1/search"): "only the caller's current conversations; a conversation_id "
+    "filter for any other is an empty 200, never 404 (test_search_api)",
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -140,7 +147,13 @@ class World:
         )
         self.ids["conversation"] = group["id"]
         await c.conversations.set_role(self.ids["owner"], group["id"], self.ids["admin"], "admin")
-        sent = await c.messages.send(self.ids["member"], group["id"], "hello")
+        async with c.uploads.open_sink() as sink:
+            await sink.write(b"matrix notes\n")
+            upload = await c.uploads.create(self.ids["member"], await sink.finish(), filename="n.txt")
+        self.ids["attachment"] = upload["id"]
+        sent = await c.messages.send(
+            self.ids["member"], group["id"], "hello", attachment_ids=[upload["id"]]
+        )
         self.ids["message"] = sent.message.id
         await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
         return self
@@ -152,6 +165,8 @@ class World:
             .replace("{user_id}", self.ids["target"])
             .replace("{slug}", f"matrix-{self.tag}")
             .replace("{emoji}", "👍")
+            .replace("{attachment_id}", self.ids["attachment"])
+            .replace("{variant}", "original")
         )
 
     def fill_body(self, body: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -55,6 +57,7 @@ async def test_register_login_me_refresh_logout(client: httpx.AsyncClient) -> No
     assert gone.status_code == 401 and error_code(gone) == "INVALID_REFRESH_TOKEN"
 
 
+@pytest.mark.settings(refresh_reuse_grace_seconds=0)
 async def test_reused_refresh_token_revokes_the_session(client: httpx.AsyncClient) -> None:
     alice = await make_user(client, "alice")
     first = await client.post("/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token})
@@ -201,3 +204,16 @@ async def test_garbage_refresh_tokens(client: httpx.AsyncClient) -> None:
         response = await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
         assert response.status_code == 401, token
         assert error_code(response) == "INVALID_REFRESH_TOKEN"
+
+
+async def test_refresh_race_within_grace_is_not_theft(client: httpx.AsyncClient) -> None:
+    """Two tabs refreshing with the same token at once both succeed; the session lives."""
+    user = await make_user(client, "racer")
+    first, second = await asyncio.gather(
+        client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}),
+        client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}),
+    )
+    assert first.status_code == second.status_code == 200
+    assert first.json()["refresh_token"] != second.json()["refresh_token"]
+    headers = {"Authorization": f"Bearer {second.json()['access_token']}"}
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200

@@ -9,12 +9,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
-from parley.api import auth, contacts, conversations, messages, ops, users
+from parley.api import auth, contacts, conversations, messages, ops, search, users, web
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
+from parley.api.uploads import router as uploads_router
 from parley.api.openapi import install_openapi
 from parley.config import Settings
 from parley.container import Container, build_container
+from parley.gateway import endpoint as gateway_endpoint
+from parley.gateway.node import Gateway
+from parley.gateway.shutdown import install_going_away
 from parley.observability.requests import RequestObserver
 from parley.security.headers import SecurityHeaders
 from parley.store import migrate
@@ -24,15 +28,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     """Build the app. ``run_migrations`` upgrades the schema at start (single-node mode)."""
     settings = settings or Settings()
     container = build_container(settings)
+    gateway = Gateway(container)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await migrate.upgrade(container.db)
         await container.start()
+        await gateway.start()
+        uninstall_going_away = install_going_away(gateway)
         try:
             yield
         finally:
+            uninstall_going_away()
+            await gateway.close()  # every session gets 1001 before the batch is flushed
             await container.close()
 
     app = FastAPI(
@@ -42,6 +51,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         lifespan=lifespan,
     )
     app.state.parley = container
+    app.state.gateway = gateway
     install_error_handlers(app)
     install_openapi(app)
     for router in (
@@ -51,11 +61,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         conversations.router,
         messages.router,
         contacts.router,
+        search.router,
+        uploads_router,
     ):
         app.include_router(router)
+    app.include_router(gateway_endpoint.router)  # /ws
+    app.include_router(web.router)  # last: the web client's pages and files
 
     # Outermost last: observe → security headers → CORS → body limit → routes.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_body_bytes,
+        # The upload route enforces the exact per-kind limit itself while streaming; this
+        # outer cap only adds room for the multipart framing.
+        overrides={"/api/v1/uploads": settings.max_attachment_bytes + 64 * 1024},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

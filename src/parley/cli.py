@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from parley import __version__
+from parley.chat_cli import add_chat_parser
 from parley.config import Settings, mask_url_password
 from parley.errors import ParleyError
 
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", help="print the effective settings and what is reachable"
     ).set_defaults(func=cmd_check_config)
     commands.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    add_chat_parser(commands)
     return parser
 
 

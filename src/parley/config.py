@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=900, ge=10)
     refresh_token_ttl_days: int = Field(default=30, ge=1)
+    # A rotated refresh token presented again within this many seconds gets a new token
+    # (two tabs racing); later, it revokes the session as stolen.
+    refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0)
     # Argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
@@ -88,9 +91,49 @@ class Settings(BaseSettings):
     # Whether a direct conversation needs an accepted contact first.
     dm_requires_contact: bool = False
 
+    # --- attachments (issue #6; limits from DESIGN §3)
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Checked from the image header before decoding: decompression bombs never allocate.
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+    max_attachments_per_message: int = Field(default=10, ge=1, le=100)
+    # Signed download URLs live between one and two of these (see attachment_urls).
+    attachment_url_ttl_seconds: int = Field(default=3600, ge=10)
+    # Uploads no message claimed are removed after this long.
+    unclaimed_upload_ttl_seconds: int = Field(default=86_400, ge=60)
+    attachment_sweep_interval_seconds: float = Field(default=600.0, gt=0)
+    # Image decodes at once per process: a 50-megapixel decode holds a few hundred MB.
+    image_processing_concurrency: int = Field(default=2, ge=1)
+    # "local": files under data_dir/media. "s3": an S3-compatible bucket (AWS, MinIO, ...).
+    media_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = ""
+
     # --- group commit (DESIGN §2 "Persistence")
     group_commit_window_ms: float = Field(default=2.0, ge=0)
     group_commit_max_batch: int = Field(default=256, ge=1)
+
+    # --- real-time gateway (DESIGN §2 "Real-time gateway protocol"; docs/protocol.md)
+    gateway_identify_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Clients ping this often; a connection silent for two intervals is closed (4010).
+    gateway_heartbeat_interval_ms: int = Field(default=25_000, ge=100)
+    # Largest client frame; a message of max_message_chars in 4-byte characters fits.
+    gateway_max_frame_bytes: int = Field(default=65_536, ge=1024)
+    # Frames queued per connection before a slow client is closed with 4009. Frames are
+    # shared between recipients, so this bounds references, not copies.
+    gateway_outbox_limit: int = Field(default=1_024, ge=1)
+    gateway_frame_rate_per_second: float = Field(default=20.0, gt=0)
+    gateway_frame_burst: int = Field(default=60, ge=1)
+    # Rate-limited frames in a row before the connection is closed with 4008.
+    gateway_rate_limit_strikes: int = Field(default=10, ge=1)
+    # Receipts per (conversation, member, kind) fold into one per window (0: no folding).
+    gateway_receipt_throttle_ms: int = Field(default=1_000, ge=0)
+    # A user goes offline this long after their last session closed (reloads don't flap).
+    presence_offline_grace_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("sqlite_synchronous")
     @classmethod
@@ -122,6 +165,11 @@ class Settings(BaseSettings):
         """The SQLAlchemy async URL: asyncpg for PostgreSQL, aiosqlite for SQLite."""
         url = self.database_url or f"sqlite:///{self.data_dir / DATABASE_FILE_NAME}"
         return normalise_database_url(url)
+
+    @property
+    def media_dir(self) -> Path:
+        """Where the local blob store keeps attachment files."""
+        return self.data_dir / "media"
 
     @property
     def is_sqlite(self) -> bool:

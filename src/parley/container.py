@@ -11,14 +11,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from parley.backends import Backends, build_backends
+from parley.bus import Bus, InProcessBus
 from parley.config import Settings
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.media.blobstore import BlobStore
+from parley.media.factory import build_blob_store
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
+from parley.services.attachment_urls import AttachmentUrls, bind_urls
+from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
@@ -26,6 +31,9 @@ from parley.services.events import EventBroker
 from parley.services.messages import MessageLimits, Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.upload_sink import UploadLimits
+from parley.services.uploads import Uploads
+from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -45,10 +53,16 @@ class Container:
     messages: Messages
     reactions: Reactions
     receipts: Receipts
+    search: Search
     api_rate: Rate
     jobs: JobQueue
     scheduler: Scheduler
     backends: Backends
+    blobs: BlobStore
+    uploads: Uploads
+    attachments: Attachments
+    # Cross-node fan-out; the gateway runs it. In-process until a Redis bus is chosen here.
+    bus: Bus = field(default_factory=InProcessBus)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
@@ -100,6 +114,7 @@ def build_container(settings: Settings) -> Container:
         login_failure_rate=Rate.per_window(
             settings.login_failures_allowed, settings.login_failure_window_seconds
         ),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
     messages = Messages(
         db,
@@ -113,10 +128,44 @@ def build_container(settings: Settings) -> Container:
             ),
             group_commit_window_seconds=settings.group_commit_window_ms / 1000,
             group_commit_max_batch=settings.group_commit_max_batch,
+            max_attachments=settings.max_attachments_per_message,
         ),
         metrics,
     )
     jobs = backends.jobs
+    scheduler = Scheduler(jobs)
+    blobs = build_blob_store(settings)
+    attachment_urls = AttachmentUrls(
+        settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
+    )
+    bind_urls(db, attachment_urls)  # message payloads carry signed attachment URLs
+    uploads = Uploads(
+        db,
+        blobs,
+        attachment_urls,
+        UploadLimits(
+            max_attachment_bytes=settings.max_attachment_bytes,
+            max_image_bytes=settings.max_image_bytes,
+            max_image_pixels=settings.max_image_pixels,
+        ),
+        temp_dir=settings.data_dir / "tmp" / "uploads",
+        image_concurrency=settings.image_processing_concurrency,
+    )
+    attachments = Attachments(
+        db,
+        blobs,
+        attachment_urls,
+        jobs,
+        unclaimed_ttl=timedelta(seconds=settings.unclaimed_upload_ttl_seconds),
+    )
+    events.add_listener(attachments.on_events)  # a deleted message's files go at once
+    register_attachment_jobs(
+        jobs,
+        scheduler,
+        attachments,
+        uploads,
+        every_seconds=settings.attachment_sweep_interval_seconds,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -137,8 +186,13 @@ def build_container(settings: Settings) -> Container:
         messages=messages,
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
+        search=Search(db),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         jobs=jobs,
-        scheduler=Scheduler(jobs),
+        scheduler=scheduler,
         backends=backends,
+        blobs=blobs,
+        uploads=uploads,
+        attachments=attachments,
+        _closers=[blobs.close],
     )

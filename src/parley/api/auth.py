@@ -1,14 +1,27 @@
-"""``/api/v1/auth`` and ``/api/v1/sessions``: accounts, tokens and devices."""
+"""``/api/v1/auth`` and ``/api/v1/sessions``: accounts, tokens and devices.
+
+Two ways to hold the refresh token. JSON mode (the SDK, the CLI): it is in the response
+body and sent back in the body. Cookie mode (the web client, ``"cookie": true`` on login or
+refresh): it travels only in an ``HttpOnly; SameSite=Strict`` cookie scoped to
+``/api/v1/auth``, so page scripts never see it; refresh reads the cookie when the body has
+no ``refresh_token``, and logout clears it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from parley.api.deps import Caller, Client, RequestModel, Services
+from parley.api.errors import error_response
+from parley.errors import AuthenticationFailed, InvalidRefreshToken
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+REFRESH_COOKIE = "parley_refresh"
+REFRESH_COOKIE_PATH = "/api/v1/auth"
 
 
 class RegisterBody(RequestModel):
@@ -21,10 +34,50 @@ class LoginBody(RequestModel):
     username: str
     password: str
     device_name: str | None = None
+    cookie: bool = False  # keep the refresh token in an HttpOnly cookie, not the body
 
 
 class RefreshBody(RequestModel):
-    refresh_token: str
+    refresh_token: str | None = None  # absent: read the cookie
+    cookie: bool = False
+
+
+def _is_https(request: Request, services: Services) -> bool:
+    if services.settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-proto", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip().lower() == "https"
+    return request.url.scheme == "https"
+
+
+def _cookie_response(
+    request: Request, services: Services, body: dict[str, Any], refresh_token: str
+) -> JSONResponse:
+    """The body without the refresh token, which goes into the cookie instead."""
+    public = {key: value for key, value in body.items() if key != "refresh_token"}
+    response = JSONResponse(public)
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=services.settings.refresh_token_ttl_days * 86400,
+        path=REFRESH_COOKIE_PATH,
+        secure=_is_https(request, services),
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _clear_cookie(request: Request, services: Services, response: Response) -> None:
+    if REFRESH_COOKIE in request.cookies:
+        response.delete_cookie(
+            REFRESH_COOKIE,
+            path=REFRESH_COOKIE_PATH,
+            secure=_is_https(request, services),
+            httponly=True,
+            samesite="strict",
+        )
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)
@@ -33,31 +86,57 @@ async def register(body: RegisterBody, services: Services) -> dict[str, Any]:
     return {"user": user.to_private()}
 
 
-@router.post("/auth/login")
-async def login(body: LoginBody, services: Services, client: Client) -> dict[str, Any]:
+@router.post("/auth/login", response_model=None)
+async def login(
+    body: LoginBody, request: Request, services: Services, client: Client
+) -> dict[str, Any] | JSONResponse:
+    """``"cookie": true``: the refresh token goes into an HttpOnly cookie, not the body."""
     if body.device_name:
         client = client.__class__(client.ip_address, client.user_agent, body.device_name[:200])
     tokens, user = await services.auth.login(body.username, body.password, client)
-    return tokens.to_public() | {"user": user.to_private()}
+    result = tokens.to_public() | {"user": user.to_private()}
+    if body.cookie:
+        return _cookie_response(request, services, result, tokens.refresh_token)
+    return result
 
 
-@router.post("/auth/refresh")
-async def refresh(body: RefreshBody, services: Services, client: Client) -> dict[str, Any]:
-    tokens = await services.auth.refresh(body.refresh_token, client)
+@router.post("/auth/refresh", response_model=None)
+async def refresh(
+    body: RefreshBody, request: Request, services: Services, client: Client
+) -> dict[str, Any] | JSONResponse:
+    """Rotate the refresh token from the body or, when the body has none, the cookie."""
+    from_cookie = body.refresh_token is None
+    token = request.cookies.get(REFRESH_COOKIE) if from_cookie else body.refresh_token
+    if token is None:
+        raise InvalidRefreshToken("No refresh token: send refresh_token or the session cookie")
+    try:
+        tokens = await services.auth.refresh(token, client)
+    except AuthenticationFailed as exc:
+        if not from_cookie:
+            raise
+        failed = error_response(request, exc)  # a dead cookie is dropped, not kept forever
+        _clear_cookie(request, services, failed)
+        return failed
+    if from_cookie or body.cookie:
+        return _cookie_response(request, services, tokens.to_public(), tokens.refresh_token)
     return tokens.to_public()
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(caller: Caller, services: Services) -> Response:
+async def logout(caller: Caller, request: Request, services: Services) -> Response:
     await services.auth.revoke_session(caller.user_id, caller.session_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _clear_cookie(request, services, response)
+    return response
 
 
 @router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT)
-async def logout_everywhere(caller: Caller, services: Services) -> Response:
+async def logout_everywhere(caller: Caller, request: Request, services: Services) -> Response:
     """Log out every device of the caller, this one included."""
     await services.auth.revoke_all(caller.user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _clear_cookie(request, services, response)
+    return response
 
 
 @router.get("/sessions", tags=["sessions"])

@@ -145,6 +145,9 @@ class SendBody(RequestModel):
     content: str = Field(default="", max_length=50_000)
     client_msg_id: str | None = Field(default=None, max_length=200)
     reply_to_id: str | None = Field(default=None, max_length=64)
+    # Uploads (POST /api/v1/uploads) to attach; content may be empty when there are some.
+    # The configured per-message limit (10) is checked by the service; this caps parsing.
+    attachment_ids: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
@@ -158,6 +161,7 @@ async def send_message(
         body.content,
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
+        attachment_ids=body.attachment_ids,
     )
     return JSONResponse(
         {"message": result.message.to_public()}, status_code=201 if result.created else 200

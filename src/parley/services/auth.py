@@ -2,7 +2,9 @@
 
 A session is one logged-in device. It holds one current refresh token; refreshing rotates
 it. Presenting a rotated token again means it was copied: the whole session is revoked
-(RFC 6819 §5.2.2.3). Access tokens are JWTs naming the session, checked against it on use.
+(RFC 6819 §5.2.2.3) — except within a few seconds of the rotation, where it is a client
+racing itself (two tabs, a reload). Access tokens are JWTs naming the session, checked
+against it on use.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Auth:
         *,
         refresh_ttl: timedelta,
         login_failure_rate: Rate,
+        reuse_grace: timedelta = timedelta(seconds=10),
     ) -> None:
         self._db = db
         self._hasher = hasher
@@ -108,6 +111,7 @@ class Auth:
         self._limiter = limiter
         self._refresh_ttl = refresh_ttl
         self._failure_rate = login_failure_rate
+        self._reuse_grace = reuse_grace
 
     # --- login and tokens
 
@@ -203,10 +207,15 @@ class Auth:
                 )
                 .values(rotated_at=now)
             )
-            if row.rotated_at is not None or claimed.rowcount != 1:
+            raced = claimed.rowcount != 1 and row.rotated_at is None
+            within_grace = row.rotated_at is not None and now - row.rotated_at <= self._reuse_grace
+            if claimed.rowcount != 1 and not (raced or within_grace):
                 await _revoke(conn, row.session_id, "refresh_reuse", now)
                 reused = True
             else:
+                # A second use within seconds of the first is two tabs or a reload racing
+                # the same refresh, not theft: it gets its own new token (RFC 9700 §4.14.2
+                # allows such a grace period). Later reuse still revokes the session.
                 new_token = new_refresh_token()
                 await conn.execute(
                     insert(refresh_tokens).values(

@@ -16,6 +16,7 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
+from parley.services.attachment_records import load_public_for_messages
 from parley.store.tables import messages, reactions
 
 REPLY_PREVIEW_CHARS = 200
@@ -97,6 +98,7 @@ def message_from_row(
     row: Row[Any],
     reaction_list: Sequence[Reaction] = (),
     reply_to: ReplyPreview | None = None,
+    attachment_list: Sequence[dict[str, Any]] = (),
 ) -> Message:
     return Message(
         id=row.id,
@@ -115,11 +117,13 @@ def message_from_row(
         deleted_at=row.deleted_at,
         reactions=tuple(reaction_list),
         reply_to=reply_to,
+        attachments=tuple(attachment_list),
     )
 
 
 async def load_messages(conn: AsyncConnection, query: Select[Any]) -> list[Message]:
-    """Run ``query`` (a ``select(messages)``) and attach reactions and reply previews."""
+    """Run ``query`` (a ``select(messages)``) and attach reactions, reply previews and
+    attachments (none on tombstones)."""
     rows = list(await conn.execute(query))
     if not rows:
         return []
@@ -145,11 +149,15 @@ async def load_messages(conn: AsyncConnection, query: Select[Any]) -> list[Messa
                 content=r.content[:REPLY_PREVIEW_CHARS],
                 deleted=r.deleted_at is not None,
             )
+    files = await load_public_for_messages(
+        conn, [row.id for row in rows if row.deleted_at is None]
+    )
     return [
         message_from_row(
             row,
             [Reaction(e, tuple(u)) for e, u in by_message.get(row.id, {}).items()],
             previews.get(row.reply_to_id) if row.reply_to_id else None,
+            files.get(row.id, ()),
         )
         for row in rows
     ]

@@ -30,6 +30,7 @@ from parley.errors import (
 from parley.ids import new_id
 from parley.observability.metrics import Metrics
 from parley.security.ratelimit import Rate, RateLimiter
+from parley.services import attachment_records
 from parley.services.access import (
     CONVERSATION_NOT_FOUND,
     allocate_seqs,
@@ -38,6 +39,7 @@ from parley.services.access import (
     member_ids,
     membership,
 )
+from parley.services.attachment_errors import AttachmentAlreadyUsed
 from parley.services.batching import Batcher
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
@@ -58,6 +60,7 @@ class MessageLimits:
     conversation_rate: Rate
     group_commit_window_seconds: float
     group_commit_max_batch: int
+    max_attachments: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class SendRequest:
     client_msg_id: str | None = None
     reply_to_id: str | None = None
     mentions: tuple[str, ...] = field(default=())
+    attachment_ids: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +134,10 @@ class Messages:
         *,
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
     ) -> SendResult:
-        text = check_content(content, max_chars=self._limits.max_chars)
+        files = self._check_attachment_ids(attachment_ids)
+        text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
         client_id = check_client_msg_id(client_msg_id)
         async with self._db.read() as conn:
             member = await membership(conn, conversation_id, sender_id)
@@ -149,8 +155,20 @@ class Messages:
             decision = await self._limiter.hit(key, rate)
             if not decision.allowed:
                 raise RateLimited(decision.retry_after, "You are sending messages too fast")
-        request = SendRequest(sender_id, conversation_id, text, client_id, reply_to_id, mentions)
+        request = SendRequest(
+            sender_id, conversation_id, text, client_id, reply_to_id, mentions, files
+        )
         return await self._batcher.submit(request)
+
+    def _check_attachment_ids(self, attachment_ids: Sequence[str]) -> tuple[str, ...]:
+        files = tuple(attachment_ids)
+        if len(files) > self._limits.max_attachments:
+            raise ValidationFailed.field(
+                "attachment_ids", f"at most {self._limits.max_attachments} attachments per message"
+            )
+        if len(set(files)) != len(files):
+            raise ValidationFailed.field("attachment_ids", "must not repeat an id")
+        return files
 
     async def _check_reply(self, conn: AsyncConnection, conversation_id: str, reply_to_id: str) -> None:
         row = (
@@ -182,9 +200,9 @@ class Messages:
     ) -> list[SendResult | BaseException]:
         try:
             outcomes, created = await self._commit(batch)
-        except IntegrityError:
-            # A concurrent writer (another node) raced on a client_msg_id: write one by one
-            # so that only the racing request sees the conflict.
+        except (IntegrityError, AttachmentAlreadyUsed):
+            # A concurrent writer (another node) raced on a client_msg_id, or two sends
+            # claimed one upload: write one by one so only the racing request sees the conflict.
             outcomes, created = [], []
             for request in batch:
                 try:
@@ -193,6 +211,8 @@ class Messages:
                     created.extend(made)
                 except IntegrityError:
                     outcomes.append(IdempotencyConflict("Retry: a concurrent send raced this one"))
+                except AttachmentAlreadyUsed as exc:  # claimed by a concurrent send
+                    outcomes.append(exc)
         if created:
             self._metrics.messages_sent.inc(len(created))
             self._metrics.group_commit_batch.observe(len(created))
@@ -246,6 +266,7 @@ class Messages:
                             continue
                         first_of[key] = i
                     fresh.append(i)
+                fresh = await self._usable_attachments(conn, batch, fresh, outcomes)
                 if not fresh:
                     continue
                 last = await allocate_seqs(conn, conversation_id, len(fresh), now)
@@ -273,6 +294,15 @@ class Messages:
                         }
                     )
                 await conn.execute(messages.insert(), rows)
+                for i in fresh:  # in this transaction: the message and its claim commit together
+                    await attachment_records.claim(
+                        conn,
+                        message_id=new_ids[i],
+                        conversation_id=conversation_id,
+                        sender_id=batch[i].sender_id,
+                        attachment_ids=batch[i].attachment_ids,
+                        now=now,
+                    )
             stored = {
                 m.id: m
                 for m in await load_messages(
@@ -288,6 +318,27 @@ class Messages:
             )
         created = [stored[new_ids[i]] for i in sorted(new_ids, key=lambda i: stored[new_ids[i]].seq)]
         return [o if o is not None else NotFound() for o in outcomes], created
+
+    async def _usable_attachments(
+        self,
+        conn: AsyncConnection,
+        batch: Sequence[SendRequest],
+        fresh: list[int],
+        outcomes: list[SendResult | BaseException | None],
+    ) -> list[int]:
+        """Drop (with their error) the requests naming an upload they may not attach: unknown,
+        another user's, or already used. ``attachment_records.claim`` re-checks atomically."""
+        usable: list[int] = []
+        for i in fresh:
+            request = batch[i]
+            problems = await attachment_records.find_unusable(
+                conn, request.sender_id, request.attachment_ids
+            )
+            if problems:
+                outcomes[i] = problems[next(a for a in request.attachment_ids if a in problems)]
+            else:
+                usable.append(i)
+        return usable
 
     async def _existing_by_client_id(
         self,
@@ -352,6 +403,7 @@ class Messages:
                 if member.is_direct or not member.is_admin:
                     raise Forbidden("Only the sender or a conversation admin can delete it")
             await conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
+            await attachment_records.release_for_message(conn, message_id, now)
             await bump_version(
                 conn,
                 message.conversation_id,
@@ -494,5 +546,9 @@ def _replay(existing: Message, request: SendRequest) -> SendResult | BaseExcepti
     if existing.content != request.content and not existing.deleted:
         return IdempotencyConflict()
     if existing.reply_to_id != request.reply_to_id:
+        return IdempotencyConflict()
+    # The uploads are claimed by the original already: same set means the same send.
+    attached = sorted(a["id"] for a in existing.attachments)
+    if not existing.deleted and attached != sorted(request.attachment_ids):
         return IdempotencyConflict()
     return SendResult(existing, created=False)

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -178,4 +180,39 @@ blocks = Table(
     Column("blocked_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_blocks_blocked_id", "blocked_id"),
+)
+
+# Uploaded files (issue #6). An upload belongs to its uploader until a message claims it
+# (``message_id`` set, ``claimed_at`` stamped, in the message's own transaction). The
+# files live in the BlobStore under the keys listed in ``variants`` (JSON: variant name ->
+# key, content type, size, dimensions, sha256). ``deleted_at`` marks a row whose files are
+# being removed: its message was deleted, or it was never used (see services.attachments).
+# A hard-deleted message (its conversation deleted) sets ``message_id`` NULL and leaves
+# ``claimed_at``: the sweep recognises that pair as orphaned.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("uploader_id", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "conversation_id", ID, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("position", SmallInteger, nullable=False, default=0),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(127), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("sha256", String(64), nullable=False),
+    Column("variants", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
+    Index("ix_attachments_message_id", "message_id"),
+    Index("ix_attachments_uploader_id", "uploader_id"),
+    Index("ix_attachments_created_at", "created_at"),
+    Index("ix_attachments_deleted_at", "deleted_at"),
 )

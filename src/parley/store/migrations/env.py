@@ -6,6 +6,15 @@ from alembic import context
 
 from parley.store.tables import metadata
 
+# Search index objects live outside tables.py (FTS5 tables, triggers, a generated column;
+# see 0002_search): autogenerate must not propose dropping them.
+SEARCH_OBJECT_PREFIXES = ("messages_fts", "message_search", "ix_messages_search", "search_vector")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (reflected and name is not None and name.startswith(SEARCH_OBJECT_PREFIXES))
+
+
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations with `parley migrate`, not the alembic command")
@@ -15,6 +24,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,454 @@
+"""The REST client: every route of ``/api/v1`` as a method, with automatic token refresh.
+
+Access tokens live minutes, refresh tokens rotate (DESIGN §2 "REST API"). The client
+refreshes shortly before expiry, and once more when the server answers 401
+``TOKEN_EXPIRED``; concurrent requests share a single refresh, because presenting a
+rotated refresh token twice makes the server revoke the whole session.
+
+Sends carry a ``client_msg_id`` (generated when not given) and are retried on transport
+errors: the server answers a repeated id with the original message, so a retry never
+creates a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from parley import __version__
+from parley.client.errors import ApiError
+
+# Refresh this long before the access token expires, so a request never races the expiry.
+REFRESH_MARGIN_SECONDS = 30.0
+SEND_ATTEMPTS = 3
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str | None = None
+    # Wall-clock expiry of the access token (seconds since the epoch); 0 when unknown.
+    expires_at: float = 0.0
+
+    @classmethod
+    def from_response(cls, body: JSON) -> Tokens:
+        return cls(
+            access_token=str(body["access_token"]),
+            refresh_token=body.get("refresh_token"),
+            expires_at=time.time() + float(body.get("expires_in", 0)),
+        )
+
+    def expiring(self, margin: float = REFRESH_MARGIN_SECONDS) -> bool:
+        return bool(self.expires_at) and time.time() + margin >= self.expires_at
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class ParleyClient:
+    """``async with ParleyClient(url) as client: await client.login(name, password)``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tokens: Tokens | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        device_name: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.user: JSON | None = None
+        self.device_name = device_name
+        headers = {"User-Agent": f"parley-sdk/{__version__}"}
+        if device_name:
+            headers["X-Parley-Device"] = device_name
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=timeout, headers=headers
+        )
+        self._refresh_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> ParleyClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def websocket_url(self) -> str:
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
+
+    @property
+    def user_id(self) -> str:
+        if self.user is None:
+            raise RuntimeError("log in first")
+        return str(self.user["id"])
+
+    # --- transport
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        """One API call; the decoded JSON body (None for 204), or :class:`ApiError`."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(2):
+            headers = {}
+            token = ""
+            if authenticated:
+                token = await self.access_token()
+                headers["Authorization"] = f"Bearer {token}"
+            response = await self._http.request(
+                method, path, json=json, params=query or None, headers=headers
+            )
+            if (
+                response.status_code == 401
+                and authenticated
+                and attempt == 0
+                and self._error_code(response) == TOKEN_EXPIRED
+                and self.tokens is not None
+                and self.tokens.refresh_token
+            ):
+                await self.refresh(stale_access_token=token)
+                continue
+            return self._decode(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _error_code(response: httpx.Response) -> str | None:
+        try:
+            return str(response.json()["error"]["code"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        if response.is_success and (response.status_code == 204 or not response.content):
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success:
+            return body
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            error = {"code": "HTTP_ERROR", "message": response.text[:200]}
+        raise ApiError(response.status_code, error)
+
+    # --- tokens
+
+    async def access_token(self) -> str:
+        """A current access token, refreshed first when it is about to expire."""
+        if self.tokens is None:
+            raise RuntimeError("log in first (or pass tokens=)")
+        if self.tokens.expiring() and self.tokens.refresh_token:
+            await self.refresh(stale_access_token=self.tokens.access_token)
+        return self.tokens.access_token
+
+    async def refresh(self, *, stale_access_token: str | None = None) -> None:
+        """Rotate the tokens. Concurrent callers holding the same stale token wait for one
+        refresh instead of each presenting the (single-use) refresh token."""
+        async with self._refresh_lock:
+            if self.tokens is None or not self.tokens.refresh_token:
+                raise RuntimeError("no refresh token")
+            if stale_access_token is not None and self.tokens.access_token != stale_access_token:
+                return  # someone refreshed while we waited
+            body = await self.request(
+                "POST",
+                "/api/v1/auth/refresh",
+                json={"refresh_token": self.tokens.refresh_token},
+                authenticated=False,
+            )
+            self.tokens = Tokens.from_response(body)
+
+    # --- auth and sessions
+
+    async def register(self, username: str, password: str, display_name: str | None = None) -> JSON:
+        body = {"username": username, "password": password, "display_name": display_name}
+        result = await self.request("POST", "/api/v1/auth/register", json=body, authenticated=False)
+        return dict(result["user"])
+
+    async def login(self, username: str, password: str) -> JSON:
+        body: JSON = {"username": username, "password": password}
+        if self.device_name:
+            body["device_name"] = self.device_name
+        result = await self.request("POST", "/api/v1/auth/login", json=body, authenticated=False)
+        self.tokens = Tokens.from_response(result)
+        self.user = dict(result["user"])
+        return self.user
+
+    async def logout(self) -> None:
+        await self.request("POST", "/api/v1/auth/logout")
+        self.tokens = None
+
+    async def logout_everywhere(self) -> None:
+        await self.request("POST", "/api/v1/auth/logout-all")
+        self.tokens = None
+
+    async def sessions(self) -> list[JSON]:
+        return list((await self.request("GET", "/api/v1/sessions"))["sessions"])
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/sessions/{_segment(session_id)}")
+
+    # --- users
+
+    async def me(self) -> JSON:
+        self.user = dict((await self.request("GET", "/api/v1/users/me"))["user"])
+        return self.user
+
+    async def update_me(self, *, display_name: str | None = None) -> JSON:
+        result = await self.request(
+            "PATCH", "/api/v1/users/me", json={"display_name": display_name}
+        )
+        self.user = dict(result["user"])
+        return self.user
+
+    async def get_user(self, user_id: str) -> JSON:
+        return dict((await self.request("GET", f"/api/v1/users/{_segment(user_id)}"))["user"])
+
+    async def search_users(self, q: str, *, limit: int = 20) -> list[JSON]:
+        result = await self.request("GET", "/api/v1/users", params={"q": q, "limit": limit})
+        return list(result["users"])
+
+    # --- conversations
+
+    async def create_direct(self, user_id: str) -> JSON:
+        body = {"type": "direct", "user_id": user_id}
+        return dict(
+            (await self.request("POST", "/api/v1/conversations", json=body))["conversation"]
+        )
+
+    async def create_group(
+        self, name: str, member_ids: list[str], *, slug: str | None = None, topic: str = ""
+    ) -> JSON:
+        body = {
+            "type": "group",
+            "name": name,
+            "member_ids": member_ids,
+            "slug": slug,
+            "topic": topic,
+        }
+        return dict(
+            (await self.request("POST", "/api/v1/conversations", json=body))["conversation"]
+        )
+
+    async def conversations(self) -> list[JSON]:
+        return list((await self.request("GET", "/api/v1/conversations"))["conversations"])
+
+    async def conversation(self, conversation_id: str) -> JSON:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}"
+        return dict((await self.request("GET", path))["conversation"])
+
+    async def conversation_by_slug(self, slug: str) -> JSON:
+        path = f"/api/v1/conversations/by-slug/{_segment(slug)}"
+        return dict((await self.request("GET", path))["conversation"])
+
+    async def update_conversation(
+        self,
+        conversation_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        slug: str | None = None,
+    ) -> JSON:
+        changes = {
+            k: v for k, v in {"name": name, "topic": topic, "slug": slug}.items() if v is not None
+        }
+        path = f"/api/v1/conversations/{_segment(conversation_id)}"
+        return dict((await self.request("PATCH", path, json=changes))["conversation"])
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/conversations/{_segment(conversation_id)}")
+
+    async def members(self, conversation_id: str) -> list[JSON]:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/members"
+        return list((await self.request("GET", path))["members"])
+
+    async def add_members(self, conversation_id: str, user_ids: list[str]) -> list[str]:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/members"
+        return list((await self.request("POST", path, json={"user_ids": user_ids}))["added"])
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/members/{_segment(user_id)}"
+        await self.request("DELETE", path)
+
+    async def leave(self, conversation_id: str) -> None:
+        await self.remove_member(conversation_id, self.user_id)
+
+    async def set_role(self, conversation_id: str, user_id: str, role: str) -> None:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/members/{_segment(user_id)}"
+        await self.request("PATCH", path, json={"role": role})
+
+    async def mark_read(self, conversation_id: str, seq: int) -> JSON:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/read"
+        return dict(await self.request("POST", path, json={"seq": seq}))
+
+    async def mark_delivered(self, conversation_id: str, seq: int) -> JSON:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/delivered"
+        return dict(await self.request("POST", path, json={"seq": seq}))
+
+    # --- messages
+
+    async def send_message(
+        self,
+        conversation_id: str,
+        content: str,
+        *,
+        client_msg_id: str | None = None,
+        reply_to_id: str | None = None,
+    ) -> JSON:
+        """Send; retried on transport errors under the same ``client_msg_id``."""
+        body = {
+            "content": content,
+            "client_msg_id": client_msg_id or uuid.uuid4().hex,
+            "reply_to_id": reply_to_id,
+        }
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                return dict((await self.request("POST", path, json=body))["message"])
+            except httpx.TransportError:
+                if attempt == SEND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def history(
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        around_id: str | None = None,
+        limit: int = 50,
+    ) -> JSON:
+        """``{messages, has_more}`` (plus ``has_more_before`` / ``_after`` around a message)."""
+        params = {
+            "before_seq": before_seq,
+            "after_seq": after_seq,
+            "around_id": around_id,
+            "limit": limit,
+        }
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
+        return dict(await self.request("GET", path, params=params))
+
+    async def changes(self, conversation_id: str, after_seq: int, *, limit: int = 500) -> JSON:
+        """One page of the resume feed: ``{messages, last_seq, has_more, next_after_seq}``."""
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/changes"
+        return dict(
+            await self.request("GET", path, params={"after_seq": after_seq, "limit": limit})
+        )
+
+    async def changes_since(self, conversation_id: str, after_seq: int) -> tuple[list[JSON], int]:
+        """Every change after ``after_seq`` (all pages) and the seq it brings you up to."""
+        collected: list[JSON] = []
+        position = after_seq
+        while True:
+            page = await self.changes(conversation_id, position)
+            collected.extend(page["messages"])
+            position = int(page["next_after_seq"])
+            if not page["has_more"]:
+                return collected, int(page["last_seq"])
+
+    async def message(self, message_id: str) -> JSON:
+        return dict(
+            (await self.request("GET", f"/api/v1/messages/{_segment(message_id)}"))["message"]
+        )
+
+    async def edit_message(self, message_id: str, content: str) -> JSON:
+        path = f"/api/v1/messages/{_segment(message_id)}"
+        return dict((await self.request("PATCH", path, json={"content": content}))["message"])
+
+    async def delete_message(self, message_id: str) -> JSON:
+        path = f"/api/v1/messages/{_segment(message_id)}"
+        return dict((await self.request("DELETE", path))["message"])
+
+    async def add_reaction(self, message_id: str, emoji: str) -> JSON:
+        path = f"/api/v1/messages/{_segment(message_id)}/reactions/{_segment(emoji)}"
+        return dict((await self.request("PUT", path))["message"])
+
+    async def remove_reaction(self, message_id: str, emoji: str) -> JSON:
+        path = f"/api/v1/messages/{_segment(message_id)}/reactions/{_segment(emoji)}"
+        return dict((await self.request("DELETE", path))["message"])
+
+    async def receipts(self, message_id: str) -> JSON:
+        return dict(await self.request("GET", f"/api/v1/messages/{_segment(message_id)}/receipts"))
+
+    # --- contacts and blocks
+
+    async def contacts(self, status: str = "all") -> list[JSON]:
+        return list(
+            (await self.request("GET", "/api/v1/contacts", params={"status": status}))["contacts"]
+        )
+
+    async def request_contact(self, user_id: str) -> JSON:
+        result = await self.request("POST", "/api/v1/contacts", json={"user_id": user_id})
+        return dict(result["contact"])
+
+    async def accept_contact(self, user_id: str) -> JSON:
+        result = await self.request("POST", f"/api/v1/contacts/{_segment(user_id)}/accept")
+        return dict(result["contact"])
+
+    async def decline_contact(self, user_id: str) -> None:
+        await self.request("POST", f"/api/v1/contacts/{_segment(user_id)}/decline")
+
+    async def remove_contact(self, user_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/contacts/{_segment(user_id)}")
+
+    async def blocks(self) -> list[JSON]:
+        return list((await self.request("GET", "/api/v1/blocks"))["blocks"])
+
+    async def block(self, user_id: str) -> None:
+        await self.request("POST", "/api/v1/blocks", json={"user_id": user_id})
+
+    async def unblock(self, user_id: str) -> None:
+        await self.request("DELETE", f"/api/v1/blocks/{_segment(user_id)}")
+
+    # --- search
+
+    async def search(
+        self,
+        q: str,
+        *,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        has: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> JSON:
+        params = {
+            "q": q,
+            "conversation_id": conversation_id,
+            "sender_id": sender_id,
+            "after": after,
+            "before": before,
+            "has": has,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return dict(await self.request("GET", "/api/v1/search", params=params))

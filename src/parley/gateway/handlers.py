@@ -1,0 +1,141 @@
+"""Call handlers: one per method, params in, result dict out. They never see the socket.
+
+Each handler calls the same service the matching REST route calls, so a change made over
+the socket and one made over REST are the same change: same checks, same errors (raised
+as :class:`~parley.errors.ParleyError` and turned into an ``error`` frame by the
+connection), same events after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from parley.container import Container
+from parley.errors import NotFound
+from parley.gateway.presence import Presence, PresenceStatus
+from parley.gateway.protocol import (
+    CallParams,
+    MarkParams,
+    MessageDeleteParams,
+    MessageEditParams,
+    MessageSendParams,
+    PresenceParams,
+    ReactionParams,
+    TypingParams,
+)
+from parley.gateway.typing_indicators import TypingTracker
+from parley.services.access import CONVERSATION_NOT_FOUND
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling, and what their session may see."""
+
+    user_id: str
+    connection_id: str
+    # Whether this session receives a conversation's events; ephemeral methods (typing)
+    # use it instead of a database read — membership events keep it current.
+    receives: Callable[[str], bool]
+
+
+Result = dict[str, Any]
+Handler = Callable[[CallContext, Any], Awaitable[Result]]
+
+
+class Handlers:
+    def __init__(self, services: Container, typing: TypingTracker, presence: Presence) -> None:
+        self._services = services
+        self._typing = typing
+        self._presence = presence
+        self._table: dict[str, Handler] = {
+            "message.send": self.message_send,
+            "message.edit": self.message_edit,
+            "message.delete": self.message_delete,
+            "reaction.add": self.reaction_add,
+            "reaction.remove": self.reaction_remove,
+            "typing.start": self.typing_start,
+            "typing.stop": self.typing_stop,
+            "read.mark": self.read_mark,
+            "delivered.mark": self.delivered_mark,
+            "presence.set": self.presence_set,
+        }
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._table)
+
+    async def dispatch(self, context: CallContext, method: str, params: CallParams) -> Result:
+        """Run ``method``; raises ``KeyError`` for a method the protocol does not know (the
+        protocol module rejects those first)."""
+        return await self._table[method](context, params)
+
+    # --- messages
+
+    async def message_send(self, context: CallContext, params: MessageSendParams) -> Result:
+        result = await self._services.messages.send(
+            context.user_id,
+            params.conversation_id,
+            params.content,
+            client_msg_id=params.client_msg_id,
+            reply_to_id=params.reply_to_id,
+        )
+        self._typing.forget(context.user_id, params.conversation_id)
+        return {"message": result.message.to_public(), "created": result.created}
+
+    async def message_edit(self, context: CallContext, params: MessageEditParams) -> Result:
+        message = await self._services.messages.edit(
+            context.user_id, params.message_id, params.content
+        )
+        return {"message": message.to_public()}
+
+    async def message_delete(self, context: CallContext, params: MessageDeleteParams) -> Result:
+        message = await self._services.messages.delete(context.user_id, params.message_id)
+        return {"message": message.to_public()}
+
+    async def reaction_add(self, context: CallContext, params: ReactionParams) -> Result:
+        message = await self._services.reactions.add(
+            context.user_id, params.message_id, params.emoji
+        )
+        return {"message": message.to_public()}
+
+    async def reaction_remove(self, context: CallContext, params: ReactionParams) -> Result:
+        message = await self._services.reactions.remove(
+            context.user_id, params.message_id, params.emoji
+        )
+        return {"message": message.to_public()}
+
+    # --- ephemeral
+
+    async def typing_start(self, context: CallContext, params: TypingParams) -> Result:
+        self._check_receives(context, params.conversation_id)
+        await self._typing.start(context.user_id, params.conversation_id)
+        return {}
+
+    async def typing_stop(self, context: CallContext, params: TypingParams) -> Result:
+        self._check_receives(context, params.conversation_id)
+        await self._typing.stop(context.user_id, params.conversation_id)
+        return {}
+
+    async def presence_set(self, context: CallContext, params: PresenceParams) -> Result:
+        status = PresenceStatus(params.status)
+        await self._presence.set_status(context.user_id, context.connection_id, status)
+        return {"status": status.value}
+
+    @staticmethod
+    def _check_receives(context: CallContext, conversation_id: str) -> None:
+        if not context.receives(conversation_id):
+            raise NotFound(CONVERSATION_NOT_FOUND)
+
+    # --- receipts
+
+    async def read_mark(self, context: CallContext, params: MarkParams) -> Result:
+        return await self._services.receipts.mark_read(
+            context.user_id, params.conversation_id, params.seq
+        )
+
+    async def delivered_mark(self, context: CallContext, params: MarkParams) -> Result:
+        return await self._services.receipts.mark_delivered(
+            context.user_id, params.conversation_id, params.seq
+        )

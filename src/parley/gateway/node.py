@@ -1,0 +1,161 @@
+"""The :class:`Gateway`: one node's real-time side, composed from the parts beside it.
+
+It owns the hub (local sessions), the router (service events → bus), presence, typing and
+the set of live connections, and it runs the bus. ``app`` builds one per process, starts it
+in the lifespan and closes it on shutdown: every session gets 1001 before the services
+flush and close (DESIGN §2 "Real-time gateway protocol").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+
+from parley.config import Settings
+from parley.container import Container
+from parley.gateway import queries
+from parley.gateway.connection import Connection, ConnectionLimits, ConnectionState, Socket
+from parley.gateway.handlers import Handlers
+from parley.gateway.hub import Hub
+from parley.gateway.metrics import GatewayMetrics
+from parley.gateway.presence import Presence
+from parley.gateway.protocol import CloseCode
+from parley.gateway.router import EventRouter
+from parley.gateway.typing_indicators import TypingTracker
+from parley.ids import new_id
+from parley.security.ratelimit import Rate
+
+log = logging.getLogger("parley.gateway")
+
+# How long shutdown waits for sessions to take their 1001 before moving on; uvicorn then
+# drops whatever is left. Short: clients reconnect elsewhere and resume from their seq.
+GO_AWAY_TIMEOUT_SECONDS = 3.0
+# How often deadlines (identify, heartbeat, token expiry) are checked: one task walking all
+# connections beats a timer per connection (10,000 connections would be 10,000 wakeups/s).
+SWEEP_INTERVAL_SECONDS = 0.25
+
+
+def limits_from(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        identify_timeout_seconds=settings.gateway_identify_timeout_seconds,
+        heartbeat_interval_seconds=settings.gateway_heartbeat_interval_ms / 1000,
+        max_frame_bytes=settings.gateway_max_frame_bytes,
+        outbox_limit=settings.gateway_outbox_limit,
+        frame_rate=Rate(settings.gateway_frame_rate_per_second, settings.gateway_frame_burst),
+        rate_limit_strikes=settings.gateway_rate_limit_strikes,
+    )
+
+
+class Gateway:
+    def __init__(self, services: Container) -> None:
+        settings = services.settings
+        self.services = services
+        self.limits = limits_from(settings)
+        self.bus = services.bus
+        self.hub = Hub(self.bus)
+        self.router = EventRouter(
+            self.bus, receipt_window_seconds=settings.gateway_receipt_throttle_ms / 1000
+        )
+        self.typing = TypingTracker(self.router)
+        self.presence = Presence(
+            self.router,
+            functools.partial(queries.presence_audience, services.db),
+            functools.partial(queries.record_last_seen, services.db),
+            grace_seconds=settings.presence_offline_grace_seconds,
+        )
+        self.handlers = Handlers(services, self.typing, self.presence)
+        self._connections: dict[Connection, asyncio.Event] = {}
+        self._accepting = False
+        self._sweeper: asyncio.Task[None] | None = None
+        # Last: the registry reads the stats once as the collector registers.
+        self.metrics = GatewayMetrics(services.metrics.registry, self)
+
+    # --- lifecycle
+
+    async def start(self) -> None:
+        await self.bus.start(self.hub.deliver)
+        self.services.events.add_listener(self.router)
+        self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
+        self._accepting = True
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            now = time.monotonic()
+            for connection in list(self._connections):
+                connection.check_deadlines(now)
+
+    async def go_away(self, timeout: float = GO_AWAY_TIMEOUT_SECONDS) -> None:
+        """Stop accepting sessions and close every one with 1001 (calls in progress finish
+        first, so what was committed is acknowledged)."""
+        self._accepting = False
+        waiting = list(self._connections.items())
+        for connection, _ in waiting:
+            connection.close(CloseCode.GOING_AWAY, "server going away")
+        if waiting:
+            waiters = [asyncio.create_task(done.wait()) for _, done in waiting]
+            _, pending = await asyncio.wait(waiters, timeout=timeout)
+            for waiter in pending:
+                waiter.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.go_away()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        with contextlib.suppress(ValueError):  # never started
+            self.services.events.remove_listener(self.router)
+        await self.router.close()
+        await self.typing.close()
+        await self.presence.close()
+        await self.bus.close()
+
+    # --- connections
+
+    async def serve(self, socket: Socket) -> None:
+        """Run one accepted WebSocket until it closes."""
+        if not self._accepting:
+            await socket.close(CloseCode.GOING_AWAY, "server going away")
+            return
+        connection = Connection(socket, self, new_id())
+        done = asyncio.Event()
+        self._connections[connection] = done
+        try:
+            await connection.run()
+        finally:
+            self._connections.pop(connection, None)
+            done.set()
+            self.metrics.closes.labels(str(connection.close_code or 1006)).inc()
+
+    async def forget(self, connection: Connection) -> None:
+        """A connection ended: it receives nothing more and no longer counts as present."""
+        await self.hub.detach(connection)
+        if connection.present:
+            await self.presence.disconnect(connection.user_id, connection.connection_id)
+
+    # --- stats (GatewayStats)
+
+    def session_count(self) -> int:
+        return len(self._connections)
+
+    def sessions_by_state(self) -> dict[str, int]:
+        counts = dict.fromkeys((state.value for state in ConnectionState), 0)
+        for connection in self._connections:
+            counts[connection.state.value] += 1
+        return counts
+
+    def queued_frames(self) -> int:
+        return sum(connection.queued for connection in self._connections)
+
+    def subscription_count(self) -> int:
+        return self.bus.subscription_count()
+
+    def events_published(self) -> int:
+        return self.router.published
+
+    def frames_pushed(self) -> int:
+        return self.hub.frames_pushed

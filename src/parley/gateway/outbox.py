@@ -1,0 +1,111 @@
+"""One connection's outgoing frames: a bounded queue and the writer that drains it.
+
+Frames are already-encoded strings (events are shared between recipients, not copied).
+The queue never grows past ``limit`` frames: when a frame does not fit, :meth:`Outbox.offer`
+says so and the connection closes with 4009 — a client too slow to drain its socket is
+disconnected and resumes through ``changes`` rather than making the server buffer for it
+(DESIGN §2 "Backpressure"). Below the queue, the ASGI server buffers at most one
+transport high-water mark (64 KiB in uvicorn) before ``send`` waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class FrameWriter(Protocol):
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class Outbox:
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._frames: deque[str] = deque()
+        # While a connection identifies, events are held back so that ``ready`` goes first.
+        self._held: list[str] | None = None
+        self._wakeup = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+        self._abandoned = False
+        self.sent = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._frames) + (len(self._held) if self._held is not None else 0)
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None or self._abandoned
+
+    def offer(self, frame: str) -> bool:
+        """Queue ``frame``; False when the queue is full (the caller closes with 4009).
+        Frames offered once closing are dropped: the client resumes from its seq anyway."""
+        if self.closing:
+            return True
+        if self.depth >= self._limit:
+            return False
+        if self._held is not None:
+            self._held.append(frame)
+        else:
+            self._frames.append(frame)
+            self._wakeup.set()
+        return True
+
+    def hold(self) -> None:
+        """Keep offered frames back until :meth:`release`."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, first: str) -> None:
+        """Send ``first``, then everything held, then whatever comes next."""
+        held, self._held = self._held or [], None
+        if self.closing:
+            return
+        self._frames.append(first)
+        self._frames.extend(held)
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str, *, discard: bool = False) -> None:
+        """Send what is queued (or drop it, with ``discard``), then the close frame."""
+        if self.closing:
+            return
+        self._close = (code, reason)
+        if discard:
+            self._frames.clear()
+        if self._held is not None:
+            # Held frames were never going to precede ready; ready is not coming now.
+            self._held = None
+        self._wakeup.set()
+
+    def abandon(self) -> None:
+        """The peer is gone: drop everything and stop the writer without a close frame."""
+        self._abandoned = True
+        self._frames.clear()
+        self._held = None
+        self._wakeup.set()
+
+    async def drain(self, writer: FrameWriter) -> None:
+        """The writer task: send frames in order until closed. Returns when the close frame
+        is sent, the outbox is abandoned, or the socket fails."""
+        try:
+            while True:
+                while self._frames and not self._abandoned:
+                    await writer.send_text(self._frames.popleft())
+                    self.sent += 1
+                if self._abandoned:
+                    return
+                if self._close is not None:
+                    await writer.close(*self._close)
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        except Exception as exc:  # the socket went away under us: nothing left to write to
+            log.debug("writer stopped", extra={"error": type(exc).__name__})
+            self._abandoned = True
+            self._frames.clear()

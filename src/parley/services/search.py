@@ -1,0 +1,375 @@
+"""Message search over every conversation the caller is in (DESIGN §2 "Full-text search").
+
+Owns running a search: the SQL for each database and the result payload. What users may
+type and what it means, the filters and the cursor: ``search_query``. Snippets and highlight
+ranges: ``search_snippets``. The indexes and the triggers that keep them current: migration
+``0002_search``.
+
+Guarantees:
+- Results come only from conversations the caller is a member of now — never tombstones,
+  never system messages. A filter naming a conversation the caller is not in finds nothing;
+  it is not an error, so it says nothing about whether that conversation exists.
+- The indexes change in the transaction that writes the message: once an edit is
+  acknowledged, the message is found by its new text and no longer by its old.
+- Ranking: relevance, then recency. Messages matching every term as whole words come first,
+  ordered by the database's own relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL); then
+  partial matches (substrings, short CJK) newest first. Ties: newest first.
+- Pages: an opaque keyset cursor, tied to the query and filters that made it. No duplicates
+  and no gaps while the matching messages stay as they are. (On SQLite, bm25 depends on
+  whole-index statistics, so heavy writes between two pages can move an item across the
+  page boundary.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    FromClause,
+    Select,
+    and_,
+    any_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.clock import isoformat
+from parley.errors import ValidationFailed
+from parley.services.message_records import Message, load_messages
+from parley.services.search_query import (
+    LIKE_ESCAPE,
+    Position,
+    SearchFilters,
+    Term,
+    TermKind,
+    check_has,
+    check_id,
+    decode_cursor,
+    encode_cursor,
+    fts5_all_words,
+    fts5_trigram,
+    fts5_words,
+    like_patterns,
+    parse_query,
+    parse_time,
+    tsquery_prefix,
+)
+from parley.services.search_snippets import make_snippet
+from parley.store.db import Database
+from parley.store.tables import attachments, conversations, members, messages, users
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 50
+
+# SQLite: the FTS5 tables and the doc_id ↔ message id map of migration 0002.
+_words = table("messages_fts", column("rowid"), column("content"))
+_trigrams = table("messages_fts_trigram", column("rowid"), column("content"))
+_docs = table("message_search", column("doc_id"), column("message_id"))
+# PostgreSQL: the text search configuration and the stored vector of migration 0002.
+_TS_CONFIG: ColumnElement[Any] = literal_column("'parley_search'")
+_VECTOR: ColumnElement[Any] = literal_column("messages.search_vector")
+_RANK_NORMALISATION = 1  # ts_rank_cd: divide by 1 + log(document length)
+
+
+def has_attachment_condition() -> ColumnElement[bool]:
+    """Messages that carry at least one live attachment (``has=attachment``): an indexed
+    EXISTS on ``attachments.message_id`` (files of deleted messages are being removed)."""
+    return (
+        select(attachments.c.id)
+        .where(attachments.c.message_id == messages.c.id, attachments.c.deleted_at.is_(None))
+        .exists()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The dialect-specific part of a search statement."""
+
+    source: FromClause
+    conditions: list[ColumnElement[bool]]
+    tier: ColumnElement[Any] | None  # None: every hit has the same relevance
+    score: ColumnElement[Any] | None
+    postgres: bool = False
+
+
+class Search:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def search(
+        self,
+        user_id: str,
+        q: str,
+        *,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        has: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        """``{"results": [...], "next_cursor": str | None, "has_more": bool}``.
+
+        Every bad input is a ``ValidationFailed`` naming its field."""
+        query = parse_query(q)
+        filters = SearchFilters(
+            conversation_id=check_id("conversation_id", conversation_id),
+            sender_id=check_id("sender_id", sender_id),
+            after=parse_time("after", after),
+            before=parse_time("before", before),
+            has_attachment=check_has(has),
+        )
+        if filters.after and filters.before and filters.after >= filters.before:
+            raise ValidationFailed.field("before", "must be later than after")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationFailed.field("limit", f"must be between 1 and {MAX_LIMIT}")
+        fingerprint = filters.fingerprint(query)
+        position = decode_cursor(cursor, fingerprint) if cursor else None
+        if not query.terms:  # only punctuation: nothing can match it
+            return {"results": [], "next_cursor": None, "has_more": False}
+        plan = (
+            _sqlite_plan(query.terms) if self._db.is_sqlite else _postgres_plan(query.terms)
+        )
+        statement = _statement(plan, user_id, filters, position, limit + 1)
+        async with self._db.read() as conn:
+            if not self._db.is_sqlite:
+                # The best plan depends on the values (how common a word is, how many
+                # conversations the caller is in); a cached generic plan ignores them and
+                # can be a thousand times slower. Planning costs well under a millisecond.
+                await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            rows = list(await conn.execute(statement))
+            page = rows[:limit]
+            results = await _results(conn, user_id, query.terms, page)
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(
+                fingerprint, Position(last.tier, last.score, last.created_at, last.id)
+            )
+        return {"results": results, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+
+
+# --- SQL
+
+
+def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
+    """FTS5: each term is a set of doc_ids (word index ∪ trigram index), or a LIKE on the
+    row when its substring is too short for trigrams."""
+    source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
+    conditions: list[ColumnElement[bool]] = []
+    for term in terms:
+        found: list[Select[Any]] = []
+        if term.uses_words:
+            found.append(select(_words.c.rowid).where(_words.c.content.match(fts5_words(term))))
+        if term.trigram:
+            found.append(
+                select(_trigrams.c.rowid).where(_trigrams.c.content.match(fts5_trigram(term)))
+            )
+        alternatives: list[ColumnElement[bool]] = []
+        if found:
+            alternatives.append(
+                _docs.c.doc_id.in_(union(*found) if len(found) > 1 else found[0])
+            )
+        if term.substring and not term.trigram:
+            alternatives.extend(
+                messages.c.content.like(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
+            )
+        conditions.append(or_(*alternatives))
+    every_word = fts5_all_words(tuple(terms))
+    if not every_word:
+        return _Plan(source, conditions, None, None)
+    ranked = (
+        select(
+            _words.c.rowid.label("doc_id"),
+            func.bm25(literal_column("messages_fts"), type_=Float).label("score"),
+        )
+        .where(_words.c.content.match(every_word))
+        .subquery("ranked")
+    )
+    source = source.outerjoin(ranked, ranked.c.doc_id == _docs.c.doc_id)
+    tier = case((ranked.c.doc_id.is_(None), 1), else_=0)
+    score = func.coalesce(ranked.c.score, 0.0, type_=Float)
+    return _Plan(source, conditions, tier, score)
+
+
+def _postgres_plan(terms: Sequence[Term]) -> _Plan:
+    """``search_vector @@ tsquery`` on its GIN index, ILIKE on the pg_trgm index."""
+    vector = _VECTOR
+    queries: list[ColumnElement[Any]] = []
+    conditions: list[ColumnElement[bool]] = []
+    for term in terms:
+        alternatives: list[ColumnElement[bool]] = []
+        if term.uses_words:
+            tsquery = (
+                func.to_tsquery(_TS_CONFIG, tsquery_prefix(term))
+                if term.kind is TermKind.PREFIX
+                else func.phraseto_tsquery(_TS_CONFIG, term.text)
+            )
+            queries.append(tsquery)
+            alternatives.append(vector.bool_op("@@")(tsquery))
+        if term.substring:
+            alternatives.extend(
+                messages.c.content.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
+            )
+        conditions.append(or_(*alternatives))
+    if not queries:
+        return _Plan(messages, conditions, None, None, postgres=True)
+    every_word = reduce(lambda a, b: a.op("&&")(b), queries)
+    whole = vector.bool_op("@@")(every_word)
+    tier = case((whole, 0), else_=1)  # 0: every term as whole words, 1: partly substrings
+    rank = func.ts_rank_cd(vector, every_word, _RANK_NORMALISATION, type_=Float)
+    score = cast(case((whole, -rank), else_=literal_column("0")), Float)
+    return _Plan(messages, conditions, tier, score, postgres=True)
+
+
+def _statement(
+    plan: _Plan, user_id: str, filters: SearchFilters, position: Position | None, limit: int
+) -> Select[Any]:
+    """(id, created_at, tier, score) of the best ``limit`` hits after ``position``: the
+    plan's term conditions, the caller's conversations, visible text only, the filters."""
+    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+    if plan.postgres:
+        # "= ANY(ARRAY(...))" is computed once, before the scan: when no index applies
+        # (a LIKE for short CJK), PostgreSQL then reads only the caller's conversations
+        # (by index) instead of every message.
+        in_mine = messages.c.conversation_id == any_(func.array(mine.scalar_subquery()))
+    else:
+        in_mine = messages.c.conversation_id.in_(mine)
+    conditions = [
+        *plan.conditions,
+        in_mine,
+        messages.c.kind == "text",
+        messages.c.deleted_at.is_(None),
+    ]
+    if filters.conversation_id is not None:
+        conditions.append(messages.c.conversation_id == filters.conversation_id)
+    if filters.sender_id is not None:
+        conditions.append(messages.c.sender_id == filters.sender_id)
+    if filters.after is not None:
+        conditions.append(messages.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(messages.c.created_at < filters.before)
+    if filters.has_attachment:
+        conditions.append(has_attachment_condition())
+    # (expression, descending, value at the cursor)
+    keys: list[tuple[ColumnElement[Any], bool, Any]] = []
+    if plan.tier is not None and plan.score is not None:
+        keys += [
+            (plan.tier, False, position.tier if position else None),
+            (plan.score, False, position.score if position else None),
+        ]
+    keys += [
+        (messages.c.created_at, True, position.created_at if position else None),
+        (messages.c.id, True, position.message_id if position else None),
+    ]
+    if position is not None:
+        conditions.append(_after(keys))
+    tier = plan.tier if plan.tier is not None else literal(1)
+    score = plan.score if plan.score is not None else literal(0.0, Float)
+    return (
+        select(messages.c.id, messages.c.created_at, tier.label("tier"), score.label("score"))
+        .select_from(plan.source)
+        .where(*conditions)
+        .order_by(*(expr.desc() if descending else expr.asc() for expr, descending, _ in keys))
+        .limit(limit)
+    )
+
+
+def _after(keys: list[tuple[ColumnElement[Any], bool, Any]]) -> ColumnElement[bool]:
+    """Rows strictly after the cursor in the sort order: a lexicographic comparison
+    spelled out, since row-value comparison cannot mix ascending and descending keys."""
+    clause: ColumnElement[bool] | None = None
+    for expr, descending, value in reversed(keys):
+        beyond = expr < value if descending else expr > value
+        clause = beyond if clause is None else or_(beyond, and_(expr == value, clause))
+    assert clause is not None
+    return clause
+
+
+# --- results
+
+
+async def _results(
+    conn: AsyncConnection, user_id: str, terms: Sequence[Term], page: Sequence[Any]
+) -> list[dict[str, Any]]:
+    if not page:
+        return []
+    ids = [row.id for row in page]
+    loaded = {m.id: m for m in await load_messages(conn, select(messages).where(messages.c.id.in_(ids)))}
+    # PostgreSQL reads each statement at its own snapshot (read committed): a message
+    # deleted in between is left out rather than shown as an empty tombstone.
+    found = [loaded[i] for i in ids if i in loaded and not loaded[i].deleted]
+    senders = await _senders(conn, {m.sender_id for m in found if m.sender_id})
+    places = await _conversations(conn, user_id, {m.conversation_id for m in found})
+    tiers = {row.id: row.tier for row in page}
+    return [_result(m, places[m.conversation_id], senders, tiers[m.id], terms) for m in found]
+
+
+def _result(
+    message: Message,
+    conversation: dict[str, Any],
+    senders: dict[str, dict[str, Any]],
+    tier: int,
+    terms: Sequence[Term],
+) -> dict[str, Any]:
+    return {
+        "message_id": message.id,
+        "seq": message.seq,
+        "created_at": isoformat(message.created_at),
+        "conversation": conversation,
+        "sender": senders.get(message.sender_id) if message.sender_id else None,
+        # "words": every term matched as whole words; "partial": some only inside words.
+        "match": "words" if tier == 0 else "partial",
+        **make_snippet(message.content, terms).to_public(),
+        "message": message.to_public(),
+    }
+
+
+async def _senders(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, Any]]:
+    if not user_ids:
+        return {}
+    rows = await conn.execute(
+        select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(user_ids))
+    )
+    return {
+        r.id: {"id": r.id, "username": r.username, "display_name": r.display_name} for r in rows
+    }
+
+
+async def _conversations(
+    conn: AsyncConnection, user_id: str, conversation_ids: set[str]
+) -> dict[str, dict[str, Any]]:
+    """id, type and name; a direct conversation is named after the other person."""
+    places = {
+        r.id: {"id": r.id, "type": r.type, "name": r.name}
+        for r in await conn.execute(
+            select(conversations.c.id, conversations.c.type, conversations.c.name).where(
+                conversations.c.id.in_(conversation_ids)
+            )
+        )
+    }
+    direct = [cid for cid, place in places.items() if place["type"] == "direct"]
+    if direct:
+        for r in await conn.execute(
+            select(members.c.conversation_id, users.c.display_name)
+            .join(users, users.c.id == members.c.user_id)
+            .where(members.c.conversation_id.in_(direct), members.c.user_id != user_id)
+        ):
+            places[r.conversation_id]["name"] = r.display_name
+    return places

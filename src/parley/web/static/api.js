@@ -1,0 +1,265 @@
+// REST client: JSON in and out, the access token in memory, refresh through the HttpOnly
+// cookie (cookie mode of /api/v1/auth), one refresh at a time across tabs.
+
+const BASE = "/api/v1";
+// Refresh this long before the access token expires, so requests rarely meet a 401.
+const REFRESH_MARGIN_MS = 60_000;
+const AUTH_LOST_CODES = new Set(["SESSION_REVOKED", "INVALID_REFRESH_TOKEN", "REFRESH_TOKEN_REUSED"]);
+
+export class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    const error = body?.error || {};
+    super(error.message || `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = error.code || "HTTP_" + status;
+    this.details = error.details || [];
+    this.retryAfter = retryAfter;
+  }
+
+  /** The message for one field of a validation error, if any. */
+  field(name) {
+    return this.details.find((d) => d.field === name)?.message;
+  }
+}
+
+/** The request never got an answer (offline, server down, aborted). */
+export class NetworkError extends Error {
+  constructor(cause) {
+    super("Network error");
+    this.name = "NetworkError";
+    this.cause = cause;
+  }
+}
+
+export class Api {
+  constructor() {
+    this.accessToken = null;
+    this.expiresAt = 0;
+    this.sessionId = null;
+    this._refreshing = null;
+    this.onAuthLost = () => {};
+  }
+
+  get authenticated() {
+    return this.accessToken !== null;
+  }
+
+  // --- transport
+
+  async request(method, path, { body, query, auth = true, retried = false } = {}) {
+    if (auth) await this.token();
+    const url = new URL(BASE + path, location.origin);
+    for (const [key, value] of Object.entries(query || {})) {
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
+    }
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth && this.accessToken) headers.Authorization = `Bearer ${this.accessToken}`;
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new NetworkError(error);
+    }
+    if (response.status === 204) return null;
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (response.ok) return data;
+    const retryAfter = Number(response.headers.get("Retry-After")) || undefined;
+    const error = new ApiError(response.status, data, retryAfter);
+    if (auth && response.status === 401 && !retried && !AUTH_LOST_CODES.has(error.code)) {
+      await this.refresh(); // expired or otherwise stale token: one fresh try
+      return this.request(method, path, { body, query, auth, retried: true });
+    }
+    if (auth && response.status === 401) this._lose();
+    throw error;
+  }
+
+  get(path, query) { return this.request("GET", path, { query }); }
+  post(path, body = {}) { return this.request("POST", path, { body }); }
+  patch(path, body) { return this.request("PATCH", path, { body }); }
+  put(path, body) { return this.request("PUT", path, { body }); }
+  delete(path) { return this.request("DELETE", path); }
+
+  // --- tokens
+
+  /** A valid access token, refreshed first when it is about to expire. */
+  async token() {
+    if (!this.accessToken) throw new ApiError(401, { error: { code: "NOT_LOGGED_IN", message: "Not logged in" } });
+    if (Date.now() > this.expiresAt - REFRESH_MARGIN_MS) await this.refresh();
+    return this.accessToken;
+  }
+
+  _accept(tokens) {
+    this.accessToken = tokens.access_token;
+    this.expiresAt = Date.now() + tokens.expires_in * 1000;
+    this.sessionId = tokens.session_id || this.sessionId;
+  }
+
+  _lose() {
+    const had = this.accessToken !== null;
+    this.accessToken = null;
+    this.expiresAt = 0;
+    if (had) this.onAuthLost();
+  }
+
+  /** Rotate the cookie and get a new access token. One at a time, across tabs too: two tabs
+   * presenting the same cookie at once would look like token theft to the server. */
+  refresh() {
+    if (!this._refreshing) {
+      const run = () => this._refreshOnce();
+      const locked = navigator.locks?.request ? navigator.locks.request("parley-refresh", run) : run();
+      this._refreshing = locked.finally(() => { this._refreshing = null; });
+    }
+    return this._refreshing;
+  }
+
+  async _refreshOnce() {
+    try {
+      const tokens = await this.request("POST", "/auth/refresh", { body: { cookie: true }, auth: false });
+      this._accept(tokens);
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) this._lose();
+      throw error;
+    }
+  }
+
+  /** At page load: a session from the cookie, or null when there is none. */
+  async restore() {
+    try {
+      await this.refresh();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return null;
+      throw error;
+    }
+    return (await this.get("/users/me")).user;
+  }
+
+  async login(username, password) {
+    const result = await this.request("POST", "/auth/login", {
+      body: { username, password, cookie: true, device_name: deviceName() },
+      auth: false,
+    });
+    this._accept(result);
+    return result.user;
+  }
+
+  async register(username, password, displayName) {
+    const body = { username, password };
+    if (displayName) body.display_name = displayName;
+    return (await this.request("POST", "/auth/register", { body, auth: false })).user;
+  }
+
+  async logout() {
+    try {
+      if (this.accessToken) await this.post("/auth/logout");
+    } finally {
+      this.accessToken = null;
+      this.expiresAt = 0;
+    }
+  }
+
+  async logoutEverywhere() {
+    try {
+      await this.post("/auth/logout-all");
+    } finally {
+      this.accessToken = null;
+    }
+  }
+
+  // --- resources
+
+  me() { return this.get("/users/me").then((r) => r.user); }
+  updateMe(changes) { return this.patch("/users/me", changes).then((r) => r.user); }
+  searchUsers(q, limit = 20) { return this.get("/users", { q, limit }).then((r) => r.users); }
+  user(id) { return this.get(`/users/${enc(id)}`).then((r) => r.user); }
+
+  conversations() { return this.get("/conversations").then((r) => r.conversations); }
+  conversation(id) { return this.get(`/conversations/${enc(id)}`).then((r) => r.conversation); }
+  conversationBySlug(slug) { return this.get(`/conversations/by-slug/${enc(slug)}`).then((r) => r.conversation); }
+  createDirect(userId) { return this.post("/conversations", { type: "direct", user_id: userId }).then((r) => r.conversation); }
+  createGroup(name, memberIds) { return this.post("/conversations", { type: "group", name, member_ids: memberIds }).then((r) => r.conversation); }
+  updateConversation(id, changes) { return this.patch(`/conversations/${enc(id)}`, changes).then((r) => r.conversation); }
+  deleteConversation(id) { return this.delete(`/conversations/${enc(id)}`); }
+  members(id) { return this.get(`/conversations/${enc(id)}/members`).then((r) => r.members); }
+  addMembers(id, userIds) { return this.post(`/conversations/${enc(id)}/members`, { user_ids: userIds }); }
+  removeMember(id, userId) { return this.delete(`/conversations/${enc(id)}/members/${enc(userId)}`); }
+  setRole(id, userId, role) { return this.patch(`/conversations/${enc(id)}/members/${enc(userId)}`, { role }); }
+  markRead(id, seq) { return this.post(`/conversations/${enc(id)}/read`, { seq }); }
+  markDelivered(id, seq) { return this.post(`/conversations/${enc(id)}/delivered`, { seq }); }
+
+  history(id, params) { return this.get(`/conversations/${enc(id)}/messages`, params); }
+  changes(id, afterSeq) { return this.get(`/conversations/${enc(id)}/changes`, { after_seq: afterSeq }); }
+  send(id, body) { return this.post(`/conversations/${enc(id)}/messages`, body).then((r) => r.message); }
+  message(id) { return this.get(`/messages/${enc(id)}`).then((r) => r.message); }
+  editMessage(id, content) { return this.patch(`/messages/${enc(id)}`, { content }).then((r) => r.message); }
+  deleteMessage(id) { return this.delete(`/messages/${enc(id)}`).then((r) => r.message); }
+  addReaction(id, emoji) { return this.put(`/messages/${enc(id)}/reactions/${enc(emoji)}`).then((r) => r.message); }
+  removeReaction(id, emoji) { return this.delete(`/messages/${enc(id)}/reactions/${enc(emoji)}`).then((r) => r.message); }
+  receipts(id) { return this.get(`/messages/${enc(id)}/receipts`); }
+
+  contacts(status = "all") { return this.get("/contacts", { status }).then((r) => r.contacts); }
+  requestContact(userId) { return this.post("/contacts", { user_id: userId }).then((r) => r.contact); }
+  acceptContact(userId) { return this.post(`/contacts/${enc(userId)}/accept`).then((r) => r.contact); }
+  removeContact(userId) { return this.delete(`/contacts/${enc(userId)}`); }
+  blocks() { return this.get("/blocks").then((r) => r.blocks); }
+  block(userId) { return this.post("/blocks", { user_id: userId }); }
+  unblock(userId) { return this.delete(`/blocks/${enc(userId)}`); }
+
+  sessions() { return this.get("/sessions").then((r) => r.sessions); }
+  revokeSession(id) { return this.delete(`/sessions/${enc(id)}`); }
+
+  search(params) { return this.get("/search", params); }
+  attachment(id) { return this.get(`/attachments/${enc(id)}`).then((r) => r.attachment); }
+
+  /** Upload one file (multipart), reporting progress 0..1; resolves to the attachment.
+   * XMLHttpRequest, because fetch cannot report upload progress. */
+  async upload(file, { onProgress, signal } = {}) {
+    const token = await this.token();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${BASE}/uploads`);
+      xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.responseType = "json";
+      xhr.upload.onprogress = (event) => {
+        if (event.lengthComputable) onProgress?.(event.loaded / event.total);
+      };
+      xhr.onload = () => {
+        if (xhr.status === 201) resolve(xhr.response.attachment);
+        else reject(new ApiError(xhr.status, xhr.response, Number(xhr.getResponseHeader("Retry-After")) || undefined));
+      };
+      xhr.onerror = () => reject(new NetworkError(new Error("upload failed")));
+      xhr.onabort = () => reject(new NetworkError(new Error("upload cancelled")));
+      signal?.addEventListener("abort", () => xhr.abort());
+      const form = new FormData();
+      form.append("file", file, file.name);
+      xhr.send(form);
+    });
+  }
+}
+
+function enc(value) {
+  return encodeURIComponent(value);
+}
+
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
+  return `${browser}${os ? " on " + os : ""} (web)`;
+}
+
+export const api = new Api();

@@ -1,0 +1,108 @@
+// The unread count in the document title, and desktop notifications for new messages
+// while the tab is hidden. Permission is asked once, politely: a small card in the sidebar
+// that the user answers (never a prompt on page load).
+
+import { h, icon } from "./dom.js";
+import { plainText } from "./markdown.js";
+import { conversationPath, navigate } from "./router.js";
+import { store } from "./store.js";
+
+const ASKED_KEY = "parley.notifications.asked";
+let pageTitle = "Parley";
+
+export function setPageTitle(title) {
+  pageTitle = title ? `${title} · Parley` : "Parley";
+  updateTitle();
+}
+
+export function updateTitle() {
+  const unread = store.totalUnread();
+  document.title = unread ? `(${unread > 99 ? "99+" : unread}) ${pageTitle}` : pageTitle;
+}
+
+function supported() {
+  return typeof Notification !== "undefined";
+}
+
+function asked() {
+  try {
+    return localStorage.getItem(ASKED_KEY) === "1";
+  } catch {
+    return true;
+  }
+}
+
+function rememberAsked() {
+  try {
+    localStorage.setItem(ASKED_KEY, "1");
+  } catch {
+    /* not remembered: the card shows again next time */
+  }
+}
+
+export async function requestNotifications() {
+  if (!supported()) return "unsupported";
+  rememberAsked();
+  try {
+    return await Notification.requestPermission();
+  } catch {
+    return Notification.permission;
+  }
+}
+
+/** The sidebar card, or an empty placeholder when there is nothing to ask. */
+export function notificationPrompt() {
+  const card = h("div", { class: "notify-card", role: "region", "aria-label": "Desktop notifications" });
+  if (!supported() || Notification.permission !== "default" || asked()) {
+    card.hidden = true;
+    return card;
+  }
+  const dismiss = () => {
+    rememberAsked();
+    card.hidden = true;
+  };
+  card.append(
+    h("div", { class: "notify-card-icon" }, icon("bell", { size: 18 })),
+    h("div", { class: "notify-card-body" },
+      h("p", { class: "notify-card-title" }, "Get notified of new messages?"),
+      h("p", { class: "notify-card-text" }, "Only while Parley is in the background."),
+      h("div", { class: "notify-card-actions" },
+        h("button", { type: "button", class: "btn btn-small btn-primary", onclick: async () => { await requestNotifications(); card.hidden = true; } }, "Turn on"),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: dismiss }, "Not now"))),
+  );
+  return card;
+}
+
+/** Called for every live message from someone else. */
+export function notifyIncoming(message) {
+  if (!supported() || Notification.permission !== "granted") return;
+  if (document.visibilityState === "visible" && document.hasFocus()) return;
+  if (message.kind !== "text" || message.deleted) return;
+  const conversation = store.conversations.get(message.conversation_id);
+  if (!conversation) return;
+  const sender = store.displayName(message.sender_id);
+  const title = conversation.type === "group" ? `${sender} in ${store.title(conversation)}` : sender;
+  try {
+    const notification = new Notification(title, {
+      body: plainText(message.content).slice(0, 200),
+      tag: conversation.id,
+      renotify: true,
+    });
+    notification.onclick = () => {
+      window.focus();
+      navigate(conversationPath(conversation.id));
+      notification.close();
+    };
+  } catch {
+    /* some platforms only allow notifications from a service worker */
+  }
+}
+
+export function startNotifications() {
+  const offs = [
+    store.on("conversations", updateTitle),
+    store.on("incoming", notifyIncoming),
+  ];
+  updateTitle();
+  return () => offs.forEach((off) => off());
+}

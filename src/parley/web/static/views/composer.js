@@ -1,0 +1,360 @@
+// The composer: Enter sends, Shift+Enter breaks the line, formatting buttons and Ctrl+B /
+// Ctrl+I / Ctrl+E, @mention autocomplete from the members, a reply banner, a draft kept per
+// conversation, typing notifications, and Up in an empty box edits your last message.
+
+import { api } from "../api.js";
+import { formatBytes, h, icon, iconButton, toast } from "../dom.js";
+import { plainText, toggleWrap } from "../markdown.js";
+import { store } from "../store.js";
+
+const DRAFT_SAVE_MS = 300;
+const TYPING_IDLE_MS = 5000;
+const MAX_HEIGHT_PX = 240;
+
+export class Composer {
+  constructor({ conversationId, placeholder, onSend, onTyping, onEditLast }) {
+    this.id = conversationId;
+    this.onSend = onSend;
+    this.onTyping = onTyping;
+    this.onEditLast = onEditLast;
+    this.replyTo = null;
+    this.mention = null; // {start, query, options, active}
+    this.files = []; // {key, file, state: uploading|done|failed, progress, attachment, error, preview}
+    this.fileList = h("div", { class: "composer-files", "aria-label": "Attachments", role: "list" });
+    this.fileInput = h("input", { type: "file", multiple: true, hidden: true, tabindex: "-1", "aria-hidden": "true", onchange: () => { this.addFiles(this.fileInput.files); this.fileInput.value = ""; } });
+    this.input = h("textarea", {
+      id: "composer-input",
+      class: "composer-input",
+      rows: "1",
+      placeholder,
+      "aria-label": placeholder,
+      "aria-autocomplete": "list",
+      "aria-controls": "mention-list",
+      "aria-expanded": "false",
+      autocomplete: "off",
+      spellcheck: "true",
+      maxlength: "10000",
+    });
+    this.replyBox = h("div", { class: "composer-reply", hidden: true });
+    this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "People to mention", hidden: true });
+    this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": "Send message", title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
+    const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
+      iconButton("paperclip", "Attach files", () => this.fileInput.click()),
+      iconButton("bold", "Bold (Ctrl+B)", () => toggleWrap(this.input, "**")),
+      iconButton("italic", "Italic (Ctrl+I)", () => toggleWrap(this.input, "_")),
+      iconButton("strike", "Strikethrough", () => toggleWrap(this.input, "~~")),
+      iconButton("code", "Code (Ctrl+E)", () => toggleWrap(this.input, "`")),
+    );
+    this.el = h("form", { class: "composer", "aria-label": "Send a message", onsubmit: (event) => { event.preventDefault(); this.send(); } },
+      this.replyBox,
+      this.mentionList,
+      this.fileInput,
+      h("div", { class: "composer-box" },
+        this.fileList,
+        this.input,
+        h("div", { class: "composer-bar" }, formatting,
+          h("span", { class: "composer-hint", "aria-hidden": "true" }, h("kbd", {}, "Enter"), " to send · ", h("kbd", {}, "Shift"), "+", h("kbd", {}, "Enter"), " for a new line"),
+          this.sendButton)),
+    );
+    this.input.addEventListener("keydown", (event) => this._keys(event));
+    this.input.addEventListener("paste", (event) => {
+      const files = event.clipboardData?.files;
+      if (files?.length) {
+        event.preventDefault();
+        this.addFiles(files);
+      }
+    });
+    this.el.addEventListener("dragover", (event) => {
+      if (![...(event.dataTransfer?.types || [])].includes("Files")) return;
+      event.preventDefault();
+      this.el.classList.add("is-dragging");
+    });
+    this.el.addEventListener("dragleave", () => this.el.classList.remove("is-dragging"));
+    this.el.addEventListener("drop", (event) => {
+      this.el.classList.remove("is-dragging");
+      if (!event.dataTransfer?.files?.length) return;
+      event.preventDefault();
+      this.addFiles(event.dataTransfer.files);
+    });
+    this.input.addEventListener("input", () => this._input());
+    this.input.addEventListener("blur", () => {
+      this._stopTyping();
+      setTimeout(() => this._closeMentions(), 150);
+    });
+    this._loadDraft();
+  }
+
+  destroy() {
+    for (const entry of this.files) {
+      entry.abort?.abort();
+      if (entry.preview) URL.revokeObjectURL(entry.preview);
+    }
+    this._saveDraft();
+    this._stopTyping();
+    clearTimeout(this._draftTimer);
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  setReply(message) {
+    this.replyTo = message;
+    this.replyBox.replaceChildren(
+      icon("reply", { size: 16 }),
+      h("span", { class: "composer-reply-text" }, "Replying to ", h("strong", {}, store.displayName(message.sender_id)), ": ", plainText(message.content).slice(0, 120)),
+      iconButton("x", "Cancel reply", () => this.clearReply()),
+    );
+    this.replyBox.hidden = false;
+    this.focus();
+  }
+
+  clearReply() {
+    this.replyTo = null;
+    this.replyBox.hidden = true;
+    this.replyBox.replaceChildren();
+  }
+
+  send() {
+    const content = this.input.value;
+    if (this.files.some((f) => f.state === "uploading")) {
+      toast("Wait for the files to finish uploading");
+      return;
+    }
+    const attachments = this.files.filter((f) => f.state === "done").map((f) => f.attachment);
+    if (!content.trim() && !attachments.length) return;
+    this.onSend(content, this.replyTo, attachments);
+    this.input.value = "";
+    this._clearFiles();
+    this.clearReply();
+    this._stopTyping();
+    this._resize();
+    this._saveDraft();
+    this.sendButton.disabled = true;
+    this.focus();
+  }
+
+  // --- attachments: uploaded as soon as they are picked, pasted or dropped
+
+  addFiles(fileList) {
+    for (const file of fileList) {
+      const entry = { key: `${Date.now()}-${Math.random()}`, file, state: "uploading", progress: 0, abort: new AbortController() };
+      if (file.type.startsWith("image/")) entry.preview = URL.createObjectURL(file);
+      this.files.push(entry);
+      api.upload(file, {
+        signal: entry.abort.signal,
+        onProgress: (progress) => { entry.progress = progress; this._renderFiles(); },
+      }).then((attachment) => {
+        entry.state = "done";
+        entry.attachment = attachment;
+      }).catch((error) => {
+        entry.state = "failed";
+        entry.error = error?.details?.[0]?.message || error?.message || "Upload failed";
+      }).finally(() => {
+        this._renderFiles();
+        this._updateSend();
+      });
+    }
+    this._renderFiles();
+    this._updateSend();
+    this.focus();
+  }
+
+  _removeFile(entry) {
+    entry.abort?.abort();
+    if (entry.preview) URL.revokeObjectURL(entry.preview);
+    this.files = this.files.filter((f) => f !== entry);
+    this._renderFiles();
+    this._updateSend();
+    this.focus();
+  }
+
+  _clearFiles() {
+    for (const entry of this.files) if (entry.preview) URL.revokeObjectURL(entry.preview);
+    this.files = [];
+    this._renderFiles();
+  }
+
+  _renderFiles() {
+    this.fileList.replaceChildren(...this.files.map((entry) => {
+      const meta = entry.state === "uploading" ? `Uploading… ${Math.round(entry.progress * 100)}%`
+        : entry.state === "failed" ? entry.error : formatBytes(entry.file.size);
+      const chip = h("div", { class: ["file-chip", entry.state === "failed" && "is-failed"], role: "listitem", "aria-label": `${entry.file.name}: ${meta}` },
+        entry.preview ? h("img", { class: "file-chip-thumb", src: entry.preview, alt: "" }) : h("span", { class: "file-chip-icon" }, icon("file", { size: 16 })),
+        h("span", { class: "file-chip-text" }, h("span", { class: "file-chip-name" }, entry.file.name), h("span", { class: "file-chip-meta" }, meta)),
+        iconButton("x", `Remove ${entry.file.name}`, () => this._removeFile(entry)));
+      if (entry.state === "uploading") {
+        const bar = h("span", { class: "file-chip-progress" });
+        bar.style.width = `${Math.round(entry.progress * 100)}%`;
+        chip.append(bar);
+      }
+      return chip;
+    }));
+  }
+
+  _updateSend() {
+    const uploading = this.files.some((f) => f.state === "uploading");
+    const ready = this.files.some((f) => f.state === "done");
+    this.sendButton.disabled = uploading || (!this.input.value.trim() && !ready);
+  }
+
+  // --- keys and input
+
+  _keys(event) {
+    if (this.mention && this._mentionKeys(event)) return;
+    const mod = event.ctrlKey || event.metaKey;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !mod && !event.altKey) {
+      event.preventDefault();
+      this.send();
+    } else if (mod && !event.shiftKey && (event.key === "b" || event.key === "B")) {
+      event.preventDefault();
+      toggleWrap(this.input, "**");
+    } else if (mod && !event.shiftKey && (event.key === "i" || event.key === "I")) {
+      event.preventDefault();
+      toggleWrap(this.input, "_");
+    } else if (mod && !event.shiftKey && (event.key === "e" || event.key === "E")) {
+      event.preventDefault();
+      toggleWrap(this.input, "`");
+    } else if (event.key === "ArrowUp" && !this.input.value) {
+      event.preventDefault();
+      this.onEditLast?.();
+    } else if (event.key === "Escape" && this.replyTo) {
+      event.preventDefault();
+      this.clearReply();
+    }
+  }
+
+  _input() {
+    this._resize();
+    this._updateSend();
+    clearTimeout(this._draftTimer);
+    this._draftTimer = setTimeout(() => this._saveDraft(), DRAFT_SAVE_MS);
+    if (this.input.value.trim()) {
+      this.onTyping(true);
+      clearTimeout(this._typingTimer);
+      this._typingTimer = setTimeout(() => this._stopTyping(), TYPING_IDLE_MS);
+    } else {
+      this._stopTyping();
+    }
+    this._updateMentions();
+  }
+
+  _stopTyping() {
+    clearTimeout(this._typingTimer);
+    this.onTyping(false);
+  }
+
+  _resize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, MAX_HEIGHT_PX)}px`;
+  }
+
+  // --- drafts (per user and conversation, in localStorage)
+
+  _draftKey() {
+    return `parley.draft.${store.me.id}.${this.id}`;
+  }
+
+  _loadDraft() {
+    try {
+      const draft = localStorage.getItem(this._draftKey());
+      if (draft) {
+        this.input.value = draft;
+        this.sendButton.disabled = !draft.trim();
+        requestAnimationFrame(() => this._resize());
+      }
+    } catch {
+      /* no storage */
+    }
+  }
+
+  _saveDraft() {
+    try {
+      if (this.input.value.trim()) localStorage.setItem(this._draftKey(), this.input.value);
+      else localStorage.removeItem(this._draftKey());
+    } catch {
+      /* no storage */
+    }
+    store.emit("drafts");
+  }
+
+  // --- @mention autocomplete
+
+  _updateMentions() {
+    const caret = this.input.selectionStart;
+    const before = this.input.value.slice(0, caret);
+    const match = /(^|[^\w@])@([A-Za-z0-9_.-]{0,32})$/.exec(before);
+    if (!match) {
+      this._closeMentions();
+      return;
+    }
+    const query = match[2].toLowerCase();
+    const members = [...(store.members.get(this.id)?.values() || [])].filter((m) => m.user_id !== store.me.id);
+    const options = members
+      .filter((m) => m.username.startsWith(query) || (m.display_name || "").toLowerCase().split(/\s+/).some((w) => w.startsWith(query)))
+      .sort((a, b) => a.username.localeCompare(b.username))
+      .slice(0, 8);
+    if (!options.length) {
+      this._closeMentions();
+      return;
+    }
+    this.mention = { start: caret - match[2].length - 1, options, active: 0 };
+    this._renderMentions();
+  }
+
+  _renderMentions() {
+    const { options, active } = this.mention;
+    this.mentionList.replaceChildren(...options.map((m, i) => h("li", {
+      role: "option",
+      id: `mention-${i}`,
+      class: ["mention-option", i === active && "is-active"],
+      "aria-selected": i === active ? "true" : "false",
+      onmousedown: (event) => {
+        event.preventDefault();
+        this._chooseMention(i);
+      },
+    }, h("span", { class: "mention-name" }, m.display_name || m.username), h("span", { class: "mention-handle" }, "@" + m.username))));
+    this.mentionList.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+    this.input.setAttribute("aria-activedescendant", `mention-${active}`);
+  }
+
+  _mentionKeys(event) {
+    const count = this.mention.options.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      this.mention.active = (this.mention.active + (event.key === "ArrowDown" ? 1 : -1) + count) % count;
+      this._renderMentions();
+      return true;
+    }
+    if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      this._chooseMention(this.mention.active);
+      return true;
+    }
+    if (event.key === "Escape") {
+      event.preventDefault();
+      this._closeMentions();
+      return true;
+    }
+    return false;
+  }
+
+  _chooseMention(index) {
+    const member = this.mention.options[index];
+    const { start } = this.mention;
+    const end = this.input.selectionStart;
+    this.input.setRangeText(`@${member.username} `, start, end, "end");
+    this._closeMentions();
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
+    this.input.focus();
+  }
+
+  _closeMentions() {
+    this.mention = null;
+    this.mentionList.hidden = true;
+    this.mentionList.replaceChildren();
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  }
+}

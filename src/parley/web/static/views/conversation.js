@@ -1,0 +1,292 @@
+// The conversation screen: header, timeline, typing indicator, composer and the details
+// panel — or a clear "you don't have access" view for conversations the user is not in.
+
+import { api, ApiError } from "../api.js";
+import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
+import { plainText } from "../markdown.js";
+import { setPageTitle } from "../notify.js";
+import { conversationPath, messageUrl, navigate } from "../router.js";
+import { store } from "../store.js";
+import { sync } from "../sync.js";
+import { Composer } from "./composer.js";
+import { DetailsPanel } from "./details.js";
+import { confirmDialog } from "./dialogs.js";
+import { openEmojiPicker } from "./emoji.js";
+import { openMenu, openPopover } from "./popover.js";
+import { TimelineView, receiptsList } from "./timeline.js";
+
+export class ConversationView {
+  constructor(conversationId) {
+    this.id = conversationId;
+    this.el = h("section", { class: "conversation", "aria-busy": "true" });
+    this.unsubscribe = [];
+    this.details = null;
+    this.destroyed = false;
+  }
+
+  /** Show the conversation, at `messageId` when given. */
+  async open(messageId = null) {
+    let conversation = store.conversations.get(this.id);
+    if (!conversation) {
+      this.el.append(h("div", { class: "center-state" }, h("span", { class: "spinner" })));
+      try {
+        conversation = await api.conversation(this.id);
+        store.upsertConversation(conversation);
+      } catch (error) {
+        if (this.destroyed) return;
+        if (error instanceof ApiError && (error.status === 404 || error.status === 403)) this.showNoAccess();
+        else this.showError(error);
+        return;
+      }
+    }
+    if (this.destroyed) return;
+    this.build(conversation);
+    store.openConversationId = this.id;
+    const unreadAfter = (conversation.unread_count || 0) > 0 ? conversation.last_read_seq || 0 : null;
+    sync.loadMembers(this.id).catch(() => {});
+    await this.timeline.load({ messageId, unreadAfter });
+    this.el.setAttribute("aria-busy", "false");
+    if (!messageId) this.composer.focus();
+  }
+
+  /** The same conversation, another message (a quote click, a search result). */
+  async showMessage(messageId) {
+    if (!this.timeline) return this.open(messageId);
+    if (messageId) await this.timeline.focusMessage(messageId);
+    else this.timeline.clearHighlight();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    for (const off of this.unsubscribe) off();
+    this.timeline?.destroy();
+    this.composer?.destroy();
+    this.details?.destroy();
+    if (store.openConversationId === this.id) store.openConversationId = null;
+  }
+
+  build(conversation) {
+    this.timeline = new TimelineView(this.id, this.actions());
+    this.composer = new Composer({
+      conversationId: this.id,
+      placeholder: conversation.type === "direct" ? `Message ${store.title(conversation)}` : `Message ${conversation.name}`,
+      onSend: (content, replyTo, attachments) => this.send(content, replyTo, attachments),
+      onTyping: (active) => sync.typing(this.id, active),
+      onEditLast: () => this.editLast(),
+    });
+    this.header = h("header", { class: "conv-header" });
+    this.typing = h("div", { class: "typing", "aria-live": "polite" });
+    this.main = h("div", { class: "conv-main-col" },
+      this.header,
+      h("div", { class: "conv-body" }, this.timeline.el, this.timeline.jumpButton),
+      this.typing,
+      this.composer.el);
+    this.el.replaceChildren(this.main);
+    this.renderHeader();
+    this.unsubscribe.push(
+      store.on(`conversation:${this.id}`, (value) => (value === null ? this.lostAccess() : this.renderHeader())),
+      store.on(`typing:${this.id}`, () => this.renderTyping()),
+      store.on("presence", () => this.renderHeader()),
+      store.on(`members:${this.id}`, () => this.renderHeader()),
+      store.on("users", () => this.renderHeader()),
+    );
+  }
+
+  renderHeader() {
+    const conversation = store.conversations.get(this.id);
+    if (!conversation || !this.header) return;
+    const title = store.title(conversation);
+    setPageTitle(title);
+    const peer = store.peerOf(conversation);
+    let subtitle;
+    if (peer) {
+      const presence = store.presence.get(peer.id);
+      subtitle = presence?.status === "online" ? "Online" : presence?.status === "away" ? "Away"
+        : presence?.last_seen_at ? `Last seen ${formatAgo(presence.last_seen_at)}` : `@${peer.username || ""}`;
+    } else {
+      subtitle = [`${conversation.member_count || 0} members`, conversation.topic].filter(Boolean).join(" · ");
+    }
+    const group = conversation.type === "group";
+    this.header.replaceChildren(
+      h("a", { class: "icon-btn back-btn", href: "/", "data-route": "", "aria-label": "Back to conversations", title: "Back" }, icon("back")),
+      peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title),
+      h("button", { type: "button", class: "conv-header-text", onclick: () => this.toggleDetails(), "aria-label": `Show details of ${title}` },
+        h("h1", { class: "conv-title" }, title),
+        h("p", { class: "conv-subtitle" }, subtitle)),
+      h("div", { class: "conv-header-actions" },
+        iconButton("search", "Search in this conversation", () => navigate(`/search?conversation_id=${encodeURIComponent(this.id)}`)),
+        iconButton(group ? "settings" : "users", group ? "Group settings" : "Conversation details", () => this.toggleDetails(), { class: this.details ? "is-active" : "" })),
+    );
+  }
+
+  renderTyping() {
+    const people = store.typingIn(this.id).map((id) => store.displayName(id));
+    if (!people.length) {
+      this.typing.replaceChildren();
+      this.typing.classList.remove("is-active");
+      return;
+    }
+    const text = people.length === 1 ? `${people[0]} is typing…`
+      : people.length === 2 ? `${people[0]} and ${people[1]} are typing…`
+        : "Several people are typing…";
+    this.typing.classList.add("is-active");
+    this.typing.replaceChildren(h("span", { class: "typing-dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")), h("span", { class: "typing-text" }, text));
+  }
+
+  toggleDetails() {
+    if (this.details) {
+      this.details.destroy();
+      this.details.el.remove();
+      this.details = null;
+      this.el.classList.remove("has-details");
+    } else {
+      this.details = new DetailsPanel(this.id, { onClose: () => this.toggleDetails() });
+      this.el.append(this.details.el);
+      this.el.classList.add("has-details");
+      this.details.el.focus();
+    }
+    this.renderHeader();
+  }
+
+  send(content, replyTo, attachments = []) {
+    sync.send(this.id, content, replyTo, attachments);
+    this.timeline.clearUnreadDivider();
+    if (this.timeline.highlightId || !this.timeline.timeline.atLatest) this.timeline.jumpToLatest();
+  }
+
+  editLast() {
+    const timeline = store.timeline(this.id);
+    const mine = [...timeline.messages].reverse().find((m) => m.sender_id === store.me.id && m.kind === "text" && !m.deleted);
+    if (mine) this.timeline.startEdit(mine.id);
+  }
+
+  actions() {
+    return {
+      reply: (message) => this.composer.setReply(message),
+      edit: (message) => this.timeline.startEdit(message.id),
+      editor: (message) => this.editor(message),
+      react: (message, emoji) => this.react(message, emoji),
+      pickReaction: (message, anchor) => openEmojiPicker(anchor, (emoji) => this.react(message, emoji)),
+      menu: (message, anchor) => this.messageMenu(message, anchor),
+      showReceipts: (message, anchor) => this.showReceipts(message, anchor),
+      jumpTo: (messageId) => navigate(conversationPath(this.id, messageId)),
+      retry: (entry) => sync.retry(entry.client_msg_id),
+      discard: (entry) => sync.discard(entry.client_msg_id),
+      missingMessage: () => toast("That message doesn't exist anymore.", { error: true }),
+      leaveDeepLink: () => {
+        if (location.pathname !== conversationPath(this.id)) history.replaceState({}, "", conversationPath(this.id));
+      },
+      focusComposer: () => this.composer.focus(),
+    };
+  }
+
+  async react(message, emoji) {
+    try {
+      await sync.toggleReaction(message, emoji);
+    } catch (error) {
+      toast(error.message || "Couldn't react", { error: true });
+    }
+  }
+
+  messageMenu(message, anchor) {
+    const own = message.sender_id === store.me.id;
+    const conversation = store.conversations.get(this.id);
+    const canDelete = own || (conversation?.type === "group" && ["owner", "admin"].includes(conversation.role));
+    openMenu(anchor, [
+      { label: "Reply", icon: "reply", onSelect: () => this.composer.setReply(message) },
+      { label: "Copy link to message", icon: "link", onSelect: () => copyText(messageUrl(this.id, message.id)) },
+      { label: "Copy text", icon: "copy", onSelect: () => copyText(message.content) },
+      own ? { label: "Edit message", icon: "edit", onSelect: () => this.timeline.startEdit(message.id) } : null,
+      canDelete ? "separator" : null,
+      canDelete ? { label: "Delete message", icon: "trash", danger: true, onSelect: () => this.deleteMessage(message) } : null,
+    ], { label: "Message actions" });
+  }
+
+  async deleteMessage(message) {
+    const ok = await confirmDialog({
+      title: "Delete message?",
+      message: `“${plainText(message.content).slice(0, 120)}” will be deleted for everyone.`,
+      confirmLabel: "Delete",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await sync.remove(message);
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  editor(message) {
+    const box = h("textarea", { class: "input msg-editor-input", "aria-label": "Edit message", rows: "2" });
+    box.value = message.content;
+    const save = async () => {
+      const content = box.value;
+      if (!content.trim()) return this.deleteMessage(message).then(() => this.timeline.stopEdit());
+      if (content === message.content) return this.timeline.stopEdit();
+      try {
+        await sync.edit(message, content);
+        this.timeline.stopEdit();
+        this.composer.focus();
+      } catch (error) {
+        toast(error.message, { error: true });
+      }
+    };
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        save();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        this.timeline.stopEdit();
+        this.composer.focus();
+      }
+    });
+    return h("div", { class: "msg-editor" }, box,
+      h("div", { class: "msg-editor-actions" },
+        h("span", { class: "muted" }, "Escape to cancel · Enter to save"),
+        h("button", { type: "button", class: "btn btn-small", onclick: () => { this.timeline.stopEdit(); this.composer.focus(); } }, "Cancel"),
+        h("button", { type: "button", class: "btn btn-small btn-primary", onclick: save }, "Save")));
+  }
+
+  async showReceipts(message, anchor) {
+    const body = h("div", { class: "receipts" }, h("span", { class: "spinner" }));
+    openPopover(anchor, body, { className: "popover-receipts", label: "Message receipts" });
+    try {
+      body.replaceWith(await receiptsList(message));
+    } catch {
+      body.replaceChildren(h("p", { class: "muted" }, "Couldn't load receipts."));
+    }
+  }
+
+  lostAccess() {
+    this.destroyed = true;
+    this.showNoAccess("You're no longer a member of this conversation.");
+  }
+
+  showNoAccess(reason) {
+    this.timeline?.destroy();
+    this.composer?.destroy();
+    this.details?.destroy();
+    this.details = null;
+    setPageTitle("No access");
+    this.el.setAttribute("aria-busy", "false");
+    this.el.replaceChildren(noAccess(reason));
+  }
+
+  showError(error) {
+    this.el.replaceChildren(h("div", { class: "center-state", role: "alert" },
+      h("h2", {}, "Couldn't open this conversation"),
+      h("p", { class: "muted" }, error?.message || "Something went wrong."),
+      h("button", { type: "button", class: "btn", onclick: () => { this.el.replaceChildren(); this.open(); } }, "Try again")));
+  }
+}
+
+export function noAccess(reason) {
+  return h("div", { class: "center-state no-access", role: "alert" },
+    h("div", { class: "center-icon" }, icon("lock", { size: 28 })),
+    h("h2", { class: "center-title" }, "You don't have access to this conversation"),
+    h("p", { class: "muted" }, reason || "It may have been deleted, or you're not a member. Ask someone in it to add you."),
+    h("a", { class: "btn btn-primary", href: "/", "data-route": "" }, "Back to your conversations"));
+}

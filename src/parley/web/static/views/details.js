@@ -1,0 +1,306 @@
+// The details panel beside a conversation. Groups: rename, topic, members with roles, add /
+// remove / promote, leave, delete. Direct conversations: the other person, contact and block.
+
+import { api, ApiError } from "../api.js";
+import { avatar, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
+import { navigate } from "../router.js";
+import { store } from "../store.js";
+import { sync } from "../sync.js";
+import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
+import { openMenu } from "./popover.js";
+
+const RANK = { member: 1, admin: 2, owner: 3 };
+const ROLE_LABEL = { owner: "Owner", admin: "Admin", member: "Member" };
+const YOU_ARE = { owner: "you're the owner", admin: "you're an admin", member: "you're a member" };
+
+export class DetailsPanel {
+  constructor(conversationId, { onClose }) {
+    this.id = conversationId;
+    this.onClose = onClose;
+    this.body = h("div", { class: "details-body" });
+    this.el = h("aside", { class: "details", "aria-label": "Conversation details", tabindex: "-1" },
+      h("header", { class: "details-head" },
+        h("h2", { class: "details-title" }, "Details"),
+        iconButton("x", "Close details", () => this.onClose())),
+      this.body);
+    this.el.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !event.defaultPrevented) this.onClose();
+    });
+    this.unsubscribe = [
+      store.on(`members:${conversationId}`, () => this.render()),
+      store.on(`conversation:${conversationId}`, () => this.render()),
+      store.on("presence", () => this.render()),
+      store.on("contacts", () => this.loadRelationship()),
+    ];
+    this.relationship = null;
+    this.render();
+    sync.loadMembers(conversationId).catch(() => {});
+    this.loadRelationship();
+  }
+
+  destroy() {
+    for (const off of this.unsubscribe) off();
+  }
+
+  get conversation() {
+    return store.conversations.get(this.id);
+  }
+
+  async loadRelationship() {
+    const conversation = this.conversation;
+    if (conversation?.type !== "direct") return;
+    const peer = store.peerOf(conversation);
+    if (!peer) return;
+    try {
+      const [contacts, blocks] = await Promise.all([api.contacts("all"), api.blocks()]);
+      const contact = contacts.find((c) => c.user.id === peer.id);
+      this.relationship = { contact: contact?.status || null, blocked: blocks.some((b) => b.user.id === peer.id) };
+    } catch {
+      this.relationship = null;
+    }
+    this.render();
+  }
+
+  render() {
+    const conversation = this.conversation;
+    if (!conversation) return;
+    const scroll = this.body.scrollTop;
+    this.body.replaceChildren(...(conversation.type === "group" ? this.group(conversation) : this.direct(conversation)));
+    this.body.scrollTop = scroll;
+  }
+
+  // --- groups
+
+  group(conversation) {
+    const members = [...(store.members.get(this.id)?.values() || [])];
+    const myRole = conversation.role || store.members.get(this.id)?.get(store.me.id)?.role || "member";
+    const admin = RANK[myRole] >= RANK.admin;
+    // The form survives re-renders (members and presence change often) unless the group's
+    // settings themselves changed, so typing in it is never wiped out.
+    const formSignature = `${conversation.name ?? ""}|${conversation.topic ?? ""}|${admin}`;
+    const keep = this._form && (this._form.signature === formSignature || this._form.editing());
+    const settings = keep ? this._form.el : this.settingsForm(conversation, admin);
+    if (!keep) this._form = { signature: formSignature, el: settings, editing: () => settings.contains(document.activeElement) || settings.dataset.dirty === "1" };
+
+    const sorted = members.sort((a, b) => RANK[b.role] - RANK[a.role] || store.displayName(a.user_id).localeCompare(store.displayName(b.user_id)));
+    const list = h("ul", { class: "member-list", "aria-label": "Members" },
+      sorted.map((member) => this.memberRow(member, myRole)));
+
+    return [
+      h("div", { class: "details-hero" },
+        groupAvatar(conversation.id, conversation.name, { size: "lg" }),
+        h("h3", { class: "details-name" }, conversation.name),
+        h("p", { class: "muted" }, `${conversation.member_count || members.length} members · ${YOU_ARE[myRole]}`)),
+      h("section", { class: "details-section" }, h("h3", { class: "details-section-title" }, "Settings"), settings),
+      h("section", { class: "details-section" },
+        h("div", { class: "details-section-head" },
+          h("h3", { class: "details-section-title" }, `Members (${members.length})`),
+          admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
+        members.length ? list : h("p", { class: "muted" }, "Loading members…")),
+      h("section", { class: "details-section details-danger" },
+        h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
+        myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
+    ];
+  }
+
+  settingsForm(conversation, admin) {
+    const nameInput = h("input", { class: "input", id: "group-rename", value: conversation.name || "", maxlength: "100", disabled: !admin, autocomplete: "off" });
+    const topicInput = h("textarea", { class: "input", id: "group-topic", rows: "2", maxlength: "500", disabled: !admin, placeholder: admin ? "What is this group about?" : "No topic" });
+    topicInput.value = conversation.topic || "";
+    const settings = h("form", {
+      class: "details-form",
+      "aria-label": "Group settings",
+      oninput: () => { settings.dataset.dirty = "1"; },
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const changes = {};
+        if (nameInput.value.trim() && nameInput.value.trim() !== conversation.name) changes.name = nameInput.value.trim();
+        if (topicInput.value.trim() !== (conversation.topic || "")) changes.topic = topicInput.value.trim();
+        if (!Object.keys(changes).length) return;
+        try {
+          delete settings.dataset.dirty;
+          store.upsertConversation(await api.updateConversation(this.id, changes));
+          toast("Group updated");
+        } catch (error) {
+          toast(error.message, { error: true });
+        }
+      },
+    },
+    h("div", { class: "field" }, h("label", { class: "field-label", for: "group-rename" }, "Name"), nameInput),
+    h("div", { class: "field" }, h("label", { class: "field-label", for: "group-topic" }, "Topic"), topicInput),
+    admin ? h("button", { type: "submit", class: "btn btn-small btn-primary" }, "Save changes") : null);
+    return settings;
+  }
+
+  memberRow(member, myRole) {
+    const me = member.user_id === store.me.id;
+    const name = store.displayName(member.user_id);
+    const presence = store.presenceOf(member.user_id);
+    const actions = [];
+    if (!me && myRole === "owner") {
+      if (member.role === "member") actions.push({ label: "Make admin", icon: "shield", onSelect: () => this.setRole(member, "admin") });
+      if (member.role === "admin") actions.push({ label: "Remove admin role", icon: "shield", onSelect: () => this.setRole(member, "member") });
+      actions.push({ label: "Make owner", icon: "shield", onSelect: () => this.transfer(member) });
+    }
+    if (!me && RANK[myRole] >= RANK.admin && RANK[member.role] < RANK[myRole]) {
+      if (actions.length) actions.push("separator");
+      actions.push({ label: "Remove from group", icon: "trash", danger: true, onSelect: () => this.remove(member) });
+    }
+    if (!me && store.conversations.size) {
+      actions.unshift({ label: "Send a message", icon: "message", onSelect: () => this.messagePerson(member.user_id) }, ...(actions.length ? ["separator"] : []));
+    }
+    return h("li", { class: "member-row", dataset: { userId: member.user_id } },
+      avatar(member.user_id, name, { size: "sm", presence }),
+      h("span", { class: "member-text" },
+        h("span", { class: "member-name" }, name, me ? h("span", { class: "muted" }, " (you)") : null),
+        h("span", { class: "member-handle" }, "@" + (member.username || store.users.get(member.user_id)?.username || ""))),
+      member.role !== "member" ? h("span", { class: ["role-badge", `role-${member.role}`] }, ROLE_LABEL[member.role]) : null,
+      actions.length
+        ? h("button", {
+          type: "button",
+          class: "icon-btn",
+          "aria-label": `Actions for ${name}`,
+          title: `Actions for ${name}`,
+          "aria-haspopup": "menu",
+          onclick: (event) => openMenu(event.currentTarget, actions, { label: `Actions for ${name}` }),
+        }, icon("more", { size: 16 }))
+        : null);
+  }
+
+  async addPeople(members) {
+    const picker = peoplePicker({ multiple: true, exclude: new Set(members.map((m) => m.user_id)), label: "Find people to add" });
+    openDialog({
+      title: "Add people",
+      label: "Add people",
+      body: picker.el,
+      actions: [
+        { label: "Cancel" },
+        {
+          label: "Add",
+          primary: true,
+          onClick: async () => {
+            const ids = picker.selected().map((u) => u.id);
+            if (!ids.length) throw new Error("Choose at least one person.");
+            await api.addMembers(this.id, ids);
+            await sync.loadMembers(this.id);
+            toast(ids.length === 1 ? `Added ${store.displayName(ids[0])}` : `Added ${ids.length} people`);
+          },
+        },
+      ],
+    });
+  }
+
+  async setRole(member, role) {
+    await this.attempt(() => api.setRole(this.id, member.user_id, role));
+  }
+
+  async transfer(member) {
+    const ok = await confirmDialog({
+      title: "Transfer ownership?",
+      message: `${store.displayName(member.user_id)} becomes the owner of this group and you become an admin.`,
+      confirmLabel: "Make owner",
+    });
+    if (ok) await this.attempt(() => api.setRole(this.id, member.user_id, "owner"));
+  }
+
+  async remove(member) {
+    const ok = await confirmDialog({
+      title: "Remove from group?",
+      message: `${store.displayName(member.user_id)} will no longer see this group or its messages.`,
+      confirmLabel: "Remove",
+      danger: true,
+    });
+    if (ok) await this.attempt(() => api.removeMember(this.id, member.user_id));
+  }
+
+  async leave() {
+    const ok = await confirmDialog({ title: "Leave this group?", message: "You will stop receiving its messages. Someone will have to add you back.", confirmLabel: "Leave group", danger: true });
+    if (!ok) return;
+    try {
+      await api.removeMember(this.id, store.me.id);
+      store.removeConversation(this.id);
+      navigate("/");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  async deleteGroup() {
+    const ok = await confirmDialog({ title: "Delete this group?", message: "The group and all of its messages are deleted for everyone. This cannot be undone.", confirmLabel: "Delete group", danger: true });
+    if (!ok) return;
+    try {
+      await api.deleteConversation(this.id);
+      store.removeConversation(this.id);
+      navigate("/");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  async attempt(action) {
+    try {
+      await action();
+      await sync.loadMembers(this.id);
+    } catch (error) {
+      toast(error instanceof ApiError ? error.message : "That didn't work. Try again.", { error: true });
+    }
+  }
+
+  async messagePerson(userId) {
+    try {
+      const conversation = await api.createDirect(userId);
+      store.upsertConversation(conversation);
+      navigate(`/c/${conversation.id}`);
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  // --- direct conversations
+
+  direct(conversation) {
+    const peer = store.peerOf(conversation);
+    if (!peer) return [h("p", { class: "muted" }, "Loading…")];
+    const name = store.displayName(peer.id);
+    const presence = store.presence.get(peer.id);
+    const status = presence?.status === "online" ? "Online" : presence?.status === "away" ? "Away" : presence?.last_seen_at ? `Last seen ${formatAgo(presence.last_seen_at)}` : "Offline";
+    const rel = this.relationship;
+    const buttons = [];
+    if (rel) {
+      if (rel.blocked) {
+        buttons.push(h("button", { type: "button", class: "btn", onclick: () => this.relation(() => api.unblock(peer.id), `Unblocked ${name}`) }, "Unblock"));
+      } else {
+        if (!rel.contact) buttons.push(h("button", { type: "button", class: "btn", onclick: () => this.relation(() => api.requestContact(peer.id), "Contact request sent") }, icon("userPlus", { size: 15 }), " Add contact"));
+        if (rel.contact === "incoming") buttons.push(h("button", { type: "button", class: "btn btn-primary", onclick: () => this.relation(() => api.acceptContact(peer.id), `${name} is now a contact`) }, "Accept contact request"));
+        if (rel.contact === "outgoing") buttons.push(h("span", { class: "muted" }, "Contact request sent"));
+        if (rel.contact === "accepted") buttons.push(h("span", { class: "contact-flag" }, icon("check", { size: 14 }), " In your contacts"));
+        buttons.push(h("button", {
+          type: "button",
+          class: "btn btn-danger-ghost",
+          onclick: async () => {
+            const ok = await confirmDialog({ title: `Block ${name}?`, message: "They won't be able to message you or see when you're online. You can unblock them later.", confirmLabel: "Block", danger: true });
+            if (ok) await this.relation(() => api.block(peer.id), `Blocked ${name}`);
+          },
+        }, "Block"));
+      }
+    }
+    return [
+      h("div", { class: "details-hero" },
+        avatar(peer.id, name, { size: "lg", presence: store.presenceOf(peer.id) }),
+        h("h3", { class: "details-name" }, name),
+        h("p", { class: "muted" }, "@" + (peer.username || "")),
+        h("p", { class: "details-status" }, status)),
+      h("section", { class: "details-section details-actions" }, buttons),
+    ];
+  }
+
+  async relation(action, done) {
+    try {
+      await action();
+      toast(done);
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+    await this.loadRelationship();
+  }
+}

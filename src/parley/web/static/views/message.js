@@ -1,0 +1,163 @@
+// One message in the timeline: author and time (or grouped under the previous one), reply
+// quote, Markdown text, reactions, ticks or send state, and the hover / focus toolbar.
+
+import { avatar, formatFull, formatTime, h, icon } from "../dom.js";
+import { isJumbo, plainText, renderMarkdown } from "../markdown.js";
+import { store } from "../store.js";
+import { renderAttachments } from "./attachments.js";
+import { systemText } from "./sidebar.js";
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "👀", "🙏"];
+
+/**
+ * ctx: {conversation, grouped, highlighted, editing, receipt, showReadBy, pending,
+ *       users (Map username → user), actions}
+ */
+export function renderMessage(message, ctx) {
+  if (message.kind === "system") return renderSystem(message, ctx);
+  const own = message.sender_id === store.me.id;
+  const author = store.displayName(message.sender_id);
+  const mentioned = (message.mentions || []).includes(store.me.id);
+  const pending = ctx.pending;
+  const el = h("div", {
+    class: [
+      "msg",
+      ctx.grouped && "is-grouped",
+      own && "is-own",
+      pending && "is-pending",
+      pending?.state === "failed" && "is-failed",
+      ctx.highlighted && "is-highlighted",
+      mentioned && "is-mentioned",
+      message.deleted && "is-deleted",
+    ],
+    role: "article",
+    tabindex: "-1",
+    id: pending ? undefined : `message-${message.id}`,
+    dataset: { messageId: pending ? undefined : message.id, clientMsgId: pending ? pending.client_msg_id : undefined, seq: message.seq, sender: message.sender_id },
+    "aria-label": `${author}, ${formatFull(message.created_at)}`,
+  });
+
+  const gutter = h("div", { class: "msg-gutter" },
+    ctx.grouped
+      ? h("time", { class: "msg-hover-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at))
+      : avatar(message.sender_id, author));
+  const main = h("div", { class: "msg-main" });
+  if (!ctx.grouped) {
+    main.append(h("div", { class: "msg-head" },
+      h("span", { class: "msg-author" }, author),
+      h("time", { class: "msg-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at))));
+  }
+  if (message.reply_to) main.append(replyQuote(message.reply_to, ctx));
+
+  if (ctx.editing) {
+    main.append(ctx.actions.editor(message));
+  } else if (message.deleted) {
+    main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
+  } else if (message.content || !message.attachments?.length) {
+    const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"] },
+      renderMarkdown(message.content, { users: ctx.users, me: store.me.username.toLowerCase() }));
+    if (message.edited_at) text.append(h("span", { class: "msg-edited", title: `Edited ${formatFull(message.edited_at)}` }, " (edited)"));
+    main.append(text);
+  }
+  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments));
+  if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
+  if (pending) main.append(pendingState(pending, ctx));
+
+  el.append(gutter, main);
+  if (own && !pending && !message.deleted) el.append(ticks(message, ctx));
+  if (!pending && !message.deleted && !ctx.editing) el.append(toolbar(message, own, ctx));
+  return el;
+}
+
+function renderSystem(message, ctx) {
+  return h("div", {
+    class: ["msg-system", ctx.highlighted && "is-highlighted"],
+    role: "article",
+    tabindex: "-1",
+    id: `message-${message.id}`,
+    dataset: { messageId: message.id, seq: message.seq },
+  }, h("span", { class: "msg-system-text" }, systemText(message)),
+  h("time", { class: "msg-system-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at)));
+}
+
+function replyQuote(snapshot, ctx) {
+  const live = ctx.quoted;
+  const reply = live ? { ...snapshot, content: live.content, deleted: live.deleted } : snapshot;
+  const text = reply.deleted ? "Original message was deleted" : plainText(reply.content).slice(0, 140) || "Message";
+  return h("button", {
+    type: "button",
+    class: "msg-quote",
+    "aria-label": `Reply to ${store.displayName(reply.sender_id)}: ${text}. Show the original message`,
+    onclick: () => ctx.actions.jumpTo(reply.id),
+  }, icon("reply", { size: 14 }),
+  h("span", { class: "msg-quote-author" }, store.displayName(reply.sender_id)),
+  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"] }, text));
+}
+
+function reactions(message, ctx) {
+  const row = h("div", { class: "msg-reactions", role: "group", "aria-label": "Reactions" });
+  for (const reaction of message.reactions) {
+    const mine = reaction.user_ids.includes(store.me.id);
+    const names = reaction.user_ids.map((id) => (id === store.me.id ? "You" : store.displayName(id)));
+    const who = names.length > 6 ? `${names.slice(0, 6).join(", ")} and ${names.length - 6} others` : names.join(", ");
+    row.append(h("button", {
+      type: "button",
+      class: ["reaction", mine && "is-mine"],
+      "aria-pressed": mine ? "true" : "false",
+      "aria-label": `${reaction.emoji} ${reaction.count}: ${who}. ${mine ? "Remove your reaction" : "React too"}`,
+      title: `${who} reacted with ${reaction.emoji}`,
+      dataset: { emoji: reaction.emoji },
+      onclick: () => ctx.actions.react(message, reaction.emoji),
+    }, h("span", { class: "reaction-emoji" }, reaction.emoji), h("span", { class: "reaction-count" }, String(reaction.count))));
+  }
+  row.append(h("button", {
+    type: "button",
+    class: "reaction reaction-add",
+    "aria-label": "Add a reaction",
+    title: "Add a reaction",
+    onclick: (event) => ctx.actions.pickReaction(message, event.currentTarget),
+  }, icon("smile", { size: 15 }), icon("plus", { size: 11 })));
+  return row;
+}
+
+function pendingState(entry, ctx) {
+  if (entry.state === "failed") {
+    return h("div", { class: "msg-send-state is-failed", role: "status" },
+      icon("alert", { size: 14 }),
+      h("span", {}, `Not sent${entry.error ? `: ${entry.error}` : ""}.`),
+      h("button", { type: "button", class: "link-btn", onclick: () => ctx.actions.retry(entry) }, "Retry"),
+      h("button", { type: "button", class: "link-btn", onclick: () => ctx.actions.discard(entry) }, "Delete"));
+  }
+  const text = entry.state === "queued" ? "Waiting for connection…" : "Sending…";
+  return h("div", { class: "msg-send-state", role: "status" }, icon("clock", { size: 13 }), h("span", {}, text));
+}
+
+function ticks(message, ctx) {
+  const receipt = ctx.receipt || { state: "sent", readBy: 0, others: 0 };
+  const group = ctx.conversation?.type === "group";
+  const labels = { sent: "Sent", delivered: "Delivered", read: group ? "Read by everyone" : "Read" };
+  let label = labels[receipt.state];
+  if (group && receipt.state !== "read" && receipt.readBy > 0) label = `Read by ${receipt.readBy} of ${receipt.others}`;
+  return h("button", {
+    type: "button",
+    class: ["msg-ticks", `is-${receipt.state}`],
+    "aria-label": `${label}. Show who has read it`,
+    title: label,
+    dataset: { status: receipt.state, readBy: receipt.readBy },
+    onclick: (event) => ctx.actions.showReceipts(message, event.currentTarget),
+  }, icon(receipt.state === "sent" ? "check" : "checks", { size: 15 }),
+  group && ctx.showReadBy && receipt.readBy > 0 ? h("span", { class: "msg-readby" }, receipt.state === "read" ? "Read by all" : `Read by ${receipt.readBy}`) : null);
+}
+
+function toolbar(message, own, ctx) {
+  const bar = h("div", { class: "msg-toolbar", role: "toolbar", "aria-label": "Message actions" });
+  bar.append(
+    h("button", { type: "button", class: "icon-btn", "aria-label": "Add reaction", title: "Add reaction", onclick: (e) => ctx.actions.pickReaction(message, e.currentTarget) }, icon("smile", { size: 16 })),
+    h("button", { type: "button", class: "icon-btn", "aria-label": "Reply", title: "Reply", onclick: () => ctx.actions.reply(message) }, icon("reply", { size: 16 })),
+  );
+  if (own && message.kind === "text") {
+    bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Edit", title: "Edit", onclick: () => ctx.actions.edit(message) }, icon("edit", { size: 16 })));
+  }
+  bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "More actions", title: "More actions", "aria-haspopup": "menu", onclick: (e) => ctx.actions.menu(message, e.currentTarget) }, icon("more", { size: 16 })));
+  return bar;
+}

@@ -1,0 +1,167 @@
+// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme.
+
+import { api } from "../api.js";
+import { avatar, formatAgo, h, icon, toast } from "../dom.js";
+import { requestNotifications, setPageTitle } from "../notify.js";
+import { store } from "../store.js";
+import { confirmDialog } from "./dialogs.js";
+
+const THEME_KEY = "parley.theme";
+
+export function applyTheme() {
+  let theme = "system";
+  try {
+    theme = localStorage.getItem(THEME_KEY) || "system";
+  } catch {
+    /* default */
+  }
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+  return theme;
+}
+
+export class SettingsView {
+  constructor({ onLoggedOut }) {
+    this.onLoggedOut = onLoggedOut;
+    this.sessions = h("ul", { class: "session-list", "aria-label": "Signed-in devices" }, h("li", { class: "muted" }, "Loading…"));
+    this.el = h("section", { class: "page settings-page", "aria-labelledby": "settings-title" },
+      h("header", { class: "page-head" },
+        h("a", { class: "icon-btn back-btn", href: "/", "data-route": "", "aria-label": "Back to conversations" }, icon("back")),
+        h("h1", { class: "page-title", id: "settings-title" }, "Settings")),
+      h("div", { class: "page-body" },
+        this.profileCard(),
+        h("section", { class: "card", "aria-labelledby": "sessions-title" },
+          h("div", { class: "card-head" },
+            h("h2", { class: "card-title", id: "sessions-title" }, "Where you're signed in"),
+            h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.logoutEverywhere() }, "Sign out everywhere")),
+          this.sessions),
+        this.notificationsCard(),
+        this.themeCard()));
+    setPageTitle("Settings");
+  }
+
+  mount() {
+    this.loadSessions();
+  }
+
+  destroy() {}
+
+  profileCard() {
+    const me = store.me;
+    const input = h("input", { class: "input", id: "profile-display-name", value: me.display_name || "", maxlength: "64", autocomplete: "name" });
+    const error = h("p", { class: "field-error", role: "alert" });
+    const form = h("form", {
+      class: "profile-form",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        error.textContent = "";
+        try {
+          const user = await api.updateMe({ display_name: input.value.trim() });
+          store.setMe(user);
+          toast("Profile saved");
+        } catch (failure) {
+          error.textContent = failure.field?.("display_name") || failure.message;
+        }
+      },
+    },
+    h("div", { class: "profile-row" },
+      avatar(me.id, me.display_name || me.username, { size: "lg" }),
+      h("div", { class: "field grow" },
+        h("label", { class: "field-label", for: "profile-display-name" }, "Display name"),
+        input,
+        h("p", { class: "field-hint" }, `Your username is @${me.username}. People can mention you with it.`),
+        error)),
+    h("button", { type: "submit", class: "btn btn-primary" }, "Save profile"));
+    return h("section", { class: "card", "aria-labelledby": "profile-title" }, h("h2", { class: "card-title", id: "profile-title" }, "Profile"), form);
+  }
+
+  notificationsCard() {
+    const state = typeof Notification === "undefined" ? "unsupported" : Notification.permission;
+    const text = {
+      granted: "Desktop notifications are on. You're notified of new messages while Parley is in the background.",
+      denied: "Desktop notifications are blocked in your browser's site settings.",
+      default: "Get a desktop notification for new messages while Parley is in the background.",
+      unsupported: "This browser doesn't support desktop notifications.",
+    }[state];
+    const card = h("section", { class: "card", "aria-labelledby": "notify-title" },
+      h("h2", { class: "card-title", id: "notify-title" }, "Notifications"),
+      h("p", { class: "muted" }, text),
+      state === "default" ? h("button", {
+        type: "button",
+        class: "btn",
+        onclick: async () => {
+          await requestNotifications();
+          card.replaceWith(this.notificationsCard());
+        },
+      }, icon("bell", { size: 15 }), " Turn on notifications") : null);
+    return card;
+  }
+
+  themeCard() {
+    const current = applyTheme();
+    const options = [["system", "Match system"], ["light", "Light"], ["dark", "Dark"]];
+    return h("section", { class: "card", "aria-labelledby": "theme-title" },
+      h("h2", { class: "card-title", id: "theme-title" }, "Appearance"),
+      h("div", { class: "segmented", role: "radiogroup", "aria-labelledby": "theme-title" },
+        options.map(([value, label]) => h("label", { class: "segment" },
+          h("input", {
+            type: "radio",
+            name: "theme",
+            value,
+            checked: current === value,
+            onchange: () => {
+              try {
+                if (value === "system") localStorage.removeItem(THEME_KEY);
+                else localStorage.setItem(THEME_KEY, value);
+              } catch {
+                /* not saved */
+              }
+              applyTheme();
+            },
+          }),
+          h("span", {}, label)))));
+  }
+
+  async loadSessions() {
+    try {
+      const sessions = await api.sessions();
+      this.sessions.replaceChildren(...sessions.map((s) => h("li", { class: ["session-row", s.current && "is-current"] },
+        h("span", { class: "session-icon" }, icon("lock", { size: 16 })),
+        h("span", { class: "session-text" },
+          h("span", { class: "session-name" }, s.device_name || describeAgent(s.user_agent), s.current ? h("span", { class: "tag" }, "This device") : null),
+          h("span", { class: "session-meta" }, [s.ip_address, `active ${formatAgo(s.last_used_at)}`].filter(Boolean).join(" · "))),
+        s.current
+          ? h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.onLoggedOut(true) }, "Log out")
+          : h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.revoke(s) }, "Sign out"))));
+    } catch (error) {
+      this.sessions.replaceChildren(h("li", { class: "muted" }, `Couldn't load sessions: ${error.message}`));
+    }
+  }
+
+  async revoke(session) {
+    try {
+      await api.revokeSession(session.id);
+      toast("Signed out that device");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+    this.loadSessions();
+  }
+
+  async logoutEverywhere() {
+    const ok = await confirmDialog({ title: "Sign out everywhere?", message: "Every device, this one included, will need to log in again.", confirmLabel: "Sign out everywhere", danger: true });
+    if (!ok) return;
+    try {
+      await api.logoutEverywhere();
+    } finally {
+      this.onLoggedOut(false);
+    }
+  }
+}
+
+function describeAgent(agent) {
+  if (!agent) return "Unknown device";
+  if (/python-httpx|parley/i.test(agent)) return "Parley SDK / CLI";
+  const browser = /Firefox\//.test(agent) ? "Firefox" : /Edg\//.test(agent) ? "Edge" : /Chrome\//.test(agent) ? "Chrome" : /Safari\//.test(agent) ? "Safari" : "Browser";
+  return browser;
+}
