@@ -28,7 +28,8 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
-from parley.services.messages import MessageLimits, Messages
+from parley.services.message_sending import SendLimits
+from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
 from parley.services.upload_sink import UploadLimits
@@ -120,7 +121,7 @@ def build_container(settings: Settings) -> Container:
         db,
         events,
         limiter,
-        MessageLimits(
+        SendLimits(
             max_chars=settings.max_message_chars,
             user_rate=Rate(settings.message_rate_per_second, settings.message_burst),
             conversation_rate=Rate(
