@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=settings.trust_proxy_headers,
         timeout_graceful_shutdown=10,
         ws_max_size=1_048_576,
+        ws_per_message_deflate=settings.gateway_compression,
     )
     return 0
 

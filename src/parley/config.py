@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(default=256, ge=1)
 
     # --- real-time gateway (DESIGN §2 "Real-time gateway protocol"; docs/protocol.md)
+    # permessage-deflate compresses every frame once per recipient: CPU on every fan-out
+    # for bandwidth a chat rarely needs. Off unless clients are on slow links.
+    gateway_compression: bool = False
     gateway_identify_timeout_seconds: float = Field(default=10.0, gt=0)
     # Clients ping this often; a connection silent for two intervals is closed (4010).
     gateway_heartbeat_interval_ms: int = Field(default=25_000, ge=100)

@@ -80,6 +80,7 @@ class Handlers:
             params.content,
             client_msg_id=params.client_msg_id,
             reply_to_id=params.reply_to_id,
+            attachment_ids=params.attachment_ids,
         )
         self._typing.forget(context.user_id, params.conversation_id)
         return {"message": result.message.to_public(), "created": result.created}

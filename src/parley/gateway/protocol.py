@@ -100,9 +100,11 @@ Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 class MessageSendParams(CallParams):
     conversation_id: Id
-    content: str = Field(max_length=MAX_CONTENT_CHARS)
+    # Optional when attachments carry the message (as over REST).
+    content: str = Field(default="", max_length=MAX_CONTENT_CHARS)
     client_msg_id: str | None = Field(default=None, max_length=200)
     reply_to_id: Id | None = None
+    attachment_ids: list[Id] = Field(default_factory=list, max_length=100)
 
 
 class MessageEditParams(CallParams):
