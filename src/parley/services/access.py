@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.errors import Forbidden, NotFound
 from parley.ids import new_id
+from parley.services.message_records import Message, load_message
 from parley.store.tables import blocks, conversations, members, messages
 
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
@@ -41,6 +42,7 @@ class Membership:
 
 
 CONVERSATION_NOT_FOUND = "No such conversation"
+MESSAGE_NOT_FOUND = "No such message"
 
 
 async def membership(
@@ -71,6 +73,19 @@ async def membership(
         last_read_seq=row.last_read_seq,
         last_delivered_seq=row.last_delivered_seq,
     )
+
+
+async def visible_message(conn: AsyncConnection, user_id: str, message_id: str) -> Message:
+    """The message if the caller is a member of its conversation; ``NotFound`` otherwise,
+    the same for a message that does not exist and one the caller may not see."""
+    message = await load_message(conn, message_id)
+    if message is None:
+        raise NotFound(MESSAGE_NOT_FOUND)
+    try:
+        await membership(conn, message.conversation_id, user_id)
+    except NotFound:
+        raise NotFound(MESSAGE_NOT_FOUND) from None
+    return message
 
 
 def require_admin(member: Membership) -> None:

@@ -8,7 +8,6 @@ Every later change to a message takes a new seq of its conversation as ``version
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -19,14 +18,13 @@ from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
 from parley.observability.metrics import Metrics
 from parley.security.ratelimit import RateLimiter
 from parley.services import attachment_records
-from parley.services.access import bump_version, membership
+from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_records import Message, load_message, load_messages
 from parley.services.message_sending import (
     MessageSender,
     SendLimits,
-    SendResult,
     mention_ids,
     resolve_mentions,
 )
@@ -36,7 +34,6 @@ from parley.store.tables import conversations, messages, reactions
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
-MESSAGE_NOT_FOUND = "No such message"
 
 
 def changed_event(event_type: str, message: Message) -> Event:
@@ -64,30 +61,12 @@ class Messages:
         self._events = events
         self._limits = limits
         self._sender = MessageSender(db, events, limiter, limits, metrics)
+        # Group-committed and idempotent by client_msg_id: see ``message_sending``.
+        self.send = self._sender.send
 
     async def close(self) -> None:
         """Write queued sends (graceful shutdown)."""
         await self._sender.close()
-
-    async def send(
-        self,
-        sender_id: str,
-        conversation_id: str,
-        content: str,
-        *,
-        client_msg_id: str | None = None,
-        reply_to_id: str | None = None,
-        attachment_ids: Sequence[str] = (),
-    ) -> SendResult:
-        """Group-committed and idempotent by ``client_msg_id``: see ``message_sending``."""
-        return await self._sender.send(
-            sender_id,
-            conversation_id,
-            content,
-            client_msg_id=client_msg_id,
-            reply_to_id=reply_to_id,
-            attachment_ids=attachment_ids,
-        )
 
     # --- changing
 
@@ -95,7 +74,7 @@ class Messages:
         text = check_content(content, max_chars=self._limits.max_chars)
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await self._visible(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id)
             if message.sender_id != user_id or message.kind != "text":
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
@@ -121,7 +100,7 @@ class Messages:
         """Tombstone: content, mentions and reactions erased; the seq stays."""
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await self._visible(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id)
             if message.deleted:
                 return message
             if message.kind != "text":
@@ -146,20 +125,9 @@ class Messages:
         await self._events.emit([changed_event("message.deleted", tombstone)])
         return tombstone
 
-    async def _visible(self, conn: AsyncConnection, user_id: str, message_id: str) -> Message:
-        """The message if the caller is a member of its conversation, else ``NotFound``."""
-        message = await load_message(conn, message_id)
-        if message is None:
-            raise NotFound(MESSAGE_NOT_FOUND)
-        try:
-            await membership(conn, message.conversation_id, user_id)
-        except NotFound:
-            raise NotFound(MESSAGE_NOT_FOUND) from None
-        return message
-
     async def get(self, user_id: str, message_id: str) -> Message:
         async with self._db.read() as conn:
-            return await self._visible(conn, user_id, message_id)
+            return await visible_message(conn, user_id, message_id)
 
     # --- reading
 

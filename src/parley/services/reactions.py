@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from parley.clock import utcnow
-from parley.errors import Forbidden, MessageDeleted, NotFound
-from parley.services.access import bump_version, membership
+from parley.errors import Forbidden, MessageDeleted
+from parley.services.access import bump_version, visible_message
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_emoji
 from parley.services.message_records import Message, load_message
@@ -17,7 +17,6 @@ from parley.store.db import Database
 from parley.store.tables import reactions
 
 MAX_DISTINCT_REACTIONS = 50
-MESSAGE_NOT_FOUND = "No such message"
 
 
 class Reactions:
@@ -35,13 +34,7 @@ class Reactions:
         now = utcnow()
         changed = False
         async with self._db.transaction() as conn:
-            message = await load_message(conn, message_id)
-            if message is None:
-                raise NotFound(MESSAGE_NOT_FOUND)
-            try:
-                await membership(conn, message.conversation_id, user_id)
-            except NotFound:
-                raise NotFound(MESSAGE_NOT_FOUND) from None
+            message = await visible_message(conn, user_id, message_id)
             if message.deleted:
                 raise MessageDeleted()
             if message.kind != "text":

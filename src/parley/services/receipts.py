@@ -7,15 +7,14 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from parley.errors import NotFound, ValidationFailed
-from parley.services.access import membership
+from parley.errors import ValidationFailed
+from parley.services.access import membership, visible_message
 from parley.services.conversation_views import unread_condition
 from parley.services.events import Event, EventSink
 from parley.services.accounts import fetch_users
 from parley.store.db import Database
 from parley.store.tables import conversations, members, messages
 
-MESSAGE_NOT_FOUND = "No such message"
 
 
 class Receipts:
@@ -100,19 +99,7 @@ class Receipts:
     async def for_message(self, user_id: str, message_id: str) -> dict[str, Any]:
         """Who has the message delivered and read (the sender excluded)."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(messages.c.conversation_id, messages.c.seq, messages.c.sender_id).where(
-                        messages.c.id == message_id
-                    )
-                )
-            ).first()
-            if row is None:
-                raise NotFound(MESSAGE_NOT_FOUND)
-            try:
-                await membership(conn, row.conversation_id, user_id)
-            except NotFound:
-                raise NotFound(MESSAGE_NOT_FOUND) from None
+            row = await visible_message(conn, user_id, message_id)
             others = list(
                 await conn.execute(
                     select(members.c.user_id, members.c.last_read_seq, members.c.last_delivered_seq)
