@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.parley-installed
+BENCH_STAMP := $(VENV)/.parley-bench-installed
 
-.PHONY: run test test-all bench lint clean
+.PHONY: run test test-all bench bench-full lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,19 @@ test: $(STAMP)
 ## Everything, long-running tests included
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+## Benchmarks, short run (under 3 minutes): ratio table, JSON in bench/results/, a section
+## appended to docs/benchmarks.md, plots in docs/benchmarks/ (loopback only)
+bench: $(BENCH_STAMP)
+	BENCH_COMMAND="make bench" $(BIN)/python bench/run.py --mode short
+
+## Benchmarks, full run: 10,000 connections, a storm of 5,000, 1M messages (about 15 minutes)
+bench-full: $(BENCH_STAMP)
+	BENCH_COMMAND="make bench-full" $(BIN)/python bench/run.py --mode full
 
 clean:
 	rm -rf $(VENV) parley-data .pytest_cache

@@ -1,6 +1,7 @@
 """Presence across two devices of one user: online → away (only when every device is away)
 → online → offline after the grace period with ``last_seen_at`` stored — pushed to people
-sharing a conversation and to contacts, never to blocked users or strangers."""
+sharing a conversation and to contacts, never to blocked users or strangers. Run with the
+in-process presence store and with Redis's (several nodes: ``test_scaleout_chat.py``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,20 @@ from parley.clock import isoformat
 from parley.store.db import Database
 from parley.store.tables import users
 from tests.gateway_helpers import EventLog, login, new_user, open_log, running_server
+from tests.redis_fixtures import REDIS_URL
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 GRACE = 0.5
+
+
+@pytest.fixture(params=["memory", "redis"])
+def presence_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Settings choosing the presence store (Redis: a key prefix of the test's own)."""
+    if request.param == "memory":
+        return {}
+    prefix: str = request.getfixturevalue("redis_prefix")
+    return {"redis_url": REDIS_URL, "redis_key_prefix": prefix.rstrip(":")}
 
 
 def statuses(log: EventLog, user_id: str) -> list[str]:
@@ -25,10 +36,15 @@ def statuses(log: EventLog, user_id: str) -> list[str]:
 
 
 async def test_presence_online_away_offline_across_two_devices(
-    tmp_path: Path, database_url: str, free_port: int
+    tmp_path: Path, database_url: str, free_port: int, presence_settings: dict[str, object]
 ) -> None:
     async with running_server(
-        tmp_path, database_url, free_port, presence_offline_grace_seconds=GRACE
+        tmp_path,
+        database_url,
+        free_port,
+        presence_offline_grace_seconds=GRACE,
+        presence_sweep_interval_seconds=0.1,
+        **presence_settings,
     ) as server:
         base = server.base_url
         names = ("alice", "bob", "carol", "dave", "erin")

@@ -1,57 +1,124 @@
 """Picks the swappable backends from settings: in-process, or Redis when
 ``PARLEY_REDIS_URL`` is set (DESIGN §2 "Scale-out"). Like uvicorn's ``auto.py``: the only
 place that decides; everything else sees the interfaces.
+
+Each process is one *node* with an id of its own (bus messages and presence entries name
+it). Readiness checks that raise :class:`Degraded` mean "this node still serves, with less":
+a node whose Redis is gone keeps committing and acknowledging (clients resume by seq), so a
+load balancer must not take every node out because Redis blinked.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from parley.bus import Bus, InProcessBus
 from parley.config import Settings
+from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.memory import MemoryJobQueue
 from parley.jobs.queue import JobQueue
+from parley.observability.metrics import Metrics
 from parley.security.ratelimit import MemoryRateLimiter, RateLimiter
 
 Check = Callable[[], Awaitable[object]]
 Closer = Callable[[], Awaitable[None]]
 
 
+class Degraded(Exception):
+    """A readiness check failed in a way that degrades the node but leaves it serving."""
+
+
 @dataclass
 class Backends:
     kind: str  # "memory" or "redis"
+    node_id: str
     limiter: RateLimiter
     jobs: JobQueue
+    bus: Bus
+    presence: PresenceStore
     checks: dict[str, Check] = field(default_factory=dict)
     closers: list[Closer] = field(default_factory=list)
 
 
-def build_backends(settings: Settings) -> Backends:
+def new_node_id() -> str:
+    """Unique per process and readable in Redis: host, pid, and a random part (a restarted
+    process may get the same pid)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backends:
+    metrics = metrics or Metrics()
+    node_id = new_node_id()
     if not settings.redis_url:
-        return Backends(kind="memory", limiter=MemoryRateLimiter(), jobs=MemoryJobQueue())
+        metrics.bus.connected.set(1)  # in-process: nothing to lose
+
+        async def in_process() -> None:
+            return None
+
+        return Backends(
+            kind="memory",
+            node_id=node_id,
+            limiter=MemoryRateLimiter(),
+            jobs=MemoryJobQueue(),
+            bus=InProcessBus(),
+            presence=MemoryPresenceStore(node_id),
+            checks={"bus": in_process},
+        )
 
     import redis.asyncio as redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
+    from parley.bus.redis import RedisBus, bus_client
+    from parley.gateway.presence_redis import RedisPresenceStore
     from parley.jobs.redis_streams import RedisJobQueue
     from parley.security.ratelimit_redis import RedisRateLimiter
 
-    # One connection pool per process, shared by every Redis adapter. Timeouts keep a dead
-    # Redis from hanging requests: rate limits and jobs fail fast and are retried.
+    prefix = settings.redis_key_prefix
+    # One connection pool per process for rate limits and jobs. Timeouts keep a dead Redis
+    # from hanging requests; one quick retry covers a pooled connection that went stale
+    # (Redis restarted) — redis-py's default would retry with backoff for seconds.
     client = redis.from_url(
         settings.redis_url,
         socket_timeout=5,
         socket_connect_timeout=5,
         health_check_interval=30,
         retry_on_timeout=True,
+        retry=Retry(NoBackoff(), 1),
+    )
+    # The real-time side (bus, presence) fails faster still and never retries inside
+    # redis-py: it has its own reconnect loop, and a session must not wait on Redis.
+    realtime = bus_client(settings.redis_url)
+    subscriber = bus_client(settings.redis_url, retries=0)
+    bus = RedisBus(
+        realtime, prefix=prefix, node_id=node_id, subscriber=subscriber, metrics=metrics.bus
     )
 
-    async def ping() -> object:
-        return await client.ping()
+    async def ping() -> None:
+        try:
+            await client.ping()
+        except Exception as exc:
+            raise Degraded(f"{type(exc).__name__}: {exc}") from exc
+
+    async def bus_ready() -> None:
+        try:
+            await bus.check()
+        except Exception as exc:
+            raise Degraded(str(exc)) from exc
 
     return Backends(
         kind="redis",
-        limiter=RedisRateLimiter(client, prefix=f"{settings.redis_key_prefix}:rl:"),
-        jobs=RedisJobQueue(client, prefix=f"{settings.redis_key_prefix}:jobs"),
-        checks={"redis": ping},
-        closers=[client.aclose],
+        node_id=node_id,
+        limiter=RedisRateLimiter(
+            client, prefix=f"{prefix}:rl:", fallback=MemoryRateLimiter()
+        ),
+        jobs=RedisJobQueue(client, prefix=f"{prefix}:jobs"),
+        bus=bus,
+        presence=RedisPresenceStore(realtime, prefix=prefix, node_id=node_id),
+        checks={"bus": bus_ready, "redis": ping},
+        closers=[client.aclose, realtime.aclose, subscriber.aclose],
     )

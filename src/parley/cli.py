@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[key] = value  # workers are new processes: they read the environment
     settings = _settings()
     configure_logging(settings.log_level)
+    warn_about_workers(settings)
     # Migrate once here, not in every worker; the secret is created here for the same reason.
     asyncio.run(_migrate(settings))
     settings.signing_secret()
@@ -62,6 +64,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=settings.gateway_compression,
     )
     return 0
+
+
+def warn_about_workers(settings: Settings) -> None:
+    """Several workers need Redis to act as one server: without it each worker is its own
+    island for real-time delivery, presence and rate limits (DESIGN §2 "Scale-out")."""
+    if settings.workers > 1 and not settings.redis_url:
+        logging.getLogger("parley.cli").warning(
+            f"{settings.workers} workers without PARLEY_REDIS_URL: real-time delivery does "
+            "not cross workers — a session sees live events only from its own worker (the "
+            "rest only when it resumes), and presence and rate limits are per worker. Set "
+            "PARLEY_REDIS_URL, or run one worker."
+        )
 
 
 # --- migrate

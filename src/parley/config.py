@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     gateway_receipt_throttle_ms: int = Field(default=1_000, ge=0)
     # A user goes offline this long after their last session closed (reloads don't flap).
     presence_offline_grace_seconds: float = Field(default=10.0, ge=0)
+    # A node rewrites its presence entries every third of this; a node that dies stops, and
+    # its users go offline by themselves this long after its last write (DESIGN §2).
+    presence_ttl_seconds: float = Field(default=30.0, gt=0)
+    # How often each node looks for expired presence entries: offline comes this much
+    # after the grace period at most.
+    presence_sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("sqlite_synchronous")
     @classmethod

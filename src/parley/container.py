@@ -6,6 +6,7 @@ creates services. Backends are chosen here, once: SQLite or PostgreSQL, memory o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ from datetime import timedelta
 from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
+from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
@@ -38,6 +40,8 @@ from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
+# A scrape waits this long at most for the job queue's figures.
+METRICS_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass
@@ -62,12 +66,26 @@ class Container:
     blobs: BlobStore
     uploads: Uploads
     attachments: Attachments
-    # Cross-node fan-out; the gateway runs it. In-process until a Redis bus is chosen here.
+    # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
+    # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
+    presence_store: PresenceStore = field(default_factory=MemoryPresenceStore)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """The database and the bus, reported separately (and Redis itself when used). A
+        check raising ``backends.Degraded`` degrades the node without making it unready."""
         return {"database": self.db.ping, **self.backends.checks}
+
+    async def refresh_metrics(self) -> None:
+        """Figures that need a round trip, read at scrape time (the job queue's)."""
+        try:
+            stats = await asyncio.wait_for(self.jobs.stats(), METRICS_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - a scrape must not fail with Redis down
+            return
+        self.metrics.jobs.queued.set(stats.queued)
+        self.metrics.jobs.pending.set(stats.in_flight)
+        self.metrics.jobs.dead.set(stats.dead)
 
     async def start(self) -> None:
         """Start background work (jobs, periodic sweeps). Called once per process."""
@@ -93,7 +111,7 @@ def build_container(settings: Settings) -> Container:
     )
     metrics = Metrics()
     metrics.watch_pool(db.pool_status)
-    backends = build_backends(settings)
+    backends = build_backends(settings, metrics)
     limiter = backends.limiter
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
@@ -195,5 +213,7 @@ def build_container(settings: Settings) -> Container:
         blobs=blobs,
         uploads=uploads,
         attachments=attachments,
+        bus=backends.bus,
+        presence_store=backends.presence,
         _closers=[blobs.close],
     )

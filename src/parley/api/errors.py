@@ -22,9 +22,11 @@ from parley.errors import (
     ParleyError,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
+from parley.store.failures import FAILURE_TYPES, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ def error_response(request: Request, error: ParleyError) -> JSONResponse:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = "1"
     return JSONResponse({"error": body}, status_code=error.status, headers=headers)
 
 
@@ -109,6 +113,21 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
+
+    async def _backend_failure(request: Request, exc: Exception) -> JSONResponse:
+        """The database (or another backend) unreachable: 503, retry. Anything else of
+        these types is a bug, answered like any other."""
+        error = unavailable(exc)
+        if error is None:
+            log.exception("unhandled error", exc_info=exc)
+            return error_response(request, ParleyError())
+        log.warning("backend unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return error_response(request, error)
+
+    # Registered by type (not under Exception), so the answer passes through the request
+    # observer like any other response and is counted as the 503 it is.
+    for failure_type in FAILURE_TYPES:
+        app.add_exception_handler(failure_type, _backend_failure)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,14 +3,16 @@
 The bus carries :class:`Envelope` objects — an event already serialised into its wire frame,
 plus where it goes (a conversation's topic and/or users' topics). A node's hub subscribes
 to the topics its local sessions need, reference-counted, and receives every envelope
-published to them by any node. ``InProcessBus`` is the single-node default; a Redis pub/sub
-backend implements the same Protocol and passes the same contract tests.
+published to them by any node. ``InProcessBus`` is the single-node default; ``RedisBus``
+(``parley.bus.redis``, chosen when ``PARLEY_REDIS_URL`` is set) implements the same
+Protocol on Redis pub/sub and passes the same contract tests.
 """
 
 from parley.bus.base import (
     Bus,
     Envelope,
     EnvelopeHandler,
+    GapHandler,
     MembershipAction,
     MembershipChange,
     conversation_topic,
@@ -23,6 +25,7 @@ __all__ = [
     "Bus",
     "Envelope",
     "EnvelopeHandler",
+    "GapHandler",
     "InProcessBus",
     "MembershipAction",
     "MembershipChange",

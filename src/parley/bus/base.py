@@ -12,7 +12,11 @@ Guarantees every backend gives (the contract tests in ``tests/test_bus.py`` chec
 - **Publisher order.** Envelopes from one publisher reach a subscriber in publish order.
 - **Reference-counted subscriptions.** ``subscribe`` n times needs ``unsubscribe`` n times
   before the node stops receiving a topic; a Redis backend only talks to Redis on the first
-  subscribe and the last unsubscribe.
+  subscribe and the last unsubscribe. Once ``subscribe`` returns, every envelope published
+  to the topic afterwards (by any node) reaches this node, unless the bus reports a gap.
+- **Gaps are reported.** A backend that knows it may have lost envelopes (its connection
+  to Redis dropped and came back) awaits ``on_gap`` once it receives again; the gateway
+  then has its sessions resume by seq. The in-process bus never loses one.
 """
 
 from __future__ import annotations
@@ -111,12 +115,14 @@ def topics_of(envelope: Envelope) -> list[str]:
 
 
 EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
+GapHandler = Callable[[], Awaitable[None]]
 
 
 class Bus(Protocol):
-    async def start(self, handler: EnvelopeHandler) -> None:
+    async def start(self, handler: EnvelopeHandler, on_gap: GapHandler | None = None) -> None:
         """Deliver every envelope published (by any node) to a subscribed topic to
-        ``handler``, once per envelope, in publish order per publisher."""
+        ``handler``, once per envelope, in publish order per publisher; await ``on_gap``
+        after envelopes may have been lost."""
         ...
 
     async def publish(self, envelope: Envelope) -> None:

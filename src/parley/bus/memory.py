@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from parley.bus.base import Envelope, EnvelopeHandler, topics_of
+from parley.bus.base import Envelope, EnvelopeHandler, GapHandler, topics_of
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ class InProcessBus:
         self._references: Counter[str] = Counter()
         self._closed = False
 
-    async def start(self, handler: EnvelopeHandler) -> None:
+    async def start(self, handler: EnvelopeHandler, on_gap: GapHandler | None = None) -> None:
+        # on_gap is never called: a direct call cannot lose an envelope.
         self._handler = handler
         self._closed = False
 

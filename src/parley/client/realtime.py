@@ -227,6 +227,11 @@ class RealtimeSession:
             await ws.send(json.dumps(frame, separators=(",", ":")))
             return await asyncio.wait_for(asyncio.shield(future), deadline - time.monotonic())
         except ConnectionClosed:
+            if self._ws is ws:
+                # Not ready any more, even before the connection loop has noticed: a caller
+                # retrying (send_message) must wait for the reconnect, not spin on this
+                # closed socket (which raises without ever yielding to the event loop).
+                self._ready.clear()
             raise ConnectionLost(f"{method}: the connection dropped") from None
         finally:
             self._pending.pop(ref, None)

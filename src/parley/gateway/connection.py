@@ -52,6 +52,7 @@ from parley.gateway.protocol import (
     protocol_error,
 )
 from parley.security.ratelimit import Rate
+from parley.store.failures import unavailable
 
 if TYPE_CHECKING:
     from parley.gateway.node import Gateway
@@ -125,6 +126,7 @@ class Connection:
         self._busy = False
         self._strikes = 0
         self._present = False
+        self._was_ready = False  # reached READY (calls are allowed from then on)
         self._reader: asyncio.Task[None] | None = None
         self._closing: tuple[int, str, bool] | None = None  # (code, reason, discard)
         self._grace_timer: asyncio.TimerHandle | None = None
@@ -311,7 +313,10 @@ class Connection:
         return False
 
     async def _call(self, frame: CallFrame) -> None:
-        if self.state is not ConnectionState.READY:
+        # A call read while READY is handled even if closing was decided since (1001,
+        # 4011): the per-frame checks above may await, and a call in progress finishes —
+        # its answer goes out before the close frame.
+        if self.state is not ConnectionState.READY and not self._was_ready:
             self._reply_error(
                 frame.ref, protocol_error(ErrorCode.NOT_IDENTIFIED, "Identify before calling")
             )
@@ -329,7 +334,16 @@ class Connection:
                 log.error("gateway call failed", exc_info=error, extra={"method": frame.method})
             self._reply_error(frame.ref, error)
             return
-        except Exception:  # a bug: answer like REST answers a 500, keep the connection
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is not None:  # the database is unreachable: the client retries
+                log.warning(
+                    "gateway call failed: backend unavailable",
+                    extra={"method": frame.method, "error": f"{type(exc).__name__}: {exc}"},
+                )
+                self._reply_error(frame.ref, down)
+                return
+            # A bug: answer like REST answers a 500, keep the connection.
             log.exception("gateway call failed", extra={"method": frame.method})
             self._reply_error(frame.ref, ParleyError())
             return
@@ -362,11 +376,10 @@ class Connection:
         # so ready's last_seq values are a position from which nothing is missed.
         await hub.attach(self)
         await hub.sync(self, await queries.member_conversation_ids(services.db, self._user_id))
-        user = await services.accounts.get(self._user_id)
-        conversations = await services.conversations.list_for(self._user_id)
+        reads = await queries.ready_reads(services.db, self._user_id)
+        user, conversations, audience = reads.user, reads.conversations, reads.audience
         await hub.sync(self, [view["id"] for view in conversations])
         hub.settle(self)
-        audience = await queries.presence_audience(services.db, self._user_id)
         if self.state is not ConnectionState.IDENTIFYING:
             return  # closed meanwhile (shutdown, overflow)
         ready = ReadyData(
@@ -375,7 +388,7 @@ class Connection:
             heartbeat_interval_ms=int(self._limits.heartbeat_interval_seconds * 1000),
             max_frame_bytes=self._limits.max_frame_bytes,
             conversations=conversations,
-            presences=self._node.presence.snapshot(audience),
+            presences=await self._node.presence.snapshot(audience),
         )
         # Counted as present before ready goes out: a client acting on ready (presence.set)
         # must find its session known. Its own "online" event is held behind ready.
@@ -384,6 +397,7 @@ class Connection:
         if self.state is not ConnectionState.IDENTIFYING:
             return
         self.state = ConnectionState.READY
+        self._was_ready = True
         self._outbox.release(encode(ReadyFrame(op="ready", data=ready)))
 
     # --- replies

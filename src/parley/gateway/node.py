@@ -35,7 +35,14 @@ log = logging.getLogger("parley.gateway")
 GO_AWAY_TIMEOUT_SECONDS = 3.0
 # How often deadlines (identify, heartbeat, token expiry) are checked: one task walking all
 # connections beats a timer per connection (10,000 connections would be 10,000 wakeups/s).
-SWEEP_INTERVAL_SECONDS = 0.25
+# At most this often, and at least four times per identify timeout and per heartbeat
+# interval, so a deadline is enforced within a quarter of itself. Walking 10,000 idle
+# connections every 0.25 s was a third of an idle node's CPU (docs/benchmarks.md).
+SWEEP_INTERVAL_SECONDS = 1.0
+# After a bus gap, sessions are closed (4011) this many at a time, this far apart: a
+# reconnecting session costs a few database reads, and 10,000 at once would be a stampede.
+RESYNC_SLICE = 500
+RESYNC_PAUSE_SECONDS = 0.5
 
 
 def limits_from(settings: Settings) -> ConnectionLimits:
@@ -64,7 +71,10 @@ class Gateway:
             self.router,
             functools.partial(queries.presence_audience, services.db),
             functools.partial(queries.record_last_seen, services.db),
+            services.presence_store,
             grace_seconds=settings.presence_offline_grace_seconds,
+            ttl_seconds=settings.presence_ttl_seconds,
+            sweep_seconds=settings.presence_sweep_interval_seconds,
         )
         self.handlers = Handlers(services, self.typing, self.presence)
         self._connections: dict[Connection, asyncio.Event] = {}
@@ -76,14 +86,21 @@ class Gateway:
     # --- lifecycle
 
     async def start(self) -> None:
-        await self.bus.start(self.hub.deliver)
+        await self.bus.start(self.hub.deliver, self.resync)
+        await self.presence.start()
         self.services.events.add_listener(self.router)
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
         self._accepting = True
+        import gc; gc.freeze()  # BENCH-EXPERIMENT
 
     async def _sweep(self) -> None:
+        interval = min(
+            SWEEP_INTERVAL_SECONDS,
+            self.limits.identify_timeout_seconds / 4,
+            self.limits.heartbeat_interval_seconds / 4,
+        )
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
             now = time.monotonic()
             for connection in list(self._connections):
                 connection.check_deadlines(now)
@@ -101,6 +118,23 @@ class Gateway:
             for waiter in pending:
                 waiter.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def resync(self) -> None:
+        """The bus lost envelopes (Redis went away and came back): every session may have
+        missed events, so each is closed with 4011 and resumes by seq on reconnecting.
+        In slices, so that a node's clients do not all come back in the same instant (the
+        clients' jittered backoff spreads them further)."""
+        connections = [
+            connection
+            for connection in self._connections
+            if connection.state in (ConnectionState.IDENTIFYING, ConnectionState.READY)
+        ]
+        log.warning("bus gap: sessions resume", extra={"sessions": len(connections)})
+        for start in range(0, len(connections), RESYNC_SLICE):
+            if start:
+                await asyncio.sleep(RESYNC_PAUSE_SECONDS)
+            for connection in connections[start : start + RESYNC_SLICE]:
+                connection.close(CloseCode.RESYNC, "missed events: resume")
 
     async def close(self) -> None:
         await self.go_away()

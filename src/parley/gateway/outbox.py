@@ -46,14 +46,19 @@ class Outbox:
     def offer(self, frame: str) -> bool:
         """Queue ``frame``; False when the queue is full (the caller closes with 4009).
         Frames offered once closing are dropped: the client resumes from its seq anyway."""
-        if self.closing:
+        # The hot path of every fan-out (once per recipient): attributes, not properties.
+        if self._close is not None or self._abandoned:
             return True
-        if self.depth >= self._limit:
+        frames, held = self._frames, self._held
+        if held is not None:
+            if len(frames) + len(held) >= self._limit:
+                return False
+            held.append(frame)
+            return True
+        if len(frames) >= self._limit:
             return False
-        if self._held is not None:
-            self._held.append(frame)
-        else:
-            self._frames.append(frame)
+        frames.append(frame)
+        if len(frames) == 1:  # the writer only ever waits on an empty queue
             self._wakeup.set()
         return True
 

@@ -39,6 +39,7 @@ class CloseCode(enum.IntEnum):
     RATE_LIMITED = 4008  # kept calling after RATE_LIMITED errors: back off, reconnect
     TOO_SLOW = 4009  # the outgoing queue overflowed: reconnect and resume via changes
     HEARTBEAT_TIMEOUT = 4010  # nothing heard for two heartbeat intervals: reconnect
+    RESYNC = 4011  # the node may have missed events (its bus reconnected): reconnect, resume
 
 
 class ErrorCode:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -23,6 +23,51 @@ class _PoolCollector(Collector):
         used.add_metric([], status.get("checked_out", 0))
         yield size
         yield used
+
+
+class BusMetrics:
+    """The bus's figures. The Redis bus feeds them; with the in-process bus a publish is a
+    function call, so only ``parley_bus_connected`` (always 1) means anything."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.publish_seconds = Histogram(
+            "parley_bus_publish_duration_seconds",
+            "From publish to Redis acknowledging the PUBLISH (queueing included)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "parley_bus_publish_failures",
+            "Envelopes Redis did not take (dropped: clients fill the gap by seq)",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "parley_bus_reconnects",
+            "Times the subscriber connection was lost and this node resubscribed",
+            registry=registry,
+        )
+        self.connected = Gauge(
+            "parley_bus_connected",
+            "1 while this node receives other nodes' envelopes",
+            registry=registry,
+        )
+
+
+class JobQueueMetrics:
+    """Read from ``JobQueue.stats()`` at each scrape (see ``Container.refresh_metrics``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.queued = Gauge(
+            "parley_jobs_queued", "Jobs waiting to run (retries included)", registry=registry
+        )
+        self.pending = Gauge(
+            "parley_jobs_pending",
+            "Jobs delivered to a worker and not yet acknowledged",
+            registry=registry,
+        )
+        self.dead = Gauge(
+            "parley_jobs_dead_letters", "Jobs in the dead-letter stream", registry=registry
+        )
 
 
 class Metrics:
@@ -50,6 +95,8 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
+        self.bus = BusMetrics(self.registry)
+        self.jobs = JobQueueMetrics(self.registry)
 
     def watch_pool(self, read_pool: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PoolCollector(read_pool))

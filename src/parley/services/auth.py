@@ -9,11 +9,12 @@ against it on use.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
@@ -93,6 +94,54 @@ class SessionInfo:
         }
 
 
+# Every authenticated request and every identify runs this: built once, not per call.
+_SESSION_STATE = (
+    select(sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id == bindparam("session"), sessions.c.user_id == bindparam("user"))
+)
+
+
+class SessionTouches:
+    """``last_used_at`` writes, coalesced: authentications that need one at the same time
+    share one transaction. After a restart every reconnecting session needs one; one
+    transaction each made a reconnect storm queue behind thousands of commits.
+
+    Each caller still returns only once its write is committed, as before; an idle server
+    writes at once (no window), and no task outlives the write it does.
+    """
+
+    _UPDATE = (
+        update(sessions)
+        .where(sessions.c.id == bindparam("session"))
+        .values(last_used_at=bindparam("used_at"))
+    )
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: dict[str, datetime] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        self._pending[session_id] = now
+        while session_id in self._pending:  # not taken by a write yet: the next one takes it
+            if self._writer is None:
+                self._writer = asyncio.create_task(self._write(), name="session-touches")
+                # Retrieved even if every waiter was cancelled meanwhile.
+                self._writer.add_done_callback(lambda t: t.cancelled() or t.exception())
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        batch, self._pending = self._pending, {}
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    self._UPDATE, [{"session": s, "used_at": t} for s, t in sorted(batch.items())]
+                )
+        finally:
+            self._writer = None
+
+
 class Auth:
     def __init__(
         self,
@@ -112,6 +161,7 @@ class Auth:
         self._refresh_ttl = refresh_ttl
         self._failure_rate = login_failure_rate
         self._reuse_grace = reuse_grace
+        self._touches = SessionTouches(db)
 
     # --- login and tokens
 
@@ -253,23 +303,13 @@ class Auth:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
-                    .join(users, users.c.id == sessions.c.user_id)
-                    .where(
-                        sessions.c.id == claims.session_id,
-                        sessions.c.user_id == claims.user_id,
-                    )
+                    _SESSION_STATE, {"session": claims.session_id, "user": claims.user_id}
                 )
             ).first()
         if row is None or row.revoked_at is not None or row.deactivated_at is not None:
             raise SessionRevoked()
         if now - row.last_used_at > LAST_USED_RESOLUTION:
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == claims.session_id)
-                    .values(last_used_at=now)
-                )
+            await self._touches.touch(claims.session_id, now)
         return Principal(user_id=claims.user_id, session_id=claims.session_id)
 
     # --- sessions (devices)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -26,6 +26,48 @@ def unread_condition(user_id: str) -> Any:
     )
 
 
+# The statements below are built once: a subquery's column collection is rebuilt on every
+# construction, which made building them cost more than running them (every identify
+# reads these). ``ids`` expands to the IN list at execution.
+_IDS = bindparam("ids", expanding=True)
+_CONVERSATIONS = select(conversations).where(conversations.c.id.in_(_IDS))
+_MEMBER_COUNTS = (
+    select(members.c.conversation_id, func.count().label("n"))
+    .where(members.c.conversation_id.in_(_IDS))
+    .group_by(members.c.conversation_id)
+)
+_RANKED = (
+    select(
+        members.c.conversation_id,
+        members.c.user_id,
+        members.c.role,
+        func.row_number()
+        .over(
+            partition_by=members.c.conversation_id,
+            order_by=(members.c.joined_at, members.c.user_id),
+        )
+        .label("position"),
+    )
+    .where(members.c.conversation_id.in_(_IDS))
+    .subquery()
+)
+_MEMBER_PREVIEWS = (
+    select(_RANKED, users.c.username, users.c.display_name)
+    .join(users, users.c.id == _RANKED.c.user_id)
+    .where(_RANKED.c.position <= MEMBER_PREVIEW)
+    .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
+)
+_LATEST = (
+    select(messages.c.conversation_id, func.max(messages.c.seq).label("seq"))
+    .where(messages.c.conversation_id.in_(_IDS))
+    .group_by(messages.c.conversation_id)
+    .subquery()
+)
+_LAST_MESSAGES = select(messages).where(
+    tuple_(messages.c.conversation_id, messages.c.seq).in_(select(_LATEST.c.conversation_id, _LATEST.c.seq))
+)
+
+
 async def shared_views(
     conn: AsyncConnection, conversation_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -33,9 +75,9 @@ async def shared_views(
     ``last_seq`` and the last message."""
     if not conversation_ids:
         return {}
-    ids = list(conversation_ids)
+    ids = {"ids": list(conversation_ids)}
     views: dict[str, dict[str, Any]] = {}
-    for row in await conn.execute(select(conversations).where(conversations.c.id.in_(ids))):
+    for row in await conn.execute(_CONVERSATIONS, ids):
         views[row.id] = {
             "id": row.id,
             "type": row.type,
@@ -51,33 +93,9 @@ async def shared_views(
             "members": [],
             "last_message": None,
         }
-    for row in await conn.execute(
-        select(members.c.conversation_id, func.count().label("n"))
-        .where(members.c.conversation_id.in_(ids))
-        .group_by(members.c.conversation_id)
-    ):
+    for row in await conn.execute(_MEMBER_COUNTS, ids):
         views[row.conversation_id]["member_count"] = row.n
-    ranked = (
-        select(
-            members.c.conversation_id,
-            members.c.user_id,
-            members.c.role,
-            func.row_number()
-            .over(
-                partition_by=members.c.conversation_id,
-                order_by=(members.c.joined_at, members.c.user_id),
-            )
-            .label("position"),
-        )
-        .where(members.c.conversation_id.in_(ids))
-        .subquery()
-    )
-    for row in await conn.execute(
-        select(ranked, users.c.username, users.c.display_name)
-        .join(users, users.c.id == ranked.c.user_id)
-        .where(ranked.c.position <= MEMBER_PREVIEW)
-        .order_by(ranked.c.conversation_id, ranked.c.position)
-    ):
+    for row in await conn.execute(_MEMBER_PREVIEWS, ids):
         views[row.conversation_id]["members"].append(
             {
                 "user_id": row.user_id,
@@ -86,58 +104,48 @@ async def shared_views(
                 "role": row.role,
             }
         )
-    latest = (
-        select(messages.c.conversation_id, func.max(messages.c.seq).label("seq"))
-        .where(messages.c.conversation_id.in_(ids))
-        .group_by(messages.c.conversation_id)
-        .subquery()
-    )
-    for message in await load_messages(
-        conn,
-        select(messages).where(
-            tuple_(messages.c.conversation_id, messages.c.seq).in_(
-                select(latest.c.conversation_id, latest.c.seq)
-            )
-        ),
-    ):
+    for message in await load_messages(conn, _LAST_MESSAGES, ids):
         views[message.conversation_id]["last_message"] = message.to_public()
     return views
+
+
+_USER = bindparam("user_id")
+_MINE = (
+    select(
+        members.c.conversation_id,
+        members.c.role,
+        members.c.last_read_seq,
+        members.c.last_delivered_seq,
+    )
+    .join(conversations, conversations.c.id == members.c.conversation_id)
+    .where(members.c.user_id == _USER)
+    .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
+)
+_MINE_AMONG = _MINE.where(members.c.conversation_id.in_(_IDS))
+_UNREAD = (
+    select(messages.c.conversation_id, func.count().label("n"))
+    .join(
+        members,
+        and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == _USER),
+    )
+    .where(messages.c.conversation_id.in_(_IDS), unread_condition(_USER))
+    .group_by(messages.c.conversation_id)
+)
 
 
 async def member_views(
     conn: AsyncConnection, user_id: str, conversation_ids: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
     """The caller's conversations (all, or those given), most recently active first."""
-    query = (
-        select(
-            members.c.conversation_id,
-            members.c.role,
-            members.c.last_read_seq,
-            members.c.last_delivered_seq,
-        )
-        .join(conversations, conversations.c.id == members.c.conversation_id)
-        .where(members.c.user_id == user_id)
-        .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
-    )
-    if conversation_ids is not None:
-        query = query.where(members.c.conversation_id.in_(list(conversation_ids)))
-    mine = list(await conn.execute(query))
+    if conversation_ids is None:
+        mine = list(await conn.execute(_MINE, {"user_id": user_id}))
+    else:
+        mine = list(await conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
     ids = [row.conversation_id for row in mine]
     shared = await shared_views(conn, ids)
     unread: dict[str, int] = {}
     if ids:
-        for row in await conn.execute(
-            select(messages.c.conversation_id, func.count().label("n"))
-            .join(
-                members,
-                and_(
-                    members.c.conversation_id == messages.c.conversation_id,
-                    members.c.user_id == user_id,
-                ),
-            )
-            .where(messages.c.conversation_id.in_(ids), unread_condition(user_id))
-            .group_by(messages.c.conversation_id)
-        ):
+        for row in await conn.execute(_UNREAD, {"user_id": user_id, "ids": ids}):
             unread[row.conversation_id] = row.n
     return [
         shared[row.conversation_id]

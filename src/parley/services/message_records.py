@@ -121,10 +121,12 @@ def message_from_row(
     )
 
 
-async def load_messages(conn: AsyncConnection, query: Select[Any]) -> list[Message]:
-    """Run ``query`` (a ``select(messages)``) and attach reactions, reply previews and
-    attachments (none on tombstones)."""
-    rows = list(await conn.execute(query))
+async def load_messages(
+    conn: AsyncConnection, query: Select[Any], params: dict[str, Any] | None = None
+) -> list[Message]:
+    """Run ``query`` (a ``select(messages)``, with ``params`` for its bound parameters) and
+    attach reactions, reply previews and attachments (none on tombstones)."""
+    rows = list(await conn.execute(query, params or {}))
     if not rows:
         return []
     ids = [row.id for row in rows]

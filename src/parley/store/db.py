@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 _WRITE_OPTION = "parley_write"
 
 
@@ -54,6 +55,9 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,
+                # A database that does not answer fails the request in seconds (503,
+                # retry), not after asyncpg's default minute.
+                connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
             )
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")

@@ -1,0 +1,213 @@
+"""Processes for the benchmarks: start a server pinned to a core, read its CPU and memory.
+
+CPU and RSS come from ``/proc/<pid>/stat`` (utime + stime, in clock ticks) and
+``/proc/<pid>/status`` (VmRSS), read by the harness while the load runs. Every server is
+started on 127.0.0.1 only, with a deadline, and killed by the harness when it is done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+STARTUP_TIMEOUT_SECONDS = 60.0
+BENCH_DIR = Path(__file__).resolve().parent
+
+# Parley as the benchmarks run it. The per-user and per-connection rate limits would
+# otherwise be what is measured; Argon2 at its cheapest only speeds up the setup (every
+# login hashes once; nothing in a measured phase hashes).
+PARLEY_BENCH_ENV = {
+    "PARLEY_MESSAGE_RATE_PER_SECOND": "1000000",
+    "PARLEY_MESSAGE_BURST": "1000000",
+    "PARLEY_CONVERSATION_MESSAGE_RATE_PER_SECOND": "1000000",
+    "PARLEY_CONVERSATION_MESSAGE_BURST": "1000000",
+    "PARLEY_API_RATE_PER_SECOND": "1000000",
+    "PARLEY_API_BURST": "1000000",
+    "PARLEY_GATEWAY_FRAME_RATE_PER_SECOND": "1000000",
+    "PARLEY_GATEWAY_FRAME_BURST": "1000000",
+    "PARLEY_ARGON2_TIME_COST": "1",
+    "PARLEY_ARGON2_MEMORY_KIB": "1024",
+    "PARLEY_ARGON2_PARALLELISM": "1",
+    # A run may outlast the default 15 minutes; an expired token would close sockets (4002).
+    "PARLEY_ACCESS_TOKEN_TTL_SECONDS": "86400",
+    "PARLEY_SECRET_KEY": "bench-secret-" + "x" * 40,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at: float  # monotonic seconds
+    cpu_seconds: float  # user + system since the process started
+    rss_bytes: int
+
+
+def sample(pid: int) -> Sample:
+    """CPU seconds and resident memory of ``pid`` right now."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        # The command name (field 2) may hold spaces: split after its closing parenthesis.
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+    rss = 0
+    with open(f"/proc/{pid}/status", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+                break
+    return Sample(time.monotonic(), cpu, rss)
+
+
+def cpu_share(before: Sample, after: Sample) -> float:
+    """Fraction of one core used between two samples (1.0 = a whole core)."""
+    elapsed = after.at - before.at
+    return (after.cpu_seconds - before.cpu_seconds) / elapsed if elapsed > 0 else 0.0
+
+
+# --- pinning
+
+
+@dataclass(frozen=True, slots=True)
+class Pinning:
+    server: list[int] | None
+    load: list[int] | None
+    note: str
+
+
+def plan_pinning() -> Pinning:
+    """The server on the first core, the load generator on the others — when ``taskset``
+    exists and there are at least two cores; otherwise nothing is pinned (and it says so)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") is None:
+        return Pinning(None, None, "not pinned: taskset not found")
+    if len(cores) < 2:
+        return Pinning(None, None, f"not pinned: only core {cores} available")
+    server, load = cores[:1], cores[1:]
+    return Pinning(server, load, f"server on core {server[0]}, load on cores {','.join(map(str, load))} (taskset)")
+
+
+def pin_self(cores: list[int] | None) -> None:
+    if cores:
+        os.sched_setaffinity(0, cores)
+
+
+# --- servers
+
+
+class Server:
+    """A server child process on a loopback port: started, sampled, stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        env: dict[str, str],
+        workdir: Path,
+        cores: list[int] | None,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}-{port}.log"
+        prefix = ["taskset", "-c", ",".join(map(str, cores))] if cores else []
+        self.argv = prefix + argv
+        self.env = os.environ | env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid  # taskset execs the command: same pid
+
+    def start(self) -> Server:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"{self.name} did not answer in time:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def sample(self) -> Sample:
+        return sample(self.pid)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (a graceful shutdown), then SIGKILL if it takes longer than ``timeout``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def parley_server(workdir: Path, cores: list[int] | None, port: int | None = None, **extra: str) -> Server:
+    port = port or free_port()
+    env = PARLEY_BENCH_ENV | {
+        "PARLEY_HOST": "127.0.0.1",
+        "PARLEY_PORT": str(port),
+        "PARLEY_DATA_DIR": str(workdir / "data"),
+    } | extra
+    return Server("parley", [sys.executable, "-m", "parley", "serve"], port, env, workdir, cores)
+
+
+def floor_server(workdir: Path, cores: list[int] | None, port: int | None = None) -> Server:
+    port = port or free_port()
+    argv = [sys.executable, str(BENCH_DIR / "floor_server.py"), "--port", str(port)]
+    return Server("floor", argv, port, {}, workdir, cores)
+
+
+def raise_open_files_limit(wanted: int = 65536) -> int:
+    """Raise this process's soft limit on open files as far as the hard limit allows.
+    (The server is a child: it inherits the raised limit. Outside the harness, start
+    ``parley serve`` with ``ulimit -n`` high enough for its connections.)"""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
