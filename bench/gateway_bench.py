@@ -92,8 +92,8 @@ MODES = {
         probe_seconds=1.5,
         settle_seconds=2.0,
         ladder=(0.25, 0.5, 1.0),
-        group_senders=10,
-        probe_inflight=4,
+        group_senders=100,
+        probe_inflight=2,
         content_chars=100,
         connection_users=1000,
         devices=2,
@@ -124,8 +124,8 @@ MODES = {
         probe_seconds=4.0,
         settle_seconds=5.0,
         ladder=(0.1, 0.25, 0.5, 0.75, 1.0, 1.25),
-        group_senders=20,
-        probe_inflight=4,
+        group_senders=100,
+        probe_inflight=2,
         content_chars=100,
         connection_users=5000,
         devices=2,
@@ -402,15 +402,10 @@ async def fanout(
             floor_senders, _ = await senders_for(floor, size, mode)
             await asyncio.sleep(0.5)  # conversation.created events settle
             common = {"size": label, "fanout": fan, "settle": mode.settle_seconds, "content_chars": mode.content_chars}
-            # Enough in flight to saturate the server: about 160 messages for small groups
-            # (Parley's group commit needs a queue to batch), a few per sender for big ones
-            # (each message is already a thousand frames).
-            if size == "dm":
-                inflight = 2
-            elif fan <= 100:
-                inflight = max(mode.probe_inflight, 160 // len(parley_senders))
-            else:
-                inflight = mode.probe_inflight
+            # Parley handles one connection's calls one at a time (a client's sends commit
+            # in order), so what fills its group-commit batches is the number of senders,
+            # not messages queued per socket: the probe uses many senders, two in flight each.
+            inflight = mode.probe_inflight
             probe = await run_step(parley.server, parley.load, parley_senders, target="parley",
                                    rate=math.inf, duration=mode.probe_seconds, inflight=inflight, **common)
             log(describe(probe))
@@ -460,7 +455,8 @@ async def profile_probe(
         await asyncio.to_thread(
             subprocess.run,
             [spy, "record", "--pid", str(stand.server.pid), "--duration", str(record_seconds),
-             "--rate", "200", "--threads", "--format", "raw", "--output", str(raw)],
+             "--rate", "200", "--threads", "--format", "raw", "--output", str(raw),
+             *os.environ.get("BENCH_PYSPY_ARGS", "").split()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=record_seconds + 30, check=False,
         )
 
