@@ -19,6 +19,7 @@ TARGET_P99_MS = 50.0
 TARGET_CONNECTIONS = 10_000
 TARGET_STORM_CLIENTS = 5_000
 TARGET_STORM_SECONDS = 30.0
+TARGET_MULTINODE_P95_MS = 100.0
 
 
 def _ms(value: float | None) -> str:
@@ -124,6 +125,34 @@ def connection_tables(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def multinode_tables(multinode: dict[str, Any] | None) -> list[str]:
+    if not multinode:
+        return []
+    if "skipped" in multinode:
+        return [f"Multi-node: skipped — {multinode['skipped']}.", ""]
+    lines = [
+        f"#### Multi-node: two nodes, one PostgreSQL, one Redis; a group of {multinode['group_size']} "
+        f"split across the nodes, {multinode['senders']} senders on node A",
+        "",
+        "| rate msgs/s | deliveries/s | same node p50 / p95 / p99 ms | across Redis p50 / p95 / p99 ms "
+        "| Redis adds (p50 / p99) |",
+        "|---|---|---|---|---|",
+    ]
+    for step in multinode["steps"]:
+        a, b = step["same_node"], step["across_nodes"]
+        added = (
+            f"{b['p50_ms'] - a['p50_ms']:+.1f} / {b['p99_ms'] - a['p99_ms']:+.1f} ms"
+            if a.get("p50_ms") and b.get("p50_ms") else "–"
+        )
+        lines.append(
+            f"| {step['rate']:g} | {_n(step['deliveries_per_s'])} "
+            f"| {_ms(a['p50_ms'])} / {_ms(a['p95_ms'])} / {_ms(a['p99_ms'])} "
+            f"| {_ms(b['p50_ms'])} / {_ms(b['p95_ms'])} / {_ms(b['p99_ms'])} | {added} |"
+        )
+    lines.append("")
+    return lines
+
+
 def history_tables(history: list[dict[str, Any]]) -> list[str]:
     if not history:
         return []
@@ -193,6 +222,14 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             "met" if len(ok) == len(rows) else
             (f"met for {', '.join(_size(r['size']) for r in ok)}; not for the others" if ok else "not met"),
         ))
+    multinode = result.get("gateway", {}).get("multinode") or {}
+    if multinode.get("steps"):
+        worst = max((s["across_nodes"].get("p95_ms") or 0.0) for s in multinode["steps"])
+        verdicts.append((
+            f"p95 < {TARGET_MULTINODE_P95_MS:.0f} ms across nodes through Redis",
+            f"worst p95 {_ms(worst)} ms across {len(multinode['steps'])} rate(s)",
+            "met" if worst < TARGET_MULTINODE_P95_MS else "not met",
+        ))
     parley = result.get("gateway", {}).get("connections_parley", {})
     conn = parley.get("connections")
     if conn:
@@ -249,6 +286,13 @@ def headline(result: dict[str, Any]) -> list[str]:
             f"| reconnect storm of {ps['clients']:,}: all resumed after | {_ms(ps['all_resumed_s'])} s "
             f"| {_ms(fs['all_resumed_s'])} s | {ps['all_resumed_s'] / fs['all_resumed_s']:.1f} |"
         )
+    for step in (gateway.get("multinode") or {}).get("steps", []):
+        a, b = step["same_node"], step["across_nodes"]
+        if a.get("p99_ms") and b.get("p99_ms"):
+            lines.append(
+                f"| p99 ms at {step['rate']:g} msgs/s to a group of 100: across Redis vs same node "
+                f"| {_ms(b['p99_ms'])} | {_ms(a['p99_ms'])} (same node) | {b['p99_ms'] / a['p99_ms']:.2f} |"
+            )
     for run in result.get("group_commit", []):
         lines.append(
             f"| group commit on {run['database']} (vs one transaction per message) "
@@ -281,6 +325,7 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
         out += [f"- {note}" for note in meta["notes"]] + [""]
     if gateway.get("fanout"):
         out += fanout_tables(gateway["fanout"]) + [""]
+    out += multinode_tables(gateway.get("multinode"))
     out += connection_tables(gateway)
     out += history_tables(result.get("history", []))
     out += group_commit_tables(result.get("group_commit", []))
@@ -359,7 +404,9 @@ def plot(result: dict[str, Any], directory: Path, suffix: str) -> list[str]:
 
 def main() -> int:
     result = json.loads(Path(sys.argv[1]).read_text())
-    print(markdown(result, []))
+    suffix = "" if result["meta"]["mode"] == "full" else "-short"
+    plots = sys.argv[2:] or [f"benchmarks/latency-vs-rate{suffix}.png", f"benchmarks/rss-vs-connections{suffix}.png"]
+    print(markdown(result, plots))
     return 0
 
 

@@ -8,7 +8,9 @@ the same machine):
 2. history paging and ``changes`` against a primary-key lookup (``history_bench.py``);
 3. group commit against one transaction per message (``group_commit_bench.py``), on SQLite
    and, when it answers, PostgreSQL;
-4. multi-node latency through Redis — only once a Redis bus and a Redis server exist.
+4. multi-node latency through Redis (part of the gateway benchmarks) — when a Redis bus
+   exists in ``src/parley/bus/`` and Redis and PostgreSQL answer; skipped with a note
+   otherwise.
 
 Writes ``bench/results/<time>-<mode>.json``, prints the ratio table, appends a section to
 ``docs/benchmarks.md`` (command, commit, machine, tables) and redraws the plots in
@@ -118,11 +120,13 @@ def group_commit(mode: str, databases: list[str]) -> list[dict[str, Any]]:
     return runs
 
 
-def multi_node_note() -> str:
-    if not (ROOT / "src" / "parley" / "bus" / "redis.py").exists():
-        return "Multi-node latency through Redis: skipped — there is no Redis bus in src/parley/bus/ yet."
-    return ("Multi-node latency through Redis: not measured by this harness yet — a Redis bus "
-            "(src/parley/bus/redis.py) is being added; see docs/benchmarks.md.")
+def multi_node_note(gateway: dict[str, Any] | None) -> str | None:
+    multinode = (gateway or {}).get("multinode")
+    if multinode is None:
+        return "Multi-node latency through Redis: not run (gateway benchmarks skipped)."
+    if "skipped" in multinode:
+        return f"Multi-node latency through Redis: skipped — {multinode['skipped']}."
+    return None
 
 
 def main() -> int:
@@ -163,7 +167,9 @@ def main() -> int:
         result["history"] = asyncio.run(history_bench.run(databases, plan["sizes"], plan["repeat"]))
     if "group_commit" not in skip:
         result["group_commit"] = group_commit(args.mode, ["sqlite", "postgres"] if pg else ["sqlite"])
-    notes.append(multi_node_note())
+    note = multi_node_note(result.get("gateway"))
+    if note:
+        notes.append(note)
     result["meta"]["seconds"] = time.monotonic() - started
     results_dir = BENCH / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
