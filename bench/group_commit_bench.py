@@ -20,32 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from databases import make_database  # noqa: E402
 from parley.config import Settings
 from parley.container import build_container
 from parley.services.auth import ClientInfo
 from parley.store import migrate
 
-PG_ADMIN = os.environ.get("PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-async def make_database(kind: str, directory: Path, name: str) -> tuple[str, Any]:
-    if kind == "sqlite":
-        return f"sqlite:///{directory / (name + '.db')}", None
-    admin = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    async def drop() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
-
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 async def run_mode(kind: str, batching: bool, senders: int, per_sender: int, directory: Path) -> dict[str, Any]:

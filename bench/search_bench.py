@@ -28,15 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from databases import make_database  # noqa: E402
 from parley.ids import new_id
 from parley.services.search import Search
 from parley.store import migrate
 from parley.store.db import Database
 from parley.store.tables import conversations, members, messages, users
 
-PG_ADMIN = os.environ.get("PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 USERS = 200
 CONVERSATIONS = 400
 MEMBERS_PER_CONVERSATION = 20
@@ -62,21 +62,6 @@ def message_text(rng: random.Random, words: list[str], weights: list[float]) -> 
     return " ".join(rng.choices(words, weights, k=rng.randint(4, 20)))
 
 
-async def make_database(kind: str, directory: Path, name: str) -> tuple[str, Callable[[], Awaitable[None]] | None]:
-    if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{directory / (name + '.db')}", None
-    admin = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    async def drop() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await engine.dispose()
-
-    return admin.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 async def insert_rate(kind: str, revision: str, total: int, directory: Path) -> float:

@@ -185,7 +185,7 @@ def upgrade() -> None:
     elif dialect == "postgresql":
         _run(POSTGRES_CREATE)
     else:
-        raise NotImplementedError(f"no search index for {dialect}")
+        raise RuntimeError(f"Parley supports sqlite and postgresql, not {dialect}")
 
 
 def downgrade() -> None:
@@ -195,4 +195,4 @@ def downgrade() -> None:
     elif dialect == "postgresql":
         _run(POSTGRES_DROP)
     else:
-        raise NotImplementedError(f"no search index for {dialect}")
+        raise RuntimeError(f"Parley supports sqlite and postgresql, not {dialect}")
