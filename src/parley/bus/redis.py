@@ -41,6 +41,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from parley.background import cancel_and_wait
 from parley.bus.base import Envelope, EnvelopeHandler, GapHandler, topics_of
 from parley.observability.metrics import BusMetrics
 
@@ -220,9 +221,7 @@ class RedisBus:
         # What was published just before shutdown still goes out, briefly.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), CLOSE_DRAIN_SECONDS)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         self._references.clear()
         self._confirmed.clear()

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from parley.background import cancel_and_wait
 from parley.clock import isoformat, utcnow
 from parley.gateway.presence_store import Change, Entry, PresenceStatus, PresenceStore
 from parley.gateway.protocol import PresenceData
@@ -236,9 +237,7 @@ class Presence:
         """Shutdown: this node's users keep their entries for the grace period only (they
         reconnect elsewhere, or another node's sweep announces them offline), and everyone
         still here was last seen now. No events: no session is left here to receive them."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         users = set(self._sessions) | set(self._dirty)
         self._sessions.clear()

@@ -11,6 +11,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from parley.background import cancel_and_wait
 from parley.ids import new_id
 from parley.jobs.queue import MAX_ATTEMPTS, Handler, Job, QueueStats, retry_delay
 
@@ -85,9 +86,7 @@ class MemoryJobQueue:
             await asyncio.gather(*list(self._retries), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._retries]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._retries, return_exceptions=True)
+        await cancel_and_wait([*self._tasks, *self._retries])
         self._tasks = []
 
     async def stats(self) -> QueueStats:

@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
+from parley.background import cancel_and_wait
 from parley.ids import new_id
 from parley.jobs.queue import MAX_ATTEMPTS, Handler, Job, QueueStats, retry_delay
 
@@ -194,9 +195,7 @@ class RedisJobQueue:
         )
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def stats(self) -> QueueStats:

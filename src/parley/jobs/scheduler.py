@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from parley.background import cancel_and_wait
 from parley.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,5 @@ class Scheduler:
                 log.exception("could not enqueue periodic job", extra={"job_kind": periodic.kind})
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks = []

@@ -4,6 +4,7 @@ Used from inside other services' transactions, so every function takes the conne
 - ``load_public_for_messages``: what ``message_records.load_messages`` puts in
   ``Message.attachments`` (name, size, type, kind, dimensions, signed variant URLs);
 - ``find_unusable`` / ``claim``: the group commit's check and its conditional claim;
+  these three are synchronous (they run inside ``Database.write`` and ``read_messages``);
 - ``release_for_message``: a deleted message gives its attachments up for removal.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, case, select, update
+from sqlalchemy import Connection, Row, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -151,14 +152,14 @@ async def load_record(conn: AsyncConnection, attachment_id: str) -> AttachmentRe
     return record_from_row(row) if row is not None else None
 
 
-async def load_public_for_messages(
-    conn: AsyncConnection, message_ids: Sequence[str]
+def load_public_for_messages(
+    conn: Connection, message_ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
     """Live attachments of these messages, in the order the sender gave them."""
     if not message_ids:
         return {}
     urls = urls_for(conn)
-    rows = await conn.execute(
+    rows = conn.execute(
         select(attachments)
         .where(attachments.c.message_id.in_(list(message_ids)), attachments.c.deleted_at.is_(None))
         .order_by(attachments.c.message_id, attachments.c.position)
@@ -169,15 +170,15 @@ async def load_public_for_messages(
     return found
 
 
-async def find_unusable(
-    conn: AsyncConnection, sender_id: str, attachment_ids: Iterable[str]
+def find_unusable(
+    conn: Connection, sender_id: str, attachment_ids: Iterable[str]
 ) -> dict[str, ParleyError]:
     """For each id the sender may not attach: why. Another user's upload reads exactly like
     an unknown id, so ids reveal nothing about other people's files."""
     wanted = set(attachment_ids)
     if not wanted:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(
             attachments.c.id,
             attachments.c.uploader_id,
@@ -196,8 +197,8 @@ async def find_unusable(
     return problems
 
 
-async def claim(
-    conn: AsyncConnection,
+def claim(
+    conn: Connection,
     *,
     message_id: str,
     conversation_id: str,
@@ -212,7 +213,7 @@ async def claim(
     if not attachment_ids:
         return
     positions = {attachment_id: index for index, attachment_id in enumerate(attachment_ids)}
-    result = await conn.execute(
+    result = conn.execute(
         update(attachments)
         .where(
             attachments.c.id.in_(list(attachment_ids)),

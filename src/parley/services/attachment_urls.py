@@ -26,7 +26,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.services.attachment_errors import UrlExpired, UrlSignatureInvalid
@@ -80,10 +80,11 @@ _bound: WeakKeyDictionary[Engine, AttachmentUrls] = WeakKeyDictionary()
 
 
 def bind_urls(db: Database, urls: AttachmentUrls) -> None:
-    _bound[db.engine.sync_engine] = urls
+    for engine in db.sync_engines():
+        _bound[engine] = urls
 
 
-def urls_for(conn: AsyncConnection) -> AttachmentUrls | None:
+def urls_for(conn: Connection | AsyncConnection) -> AttachmentUrls | None:
     """The signer of the database ``conn`` belongs to; None when none was bound (tools that
     build no container), in which case payloads carry unsigned paths."""
-    return _bound.get(conn.sync_engine)
+    return _bound.get(conn.sync_engine if isinstance(conn, AsyncConnection) else conn.engine)

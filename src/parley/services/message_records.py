@@ -1,7 +1,9 @@
 """The message record and its wire payload, loaded with reactions and reply previews.
 
-Every read path (history, changes, search hits, events) goes through ``load_messages`` so a
-message looks the same wherever a client meets it.
+Every read path (history, changes, search hits, events) goes through ``read_messages`` so a
+message looks the same wherever a client meets it: synchronous, for code that runs whole
+transactions on a plain connection (``Database.write``), and as ``load_messages`` for async
+code (the same function, through ``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -124,14 +126,21 @@ def message_from_row(
 async def load_messages(
     conn: AsyncConnection, query: Select[Any], params: dict[str, Any] | None = None
 ) -> list[Message]:
+    """``read_messages`` on an async connection."""
+    return await conn.run_sync(read_messages, query, params)
+
+
+def read_messages(
+    conn: Connection, query: Select[Any], params: dict[str, Any] | None = None
+) -> list[Message]:
     """Run ``query`` (a ``select(messages)``, with ``params`` for its bound parameters) and
     attach reactions, reply previews and attachments (none on tombstones)."""
-    rows = list(await conn.execute(query, params or {}))
+    rows = list(conn.execute(query, params or {}))
     if not rows:
         return []
     ids = [row.id for row in rows]
     by_message: dict[str, dict[str, list[str]]] = {}
-    reaction_rows = await conn.execute(
+    reaction_rows = conn.execute(
         select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
         .where(reactions.c.message_id.in_(ids))
         .order_by(reactions.c.created_at, reactions.c.user_id)
@@ -141,7 +150,7 @@ async def load_messages(
     reply_ids = {row.reply_to_id for row in rows if row.reply_to_id}
     previews: dict[str, ReplyPreview] = {}
     if reply_ids:
-        for r in await conn.execute(
+        for r in conn.execute(
             select(messages.c.id, messages.c.sender_id, messages.c.content, messages.c.deleted_at)
             .where(messages.c.id.in_(reply_ids))
         ):
@@ -151,7 +160,7 @@ async def load_messages(
                 content=r.content[:REPLY_PREVIEW_CHARS],
                 deleted=r.deleted_at is not None,
             )
-    files = await load_public_for_messages(
+    files = load_public_for_messages(
         conn, [row.id for row in rows if row.deleted_at is None]
     )
     return [

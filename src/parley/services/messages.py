@@ -80,7 +80,7 @@ class Messages:
             if message.deleted:
                 raise MessageDeleted()
             names = frozenset(mentioned_usernames(text))
-            resolved = await resolve_mentions(conn, message.conversation_id, names)
+            resolved = await conn.run_sync(resolve_mentions, message.conversation_id, names)
             mentions = mention_ids(names, resolved)
             await bump_version(
                 conn,
