@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFailed
 from parley.ids import new_id
@@ -50,11 +50,6 @@ _SENDING_MEMBERS = select(members.c.conversation_id, members.c.user_id).where(
 _BLOCKS_AMONG = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
     blocks.c.blocker_id.in_(bindparam("people", expanding=True)),
     blocks.c.blocked_id.in_(bindparam("people", expanding=True)),
-)
-_BY_CLIENT_ID = select(messages).where(
-    tuple_(messages.c.conversation_id, messages.c.sender_id, messages.c.client_msg_id).in_(
-        bindparam("keys", expanding=True)
-    )
 )
 _REPLY_TARGETS = select(messages.c.id, messages.c.conversation_id).where(
     messages.c.id.in_(bindparam("ids", expanding=True))
@@ -302,7 +297,23 @@ def _existing_by_client_id(
     }
     if not keys:
         return {}
-    found = read_messages(conn, _BY_CLIENT_ID, {"keys": list(keys)})
+    # One equality triple per key, OR'd: each is a search of the unique (conversation_id,
+    # sender_id, client_msg_id) index on SQLite and PostgreSQL alike. A row-value IN —
+    # (a, b, c) IN ((...), ...) — is not searched on SQLite: it scanned every message of
+    # the database, once per batch.
+    query = select(messages).where(
+        or_(
+            *(
+                and_(
+                    messages.c.conversation_id == conversation_id,
+                    messages.c.sender_id == sender_id,
+                    messages.c.client_msg_id == client_msg_id,
+                )
+                for conversation_id, sender_id, client_msg_id in sorted(keys)
+            )
+        )
+    )
+    found = read_messages(conn, query)
     return {(m.conversation_id, m.sender_id or "", m.client_msg_id or ""): m for m in found}
 
 
