@@ -12,6 +12,7 @@ lock, so seq order is commit order (DESIGN §2 "Persistence").
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
 
 from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFailed
 from parley.ids import new_id
@@ -290,31 +291,49 @@ def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> set[int]
 def _existing_by_client_id(
     conn: Connection, batch: Sequence[SendRequest]
 ) -> dict[tuple[str, str, str], Message]:
-    keys = {
-        (r.conversation_id, r.sender_id, r.client_msg_id)
-        for r in batch
-        if r.client_msg_id is not None
-    }
+    keys = sorted(
+        {
+            (r.conversation_id, r.sender_id, r.client_msg_id)
+            for r in batch
+            if r.client_msg_id is not None
+        }
+    )
     if not keys:
         return {}
+    slots = _client_id_slots(len(keys))
+    padded = keys + [keys[-1]] * (slots - len(keys))
+    params = {}
+    for i, (conversation_id, sender_id, client_msg_id) in enumerate(padded):
+        params[f"c{i}"], params[f"s{i}"], params[f"m{i}"] = conversation_id, sender_id, client_msg_id
+    found = read_messages(conn, _by_client_id_statement(slots), params)
+    return {(m.conversation_id, m.sender_id or "", m.client_msg_id or ""): m for m in found}
+
+
+def _client_id_slots(count: int) -> int:
+    """Keys are looked up in statements of 1, 2, 4, 8, ... slots (the last key repeated to
+    fill them), so a handful of statements serve every batch size."""
+    return 1 << (count - 1).bit_length()
+
+
+@functools.cache
+def _by_client_id_statement(slots: int) -> Select[Any]:
     # One equality triple per key, OR'd: each is a search of the unique (conversation_id,
     # sender_id, client_msg_id) index on SQLite and PostgreSQL alike. A row-value IN —
     # (a, b, c) IN ((...), ...) — is not searched on SQLite: it scanned every message of
-    # the database, once per batch.
-    query = select(messages).where(
+    # the database, once per batch. Built once per size: building the expression cost
+    # more than running it.
+    return select(messages).where(
         or_(
             *(
                 and_(
-                    messages.c.conversation_id == conversation_id,
-                    messages.c.sender_id == sender_id,
-                    messages.c.client_msg_id == client_msg_id,
+                    messages.c.conversation_id == bindparam(f"c{i}"),
+                    messages.c.sender_id == bindparam(f"s{i}"),
+                    messages.c.client_msg_id == bindparam(f"m{i}"),
                 )
-                for conversation_id, sender_id, client_msg_id in sorted(keys)
+                for i in range(slots)
             )
         )
     )
-    found = read_messages(conn, query)
-    return {(m.conversation_id, m.sender_id or "", m.client_msg_id or ""): m for m in found}
 
 
 def _message_from_new_row(row: dict[str, Any]) -> Message:
