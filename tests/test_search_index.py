@@ -148,7 +148,7 @@ async def test_migration_down_and_up_rebuilds_the_index(
     await client.delete(f"/api/v1/messages/{tombstone['id']}", headers=alice.headers)
     db = container.db
     try:
-        async with db.engine.begin() as conn:
+        async with db.transaction() as conn:  # the write lock: a session touch may be writing
             await conn.run_sync(_downgrade, "0001")
         async with db.read() as conn:
             if db.is_sqlite:
@@ -173,7 +173,7 @@ async def test_migration_down_and_up_rebuilds_the_index(
             )
     finally:
         await upgrade(db)
-        await db.engine.dispose()  # no pooled connection remembers the old table
+        await db.dispose()  # no pooled connection remembers the old table
     assert set(await hits(container, bob, "written")) == {
         "written before the index existed", "written while search was away",
     }

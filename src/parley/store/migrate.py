@@ -30,7 +30,9 @@ async def upgrade(database: Database, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
-    async with database.engine.begin() as conn:
+    # A write transaction (on SQLite: BEGIN IMMEDIATE, under the write lock): a deferred one
+    # could fail to upgrade its lock if another writer committed first.
+    async with database.transaction() as conn:
         await conn.run_sync(run)
 
 
