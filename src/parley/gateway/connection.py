@@ -11,8 +11,11 @@ Two tasks per connection: the **reader** turns frames into typed commands (throu
 **writer** drains the bounded :class:`~parley.gateway.outbox.Outbox`. Deadlines — identify
 (4003), heartbeat (4010), the access token's expiry (4002: a session logged out elsewhere
 loses its socket within one token lifetime) — are checked by the node's sweeper through
-:meth:`Connection.check_deadlines`. Calls are handled one at a time in arrival order, so a
-client's sends commit in that order.
+:meth:`Connection.check_deadlines`. Calls are handled in arrival order and answered in that
+order. Sends are pipelined: the reader checks and queues a send, then reads the next frame
+while it commits (a client with many sends in flight fills group-commit batches instead of
+waiting a commit per send); queued in order, they commit in order. Any other frame waits
+until every earlier answer is out, so effects and answers never overtake each other.
 
 Every bad frame gets an ``error`` frame with a stable code and the connection carries on;
 only the conditions with a close code in :class:`~parley.gateway.protocol.CloseCode` end it.
@@ -22,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 
@@ -62,6 +67,8 @@ log = logging.getLogger("parley.gateway")
 # A call in progress when the connection closes (shutdown, 4009) may finish for this long,
 # so that a message being committed is acknowledged rather than cut off mid-transaction.
 CALL_GRACE_SECONDS = 5.0
+# Sends a connection may have queued and not yet answered; the next one waits for room.
+MAX_PIPELINED_SENDS = 32
 # How long the writer may take to get the close frame out. A client that stopped reading
 # may never take it; then the connection is dropped and only the transport buffer remains.
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -123,7 +130,10 @@ class Connection:
         self._opened = time.monotonic()
         self._last_heard = self._opened
         self._token_deadline = math.inf  # monotonic time the identify token expires
-        self._busy = False
+        self._handling = False  # the reader is inside a frame
+        self._unanswered = 0  # pipelined calls queued and not yet answered
+        self._last_answer: asyncio.Task[None] | None = None  # answers go out in this chain
+        self._answering: set[asyncio.Task[None]] = set()
         self._strikes = 0
         self._present = False
         self._was_ready = False  # reached READY (calls are allowed from then on)
@@ -156,6 +166,11 @@ class Connection:
             return
         if not self._outbox.offer(frame):
             self.close(CloseCode.TOO_SLOW, "too slow to drain", discard=True)
+
+    @property
+    def _busy(self) -> bool:
+        """A call is being handled or awaits its answer: it is answered before closing."""
+        return self._handling or self._unanswered > 0
 
     # --- closing
 
@@ -205,7 +220,7 @@ class Connection:
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
-            tasks = (reader, writer)
+            tasks = (reader, writer, *self._answering)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -232,15 +247,17 @@ class Connection:
                 return
             self._last_heard = time.monotonic()
             self.frames_in += 1
-            self._busy = True
+            self._handling = True
             try:
                 await self._handle(inbound)
             except Exception:  # a bug in one frame must not leave the client hanging
                 log.exception("gateway frame failed", extra={"connection_id": self._connection_id})
                 self.close(CloseCode.INTERNAL_ERROR, "internal error")
             finally:
-                self._busy = False
-        # Closing was decided while a call ran: its answer is queued, now the close frame.
+                self._handling = False
+        # Closing was decided while calls ran: their answers go out, then the close frame
+        # (the grace timer bounds the wait).
+        await self._answered()
         if self._grace_timer is not None:
             self._grace_timer.cancel()
         if self._closing is not None:
@@ -264,6 +281,7 @@ class Connection:
 
     async def _handle(self, inbound: str | bytes) -> None:
         if isinstance(inbound, bytes):
+            await self._answered()
             if await self._admit(None):
                 self._reply_error(
                     None,
@@ -277,9 +295,12 @@ class Connection:
         try:
             frame = parse_frame(inbound)
         except BadFrame as bad:
+            await self._answered()
             if await self._admit(bad.ref):
                 self._reply_error(bad.ref, bad.error)
             return
+        if not (isinstance(frame, CallFrame) and self._node.handlers.is_pipelined(frame.method)):
+            await self._answered()  # answers (and effects) stay in arrival order
         ref = frame.ref if isinstance(frame, CallFrame) else None
         if not await self._admit(ref):
             return
@@ -304,6 +325,7 @@ class Connection:
             self._strikes = 0
             return True
         self._strikes += 1
+        await self._answered()
         if self._strikes >= self._limits.rate_limit_strikes:
             self.close(CloseCode.RATE_LIMITED, "rate limited")
         else:
@@ -324,30 +346,76 @@ class Connection:
         try:
             params = parse_params(frame)
         except BadFrame as bad:
+            await self._answered()
             self._reply_error(bad.ref, bad.error)
             return
         context = CallContext(self._user_id, self._connection_id, self._receives)
+        handlers = self._node.handlers
+        if not handlers.is_pipelined(frame.method):
+            await self._answer(frame.ref, frame.method, handlers.dispatch(context, frame.method, params))
+            return
+        outcome: Awaitable[Any]
         try:
-            data = await self._node.handlers.dispatch(context, frame.method, params)
+            outcome = await handlers.queue(context, frame.method, params)
+        except Exception as exc:  # refused before queueing: answered in its turn all the same
+            outcome = _raise(exc)
+        self._queue_answer(frame.ref, frame.method, outcome)
+        if self._unanswered >= MAX_PIPELINED_SENDS:
+            await self._answered()
+
+    def _queue_answer(self, ref: str, method: str, outcome: Awaitable[Any]) -> None:
+        """Answer ``ref`` once ``outcome`` resolves and every earlier answer is out."""
+        previous = self._last_answer
+        self._unanswered += 1
+        task = asyncio.create_task(self._answer_after(previous, ref, method, outcome), name="gateway-answer")
+        self._last_answer = task
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer_after(
+        self, previous: asyncio.Task[None] | None, ref: str, method: str, outcome: Awaitable[Any]
+    ) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait({previous})
+            await self._answer(ref, method, outcome)
+        finally:
+            if inspect.iscoroutine(outcome):
+                outcome.close()  # never started if this task was cancelled first: no warning
+            self._unanswered -= 1
+            if not self._busy and self._closing is not None and self._grace_timer is not None:
+                # Closing waited for this answer and the reader is idle: close now.
+                self._grace_timer.cancel()
+                self._stop_reading()
+
+    async def _answered(self) -> None:
+        """Wait until every queued answer is out."""
+        last = self._last_answer
+        if last is not None and not last.done():
+            await asyncio.wait({last})
+
+    async def _answer(self, ref: str, method: str, outcome: Awaitable[Any]) -> None:
+        try:
+            data = await outcome
         except ParleyError as error:
             if error.status >= 500:
-                log.error("gateway call failed", exc_info=error, extra={"method": frame.method})
-            self._reply_error(frame.ref, error)
+                log.error("gateway call failed", exc_info=error, extra={"method": method})
+            self._reply_error(ref, error)
             return
         except Exception as exc:
             down = unavailable(exc)
             if down is not None:  # the database is unreachable: the client retries
                 log.warning(
                     "gateway call failed: backend unavailable",
-                    extra={"method": frame.method, "error": f"{type(exc).__name__}: {exc}"},
+                    extra={"method": method, "error": f"{type(exc).__name__}: {exc}"},
                 )
-                self._reply_error(frame.ref, down)
+                self._reply_error(ref, down)
                 return
             # A bug: answer like REST answers a 500, keep the connection.
-            log.exception("gateway call failed", extra={"method": frame.method})
-            self._reply_error(frame.ref, ParleyError())
+            log.exception("gateway call failed", extra={"method": method})
+            self._reply_error(ref, ParleyError())
             return
-        self._send(ack_frame(frame.ref, data))
+        self._send(ack_frame(ref, data))
 
     def _receives(self, conversation_id: str) -> bool:
         return self._node.hub.is_joined(self, conversation_id)
@@ -410,3 +478,7 @@ class Connection:
 
     def _reply_error(self, ref: str | None, error: ParleyError) -> None:
         self._send(error_frame(ref, error))
+
+
+async def _raise(error: Exception) -> Any:
+    raise error

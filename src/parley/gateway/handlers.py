@@ -42,6 +42,9 @@ class CallContext:
 
 Result = dict[str, Any]
 Handler = Callable[[CallContext, Any], Awaitable[Result]]
+# A pipelined handler does its checks and queues its work when awaited, and returns what
+# to await for the result: the connection reads the next frame meanwhile.
+PipelinedHandler = Callable[[CallContext, Any], Awaitable[Awaitable[Result]]]
 
 
 class Handlers:
@@ -62,9 +65,19 @@ class Handlers:
             "presence.set": self.presence_set,
         }
 
+        self._pipelined: dict[str, PipelinedHandler] = {"message.send": self.queue_message_send}
+
     @property
     def methods(self) -> frozenset[str]:
         return frozenset(self._table)
+
+    def is_pipelined(self, method: str) -> bool:
+        return method in self._pipelined
+
+    async def queue(self, context: CallContext, method: str, params: CallParams) -> Awaitable[Result]:
+        """Start a pipelined ``method``: checks done and work queued in call order when this
+        returns; await the result for the answer."""
+        return await self._pipelined[method](context, params)
 
     async def dispatch(self, context: CallContext, method: str, params: CallParams) -> Result:
         """Run ``method``; raises ``KeyError`` for a method the protocol does not know (the
@@ -74,7 +87,12 @@ class Handlers:
     # --- messages
 
     async def message_send(self, context: CallContext, params: MessageSendParams) -> Result:
-        result = await self._services.messages.send(
+        return await (await self.queue_message_send(context, params))
+
+    async def queue_message_send(
+        self, context: CallContext, params: MessageSendParams
+    ) -> Awaitable[Result]:
+        committed = await self._services.messages.enqueue_send(
             context.user_id,
             params.conversation_id,
             params.content,
@@ -82,8 +100,13 @@ class Handlers:
             reply_to_id=params.reply_to_id,
             attachment_ids=params.attachment_ids,
         )
-        self._typing.forget(context.user_id, params.conversation_id)
-        return {"message": result.message.to_public(), "created": result.created}
+
+        async def answer() -> Result:
+            result = await committed
+            self._typing.forget(context.user_id, params.conversation_id)
+            return {"message": result.message.to_public(), "created": result.created}
+
+        return answer()
 
     async def message_edit(self, context: CallContext, params: MessageEditParams) -> Result:
         message = await self._services.messages.edit(

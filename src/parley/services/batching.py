@@ -36,6 +36,11 @@ class Batcher(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue ``item``; returns once the batch holding it has committed."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: Item) -> Awaitable[Result]:
+        """Queue ``item`` now; the awaitable returned resolves once its batch has committed.
+        Items queued one after another are written in that order."""
         if self._closing:
             raise Unavailable("The server is shutting down; retry on another node")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -46,7 +51,7 @@ class Batcher(Generic[Item, Result]):
             self._task = asyncio.create_task(self._run(), name="group-commit")
         self._wakeup.set()
         # Shielded: a caller that goes away must not cancel a write others share.
-        return await asyncio.shield(future)
+        return asyncio.shield(future)
 
     async def _run(self) -> None:
         while True:

@@ -8,7 +8,7 @@ uploads. Every caller is answered only after the commit; events go out after it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -94,6 +94,30 @@ class MessageSender:
         reply_to_id: str | None = None,
         attachment_ids: Sequence[str] = (),
     ) -> SendResult:
+        committed = await self.enqueue(
+            sender_id,
+            conversation_id,
+            content,
+            client_msg_id=client_msg_id,
+            reply_to_id=reply_to_id,
+            attachment_ids=attachment_ids,
+        )
+        return await committed
+
+    async def enqueue(
+        self,
+        sender_id: str,
+        conversation_id: str,
+        content: str,
+        *,
+        client_msg_id: str | None = None,
+        reply_to_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
+    ) -> Awaitable[SendResult]:
+        """Check and queue a send; the awaitable returned resolves once it has committed.
+        Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
+        after another commit in that order — a connection queues its next send before the
+        last one has committed, and the order holds."""
         files = tuple(attachment_ids)
         if len(files) > self._limits.max_attachments:
             raise ValidationFailed.field(
@@ -118,7 +142,7 @@ class MessageSender:
             decision = await self._limiter.hit(key, rate)
             if not decision.allowed:
                 raise RateLimited(decision.retry_after, "You are sending messages too fast")
-        return await self._batcher.submit(request)
+        return self._batcher.enqueue(request)
 
     # --- the batch
 

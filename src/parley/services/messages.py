@@ -63,6 +63,7 @@ class Messages:
         self._sender = MessageSender(db, events, limiter, limits, metrics)
         # Group-committed and idempotent by client_msg_id: see ``message_sending``.
         self.send = self._sender.send
+        self.enqueue_send = self._sender.enqueue
 
     async def close(self) -> None:
         """Write queued sends (graceful shutdown)."""
