@@ -58,6 +58,8 @@ __all__ = [
     "Browser",
     "User",
     "browser",
+    "conversation_link",
+    "message",
     "open_as",
     "rest",
     "shots",
@@ -275,6 +277,16 @@ def open_as(browser: Browser, user: User, path: str = "/", **context_options: An
     page.goto(path)
     page.locator(".layout").wait_for(state="attached")
     return page
+
+
+def conversation_link(page: Any, conversation_id: str) -> Any:
+    """The sidebar entry of a conversation (a Playwright locator)."""
+    return page.locator(f'.conv-item[data-conversation-id="{conversation_id}"]')
+
+
+def message(page: Any, text: str) -> Any:
+    """The text of every message in the open conversation that contains ``text``."""
+    return page.locator(".msg .msg-text", has_text=text)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import Browser, Rest, open_as, unique
+from tests.browser_helpers import Browser, Rest, message, open_as, unique
 from tests.conftest import IN_CI, TEST_PASSWORD
 from tests.server_process import ServerProcess
 
@@ -30,10 +30,6 @@ def gateway(web_server: ServerProcess) -> None:
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-
-
-def message(page, text: str):
-    return page.locator(".msg .msg-text", has_text=text)
 
 
 def connected(page) -> None:
