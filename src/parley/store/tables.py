@@ -212,6 +212,8 @@ attachments = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
+    # Deleting a conversation sets its attachments' conversation_id NULL (migration 0004).
+    Index("ix_attachments_conversation_id", "conversation_id"),
     Index("ix_attachments_uploader_id", "uploader_id"),
     Index("ix_attachments_created_at", "created_at"),
     Index("ix_attachments_deleted_at", "deleted_at"),
