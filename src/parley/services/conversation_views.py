@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -57,14 +57,20 @@ _MEMBER_PREVIEWS = (
     .where(_RANKED.c.position <= MEMBER_PREVIEW)
     .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
 )
-_LATEST = (
-    select(messages.c.conversation_id, func.max(messages.c.seq).label("seq"))
-    .where(messages.c.conversation_id.in_(_IDS))
-    .group_by(messages.c.conversation_id)
-    .subquery()
+# The last message of each conversation: the first entry of its (conversation_id, seq)
+# index read backwards, one index step per conversation. (A max(seq) ... GROUP BY, matched
+# back with a row-value IN, read every message of every listed conversation to find each
+# maximum: the whole history of the caller's conversations on every conversation list.)
+_RECENT = messages.alias("recent")
+_LATEST_ID = (
+    select(_RECENT.c.id)
+    .where(_RECENT.c.conversation_id == conversations.c.id)
+    .order_by(_RECENT.c.seq.desc())
+    .limit(1)
+    .scalar_subquery()
 )
 _LAST_MESSAGES = select(messages).where(
-    tuple_(messages.c.conversation_id, messages.c.seq).in_(select(_LATEST.c.conversation_id, _LATEST.c.seq))
+    messages.c.id.in_(select(_LATEST_ID).where(conversations.c.id.in_(_IDS)))
 )
 
 
@@ -122,14 +128,18 @@ _MINE = (
     .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
 )
 _MINE_AMONG = _MINE.where(members.c.conversation_id.in_(_IDS))
-_UNREAD = (
-    select(messages.c.conversation_id, func.count().label("n"))
-    .join(
-        members,
-        and_(members.c.conversation_id == messages.c.conversation_id, members.c.user_id == _USER),
-    )
-    .where(messages.c.conversation_id.in_(_IDS), unread_condition(_USER))
-    .group_by(messages.c.conversation_id)
+# One count per membership row, each an index range: the messages of that conversation
+# after that member's read mark. (Joining messages to members and filtering on
+# seq > last_read_seq afterwards let PostgreSQL read every message of the caller's
+# conversations, the read ones too, and hash them.)
+_UNREAD_COUNT = (
+    select(func.count())
+    .select_from(messages)
+    .where(messages.c.conversation_id == members.c.conversation_id, unread_condition(_USER))
+    .scalar_subquery()
+)
+_UNREAD = select(members.c.conversation_id, _UNREAD_COUNT.label("n")).where(
+    members.c.user_id == _USER, members.c.conversation_id.in_(_IDS)
 )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from parley.store.types import UTCDateTime
@@ -212,7 +213,22 @@ attachments = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
+    # Deleting a conversation sets its attachments' conversation_id NULL (migration 0004).
+    Index("ix_attachments_conversation_id", "conversation_id"),
     Index("ix_attachments_uploader_id", "uploader_id"),
-    Index("ix_attachments_created_at", "created_at"),
-    Index("ix_attachments_deleted_at", "deleted_at"),
+    # Partial, for the sweep (migration 0004): over every row, "created a day ago" matched
+    # nearly all attachments, and "deleted_at IS NULL" looked selective to SQLite without
+    # statistics, so message reads walked all live attachments by it.
+    Index(
+        "ix_attachments_created_at",
+        "created_at",
+        sqlite_where=text("claimed_at IS NULL"),
+        postgresql_where=text("claimed_at IS NULL"),
+    ),
+    Index(
+        "ix_attachments_deleted_at",
+        "deleted_at",
+        sqlite_where=text("deleted_at IS NOT NULL"),
+        postgresql_where=text("deleted_at IS NOT NULL"),
+    ),
 )
