@@ -41,12 +41,17 @@ _LOCK_CONVERSATIONS = (
 )
 # Senders' memberships only (a group of 1,000 is not read for each batch), plus both
 # members of each direct conversation, for the block check.
+# Written as two index lookups OR'd: "conversation IN ids AND (user IN senders OR
+# conversation IN direct)" cannot use the (conversation_id, user_id) key and read every
+# member of every conversation in the batch.
 _SENDING_MEMBERS = select(members.c.conversation_id, members.c.user_id).where(
-    members.c.conversation_id.in_(bindparam("ids", expanding=True)),
     or_(
-        members.c.user_id.in_(bindparam("senders", expanding=True)),
+        and_(
+            members.c.conversation_id.in_(bindparam("ids", expanding=True)),
+            members.c.user_id.in_(bindparam("senders", expanding=True)),
+        ),
         members.c.conversation_id.in_(bindparam("direct", expanding=True)),
-    ),
+    )
 )
 _BLOCKS_AMONG = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
     blocks.c.blocker_id.in_(bindparam("people", expanding=True)),
