@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -88,10 +88,13 @@ _USER_COLUMNS = (
 
 
 async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
-    row = (
-        await conn.execute(
-            select(*_USER_COLUMNS).where(users.c.id == user_id, users.c.deactivated_at.is_(None))
-        )
+    return await conn.run_sync(read_user, user_id)
+
+
+def read_user(conn: Connection, user_id: str) -> User | None:
+    """The active user ``user_id`` (synchronous: for ``Database.read_sync`` work)."""
+    row = conn.execute(
+        select(*_USER_COLUMNS).where(users.c.id == user_id, users.c.deactivated_at.is_(None))
     ).first()
     return User.from_row(row) if row else None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,8 +41,12 @@ async def are_contacts(conn: AsyncConnection, user_a: str, user_b: str) -> bool:
 
 
 async def contact_ids(conn: AsyncConnection, user_id: str) -> set[str]:
+    return await conn.run_sync(read_contact_ids, user_id)
+
+
+def read_contact_ids(conn: Connection, user_id: str) -> set[str]:
     """Accepted contacts of ``user_id`` (presence audience, DM policy)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         select(contacts.c.requester_id, contacts.c.addressee_id).where(
             or_(contacts.c.requester_id == user_id, contacts.c.addressee_id == user_id),
             contacts.c.status == "accepted",

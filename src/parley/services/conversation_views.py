@@ -1,16 +1,20 @@
 """Conversation payloads: the shared part every member sees, plus the caller's own state
-(role, watermarks, unread count). Built for many conversations in a handful of queries."""
+(role, watermarks, unread count). Built for many conversations in a handful of queries.
+
+Synchronous (``read_shared_views``, ``read_member_views``), so that ``ready`` can run them
+in one hand-off to a database thread (``Database.read_sync``); ``shared_views`` and
+``member_views`` are the same functions for async code."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
-from parley.services.message_records import load_messages
+from parley.services.message_records import read_messages
 from parley.store.tables import conversations, members, messages, users
 
 MEMBER_PREVIEW = 5
@@ -77,13 +81,17 @@ _LAST_MESSAGES = select(messages).where(
 async def shared_views(
     conn: AsyncConnection, conversation_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
+    return await conn.run_sync(read_shared_views, conversation_ids)
+
+
+def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """What every member sees of each conversation: settings, member count and preview,
     ``last_seq`` and the last message."""
     if not conversation_ids:
         return {}
     ids = {"ids": list(conversation_ids)}
     views: dict[str, dict[str, Any]] = {}
-    for row in await conn.execute(_CONVERSATIONS, ids):
+    for row in conn.execute(_CONVERSATIONS, ids):
         views[row.id] = {
             "id": row.id,
             "type": row.type,
@@ -99,9 +107,9 @@ async def shared_views(
             "members": [],
             "last_message": None,
         }
-    for row in await conn.execute(_MEMBER_COUNTS, ids):
+    for row in conn.execute(_MEMBER_COUNTS, ids):
         views[row.conversation_id]["member_count"] = row.n
-    for row in await conn.execute(_MEMBER_PREVIEWS, ids):
+    for row in conn.execute(_MEMBER_PREVIEWS, ids):
         views[row.conversation_id]["members"].append(
             {
                 "user_id": row.user_id,
@@ -110,7 +118,7 @@ async def shared_views(
                 "role": row.role,
             }
         )
-    for message in await load_messages(conn, _LAST_MESSAGES, ids):
+    for message in read_messages(conn, _LAST_MESSAGES, ids):
         views[message.conversation_id]["last_message"] = message.to_public()
     return views
 
@@ -146,16 +154,22 @@ _UNREAD = select(members.c.conversation_id, _UNREAD_COUNT.label("n")).where(
 async def member_views(
     conn: AsyncConnection, user_id: str, conversation_ids: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
+    return await conn.run_sync(read_member_views, user_id, conversation_ids)
+
+
+def read_member_views(
+    conn: Connection, user_id: str, conversation_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """The caller's conversations (all, or those given), most recently active first."""
     if conversation_ids is None:
-        mine = list(await conn.execute(_MINE, {"user_id": user_id}))
+        mine = list(conn.execute(_MINE, {"user_id": user_id}))
     else:
-        mine = list(await conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
+        mine = list(conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
     ids = [row.conversation_id for row in mine]
-    shared = await shared_views(conn, ids)
+    shared = read_shared_views(conn, ids)
     unread: dict[str, int] = {}
     if ids:
-        for row in await conn.execute(_UNREAD, {"user_id": user_id, "ids": ids}):
+        for row in conn.execute(_UNREAD, {"user_id": user_id, "ids": ids}):
             unread[row.conversation_id] = row.n
     return [
         shared[row.conversation_id]

@@ -3,8 +3,9 @@
 ``transaction()`` opens a write transaction; ``read()`` a read-only snapshot. Both hand out
 the ``AsyncConnection`` that query functions take explicitly — never a context variable.
 ``write(work, ...)`` runs a synchronous function of a ``Connection`` in one write
-transaction: the hot write path (group commit) uses it, because on SQLite it costs one
-hand-off to a thread for the whole transaction (below).
+transaction, ``read_sync(work, ...)`` in one read transaction: the hot paths (group commit,
+``ready``) use them, because on SQLite each costs one hand-off to a thread for the whole
+transaction (below).
 
 SQLite specifics (one file per database, see ``docs/operations.md``):
 - WAL journal, so readers never wait for the writer;
@@ -13,10 +14,11 @@ SQLite specifics (one file per database, see ``docs/operations.md``):
   upgrade, and are serialised in-process by an ``asyncio.Lock`` because SQLite's busy handler
   sleeps in growing steps and would make contention slow. Other processes on the same file
   wait on ``busy_timeout``;
-- ``write()`` runs on a dedicated writer thread with a plain (synchronous) SQLite connection.
-  The async driver hands every statement to its thread three or four times (cursor,
-  execute, fetch, close), each a thread switch and an event-loop wake-up; a transaction of
-  eight statements cost about 3.5x the CPU that way (``bench/sqlite_handoff_bench.py``).
+- ``write()`` runs on a dedicated writer thread with a plain (synchronous) SQLite connection,
+  ``read_sync()`` on a few reader threads likewise. The async driver hands every statement
+  to its thread three or four times (cursor, execute, fetch, close), each a thread switch
+  and an event-loop wake-up; a transaction of eight statements cost about 4.6x the CPU that
+  way (``bench/sqlite_handoff_bench.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 _WRITE_OPTION = "parley_write"
+READER_THREADS = 4  # SQLite reads in parallel (WAL); the GIL is released inside SQLite
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -55,24 +58,34 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self._write_lock: asyncio.Lock | None = None
         self._writer_engine: Engine | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._reader_engine: Engine | None = None
+        self._threads: dict[str, ThreadPoolExecutor] = {}
         if self.dialect == "sqlite":
             self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
             self._write_lock = asyncio.Lock()
             _install_sqlite_hooks(self.engine.sync_engine, sqlite_synchronous)
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-                # A second engine on the same file, used only from the writer thread. (A
-                # ":memory:" database is private to its connection: it keeps run_sync.)
+                # Engines on the same file used only from their threads. (A ":memory:"
+                # database is private to its connection: it keeps run_sync.)
+                sync_url = parsed.set(drivername="sqlite+pysqlite")
                 self._writer_engine = create_engine(
-                    parsed.set(drivername="sqlite+pysqlite"),
+                    sync_url,
                     echo=echo,
                     pool_size=1,
                     max_overflow=0,
                     execution_options={_WRITE_OPTION: True},
                     connect_args={"check_same_thread": False},  # disposed from the loop
                 )
-                _install_sqlite_hooks(self._writer_engine, sqlite_synchronous)
+                self._reader_engine = create_engine(
+                    sync_url,
+                    echo=echo,
+                    pool_size=READER_THREADS,
+                    max_overflow=0,
+                    connect_args={"check_same_thread": False},
+                )
+                for engine in (self._writer_engine, self._reader_engine):
+                    _install_sqlite_hooks(engine, sqlite_synchronous)
         elif self.dialect == "postgresql":
             self.engine = create_async_engine(
                 url,
@@ -109,26 +122,50 @@ class Database:
         committed when it returns, rolled back if it raises. Waiting callers never cancel a
         transaction that has started: it finishes, and the write lock is held until it has."""
         if self._writer_engine is None or self._write_lock is None:
-            async with self.transaction() as conn:
-                return await conn.run_sync(work, *args, **kwargs)
+            task = asyncio.ensure_future(self._write_through_run_sync(work, *args, **kwargs))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return await asyncio.shield(task)
         run = functools.partial(_run_in_transaction, self._writer_engine, work, *args, **kwargs)
         lock = self._write_lock
         await lock.acquire()
         try:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="parley-sqlite-writer")
-            future = asyncio.get_running_loop().run_in_executor(self._writer, run)
+            future = self._hand_off("writer", 1, run)
         except BaseException:
             lock.release()
             raise
         future.add_done_callback(lambda _: lock.release())
         return await asyncio.shield(future)
 
+    async def _write_through_run_sync(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with self.transaction() as conn:
+            return await conn.run_sync(work, *args, **kwargs)
+
+    async def read_sync(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``work(conn, *args, **kwargs)`` — synchronous code — in one read transaction
+        (a consistent snapshot on SQLite)."""
+        if self._reader_engine is None:
+            async with self.read() as conn:
+                return await conn.run_sync(work, *args, **kwargs)
+        run = functools.partial(_run_in_transaction, self._reader_engine, work, *args, **kwargs)
+        return await asyncio.shield(self._hand_off("reader", READER_THREADS, run))
+
+    def _hand_off(self, role: str, threads: int, run: Callable[[], T]) -> asyncio.Future[T]:
+        executor = self._threads.get(role)
+        if executor is None:
+            executor = ThreadPoolExecutor(threads, thread_name_prefix=f"parley-sqlite-{role}")
+            self._threads[role] = executor
+        return asyncio.get_running_loop().run_in_executor(executor, run)
+
     def sync_engines(self) -> list[Engine]:
         """Every engine a ``Connection`` handed to query code can come from."""
         engines = [self.engine.sync_engine]
-        if self._writer_engine is not None:
-            engines.append(self._writer_engine)
+        for engine in (self._writer_engine, self._reader_engine):
+            if engine is not None:
+                engines.append(engine)
         return engines
 
     @asynccontextmanager
@@ -158,14 +195,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._writer is not None and self._writer_engine is not None:
-            # Under the write lock: a write still running finishes first. The thread goes
-            # too; a later write starts another.
-            assert self._write_lock is not None
-            async with self._write_lock:
-                writer, self._writer = self._writer, None
-                await asyncio.get_running_loop().run_in_executor(writer, self._writer_engine.dispose)
-                writer.shutdown(wait=False)
+        if not self._threads:
+            return
+        # Under the write lock: a write still running finishes first. The threads go too;
+        # later work starts others.
+        assert self._write_lock is not None
+        async with self._write_lock:
+            threads, self._threads = self._threads, {}
+            for executor in threads.values():
+                executor.shutdown(wait=True)
+            for engine in (self._writer_engine, self._reader_engine):
+                if engine is not None:
+                    engine.dispose()
 
 
 def _run_in_transaction(
