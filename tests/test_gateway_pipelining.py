@@ -5,11 +5,15 @@ of the frames. On a real server, over a real socket, on SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
+
+from parley.client import ParleyClient
 
 import httpx
 
@@ -32,12 +36,7 @@ async def test_a_burst_of_sends_commits_and_answers_in_order(
     tmp_path: Path, database_url: str, free_port: int
 ) -> None:
     async with running_server(tmp_path, database_url, free_port) as server:
-        alice = await new_user(server.base_url, "alice")
-        bob = await new_user(server.base_url, "bob")
-        socket = await RawSocket.open(server.base_url)
-        try:
-            direct = await alice.create_direct(bob.user_id)
-            await socket.identify(await alice.access_token())
+        async with alice_in_a_direct_conversation(server.base_url) as (alice, socket, direct):
             frames: list[dict[str, Any]] = []
             for i in range(BURST):
                 content = "" if i == 7 else f"burst {i}"  # one refused send, mid-burst
@@ -72,22 +71,13 @@ async def test_a_burst_of_sends_commits_and_answers_in_order(
             batches = metric(text, "parley_group_commit_batch_size_count")
             assert metric(text, "parley_group_commit_batch_size_sum") == BURST - 1
             assert batches < BURST - 1, batches
-        finally:
-            await socket.close()
-            await alice.aclose()
-            await bob.aclose()
 
 
 async def test_shutdown_answers_every_queued_send_before_closing(
     tmp_path: Path, database_url: str, free_port: int
 ) -> None:
     async with running_server(tmp_path, database_url, free_port) as server:
-        alice = await new_user(server.base_url, "alice")
-        bob = await new_user(server.base_url, "bob")
-        socket = await RawSocket.open(server.base_url)
-        try:
-            direct = await alice.create_direct(bob.user_id)
-            await socket.identify(await alice.access_token())
+        async with alice_in_a_direct_conversation(server.base_url) as (alice, socket, direct):
             frames = [
                 {
                     "op": "call",
@@ -112,8 +102,6 @@ async def test_shutdown_answers_every_queued_send_before_closing(
             assert socket.ws.close_code == 1001
             # Everything acknowledged is there, in order; the acks came in send order.
             assert acked == sorted(acked)
-        finally:
-            await socket.close()
         async with running_server(tmp_path, database_url, free_port) as again:
             alice_again = await login(again.base_url, "alice")
             try:
@@ -122,6 +110,22 @@ async def test_shutdown_answers_every_queued_send_before_closing(
                 assert {f"last words {i}" for i in acked} <= stored
             finally:
                 await alice_again.aclose()
+
+
+@contextlib.asynccontextmanager
+async def alice_in_a_direct_conversation(
+    base_url: str,
+) -> AsyncIterator[tuple[ParleyClient, RawSocket, dict[str, Any]]]:
+    """Alice (SDK client), her identified raw socket, and her direct conversation with Bob."""
+    alice = await new_user(base_url, "alice")
+    bob = await new_user(base_url, "bob")
+    socket = await RawSocket.open(base_url)
+    try:
+        direct = await alice.create_direct(bob.user_id)
+        await socket.identify(await alice.access_token())
+        yield alice, socket, direct
+    finally:
+        await socket.close()
         await alice.aclose()
         await bob.aclose()
 
