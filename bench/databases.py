@@ -1,16 +1,19 @@
 """Throwaway benchmark databases: a SQLite file, or a PostgreSQL database created for one
-run and dropped after it (``PARLEY_TEST_DATABASE_URL`` names the server, as for the tests)."""
+run and dropped after it (``PARLEY_TEST_DATABASE_URL`` names the server, as for the tests);
+the settings a benchmark's container runs with on it; and timing a call on it."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from parley.config import normalise_database_url
+from parley.config import Settings, normalise_database_url
 
 PG_ADMIN = os.environ.get("PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -34,3 +37,29 @@ async def make_database(kind: str, directory: Path, name: str) -> tuple[str, Dro
         await engine.dispose()
 
     return admin.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def bench_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for a benchmark's container: the cheapest Argon2 (registering users is not
+    what is measured), a fixed secret, and ``overrides``."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key="b" * 48,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        argon2_parallelism=1,
+        **overrides,
+    )
+
+
+async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    """Milliseconds per call, ``repeat`` times, after one warm-up call (caches, prepared
+    statements)."""
+    await call()
+    laps = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        await call()
+        laps.append((time.perf_counter() - began) * 1000)
+    return laps

@@ -22,8 +22,7 @@ from typing import Any
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import make_database  # noqa: E402
-from parley.config import Settings
+from databases import bench_settings, make_database  # noqa: E402
 from parley.container import build_container
 from parley.services.auth import ClientInfo
 from parley.store import migrate
@@ -35,13 +34,9 @@ from parley.store import migrate
 async def run_mode(kind: str, batching: bool, senders: int, per_sender: int, directory: Path) -> dict[str, Any]:
     name = f"parley_bench_{'batch' if batching else 'single'}_{os.getpid()}"
     url, drop = await make_database(kind, directory, name)
-    settings = Settings(
-        data_dir=directory / "data",
-        database_url=url,
-        secret_key="b" * 48,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        argon2_parallelism=1,
+    settings = bench_settings(
+        directory / "data",
+        url,
         message_rate_per_second=1e9,
         message_burst=10**9,
         conversation_message_rate_per_second=1e9,

@@ -34,8 +34,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import make_database  # noqa: E402
-from parley.config import Settings
+from databases import bench_settings, make_database, timed  # noqa: E402
 from parley.container import build_container
 from parley.ids import new_id
 from parley.store import migrate
@@ -47,28 +46,10 @@ WORDS = "ship review deploy lunch meeting notes ticket merge build release desig
 
 
 
-async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
-    await call()  # warm caches and prepared statements
-    laps = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        await call()
-        laps.append((time.perf_counter() - began) * 1000)
-    return laps
-
-
 async def bench(kind: str, total: int, repeat: int, directory: Path) -> dict[str, Any]:
     name = f"parley_history_bench_{total}_{os.getpid()}"
     url, drop = await make_database(kind, directory, name)
-    settings = Settings(
-        data_dir=directory / f"data-{kind}-{total}",
-        database_url=url,
-        secret_key="h" * 48,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        argon2_parallelism=1,
-        database_pool_size=4,
-    )
+    settings = bench_settings(directory / f"data-{kind}-{total}", url, database_pool_size=4)
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)

@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import make_database  # noqa: E402
+from databases import make_database, timed  # noqa: E402
 from parley.ids import new_id
 from parley.services.search import Search
 from parley.store import migrate
@@ -179,16 +178,6 @@ async def populate(
             "no match": "zzzzqqqq",
         },
     }
-
-
-async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
-    await call()  # warm caches and prepared statements
-    laps = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        await call()
-        laps.append((time.perf_counter() - began) * 1000)
-    return laps
 
 
 async def bench(kind: str, total: int, repeat: int, directory: Path) -> list[str]:
