@@ -33,6 +33,7 @@ export class Composer {
       "aria-expanded": "false",
       autocomplete: "off",
       spellcheck: "true",
+      dir: "auto",
       maxlength: "10000",
     });
     this.replyBox = h("div", { class: "composer-reply", hidden: true });
@@ -96,6 +97,12 @@ export class Composer {
 
   focus() {
     this.input.focus();
+  }
+
+  setPlaceholder(text) {
+    if (this.input.placeholder === text) return;
+    this.input.placeholder = text;
+    this.input.setAttribute("aria-label", text);
   }
 
   setReply(message) {

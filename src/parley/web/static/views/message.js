@@ -54,7 +54,7 @@ export function renderMessage(message, ctx) {
   } else if (message.deleted) {
     main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
   } else if (message.content || !message.attachments?.length) {
-    const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"] },
+    const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"], dir: "auto" },
       renderMarkdown(message.content, { users: ctx.users, me: store.me.username.toLowerCase() }));
     if (message.edited_at) text.append(h("span", { class: "msg-edited", title: `Edited ${formatFull(message.edited_at)}` }, " (edited)"));
     main.append(text);
@@ -91,7 +91,7 @@ function replyQuote(snapshot, ctx) {
     onclick: () => ctx.actions.jumpTo(reply.id),
   }, icon("reply", { size: 14 }),
   h("span", { class: "msg-quote-author" }, store.displayName(reply.sender_id)),
-  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"] }, text));
+  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"], dir: "auto" }, text));
 }
 
 function reactions(message, ctx) {
