@@ -123,7 +123,7 @@ def build_container(settings: Settings) -> Container:
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
     )
     events = EventBroker()
-    accounts = Accounts(db, hasher)
+    accounts = Accounts(db, hasher, events)
     auth = Auth(
         db,
         hasher,

@@ -490,6 +490,10 @@ export class Sync {
       case "presence.updated":
         store.setPresence(data.user_id, data);
         break;
+      case "user.updated":
+        if (data.user?.id === store.me?.id) store.setMe({ ...store.me, ...data.user });
+        else store.rememberUser(data.user);
+        break;
       case "receipt.delivered":
       case "receipt.read":
         store.applyReceipt(cid, data.user_id, data.seq, type === "receipt.read" ? "read" : "delivered");

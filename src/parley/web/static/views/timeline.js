@@ -228,9 +228,12 @@ export class TimelineView {
     this._size = size;
   }
 
+  /** The first message row in view: it stays put while rows are added above or below.
+   * (Only messages: a day separator or the intro moves to the top when older rows come.) */
   _anchor() {
     const top = this.el.scrollTop;
     for (const [key, node] of this.nodes) {
+      if (!key.startsWith("m:")) continue;
       if (node.offsetTop + node.offsetHeight > top) return { key, offset: node.offsetTop - top };
     }
     return null;
