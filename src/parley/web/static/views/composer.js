@@ -1,11 +1,14 @@
 // The composer: Enter sends, Shift+Enter breaks the line, formatting buttons and Ctrl+B /
-// Ctrl+I / Ctrl+E, @mention autocomplete from the members, a reply banner, a draft kept per
-// conversation, typing notifications, and Up in an empty box edits your last message.
+// Ctrl+I / Ctrl+E, @mention autocomplete from the members, an emoji picker and :shortcode:
+// completion (views/emoji_picker.js, views/emoji_complete.js), a reply banner, a draft kept
+// per conversation, typing notifications, and Up in an empty box edits your last message.
 
 import { api } from "../api.js";
 import { formatBytes, h, icon, iconButton, toast } from "../dom.js";
 import { plainText, toggleWrap } from "../markdown.js";
 import { store } from "../store.js";
+import { EmojiCompletion } from "./emoji_complete.js";
+import { openEmojiPicker } from "./emoji_picker.js";
 
 const DRAFT_SAVE_MS = 300;
 const TYPING_IDLE_MS = 5000;
@@ -38,9 +41,12 @@ export class Composer {
     });
     this.replyBox = h("div", { class: "composer-reply", hidden: true });
     this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "People to mention", hidden: true });
+    this.emoji = new EmojiCompletion(this.input);
+    const emojiButton = iconButton("smile", "Insert emoji", () => openEmojiPicker(emojiButton, (emoji) => this.insert(emoji), { label: "Insert an emoji", actionLabel: "Insert" }));
     this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": "Send message", title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
     const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
       iconButton("paperclip", "Attach files", () => this.fileInput.click()),
+      emojiButton,
       iconButton("bold", "Bold (Ctrl+B)", () => toggleWrap(this.input, "**")),
       iconButton("italic", "Italic (Ctrl+I)", () => toggleWrap(this.input, "_")),
       iconButton("strike", "Strikethrough", () => toggleWrap(this.input, "~~")),
@@ -49,6 +55,7 @@ export class Composer {
     this.el = h("form", { class: "composer", "aria-label": "Send a message", onsubmit: (event) => { event.preventDefault(); this.send(); } },
       this.replyBox,
       this.mentionList,
+      this.emoji.el,
       this.fileInput,
       h("div", { class: "composer-box" },
         this.fileList,
@@ -80,7 +87,10 @@ export class Composer {
     this.input.addEventListener("input", () => this._input());
     this.input.addEventListener("blur", () => {
       this._stopTyping();
-      setTimeout(() => this._closeMentions(), 150);
+      setTimeout(() => {
+        this._closeMentions();
+        this.emoji.close();
+      }, 150);
     });
     this._loadDraft();
   }
@@ -97,6 +107,13 @@ export class Composer {
 
   focus() {
     this.input.focus();
+  }
+
+  /** Put `text` at the caret (or over the selection), as if typed. */
+  insert(text) {
+    this.input.focus();
+    this.input.setRangeText(text, this.input.selectionStart, this.input.selectionEnd, "end");
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
   setPlaceholder(text) {
@@ -208,6 +225,7 @@ export class Composer {
   // --- keys and input
 
   _keys(event) {
+    if (this.emoji.keydown(event)) return;
     if (this.mention && this._mentionKeys(event)) return;
     const mod = event.ctrlKey || event.metaKey;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !mod && !event.altKey) {
@@ -244,6 +262,7 @@ export class Composer {
       this._stopTyping();
     }
     this._updateMentions();
+    this.emoji.update();
   }
 
   _stopTyping() {
