@@ -70,6 +70,7 @@ MATRIX: dict[tuple[str, str], Probe] = {
     # {attachment_id}: a text file attached to the member's message (bearer access only;
     # signed URLs are tested in test_attachments_api).
     ("GET", "/api/v1/attachments/{attachment_id}"): Probe(everyone(200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/attachments"): Probe(everyone(200)),
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
 }
 

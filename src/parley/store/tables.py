@@ -213,8 +213,9 @@ attachments = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
-    # Deleting a conversation sets its attachments' conversation_id NULL (migration 0004).
-    Index("ix_attachments_conversation_id", "conversation_id"),
+    # A conversation's files and media, newest first (the gallery), and deleting a
+    # conversation, which sets its attachments' conversation_id NULL (migrations 0004, 0007).
+    Index("ix_attachments_conversation_gallery", "conversation_id", "id"),
     Index("ix_attachments_uploader_id", "uploader_id"),
     # Partial, for the sweep (migration 0004): over every row, "created a day ago" matched
     # nearly all attachments, and "deleted_at IS NULL" looked selective to SQLite without

@@ -1,4 +1,4 @@
-"""search: attachment file names
+"""search: attachment file names; the gallery's index
 
 Revision ID: 0007
 Revises: 0004
@@ -20,6 +20,11 @@ PostgreSQL: two partial GIN indexes on ``attachments`` over the same rows: the w
 name (with ``.``, ``_`` and ``-`` read as spaces, so ``report.pdf`` is two words and not one
 file-name token) in the ``parley_search`` configuration of migration 0002, and ``pg_trgm``
 on the name.
+
+Both databases: ``ix_attachments_conversation_gallery`` on ``(conversation_id, id)``, for a
+conversation's files and media newest first (``services.attachment_gallery``). It replaces
+``ix_attachments_conversation_id`` of migration 0004, whose lookups (deleting a
+conversation) it serves as well.
 """
 
 from __future__ import annotations
@@ -136,7 +141,13 @@ def _run(statements: list[str]) -> None:
         op.execute(statement)
 
 
+GALLERY_INDEX = "ix_attachments_conversation_gallery"
+REPLACED_INDEX = "ix_attachments_conversation_id"
+
+
 def upgrade() -> None:
+    op.create_index(GALLERY_INDEX, "attachments", ["conversation_id", "id"])
+    op.drop_index(REPLACED_INDEX, table_name="attachments")
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         _run(SQLITE_TABLES + SQLITE_TRIGGERS + SQLITE_BACKFILL)
@@ -154,3 +165,5 @@ def downgrade() -> None:
         _run(POSTGRES_DROP)
     else:
         raise RuntimeError(f"Parley supports sqlite and postgresql, not {dialect}")
+    op.create_index(REPLACED_INDEX, "attachments", ["conversation_id"])
+    op.drop_index(GALLERY_INDEX, table_name="attachments")
