@@ -225,6 +225,8 @@ export class Api {
 
   search(params) { return this.get("/search", params); }
   attachment(id) { return this.get(`/attachments/${enc(id)}`).then((r) => r.attachment); }
+  /** A conversation's files and media, newest first: {attachments, next_before, has_more}. */
+  gallery(id, params) { return this.get(`/conversations/${enc(id)}/attachments`, params); }
 
   /** Upload one file (multipart), reporting progress 0..1; resolves to the attachment.
    * XMLHttpRequest, because fetch cannot report upload progress. */

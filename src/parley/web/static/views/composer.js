@@ -9,6 +9,7 @@ import { plainText, toggleWrap } from "../markdown.js";
 import { store } from "../store.js";
 import { EmojiCompletion } from "./emoji_complete.js";
 import { openEmojiPicker } from "./emoji_picker.js";
+import { microphoneButton, VoiceRecorder } from "./voice.js";
 
 const DRAFT_SAVE_MS = 300;
 const TYPING_IDLE_MS = 5000;
@@ -47,6 +48,7 @@ export class Composer {
     const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
       iconButton("paperclip", "Attach files", () => this.fileInput.click()),
       emojiButton,
+      microphoneButton(() => this.recordVoice()),
       iconButton("bold", "Bold (Ctrl+B)", () => toggleWrap(this.input, "**")),
       iconButton("italic", "Italic (Ctrl+I)", () => toggleWrap(this.input, "_")),
       iconButton("strike", "Strikethrough", () => toggleWrap(this.input, "~~")),
@@ -96,6 +98,7 @@ export class Composer {
   }
 
   destroy() {
+    this.recorder?.cancel();
     for (const entry of this.files) {
       entry.abort?.abort();
       if (entry.preview) URL.revokeObjectURL(entry.preview);
@@ -158,14 +161,45 @@ export class Composer {
     this.focus();
   }
 
+  // --- voice messages: recorded here, uploaded and sent as an attachment
+
+  async recordVoice() {
+    if (this.recorder) return;
+    const box = this.el.querySelector(".composer-box");
+    const end = () => {
+      this.recorder?.el.remove();
+      this.recorder = null;
+      this.el.classList.remove("is-recording");
+      this.focus();
+    };
+    this.recorder = new VoiceRecorder({
+      onCancel: end,
+      onSend: async (file) => {
+        end();
+        await Promise.all(this.addFiles([file]));
+        if (this.files.some((f) => f.file === file && f.state === "done")) this.send();
+      },
+    });
+    box.prepend(this.recorder.el);
+    this.el.classList.add("is-recording");
+    try {
+      await this.recorder.start();
+    } catch (error) {
+      end();
+      toast(error?.name === "NotAllowedError" ? "Parley may not use the microphone: allow it in the browser's site settings." : "Couldn't start recording.", { error: true });
+    }
+  }
+
   // --- attachments: uploaded as soon as they are picked, pasted or dropped
 
+  /** Start uploading; returns one promise per file, settled when its upload has. */
   addFiles(fileList) {
+    const uploads = [];
     for (const file of fileList) {
       const entry = { key: `${Date.now()}-${Math.random()}`, file, state: "uploading", progress: 0, abort: new AbortController() };
       if (file.type.startsWith("image/")) entry.preview = URL.createObjectURL(file);
       this.files.push(entry);
-      api.upload(file, {
+      uploads.push(api.upload(file, {
         signal: entry.abort.signal,
         onProgress: (progress) => { entry.progress = progress; this._renderFiles(); },
       }).then((attachment) => {
@@ -177,11 +211,12 @@ export class Composer {
       }).finally(() => {
         this._renderFiles();
         this._updateSend();
-      });
+      }));
     }
     this._renderFiles();
     this._updateSend();
     this.focus();
+    return uploads;
   }
 
   _removeFile(entry) {

@@ -59,7 +59,7 @@ export function renderMessage(message, ctx) {
     if (message.edited_at) text.append(h("span", { class: "msg-edited", title: `Edited ${formatFull(message.edited_at)}` }, " (edited)"));
     main.append(text);
   }
-  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments));
+  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
   if (pending) main.append(pendingState(pending, ctx));
 
