@@ -20,6 +20,7 @@ from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.observability.metrics import Metrics
+from parley.outbound import OutboundClient, policy_from
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.security.tokens import TokenSigner
@@ -66,6 +67,8 @@ class Container:
     blobs: BlobStore
     uploads: Uploads
     attachments: Attachments
+    # Every request to a URL someone else chose (push services, previews, webhooks).
+    outbound: OutboundClient
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -154,6 +157,7 @@ def build_container(settings: Settings) -> Container:
     jobs = backends.jobs
     scheduler = Scheduler(jobs)
     blobs = build_blob_store(settings)
+    outbound = OutboundClient(policy_from(settings))
     attachment_urls = AttachmentUrls(
         settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
     )
@@ -213,7 +217,8 @@ def build_container(settings: Settings) -> Container:
         blobs=blobs,
         uploads=uploads,
         attachments=attachments,
+        outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,
-        _closers=[blobs.close],
+        _closers=[blobs.close, outbound.close],
     )
