@@ -7,6 +7,7 @@ creates services. Backends are chosen here, once: SQLite or PostgreSQL, memory o
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,7 +42,7 @@ from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
-# A scrape waits this long at most for the job queue's figures.
+# A scrape waits this long at most for the job queue's figures and each dependency.
 METRICS_TIMEOUT_SECONDS = 1.0
 
 
@@ -81,7 +82,25 @@ class Container:
         return {"database": self.db.ping, **self.backends.checks}
 
     async def refresh_metrics(self) -> None:
-        """Figures that need a round trip, read at scrape time (the job queue's)."""
+        """Figures that need a round trip, read at scrape time: the job queue's, whether each
+        dependency answers, and the data directory's disk. A scrape never fails for them."""
+        checks = await self.readiness_checks()
+        answered = await asyncio.gather(
+            self._jobs_stats(),
+            *(asyncio.wait_for(check(), METRICS_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
+        for name, outcome in zip(checks, answered[1:], strict=True):
+            up = 0 if isinstance(outcome, BaseException) else 1
+            self.metrics.health.dependency_up.labels(name).set(up)
+        try:
+            usage = await asyncio.to_thread(shutil.disk_usage, self.settings.data_dir)
+        except OSError:
+            return
+        self.metrics.health.data_dir_free.set(usage.free)
+        self.metrics.health.data_dir_size.set(usage.total)
+
+    async def _jobs_stats(self) -> None:
         try:
             stats = await asyncio.wait_for(self.jobs.stats(), METRICS_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a scrape must not fail with Redis down
