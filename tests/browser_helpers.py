@@ -58,6 +58,8 @@ SERVER_ENV = {
     "PARLEY_LOGIN_FAILURES_ALLOWED": "1000",
     "PARLEY_ACCESS_LOG": "false",
     "PARLEY_GROUP_COMMIT_WINDOW_MS": "1",
+    # Link previews of a stand-in web site on loopback (tests/link_site.py).
+    "PARLEY_OUTBOUND_ALLOW_PRIVATE": "true",
 }
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The web client in a real Chromium — media: the image viewer (full size, previous / next,
-download, Escape), the files and media gallery of the details panel, and voice messages
+download, Escape), the files and media gallery of the details panel, voice messages
 recorded with MediaRecorder (Chromium's fake microphone), with the level meter and the
-player."""
+player, and link preview cards (a stand-in site on loopback)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from playwright.sync_api import expect
 from tests.attachment_helpers import pdf_bytes
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.browser_helpers import MOBILE, Browser, Rest, User, message, open_as
+from tests.link_site import Site
+from tests.link_site import site as site  # noqa: F401 (fixture)
 
 COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220)}
 
@@ -150,4 +152,26 @@ def test_voice_message_recorded_sent_and_played(shots: Browser, rest: Rest) -> N
     expect(recorder).to_have_count(0)
     expect(page.get_by_role("textbox", name="Message Bo Listener")).to_be_focused()
     assert len(rest.history(bob, conversation["id"])) == 1
+    assert not shots.errors, shots.errors
+
+
+def test_link_preview_card_arrives_live_with_a_picture_from_parley(
+    shots: Browser, rest: Rest, site: Site
+) -> None:
+    alice = rest.user("lnk", "Lina Linker")
+    bob = rest.user("lnkb", "Lou Reader")
+    conversation = rest.direct(alice, bob)
+    page = open_as(shots, bob, f"/c/{conversation['id']}")
+    expect(page.locator(".timeline-intro")).to_be_visible()
+    rest.send(alice, conversation["id"], f"read this {site.url('/article')}")
+    card = page.get_by_role("group", name=re.compile("^Link preview: Parley & friends ship 2.0"))
+    expect(card).to_be_visible()  # arrives as message.updated, after the message itself
+    expect(card.locator(".link-preview-site")).to_have_text("The Parley Blog")
+    expect(card.get_by_role("link", name="Parley & friends ship 2.0")).to_have_attribute("href", site.url("/article"))
+    expect(card.locator(".link-preview-description")).to_have_text("Threads, pins and a faster gateway.")
+    picture = card.locator("img")
+    expect(picture).to_have_attribute("src", re.compile(r"^/api/v1/link-previews/"))
+    page.wait_for_function("() => document.querySelector('.link-preview img')?.naturalWidth > 0")
+    # The browser never asked the linked site for anything: only Parley's server did.
+    assert site.hits["/pic.png"] == 1 and site.hits["/article"] == 1
     assert not shots.errors, shots.errors

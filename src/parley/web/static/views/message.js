@@ -5,6 +5,7 @@ import { avatar, formatFull, formatTime, h, icon } from "../dom.js";
 import { isJumbo, plainText, renderMarkdown } from "../markdown.js";
 import { store } from "../store.js";
 import { renderAttachments } from "./attachments.js";
+import { renderLinkPreview } from "./link_preview.js";
 import { systemText } from "./sidebar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "👀", "🙏"];
@@ -60,6 +61,7 @@ export function renderMessage(message, ctx) {
     main.append(text);
   }
   if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
+  if (!message.deleted && message.link_preview) main.append(renderLinkPreview(message.link_preview) || "");
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
   if (pending) main.append(pendingState(pending, ctx));
 
