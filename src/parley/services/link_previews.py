@@ -148,13 +148,7 @@ class LinkPreviews:
     async def refresh(self, message_id: str) -> None:
         """Give the message the preview of its first link (or none), and announce it."""
         async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(messages.c.content, messages.c.kind, messages.c.deleted_at).where(
-                        messages.c.id == message_id
-                    )
-                )
-            ).first()
+            row = await _message_state(conn, message_id)
             current = await _current_preview(conn, message_id)
         if row is None or row.deleted_at is not None or row.kind != "text":
             return
@@ -168,13 +162,7 @@ class LinkPreviews:
     async def _attach(self, message_id: str, link: str | None, preview_id: str | None) -> None:
         now = utcnow()
         async with self._db.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(messages.c.conversation_id, messages.c.content, messages.c.deleted_at).where(
-                        messages.c.id == message_id
-                    )
-                )
-            ).first()
+            row = await _message_state(conn, message_id)
             # Edited or deleted while the page was fetched: that change's own job decides.
             if row is None or row.deleted_at is not None or first_link(row.content) != link:
                 return
@@ -322,6 +310,16 @@ def _wants_preview(message: dict[str, Any]) -> bool:
     if message.get("deleted") or message.get("kind") != "text":
         return False
     return not (message.get("e2ee") or message.get("ciphertext"))
+
+
+async def _message_state(conn: AsyncConnection, message_id: str) -> Row[Any] | None:
+    return (
+        await conn.execute(
+            select(
+                messages.c.conversation_id, messages.c.kind, messages.c.content, messages.c.deleted_at
+            ).where(messages.c.id == message_id)
+        )
+    ).first()
 
 
 async def _current_preview(conn: AsyncConnection, message_id: str) -> str | None:

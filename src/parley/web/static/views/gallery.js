@@ -119,9 +119,10 @@ export class GallerySection {
       this.body.replaceChildren(h("p", { class: "muted" }, "Pictures and files sent here will show up here."));
       return;
     }
-    this.body.replaceChildren(
-      images.items.length ? h("div", { class: "gallery-strip" }, images.items.map((a) => thumbnail(images, a))) : null,
-      files.items.length ? h("ul", { class: "gallery-files" }, files.items.map(fileRow)) : null);
+    const parts = [];
+    if (images.items.length) parts.push(h("div", { class: "gallery-strip" }, images.items.map((a) => thumbnail(images, a))));
+    if (files.items.length) parts.push(h("ul", { class: "gallery-files" }, files.items.map(fileRow)));
+    this.body.replaceChildren(...parts);
   }
 }
 
