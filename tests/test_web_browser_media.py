@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.attachment_helpers import pdf_bytes
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import MOBILE, Browser, Rest, User, message, open_as
+from tests.browser_helpers import MOBILE, Browser, Rest, User, open_as
 from tests.link_site import Site
 from tests.link_site import site as site  # noqa: F401 (fixture)
 

@@ -37,9 +37,9 @@ from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.search import Search
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
-from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]

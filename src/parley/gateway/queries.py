@@ -25,7 +25,6 @@ from parley.services.conversation_views import read_member_views
 from parley.store.db import Database
 from parley.store.tables import blocks, members, users
 
-
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -313,13 +313,10 @@ def _wants_preview(message: dict[str, Any]) -> bool:
 
 
 async def _message_state(conn: AsyncConnection, message_id: str) -> Row[Any] | None:
-    return (
-        await conn.execute(
-            select(
-                messages.c.conversation_id, messages.c.kind, messages.c.content, messages.c.deleted_at
-            ).where(messages.c.id == message_id)
-        )
-    ).first()
+    statement: Select[Any] = select(
+        messages.c.conversation_id, messages.c.kind, messages.c.content, messages.c.deleted_at
+    ).where(messages.c.id == message_id)
+    return (await conn.execute(statement)).first()
 
 
 async def _current_preview(conn: AsyncConnection, message_id: str) -> str | None:

@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.errors import ValidationFailed
+from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
 from parley.services.search_query import (
     LIKE_ESCAPE,
@@ -71,7 +72,6 @@ from parley.services.search_query import (
     parse_time,
     tsquery_prefix,
 )
-from parley.services.markup import plain_text
 from parley.services.search_snippets import Snippet, make_snippet
 from parley.store.db import Database
 from parley.store.tables import attachments, conversations, members, messages, users
@@ -189,16 +189,18 @@ def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
         # its files' names), as one IN on the primary key: an OR across tables would read
         # every message.
         found: list[Select[Any]] = []
-        for words, trigrams, docs in (
-            (_words.c.content, _trigrams.c.content, _docs),
-            (_name_words.c.name, _name_trigrams.c.name, _name_docs),
+        for words, trigrams, docs, text_column in (
+            (_words, _trigrams, _docs, "content"),
+            (_name_words, _name_trigrams, _name_docs, "name"),
         ):
             documents: list[Select[Any]] = []
             if term.uses_words:
-                documents.append(select(words.table.c.rowid).where(words.match(fts5_words(term))))
+                documents.append(
+                    select(words.c.rowid).where(words.c[text_column].match(fts5_words(term)))
+                )
             if term.trigram:
                 documents.append(
-                    select(trigrams.table.c.rowid).where(trigrams.match(fts5_trigram(term)))
+                    select(trigrams.c.rowid).where(trigrams.c[text_column].match(fts5_trigram(term)))
                 )
             if documents:
                 found.append(
