@@ -197,3 +197,40 @@ def test_9_a_logged_out_page_load_fails_no_request(shots: Browser) -> None:
     assert failed == []
     assert [line for line in console if line.startswith("error")] == []
     assert not shots.errors, shots.errors
+
+
+def test_a_message_committed_while_the_history_loads_is_not_lost(shots: Browser, rest: Rest) -> None:
+    """Found while testing the above under load: a send acknowledged (or an event received)
+    while the first page of history was in flight was dropped from the timeline, as the page
+    was read before it and the resume cursor was set past it."""
+    alice = rest.user("race", "Rae Racer")
+    bob = rest.user("raceb", "Rob Racer")
+    conversation = rest.direct(alice, bob)
+    rest.send(bob, conversation["id"], "before the page")
+    context = shots.context()
+    login = context.request.post(
+        "/api/v1/auth/login", data={"username": alice.username, "password": alice.password, "cookie": True}
+    )
+    assert login.ok
+    page = shots.page(context)
+    page.goto("/")
+    expect(conversation_link(page, conversation["id"])).to_be_visible()
+    delayed: list[str] = []
+
+    def stale_history(route: Any) -> None:
+        # The page is read first; the message commits (and is pushed) before it arrives.
+        response = route.fetch()
+        if not delayed:
+            delayed.append(rest.send(bob, conversation["id"], "while the page loads")["id"])
+            # The pushed event reaches the client before the stale page lands.
+            page.wait_for_function(
+                "() => document.querySelector('.conv-item')?.textContent.includes('while the page loads')"
+            )
+        route.fulfill(response=response)
+
+    page.route(re.compile(r"/api/v1/conversations/[^/]+/messages\?limit=50$"), stale_history)
+    conversation_link(page, conversation["id"]).click()
+    expect(message(page, "before the page")).to_be_visible()
+    expect(message(page, "while the page loads")).to_be_visible()
+    assert delayed
+    assert not shots.errors, shots.errors

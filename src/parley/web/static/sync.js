@@ -107,13 +107,16 @@ export class Sync {
 
   async _loadLatest(id) {
     const timeline = store.timeline(id);
-    const known = store.conversations.get(id)?.last_seq || 0;
     const page = await api.history(id, { limit: PAGE });
     timeline.reset(page.messages, { hasOlder: page.has_more, atLatest: true });
     const newest = page.messages.reduce((max, m) => Math.max(max, m.version_seq, m.seq), 0);
     this.gateway?.untrack(id);
-    this.gateway?.track(id, Math.max(known, newest));
+    this.gateway?.track(id, newest);
     store.emit(`timeline:${id}`, { change: "reset" });
+    // What was applied while the page loaded (an acknowledged send, a live event) reached
+    // the store before the timeline existed: fetch it again from where the page ends.
+    const known = store.conversations.get(id)?.last_seq || 0;
+    if (known > newest) this.gateway?.fill(id).catch(() => {});
     return timeline;
   }
 
