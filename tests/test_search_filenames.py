@@ -8,7 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from parley.container import Container
+from parley.services import search as search_module
+from parley.services.search_query import SearchFilters, parse_query
+from parley.store.tables import messages
 from tests.attachment_helpers import pdf_bytes, png_bytes, upload_ok
 from tests.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
@@ -78,3 +83,31 @@ async def test_snippets_are_plain_text(client: httpx.AsyncClient) -> None:
     assert hit["snippet"][start:end] == "release"
     # The message itself is untouched: clients render the Markdown.
     assert hit["message"]["content"].startswith("Read **the release notes**")
+
+
+async def test_file_name_queries_use_the_name_indexes(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """PostgreSQL: the name match is written as the indexed expressions exactly (words and
+    trigrams of migration 0007); SQLite: through the FTS5 name tables."""
+    alice = await make_user(client, "alice")
+    db = container.db
+    terms = parse_query("quarterly").terms
+    if db.is_sqlite:
+        plan = search_module._sqlite_plan(terms)
+        statement = search_module._statement(plan, alice.id, SearchFilters(), None, 21)
+    else:
+        plan = search_module._postgres_plan(terms)
+        statement = select(messages.c.id).where(plan.conditions[0])
+    sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    async with db.read() as conn:
+        if db.is_sqlite:
+            lines = [str(r[-1]) for r in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            assert any("attachment_names_fts VIRTUAL TABLE" in line for line in lines), lines
+            assert any("attachment_names_fts_trigram VIRTUAL TABLE" in line for line in lines), lines
+            assert not any(line == "SCAN messages" for line in lines), lines
+        else:
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
+            assert "ix_attachments_name_words" in text, text
+            assert "ix_attachments_name_trigrams" in text, text

@@ -92,8 +92,9 @@ _TS_CONFIG: ColumnElement[Any] = literal_column("'parley_search'")
 _VECTOR: ColumnElement[Any] = literal_column("messages.search_vector")
 _RANK_NORMALISATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 # The indexed expression of migration 0007 (file names: ".", "_" and "-" read as spaces).
+# Literal constants, as in the index definition: bound parameters would not match it.
 _NAME_VECTOR: ColumnElement[Any] = func.to_tsvector(
-    _TS_CONFIG, func.translate(attachments.c.name, "._-", "   ")
+    _TS_CONFIG, func.translate(attachments.c.name, literal_column("'._-'"), literal_column("'   '"))
 )
 
 
@@ -259,16 +260,17 @@ def _postgres_plan(terms: Sequence[Term]) -> _Plan:
                 name_matches.extend(
                     attachments.c.name.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
                 )
-        if name_matches:
-            alternatives.append(
-                messages.c.id.in_(
-                    select(attachments.c.message_id).where(
-                        attachments.c.message_id.is_not(None),
-                        attachments.c.deleted_at.is_(None),
-                        or_(*name_matches),
-                    )
-                )
+        if name_matches and not (term.substring and not term.trigram):
+            # One IN over the ids found by either index: an OR with a subquery would stop
+            # PostgreSQL from combining the text indexes (a BitmapOr) and read every message.
+            # (Substrings too short for trigrams keep the plain OR and match text only.)
+            by_text = select(messages.c.id).where(or_(*alternatives))
+            # Unsent uploads match too, with no message id: IN finds nothing for them.
+            by_name = select(attachments.c.message_id).where(
+                attachments.c.deleted_at.is_(None), or_(*name_matches)
             )
+            conditions.append(messages.c.id.in_(union(by_text, by_name)))
+            continue
         conditions.append(or_(*alternatives))
     if not queries:
         return _Plan(messages, conditions, None, None, postgres=True)

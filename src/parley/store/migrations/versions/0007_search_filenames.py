@@ -16,8 +16,9 @@ implicit rowid cannot be used). Triggers keep them current: an attachment is ind
 ``message_id IS NOT NULL AND deleted_at IS NULL`` (claimed by a sent message; a deleted
 message marks its files ``deleted_at``, a deleted conversation sets ``message_id`` NULL).
 
-PostgreSQL: two partial GIN indexes on ``attachments`` over the same rows: the words of the
-name (with ``.``, ``_`` and ``-`` read as spaces, so ``report.pdf`` is two words and not one
+PostgreSQL: two partial GIN indexes on ``attachments`` over the rows not being removed
+(uploads not sent yet are in them too, but have no message a search could return): the
+words of the name (with ``.``, ``_`` and ``-`` read as spaces, so ``report.pdf`` is two words and not one
 file-name token) in the ``parley_search`` configuration of migration 0002, and ``pg_trgm``
 on the name.
 
@@ -119,14 +120,16 @@ SQLITE_DROP = [
 # The expression parley.services.search matches against: keep the two in step.
 POSTGRES_NAME_VECTOR = "to_tsvector('parley_search', translate(name, '._-', '   '))"
 
+# Only "deleted_at IS NULL": a query naming "message_id IS NOT NULL" too would let the
+# planner take ix_attachments_message_id (every claimed file) instead of these.
 POSTGRES_CREATE = [
     f"""
     CREATE INDEX ix_attachments_name_words ON attachments
-        USING gin ({POSTGRES_NAME_VECTOR}) WHERE {_INDEXED.format(row="attachments")}
+        USING gin ({POSTGRES_NAME_VECTOR}) WHERE deleted_at IS NULL
     """,
-    f"""
+    """
     CREATE INDEX ix_attachments_name_trigrams ON attachments
-        USING gin (name gin_trgm_ops) WHERE {_INDEXED.format(row="attachments")}
+        USING gin (name gin_trgm_ops) WHERE deleted_at IS NULL
     """,
 ]
 
