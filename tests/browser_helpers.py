@@ -26,7 +26,16 @@ from tests.conftest import IN_CI, TEST_PASSWORD
 from tests.server_process import ServerProcess
 
 CHROMIUM = os.environ.get("PARLEY_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# The fake media flags give getUserMedia a generated microphone (a beep) without a prompt:
+# voice messages are recorded in the tests as a user would, with no real device.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 ARTIFACTS = Path(
     os.environ.get("PARLEY_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "parley-test-artifacts")
 )
@@ -49,6 +58,8 @@ SERVER_ENV = {
     "PARLEY_LOGIN_FAILURES_ALLOWED": "1000",
     "PARLEY_ACCESS_LOG": "false",
     "PARLEY_GROUP_COMMIT_WINDOW_MS": "1",
+    # Link previews of a stand-in web site on loopback (tests/link_site.py).
+    "PARLEY_OUTBOUND_ALLOW_PRIVATE": "true",
 }
 
 __all__ = [

@@ -70,6 +70,7 @@ MATRIX: dict[tuple[str, str], Probe] = {
     # {attachment_id}: a text file attached to the member's message (bearer access only;
     # signed URLs are tested in test_attachments_api).
     ("GET", "/api/v1/attachments/{attachment_id}"): Probe(everyone(200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/attachments"): Probe(everyone(200)),
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
 }
 
@@ -99,6 +100,8 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
     ("POST", "/api/v1/blocks"): "own blocks (test_receipts_contacts_api)",
     ("DELETE", "/api/v1/blocks/{user_id}"): "own blocks (test_receipts_contacts_api)",
+    ("GET", "/api/v1/link-previews/{preview_id}/image"): "signed URL, or a member of a "
+    "conversation showing the preview; others 404 (test_link_previews)",
     ("GET", "/api/v1/search"): "only the caller's current conversations; a conversation_id "
     "filter for any other is an empty 200, never 404 (test_search_api)",
 }

@@ -369,7 +369,7 @@ BAD_FORMS = [
     BadForm("history page by created_at", frozenset({"sqlite", "postgres"}),
             _query(_page_by_creation_time), lambda d: PAGE_BUDGET),
     BadForm("attachments.conversation_id without its index", frozenset({"sqlite", "postgres"}),
-            _query(_by_conversation), ddl=("DROP INDEX ix_attachments_conversation_id",)),
+            _query(_by_conversation), ddl=("DROP INDEX ix_attachments_conversation_gallery",)),
     # SQLite without statistics takes "deleted_at IS NULL" on an index of every row for
     # a selective lookup (migration 0004 made the index partial).
     BadForm("files of a page with deleted_at indexed whole", frozenset({"sqlite"}),

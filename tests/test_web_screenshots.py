@@ -16,6 +16,8 @@ from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.browser_helpers import MOBILE, Browser, Rest, open_as
+from tests.link_site import Site
+from tests.link_site import site as site  # noqa: F401 (fixture)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
@@ -37,6 +39,8 @@ CONVERSATION = [
         " — _comments welcome_.",
     ),
     ("me", "Fix is in. Export job passes now ✅"),
+    ("priya", "東京チームも確認しました。ありがとう！ 🙏"),
+    ("maya", "Announcement draft for Thursday: {site}/article"),
 ]
 
 
@@ -73,7 +77,9 @@ def dismiss_notification_card(page) -> None:
         card.get_by_role("button", name="Not now").click()
 
 
-def test_screenshots_of_the_main_screens(shots: Browser, rest: Rest, tmp_path: Path) -> None:
+def test_screenshots_of_the_main_screens(
+    shots: Browser, rest: Rest, tmp_path: Path, site: Site
+) -> None:
     # Exact, readable usernames (they show in mentions): this test runs once per server.
     me = rest.user("sam.rivera", "Sam Rivera", exact=True)
     people = {
@@ -91,7 +97,8 @@ def test_screenshots_of_the_main_screens(shots: Browser, rest: Rest, tmp_path: P
     )
     sent = []
     for who, text in CONVERSATION:
-        sent.append(rest.send(people[who], group["id"], text.replace("{me}", me.username)))
+        text = text.replace("{me}", me.username).replace("{site}", site.url("").rstrip("/"))
+        sent.append(rest.send(people[who], group["id"], text))
     upload = rest.http.post(
         "/api/v1/uploads",
         headers=people["priya"].headers,
@@ -109,7 +116,7 @@ def test_screenshots_of_the_main_screens(shots: Browser, rest: Rest, tmp_path: P
     rest.call(people["jonas"], "PUT", f"/messages/{sent[0]['id']}/reactions/🎉")
     rest.call(people["priya"], "PUT", f"/messages/{sent[0]['id']}/reactions/🎉")
     rest.call(me, "PUT", f"/messages/{sent[0]['id']}/reactions/🚀")
-    fix = sent[len(CONVERSATION) - 1]
+    fix = sent[6]
     rest.call(people["maya"], "PUT", f"/messages/{fix['id']}/reactions/🙏")
     rest.send(people["jonas"], group["id"], "Confirmed on my side too 👍", reply_to_id=fix["id"])
     for person in ("maya", "jonas", "priya"):
@@ -143,8 +150,23 @@ def test_screenshots_of_the_main_screens(shots: Browser, rest: Rest, tmp_path: P
             page = open_as(shots, me, f"/c/{group['id']}", viewport=viewport, color_scheme=scheme)
             dismiss_notification_card(page)
             expect(page.locator(".msg-text", has_text="Confirmed on my side")).to_be_visible()
+            expect(page.locator(".link-preview img")).to_be_visible()
             page.mouse.move(0, 0)
             page.screenshot(path=str(out / f"conversation-{scheme}-{name}.png"))
+            if name == "desktop":
+                page.get_by_role("button", name="Insert emoji").click()
+                picker = page.get_by_role("dialog", name="Insert an emoji")
+                expect(picker.locator(".emoji-section")).to_have_count(10)
+                picker.get_by_role("searchbox", name="Search emoji").fill("party")
+                expect(picker.locator(".emoji-btn").first).to_be_visible()
+                page.screenshot(path=str(out / f"emoji-{scheme}-{name}.png"))
+                page.keyboard.press("Escape")
+                page.locator(".attachment-image").click()
+                viewer = page.get_by_role("dialog", name="Image viewer")
+                page.wait_for_function("() => document.querySelector('.viewer-img')?.naturalWidth > 0")
+                page.screenshot(path=str(out / f"viewer-{scheme}-{name}.png"))
+                page.keyboard.press("Escape")
+                expect(viewer).to_have_count(0)
             if name == "mobile":
                 page.get_by_role("link", name="Back to conversations").click()
                 expect(page.locator(".sidebar")).to_be_visible()
@@ -152,6 +174,8 @@ def test_screenshots_of_the_main_screens(shots: Browser, rest: Rest, tmp_path: P
             else:
                 page.get_by_role("button", name="Group settings").click()
                 expect(page.locator(".member-row")).to_have_count(4)
+                expect(page.locator(".gallery-section .gallery-thumb img")).to_be_visible()
+                expect(page.locator(".gallery-section")).not_to_contain_text("null")
                 page.screenshot(path=str(out / f"group-settings-{scheme}-{name}.png"))
                 page.goto("/search?q=export")
                 expect(page.locator(".search-result").first).to_be_visible()

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     attachment_sweep_interval_seconds: float = Field(default=600.0, gt=0)
     # Image decodes at once per process: a 50-megapixel decode holds a few hundred MB.
     image_processing_concurrency: int = Field(default=2, ge=1)
+    # Link previews (services/link_previews.py): the page a message links to is fetched
+    # server-side (through parley/outbound.py) for its title, description and picture.
+    link_previews: bool = True
+    # A URL's preview is reused for this long before it is fetched again.
+    link_preview_ttl_seconds: int = Field(default=86_400, ge=60)
     # "local": files under data_dir/media. "s3": an S3-compatible bucket (AWS, MinIO, ...).
     media_backend: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None

@@ -32,13 +32,14 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
+from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.search import Search
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
-from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -70,6 +71,7 @@ class Container:
     attachments: Attachments
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
+    link_previews: LinkPreviews
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -145,7 +147,7 @@ def build_container(settings: Settings) -> Container:
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
     )
     events = EventBroker()
-    accounts = Accounts(db, hasher)
+    accounts = Accounts(db, hasher, events)
     auth = Auth(
         db,
         hasher,
@@ -201,6 +203,18 @@ def build_container(settings: Settings) -> Container:
         unclaimed_ttl=timedelta(seconds=settings.unclaimed_upload_ttl_seconds),
     )
     events.add_listener(attachments.on_events)  # a deleted message's files go at once
+    link_previews = LinkPreviews(
+        db,
+        blobs,
+        outbound,
+        jobs,
+        events,
+        enabled=settings.link_previews,
+        ttl_seconds=settings.link_preview_ttl_seconds,
+        max_image_pixels=settings.max_image_pixels,
+    )
+    events.add_listener(link_previews.on_events)  # fetched after the commit, as a job
+    register_link_preview_jobs(jobs, link_previews)
     register_attachment_jobs(
         jobs,
         scheduler,
@@ -236,6 +250,7 @@ def build_container(settings: Settings) -> Container:
         blobs=blobs,
         uploads=uploads,
         attachments=attachments,
+        link_previews=link_previews,
         outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,

@@ -4,7 +4,9 @@ Two ways to hold the refresh token. JSON mode (the SDK, the CLI): it is in the r
 body and sent back in the body. Cookie mode (the web client, ``"cookie": true`` on login or
 refresh): it travels only in an ``HttpOnly; SameSite=Strict`` cookie scoped to
 ``/api/v1/auth``, so page scripts never see it; refresh reads the cookie when the body has
-no ``refresh_token``, and logout clears it.
+no ``refresh_token``, and logout clears it. A page cannot tell whether that cookie exists,
+so at load it asks with ``"optional": true``: no cookie at all is then 204 (nobody is logged
+in here) instead of a 401 the browser would log as a failed request.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class LoginBody(RequestModel):
 class RefreshBody(RequestModel):
     refresh_token: str | None = None  # absent: read the cookie
     cookie: bool = False
+    optional: bool = False  # no token and no cookie: 204, not 401 (a logged-out page load)
 
 
 def _is_https(request: Request, services: Services) -> bool:
@@ -100,14 +103,17 @@ async def login(
     return result
 
 
-@router.post("/auth/refresh", response_model=None)
+@router.post("/auth/refresh", response_model=None, responses={204: {"description": "optional and no session cookie"}})
 async def refresh(
     body: RefreshBody, request: Request, services: Services, client: Client
-) -> dict[str, Any] | JSONResponse:
-    """Rotate the refresh token from the body or, when the body has none, the cookie."""
+) -> dict[str, Any] | Response:
+    """Rotate the refresh token from the body or, when the body has none, the cookie.
+    ``"optional": true`` and neither: 204 (no session here; not an error)."""
     from_cookie = body.refresh_token is None
     token = request.cookies.get(REFRESH_COOKIE) if from_cookie else body.refresh_token
     if token is None:
+        if body.optional:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
         raise InvalidRefreshToken("No refresh token: send refresh_token or the session cookie")
     try:
         tokens = await services.auth.refresh(token, client)

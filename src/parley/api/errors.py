@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from parley.api.web import not_found_page
 from parley.errors import (
     AuthenticationFailed,
     FieldProblem,
@@ -100,7 +101,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, validation_error(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (page := not_found_page(request)) is not None:
+            return page
         error_type = _HTTP_STATUS_ERRORS.get(exc.status_code)
         if error_type is not None:
             error: ParleyError = error_type()

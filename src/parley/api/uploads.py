@@ -14,7 +14,7 @@ Downloads (issue #6):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -28,6 +28,8 @@ from parley.errors import NotFound
 from parley.media.blobstore import BlobNotFound, BlobStore
 from parley.media.names import content_disposition
 from parley.services.attachment_errors import RangeNotSatisfiable
+from parley.services.attachment_gallery import DEFAULT_LIMIT as DEFAULT_GALLERY_LIMIT
+from parley.services.attachment_gallery import MAX_LIMIT as MAX_GALLERY_LIMIT
 from parley.services.attachments import ATTACHMENT_NOT_FOUND, Download
 
 router = APIRouter(tags=["attachments"])
@@ -68,6 +70,24 @@ async def upload(request: Request, caller: Caller, services: Services) -> Respon
             caller.user_id, received, filename=part.filename, declared_type=part.declared_type
         )
     return JSONResponse({"attachment": attachment}, status_code=201)
+
+
+@router.get("/api/v1/conversations/{conversation_id}/attachments")
+async def conversation_attachments(
+    conversation_id: str,
+    caller: Caller,
+    services: Services,
+    kind: Annotated[Literal["image", "file"] | None, Query()] = None,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_GALLERY_LIMIT)] = DEFAULT_GALLERY_LIMIT,
+) -> dict[str, Any]:
+    """The conversation's files and media, newest first: ``kind=image`` (pictures and
+    videos) or ``kind=file`` (documents and audio), or both; ``before`` = the previous
+    page's ``next_before``. Members only."""
+    page = await services.attachments.gallery(
+        caller.user_id, conversation_id, kind=kind, before=before, limit=limit
+    )
+    return page.to_public()
 
 
 @router.get("/api/v1/attachments/{attachment_id}")

@@ -9,7 +9,9 @@ stale-version paths still work, with ``no-cache`` and an ``ETag``.
 
 Page URLs (DESIGN §1 "Deep links"): ``/``, ``/login``, ``/register``, ``/c/{conversation}``,
 ``/c/{conversation}/m/{message}``, ``/g/{slug}``, ``/contacts``, ``/settings``, ``/search``.
-Anything else that is not an API route stays a JSON 404.
+Any other path a browser asks for as a page gets the same document with status 404, and the
+client shows its "not found" view (``not_found_page``); ``/api/`` paths and requests that do
+not ask for HTML keep the JSON 404 of ``parley/api/errors.py``.
 """
 
 from __future__ import annotations
@@ -141,6 +143,23 @@ async def page(request: Request) -> Response:
     body = _assets(request).index()
     headers = {"Cache-Control": REVALIDATE}
     return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+
+# Paths that are never pages: a miss under them is the API's JSON 404 whatever was asked.
+NON_PAGE_PREFIXES = ("/api/", "/static/", "/ws", "/hooks/", "/openapi.json", "/docs", "/metrics")
+
+
+def not_found_page(request: Request) -> Response | None:
+    """The app's page with status 404 for a browser asking for a page that does not exist
+    (a mistyped or outdated link), or None when the JSON error is the right answer."""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or path.startswith(NON_PAGE_PREFIXES):
+        return None
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    body = _assets(request).index()
+    headers = {"Cache-Control": REVALIDATE}
+    return Response(body, status_code=404, media_type="text/html; charset=utf-8", headers=headers)
 
 
 for _path in PAGE_PATHS:

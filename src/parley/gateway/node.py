@@ -23,6 +23,7 @@ from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
 from parley.gateway.presence import Presence
+from parley.gateway.presence_intro import PresenceIntroductions
 from parley.gateway.protocol import CloseCode
 from parley.gateway.router import EventRouter
 from parley.gateway.typing_indicators import TypingTracker
@@ -77,6 +78,12 @@ class Gateway:
             ttl_seconds=settings.presence_ttl_seconds,
             sweep_seconds=settings.presence_sweep_interval_seconds,
         )
+        self.introductions = PresenceIntroductions(
+            self.presence,
+            self.router,
+            functools.partial(queries.presence_audience, services.db),
+            functools.partial(queries.conversation_member_ids, services.db),
+        )
         self.handlers = Handlers(services, self.typing, self.presence)
         self._connections: dict[Connection, asyncio.Event] = {}
         self._accepting = False
@@ -90,6 +97,7 @@ class Gateway:
         await self.bus.start(self.hub.deliver, self.resync)
         await self.presence.start()
         self.services.events.add_listener(self.router)
+        self.services.events.add_listener(self.introductions)
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
         self._accepting = True
         # Everything built so far (modules, the app, the services) lives as long as the
@@ -149,6 +157,9 @@ class Gateway:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         with contextlib.suppress(ValueError):  # never started
             self.services.events.remove_listener(self.router)
+        with contextlib.suppress(ValueError):
+            self.services.events.remove_listener(self.introductions)
+        await self.introductions.close()
         await self.router.close()
         await self.typing.close()
         await self.presence.close()

@@ -17,15 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
-from sqlalchemy.orm import aliased
 
 from parley.errors import NotFound
 from parley.services.accounts import User, read_user
-from parley.services.contacts import read_contact_ids
+from parley.services.audience import read_acquaintances
 from parley.services.conversation_views import read_member_views
 from parley.store.db import Database
 from parley.store.tables import blocks, members, users
-
 
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
 
@@ -38,15 +36,6 @@ def _member_conversation_ids(conn: Connection, user_id: str) -> list[str]:
     return [row.conversation_id for row in conn.execute(_MEMBER_OF, {"user_id": user_id})]
 
 
-_MINE = aliased(members)
-_THEIRS = aliased(members)
-# Built once: constructing the two aliases cost more than running the query.
-_SHARING = (
-    select(_THEIRS.c.user_id)
-    .distinct()
-    .join(_MINE, _MINE.c.conversation_id == _THEIRS.c.conversation_id)
-    .where(_MINE.c.user_id == bindparam("user_id"))
-)
 _BLOCKS = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
     or_(blocks.c.blocker_id == bindparam("user_id"), blocks.c.blocked_id == bindparam("user_id"))
 )
@@ -58,13 +47,11 @@ async def presence_audience(db: Database, user_id: str) -> set[str]:
 
 
 def _audience(conn: Connection, user_id: str) -> set[str]:
-    sharing = {row.user_id for row in conn.execute(_SHARING, {"user_id": user_id})}
-    contacts = read_contact_ids(conn, user_id)
     blocked = {
         row.blocked_id if row.blocker_id == user_id else row.blocker_id
         for row in conn.execute(_BLOCKS, {"user_id": user_id})
     }
-    return (sharing | contacts) - blocked - {user_id}
+    return read_acquaintances(conn, user_id) - blocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +74,17 @@ def _ready_reads(conn: Connection, user_id: str) -> ReadyReads:
     if user is None:
         raise NotFound("No such user")
     return ReadyReads(user, read_member_views(conn, user_id), _audience(conn, user_id))
+
+
+async def conversation_member_ids(db: Database, conversation_id: str) -> list[str]:
+    return await db.read_sync(_conversation_member_ids, conversation_id)
+
+
+def _conversation_member_ids(conn: Connection, conversation_id: str) -> list[str]:
+    rows = conn.execute(
+        select(members.c.user_id).where(members.c.conversation_id == conversation_id)
+    )
+    return [row.user_id for row in rows]
 
 
 async def record_last_seen(db: Database, user_ids: Iterable[str], when: datetime) -> None:

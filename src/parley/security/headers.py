@@ -24,7 +24,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    # The microphone is for voice messages, from Parley's own pages only.
+    (b"permissions-policy", b"camera=(), microphone=(self), geolocation=()"),
 ]
 
 

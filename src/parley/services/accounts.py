@@ -1,4 +1,8 @@
-"""Accounts: registration, profiles, lookup and search of users."""
+"""Accounts: registration, profiles, lookup and search of users.
+
+A profile change is pushed as ``user.updated`` ``{user}`` to the user and everyone who
+knows them (``services.audience``), so names change on every screen without a reload.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, UsernameTaken, ValidationFailed
 from parley.ids import new_id
 from parley.security.passwords import PasswordHasher, check_password_policy
+from parley.services.audience import read_acquaintances
+from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import users
 
@@ -107,9 +113,10 @@ async def fetch_users(conn: AsyncConnection, user_ids: set[str]) -> dict[str, Us
 
 
 class Accounts:
-    def __init__(self, db: Database, hasher: PasswordHasher) -> None:
+    def __init__(self, db: Database, hasher: PasswordHasher, events: EventSink) -> None:
         self._db = db
         self._hasher = hasher
+        self._events = events
 
     async def register(
         self,
@@ -165,15 +172,21 @@ class Accounts:
         return User.from_row(row)
 
     async def update_profile(self, user_id: str, *, display_name: str | None) -> User:
-        if display_name is not None:
-            name = clean_display_name(display_name)
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(display_name=name, updated_at=utcnow())
-                )
-        return await self.get(user_id)
+        if display_name is None:
+            return await self.get(user_id)
+        name = clean_display_name(display_name)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(display_name=name, updated_at=utcnow())
+            )
+        user = await self.get(user_id)
+        audience = await self._db.read_sync(read_acquaintances, user_id)
+        await self._events.emit(
+            [Event("user.updated", {"user": user.to_public()}, user_ids=(user_id, *sorted(audience)))]
+        )
+        return user
 
     async def set_admin(self, user_id: str, is_admin: bool) -> None:
         async with self._db.transaction() as conn:

@@ -34,6 +34,8 @@ from parley.jobs.queue import Job, JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.services.access import membership
+from parley.services.attachment_gallery import DEFAULT_LIMIT as DEFAULT_GALLERY_LIMIT
+from parley.services.attachment_gallery import GalleryPage, list_gallery
 from parley.services.attachment_records import (
     AttachmentRecord,
     VariantRecord,
@@ -139,6 +141,20 @@ class Attachments:
             await membership(conn, record.conversation_id, user_id)
         except NotFound:
             raise NotFound(ATTACHMENT_NOT_FOUND) from None
+
+    async def gallery(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        kind: str | None = None,
+        before: str | None = None,
+        limit: int = DEFAULT_GALLERY_LIMIT,
+    ) -> GalleryPage:
+        """The conversation's files and media, newest first (``attachment_gallery``)."""
+        return await list_gallery(
+            self._db, self.urls, user_id, conversation_id, kind=kind, before=before, limit=limit
+        )
 
     # --- removal
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +17,7 @@ from parley.clock import isoformat, utcnow
 from parley.errors import Blocked, Conflict, NotFound, ValidationFailed
 from parley.services.access import blocked_between
 from parley.services.accounts import fetch_user, fetch_users
+from parley.services.audience import read_contact_ids
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import blocks, contacts
@@ -42,17 +43,6 @@ async def are_contacts(conn: AsyncConnection, user_a: str, user_b: str) -> bool:
 
 async def contact_ids(conn: AsyncConnection, user_id: str) -> set[str]:
     return await conn.run_sync(read_contact_ids, user_id)
-
-
-def read_contact_ids(conn: Connection, user_id: str) -> set[str]:
-    """Accepted contacts of ``user_id`` (presence audience, DM policy)."""
-    rows = conn.execute(
-        select(contacts.c.requester_id, contacts.c.addressee_id).where(
-            or_(contacts.c.requester_id == user_id, contacts.c.addressee_id == user_id),
-            contacts.c.status == "accepted",
-        )
-    )
-    return {r.addressee_id if r.requester_id == user_id else r.requester_id for r in rows}
 
 
 class Contacts:

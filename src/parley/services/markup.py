@@ -1,8 +1,9 @@
 """Message text rules: limits, @mentions, and what counts as an emoji reaction.
 
 Text is stored exactly as typed (Markdown subset: bold, italic, strike, inline code, code
-blocks, links, @mentions); clients render it safely. The server only validates it and
-extracts mentions.
+blocks, links, @mentions); clients render it safely. The server only validates it, extracts
+mentions, and — for search snippets, which are plain text — takes the markup out
+(``plain_text``, the twin of the web client's ``plainText``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,23 @@ def check_content(content: str, *, max_chars: int, allow_empty: bool = False) ->
     if not content.strip() and not allow_empty:
         raise ValidationFailed.field("content", "must not be empty")
     return content
+
+
+_CODE_BLOCK = re.compile(r"```[^\n`]*\n?(.*?)```", re.DOTALL)
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*[^()\s]+\s*\)")
+_MARKERS = re.compile(r"\*\*|__|~~|`")
+_EMPHASIS = re.compile(r"(^|\s)[*_](\S[^*_\n]*?\S|\S)[*_](?=\s|$|[.,!?])")
+_SPACES = re.compile(r"\s+")
+
+
+def plain_text(content: str) -> str:
+    """The text as read, without Markdown: code fences and inline markers dropped, links
+    shown by their text, whitespace collapsed (``**bold** [docs](https://x)`` → ``bold docs``)."""
+    text = _CODE_BLOCK.sub(r"\1", content)
+    text = _LINK.sub(r"\1", text)
+    text = _MARKERS.sub("", text)
+    text = _EMPHASIS.sub(r"\1\2", text)
+    return _SPACES.sub(" ", text).strip()
 
 
 def check_client_msg_id(value: str | None) -> str | None:

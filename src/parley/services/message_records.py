@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.services.attachment_records import load_public_for_messages
+from parley.services.link_preview_records import read_link_previews
 from parley.store.tables import messages, reactions
 
 REPLY_PREVIEW_CHARS = 200
@@ -68,6 +69,7 @@ class Message:
     reactions: tuple[Reaction, ...] = ()
     reply_to: ReplyPreview | None = None
     attachments: tuple[dict[str, Any], ...] = field(default=())
+    link_preview: dict[str, Any] | None = None  # services.link_preview_records
 
     @property
     def deleted(self) -> bool:
@@ -89,6 +91,7 @@ class Message:
             "system_event": self.system_event,
             "reactions": [r.to_public() for r in self.reactions],
             "attachments": list(self.attachments),
+            "link_preview": self.link_preview,
             "created_at": isoformat(self.created_at),
             "edited_at": isoformat(self.edited_at) if self.edited_at else None,
             "deleted_at": isoformat(self.deleted_at) if self.deleted_at else None,
@@ -101,6 +104,7 @@ def message_from_row(
     reaction_list: Sequence[Reaction] = (),
     reply_to: ReplyPreview | None = None,
     attachment_list: Sequence[dict[str, Any]] = (),
+    link_preview: dict[str, Any] | None = None,
 ) -> Message:
     return Message(
         id=row.id,
@@ -120,6 +124,7 @@ def message_from_row(
         reactions=tuple(reaction_list),
         reply_to=reply_to,
         attachments=tuple(attachment_list),
+        link_preview=link_preview,
     )
 
 
@@ -160,15 +165,16 @@ def read_messages(
                 content=r.content[:REPLY_PREVIEW_CHARS],
                 deleted=r.deleted_at is not None,
             )
-    files = load_public_for_messages(
-        conn, [row.id for row in rows if row.deleted_at is None]
-    )
+    visible = [row.id for row in rows if row.deleted_at is None]
+    files = load_public_for_messages(conn, visible)
+    link_previews = read_link_previews(conn, visible)
     return [
         message_from_row(
             row,
             [Reaction(e, tuple(u)) for e, u in by_message.get(row.id, {}).items()],
             previews.get(row.reply_to_id) if row.reply_to_id else None,
             files.get(row.id, ()),
+            link_previews.get(row.id),
         )
         for row in rows
     ]

@@ -6,6 +6,8 @@ ranges: ``search_snippets``. The indexes and the triggers that keep them current
 ``0002_search``.
 
 Guarantees:
+- A message matches a term by its text or by the name of one of its files (migration
+  ``0007_search_filenames``); the snippet shows the text, without Markdown, or the name.
 - Results come only from conversations the caller is a member of now — never tombstones,
   never system messages. A filter naming a conversation the caller is not in finds nothing;
   it is not an error, so it says nothing about whether that conversation exists.
@@ -50,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.errors import ValidationFailed
+from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
 from parley.services.search_query import (
     LIKE_ESCAPE,
@@ -69,7 +72,7 @@ from parley.services.search_query import (
     parse_time,
     tsquery_prefix,
 )
-from parley.services.search_snippets import make_snippet
+from parley.services.search_snippets import Snippet, make_snippet
 from parley.store.db import Database
 from parley.store.tables import attachments, conversations, members, messages, users
 
@@ -80,10 +83,19 @@ MAX_LIMIT = 50
 _words = table("messages_fts", column("rowid"), column("content"))
 _trigrams = table("messages_fts_trigram", column("rowid"), column("content"))
 _docs = table("message_search", column("doc_id"), column("message_id"))
+# SQLite: the file-name FTS5 tables and their doc_id → message map (migration 0007).
+_name_words = table("attachment_names_fts", column("rowid"), column("name"))
+_name_trigrams = table("attachment_names_fts_trigram", column("rowid"), column("name"))
+_name_docs = table("attachment_search", column("doc_id"), column("message_id"))
 # PostgreSQL: the text search configuration and the stored vector of migration 0002.
 _TS_CONFIG: ColumnElement[Any] = literal_column("'parley_search'")
 _VECTOR: ColumnElement[Any] = literal_column("messages.search_vector")
 _RANK_NORMALISATION = 1  # ts_rank_cd: divide by 1 + log(document length)
+# The indexed expression of migration 0007 (file names: ".", "_" and "-" read as spaces).
+# Literal constants, as in the index definition: bound parameters would not match it.
+_NAME_VECTOR: ColumnElement[Any] = func.to_tsvector(
+    _TS_CONFIG, func.translate(attachments.c.name, literal_column("'._-'"), literal_column("'   '"))
+)
 
 
 def has_attachment_condition() -> ColumnElement[bool]:
@@ -174,18 +186,32 @@ def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
     source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
     conditions: list[ColumnElement[bool]] = []
     for term in terms:
+        # Every message id the term finds through an index (its text's words or trigrams,
+        # its files' names), as one IN on the primary key: an OR across tables would read
+        # every message.
         found: list[Select[Any]] = []
-        if term.uses_words:
-            found.append(select(_words.c.rowid).where(_words.c.content.match(fts5_words(term))))
-        if term.trigram:
-            found.append(
-                select(_trigrams.c.rowid).where(_trigrams.c.content.match(fts5_trigram(term)))
-            )
+        for words, trigrams, docs, text_column in (
+            (_words, _trigrams, _docs, "content"),
+            (_name_words, _name_trigrams, _name_docs, "name"),
+        ):
+            documents: list[Select[Any]] = []
+            if term.uses_words:
+                documents.append(
+                    select(words.c.rowid).where(words.c[text_column].match(fts5_words(term)))
+                )
+            if term.trigram:
+                documents.append(
+                    select(trigrams.c.rowid).where(trigrams.c[text_column].match(fts5_trigram(term)))
+                )
+            if documents:
+                found.append(
+                    select(docs.c.message_id).where(
+                        docs.c.doc_id.in_(union(*documents) if len(documents) > 1 else documents[0])
+                    )
+                )
         alternatives: list[ColumnElement[bool]] = []
         if found:
-            alternatives.append(
-                _docs.c.doc_id.in_(union(*found) if len(found) > 1 else found[0])
-            )
+            alternatives.append(messages.c.id.in_(union(*found) if len(found) > 1 else found[0]))
         if term.substring and not term.trigram:
             alternatives.extend(
                 messages.c.content.like(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
@@ -223,10 +249,28 @@ def _postgres_plan(terms: Sequence[Term]) -> _Plan:
             )
             queries.append(tsquery)
             alternatives.append(vector.bool_op("@@")(tsquery))
+        name_matches: list[ColumnElement[bool]] = []
+        if term.uses_words:
+            name_matches.append(_NAME_VECTOR.bool_op("@@")(queries[-1]))
         if term.substring:
             alternatives.extend(
                 messages.c.content.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
             )
+            if term.trigram:
+                name_matches.extend(
+                    attachments.c.name.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
+                )
+        if name_matches and not (term.substring and not term.trigram):
+            # One IN over the ids found by either index: an OR with a subquery would stop
+            # PostgreSQL from combining the text indexes (a BitmapOr) and read every message.
+            # (Substrings too short for trigrams keep the plain OR and match text only.)
+            by_text = select(messages.c.id).where(or_(*alternatives))
+            # Unsent uploads match too, with no message id: IN finds nothing for them.
+            by_name = select(attachments.c.message_id).where(
+                attachments.c.deleted_at.is_(None), or_(*name_matches)
+            )
+            conditions.append(messages.c.id.in_(union(by_text, by_name)))
+            continue
         conditions.append(or_(*alternatives))
     if not queries:
         return _Plan(messages, conditions, None, None, postgres=True)
@@ -336,9 +380,22 @@ def _result(
         "sender": senders.get(message.sender_id) if message.sender_id else None,
         # "words": every term matched as whole words; "partial": some only inside words.
         "match": "words" if tier == 0 else "partial",
-        **make_snippet(message.content, terms).to_public(),
+        **_snippet(message, terms).to_public(),
         "message": message.to_public(),
     }
+
+
+def _snippet(message: Message, terms: Sequence[Term]) -> Snippet:
+    """The text as read (no Markdown) around the first match; when only a file's name
+    matched, that name."""
+    snippet = make_snippet(plain_text(message.content), terms)
+    if snippet.highlights or not message.attachments:
+        return snippet
+    for attachment in message.attachments:
+        named = make_snippet(str(attachment.get("name", "")), terms)
+        if named.highlights:
+            return named
+    return snippet
 
 
 async def _senders(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -183,6 +183,36 @@ blocks = Table(
     Index("ix_blocks_blocked_id", "blocked_id"),
 )
 
+# Link previews (services/link_previews.py): one row per URL fetched (a cache shared by
+# every message linking there), keyed by the SHA-256 of the URL; ``status`` "ok" or
+# "failed" (failures are cached too, so a dead link is not fetched for every message).
+# ``image_key`` is the preview picture, re-encoded by Parley, in the BlobStore.
+link_previews = Table(
+    "link_previews",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url_hash", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("title", String(300), nullable=True),
+    Column("description", String(600), nullable=True),
+    Column("site_name", String(100), nullable=True),
+    Column("image_key", String(200), nullable=True),
+    Column("image_width", Integer, nullable=True),
+    Column("image_height", Integer, nullable=True),
+    Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# The preview a message shows (its first link), set after the message commits.
+message_link_previews = Table(
+    "message_link_previews",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "preview_id", ID, ForeignKey("link_previews.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+)
+
 # Uploaded files (issue #6). An upload belongs to its uploader until a message claims it
 # (``message_id`` set, ``claimed_at`` stamped, in the message's own transaction). The
 # files live in the BlobStore under the keys listed in ``variants`` (JSON: variant name ->
@@ -213,8 +243,9 @@ attachments = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
-    # Deleting a conversation sets its attachments' conversation_id NULL (migration 0004).
-    Index("ix_attachments_conversation_id", "conversation_id"),
+    # A conversation's files and media, newest first (the gallery), and deleting a
+    # conversation, which sets its attachments' conversation_id NULL (migrations 0004, 0007).
+    Index("ix_attachments_conversation_gallery", "conversation_id", "id"),
     Index("ix_attachments_uploader_id", "uploader_id"),
     # Partial, for the sweep (migration 0004): over every row, "created a day ago" matched
     # nearly all attachments, and "deleted_at IS NULL" looked selective to SQLite without

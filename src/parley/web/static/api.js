@@ -116,18 +116,20 @@ export class Api {
 
   /** Rotate the cookie and get a new access token. One at a time, across tabs too: two tabs
    * presenting the same cookie at once would look like token theft to the server. */
-  refresh() {
+  refresh({ optional = false } = {}) {
     if (!this._refreshing) {
-      const run = () => this._refreshOnce();
+      const run = () => this._refreshOnce({ optional });
       const locked = navigator.locks?.request ? navigator.locks.request("parley-refresh", run) : run();
       this._refreshing = locked.finally(() => { this._refreshing = null; });
     }
     return this._refreshing;
   }
 
-  async _refreshOnce() {
+  async _refreshOnce({ optional = false } = {}) {
     try {
-      const tokens = await this.request("POST", "/auth/refresh", { body: { cookie: true }, auth: false });
+      // optional: no cookie is a 204 (null here), not a 401 logged as a failed request.
+      const tokens = await this.request("POST", "/auth/refresh", { body: { cookie: true, optional }, auth: false });
+      if (!tokens) return false;
       this._accept(tokens);
       return true;
     } catch (error) {
@@ -139,7 +141,7 @@ export class Api {
   /** At page load: a session from the cookie, or null when there is none. */
   async restore() {
     try {
-      await this.refresh();
+      if (!(await this.refresh({ optional: true }))) return null;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return null;
       throw error;
@@ -223,6 +225,8 @@ export class Api {
 
   search(params) { return this.get("/search", params); }
   attachment(id) { return this.get(`/attachments/${enc(id)}`).then((r) => r.attachment); }
+  /** A conversation's files and media, newest first: {attachments, next_before, has_more}. */
+  gallery(id, params) { return this.get(`/conversations/${enc(id)}/attachments`, params); }
 
   /** Upload one file (multipart), reporting progress 0..1; resolves to the attachment.
    * XMLHttpRequest, because fetch cannot report upload progress. */

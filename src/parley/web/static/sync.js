@@ -8,6 +8,10 @@ import { Gateway, GatewayError, GatewayUnavailable, State } from "./socket.js";
 import { store } from "./store.js";
 
 const PAGE = 50;
+// Opening at the first unread message shows this many read ones above it, for context.
+const UNREAD_CONTEXT = 5;
+// More unread than this: open at the first unread instead of at the latest page.
+export const OPEN_AT_UNREAD_AFTER = PAGE - UNREAD_CONTEXT;
 const POLL_MS = 8000; // while the socket is down but HTTP works
 const READ_THROTTLE_MS = 400;
 const TYPING_REPEAT_MS = 3000;
@@ -103,12 +107,28 @@ export class Sync {
 
   async _loadLatest(id) {
     const timeline = store.timeline(id);
-    const known = store.conversations.get(id)?.last_seq || 0;
     const page = await api.history(id, { limit: PAGE });
     timeline.reset(page.messages, { hasOlder: page.has_more, atLatest: true });
     const newest = page.messages.reduce((max, m) => Math.max(max, m.version_seq, m.seq), 0);
     this.gateway?.untrack(id);
-    this.gateway?.track(id, Math.max(known, newest));
+    this.gateway?.track(id, newest);
+    store.emit(`timeline:${id}`, { change: "reset" });
+    // What was applied while the page loaded (an acknowledged send, a live event) reached
+    // the store before the timeline existed: fetch it again from where the page ends.
+    const known = store.conversations.get(id)?.last_seq || 0;
+    if (known > newest) this.gateway?.fill(id).catch(() => {});
+    return timeline;
+  }
+
+  /** The page that starts just before the first unread message (more unread than a page
+   * holds): older history loads upwards from there, newer downwards, and the "new messages"
+   * divider stays where it belongs. */
+  async openUnread(id, lastReadSeq) {
+    const timeline = store.timeline(id);
+    if (timeline.loaded) return timeline;
+    const page = await api.history(id, { after_seq: Math.max(0, lastReadSeq - UNREAD_CONTEXT), limit: PAGE });
+    timeline.reset(page.messages, { hasOlder: lastReadSeq - UNREAD_CONTEXT > 0, atLatest: !page.has_more });
+    this.gateway?.track(id, store.conversations.get(id)?.last_seq || 0);
     store.emit(`timeline:${id}`, { change: "reset" });
     return timeline;
   }
@@ -472,6 +492,10 @@ export class Sync {
         break;
       case "presence.updated":
         store.setPresence(data.user_id, data);
+        break;
+      case "user.updated":
+        if (data.user?.id === store.me?.id) store.setMe({ ...store.me, ...data.user });
+        else store.rememberUser(data.user);
         break;
       case "receipt.delivered":
       case "receipt.read":

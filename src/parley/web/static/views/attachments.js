@@ -1,9 +1,12 @@
-// Attachments in a message: image thumbnails (opening the original), audio and video
-// players, and download chips for documents. URLs come signed from the server and expire;
-// a broken one is refreshed once through GET /attachments/{id}.
+// Attachments in a message: image thumbnails (opening the image viewer), voice and other
+// audio in Parley's player, video players, and download chips for documents. URLs come
+// signed from the server and expire; a broken one is refreshed once through
+// GET /attachments/{id}.
 
 import { api } from "../api.js";
 import { formatBytes, h, icon } from "../dom.js";
+import { openImageViewer } from "./viewer.js";
+import { renderVoicePlayer } from "./voice.js";
 
 const URL_PREFIX = "/api/v1/attachments/";
 const MAX_WIDTH = 360;
@@ -37,7 +40,27 @@ async function refresh(element, attachment, pick) {
   }
 }
 
-export function renderAttachments(attachments) {
+/** The image viewer over every picture of the timeline this one is in, older ones from
+ * the gallery API when the reader goes back past the first. */
+function openFromTimeline(link, conversationId) {
+  const links = [...(link.closest(".timeline-list") || document).querySelectorAll(".attachment-image[data-attachment-id]")];
+  const items = links.map((el) => ({
+    id: el.dataset.attachmentId,
+    name: el.dataset.name,
+    url: el.getAttribute("href"),
+    width: Number(el.dataset.width) || undefined,
+    height: Number(el.dataset.height) || undefined,
+    sender_id: el.dataset.sender,
+    sent_at: el.dataset.sent,
+  }));
+  const loadOlder = conversationId ? async () => {
+    const page = await api.gallery(conversationId, { kind: "image", before: items[0]?.id, limit: 30 });
+    return page.attachments.filter((a) => a.kind === "image").reverse();
+  } : undefined;
+  openImageViewer(items, links.indexOf(link), { loadOlder });
+}
+
+export function renderAttachments(attachments, message = {}) {
   const box = h("div", { class: "msg-attachments" });
   for (const attachment of attachments) {
     const name = attachment.name || "file";
@@ -53,8 +76,23 @@ export function renderAttachments(attachments) {
         ...fit(variant.width || attachment.width, variant.height || attachment.height),
       });
       img.addEventListener("error", () => refresh(img, attachment, (a) => thumbnail(a).url));
-      box.append(h("a", { class: "attachment-image", href: original, target: "_blank", rel: "noopener", "aria-label": `Open image ${name}` }, img));
-    } else if ((attachment.kind === "audio" || attachment.kind === "video") && original) {
+      const link = h("a", {
+        class: "attachment-image",
+        href: original,
+        target: "_blank",
+        rel: "noopener",
+        "aria-label": `Open image ${name}`,
+        dataset: { attachmentId: attachment.id, name, width: attachment.width, height: attachment.height, sender: message.sender_id, sent: message.created_at },
+        onclick: (event) => {
+          if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+          event.preventDefault(); // a plain click views it here; a modified one opens a tab
+          openFromTimeline(link, message.conversation_id);
+        },
+      }, img);
+      box.append(link);
+    } else if (attachment.kind === "audio" && original) {
+      box.append(renderVoicePlayer(attachment, (element) => refresh(element, attachment, (a) => a.url)));
+    } else if (attachment.kind === "video" && original) {
       const player = h(attachment.kind, { class: `attachment-${attachment.kind}`, controls: true, preload: "metadata", src: original, "aria-label": name });
       player.addEventListener("error", () => refresh(player, attachment, (a) => a.url));
       box.append(h("figure", { class: "attachment-media" }, player, h("figcaption", {}, name)));

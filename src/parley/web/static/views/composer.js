@@ -1,11 +1,15 @@
 // The composer: Enter sends, Shift+Enter breaks the line, formatting buttons and Ctrl+B /
-// Ctrl+I / Ctrl+E, @mention autocomplete from the members, a reply banner, a draft kept per
-// conversation, typing notifications, and Up in an empty box edits your last message.
+// Ctrl+I / Ctrl+E, @mention autocomplete from the members, an emoji picker and :shortcode:
+// completion (views/emoji_picker.js, views/emoji_complete.js), a reply banner, a draft kept
+// per conversation, typing notifications, and Up in an empty box edits your last message.
 
 import { api } from "../api.js";
 import { formatBytes, h, icon, iconButton, toast } from "../dom.js";
 import { plainText, toggleWrap } from "../markdown.js";
 import { store } from "../store.js";
+import { EmojiCompletion } from "./emoji_complete.js";
+import { openEmojiPicker } from "./emoji_picker.js";
+import { microphoneButton, VoiceRecorder } from "./voice.js";
 
 const DRAFT_SAVE_MS = 300;
 const TYPING_IDLE_MS = 5000;
@@ -33,13 +37,18 @@ export class Composer {
       "aria-expanded": "false",
       autocomplete: "off",
       spellcheck: "true",
+      dir: "auto",
       maxlength: "10000",
     });
     this.replyBox = h("div", { class: "composer-reply", hidden: true });
     this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "People to mention", hidden: true });
+    this.emoji = new EmojiCompletion(this.input);
+    const emojiButton = iconButton("smile", "Insert emoji", () => openEmojiPicker(emojiButton, (emoji) => this.insert(emoji), { label: "Insert an emoji", actionLabel: "Insert" }));
     this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": "Send message", title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
     const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
       iconButton("paperclip", "Attach files", () => this.fileInput.click()),
+      emojiButton,
+      microphoneButton(() => this.recordVoice()),
       iconButton("bold", "Bold (Ctrl+B)", () => toggleWrap(this.input, "**")),
       iconButton("italic", "Italic (Ctrl+I)", () => toggleWrap(this.input, "_")),
       iconButton("strike", "Strikethrough", () => toggleWrap(this.input, "~~")),
@@ -48,6 +57,7 @@ export class Composer {
     this.el = h("form", { class: "composer", "aria-label": "Send a message", onsubmit: (event) => { event.preventDefault(); this.send(); } },
       this.replyBox,
       this.mentionList,
+      this.emoji.el,
       this.fileInput,
       h("div", { class: "composer-box" },
         this.fileList,
@@ -79,12 +89,16 @@ export class Composer {
     this.input.addEventListener("input", () => this._input());
     this.input.addEventListener("blur", () => {
       this._stopTyping();
-      setTimeout(() => this._closeMentions(), 150);
+      setTimeout(() => {
+        this._closeMentions();
+        this.emoji.close();
+      }, 150);
     });
     this._loadDraft();
   }
 
   destroy() {
+    this.recorder?.cancel();
     for (const entry of this.files) {
       entry.abort?.abort();
       if (entry.preview) URL.revokeObjectURL(entry.preview);
@@ -96,6 +110,19 @@ export class Composer {
 
   focus() {
     this.input.focus();
+  }
+
+  /** Put `text` at the caret (or over the selection), as if typed. */
+  insert(text) {
+    this.input.focus();
+    this.input.setRangeText(text, this.input.selectionStart, this.input.selectionEnd, "end");
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  setPlaceholder(text) {
+    if (this.input.placeholder === text) return;
+    this.input.placeholder = text;
+    this.input.setAttribute("aria-label", text);
   }
 
   setReply(message) {
@@ -134,14 +161,45 @@ export class Composer {
     this.focus();
   }
 
+  // --- voice messages: recorded here, uploaded and sent as an attachment
+
+  async recordVoice() {
+    if (this.recorder) return;
+    const box = this.el.querySelector(".composer-box");
+    const end = () => {
+      this.recorder?.el.remove();
+      this.recorder = null;
+      this.el.classList.remove("is-recording");
+      this.focus();
+    };
+    this.recorder = new VoiceRecorder({
+      onCancel: end,
+      onSend: async (file) => {
+        end();
+        await Promise.all(this.addFiles([file]));
+        if (this.files.some((f) => f.file === file && f.state === "done")) this.send();
+      },
+    });
+    box.prepend(this.recorder.el);
+    this.el.classList.add("is-recording");
+    try {
+      await this.recorder.start();
+    } catch (error) {
+      end();
+      toast(error?.name === "NotAllowedError" ? "Parley may not use the microphone: allow it in the browser's site settings." : "Couldn't start recording.", { error: true });
+    }
+  }
+
   // --- attachments: uploaded as soon as they are picked, pasted or dropped
 
+  /** Start uploading; returns one promise per file, settled when its upload has. */
   addFiles(fileList) {
+    const uploads = [];
     for (const file of fileList) {
       const entry = { key: `${Date.now()}-${Math.random()}`, file, state: "uploading", progress: 0, abort: new AbortController() };
       if (file.type.startsWith("image/")) entry.preview = URL.createObjectURL(file);
       this.files.push(entry);
-      api.upload(file, {
+      uploads.push(api.upload(file, {
         signal: entry.abort.signal,
         onProgress: (progress) => { entry.progress = progress; this._renderFiles(); },
       }).then((attachment) => {
@@ -153,11 +211,12 @@ export class Composer {
       }).finally(() => {
         this._renderFiles();
         this._updateSend();
-      });
+      }));
     }
     this._renderFiles();
     this._updateSend();
     this.focus();
+    return uploads;
   }
 
   _removeFile(entry) {
@@ -201,6 +260,7 @@ export class Composer {
   // --- keys and input
 
   _keys(event) {
+    if (this.emoji.keydown(event)) return;
     if (this.mention && this._mentionKeys(event)) return;
     const mod = event.ctrlKey || event.metaKey;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !mod && !event.altKey) {
@@ -237,6 +297,7 @@ export class Composer {
       this._stopTyping();
     }
     this._updateMentions();
+    this.emoji.update();
   }
 
   _stopTyping() {

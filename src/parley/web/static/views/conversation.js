@@ -44,7 +44,7 @@ export class ConversationView {
     store.openConversationId = this.id;
     const unreadAfter = (conversation.unread_count || 0) > 0 ? conversation.last_read_seq || 0 : null;
     sync.loadMembers(this.id).catch(() => {});
-    await this.timeline.load({ messageId, unreadAfter });
+    await this.timeline.load({ messageId, unreadAfter, unreadCount: conversation.unread_count || 0 });
     this.el.setAttribute("aria-busy", "false");
     if (!messageId) this.composer.focus();
   }
@@ -69,7 +69,7 @@ export class ConversationView {
     this.timeline = new TimelineView(this.id, this.actions());
     this.composer = new Composer({
       conversationId: this.id,
-      placeholder: conversation.type === "direct" ? `Message ${store.title(conversation)}` : `Message ${conversation.name}`,
+      placeholder: composerPlaceholder(conversation),
       onSend: (content, replyTo, attachments) => this.send(content, replyTo, attachments),
       onTyping: (active) => sync.typing(this.id, active),
       onEditLast: () => this.editLast(),
@@ -97,6 +97,7 @@ export class ConversationView {
     if (!conversation || !this.header) return;
     const title = store.title(conversation);
     setPageTitle(title);
+    this.composer?.setPlaceholder(composerPlaceholder(conversation));
     const peer = store.peerOf(conversation);
     let subtitle;
     if (peer) {
@@ -218,7 +219,7 @@ export class ConversationView {
   }
 
   editor(message) {
-    const box = h("textarea", { class: "input msg-editor-input", "aria-label": "Edit message", rows: "2" });
+    const box = h("textarea", { class: "input msg-editor-input", "aria-label": "Edit message", rows: "2", dir: "auto" });
     box.value = message.content;
     const save = async () => {
       const content = box.value;
@@ -281,6 +282,10 @@ export class ConversationView {
       h("p", { class: "muted" }, error?.message || "Something went wrong."),
       h("button", { type: "button", class: "btn", onclick: () => { this.el.replaceChildren(); this.open(); } }, "Try again")));
   }
+}
+
+function composerPlaceholder(conversation) {
+  return `Message ${store.title(conversation)}`;
 }
 
 export function noAccess(reason) {

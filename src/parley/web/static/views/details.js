@@ -7,6 +7,7 @@ import { navigate } from "../router.js";
 import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
+import { GallerySection } from "./gallery.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -33,6 +34,7 @@ export class DetailsPanel {
       store.on("contacts", () => this.loadRelationship()),
     ];
     this.relationship = null;
+    this.gallery = new GallerySection(conversationId); // kept across re-renders
     this.render();
     sync.loadMembers(conversationId).catch(() => {});
     this.loadRelationship();
@@ -40,6 +42,7 @@ export class DetailsPanel {
 
   destroy() {
     for (const off of this.unsubscribe) off();
+    this.gallery.destroy();
   }
 
   get conversation() {
@@ -97,6 +100,7 @@ export class DetailsPanel {
           h("h3", { class: "details-section-title" }, `Members (${members.length})`),
           admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
         members.length ? list : h("p", { class: "muted" }, "Loading members…")),
+      this.gallery.el,
       h("section", { class: "details-section details-danger" },
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
         myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
@@ -291,6 +295,7 @@ export class DetailsPanel {
         h("p", { class: "muted" }, "@" + (peer.username || "")),
         h("p", { class: "details-status" }, status)),
       h("section", { class: "details-section details-actions" }, buttons),
+      this.gallery.el,
     ];
   }
 

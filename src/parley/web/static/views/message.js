@@ -5,6 +5,7 @@ import { avatar, formatFull, formatTime, h, icon } from "../dom.js";
 import { isJumbo, plainText, renderMarkdown } from "../markdown.js";
 import { store } from "../store.js";
 import { renderAttachments } from "./attachments.js";
+import { renderLinkPreview } from "./link_preview.js";
 import { systemText } from "./sidebar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "👀", "🙏"];
@@ -54,12 +55,13 @@ export function renderMessage(message, ctx) {
   } else if (message.deleted) {
     main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
   } else if (message.content || !message.attachments?.length) {
-    const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"] },
+    const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"], dir: "auto" },
       renderMarkdown(message.content, { users: ctx.users, me: store.me.username.toLowerCase() }));
     if (message.edited_at) text.append(h("span", { class: "msg-edited", title: `Edited ${formatFull(message.edited_at)}` }, " (edited)"));
     main.append(text);
   }
-  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments));
+  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
+  if (!message.deleted && message.link_preview) main.append(renderLinkPreview(message.link_preview) || "");
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
   if (pending) main.append(pendingState(pending, ctx));
 
@@ -91,7 +93,7 @@ function replyQuote(snapshot, ctx) {
     onclick: () => ctx.actions.jumpTo(reply.id),
   }, icon("reply", { size: 14 }),
   h("span", { class: "msg-quote-author" }, store.displayName(reply.sender_id)),
-  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"] }, text));
+  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"], dir: "auto" }, text));
 }
 
 function reactions(message, ctx) {

@@ -9,6 +9,7 @@ import { conversationPath } from "../router.js";
 import { store } from "../store.js";
 
 const PAGE = 20;
+const MIN_QUERY_CHARS = 2; // the server's lower bound for q
 
 export class SearchView {
   constructor(query = {}) {
@@ -81,8 +82,11 @@ export class SearchView {
       }
       history.replaceState({}, "", `/search?${url}`);
     }
-    if (!params.q) {
-      this.status.textContent = "Type something to search for.";
+    if (Array.from(params.q).length < MIN_QUERY_CHARS) {
+      // Nothing shown may be left over from an earlier query.
+      this.seq++;
+      this.clear();
+      this.status.textContent = params.q ? `Type at least ${MIN_QUERY_CHARS} characters to search.` : "Type something to search for.";
       return;
     }
     if (more && this.nextCursor) params.cursor = this.nextCursor;
@@ -100,12 +104,20 @@ export class SearchView {
       this.more.hidden = !this.nextCursor;
     } catch (error) {
       if (mine !== this.seq) return;
+      if (!more) this.clear();
       if (error instanceof ApiError && error.status === 404) {
         this.status.textContent = "Search isn't available on this server yet.";
       } else {
         this.status.textContent = error instanceof ApiError ? friendly(error) : "Search failed. Check your connection and try again.";
       }
     }
+  }
+
+  clear() {
+    this.results = [];
+    this.nextCursor = null;
+    this.more.hidden = true;
+    this.list.replaceChildren();
   }
 
   render() {
@@ -146,7 +158,7 @@ export class SearchView {
       h("span", { class: "search-result-head" },
         h("span", { class: "search-result-author" }, name),
         h("time", { datetime: created, title: formatFull(created) }, formatStamp(created))),
-      h("span", { class: "search-snippet" }, highlighted(result.snippet ?? result.message?.content ?? "", result.highlights || []))));
+      h("span", { class: "search-snippet", dir: "auto" }, highlighted(result.snippet ?? result.message?.content ?? "", result.highlights || []))));
   }
 
   keys(event) {

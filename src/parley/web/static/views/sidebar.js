@@ -161,7 +161,7 @@ export class Sidebar {
         h("span", { class: "conv-name" }, title),
         h("time", { class: "conv-time", datetime: stamp }, formatStamp(stamp))),
       h("span", { class: "conv-bottom" },
-        h("span", { class: "conv-preview" }, preview),
+        h("span", { class: "conv-preview", dir: "auto" }, preview),
         unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null)),
     );
     const fresh = h("li", { class: "conv-li", dataset: { signature } }, link);

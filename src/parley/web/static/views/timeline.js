@@ -9,7 +9,7 @@
 import { api } from "../api.js";
 import { dayKey, formatDay, h, icon } from "../dom.js";
 import { store } from "../store.js";
-import { sync } from "../sync.js";
+import { OPEN_AT_UNREAD_AFTER, sync } from "../sync.js";
 import { renderMessage } from "./message.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -43,6 +43,13 @@ export class TimelineView {
     this.jumpButton = h("button", { type: "button", class: "jump-latest", hidden: true, onclick: () => this.jumpToLatest() },
       icon("down", { size: 16 }), h("span", { class: "jump-label" }, "Jump to latest"));
     this.el.addEventListener("scroll", () => this._onScroll(), { passive: true });
+    // Whether the reader is at the bottom, as of their last scroll: a resize must not
+    // change the answer (the scroll event a resize causes comes before this observer).
+    this._atBottom = true;
+    this._size = "";
+    this._resizing = new ResizeObserver(() => this._onResize());
+    this._resizing.observe(this.el);
+    this._resizing.observe(this.list);
     this.el.addEventListener("keydown", (event) => this._keys(event));
     this.unsubscribe.push(
       store.on(`timeline:${conversationId}`, (info) => this._changed(info)),
@@ -59,6 +66,7 @@ export class TimelineView {
     document.removeEventListener("visibilitychange", this._onVisible);
     window.removeEventListener("focus", this._onVisible);
     cancelAnimationFrame(this._frame);
+    this._resizing.disconnect();
   }
 
   get timeline() {
@@ -66,7 +74,7 @@ export class TimelineView {
   }
 
   /** First load: around a message (deep link) or the latest page. */
-  async load({ messageId = null, unreadAfter = null } = {}) {
+  async load({ messageId = null, unreadAfter = null, unreadCount = 0 } = {}) {
     this.loading = true;
     this.error = null;
     this.unreadAfter = unreadAfter;
@@ -82,6 +90,8 @@ export class TimelineView {
           this.actions.missingMessage();
           await sync.openTimeline(this.id);
         }
+      } else if (unreadAfter !== null && unreadCount > OPEN_AT_UNREAD_AFTER) {
+        await sync.openUnread(this.id, unreadAfter);
       } else {
         await sync.openTimeline(this.id);
       }
@@ -161,7 +171,7 @@ export class TimelineView {
   }
 
   _changed(info) {
-    if (info?.change === "inserted" && info.message && !this.isAtBottom() && info.message.sender_id !== store.me.id) {
+    if (info?.change === "inserted" && info.message?.kind === "text" && !this.isAtBottom() && info.message.sender_id !== store.me.id) {
       this.newBelow++;
     }
     if (info?.change === "inserted" && info.message?.sender_id === store.me.id) this._stick = true;
@@ -201,14 +211,29 @@ export class TimelineView {
       const node = this.nodes.get(anchor.key);
       if (node) this.el.scrollTop = node.offsetTop - anchor.offset;
     }
+    this._atBottom = this.isAtBottom();
+    this._size = this._sizeKey();
     this._updateJump();
     this._maybeRead();
     this._checkEdges();
   }
 
+  _sizeKey() {
+    return `${this.el.clientWidth}x${this.el.clientHeight}`;
+  }
+
+  _onResize() {
+    const size = this._sizeKey();
+    if (this._atBottom && this.timeline.atLatest && !this.highlightId) this.el.scrollTop = this.el.scrollHeight;
+    this._size = size;
+  }
+
+  /** The first message row in view: it stays put while rows are added above or below.
+   * (Only messages: a day separator or the intro moves to the top when older rows come.) */
   _anchor() {
     const top = this.el.scrollTop;
     for (const [key, node] of this.nodes) {
+      if (!key.startsWith("m:")) continue;
       if (node.offsetTop + node.offsetHeight > top) return { key, offset: node.offsetTop - top };
     }
     return null;
@@ -321,6 +346,7 @@ export class TimelineView {
   // --- scrolling
 
   _onScroll() {
+    if (this._sizeKey() === this._size) this._atBottom = this.isAtBottom();
     if (this._scrollFrame) return;
     this._scrollFrame = requestAnimationFrame(() => {
       this._scrollFrame = null;
