@@ -75,8 +75,24 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Failed logins (docs/security.md "Login throttling"): failures allowed freely per
+    # (username, address) pair — and per known device —, per address (higher: people share
+    # addresses behind NAT) and per username from anywhere (higher still: it stops guessers
+    # spread over many addresses, and the owner's known devices are exempt from it).
     login_failures_allowed: int = Field(default=5, ge=1)
+    login_address_failures_allowed: int = Field(default=30, ge=1)
+    login_username_failures_allowed: int = Field(default=50, ge=1)
+    # Past an allowance the next attempt waits this long, doubling with each failure up to
+    # the ceiling: a slowing guesser, never a locked account.
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # Failures are forgotten after this long without one (after the last wait ended).
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Lifetime of the device token a login hands out (it marks the device as known).
+    login_device_token_days: int = Field(default=365, ge=1)
+    # Keys each kind of rate-limit state (per purpose: login, api, send, gateway) may hold
+    # in memory; one purpose never evicts another's.
+    rate_limit_max_keys: int = Field(default=100_000, ge=10)
 
     # --- limits (DESIGN §3)
     max_message_chars: int = Field(default=10_000, ge=1)

@@ -21,7 +21,8 @@ from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
-from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.login_throttle import LoginPolicy, LoginThrottle
+from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
 from parley.services.attachment_urls import AttachmentUrls, bind_urls
@@ -103,6 +104,24 @@ class Container:
         await self.db.dispose()
 
 
+def login_policy(settings: Settings) -> LoginPolicy:
+    """The failed-login policy of docs/security.md, from settings."""
+
+    def backoff(free: int) -> Backoff:
+        return Backoff(
+            free=free,
+            base_seconds=settings.login_backoff_base_seconds,
+            max_seconds=settings.login_backoff_max_seconds,
+            forget_seconds=settings.login_failure_window_seconds,
+        )
+
+    return LoginPolicy(
+        pair=backoff(settings.login_failures_allowed),
+        address=backoff(settings.login_address_failures_allowed),
+        username=backoff(settings.login_username_failures_allowed),
+    )
+
+
 def build_container(settings: Settings) -> Container:
     db = Database(
         settings.effective_database_url,
@@ -121,6 +140,7 @@ def build_container(settings: Settings) -> Container:
     signer = TokenSigner(
         settings.signing_secret(),
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        device_ttl=timedelta(days=settings.login_device_token_days),
     )
     events = EventBroker()
     accounts = Accounts(db, hasher)
@@ -128,11 +148,8 @@ def build_container(settings: Settings) -> Container:
         db,
         hasher,
         signer,
-        limiter,
+        LoginThrottle(limiter, login_policy(settings)),
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
-        login_failure_rate=Rate.per_window(
-            settings.login_failures_allowed, settings.login_failure_window_seconds
-        ),
         reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
     messages = Messages(

@@ -5,6 +5,11 @@ body and sent back in the body. Cookie mode (the web client, ``"cookie": true`` 
 refresh): it travels only in an ``HttpOnly; SameSite=Strict`` cookie scoped to
 ``/api/v1/auth``, so page scripts never see it; refresh reads the cookie when the body has
 no ``refresh_token``, and logout clears it.
+
+A successful login also hands out a device token (``device_token`` in JSON mode, the
+``parley_device`` cookie in cookie mode). Sent back at a later login (body or cookie), it
+marks the device as known to the failed-login throttle: strangers' failures on the username
+or a shared address never stop it (docs/security.md "Login throttling").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from parley.api.deps import Caller, Client, RequestModel, Services
 from parley.api.errors import error_response
@@ -21,6 +27,7 @@ from parley.errors import AuthenticationFailed, InvalidRefreshToken
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 REFRESH_COOKIE = "parley_refresh"
+DEVICE_COOKIE = "parley_device"
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 
 
@@ -35,6 +42,7 @@ class LoginBody(RequestModel):
     password: str
     device_name: str | None = None
     cookie: bool = False  # keep the refresh token in an HttpOnly cookie, not the body
+    device_token: str | None = Field(default=None, max_length=1024)  # from an earlier login
 
 
 class RefreshBody(RequestModel):
@@ -51,20 +59,30 @@ def _is_https(request: Request, services: Services) -> bool:
 
 
 def _cookie_response(
-    request: Request, services: Services, body: dict[str, Any], refresh_token: str
+    request: Request,
+    services: Services,
+    body: dict[str, Any],
+    refresh_token: str,
+    device_token: str | None = None,
 ) -> JSONResponse:
-    """The body without the refresh token, which goes into the cookie instead."""
-    public = {key: value for key, value in body.items() if key != "refresh_token"}
+    """The body without the refresh (and device) token, which go into cookies instead."""
+    public = {
+        key: value for key, value in body.items() if key not in {"refresh_token", "device_token"}
+    }
     response = JSONResponse(public)
-    response.set_cookie(
-        REFRESH_COOKIE,
-        refresh_token,
-        max_age=services.settings.refresh_token_ttl_days * 86400,
-        path=REFRESH_COOKIE_PATH,
-        secure=_is_https(request, services),
-        httponly=True,
-        samesite="strict",
-    )
+    cookies = [(REFRESH_COOKIE, refresh_token, services.settings.refresh_token_ttl_days)]
+    if device_token is not None:
+        cookies.append((DEVICE_COOKIE, device_token, services.settings.login_device_token_days))
+    for name, value, days in cookies:
+        response.set_cookie(
+            name,
+            value,
+            max_age=days * 86400,
+            path=REFRESH_COOKIE_PATH,
+            secure=_is_https(request, services),
+            httponly=True,
+            samesite="strict",
+        )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -93,10 +111,15 @@ async def login(
     """``"cookie": true``: the refresh token goes into an HttpOnly cookie, not the body."""
     if body.device_name:
         client = client.__class__(client.ip_address, client.user_agent, body.device_name[:200])
-    tokens, user = await services.auth.login(body.username, body.password, client)
+    device_token = body.device_token or request.cookies.get(DEVICE_COOKIE)
+    tokens, user = await services.auth.login(
+        body.username, body.password, client, device_token=device_token
+    )
     result = tokens.to_public() | {"user": user.to_private()}
     if body.cookie:
-        return _cookie_response(request, services, result, tokens.refresh_token)
+        return _cookie_response(
+            request, services, result, tokens.refresh_token, tokens.device_token
+        )
     return result
 
 

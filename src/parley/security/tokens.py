@@ -1,8 +1,11 @@
-"""Access tokens (short-lived JWTs) and refresh tokens (opaque, stored hashed).
+"""Access tokens (short-lived JWTs), refresh tokens (opaque, stored hashed) and device
+tokens (long-lived JWTs that only mark a device as known to the login throttle).
 
 An access token names its user (``sub``) and session (``sid``), so revoking a session stops
 its access at the next check. Only HS256 is accepted: ``alg: none`` and algorithm
-confusion fail verification.
+confusion fail verification. A device token grants nothing by itself: it names a user and a
+device id, so that a login of that user from that device is throttled on its own
+(``security.login_throttle``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from parley.errors import InvalidToken, TokenExpired
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "access"
+DEVICE_TOKEN_TYPE = "device"
 ISSUER = "parley"
 
 
@@ -29,12 +33,51 @@ class AccessClaims:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceClaims:
+    user_id: str
+    device_id: str
+
+
 class TokenSigner:
-    def __init__(self, secret: str, *, access_ttl: timedelta) -> None:
+    def __init__(
+        self, secret: str, *, access_ttl: timedelta, device_ttl: timedelta = timedelta(days=365)
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("the signing secret must be at least 32 characters")
         self._secret = secret
         self.access_ttl = access_ttl
+        self.device_ttl = device_ttl
+
+    def issue_device(self, user_id: str, *, now: datetime | None = None) -> str:
+        """A token marking the device that just logged in as ``user_id``'s."""
+        issued = now or utcnow()
+        payload = {
+            "iss": ISSUER,
+            "sub": user_id,
+            "jti": secrets.token_urlsafe(12),
+            "typ": DEVICE_TOKEN_TYPE,
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + self.device_ttl).timestamp()),
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def read_device(self, token: str) -> DeviceClaims | None:
+        """The device a token names, or None for anything but a valid, current one."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti", "typ", "iss"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        sub, jti = payload.get("sub"), payload.get("jti")
+        if payload.get("typ") != DEVICE_TOKEN_TYPE or not isinstance(sub, str) or not isinstance(jti, str):
+            return None
+        return DeviceClaims(user_id=sub, device_id=jti)
 
     def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
         issued = now or utcnow()

@@ -10,7 +10,7 @@ against it on use.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,13 +22,12 @@ from parley.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     NotFound,
-    RateLimited,
     RefreshTokenReused,
     SessionRevoked,
 )
 from parley.ids import new_id
 from parley.security.passwords import PasswordHasher
-from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.login_throttle import LoginThrottle
 from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.store.db import Database
@@ -60,15 +59,19 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     session_id: str
+    device_token: str | None = None  # logins only: marks this device as known
 
     def to_public(self) -> dict[str, Any]:
-        return {
+        public = {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "session_id": self.session_id,
         }
+        if self.device_token is not None:
+            public["device_token"] = self.device_token
+        return public
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,36 +151,34 @@ class Auth:
         db: Database,
         hasher: PasswordHasher,
         signer: TokenSigner,
-        limiter: RateLimiter,
+        throttle: LoginThrottle,
         *,
         refresh_ttl: timedelta,
-        login_failure_rate: Rate,
         reuse_grace: timedelta = timedelta(seconds=10),
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._signer = signer
-        self._limiter = limiter
+        self._throttle = throttle
         self._refresh_ttl = refresh_ttl
-        self._failure_rate = login_failure_rate
         self._reuse_grace = reuse_grace
         self._touches = SessionTouches(db)
 
     # --- login and tokens
 
-    async def login(self, username: str, password: str, client: ClientInfo) -> tuple[TokenPair, User]:
-        """Check the password and open a session. Failures are throttled per username and
-        per client address; the error never says which of username or password was wrong."""
+    async def login(
+        self,
+        username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        device_token: str | None = None,
+    ) -> tuple[TokenPair, User]:
+        """Check the password and open a session. The attempt is counted before the
+        password is checked (``security.login_throttle`` has the policy); the error never
+        says which of username or password was wrong. The pair returned carries a fresh
+        device token: presented at a later login, it marks the device as known."""
         key = username.strip().lower()[:64]
-        throttle_keys = [f"login:user:{key}"]
-        if client.ip_address:
-            throttle_keys.append(f"login:ip:{client.ip_address}")
-        for throttle_key in throttle_keys:
-            decision = await self._limiter.peek(throttle_key, self._failure_rate)
-            if not decision.allowed:
-                raise RateLimited(
-                    decision.retry_after, "Too many failed logins; try again later"
-                )
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -186,19 +187,21 @@ class Auth:
                     )
                 )
             ).first()
+        device = self._signer.read_device(device_token) if device_token else None
+        known_device = device.device_id if device and row and device.user_id == row.id else None
+        reservation = await self._throttle.reserve(key, client.ip_address, device_id=known_device)
         valid = await self._hasher.verify(row.password_hash if row else None, password)
         if row is None or not valid:
-            for throttle_key in throttle_keys:
-                await self._limiter.hit(throttle_key, self._failure_rate)
             raise InvalidCredentials()
-        await self._limiter.reset(throttle_keys[0])
+        await self._throttle.succeeded(reservation)
         if self._hasher.needs_rehash(row.password_hash):
             new_hash = await self._hasher.hash(password)
             async with self._db.transaction() as conn:
                 await conn.execute(
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
-        return await self.open_session(row.id, client)
+        tokens, user = await self.open_session(row.id, client)
+        return replace(tokens, device_token=self._signer.issue_device(row.id)), user
 
     async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
         now = utcnow()
