@@ -165,7 +165,9 @@ async def test_history_pages(client: httpx.AsyncClient, container: object) -> No
     ):
         response = await client.get(base, params=params, headers=bob.headers)
         assert response.status_code == 400, params
-    missing = await client.get(base, params={"around_id": "nope"}, headers=bob.headers)
+    malformed = await client.get(base, params={"around_id": "nope"}, headers=bob.headers)
+    assert malformed.status_code == 400 and malformed.json()["error"]["details"][0]["field"] == "around_id"
+    missing = await client.get(base, params={"around_id": "0" * 26}, headers=bob.headers)
     assert missing.status_code == 404
 
 

@@ -23,6 +23,7 @@ from pydantic import Field
 from parley.api.deps import Caller, Client, RequestModel, Services
 from parley.api.errors import error_response
 from parley.errors import AuthenticationFailed, InvalidRefreshToken
+from parley.fields import Id
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -169,6 +170,6 @@ async def list_sessions(caller: Caller, services: Services) -> dict[str, Any]:
 
 
 @router.delete("/sessions/{session_id}", status_code=204, tags=["sessions"])
-async def revoke_session(session_id: str, caller: Caller, services: Services) -> Response:
+async def revoke_session(session_id: Id, caller: Caller, services: Services) -> Response:
     await services.auth.revoke_session(caller.user_id, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

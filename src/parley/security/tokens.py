@@ -14,6 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -49,29 +50,36 @@ class TokenSigner:
         self.access_ttl = access_ttl
         self.device_ttl = device_ttl
 
-    def issue_device(self, user_id: str, *, now: datetime | None = None) -> str:
-        """A token marking the device that just logged in as ``user_id``'s."""
+    def _issue(self, claims: dict[str, str], ttl: timedelta, now: datetime | None) -> str:
         issued = now or utcnow()
         payload = {
             "iss": ISSUER,
-            "sub": user_id,
-            "jti": secrets.token_urlsafe(12),
-            "typ": DEVICE_TOKEN_TYPE,
+            **claims,
             "iat": int(issued.timestamp()),
-            "exp": int((issued + self.device_ttl).timestamp()),
+            "exp": int((issued + ttl).timestamp()),
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def _decode(self, token: str, *claims: str) -> dict[str, Any]:
+        """The verified payload (``jwt.PyJWTError`` otherwise), ``claims`` required."""
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "typ", "iss", *claims]},
+        )
+        return payload
+
+    def issue_device(self, user_id: str, *, now: datetime | None = None) -> str:
+        """A token marking the device that just logged in as ``user_id``'s."""
+        claims = {"sub": user_id, "jti": secrets.token_urlsafe(12), "typ": DEVICE_TOKEN_TYPE}
+        return self._issue(claims, self.device_ttl, now)
 
     def read_device(self, token: str) -> DeviceClaims | None:
         """The device a token names, or None for anything but a valid, current one."""
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "jti", "typ", "iss"]},
-            )
+            payload = self._decode(token, "jti")
         except jwt.PyJWTError:
             return None
         sub, jti = payload.get("sub"), payload.get("jti")
@@ -80,27 +88,13 @@ class TokenSigner:
         return DeviceClaims(user_id=sub, device_id=jti)
 
     def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
-        issued = now or utcnow()
-        payload = {
-            "iss": ISSUER,
-            "sub": user_id,
-            "sid": session_id,
-            "typ": TOKEN_TYPE,
-            "iat": int(issued.timestamp()),
-            "exp": int((issued + self.access_ttl).timestamp()),
-        }
-        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+        claims = {"sub": user_id, "sid": session_id, "typ": TOKEN_TYPE}
+        return self._issue(claims, self.access_ttl, now)
 
     def verify_access(self, token: str) -> AccessClaims:
         """The token's claims, or ``TokenExpired`` / ``InvalidToken``."""
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "sid", "typ", "iss"]},
-            )
+            payload = self._decode(token, "sid")
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
         except jwt.PyJWTError:
