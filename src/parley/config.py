@@ -10,6 +10,7 @@ field names below without the prefix (``database_url = "postgresql://..."``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -90,6 +91,14 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, ge=1)
     # Lifetime of the device token a login hands out (it marks the device as known).
     login_device_token_days: int = Field(default=365, ge=1)
+    # Accounts one client address may register per window (IPv6: per /64).
+    registrations_per_address: int = Field(default=10, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
+    # /metrics: a scraper sends "Authorization: Bearer <token>" when this is set; clients
+    # from metrics_allow (addresses or networks) need none. With neither set, only loopback
+    # clients may scrape.
+    metrics_token: SecretStr | None = None
+    metrics_allow: list[str] = []
     # Keys each kind of rate-limit state (per purpose: login, api, send, gateway) may hold
     # in memory; one purpose never evicts another's.
     rate_limit_max_keys: int = Field(default=100_000, ge=10)
@@ -159,6 +168,13 @@ class Settings(BaseSettings):
     # How often each node looks for expired presence entries: offline comes this much
     # after the grace period at most.
     presence_sweep_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -61,6 +61,7 @@ class Container:
     receipts: Receipts
     search: Search
     api_rate: Rate
+    registration_rate: Rate
     jobs: JobQueue
     scheduler: Scheduler
     backends: Backends
@@ -224,6 +225,9 @@ def build_container(settings: Settings) -> Container:
         receipts=Receipts(db, events),
         search=Search(db),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
+        registration_rate=Rate.per_window(
+            settings.registrations_per_address, settings.registration_window_seconds
+        ),
         jobs=jobs,
         scheduler=scheduler,
         backends=backends,

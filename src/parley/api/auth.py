@@ -22,8 +22,9 @@ from pydantic import Field
 
 from parley.api.deps import Caller, Client, RequestModel, Services
 from parley.api.errors import error_response
-from parley.errors import AuthenticationFailed, InvalidRefreshToken
+from parley.errors import AuthenticationFailed, InvalidRefreshToken, RateLimited
 from parley.fields import Id
+from parley.security.login_throttle import address_key
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -100,7 +101,12 @@ def _clear_cookie(request: Request, services: Services, response: Response) -> N
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterBody, services: Services) -> dict[str, Any]:
+async def register(body: RegisterBody, services: Services, client: Client) -> dict[str, Any]:
+    """At most ``PARLEY_REGISTRATIONS_PER_ADDRESS`` accounts per address and window."""
+    key = f"register:address:{address_key(client.ip_address)}"
+    decision = await services.limiter.hit(key, services.registration_rate)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after, "Too many accounts registered from this address")
     user = await services.accounts.register(body.username, body.password, body.display_name)
     return {"user": user.to_private()}
 
