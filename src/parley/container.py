@@ -150,6 +150,7 @@ def build_container(settings: Settings) -> Container:
         hasher,
         signer,
         LoginThrottle(limiter, login_policy(settings)),
+        events,
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
         reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )

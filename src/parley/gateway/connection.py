@@ -124,6 +124,7 @@ class Connection:
         self._limits = node.limits
         self._connection_id = connection_id
         self._user_id = ""
+        self.session_id = ""  # the login session (device) identify's token belongs to
         self.state = ConnectionState.AWAITING_IDENTIFY
         self.close_code: int | None = None
         self._outbox = Outbox(self._limits.outbox_limit)
@@ -436,6 +437,7 @@ class Connection:
             self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
             return
         self._user_id = principal.user_id
+        self.session_id = principal.session_id
         self._token_deadline = token_deadline(frame.token)
         hub = self._node.hub
         # Events are held from here until ready is queued, so ready always comes first.

@@ -10,6 +10,7 @@ against it on use.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,8 +31,12 @@ from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginThrottle
 from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
+from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import refresh_tokens, sessions, users
+
+# The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
+SESSIONS_REVOKED = "session.revoked"
 
 # Touching last_used_at on every request would turn reads into writes; once a minute is
 # plenty for a "last active" column in a devices list.
@@ -152,6 +157,7 @@ class Auth:
         hasher: PasswordHasher,
         signer: TokenSigner,
         throttle: LoginThrottle,
+        events: EventSink,
         *,
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(seconds=10),
@@ -160,6 +166,7 @@ class Auth:
         self._hasher = hasher
         self._signer = signer
         self._throttle = throttle
+        self._events = events
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._touches = SessionTouches(db)
@@ -244,13 +251,17 @@ class Auth:
                         sessions.c.user_id,
                         sessions.c.revoked_at,
                         sessions.c.expires_at,
+                        users.c.deactivated_at,
                     )
                     .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                    .join(users, users.c.id == sessions.c.user_id)
                     .where(refresh_tokens.c.token_hash == token_hash)
                 )
             ).first()
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise InvalidRefreshToken()
+            if row.deactivated_at is not None:
+                raise SessionRevoked("This account has been deactivated")
             # Only one caller can move the token from current to rotated.
             claimed = await conn.execute(
                 update(refresh_tokens)
@@ -288,6 +299,7 @@ class Auth:
                 )
         # Raised after the transaction so that the revocation above is committed.
         if reused:
+            await self._announce_revoked(row.user_id, [row.session_id], "refresh_reuse")
             raise RefreshTokenReused()
         return self._pair(row.user_id, row.session_id, new_token)
 
@@ -342,31 +354,52 @@ class Auth:
                 for r in rows
             ]
 
-    async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
-        async with self._db.transaction() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(
-                    sessions.c.id == session_id,
-                    sessions.c.user_id == user_id,
-                    sessions.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=utcnow(), revoked_reason=reason)
-            )
-            if result.rowcount != 1:
-                raise NotFound("No such session")
+    async def revoke(
+        self,
+        user_id: str,
+        *,
+        session_ids: Sequence[str] | None = None,
+        except_session_id: str | None = None,
+        reason: str = "logout",
+    ) -> list[str]:
+        """Revoke sessions of ``user_id`` — those named, or every open one but
+        ``except_session_id`` — and close their sockets at once, on every node.
 
-    async def revoke_all(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        The one way to end sessions: logout, logout everywhere, refresh-token reuse, and
+        whatever else must cut a user off (password change, admin deactivation, erasure)
+        call this. After the commit, a ``session.revoked`` event names the sessions: each
+        node's gateway closes their sockets with 4001 (the bus carries it to every node
+        with a socket of the user). Their access tokens fail at the next request; their
+        refresh tokens never work again. Returns the ids revoked (already revoked ones and
+        other users' are left out)."""
         conditions = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
+        if session_ids is not None:
+            conditions.append(sessions.c.id.in_(list(session_ids)))
         if except_session_id is not None:
             conditions.append(sessions.c.id != except_session_id)
         async with self._db.transaction() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(and_(*conditions))
-                .values(revoked_at=utcnow(), revoked_reason="logout_all")
+                .values(revoked_at=utcnow(), revoked_reason=reason)
+                .returning(sessions.c.id)
             )
-            return int(result.rowcount)
+            revoked = sorted(row.id for row in result)
+        await self._announce_revoked(user_id, revoked, reason)
+        return revoked
+
+    async def _announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
+        if session_ids:
+            data = {"user_id": user_id, "session_ids": session_ids, "reason": reason}
+            await self._events.emit([Event(SESSIONS_REVOKED, data, user_ids=(user_id,))])
+
+    async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
+        if not await self.revoke(user_id, session_ids=[session_id], reason=reason):
+            raise NotFound("No such session")
+
+    async def revoke_all(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        revoked = await self.revoke(user_id, except_session_id=except_session_id, reason="logout_all")
+        return len(revoked)
 
 
 async def _revoke(conn: AsyncConnection, session_id: str, reason: str, now: datetime) -> None:
