@@ -127,8 +127,16 @@ class Settings(BaseSettings):
     # Uploads no message claimed are removed after this long.
     unclaimed_upload_ttl_seconds: int = Field(default=86_400, ge=60)
     attachment_sweep_interval_seconds: float = Field(default=600.0, gt=0)
-    # Image decodes at once per process: a 50-megapixel decode holds a few hundred MB.
+    # All frames of an animation together (a 196 KB GIF of fifty 2000x2000 frames is 200
+    # megapixels to decode and re-encode); samples deeper than 8 bits count double.
+    max_image_total_pixels: int = Field(default=100_000_000, ge=1)
+    # Image worker processes (decodes at once): a 50-megapixel decode holds a few hundred MB.
     image_processing_concurrency: int = Field(default=2, ge=1)
+    # Address space of one image worker; past it the image is refused (the server's own
+    # memory never grows). A 50-megapixel image with its thumbnails needs about 600 MB.
+    image_worker_memory_mb: int = Field(default=1024, ge=64)
+    # An image still being processed after this long is refused and its worker killed.
+    image_worker_timeout_seconds: float = Field(default=30.0, gt=0)
     # "local": files under data_dir/media. "s3": an S3-compatible bucket (AWS, MinIO, ...).
     media_backend: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None

@@ -19,6 +19,7 @@ from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
+from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
@@ -177,6 +178,13 @@ def build_container(settings: Settings) -> Container:
         settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
     )
     bind_urls(db, attachment_urls)  # message payloads carry signed attachment URLs
+    image_workers = ImageWorkers(
+        WorkerLimits(
+            workers=settings.image_processing_concurrency,
+            memory_bytes=settings.image_worker_memory_mb * 1024 * 1024,
+            timeout_seconds=settings.image_worker_timeout_seconds,
+        )
+    )
     uploads = Uploads(
         db,
         blobs,
@@ -185,9 +193,10 @@ def build_container(settings: Settings) -> Container:
             max_attachment_bytes=settings.max_attachment_bytes,
             max_image_bytes=settings.max_image_bytes,
             max_image_pixels=settings.max_image_pixels,
+            max_image_total_pixels=settings.max_image_total_pixels,
         ),
         temp_dir=settings.data_dir / "tmp" / "uploads",
-        image_concurrency=settings.image_processing_concurrency,
+        image_workers=image_workers,
     )
     attachments = Attachments(
         db,
@@ -237,5 +246,5 @@ def build_container(settings: Settings) -> Container:
         attachments=attachments,
         bus=backends.bus,
         presence_store=backends.presence,
-        _closers=[blobs.close],
+        _closers=[blobs.close, image_workers.close],
     )
