@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     # client reaches Parley over HTTPS (browsers then refuse plain HTTP for that long).
     hsts_max_age: int = Field(default=0, ge=0)
 
+    # The external base URL (scheme, host, optional path) used in emails, push payloads,
+    # invite and export links. Unset: derived from the request where there is one.
+    public_url: str | None = None
+
+    # --- outbound HTTP (DESIGN §6.0; parley/outbound.py): push services, link previews,
+    # webhooks. Private, loopback and link-local addresses are refused unless allowed here
+    # (tests on loopback; intranet webhooks).
+    outbound_allow_private: bool = False
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    outbound_max_response_bytes: int = Field(default=1_048_576, ge=1024)
+    # Networks never reached even when private addresses are allowed (cloud metadata).
+    outbound_denied_networks: list[str] = ["169.254.0.0/16", "fe80::/10"]
+
     # --- storage
     data_dir: Path = Path("parley-data")
     database_url: str | None = None
@@ -177,7 +190,17 @@ class Settings(BaseSettings):
     # after the grace period at most.
     presence_sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
-    @field_validator("metrics_allow")
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme, sep, rest = value.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
+        return value.rstrip("/")
+
+    @field_validator("outbound_denied_networks", "metrics_allow")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for network in value:

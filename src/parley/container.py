@@ -7,6 +7,7 @@ creates services. Backends are chosen here, once: SQLite or PostgreSQL, memory o
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,7 @@ from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.observability.metrics import Metrics
+from parley.outbound import OutboundClient, policy_from
 from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
@@ -42,7 +44,7 @@ from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
-# A scrape waits this long at most for the job queue's figures.
+# A scrape waits this long at most for the job queue's figures and each dependency.
 METRICS_TIMEOUT_SECONDS = 1.0
 
 
@@ -69,6 +71,8 @@ class Container:
     blobs: BlobStore
     uploads: Uploads
     attachments: Attachments
+    # Every request to a URL someone else chose (push services, previews, webhooks).
+    outbound: OutboundClient
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -81,7 +85,25 @@ class Container:
         return {"database": self.db.ping, **self.backends.checks}
 
     async def refresh_metrics(self) -> None:
-        """Figures that need a round trip, read at scrape time (the job queue's)."""
+        """Figures that need a round trip, read at scrape time: the job queue's, whether each
+        dependency answers, and the data directory's disk. A scrape never fails for them."""
+        checks = await self.readiness_checks()
+        answered = await asyncio.gather(
+            self._jobs_stats(),
+            *(asyncio.wait_for(check(), METRICS_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
+        for name, outcome in zip(checks, answered[1:], strict=True):
+            up = 0 if isinstance(outcome, BaseException) else 1
+            self.metrics.health.dependency_up.labels(name).set(up)
+        try:
+            usage = await asyncio.to_thread(shutil.disk_usage, self.settings.data_dir)
+        except OSError:
+            return
+        self.metrics.health.data_dir_free.set(usage.free)
+        self.metrics.health.data_dir_size.set(usage.total)
+
+    async def _jobs_stats(self) -> None:
         try:
             stats = await asyncio.wait_for(self.jobs.stats(), METRICS_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a scrape must not fail with Redis down
@@ -174,6 +196,7 @@ def build_container(settings: Settings) -> Container:
     jobs = backends.jobs
     scheduler = Scheduler(jobs)
     blobs = build_blob_store(settings)
+    outbound = OutboundClient(policy_from(settings))
     attachment_urls = AttachmentUrls(
         settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
     )
@@ -244,7 +267,8 @@ def build_container(settings: Settings) -> Container:
         blobs=blobs,
         uploads=uploads,
         attachments=attachments,
+        outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,
-        _closers=[blobs.close, image_workers.close],
+        _closers=[blobs.close, image_workers.close, outbound.close],
     )
