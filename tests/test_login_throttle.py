@@ -195,7 +195,12 @@ async def test_anonymous_socket_frames_cannot_flush_failed_login_state(
     locked-out guesser is still backing off. (With one shared table, every anonymous
     frame's key pushed the oldest failed-login state out, restoring the guesses.)"""
     async with running_server(
-        tmp_path, database_url, free_port, rate_limit_max_keys=50, gateway_frame_burst=60
+        tmp_path,
+        database_url,
+        free_port,
+        rate_limit_max_keys=50,
+        gateway_frame_burst=60,
+        login_backoff_base_seconds=600,  # outlasts the test however slow the machine
     ) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             await make_user(http, "ivan")
@@ -208,3 +213,21 @@ async def test_anonymous_socket_frames_cannot_flush_failed_login_state(
                 assert (await socket.recv_op("pong"))["op"] == "pong"
                 await socket.close()
             assert (await login(http, "ivan", WRONG)).status_code == 429
+
+
+@pytest.mark.settings(login_username_failures_allowed=3)
+async def test_the_sdk_logs_in_as_a_known_device(app: FastAPI, at: Addresses) -> None:
+    """The SDK keeps the device token of its last login and sends it with the next: under
+    a distributed attack on its username it still gets in."""
+    from parley.client import ParleyClient
+
+    transport = httpx.ASGITransport(app=app, client=("10.10.0.1", 40000))
+    async with ParleyClient("http://parley.test", transport=transport) as sdk:
+        await sdk.register("judy", TEST_PASSWORD)
+        await sdk.login("judy", TEST_PASSWORD)
+        assert sdk.device_token
+        for i in range(3):
+            assert (await login(at(f"10.11.0.{i}"), "judy", WRONG)).status_code == 401
+        assert (await login(at("10.11.1.1"), "judy", TEST_PASSWORD)).status_code == 429
+        await sdk.login("judy", TEST_PASSWORD)
+        assert sdk.user is not None and sdk.user["username"] == "judy"

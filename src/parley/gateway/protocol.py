@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from parley import fields
 from parley.errors import FieldProblem, MalformedBody, ParleyError, ValidationFailed
-from parley.fields import check_texts
 
 MAX_REF_CHARS = 64
 # Generous: the service enforces the real limit with a proper error; this only stops a
@@ -71,7 +70,7 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: object) -> object:
-        return check_texts(value)  # no NUL, no unpaired surrogate (parley.fields)
+        return fields.check_texts(value)  # no NUL, no unpaired surrogate
 
 
 class IdentifyFrame(_Strict):

@@ -37,6 +37,7 @@ class AccessClaims:
 @dataclass(frozen=True, slots=True)
 class DeviceClaims:
     user_id: str
+    username: str  # as typed at login, normalised: matched before any database read
     device_id: str
 
 
@@ -71,21 +72,28 @@ class TokenSigner:
         )
         return payload
 
-    def issue_device(self, user_id: str, *, now: datetime | None = None) -> str:
+    def issue_device(self, user_id: str, username: str, *, now: datetime | None = None) -> str:
         """A token marking the device that just logged in as ``user_id``'s."""
-        claims = {"sub": user_id, "jti": secrets.token_urlsafe(12), "typ": DEVICE_TOKEN_TYPE}
+        claims = {
+            "sub": user_id,
+            "name": username,
+            "jti": secrets.token_urlsafe(12),
+            "typ": DEVICE_TOKEN_TYPE,
+        }
         return self._issue(claims, self.device_ttl, now)
 
     def read_device(self, token: str) -> DeviceClaims | None:
         """The device a token names, or None for anything but a valid, current one."""
         try:
-            payload = self._decode(token, "jti")
+            payload = self._decode(token, "jti", "name")
         except jwt.PyJWTError:
             return None
-        sub, jti = payload.get("sub"), payload.get("jti")
-        if payload.get("typ") != DEVICE_TOKEN_TYPE or not isinstance(sub, str) or not isinstance(jti, str):
+        sub, name, jti = payload.get("sub"), payload.get("name"), payload.get("jti")
+        if payload.get("typ") != DEVICE_TOKEN_TYPE or not all(
+            isinstance(claim, str) for claim in (sub, name, jti)
+        ):
             return None
-        return DeviceClaims(user_id=sub, device_id=jti)
+        return DeviceClaims(user_id=str(sub), username=str(name), device_id=str(jti))
 
     def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
         claims = {"sub": user_id, "sid": session_id, "typ": TOKEN_TYPE}

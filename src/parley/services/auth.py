@@ -186,6 +186,12 @@ class Auth:
         says which of username or password was wrong. The pair returned carries a fresh
         device token: presented at a later login, it marks the device as known."""
         key = username.strip().lower()[:64]
+        # Throttled first, before any database read: a flood of refused guesses costs
+        # nothing but the limiter. The device token names its username for that reason
+        # (usernames are never reused, so the name identifies the user it was issued to).
+        device = self._signer.read_device(device_token) if device_token else None
+        known_device = device.device_id if device is not None and device.username == key else None
+        reservation = await self._throttle.reserve(key, client.ip_address, device_id=known_device)
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -194,9 +200,6 @@ class Auth:
                     )
                 )
             ).first()
-        device = self._signer.read_device(device_token) if device_token else None
-        known_device = device.device_id if device and row and device.user_id == row.id else None
-        reservation = await self._throttle.reserve(key, client.ip_address, device_id=known_device)
         valid = await self._hasher.verify(row.password_hash if row else None, password)
         if row is None or not valid:
             raise InvalidCredentials()
@@ -208,7 +211,7 @@ class Auth:
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
         tokens, user = await self.open_session(row.id, client)
-        return replace(tokens, device_token=self._signer.issue_device(row.id)), user
+        return replace(tokens, device_token=self._signer.issue_device(row.id, key)), user
 
     async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
         now = utcnow()
