@@ -446,7 +446,11 @@ class Connection:
         # so ready's last_seq values are a position from which nothing is missed.
         await hub.attach(self)
         await hub.sync(self, await queries.member_conversation_ids(services.db, self._user_id))
-        reads = await queries.ready_reads(services.db, self._user_id)
+        try:
+            reads = await queries.ready_reads(services.db, self._user_id, self.session_id)
+        except AuthenticationFailed as error:  # revoked while identifying
+            self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
+            return
         user, conversations, audience = reads.user, reads.conversations, reads.audience
         await hub.sync(self, [view["id"] for view in conversations])
         hub.settle(self)
