@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -109,14 +112,17 @@ async def test_an_image_needing_more_memory_than_a_worker_has_is_refused(
     assert (await upload_ok(client, alice, png_bytes(), "next.png"))["kind"] == "image"
 
 
-@pytest.mark.settings(image_worker_timeout_seconds=0.2, image_processing_concurrency=1)
+@pytest.mark.settings(image_worker_timeout_seconds=2.0, image_processing_concurrency=1)
 async def test_an_image_taking_too_long_is_refused_and_its_worker_replaced(
     client: httpx.AsyncClient, container: Container
 ) -> None:
+    """24 frames of 2000x2000 (96 MP, within the pixel limits) take several seconds to
+    re-encode (7.5 s on an idle core here): past the 2 s limit, the worker is killed."""
     alice = await make_user(client, "alice")
     assert (await upload_ok(client, alice, png_bytes(), "warm.png"))["kind"] == "image"
     before = set(container.uploads.image_workers.worker_pids())
-    response = await upload(client, alice, big_png(), "slow.png", "image/png")
+    slow = many_large_frames_gif(frames=24)
+    response = await upload(client, alice, slow, "slow.gif", "image/gif")
     assert response.status_code == 413 and code(response) == "IMAGE_TOO_LARGE", response.text
     assert "longer than" in response.json()["error"]["message"]
     assert (await upload_ok(client, alice, png_bytes(), "next.png"))["kind"] == "image"
@@ -134,3 +140,35 @@ async def test_the_server_process_does_not_hold_what_decoding_needed(client: htt
     processed = await upload_ok(client, alice, data, "big.png", "image/png")
     assert (processed["width"], processed["height"]) == (7000, 6400)
     assert peak_rss_kib() - before < 150 * 1024
+
+
+async def test_a_worker_that_died_is_replaced(client: httpx.AsyncClient, container: Container) -> None:
+    """A worker killed from outside (as the kernel's OOM killer would) is replaced: the
+    next images are processed by a new one."""
+    alice = await make_user(client, "alice")
+    assert (await upload_ok(client, alice, png_bytes(), "warm.png"))["kind"] == "image"
+    workers = container.uploads.image_workers
+    victims = set(workers.worker_pids())
+    assert victims
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    for pid in victims:
+        await wait_until_gone(pid)
+    for name in ("after1.png", "after2.png", "after3.png"):
+        assert (await upload_ok(client, alice, png_bytes(), name))["kind"] == "image"
+    assert not victims & set(workers.worker_pids())
+
+
+async def wait_until_gone(pid: int, timeout: float = 10.0) -> None:
+    """Until ``pid`` has exited (a zombie counts as gone)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return
+        if state in {"Z", "X"}:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"worker {pid} still running")

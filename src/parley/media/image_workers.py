@@ -108,31 +108,35 @@ class ImageWorkers:
         idle = self._queue()
         executor = await idle.get()
         loop = asyncio.get_running_loop()
-        healthy = True
+        arguments = (source, media_type, workdir, max_pixels, max_total_pixels)
         try:
-            future = loop.run_in_executor(
-                executor, _process, source, media_type, workdir, max_pixels, max_total_pixels
-            )
             try:
-                return await asyncio.wait_for(future, self._limits.timeout_seconds)
-            except TimeoutError:
-                healthy = False
-                raise ImageTimedOut(
-                    f"processing took longer than {self._limits.timeout_seconds:g} s"
-                ) from None
+                future = loop.run_in_executor(executor, _process, *arguments)
             except BrokenProcessPool:
-                healthy = False
-                raise ImageWorkerDied("the worker processing it died") from None
+                # Its worker died while idle (killed by the system): this image never ran
+                # there, so it gets a fresh worker instead of an error.
+                executor = self._replace(executor)
+                future = loop.run_in_executor(executor, _process, *arguments)
+            return await asyncio.wait_for(future, self._limits.timeout_seconds)
+        except TimeoutError:
+            executor = self._replace(executor)
+            raise ImageTimedOut(
+                f"processing took longer than {self._limits.timeout_seconds:g} s"
+            ) from None
+        except BrokenProcessPool:
+            executor = self._replace(executor)
+            raise ImageWorkerDied("the worker processing it died") from None
         except asyncio.CancelledError:
-            healthy = False  # the caller left: whatever the worker does is wasted
+            executor = self._replace(executor)  # the caller left: the work is wasted
             raise
         finally:
-            if healthy:
-                idle.put_nowait(executor)
-            else:
-                _kill(executor)
-                self._all.discard(executor)
-                idle.put_nowait(self._new_executor())
+            idle.put_nowait(executor)
+
+    def _replace(self, executor: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """Kill ``executor``'s worker (whatever it is doing) and make a fresh one."""
+        _kill(executor)
+        self._all.discard(executor)
+        return self._new_executor()
 
     async def close(self) -> None:
         for executor in list(self._all):
