@@ -58,6 +58,9 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settin
         "argon2_parallelism": 1,
         "access_log": False,
         "group_commit_window_ms": 1.0,
+        # Every test client shares one address; the address limits have their own tests.
+        "registrations_per_address": 100_000,
+        "login_address_failures_allowed": 100_000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -41,6 +41,8 @@ def server_env(tmp_path: Path, database_url: str, **settings: object) -> dict[st
         "PARLEY_CONVERSATION_MESSAGE_BURST": "10000",
         "PARLEY_API_RATE_PER_SECOND": "10000",
         "PARLEY_API_BURST": "10000",
+        "PARLEY_REGISTRATIONS_PER_ADDRESS": "1000000",
+        "PARLEY_LOGIN_ADDRESS_FAILURES_ALLOWED": "1000000",
         "PARLEY_GATEWAY_FRAME_RATE_PER_SECOND": "10000",
         "PARLEY_GATEWAY_FRAME_BURST": "10000",
     }

@@ -3,6 +3,11 @@
 
 The schema is Parley's own OpenAPI document; requests carry a real user's token so that
 authenticated routes are exercised past the authentication check.
+
+Every generated request is also sent poisoned: each string of its JSON body and of its
+query holding a NUL, and each string of its body an unpaired surrogate (``"\ud800"``,
+which JSON can escape and UTF-8 cannot encode; schemathesis itself never generates one).
+Those must be refused with a 4xx in the standard body, never a 500.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "PARLEY_ACCESS_LOG": "false",
         "PARLEY_API_RATE_PER_SECOND": "100000",
         "PARLEY_API_BURST": "100000",
+        "PARLEY_REGISTRATIONS_PER_ADDRESS": "1000000",
+        "PARLEY_LOGIN_ADDRESS_FAILURES_ALLOWED": "1000000",
         "PARLEY_MESSAGE_RATE_PER_SECOND": "100000",
         "PARLEY_MESSAGE_BURST": "100000",
         "PARLEY_LOGIN_FAILURES_ALLOWED": "100000",
@@ -89,3 +96,29 @@ def test_every_operation(case: Any, fuzz_server: tuple[str, dict[str, str]]) -> 
     # Not every rule is expressible in the schema (common passwords, a password containing
     # the username), so a schema-valid body may still be refused with a 400.
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
+    for _ in poisoned(case):
+        answer = case.call(base_url=base_url, headers=headers, timeout=30)
+        assert 400 <= answer.status_code < 500, (case.as_curl_command(), answer.text[:500])
+        assert set(answer.json()) == {"error"}, answer.text[:500]
+
+
+POISONS = ("\u0000", "\ud800")
+
+
+def poisoned(case: Any) -> Iterator[None]:
+    """Poison one string of ``case`` at a time (the first of the body, with each poison;
+    the first of the query, with NUL), yielding while it is poisoned; restored after."""
+    targets: list[tuple[dict[str, Any], tuple[str, ...]]] = []
+    if isinstance(case.body, dict) and case.media_type == "application/json":
+        targets.append((case.body, POISONS))
+    if isinstance(case.query, dict):
+        targets.append((case.query, POISONS[:1]))  # a URL cannot carry a surrogate
+    for container, poisons in targets:
+        key = next((k for k, v in container.items() if isinstance(v, str)), None)
+        if key is None:
+            continue
+        original = container[key]
+        for poison in poisons:
+            container[key] = original[:1] + poison + original[1:]
+            yield
+        container[key] = original

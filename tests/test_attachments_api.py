@@ -128,8 +128,10 @@ async def test_claiming_rules(client: httpx.AsyncClient) -> None:
 
     response = await post_message(client, alice, dm["id"], content="hi", attachment_ids=[bobs["id"]])
     assert response.status_code == 400 and code(response) == "INVALID_ATTACHMENT"
-    response = await post_message(client, alice, dm["id"], content="hi", attachment_ids=["01NOSUCHUPLOAD0000000000000"])
+    response = await post_message(client, alice, dm["id"], content="hi", attachment_ids=["0" * 26])
     assert response.status_code == 400 and code(response) == "INVALID_ATTACHMENT"
+    response = await post_message(client, alice, dm["id"], content="hi", attachment_ids=["01NOSUCHUPLOAD0000000000000"])
+    assert response.status_code == 400 and code(response) == "VALIDATION_ERROR"  # not an id at all
 
     first = await post_message(client, alice, dm["id"], content="", attachment_ids=[mine["id"]], client_msg_id="c-1")
     assert first.status_code == 201

@@ -66,3 +66,40 @@ async def test_close_flushes_then_refuses() -> None:
     assert await asyncio.gather(*pending) == [0, 1, 2] and written == [0, 1, 2]
     with pytest.raises(Unavailable):
         await batcher.submit(99)
+
+
+async def test_a_failing_item_fails_alone() -> None:
+    """A flush that raises because of one item (the database refused its values) is split
+    until the item is alone: everyone else's item commits, in order."""
+    written: list[int] = []
+    calls = 0
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        nonlocal calls
+        calls += 1
+        if 13 in items:
+            raise ValueError("the database refused item 13")
+        written.extend(items)
+        return [i * 2 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.05, max_batch=100)
+    outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(50)), return_exceptions=True)
+    assert isinstance(outcomes[13], ValueError)
+    assert [o for i, o in enumerate(outcomes) if i != 13] == [i * 2 for i in range(50) if i != 13]
+    assert written == [i for i in range(50) if i != 13]  # in submission order
+    assert calls <= 2 * 6 + 1  # a bisection, not one transaction per item
+    await batcher.close()
+
+
+async def test_an_unavailable_database_is_not_retried_item_by_item() -> None:
+    calls = 0
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("database down")
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.05, max_batch=100)
+    outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(20)), return_exceptions=True)
+    assert all(isinstance(o, ConnectionRefusedError) for o in outcomes) and calls == 1
+    await batcher.close()

@@ -36,9 +36,13 @@ async def test_self_dm_is_notes_to_self(client: httpx.AsyncClient) -> None:
 async def test_direct_with_unknown_user(client: httpx.AsyncClient) -> None:
     alice = await make_user(client, "alice")
     response = await client.post(
-        "/api/v1/conversations", json={"type": "direct", "user_id": "nobody"}, headers=alice.headers
+        "/api/v1/conversations", json={"type": "direct", "user_id": "0" * 26}, headers=alice.headers
     )
     assert response.status_code == 404
+    malformed = await client.post(
+        "/api/v1/conversations", json={"type": "direct", "user_id": "nobody"}, headers=alice.headers
+    )
+    assert malformed.status_code == 400 and malformed.json()["error"]["details"][0]["field"] == "direct.user_id"
 
 
 async def test_list_sorted_by_activity_with_unread_and_preview(client: httpx.AsyncClient) -> None:

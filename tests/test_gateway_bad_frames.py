@@ -171,10 +171,20 @@ async def _bad_frames(raw: RawSocket, conversation_id: str) -> None:
                 "op": "call",
                 "ref": "r6",
                 "method": "message.send",
-                "params": {"conversation_id": "01NOSUCHCONVERSATION00000", "content": "hi"},
+                "params": {"conversation_id": "0" * 26, "content": "hi"},
             },
             "r6",
             "NOT_FOUND",
+        ),
+        (
+            {
+                "op": "call",
+                "ref": "r6b",
+                "method": "message.send",
+                "params": {"conversation_id": "01NOSUCHCONVERSATION00000", "content": "hi"},
+            },
+            "r6b",
+            "VALIDATION_ERROR",
         ),
         (
             {
@@ -251,3 +261,31 @@ async def _flood(base: str, token: str) -> int | None:
         return raw.ws.close_code
     finally:
         await raw.close()
+
+
+async def test_huge_seq_and_bad_text_over_the_socket_are_validation_errors(
+    tmp_path: Path, database_url: str, free_port: int
+) -> None:
+    """read.mark with a seq no database integer holds, and text with NUL or an unpaired
+    surrogate: error frames naming the field, and the connection carries on."""
+    async with running_server(tmp_path, database_url, free_port) as server:
+        alice = await new_user(server.base_url, "hugo")
+        dm = await alice.create_direct(alice.user_id)
+        socket = await RawSocket.open(server.base_url)
+        try:
+            await socket.identify(alice.tokens.access_token)  # type: ignore[union-attr]
+            for value in (2**63, 10**30):
+                frame = await socket.call("h", "read.mark", {"conversation_id": dm["id"], "seq": value})
+                assert frame["op"] == "error" and frame["error"]["code"] == "VALIDATION_ERROR", frame
+                assert frame["error"]["details"][0]["field"] == "params.seq"
+            for field, value in (("content", "a\u0000b"), ("content", "a\ud800b"), ("reply_to_id", "x\u0000")):
+                params = {"conversation_id": dm["id"], "content": "hi", field: value}
+                # json.dumps escapes the surrogate: "\ud800" on the wire, as a client would.
+                frame = await socket.call(field, "message.send", params)
+                assert frame["op"] == "error" and frame["error"]["code"] == "VALIDATION_ERROR", frame
+                assert frame["error"]["details"][0]["field"] == f"params.{field}"
+            await socket.send({"op": "ping"})
+            assert (await socket.recv_op("pong"))["op"] == "pong"
+        finally:
+            await socket.close()
+            await alice.aclose()

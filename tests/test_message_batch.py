@@ -80,3 +80,35 @@ async def test_mixed_batch_outcomes_are_per_request(
             if message.conversation_id == cid:
                 assert stored[message.id] == message.to_public()  # the ack is what was stored
     assert elsewhere["conversation_id"] == group["id"]
+
+
+async def test_a_poisoned_send_fails_alone_in_a_batch_of_50(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """One send the database refuses (a reply_to_id no driver can encode: an unpaired
+    surrogate fails SQLite's and asyncpg's encoding alike) shares a batch with 49 sends of
+    other users: it fails alone; the 49 commit, are acknowledged and stored in order.
+    (Before, the whole batch failed: every sender got INTERNAL_ERROR.)"""
+    people = [await make_user(client, f"user{i}") for i in range(5)]
+    group = await open_group(client, people[0], people[1:])
+    sends = [
+        container.messages.send(people[i % 5].id, group["id"], f"message {i}")
+        if i != 25
+        else container.messages.send(people[0].id, group["id"], "poison", reply_to_id="x\ud800")
+        for i in range(50)
+    ]
+    outcomes = await asyncio.gather(*sends, return_exceptions=True)
+    assert not isinstance(outcomes[25], SendResult)
+    good = [o for i, o in enumerate(outcomes) if i != 25]
+    assert all(isinstance(o, SendResult) and o.created for o in good), [
+        type(o).__name__ for o in good if not isinstance(o, SendResult)
+    ]
+    page = (
+        await client.get(
+            f"/api/v1/conversations/{group['id']}/messages", params={"limit": 100}, headers=people[0].headers
+        )
+    ).json()["messages"]
+    texts = [m["content"] for m in page if m["kind"] == "text"]
+    assert texts == [f"message {i}" for i in range(50) if i != 25]
+    seqs = [m["seq"] for m in page]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

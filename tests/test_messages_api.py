@@ -125,10 +125,16 @@ async def test_reactions(client: httpx.AsyncClient) -> None:
     removed = (await client.delete(f"{url}/👍", headers=alice.headers)).json()["message"]
     assert {r["emoji"]: r["user_ids"] for r in removed["reactions"]}["👍"] == [bob.id]
 
-    for bad in ("a", "ok", "<b>", "👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍", "1", "%20"):
+    for bad in ("a", "ok", "<b>", "👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍👍", "1", "%20", "👍" * 8, "👍👎", "%EF%BF%BD", "%F0%9F%91"):
         response = await client.put(f"{url}/{bad}", headers=alice.headers)
         assert response.status_code == 400, bad
         assert code(response) == "VALIDATION_ERROR"
+        assert response.json()["error"]["details"][0]["field"] == "emoji"
+    # "❤" and "❤️" are the same emoji, so the same reaction (stored fully qualified).
+    await client.put(f"{url}/\u2764", headers=alice.headers)
+    both = (await client.put(f"{url}/\u2764\ufe0f", headers=bob.headers)).json()["message"]
+    assert {r["emoji"]: r["count"] for r in both["reactions"]}["\u2764\ufe0f"] == 2
+    assert "\u2764" not in {r["emoji"] for r in both["reactions"]}
     await client.delete(f"/api/v1/messages/{message['id']}", headers=alice.headers)
     dead = await client.put(f"{url}/👍", headers=bob.headers)
     assert dead.status_code == 409 and code(dead) == "MESSAGE_DELETED"
@@ -165,7 +171,9 @@ async def test_history_pages(client: httpx.AsyncClient, container: object) -> No
     ):
         response = await client.get(base, params=params, headers=bob.headers)
         assert response.status_code == 400, params
-    missing = await client.get(base, params={"around_id": "nope"}, headers=bob.headers)
+    malformed = await client.get(base, params={"around_id": "nope"}, headers=bob.headers)
+    assert malformed.status_code == 400 and malformed.json()["error"]["details"][0]["field"] == "around_id"
+    missing = await client.get(base, params={"around_id": "0" * 26}, headers=bob.headers)
     assert missing.status_code == 404
 
 

@@ -107,7 +107,7 @@ async def _changes(c: Container, d: Dataset) -> None:
 
 async def _ready(c: Container, d: Dataset) -> None:
     await gateway_queries.member_conversation_ids(c.db, d.heavy_user)
-    await gateway_queries.ready_reads(c.db, d.heavy_user)
+    await gateway_queries.ready_reads(c.db, d.heavy_user, d.session_ids[d.heavy_user][1])
     await c.conversations.list_for(d.heavy_user)
     await c.conversations.get(d.heavy_user, d.busiest)
 

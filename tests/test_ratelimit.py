@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
-from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
+from parley.security.ratelimit import Backoff, MemoryRateLimiter, Rate, RateLimiter
 from parley.security.ratelimit_redis import RedisRateLimiter
 
 
@@ -56,4 +56,66 @@ async def test_memory_limiter_is_bounded() -> None:
     limiter = MemoryRateLimiter(max_keys=10)
     for i in range(100):
         await limiter.hit(f"k{i}", Rate(1, 1))
-    assert len(limiter._buckets) == 10
+    assert limiter.size("") == 10  # keys without a purpose share one table
+
+
+# --- backoff: the failed-login primitive (reserve before verifying)
+
+BACKOFF = Backoff(free=3, base_seconds=0.2, max_seconds=0.8, forget_seconds=60)
+
+
+async def test_attempts_are_reserved_atomically_under_a_burst(limiter: RateLimiter) -> None:
+    """100 concurrent attempts on one key: exactly ``free`` are let through. (The old
+    check-then-count let every one of them through before the first failure was counted.)"""
+    decisions = await asyncio.gather(*(limiter.attempt("burst", BACKOFF) for _ in range(100)))
+    assert sum(d.allowed for d in decisions) == BACKOFF.free
+    refused = [d for d in decisions if not d.allowed]
+    assert all(0 < d.retry_after <= BACKOFF.base_seconds for d in refused)
+
+
+async def test_backoff_doubles_up_to_its_ceiling(limiter: RateLimiter) -> None:
+    backoff = Backoff(free=1, base_seconds=0.1, max_seconds=0.25, forget_seconds=60)
+    assert (await limiter.attempt("k", backoff)).allowed
+    waits = []
+    for _ in range(3):
+        refused = await limiter.attempt("k", backoff)
+        assert not refused.allowed
+        waits.append(refused.retry_after)
+        await asyncio.sleep(refused.retry_after + 0.02)
+        assert (await limiter.attempt("k", backoff)).allowed  # one more after the wait
+    # 0.1 after the first free failure, then 0.2, then capped at 0.25 (not 0.4)
+    assert 0.05 < waits[0] <= 0.1 and 0.15 < waits[1] <= 0.2 and 0.2 < waits[2] <= 0.25
+
+
+async def test_refund_gives_one_attempt_back_and_reset_forgets(limiter: RateLimiter) -> None:
+    for _ in range(BACKOFF.free):
+        assert (await limiter.attempt("k", BACKOFF)).allowed
+    assert not (await limiter.attempt("k", BACKOFF)).allowed
+    await limiter.refund("k", BACKOFF)  # the last allowed attempt turned out to succeed
+    assert (await limiter.attempt("k", BACKOFF)).allowed
+    assert not (await limiter.attempt("k", BACKOFF)).allowed
+    await limiter.reset("k")
+    assert all([(await limiter.attempt("k", BACKOFF)).allowed for _ in range(BACKOFF.free)])
+    assert (await limiter.attempt("other", BACKOFF)).allowed
+
+
+async def test_failures_are_forgotten_after_a_quiet_period(limiter: RateLimiter) -> None:
+    backoff = Backoff(free=1, base_seconds=0.05, max_seconds=0.05, forget_seconds=0.1)
+    assert (await limiter.attempt("k", backoff)).allowed
+    assert not (await limiter.attempt("k", backoff)).allowed
+    await asyncio.sleep(0.05 + 0.1 + 0.05)  # the delay, then the quiet period
+    # Forgotten: the free attempt is back, and the next one is refused again.
+    assert (await limiter.attempt("k", backoff)).allowed
+    assert not (await limiter.attempt("k", backoff)).allowed
+
+
+async def test_one_purpose_cannot_evict_another() -> None:
+    """Each purpose (the key's first part) has its own bounded table: a flood of one kind of
+    key (anonymous socket frames) never evicts another kind's state (failed logins)."""
+    limiter = MemoryRateLimiter(max_keys=100)
+    for _ in range(BACKOFF.free):
+        await limiter.attempt("login:user:alice", BACKOFF)
+    for i in range(1_000):
+        await limiter.hit(f"gateway:connection:{i}", Rate(20, 60))
+    assert not (await limiter.attempt("login:user:alice", BACKOFF)).allowed
+    assert limiter.size("gateway") == 100

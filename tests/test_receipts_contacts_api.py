@@ -64,8 +64,10 @@ async def test_contacts_flow(client: httpx.AsyncClient) -> None:
     for body in ({"user_id": alice.id}, {"user_id": 3}, {}):
         response = await client.post("/api/v1/contacts", json=body, headers=alice.headers)
         assert response.status_code == 400, body
-    unknown = await client.post("/api/v1/contacts", json={"user_id": "nobody"}, headers=alice.headers)
+    unknown = await client.post("/api/v1/contacts", json={"user_id": "0" * 26}, headers=alice.headers)
     assert unknown.status_code == 404
+    malformed = await client.post("/api/v1/contacts", json={"user_id": "nobody"}, headers=alice.headers)
+    assert malformed.status_code == 400
     bad_filter = await client.get("/api/v1/contacts", params={"status": "weird"}, headers=alice.headers)
     assert bad_filter.status_code == 400
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
 from parley.api import auth, contacts, conversations, link_previews, messages, ops, search, users, web
+from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
 from parley.api.uploads import router as uploads_router
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         uploads_router,
         link_previews.router,
     ):
-        app.include_router(router)
+        # Path and query parameters of every API route are checked for NUL and unpaired
+        # surrogates before anything else sees them (bodies: RequestModel).
+        app.include_router(router, dependencies=[Depends(check_request_text)])
     app.include_router(gateway_endpoint.router)  # /ws
     app.include_router(web.router)  # last: the web client's pages and files
 

@@ -62,7 +62,7 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
         return Backends(
             kind="memory",
             node_id=node_id,
-            limiter=MemoryRateLimiter(),
+            limiter=MemoryRateLimiter(settings.rate_limit_max_keys),
             jobs=MemoryJobQueue(),
             bus=InProcessBus(),
             presence=MemoryPresenceStore(node_id),
@@ -114,7 +114,7 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
         kind="redis",
         node_id=node_id,
         limiter=RedisRateLimiter(
-            client, prefix=f"{prefix}:rl:", fallback=MemoryRateLimiter()
+            client, prefix=f"{prefix}:rl:", fallback=MemoryRateLimiter(settings.rate_limit_max_keys)
         ),
         jobs=RedisJobQueue(client, prefix=f"{prefix}:jobs"),
         bus=bus,

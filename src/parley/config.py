@@ -89,8 +89,32 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Failed logins (docs/security.md "Login throttling"): failures allowed freely per
+    # (username, address) pair — and per known device —, per address (higher: people share
+    # addresses behind NAT) and per username from anywhere (higher still: it stops guessers
+    # spread over many addresses, and the owner's known devices are exempt from it).
     login_failures_allowed: int = Field(default=5, ge=1)
+    login_address_failures_allowed: int = Field(default=30, ge=1)
+    login_username_failures_allowed: int = Field(default=50, ge=1)
+    # Past an allowance the next attempt waits this long, doubling with each failure up to
+    # the ceiling: a slowing guesser, never a locked account.
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # Failures are forgotten after this long without one (after the last wait ended).
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Lifetime of the device token a login hands out (it marks the device as known).
+    login_device_token_days: int = Field(default=365, ge=1)
+    # Accounts one client address may register per window (IPv6: per /64).
+    registrations_per_address: int = Field(default=10, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
+    # /metrics: a scraper sends "Authorization: Bearer <token>" when this is set; clients
+    # from metrics_allow (addresses or networks) need none. With neither set, only loopback
+    # clients may scrape.
+    metrics_token: SecretStr | None = None
+    metrics_allow: list[str] = []
+    # Keys each kind of rate-limit state (per purpose: login, api, send, gateway) may hold
+    # in memory; one purpose never evicts another's.
+    rate_limit_max_keys: int = Field(default=100_000, ge=10)
 
     # --- limits (DESIGN §3)
     max_message_chars: int = Field(default=10_000, ge=1)
@@ -116,13 +140,21 @@ class Settings(BaseSettings):
     # Uploads no message claimed are removed after this long.
     unclaimed_upload_ttl_seconds: int = Field(default=86_400, ge=60)
     attachment_sweep_interval_seconds: float = Field(default=600.0, gt=0)
-    # Image decodes at once per process: a 50-megapixel decode holds a few hundred MB.
+    # All frames of an animation together (a 196 KB GIF of fifty 2000x2000 frames is 200
+    # megapixels to decode and re-encode); samples deeper than 8 bits count double.
+    max_image_total_pixels: int = Field(default=100_000_000, ge=1)
+    # Image worker processes (decodes at once): a 50-megapixel decode holds a few hundred MB.
     image_processing_concurrency: int = Field(default=2, ge=1)
     # Link previews (services/link_previews.py): the page a message links to is fetched
     # server-side (through parley/outbound.py) for its title, description and picture.
     link_previews: bool = True
     # A URL's preview is reused for this long before it is fetched again.
     link_preview_ttl_seconds: int = Field(default=86_400, ge=60)
+    # Address space of one image worker; past it the image is refused (the server's own
+    # memory never grows). A 50-megapixel image with its thumbnails needs about 600 MB.
+    image_worker_memory_mb: int = Field(default=1024, ge=64)
+    # An image still being processed after this long is refused and its worker killed.
+    image_worker_timeout_seconds: float = Field(default=30.0, gt=0)
     # "local": files under data_dir/media. "s3": an S3-compatible bucket (AWS, MinIO, ...).
     media_backend: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None
@@ -173,7 +205,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
         return value.rstrip("/")
 
-    @field_validator("outbound_denied_networks")
+    @field_validator("outbound_denied_networks", "metrics_allow")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for network in value:

@@ -20,10 +20,12 @@ from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
+from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
 from parley.security.passwords import PasswordHasher
-from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.login_throttle import LoginPolicy, LoginThrottle
+from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
 from parley.services.attachment_urls import AttachmentUrls, bind_urls
@@ -63,6 +65,7 @@ class Container:
     receipts: Receipts
     search: Search
     api_rate: Rate
+    registration_rate: Rate
     jobs: JobQueue
     scheduler: Scheduler
     backends: Backends
@@ -127,6 +130,24 @@ class Container:
         await self.db.dispose()
 
 
+def login_policy(settings: Settings) -> LoginPolicy:
+    """The failed-login policy of docs/security.md, from settings."""
+
+    def backoff(free: int) -> Backoff:
+        return Backoff(
+            free=free,
+            base_seconds=settings.login_backoff_base_seconds,
+            max_seconds=settings.login_backoff_max_seconds,
+            forget_seconds=settings.login_failure_window_seconds,
+        )
+
+    return LoginPolicy(
+        pair=backoff(settings.login_failures_allowed),
+        address=backoff(settings.login_address_failures_allowed),
+        username=backoff(settings.login_username_failures_allowed),
+    )
+
+
 def build_container(settings: Settings) -> Container:
     db = Database(
         settings.effective_database_url,
@@ -145,6 +166,7 @@ def build_container(settings: Settings) -> Container:
     signer = TokenSigner(
         settings.signing_secret(),
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        device_ttl=timedelta(days=settings.login_device_token_days),
     )
     events = EventBroker()
     accounts = Accounts(db, hasher, events)
@@ -152,11 +174,9 @@ def build_container(settings: Settings) -> Container:
         db,
         hasher,
         signer,
-        limiter,
+        LoginThrottle(limiter, login_policy(settings)),
+        events,
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
-        login_failure_rate=Rate.per_window(
-            settings.login_failures_allowed, settings.login_failure_window_seconds
-        ),
         reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
     messages = Messages(
@@ -183,6 +203,13 @@ def build_container(settings: Settings) -> Container:
         settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
     )
     bind_urls(db, attachment_urls)  # message payloads carry signed attachment URLs
+    image_workers = ImageWorkers(
+        WorkerLimits(
+            workers=settings.image_processing_concurrency,
+            memory_bytes=settings.image_worker_memory_mb * 1024 * 1024,
+            timeout_seconds=settings.image_worker_timeout_seconds,
+        )
+    )
     uploads = Uploads(
         db,
         blobs,
@@ -191,9 +218,10 @@ def build_container(settings: Settings) -> Container:
             max_attachment_bytes=settings.max_attachment_bytes,
             max_image_bytes=settings.max_image_bytes,
             max_image_pixels=settings.max_image_pixels,
+            max_image_total_pixels=settings.max_image_total_pixels,
         ),
         temp_dir=settings.data_dir / "tmp" / "uploads",
-        image_concurrency=settings.image_processing_concurrency,
+        image_workers=image_workers,
     )
     attachments = Attachments(
         db,
@@ -244,6 +272,9 @@ def build_container(settings: Settings) -> Container:
         receipts=Receipts(db, events),
         search=Search(db),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
+        registration_rate=Rate.per_window(
+            settings.registrations_per_address, settings.registration_window_seconds
+        ),
         jobs=jobs,
         scheduler=scheduler,
         backends=backends,
@@ -254,5 +285,5 @@ def build_container(settings: Settings) -> Container:
         outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,
-        _closers=[blobs.close, outbound.close],
+        _closers=[blobs.close, image_workers.close, outbound.close],
     )

@@ -7,6 +7,11 @@ refresh): it travels only in an ``HttpOnly; SameSite=Strict`` cookie scoped to
 no ``refresh_token``, and logout clears it. A page cannot tell whether that cookie exists,
 so at load it asks with ``"optional": true``: no cookie at all is then 204 (nobody is logged
 in here) instead of a 401 the browser would log as a failed request.
+
+A successful login also hands out a device token (``device_token`` in JSON mode, the
+``parley_device`` cookie in cookie mode). Sent back at a later login (body or cookie), it
+marks the device as known to the failed-login throttle: strangers' failures on the username
+or a shared address never stop it (docs/security.md "Login throttling").
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from parley.api.deps import Caller, Client, RequestModel, Services
 from parley.api.errors import error_response
-from parley.errors import AuthenticationFailed, InvalidRefreshToken
+from parley.errors import AuthenticationFailed, InvalidRefreshToken, RateLimited
+from parley.fields import Id
+from parley.security.login_throttle import address_key
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 REFRESH_COOKIE = "parley_refresh"
+DEVICE_COOKIE = "parley_device"
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 
 
@@ -37,6 +46,7 @@ class LoginBody(RequestModel):
     password: str
     device_name: str | None = None
     cookie: bool = False  # keep the refresh token in an HttpOnly cookie, not the body
+    device_token: str | None = Field(default=None, max_length=1024)  # from an earlier login
 
 
 class RefreshBody(RequestModel):
@@ -54,20 +64,30 @@ def _is_https(request: Request, services: Services) -> bool:
 
 
 def _cookie_response(
-    request: Request, services: Services, body: dict[str, Any], refresh_token: str
+    request: Request,
+    services: Services,
+    body: dict[str, Any],
+    refresh_token: str,
+    device_token: str | None = None,
 ) -> JSONResponse:
-    """The body without the refresh token, which goes into the cookie instead."""
-    public = {key: value for key, value in body.items() if key != "refresh_token"}
+    """The body without the refresh (and device) token, which go into cookies instead."""
+    public = {
+        key: value for key, value in body.items() if key not in {"refresh_token", "device_token"}
+    }
     response = JSONResponse(public)
-    response.set_cookie(
-        REFRESH_COOKIE,
-        refresh_token,
-        max_age=services.settings.refresh_token_ttl_days * 86400,
-        path=REFRESH_COOKIE_PATH,
-        secure=_is_https(request, services),
-        httponly=True,
-        samesite="strict",
-    )
+    cookies = [(REFRESH_COOKIE, refresh_token, services.settings.refresh_token_ttl_days)]
+    if device_token is not None:
+        cookies.append((DEVICE_COOKIE, device_token, services.settings.login_device_token_days))
+    for name, value, days in cookies:
+        response.set_cookie(
+            name,
+            value,
+            max_age=days * 86400,
+            path=REFRESH_COOKIE_PATH,
+            secure=_is_https(request, services),
+            httponly=True,
+            samesite="strict",
+        )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -84,7 +104,12 @@ def _clear_cookie(request: Request, services: Services, response: Response) -> N
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterBody, services: Services) -> dict[str, Any]:
+async def register(body: RegisterBody, services: Services, client: Client) -> dict[str, Any]:
+    """At most ``PARLEY_REGISTRATIONS_PER_ADDRESS`` accounts per address and window."""
+    key = f"register:address:{address_key(client.ip_address)}"
+    decision = await services.limiter.hit(key, services.registration_rate)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after, "Too many accounts registered from this address")
     user = await services.accounts.register(body.username, body.password, body.display_name)
     return {"user": user.to_private()}
 
@@ -96,10 +121,15 @@ async def login(
     """``"cookie": true``: the refresh token goes into an HttpOnly cookie, not the body."""
     if body.device_name:
         client = client.__class__(client.ip_address, client.user_agent, body.device_name[:200])
-    tokens, user = await services.auth.login(body.username, body.password, client)
+    device_token = body.device_token or request.cookies.get(DEVICE_COOKIE)
+    tokens, user = await services.auth.login(
+        body.username, body.password, client, device_token=device_token
+    )
     result = tokens.to_public() | {"user": user.to_private()}
     if body.cookie:
-        return _cookie_response(request, services, result, tokens.refresh_token)
+        return _cookie_response(
+            request, services, result, tokens.refresh_token, tokens.device_token
+        )
     return result
 
 
@@ -152,6 +182,6 @@ async def list_sessions(caller: Caller, services: Services) -> dict[str, Any]:
 
 
 @router.delete("/sessions/{session_id}", status_code=204, tags=["sessions"])
-async def revoke_session(session_id: str, caller: Caller, services: Services) -> Response:
+async def revoke_session(session_id: Id, caller: Caller, services: Services) -> Response:
     await services.auth.revoke_session(caller.user_id, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import Field
 
 from parley.api.deps import Caller, RequestModel, Services
+from parley.fields import Id
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])
 
 
 class UserRef(RequestModel):
-    user_id: str = Field(max_length=64)
+    user_id: Id
 
 
 @router.get("/contacts")
@@ -32,18 +32,18 @@ async def request_contact(body: UserRef, caller: Caller, services: Services) -> 
 
 
 @router.post("/contacts/{user_id}/accept")
-async def accept_contact(user_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def accept_contact(user_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     return {"contact": await services.contacts.accept(caller.user_id, user_id)}
 
 
 @router.post("/contacts/{user_id}/decline", status_code=204)
-async def decline_contact(user_id: str, caller: Caller, services: Services) -> Response:
+async def decline_contact(user_id: Id, caller: Caller, services: Services) -> Response:
     await services.contacts.remove(caller.user_id, user_id)
     return Response(status_code=204)
 
 
 @router.delete("/contacts/{user_id}", status_code=204)
-async def remove_contact(user_id: str, caller: Caller, services: Services) -> Response:
+async def remove_contact(user_id: Id, caller: Caller, services: Services) -> Response:
     """Remove a contact, or cancel / decline a pending request."""
     await services.contacts.remove(caller.user_id, user_id)
     return Response(status_code=204)
@@ -61,6 +61,6 @@ async def block(body: UserRef, caller: Caller, services: Services) -> Response:
 
 
 @router.delete("/blocks/{user_id}", status_code=204, tags=["blocks"])
-async def unblock(user_id: str, caller: Caller, services: Services) -> Response:
+async def unblock(user_id: Id, caller: Caller, services: Services) -> Response:
     await services.contacts.unblock(caller.user_id, user_id)
     return Response(status_code=204)

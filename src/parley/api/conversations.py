@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from parley.api.deps import Caller, RequestModel, Services
+from parley.fields import Id, Seq
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -17,13 +18,13 @@ MAX_IDS = 1000
 
 class DirectBody(RequestModel):
     type: Literal["direct"]
-    user_id: str = Field(max_length=64)
+    user_id: Id
 
 
 class GroupBody(RequestModel):
     type: Literal["group"]
     name: str = Field(max_length=1000)
-    member_ids: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=5000)
+    member_ids: list[Id] = Field(default=[], max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
     topic: str = Field(default="", max_length=5000)
 
@@ -35,7 +36,7 @@ class ConversationPatch(RequestModel):
 
 
 class MembersBody(RequestModel):
-    user_ids: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=MAX_IDS)
+    user_ids: list[Id] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class RoleBody(RequestModel):
@@ -43,7 +44,7 @@ class RoleBody(RequestModel):
 
 
 class SeqBody(RequestModel):
-    seq: int = Field(ge=0)
+    seq: Seq
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -75,13 +76,13 @@ async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str
 
 
 @router.get("/{conversation_id}")
-async def get_conversation(conversation_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def get_conversation(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     return {"conversation": await services.conversations.get(caller.user_id, conversation_id)}
 
 
 @router.patch("/{conversation_id}")
 async def patch_conversation(
-    conversation_id: str, body: ConversationPatch, caller: Caller, services: Services
+    conversation_id: Id, body: ConversationPatch, caller: Caller, services: Services
 ) -> dict[str, Any]:
     conversation = await services.conversations.update(
         caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
@@ -90,26 +91,26 @@ async def patch_conversation(
 
 
 @router.delete("/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, caller: Caller, services: Services) -> Response:
+async def delete_conversation(conversation_id: Id, caller: Caller, services: Services) -> Response:
     await services.conversations.delete(caller.user_id, conversation_id)
     return Response(status_code=204)
 
 
 @router.get("/{conversation_id}/members")
-async def list_members(conversation_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def list_members(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     return {"members": await services.conversations.members(caller.user_id, conversation_id)}
 
 
 @router.post("/{conversation_id}/members")
 async def add_members(
-    conversation_id: str, body: MembersBody, caller: Caller, services: Services
+    conversation_id: Id, body: MembersBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
     return await services.conversations.add_members(caller.user_id, conversation_id, body.user_ids)
 
 
 @router.delete("/{conversation_id}/members/{user_id}", status_code=204)
 async def remove_member(
-    conversation_id: str, user_id: str, caller: Caller, services: Services
+    conversation_id: Id, user_id: Id, caller: Caller, services: Services
 ) -> Response:
     """Remove a member (admins) or leave (your own id)."""
     await services.conversations.remove_member(caller.user_id, conversation_id, user_id)
@@ -118,7 +119,7 @@ async def remove_member(
 
 @router.patch("/{conversation_id}/members/{user_id}", status_code=204)
 async def change_role(
-    conversation_id: str, user_id: str, body: RoleBody, caller: Caller, services: Services
+    conversation_id: Id, user_id: Id, body: RoleBody, caller: Caller, services: Services
 ) -> Response:
     await services.conversations.set_role(caller.user_id, conversation_id, user_id, body.role)
     return Response(status_code=204)
@@ -126,14 +127,14 @@ async def change_role(
 
 @router.post("/{conversation_id}/read")
 async def mark_read(
-    conversation_id: str, body: SeqBody, caller: Caller, services: Services
+    conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
     return await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
 
 
 @router.post("/{conversation_id}/delivered")
 async def mark_delivered(
-    conversation_id: str, body: SeqBody, caller: Caller, services: Services
+    conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
     return await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
 
@@ -144,15 +145,15 @@ async def mark_delivered(
 class SendBody(RequestModel):
     content: str = Field(default="", max_length=50_000)
     client_msg_id: str | None = Field(default=None, max_length=200)
-    reply_to_id: str | None = Field(default=None, max_length=64)
+    reply_to_id: Id | None = None
     # Uploads (POST /api/v1/uploads) to attach; content may be empty when there are some.
     # The configured per-message limit (10) is checked by the service; this caps parsing.
-    attachment_ids: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
+    attachment_ids: list[Id] = Field(default=[], max_length=100)
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
 async def send_message(
-    conversation_id: str, body: SendBody, caller: Caller, services: Services
+    conversation_id: Id, body: SendBody, caller: Caller, services: Services
 ) -> JSONResponse:
     """201 with the new message; 200 with the earlier one when ``client_msg_id`` repeats."""
     result = await services.messages.send(
@@ -170,12 +171,12 @@ async def send_message(
 
 @router.get("/{conversation_id}/messages", tags=["messages"])
 async def history(
-    conversation_id: str,
+    conversation_id: Id,
     caller: Caller,
     services: Services,
-    before_seq: Annotated[int | None, Query(ge=0)] = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
-    around_id: Annotated[str | None, Query(max_length=64)] = None,
+    before_seq: Annotated[Seq | None, Query()] = None,
+    after_seq: Annotated[Seq | None, Query()] = None,
+    around_id: Annotated[Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     return await services.messages.history(
@@ -190,10 +191,10 @@ async def history(
 
 @router.get("/{conversation_id}/changes", tags=["messages"])
 async def changes(
-    conversation_id: str,
+    conversation_id: Id,
     caller: Caller,
     services: Services,
-    after_seq: Annotated[int, Query(ge=0)],
+    after_seq: Annotated[Seq, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> dict[str, Any]:
     return await services.messages.changes(

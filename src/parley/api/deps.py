@@ -5,17 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
+from starlette.requests import HTTPConnection
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from parley.container import Container
-from parley.errors import AuthenticationFailed, RateLimited
+from parley.errors import AuthenticationFailed, RateLimited, ValidationFailed
+from parley.fields import BAD_TEXT_MESSAGE, check_texts, first_bad_text
 from parley.services.auth import ClientInfo, Principal
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are an error, not silently dropped."""
+    """Base of every request body: unknown fields are an error, not silently dropped, and
+    no string in it holds NUL or an unpaired surrogate (``parley.fields``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        return check_texts(value)
+
+
+def check_request_text(request: HTTPConnection) -> None:
+    """Every path and query parameter of every route is storable text (an app-wide
+    dependency: routes need not remember). The field is named in the error."""
+    bad = first_bad_text([*request.path_params.items(), *request.query_params.multi_items()])
+    if bad is not None:
+        raise ValidationFailed.field(bad, BAD_TEXT_MESSAGE)
 
 
 def get_container(request: Request) -> Container:

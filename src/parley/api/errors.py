@@ -27,6 +27,7 @@ from parley.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from parley.fields import BAD_ID
 from parley.store.failures import FAILURE_TYPES, unavailable
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ def error_response(request: Request, error: ParleyError) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=error.status, headers=headers)
 
 
-def validation_error(errors: Sequence[Any]) -> ValidationFailed:
-    """Map pydantic's error list onto ``VALIDATION_ERROR`` / ``INVALID_JSON`` with fields."""
+def validation_error(errors: Sequence[Any]) -> ValidationFailed | NotFound:
+    """Map pydantic's error list onto ``VALIDATION_ERROR`` / ``INVALID_JSON`` with fields;
+    a malformed id in the path names nothing: ``NOT_FOUND``, as an unknown one would."""
+    if any(e.get("type") == BAD_ID and tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+        return NotFound()
     problems: list[FieldProblem] = []
     for item in errors:
         kind = item.get("type", "")

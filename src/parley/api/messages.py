@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from parley.api.deps import Caller, RequestModel, Services
+from parley.fields import Id
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
@@ -17,21 +18,21 @@ class EditBody(RequestModel):
 
 
 @router.get("/{message_id}")
-async def get_message(message_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def get_message(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     message = await services.messages.get(caller.user_id, message_id)
     return {"message": message.to_public()}
 
 
 @router.patch("/{message_id}")
 async def edit_message(
-    message_id: str, body: EditBody, caller: Caller, services: Services
+    message_id: Id, body: EditBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
     message = await services.messages.edit(caller.user_id, message_id, body.content)
     return {"message": message.to_public()}
 
 
 @router.delete("/{message_id}")
-async def delete_message(message_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def delete_message(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     """Returns the tombstone."""
     message = await services.messages.delete(caller.user_id, message_id)
     return {"message": message.to_public()}
@@ -39,7 +40,7 @@ async def delete_message(message_id: str, caller: Caller, services: Services) ->
 
 @router.put("/{message_id}/reactions/{emoji}")
 async def add_reaction(
-    message_id: str, emoji: str, caller: Caller, services: Services
+    message_id: Id, emoji: str, caller: Caller, services: Services
 ) -> dict[str, Any]:
     message = await services.reactions.add(caller.user_id, message_id, emoji)
     return {"message": message.to_public()}
@@ -47,12 +48,12 @@ async def add_reaction(
 
 @router.delete("/{message_id}/reactions/{emoji}")
 async def remove_reaction(
-    message_id: str, emoji: str, caller: Caller, services: Services
+    message_id: Id, emoji: str, caller: Caller, services: Services
 ) -> dict[str, Any]:
     message = await services.reactions.remove(caller.user_id, message_id, emoji)
     return {"message": message.to_public()}
 
 
 @router.get("/{message_id}/receipts")
-async def receipts(message_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def receipts(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     return await services.receipts.for_message(caller.user_id, message_id)

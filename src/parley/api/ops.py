@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley import __version__
-from parley.api.deps import Services
+from parley.api.deps import Client, Services
 from parley.backends import Degraded
+from parley.errors import AuthenticationFailed, Forbidden
 
 router = APIRouter(tags=["operations"])
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -45,7 +48,45 @@ async def readyz(services: Services) -> JSONResponse:
     return JSONResponse({"status": status, "checks": results}, status_code=200 if ready else 503)
 
 
+# Headers a reverse proxy adds: a request carrying one came from elsewhere, even when the
+# proxy itself connects over loopback.
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def check_metrics_access(request: Request, services: Services, client: Client) -> None:
+    """Who may scrape: a bearer of ``PARLEY_METRICS_TOKEN``, a client in
+    ``PARLEY_METRICS_ALLOW``; with neither configured, loopback clients that did not come
+    through a proxy. Metrics name routes, counts and timings: not for the whole internet."""
+    settings = services.settings
+    address = _address(client.ip_address)
+    if settings.metrics_allow and address is not None:
+        if any(address in ipaddress.ip_network(net, strict=False) for net in settings.metrics_allow):
+            return
+    if settings.metrics_token is not None:
+        scheme, _, offered = request.headers.get("authorization", "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), expected.encode()):
+            return
+        raise AuthenticationFailed("Send 'Authorization: Bearer <PARLEY_METRICS_TOKEN>'")
+    if settings.metrics_allow:
+        raise Forbidden("Metrics are served to the addresses in PARLEY_METRICS_ALLOW only")
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    if address is None or not address.is_loopback or forwarded:
+        raise Forbidden(
+            "Metrics are served to loopback clients only; set PARLEY_METRICS_TOKEN or "
+            "PARLEY_METRICS_ALLOW to scrape from elsewhere"
+        )
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 @router.get("/metrics", include_in_schema=False)
-async def metrics(services: Services) -> Response:
+async def metrics(request: Request, services: Services, client: Client) -> Response:
+    check_metrics_access(request, services, client)
     await services.refresh_metrics()
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

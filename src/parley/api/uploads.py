@@ -25,6 +25,8 @@ from parley.api.deps import Caller, Services, current_principal
 from parley.api.errors import error_response
 from parley.api.upload_stream import receive_file
 from parley.errors import NotFound
+from parley.fields import Id
+from parley.ids import looks_like_id
 from parley.media.blobstore import BlobNotFound, BlobStore
 from parley.media.names import content_disposition
 from parley.services.attachment_errors import RangeNotSatisfiable
@@ -91,14 +93,14 @@ async def conversation_attachments(
 
 
 @router.get("/api/v1/attachments/{attachment_id}")
-async def describe(attachment_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def describe(attachment_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     """The attachment with fresh signed URLs (when the ones a client holds have expired)."""
     return {"attachment": await services.attachments.describe(caller.user_id, attachment_id)}
 
 
 @router.get("/api/v1/attachments/{attachment_id}/{variant}", response_model=None)
 async def download(
-    attachment_id: str,
+    attachment_id: str,  # checked after authentication: anonymous callers learn nothing
     variant: str,
     request: Request,
     services: Services,
@@ -108,10 +110,14 @@ async def download(
     """The file. ``variant``: ``original``, or ``thumb320`` / ``thumb1280`` for images."""
     if exp is None and sig is None:
         caller = await current_principal(request)
+        if not looks_like_id(attachment_id):
+            raise NotFound(ATTACHMENT_NOT_FOUND)
         target = await services.attachments.open_download(
             attachment_id, variant, user_id=caller.user_id
         )
     else:
+        if not looks_like_id(attachment_id):
+            raise NotFound(ATTACHMENT_NOT_FOUND)
         target = await services.attachments.open_download(
             attachment_id, variant, expires=exp, signature=sig
         )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from parley.api.deps import Caller, RequestModel, Services
+from parley.fields import Id
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -39,6 +40,6 @@ async def search_users(
 
 
 @router.get("/{user_id}")
-async def get_user(user_id: str, caller: Caller, services: Services) -> dict[str, Any]:
+async def get_user(user_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     user = await services.accounts.get(user_id)
     return {"user": user.to_public()}

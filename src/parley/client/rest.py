@@ -67,11 +67,16 @@ class ParleyClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         device_name: str | None = None,
+        device_token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.user: JSON | None = None
         self.device_name = device_name
+        # From the last login: sent at the next one, it marks this client as a known device
+        # (strangers' failed logins on the username never slow it down). Keep it with the
+        # refresh token to have it survive restarts.
+        self.device_token = device_token
         headers = {"User-Agent": f"parley-sdk/{__version__}"}
         if device_name:
             headers["X-Parley-Device"] = device_name
@@ -194,8 +199,11 @@ class ParleyClient:
         body: JSON = {"username": username, "password": password}
         if self.device_name:
             body["device_name"] = self.device_name
+        if self.device_token:
+            body["device_token"] = self.device_token
         result = await self.request("POST", "/api/v1/auth/login", json=body, authenticated=False)
         self.tokens = Tokens.from_response(result)
+        self.device_token = result.get("device_token") or self.device_token
         self.user = dict(result["user"])
         return self.user
 

@@ -124,6 +124,7 @@ class Connection:
         self._limits = node.limits
         self._connection_id = connection_id
         self._user_id = ""
+        self.session_id = ""  # the login session (device) identify's token belongs to
         self.state = ConnectionState.AWAITING_IDENTIFY
         self.close_code: int | None = None
         self._outbox = Outbox(self._limits.outbox_limit)
@@ -436,6 +437,7 @@ class Connection:
             self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
             return
         self._user_id = principal.user_id
+        self.session_id = principal.session_id
         self._token_deadline = token_deadline(frame.token)
         hub = self._node.hub
         # Events are held from here until ready is queued, so ready always comes first.
@@ -444,7 +446,11 @@ class Connection:
         # so ready's last_seq values are a position from which nothing is missed.
         await hub.attach(self)
         await hub.sync(self, await queries.member_conversation_ids(services.db, self._user_id))
-        reads = await queries.ready_reads(services.db, self._user_id)
+        try:
+            reads = await queries.ready_reads(services.db, self._user_id, self.session_id)
+        except AuthenticationFailed as error:  # revoked while identifying
+            self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
+            return
         user, conversations, audience = reads.user, reads.conversations, reads.audience
         await hub.sync(self, [view["id"] for view in conversations])
         hub.settle(self)

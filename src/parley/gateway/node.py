@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 import functools
 import gc
+import json
 import logging
 import time
 
+from parley.bus.base import Envelope
 from parley.config import Settings
 from parley.container import Container
+from parley.errors import SessionRevoked
 from parley.gateway import queries
 from parley.gateway.connection import Connection, ConnectionLimits, ConnectionState, Socket
 from parley.gateway.handlers import Handlers
@@ -29,6 +32,7 @@ from parley.gateway.router import EventRouter
 from parley.gateway.typing_indicators import TypingTracker
 from parley.ids import new_id
 from parley.security.ratelimit import Rate
+from parley.services.auth import SESSIONS_REVOKED
 
 log = logging.getLogger("parley.gateway")
 
@@ -94,7 +98,7 @@ class Gateway:
     # --- lifecycle
 
     async def start(self) -> None:
-        await self.bus.start(self.hub.deliver, self.resync)
+        await self.bus.start(self._deliver, self.resync)
         await self.presence.start()
         self.services.events.add_listener(self.router)
         self.services.events.add_listener(self.introductions)
@@ -164,6 +168,16 @@ class Gateway:
         await self.typing.close()
         await self.presence.close()
         await self.bus.close()
+
+    async def _deliver(self, envelope: Envelope) -> None:
+        """The bus handler: revoked sessions lose their sockets first, then the hub fans
+        the envelope out (the user's other sessions see which sessions ended)."""
+        if envelope.type == SESSIONS_REVOKED:
+            revoked = set(json.loads(envelope.frame)["data"]["session_ids"])
+            for connection in list(self._connections):
+                if connection.session_id in revoked:
+                    connection.close(CloseCode.AUTHENTICATION_FAILED, SessionRevoked.code)
+        await self.hub.deliver(envelope)
 
     # --- connections
 

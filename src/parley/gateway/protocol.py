@@ -15,12 +15,12 @@ import enum
 import json
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from parley import fields
 from parley.errors import FieldProblem, MalformedBody, ParleyError, ValidationFailed
 
 MAX_REF_CHARS = 64
-MAX_ID_CHARS = 64
 # Generous: the service enforces the real limit with a proper error; this only stops a
 # client from making the gateway validate a megabyte string before the service says no.
 MAX_CONTENT_CHARS = 200_000
@@ -67,6 +67,11 @@ class BadFrame(Exception):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        return fields.check_texts(value)  # no NUL, no unpaired surrogate
+
 
 class IdentifyFrame(_Strict):
     op: Literal["identify"]
@@ -96,7 +101,7 @@ class CallParams(_Strict):
     """Base of every method's params."""
 
 
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+Id = fields.Id  # one shape for every id, at every edge
 
 
 class MessageSendParams(CallParams):
@@ -128,7 +133,7 @@ class TypingParams(CallParams):
 
 class MarkParams(CallParams):
     conversation_id: Id
-    seq: int = Field(ge=0)
+    seq: fields.Seq
 
 
 class PresenceParams(CallParams):

@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
-from parley.errors import NotFound
+from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user
 from parley.services.audience import read_acquaintances
 from parley.services.conversation_views import read_member_views
 from parley.store.db import Database
-from parley.store.tables import blocks, members, users
+from parley.store.tables import blocks, members, sessions, users
 
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
 
@@ -61,15 +61,26 @@ class ReadyReads:
     audience: set[str]  # as presence_audience
 
 
-async def ready_reads(db: Database, user_id: str) -> ReadyReads:
+async def ready_reads(db: Database, user_id: str, session_id: str | None = None) -> ReadyReads:
     """What ``ready`` needs, in one read transaction handed to a database thread once (a
     dozen statements: through the async driver each would be three or four hand-offs),
     which is most of what a reconnect storm waits on. (The conversation ids the hub
-    subscribes to first are read before, in their own transaction: see Connection.)"""
-    return await db.read_sync(_ready_reads, user_id)
+    subscribes to first are read before, in their own transaction: see Connection.)
+
+    ``SessionRevoked`` when ``session_id`` was revoked since identify checked it: read after
+    the socket subscribed to its user, so a revocation is either seen here or announced to
+    this node afterwards — never missed in between."""
+    return await db.read_sync(_ready_reads, user_id, session_id)
 
 
-def _ready_reads(conn: Connection, user_id: str) -> ReadyReads:
+_SESSION_REVOKED_AT = select(sessions.c.revoked_at).where(sessions.c.id == bindparam("session"))
+
+
+def _ready_reads(conn: Connection, user_id: str, session_id: str | None) -> ReadyReads:
+    if session_id is not None:
+        state = conn.execute(_SESSION_REVOKED_AT, {"session": session_id}).first()
+        if state is None or state.revoked_at is not None:
+            raise SessionRevoked()
     user = read_user(conn, user_id)
     if user is None:
         raise NotFound("No such user")

@@ -1,7 +1,7 @@
 """Image processing for attachments: safe decoding, a clean original, WebP thumbnails.
 
 Everything here is CPU-bound and synchronous: callers run ``process_image`` in a worker
-thread (``asyncio.to_thread``) and bound how many run at once.
+process with a memory cap and a time limit (``media.image_workers``).
 
 Safety (DESIGN §3):
 - Pillow may only use the decoder of the sniffed format (``Image.open(formats=...)``), so a
@@ -9,6 +9,9 @@ Safety (DESIGN §3):
 - The pixel count is checked from the header, *before* decoding: a decompression bomb (a
   tiny PNG declaring 100,000 x 100,000 pixels) is refused without allocating anything.
   Pillow's own bomb guard (``DecompressionBombWarning`` / ``Error``) is caught too.
+- So is the total over every frame of an animation (a small GIF of many large frames),
+  and samples deeper than 8 bits count double (they decode to 2-4 bytes each and are
+  converted at least once on the way to thumbnails).
 - Truncated or corrupt data fails the full decode here, not later in a browser.
 - The served "original" is re-encoded from the decoded pixels: EXIF (GPS, camera serials),
   XMP, comments and anything appended after the image (polyglots) are gone; the EXIF
@@ -32,10 +35,10 @@ THUMBNAIL_CONTENT_TYPE = "image/webp"
 # Re-encoding quality for lossy originals: visually lossless, far smaller than 100.
 ORIGINAL_QUALITY = 90
 THUMBNAIL_QUALITY = 80
-# An animation is decoded frame by frame to re-encode it; its frames together may hold at
-# most this many times the single-image pixel limit (a 10 MB GIF of 500x500 frames has a
-# few hundred frames; a million 1x1 frames or a hundred 50 MP frames are refused).
-ANIMATION_PIXEL_FACTOR = 4
+# Modes Pillow decodes deeper than 8 bits per sample (16-bit PNG greys, 32-bit ints and
+# floats): each pixel counts as two against the limits.
+DEEP_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+DEEP_PIXEL_WEIGHT = 2
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
 
 
@@ -80,21 +83,29 @@ def process_image(
     workdir: Path,
     *,
     max_pixels: int,
+    max_total_pixels: int | None = None,
     thumbnail_sizes: Sequence[int] = THUMBNAIL_SIZES,
 ) -> ProcessedImage:
-    """Decode ``source`` and write the clean original and thumbnails into ``workdir``."""
+    """Decode ``source`` and write the clean original and thumbnails into ``workdir``.
+    ``max_pixels`` bounds one frame, ``max_total_pixels`` (default: the same) all frames
+    together; deep samples count double against both."""
+    total_limit = max_pixels if max_total_pixels is None else max_total_pixels
     assert media_type.pillow_format is not None
     try:
         with Image.open(source, formats=[media_type.pillow_format]) as image:
             width, height = image.size
             if width < 1 or height < 1:
                 raise ImageUnreadable("the image has no pixels")
-            if width * height > max_pixels:
-                raise ImageTooLarge(f"{width}x{height} is more than {max_pixels:,} pixels")
+            weight = DEEP_PIXEL_WEIGHT if image.mode in DEEP_MODES else 1
+            deep = " (counted twice: more than 8 bits per sample)" if weight > 1 else ""
+            if width * height * weight > max_pixels:
+                raise ImageTooLarge(f"{width}x{height} is more than {max_pixels:,} pixels{deep}")
             frames = getattr(image, "n_frames", 1)
             animated = frames > 1
-            if animated and width * height * frames > max_pixels * ANIMATION_PIXEL_FACTOR:
-                raise ImageTooLarge(f"{frames} frames of {width}x{height} is too many pixels")
+            if width * height * weight * frames > total_limit:
+                raise ImageTooLarge(
+                    f"{frames} frames of {width}x{height} are more than {total_limit:,} pixels"
+                )
             original = workdir / "original"
             if animated:
                 first = _save_animation(image, media_type, original)

@@ -1,7 +1,17 @@
-"""Rate limiting: the ``RateLimiter`` interface and its in-memory token bucket.
+"""Rate limiting: the ``RateLimiter`` interface and its in-memory implementation.
 
-A Redis implementation (one atomic Lua script per hit) lives beside it for scale-out; both
-pass the same contract tests. Keys are namespaced by the caller (``"send:user:<id>"``).
+Two primitives, both atomic per key (a decision and its count are one step, so concurrent
+requests can never all pass a check made before any of them was counted):
+
+- **token buckets** (``hit``): steady rates with a burst — API calls, sends, socket frames;
+- **backoff** (``attempt``): failures counted *before* the outcome is known, each one past
+  the free allowance doubling the wait for the next — failed logins. The caller reserves
+  an attempt, does the expensive check (the password hash), and ``refund``\\s the attempt
+  when it succeeded.
+
+A Redis implementation (one Lua script per decision) lives beside it for scale-out; both
+pass the same contract tests. Keys are namespaced by the caller, purpose first
+(``"send:user:<id>"``, ``"login:user:<name>"``).
 """
 
 from __future__ import annotations
@@ -9,7 +19,13 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
+
+# Keys each purpose may hold in memory. A token bucket that falls out is simply full
+# again; 100,000 idle keys of one purpose cost about 20 MB.
+MAX_KEYS_PER_PURPOSE = 100_000
+
+State = TypeVar("State")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +38,30 @@ class Rate:
     @classmethod
     def per_window(cls, count: int, window_seconds: float) -> Rate:
         return cls(per_second=count / window_seconds, burst=count)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Failures allowed freely, then exponentially spaced: after ``free`` counted failures
+    the next attempt waits ``base_seconds``, the one after twice that, and so on up to
+    ``max_seconds``. Failures are forgotten once the key stays quiet for ``forget_seconds``
+    after its last wait ended."""
+
+    free: int
+    base_seconds: float
+    max_seconds: float
+    forget_seconds: float
+
+    def delay(self, failures: int) -> float:
+        """How long after the last counted failure the next attempt must wait."""
+        if failures < self.free:
+            return 0.0
+        exponent = min(failures - self.free, 64)  # 2**64 × any base is past any ceiling
+        return min(self.max_seconds, self.base_seconds * 2.0**exponent)
+
+    def ttl(self, failures: int) -> float:
+        """How long a key with ``failures`` must be remembered."""
+        return self.delay(failures) + self.forget_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +79,66 @@ class RateLimiter(Protocol):
         """Would ``hit`` succeed? Takes nothing."""
         ...
 
+    async def attempt(self, key: str, backoff: Backoff) -> Decision:
+        """Reserve one attempt: refused while the key is waiting out its backoff; otherwise
+        counted as a failure at once (atomically with the decision) and allowed."""
+        ...
+
+    async def refund(self, key: str, backoff: Backoff) -> None:
+        """Take back one counted attempt (it succeeded, or a sibling key refused it)."""
+        ...
+
     async def reset(self, key: str) -> None:
-        """Refill the bucket (for example after a successful login)."""
+        """Forget the key: a full bucket, no failures."""
         ...
 
 
-class MemoryRateLimiter:
-    """Token buckets in a bounded LRU map: an idle key simply falls out when space is needed."""
+class _Tables(Generic[State]):
+    """Bounded LRU tables of one kind of state, one table per purpose (the key's first
+    ``:``-separated part)."""
 
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+    def __init__(self, max_keys: int) -> None:
+        self._tables: dict[str, OrderedDict[str, State]] = {}
         self._max_keys = max_keys
 
+    def _table(self, key: str) -> OrderedDict[str, State]:
+        purpose, separator, _ = key.partition(":")
+        return self._tables.setdefault(purpose if separator else "", OrderedDict())
+
+    def get(self, key: str) -> State | None:
+        return self._table(key).get(key)
+
+    def put(self, key: str, value: State) -> None:
+        table = self._table(key)
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self._max_keys:
+            table.popitem(last=False)  # the least recently used key of this purpose only
+
+    def pop(self, key: str) -> None:
+        self._table(key).pop(key, None)
+
+    def size(self, purpose: str) -> int:
+        return len(self._tables.get(purpose, ()))
+
+
+class MemoryRateLimiter:
+    """Buckets and failure counts in bounded LRU tables, one per purpose: one kind of
+    traffic — anonymous socket frames, say — can only ever evict its own kind's idle state,
+    never another's (failed logins, API limits)."""
+
+    def __init__(self, max_keys: int = MAX_KEYS_PER_PURPOSE) -> None:
+        self._buckets: _Tables[tuple[float, float]] = _Tables(max_keys)  # (tokens, updated)
+        self._failures: _Tables[tuple[int, float]] = _Tables(max_keys)  # (failures, last)
+
+    def size(self, purpose: str) -> int:
+        """Keys held for ``purpose`` (both kinds of state)."""
+        return self._buckets.size(purpose) + self._failures.size(purpose)
+
+    # --- token buckets
+
     def _level(self, key: str, rate: Rate, now: float) -> float:
-        tokens, updated = self._buckets.get(key, (float(rate.burst), now))
+        tokens, updated = self._buckets.get(key) or (float(rate.burst), now)
         return min(float(rate.burst), tokens + (now - updated) * rate.per_second)
 
     async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
@@ -60,10 +146,7 @@ class MemoryRateLimiter:
         tokens = self._level(key, rate, now)
         if tokens < cost:
             return Decision(False, (cost - tokens) / rate.per_second)
-        self._buckets[key] = (tokens - cost, now)
-        self._buckets.move_to_end(key)
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
+        self._buckets.put(key, (tokens - cost, now))
         return Decision(True)
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
@@ -72,5 +155,30 @@ class MemoryRateLimiter:
             return Decision(False, (cost - tokens) / rate.per_second)
         return Decision(True)
 
+    # --- backoff
+
+    def _counted(self, key: str, backoff: Backoff, now: float) -> tuple[int, float]:
+        failures, last = self._failures.get(key) or (0, now)
+        if failures and now - last >= backoff.ttl(failures):
+            return 0, now  # forgotten
+        return failures, last
+
+    async def attempt(self, key: str, backoff: Backoff) -> Decision:
+        now = time.monotonic()
+        failures, last = self._counted(key, backoff, now)
+        ready_at = last + backoff.delay(failures)
+        if failures and now < ready_at:
+            return Decision(False, ready_at - now)
+        self._failures.put(key, (failures + 1, now))
+        return Decision(True)
+
+    async def refund(self, key: str, backoff: Backoff) -> None:
+        failures, last = self._counted(key, backoff, time.monotonic())
+        if failures <= 1:
+            self._failures.pop(key)
+        else:
+            self._failures.put(key, (failures - 1, last))
+
     async def reset(self, key: str) -> None:
-        self._buckets.pop(key, None)
+        self._buckets.pop(key)
+        self._failures.pop(key)

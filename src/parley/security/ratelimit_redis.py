@@ -1,4 +1,5 @@
-"""The ``RateLimiter`` on Redis: one token bucket per key, updated atomically by a Lua script.
+"""The ``RateLimiter`` on Redis: token buckets and backoff counters, each decision one Lua
+script, so the check and the count are one atomic step across every node.
 
 The script reads Redis's own clock (``TIME``), so nodes with skewed clocks still share one
 consistent bucket. Idle buckets expire once they would be full again.
@@ -18,7 +19,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from parley.security.ratelimit import Decision, Rate, RateLimiter
+from parley.security.ratelimit import Backoff, Decision, Rate, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,45 @@ end
 return {1, "0"}
 """
 
+# Shared by both backoff scripts: the key's failures, forgotten after their quiet period.
+_BACKOFF_STATE = """
+local free = tonumber(ARGV[1])
+local base = tonumber(ARGV[2])
+local ceiling = tonumber(ARGV[3])
+local forget = tonumber(ARGV[4])
+local function delay(n)
+  if n < free then return 0 end
+  return math.min(ceiling, base * 2 ^ math.min(n - free, 64))
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'n', 'ts')
+local n = tonumber(state[1]) or 0
+local ts = tonumber(state[2]) or now
+if n > 0 and now - ts >= delay(n) + forget then
+  n = 0
+  ts = now
+end
+"""
+
+BACKOFF_ATTEMPT = _BACKOFF_STATE + """
+if n > 0 and now < ts + delay(n) then
+  return {0, tostring(ts + delay(n) - now)}
+end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((delay(n + 1) + forget) * 1000) + 1000)
+return {1, "0"}
+"""
+
+BACKOFF_REFUND = _BACKOFF_STATE + """
+if n <= 1 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'n', n - 1)
+end
+return 1
+"""
+
 
 class RedisRateLimiter:
     def __init__(
@@ -60,6 +100,8 @@ class RedisRateLimiter:
         self._client = client
         self._prefix = prefix
         self._script: Any = client.register_script(TOKEN_BUCKET)
+        self._attempt: Any = client.register_script(BACKOFF_ATTEMPT)
+        self._refund: Any = client.register_script(BACKOFF_REFUND)
         self._fallback = fallback
         self._fallback_seconds = fallback_seconds
         self._fallback_until = 0.0
@@ -97,6 +139,31 @@ class RedisRateLimiter:
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
         return await self._call(key, rate, cost, take=False)
+
+    @staticmethod
+    def _backoff_args(backoff: Backoff) -> list[float]:
+        return [backoff.free, backoff.base_seconds, backoff.max_seconds, backoff.forget_seconds]
+
+    async def attempt(self, key: str, backoff: Backoff) -> Decision:
+        if not self._use_fallback():
+            try:
+                allowed, retry_after = await self._attempt(
+                    keys=[self._prefix + key], args=self._backoff_args(backoff)
+                )
+                return Decision(bool(int(allowed)), float(retry_after))
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+        assert self._fallback is not None
+        return await self._fallback.attempt(key, backoff)
+
+    async def refund(self, key: str, backoff: Backoff) -> None:
+        if self._fallback is not None:
+            await self._fallback.refund(key, backoff)
+        if not self._use_fallback():
+            try:
+                await self._refund(keys=[self._prefix + key], args=self._backoff_args(backoff))
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
 
     async def reset(self, key: str) -> None:
         if self._fallback is not None:

@@ -1,8 +1,11 @@
-"""Access tokens (short-lived JWTs) and refresh tokens (opaque, stored hashed).
+"""Access tokens (short-lived JWTs), refresh tokens (opaque, stored hashed) and device
+tokens (long-lived JWTs that only mark a device as known to the login throttle).
 
 An access token names its user (``sub``) and session (``sid``), so revoking a session stops
 its access at the next check. Only HS256 is accepted: ``alg: none`` and algorithm
-confusion fail verification.
+confusion fail verification. A device token grants nothing by itself: it names a user and a
+device id, so that a login of that user from that device is throttled on its own
+(``security.login_throttle``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -19,6 +23,7 @@ from parley.errors import InvalidToken, TokenExpired
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "access"
+DEVICE_TOKEN_TYPE = "device"
 ISSUER = "parley"
 
 
@@ -29,35 +34,75 @@ class AccessClaims:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceClaims:
+    user_id: str
+    username: str  # as typed at login, normalised: matched before any database read
+    device_id: str
+
+
 class TokenSigner:
-    def __init__(self, secret: str, *, access_ttl: timedelta) -> None:
+    def __init__(
+        self, secret: str, *, access_ttl: timedelta, device_ttl: timedelta = timedelta(days=365)
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("the signing secret must be at least 32 characters")
         self._secret = secret
         self.access_ttl = access_ttl
+        self.device_ttl = device_ttl
 
-    def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
+    def _issue(self, claims: dict[str, str], ttl: timedelta, now: datetime | None) -> str:
         issued = now or utcnow()
         payload = {
             "iss": ISSUER,
-            "sub": user_id,
-            "sid": session_id,
-            "typ": TOKEN_TYPE,
+            **claims,
             "iat": int(issued.timestamp()),
-            "exp": int((issued + self.access_ttl).timestamp()),
+            "exp": int((issued + ttl).timestamp()),
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def _decode(self, token: str, *claims: str) -> dict[str, Any]:
+        """The verified payload (``jwt.PyJWTError`` otherwise), ``claims`` required."""
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "typ", "iss", *claims]},
+        )
+        return payload
+
+    def issue_device(self, user_id: str, username: str, *, now: datetime | None = None) -> str:
+        """A token marking the device that just logged in as ``user_id``'s."""
+        claims = {
+            "sub": user_id,
+            "name": username,
+            "jti": secrets.token_urlsafe(12),
+            "typ": DEVICE_TOKEN_TYPE,
+        }
+        return self._issue(claims, self.device_ttl, now)
+
+    def read_device(self, token: str) -> DeviceClaims | None:
+        """The device a token names, or None for anything but a valid, current one."""
+        try:
+            payload = self._decode(token, "jti", "name")
+        except jwt.PyJWTError:
+            return None
+        sub, name, jti = payload.get("sub"), payload.get("name"), payload.get("jti")
+        if payload.get("typ") != DEVICE_TOKEN_TYPE or not all(
+            isinstance(claim, str) for claim in (sub, name, jti)
+        ):
+            return None
+        return DeviceClaims(user_id=str(sub), username=str(name), device_id=str(jti))
+
+    def issue_access(self, user_id: str, session_id: str, *, now: datetime | None = None) -> str:
+        claims = {"sub": user_id, "sid": session_id, "typ": TOKEN_TYPE}
+        return self._issue(claims, self.access_ttl, now)
 
     def verify_access(self, token: str) -> AccessClaims:
         """The token's claims, or ``TokenExpired`` / ``InvalidToken``."""
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "sid", "typ", "iss"]},
-            )
+            payload = self._decode(token, "sid")
         except jwt.ExpiredSignatureError:
             raise TokenExpired() from None
         except jwt.PyJWTError:

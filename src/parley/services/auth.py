@@ -10,7 +10,8 @@ against it on use.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,17 +23,20 @@ from parley.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     NotFound,
-    RateLimited,
     RefreshTokenReused,
     SessionRevoked,
 )
 from parley.ids import new_id
 from parley.security.passwords import PasswordHasher
-from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.login_throttle import LoginThrottle
 from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
+from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import refresh_tokens, sessions, users
+
+# The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
+SESSIONS_REVOKED = "session.revoked"
 
 # Touching last_used_at on every request would turn reads into writes; once a minute is
 # plenty for a "last active" column in a devices list.
@@ -60,15 +64,19 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     session_id: str
+    device_token: str | None = None  # logins only: marks this device as known
 
     def to_public(self) -> dict[str, Any]:
-        return {
+        public = {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "token_type": "Bearer",
             "expires_in": self.expires_in,
             "session_id": self.session_id,
         }
+        if self.device_token is not None:
+            public["device_token"] = self.device_token
+        return public
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,36 +156,42 @@ class Auth:
         db: Database,
         hasher: PasswordHasher,
         signer: TokenSigner,
-        limiter: RateLimiter,
+        throttle: LoginThrottle,
+        events: EventSink,
         *,
         refresh_ttl: timedelta,
-        login_failure_rate: Rate,
         reuse_grace: timedelta = timedelta(seconds=10),
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._signer = signer
-        self._limiter = limiter
+        self._throttle = throttle
+        self._events = events
         self._refresh_ttl = refresh_ttl
-        self._failure_rate = login_failure_rate
         self._reuse_grace = reuse_grace
         self._touches = SessionTouches(db)
 
     # --- login and tokens
 
-    async def login(self, username: str, password: str, client: ClientInfo) -> tuple[TokenPair, User]:
-        """Check the password and open a session. Failures are throttled per username and
-        per client address; the error never says which of username or password was wrong."""
+    async def login(
+        self,
+        username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        device_token: str | None = None,
+    ) -> tuple[TokenPair, User]:
+        """Check the password and open a session. The attempt is counted before the
+        password is checked (``security.login_throttle`` has the policy); the error never
+        says which of username or password was wrong. The pair returned carries a fresh
+        device token: presented at a later login, it marks the device as known."""
         key = username.strip().lower()[:64]
-        throttle_keys = [f"login:user:{key}"]
-        if client.ip_address:
-            throttle_keys.append(f"login:ip:{client.ip_address}")
-        for throttle_key in throttle_keys:
-            decision = await self._limiter.peek(throttle_key, self._failure_rate)
-            if not decision.allowed:
-                raise RateLimited(
-                    decision.retry_after, "Too many failed logins; try again later"
-                )
+        # Throttled first, before any database read: a flood of refused guesses costs
+        # nothing but the limiter. The device token names its username for that reason
+        # (usernames are never reused, so the name identifies the user it was issued to).
+        device = self._signer.read_device(device_token) if device_token else None
+        known_device = device.device_id if device is not None and device.username == key else None
+        reservation = await self._throttle.reserve(key, client.ip_address, device_id=known_device)
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -188,17 +202,16 @@ class Auth:
             ).first()
         valid = await self._hasher.verify(row.password_hash if row else None, password)
         if row is None or not valid:
-            for throttle_key in throttle_keys:
-                await self._limiter.hit(throttle_key, self._failure_rate)
             raise InvalidCredentials()
-        await self._limiter.reset(throttle_keys[0])
+        await self._throttle.succeeded(reservation)
         if self._hasher.needs_rehash(row.password_hash):
             new_hash = await self._hasher.hash(password)
             async with self._db.transaction() as conn:
                 await conn.execute(
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
-        return await self.open_session(row.id, client)
+        tokens, user = await self.open_session(row.id, client)
+        return replace(tokens, device_token=self._signer.issue_device(row.id, key)), user
 
     async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
         now = utcnow()
@@ -241,13 +254,17 @@ class Auth:
                         sessions.c.user_id,
                         sessions.c.revoked_at,
                         sessions.c.expires_at,
+                        users.c.deactivated_at,
                     )
                     .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+                    .join(users, users.c.id == sessions.c.user_id)
                     .where(refresh_tokens.c.token_hash == token_hash)
                 )
             ).first()
             if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise InvalidRefreshToken()
+            if row.deactivated_at is not None:
+                raise SessionRevoked("This account has been deactivated")
             # Only one caller can move the token from current to rotated.
             claimed = await conn.execute(
                 update(refresh_tokens)
@@ -285,6 +302,7 @@ class Auth:
                 )
         # Raised after the transaction so that the revocation above is committed.
         if reused:
+            await self._announce_revoked(row.user_id, [row.session_id], "refresh_reuse")
             raise RefreshTokenReused()
         return self._pair(row.user_id, row.session_id, new_token)
 
@@ -339,31 +357,52 @@ class Auth:
                 for r in rows
             ]
 
-    async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
-        async with self._db.transaction() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(
-                    sessions.c.id == session_id,
-                    sessions.c.user_id == user_id,
-                    sessions.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=utcnow(), revoked_reason=reason)
-            )
-            if result.rowcount != 1:
-                raise NotFound("No such session")
+    async def revoke(
+        self,
+        user_id: str,
+        *,
+        session_ids: Sequence[str] | None = None,
+        except_session_id: str | None = None,
+        reason: str = "logout",
+    ) -> list[str]:
+        """Revoke sessions of ``user_id`` — those named, or every open one but
+        ``except_session_id`` — and close their sockets at once, on every node.
 
-    async def revoke_all(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        The one way to end sessions: logout, logout everywhere, refresh-token reuse, and
+        whatever else must cut a user off (password change, admin deactivation, erasure)
+        call this. After the commit, a ``session.revoked`` event names the sessions: each
+        node's gateway closes their sockets with 4001 (the bus carries it to every node
+        with a socket of the user). Their access tokens fail at the next request; their
+        refresh tokens never work again. Returns the ids revoked (already revoked ones and
+        other users' are left out)."""
         conditions = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
+        if session_ids is not None:
+            conditions.append(sessions.c.id.in_(list(session_ids)))
         if except_session_id is not None:
             conditions.append(sessions.c.id != except_session_id)
         async with self._db.transaction() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(and_(*conditions))
-                .values(revoked_at=utcnow(), revoked_reason="logout_all")
+                .values(revoked_at=utcnow(), revoked_reason=reason)
+                .returning(sessions.c.id)
             )
-            return int(result.rowcount)
+            revoked = sorted(row.id for row in result)
+        await self._announce_revoked(user_id, revoked, reason)
+        return revoked
+
+    async def _announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
+        if session_ids:
+            data = {"user_id": user_id, "session_ids": session_ids, "reason": reason}
+            await self._events.emit([Event(SESSIONS_REVOKED, data, user_ids=(user_id,))])
+
+    async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
+        if not await self.revoke(user_id, session_ids=[session_id], reason=reason):
+            raise NotFound("No such session")
+
+    async def revoke_all(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        revoked = await self.revoke(user_id, except_session_id=except_session_id, reason="logout_all")
+        return len(revoked)
 
 
 async def _revoke(conn: AsyncConnection, session_id: str, reason: str, now: datetime) -> None:

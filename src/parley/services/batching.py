@@ -4,6 +4,12 @@ transaction, answer each caller only after that transaction commits (DESIGN §2)
 The window only delays a request that arrives when the writer is idle; requests that pile
 up while a batch is being written go out in the next batch at once, so under load batches
 grow by themselves and nothing waits longer than one commit plus one window.
+
+One request must never fail another's: when a whole flush raises (the database refused one
+request's values, say), the batch is split in halves and each half flushed again, until the
+request at fault is alone and gets the error (about 2·log2(n) extra transactions for one
+bad request in n, in the original order). A database that cannot be reached is the
+exception: every request fails alike, and splitting would only knock on a closed door.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from parley.errors import Unavailable
+from parley.store.failures import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +80,19 @@ class Batcher(Generic[Item, Result]):
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:
             outcomes = await self._flush([item for item, _ in batch])
-        except BaseException as exc:  # the whole batch failed: every caller learns why
+        except asyncio.CancelledError:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(Unavailable("The write was interrupted; retry"))
+            raise
+        except Exception as exc:
+            if len(batch) > 1 and not is_unavailable(exc):
+                half = len(batch) // 2  # find the request at fault; the others commit
+                await self._write(batch[:half])
+                await self._write(batch[half:])
+                return
             log.exception("group commit failed", extra={"batch": len(batch)})
-            outcomes = [exc] * len(batch)
-            if isinstance(exc, asyncio.CancelledError):
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(Unavailable("The write was interrupted; retry"))
-                raise
+            outcomes = [exc] * len(batch)  # every caller of what is left learns why
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue

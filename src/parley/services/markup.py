@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import emoji as emoji_data
+
 from parley.errors import ValidationFailed
 
 # "@name" not preceded by a word character or another "@" (so e-mail addresses don't count).
 MENTION_PATTERN = re.compile(r"(?<![\w@])@([A-Za-z0-9_.-]{3,32})")
+# The longest emoji sequence in the Unicode data is 10 code points (a kiss with skin tones);
+# anything longer is refused before the lookup.
 MAX_REACTION_CODEPOINTS = 16
-ZERO_WIDTH_JOINER = "\u200d"
-KEYCAP = "\u20e3"
 CLIENT_MSG_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -66,24 +68,15 @@ def mentioned_usernames(content: str) -> set[str]:
 
 
 def check_emoji(raw: str) -> str:
-    """A reaction must be one emoji (with its modifiers, joiners and variation selectors)."""
-    emoji = unicodedata.normalize("NFC", raw)
-    codepoints = list(emoji)
-    if not codepoints or len(codepoints) > MAX_REACTION_CODEPOINTS:
+    """A reaction is exactly one emoji of the Unicode emoji set — one grapheme cluster:
+    with its skin tone, joiners, keycap or tags — stored in its fully-qualified form, so
+    "❤" and "❤️" are the same reaction. The set is Unicode's own emoji data (``emoji-test
+    .txt``) as the ``emoji`` package ships it, kept current with each Unicode release;
+    a lone component (a skin tone by itself) is not a reaction."""
+    text = unicodedata.normalize("NFC", raw)
+    if len(text) > MAX_REACTION_CODEPOINTS or emoji_data.EMOJI_DATA.get(text, {}).get(
+        "status", emoji_data.STATUS["component"]
+    ) == emoji_data.STATUS["component"]:
         raise ValidationFailed.field("emoji", "must be a single emoji")
-    has_symbol = False
-    for index, ch in enumerate(codepoints):
-        category = unicodedata.category(ch)
-        if category == "So":
-            has_symbol = True
-        elif category in {"Sk", "Mn", "Me"} or ch == ZERO_WIDTH_JOINER:
-            continue
-        elif "\U000e0020" <= ch <= "\U000e007f":  # tag sequences (subdivision flags)
-            continue
-        elif ch in "0123456789#*" and KEYCAP in codepoints[index + 1 : index + 3]:
-            has_symbol = True
-        else:
-            raise ValidationFailed.field("emoji", "must be a single emoji")
-    if not has_symbol:
-        raise ValidationFailed.field("emoji", "must be a single emoji")
-    return emoji
+    qualified = emoji_data.emojize(emoji_data.demojize(text))
+    return qualified if qualified in emoji_data.EMOJI_DATA else text

@@ -147,21 +147,19 @@ class MessageSender:
     # --- the batch
 
     async def _write_batch(self, batch: Sequence[SendRequest]) -> list[SendResult | BaseException]:
+        """Commit, then emit. A batch that fails as a whole is split by the batcher until
+        the request at fault is alone; only then is its failure its outcome."""
         try:
             outcomes, created = await self._commit(batch)
-        except (IntegrityError, AttachmentAlreadyUsed):
-            # A concurrent writer (another node) raced on a client_msg_id, or two sends
-            # claimed one upload: write one by one so only the racing request sees the conflict.
-            outcomes, created = [], []
-            for request in batch:
-                try:
-                    single, made = await self._commit([request])
-                    outcomes.extend(single)
-                    created.extend(made)
-                except IntegrityError:
-                    outcomes.append(IdempotencyConflict("Retry: a concurrent send raced this one"))
-                except AttachmentAlreadyUsed as exc:  # claimed by a concurrent send
-                    outcomes.append(exc)
+        except IntegrityError:
+            if len(batch) > 1:
+                raise
+            # A concurrent writer (another node) took this client_msg_id first.
+            outcomes, created = [IdempotencyConflict("Retry: a concurrent send raced this one")], []
+        except AttachmentAlreadyUsed as exc:
+            if len(batch) > 1:
+                raise
+            outcomes, created = [exc], []  # claimed by a concurrent send
         if created:
             self._metrics.messages_sent.inc(len(created))
             self._metrics.group_commit_batch.observe(len(created))

@@ -32,7 +32,8 @@ SNIFF_BYTES = 16
 class UploadLimits:
     max_attachment_bytes: int
     max_image_bytes: int
-    max_image_pixels: int
+    max_image_pixels: int  # one frame
+    max_image_total_pixels: int  # every frame of an animation together
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ Pipeline, in order, each step refusing with a stable code (``attachment_errors``
 3. the byte limit of the kind is checked (already enforced while streaming, see
    ``upload_sink``);
 4. images are decoded, checked for pixels, re-encoded without metadata and thumbnailed
-   (``media.images``) in a worker thread, at most ``image_concurrency`` at a time because
-   a 50-megapixel decode holds a few hundred MB;
+   (``media.images``) in a worker process with a memory cap and a time limit
+   (``media.image_workers``), as many at a time as there are workers;
 5. the row is inserted, then the blobs written; if storing fails both are undone.
 
 The upload belongs to its uploader until a message claims it
@@ -33,6 +33,7 @@ from parley.errors import PayloadTooLarge, Unavailable, UnsupportedMediaType
 from parley.ids import new_id
 from parley.media import images
 from parley.media.blobstore import BlobStore
+from parley.media.image_workers import ImageWorkers
 from parley.media.names import safe_name
 from parley.media.sniff import MediaKind, MediaType, sniff_file
 from parley.services.attachment_errors import (
@@ -94,14 +95,14 @@ class Uploads:
         limits: UploadLimits,
         *,
         temp_dir: Path,
-        image_concurrency: int = 2,
+        image_workers: ImageWorkers,
     ) -> None:
         self._db = db
         self._store = store
         self._urls = urls
         self.limits = limits
         self._temp_dir = temp_dir
-        self._image_slots = asyncio.Semaphore(image_concurrency)
+        self.image_workers = image_workers
 
     def open_sink(self) -> UploadSink:
         """A sink for one incoming file, limits applied while it streams."""
@@ -200,23 +201,23 @@ class Uploads:
                 received.sha256,
             )
             return [original], {ORIGINAL: received.path}, None, None
-        async with self._image_slots:
-            try:
-                processed = await asyncio.to_thread(
-                    images.process_image,
-                    received.path,
-                    media_type,
-                    workdir,
-                    max_pixels=self.limits.max_image_pixels,
-                )
-            except images.ImageTooLarge as exc:
-                raise ImageTooLarge(
-                    f"Images can have at most {self.limits.max_image_pixels:,} pixels ({exc})"
-                ) from None
-            except images.ImageUnreadable as exc:
-                raise ImageUnreadable(
-                    f"The image could not be decoded as {media_type.content_type}: {exc}"
-                ) from None
+        try:
+            processed = await self.image_workers.process(
+                received.path,
+                media_type,
+                workdir,
+                max_pixels=self.limits.max_image_pixels,
+                max_total_pixels=self.limits.max_image_total_pixels,
+            )
+        except images.ImageTooLarge as exc:
+            raise ImageTooLarge(
+                f"Images can have at most {self.limits.max_image_pixels:,} pixels, "
+                f"{self.limits.max_image_total_pixels:,} over all frames ({exc})"
+            ) from None
+        except images.ImageUnreadable as exc:
+            raise ImageUnreadable(
+                f"The image could not be decoded as {media_type.content_type}: {exc}"
+            ) from None
         variants = [
             VariantRecord(
                 v.name, blob_key(attachment_id, v.name), v.content_type, v.size, v.sha256,
