@@ -9,7 +9,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
-from parley.api import auth, contacts, conversations, messages, ops, search, users, web
+from parley.api import (
+    auth,
+    contacts,
+    conversations,
+    email_links,
+    messages,
+    notifications,
+    ops,
+    search,
+    users,
+    web,
+)
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
 from parley.api.uploads import router as uploads_router
@@ -63,6 +74,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         contacts.router,
         search.router,
         uploads_router,
+        notifications.router,
+        email_links.router,
     ):
         app.include_router(router)
     app.include_router(gateway_endpoint.router)  # /ws

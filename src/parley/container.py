@@ -19,6 +19,7 @@ from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
+from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
@@ -66,6 +67,8 @@ class Container:
     blobs: BlobStore
     uploads: Uploads
     attachments: Attachments
+    # Preferences, email addresses, Web Push and digests (DESIGN §6.2).
+    notifications: Notifications
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -95,7 +98,9 @@ class Container:
     async def close(self) -> None:
         await self.scheduler.close()
         await self.messages.close()  # flush the group-commit batch before anything closes
+        await self.notifications.trigger.close()  # its jobs for that batch are queued
         await self.jobs.close()
+        await self.notifications.close()
         for closer in reversed(self._closers):
             await closer()
         for closer in reversed(self.backends.closers):
@@ -185,6 +190,7 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    notifications = build_notifications(settings, db, events, jobs, scheduler, metrics, limiter)
     return Container(
         settings=settings,
         db=db,
@@ -213,6 +219,7 @@ def build_container(settings: Settings) -> Container:
         blobs=blobs,
         uploads=uploads,
         attachments=attachments,
+        notifications=notifications,
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close],
