@@ -252,3 +252,16 @@ def body_text(message: EmailMessage, subtype: str = "plain") -> str:
     assert part is not None, f"no text/{subtype} part"
     content: str = part.get_content()
     return content
+
+
+async def send_json(
+    client: Any, method: str, url: str, body: object, headers: dict[str, str] | None = None
+) -> Any:
+    """A JSON request written with ASCII escapes, so it can carry what a strict encoder
+    refuses (lone surrogates like "\\ud800", as a hostile client would send)."""
+    return await client.request(
+        method,
+        url,
+        content=json.dumps(body),
+        headers={"content-type": "application/json", **(headers or {})},
+    )

@@ -6,8 +6,9 @@ The plan job leaves one ``email`` row per (user, message) in the ledger, due
 - ``notify.digest_sweep`` (every ``PARLEY_EMAIL_DIGEST_SWEEP_SECONDS`` on every node) finds
   users with due rows whose last digest is older than one window, and queues a
   ``notify.digest`` for each; it also deletes ledger rows older than ``LEDGER_DAYS``.
-- ``notify.digest`` *claims* a digest in one write transaction: the rows still worth
-  mailing (unread, not muted, still a member, digests on, a verified address) get a new
+- ``notify.digest`` *claims* a digest in one write transaction: the due rows (and those due
+  within half a window more: a burst of messages makes one email) still worth mailing
+  (unread, not muted, still a member, digests on, a verified address) get a new
   ``digest_id``, the others are marked ``skipped``, and ``last_digest_at`` moves to now — only
   if it was at least one window ago, so concurrent jobs (every node sweeps) make one
   digest per user per window. It queues ``notify.digest_send`` for the claimed digest.
@@ -59,6 +60,10 @@ SWEEP_BATCH = 500
 LEDGER_DAYS = 7
 # Messages shown per digest; the subject still counts them all.
 MAX_LINES = 50
+# A digest that goes out takes along the missed messages that would be due within this
+# share of the delay: a burst of messages arrives as one email, not split at the moment
+# the first of them became due.
+GATHER_SHARE = 0.5
 
 
 def due_users(conn: Connection, now: datetime, window: timedelta) -> list[str]:
@@ -89,7 +94,8 @@ def forget_old(conn: Connection, now: datetime) -> None:
 def claim_digest(
     conn: Connection, user_id: str, now: datetime, window: timedelta, digest_id: str
 ) -> bool:
-    """Claim the user's due email rows as one digest; False when there is none to send."""
+    """Claim the user's due email rows (and those due within ``GATHER_SHARE`` of the
+    window) as one digest; False when there is none to send."""
     conn.execute(
         insert_or_ignore(conn.dialect.name, notification_settings, ["user_id"]).values(
             user_id=user_id, notify_default="all", email_digest=True, last_digest_at=None
@@ -104,10 +110,15 @@ def claim_digest(
         notifications.c.user_id == user_id,
         notifications.c.channel == "email",
         notifications.c.status == "pending",
-        notifications.c.due_at <= now,
+        notifications.c.due_at <= now + window * GATHER_SHARE,
     )
-    rows = list(conn.execute(select(notifications.c.message_id, notifications.c.conversation_id).where(*mine)))
-    if not rows:
+    rows = list(
+        conn.execute(
+            select(notifications.c.message_id, notifications.c.conversation_id, notifications.c.due_at)
+            .where(*mine)
+        )
+    )
+    if not rows or min(row.due_at for row in rows) > now:
         return False
     if state.last_digest_at is not None and state.last_digest_at > now - window:
         return False  # another digest went out within this window; the sweep comes back
