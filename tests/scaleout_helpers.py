@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import os
 import re
 import secrets
@@ -24,6 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from parley.client import ParleyClient
 from tests.conftest import need_service
@@ -133,17 +139,31 @@ class RedisServer:
 
 class Nginx:
     """nginx from Debian running ``deploy/nginx/parley.conf`` — the shipped file, with only
-    the upstream addresses and the listen port replaced — as a child in the foreground."""
+    the upstream addresses, the listen ports and the certificate paths replaced — as a child
+    in the foreground. It serves TLS on ``tls_port`` with a self-signed certificate for
+    127.0.0.1 (``ca_file`` verifies it), redirects plain HTTP on ``redirect_port``, and also
+    listens in plain HTTP on ``port`` inside the TLS server block, so tests that are not
+    about TLS reach the same locations without certificates."""
 
     def __init__(self, directory: Path, node_ports: list[int]) -> None:
         self.directory = directory
         self.port = free_port()
+        self.tls_port = free_port()
+        self.redirect_port = free_port()
         self.node_ports = node_ports
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "tls" / "cert.pem"
 
     def config(self) -> str:
         shipped = NGINX_CONF.read_text()
@@ -155,7 +175,21 @@ class Nginx:
         assert count == 2, "deploy/nginx/parley.conf changed shape: update the test"
         head = "upstream parley_nodes {\n"
         shipped = shipped.replace(head, head + servers)
-        shipped = shipped.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        tls = self.directory / "tls"
+        replacements = {
+            "    listen [::]:80;\n": "",
+            "    listen [::]:443 ssl http2;\n": "",
+            "listen 80;": f"listen 127.0.0.1:{self.redirect_port};",
+            "listen 443 ssl http2;": (
+                f"listen 127.0.0.1:{self.tls_port} ssl http2;\n"
+                f"    listen 127.0.0.1:{self.port};"
+            ),
+            "/etc/parley/tls/fullchain.pem": str(tls / "cert.pem"),
+            "/etc/parley/tls/privkey.pem": str(tls / "key.pem"),
+        }
+        for shipped_text, test_text in replacements.items():
+            assert shipped_text in shipped, f"deploy/nginx/parley.conf lost {shipped_text!r}"
+            shipped = shipped.replace(shipped_text, test_text)
         d = self.directory
         # Root drops to "nobody" for workers, who could not write the test's directory.
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -175,6 +209,7 @@ class Nginx:
     def start(self) -> Nginx:
         need_binary("nginx", NGINX, "Install it: apt-get install -y nginx (.ci/run does).")
         self.directory.mkdir(parents=True, exist_ok=True)
+        write_self_signed_certificate(self.directory / "tls", "127.0.0.1")
         conf = self.directory / "nginx.conf"
         conf.write_text(self.config())
         log = (self.directory / "nginx.out").open("ab")
@@ -203,6 +238,42 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def write_self_signed_certificate(directory: Path, address: str) -> None:
+    """A P-256 certificate for ``address`` (and localhost), valid for a day, as
+    ``cert.pem`` and ``key.pem`` in ``directory``: the certificate is its own CA."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "parley-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(address)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file = directory / "key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
 
 
 class DatabaseLink(TcpProxy):

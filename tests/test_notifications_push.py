@@ -25,7 +25,10 @@ from tests.notify_helpers import BrowserKeys, PushService, push_service
 pytestmark = [
     pytest.mark.usefixtures("backend"),
     pytest.mark.settings(
-        push_delay_seconds=0.3, push_coalesce_seconds=1.5, **NO_SEND_LIMITS
+        push_delay_seconds=0.3,
+        push_coalesce_seconds=1.5,
+        outbound_allow_private=True,  # the push service stand-in is on loopback
+        **NO_SEND_LIMITS,
     ),
 ]
 

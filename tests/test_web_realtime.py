@@ -157,6 +157,8 @@ def test_group_membership_changes_live(shots: Browser, rest: Rest) -> None:
     ).to_contain_text("Live crew")
     expect(bob_page.locator(".msg-system", has_text="added Cora Newcomer")).to_be_visible()
 
+    # The owner's member list (which the autocomplete reads) reloads on member.added.
+    expect(panel.get_by_role("button", name="Actions for Cora Newcomer")).to_be_visible()
     owner_box = owner_page.get_by_role("textbox", name="Message Live crew")
     # @mention autocomplete: typing "@" and a prefix offers members; Enter picks one.
     owner_box.type("Welcome @" + carol.username[:4])

@@ -10,6 +10,7 @@ field names below without the prefix (``database_url = "postgresql://..."``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -52,6 +53,19 @@ class Settings(BaseSettings):
     # Strict-Transport-Security max-age in seconds; 0 leaves it off. Set it only when every
     # client reaches Parley over HTTPS (browsers then refuse plain HTTP for that long).
     hsts_max_age: int = Field(default=0, ge=0)
+
+    # The external base URL (scheme, host, optional path) used in emails, push payloads,
+    # invite and export links. Unset: derived from the request where there is one.
+    public_url: str | None = None
+
+    # --- outbound HTTP (DESIGN §6.0; parley/outbound.py): push services, link previews,
+    # webhooks. Private, loopback and link-local addresses are refused unless allowed here
+    # (tests on loopback; intranet webhooks).
+    outbound_allow_private: bool = False
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    outbound_max_response_bytes: int = Field(default=1_048_576, ge=1024)
+    # Networks never reached even when private addresses are allowed (cloud metadata).
+    outbound_denied_networks: list[str] = ["169.254.0.0/16", "fe80::/10"]
 
     # --- storage
     data_dir: Path = Path("parley-data")
@@ -146,9 +160,6 @@ class Settings(BaseSettings):
     presence_sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
     # --- notifications (DESIGN §6.2; docs/operations.md "Notifications")
-    # The external base URL for links in emails and push payloads (``PARLEY_PUBLIC_URL``,
-    # DESIGN §6.0). Unset: links are built from ``http://{host}:{port}``.
-    public_url: str | None = None
     # Web Push: a message still unread this long after it was sent is pushed. A device that
     # shows the conversation marks it read within about half a second, so this is the
     # window in which "reading it on any device" is seen (see notifications/rules.py).
@@ -178,6 +189,23 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     # Verification links in emails stay valid this long.
     email_verification_ttl_hours: int = Field(default=48, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme, sep, rest = value.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
+        return value.rstrip("/")
+
+    @field_validator("outbound_denied_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     @field_validator("sqlite_synchronous")
     @classmethod

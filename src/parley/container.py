@@ -7,6 +7,7 @@ creates services. Backends are chosen here, once: SQLite or PostgreSQL, memory o
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,7 @@ from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
+from parley.outbound import OutboundClient, policy_from
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.security.tokens import TokenSigner
@@ -41,7 +43,7 @@ from parley.services.search import Search
 from parley.store.db import Database
 
 ReadinessCheck = Callable[[], Awaitable[object]]
-# A scrape waits this long at most for the job queue's figures.
+# A scrape waits this long at most for the job queue's figures and each dependency.
 METRICS_TIMEOUT_SECONDS = 1.0
 
 
@@ -69,6 +71,8 @@ class Container:
     attachments: Attachments
     # Preferences, email addresses, Web Push and digests (DESIGN §6.2).
     notifications: Notifications
+    # Every request to a URL someone else chose (push services, previews, webhooks).
+    outbound: OutboundClient
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -81,7 +85,25 @@ class Container:
         return {"database": self.db.ping, **self.backends.checks}
 
     async def refresh_metrics(self) -> None:
-        """Figures that need a round trip, read at scrape time (the job queue's)."""
+        """Figures that need a round trip, read at scrape time: the job queue's, whether each
+        dependency answers, and the data directory's disk. A scrape never fails for them."""
+        checks = await self.readiness_checks()
+        answered = await asyncio.gather(
+            self._jobs_stats(),
+            *(asyncio.wait_for(check(), METRICS_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
+        for name, outcome in zip(checks, answered[1:], strict=True):
+            up = 0 if isinstance(outcome, BaseException) else 1
+            self.metrics.health.dependency_up.labels(name).set(up)
+        try:
+            usage = await asyncio.to_thread(shutil.disk_usage, self.settings.data_dir)
+        except OSError:
+            return
+        self.metrics.health.data_dir_free.set(usage.free)
+        self.metrics.health.data_dir_size.set(usage.total)
+
+    async def _jobs_stats(self) -> None:
         try:
             stats = await asyncio.wait_for(self.jobs.stats(), METRICS_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a scrape must not fail with Redis down
@@ -159,6 +181,7 @@ def build_container(settings: Settings) -> Container:
     jobs = backends.jobs
     scheduler = Scheduler(jobs)
     blobs = build_blob_store(settings)
+    outbound = OutboundClient(policy_from(settings))
     attachment_urls = AttachmentUrls(
         settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
     )
@@ -190,7 +213,9 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
-    notifications = build_notifications(settings, db, events, jobs, scheduler, metrics, limiter)
+    notifications = build_notifications(
+        settings, db, events, jobs, scheduler, metrics, limiter, outbound
+    )
     return Container(
         settings=settings,
         db=db,
@@ -220,7 +245,8 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         notifications=notifications,
+        outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,
-        _closers=[blobs.close],
+        _closers=[blobs.close, outbound.close],
     )

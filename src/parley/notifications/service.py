@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
-
 from parley.config import Settings
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
@@ -19,16 +17,13 @@ from parley.notifications.subscriptions import PushSubscriptions
 from parley.notifications.vapid import VapidKeys
 from parley.notifications.webpush import WebPushSender
 from parley.observability.metrics import Metrics
+from parley.outbound import OutboundClient
 from parley.security.link_tokens import LinkSigner
 from parley.security.ratelimit import RateLimiter
 from parley.services.email_addresses import EmailAddresses
 from parley.services.events import EventBroker
 from parley.services.notification_settings import NotificationSettings
 from parley.store.db import Database
-
-# A push service that has not answered in this long is treated as down (the job retries).
-PUSH_TIMEOUT_SECONDS = 10.0
-
 
 @dataclass
 class Notifications:
@@ -40,11 +35,9 @@ class Notifications:
     signer: LinkSigner
     mailer: Mailer
     trigger: NotificationTrigger
-    sender: WebPushSender
 
     async def close(self) -> None:
         await self.trigger.close()
-        await self.sender.close()
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -66,15 +59,13 @@ def build_notifications(
     scheduler: Scheduler,
     metrics: Metrics,
     limiter: RateLimiter,
+    outbound: OutboundClient,
 ) -> Notifications:
     links = PublicLinks.from_settings(settings)
     signer = LinkSigner(settings.signing_secret())
     mailer = build_mailer(settings)
     vapid = VapidKeys.from_settings(settings)
-    client = httpx.AsyncClient(
-        timeout=PUSH_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
-    )
-    sender = WebPushSender(vapid, client, ttl_seconds=settings.push_ttl_seconds)
+    sender = WebPushSender(vapid, outbound, ttl_seconds=settings.push_ttl_seconds)
     trigger = NotificationTrigger(jobs, delay_seconds=settings.push_delay_seconds)
     events.add_listener(trigger.on_events)
     Planner(db, jobs, metrics.notifications, email_delay_seconds=settings.email_notify_delay_seconds)
@@ -103,11 +94,10 @@ def build_notifications(
             limiter,
             verification_ttl=timedelta(hours=settings.email_verification_ttl_hours),
         ),
-        subscriptions=PushSubscriptions(db, allow_http=True),
+        subscriptions=PushSubscriptions(db, outbound.policy),
         vapid=vapid,
         links=links,
         signer=signer,
         mailer=mailer,
         trigger=trigger,
-        sender=sender,
     )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, ValidationFailed
 from parley.ids import new_id
+from parley.outbound import OutboundPolicy, OutboundRefused, check_url
 from parley.store.db import Database
 from parley.store.tables import push_subscriptions
 
@@ -62,19 +63,24 @@ def _decode_key(value: object, field: str) -> bytes:
         raise ValidationFailed.field(field, "must be base64url text") from None
 
 
-def check_endpoint(endpoint: object, *, allow_http: bool) -> str:
+def check_endpoint(endpoint: object, policy: OutboundPolicy) -> str:
+    """A push service URL: https (http only where private addresses are allowed), no
+    credentials, and — as far as can be told without resolving it — a public host."""
     if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT:
         raise ValidationFailed.field("endpoint", f"must be a URL of at most {MAX_ENDPOINT} characters")
     if not endpoint.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in endpoint):
         raise ValidationFailed.field("endpoint", "must be a plain ASCII URL")
     parts = urlsplit(endpoint)
-    schemes = ("https", "http") if allow_http else ("https",)
+    schemes = ("https", "http") if policy.allow_private else ("https",)
     if parts.scheme not in schemes or not parts.hostname or parts.username or parts.password:
         raise ValidationFailed.field("endpoint", "must be an https:// push service URL")
     try:
         parts.port  # noqa: B018 - raises for a port out of range
+        check_url(endpoint, policy)
     except ValueError:
         raise ValidationFailed.field("endpoint", "has an invalid port") from None
+    except OutboundRefused as exc:
+        raise ValidationFailed.field("endpoint", f"is not reachable from this server ({exc})") from None
     return endpoint
 
 
@@ -92,9 +98,9 @@ def check_keys(p256dh: object, auth: object) -> tuple[str, str]:
 
 
 class PushSubscriptions:
-    def __init__(self, db: Database, *, allow_http: bool) -> None:
+    def __init__(self, db: Database, policy: OutboundPolicy) -> None:
         self._db = db
-        self._allow_http = allow_http
+        self._policy = policy
 
     async def subscribe(
         self,
@@ -108,7 +114,7 @@ class PushSubscriptions:
     ) -> tuple[Subscription, bool]:
         """Store the subscription; ``(subscription, created)``. The same endpoint again
         updates the existing one (and moves it to this user and session)."""
-        url = check_endpoint(endpoint, allow_http=self._allow_http)
+        url = check_endpoint(endpoint, self._policy)
         key, secret = check_keys(p256dh, auth)
         values = {
             "user_id": user_id,

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import http_ece
-import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from parley.notifications.vapid import VapidKeys
+from parley.outbound import OutboundClient, OutboundError, OutboundRefused
 
 # RFC 8291 §4: a push service must accept 4096 bytes of payload; the aes128gcm header (86
 # bytes) and the record's padding delimiter and tag (17) leave this much for our JSON.
 MAX_PLAINTEXT_BYTES = 3993
-RETRY_AFTER_CAP_SECONDS = 3600.0
+# A push service answers with an empty or tiny body; more is not read.
+MAX_ANSWER_BYTES = 16 * 1024
 
 
 class Urgency(StrEnum):  # RFC 8030 §5.3
@@ -95,7 +96,7 @@ def classify(status: int) -> PushOutcome:
 
 
 class WebPushSender:
-    def __init__(self, vapid: VapidKeys, client: httpx.AsyncClient, *, ttl_seconds: int) -> None:
+    def __init__(self, vapid: VapidKeys, client: OutboundClient, *, ttl_seconds: int) -> None:
         self._vapid = vapid
         self._client = client
         self._ttl = ttl_seconds
@@ -113,10 +114,17 @@ class WebPushSender:
             "Topic": topic,
         }
         try:
-            response = await self._client.post(target.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return PushResult(PushOutcome.RETRY, None, f"{type(exc).__name__}: {exc}")
-        return PushResult(classify(response.status_code), response.status_code, response.text[:200])
-
-    async def close(self) -> None:
-        await self._client.aclose()
+            response = await self._client.request(
+                "POST",
+                target.endpoint,
+                headers=headers,
+                content=body,
+                follow_redirects=False,  # an encrypted push is never replayed elsewhere
+                max_response_bytes=MAX_ANSWER_BYTES,
+            )
+        except OutboundRefused as exc:  # a private address: it will never be reachable
+            return PushResult(PushOutcome.REJECTED, None, str(exc))
+        except OutboundError as exc:  # timeout, unreachable, oversized answer
+            return PushResult(PushOutcome.RETRY, None, str(exc))
+        detail = response.body[:200].decode("utf-8", "replace")
+        return PushResult(classify(response.status), response.status, detail)

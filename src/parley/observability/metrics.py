@@ -111,6 +111,29 @@ class NotificationMetrics:
         )
 
 
+class NodeHealthMetrics:
+    """What alerting needs at each scrape: whether each dependency answers (the readiness
+    checks, run with a short timeout) and how full the data directory's disk is."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.dependency_up = Gauge(
+            "parley_dependency_up",
+            "1 if the dependency answered its readiness check at the last scrape",
+            ["dependency"],
+            registry=registry,
+        )
+        self.data_dir_free = Gauge(
+            "parley_data_dir_free_bytes",
+            "Free bytes on the file system of the data directory (SQLite, local media)",
+            registry=registry,
+        )
+        self.data_dir_size = Gauge(
+            "parley_data_dir_filesystem_bytes",
+            "Size of the file system of the data directory",
+            registry=registry,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -139,6 +162,7 @@ class Metrics:
         self.bus = BusMetrics(self.registry)
         self.jobs = JobQueueMetrics(self.registry)
         self.notifications = NotificationMetrics(self.registry)
+        self.health = NodeHealthMetrics(self.registry)
 
     def watch_pool(self, read_pool: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PoolCollector(read_pool))
