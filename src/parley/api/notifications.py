@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from parley.api.deps import Caller, RequestModel, Services
 from parley.services.notification_settings import UNCHANGED
@@ -26,7 +26,7 @@ class ConversationSettingsBody(RequestModel):
 
 class DefaultsBody(RequestModel):
     notify_default: Level | None = None
-    email_digest: bool | None = None
+    email_digest: StrictBool | None = None
 
 
 class SubscriptionKeys(BaseModel):

@@ -15,6 +15,7 @@ and ``user.settings.updated``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,6 +44,8 @@ DEFAULT_LEVEL = NotifyLevel.ALL
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 FOREVER_WORD = "forever"
 UNCHANGED: Any = object()  # a PATCH field that was not sent
+# RFC 3339: a date, a time, an offset — nothing else (fromisoformat alone is lenient).
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +84,17 @@ def parse_muted_until(raw: object, now: datetime) -> datetime | None:
         return None
     if raw == FOREVER_WORD:
         return FOREVER
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise ValidationFailed.field("muted_until", "must be an ISO 8601 time, 'forever' or null")
+    problem = "must be an ISO 8601 time with its offset (2030-01-31T08:00:00Z), 'forever' or null"
+    if not isinstance(raw, str) or not _TIMESTAMP.fullmatch(raw):
+        raise ValidationFailed.field("muted_until", problem)
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith("Z") else raw)
     except ValueError:
-        raise ValidationFailed.field("muted_until", "must be an ISO 8601 time, 'forever' or null") from None
-    if value.tzinfo is None:
-        raise ValidationFailed.field("muted_until", "must include a UTC offset (or Z)")
-    value = value.astimezone(UTC)
+        raise ValidationFailed.field("muted_until", problem) from None
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # past year 9999 in UTC: as good as forever
+        return FOREVER
     return None if value <= now else min(value, FOREVER)
 
 
