@@ -166,6 +166,27 @@ async def static(path: str, request: Request) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
+@router.get("/sw.js")
+async def service_worker(request: Request) -> Response:
+    """The service worker, at the root so that its scope is the whole app (a worker under
+    /static/<version>/ would be a new worker at every deploy). Always revalidated: browsers
+    check it for updates themselves."""
+    assets = _assets(request)
+    file = assets.static_file("sw.js")
+    if file is None:
+        raise NotFound("No such file")
+    asset = assets.read(file)
+    headers = {"Cache-Control": REVALIDATE, "ETag": asset.etag, "Service-Worker-Allowed": "/"}
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@router.get("/offline")
+async def offline_page(request: Request) -> Response:
+    """The page the service worker shows for a navigation without a network."""
+    body = (_assets(request).web_dir / "offline.html").read_bytes()
+    return Response(body, media_type="text/html; charset=utf-8", headers={"Cache-Control": REVALIDATE})
+
+
 @router.get("/favicon.ico")
 async def favicon(request: Request) -> Response:
     file = _assets(request).static_file("icon.svg")
