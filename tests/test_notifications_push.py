@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +50,16 @@ async def subscribe(
     )
     assert response.status_code == 201, response.text
     return response.json()["subscription"]["id"], keys
+
+
+async def dm_to_subscriber(
+    client: httpx.AsyncClient, service: PushService, token: str
+) -> tuple[UserHandle, UserHandle, BrowserKeys, dict[str, Any]]:
+    """alice, and bob with one subscribed device, and their direct conversation."""
+    alice = await make_user(client, "alice")
+    bob = await make_user(client, "bob")
+    _, keys = await subscribe(client, bob, service, token)
+    return alice, bob, keys, await open_direct(client, alice, bob)
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -186,10 +197,7 @@ async def test_levels_and_system_messages(
 async def test_coalesced_per_conversation_and_device(
     client: httpx.AsyncClient, container: Container, pushes: PushService
 ) -> None:
-    alice = await make_user(client, "alice")
-    bob = await make_user(client, "bob")
-    _, keys = await subscribe(client, bob, pushes, "bob")
-    dm = await open_direct(client, alice, bob)
+    alice, bob, keys, dm = await dm_to_subscriber(client, pushes, "bob")
     await send(client, alice, dm["id"], "one")
     first = await pushes.wait_for("bob")
     # Inside the coalescing window: two more messages become one follow-up push.
@@ -208,10 +216,7 @@ async def test_coalesced_per_conversation_and_device(
 async def test_a_failed_push_is_retried_and_a_gone_subscription_removed(
     client: httpx.AsyncClient, container: Container, pushes: PushService
 ) -> None:
-    alice = await make_user(client, "alice")
-    bob = await make_user(client, "bob")
-    _, keys = await subscribe(client, bob, pushes, "flaky")
-    dm = await open_direct(client, alice, bob)
+    alice, bob, keys, dm = await dm_to_subscriber(client, pushes, "flaky")
     pushes.answer("flaky", 503)
     message = await send(client, alice, dm["id"], "eventually")
     [delivery] = await pushes.wait_for("flaky")

@@ -40,10 +40,10 @@ from parley.notifications.facts import (
     read_recipients,
 )
 from parley.notifications.links import PublicLinks
-from parley.notifications.mailer import Mailer
+from parley.notifications.email_kit import EmailKit
 from parley.notifications.rules import preview, should_email
 from parley.observability.metrics import NotificationMetrics
-from parley.security.link_tokens import LinkPurpose, LinkSigner
+from parley.security.link_tokens import LinkPurpose
 from parley.services.email_addresses import read_verified_addresses
 from parley.store.db import Database
 from parley.store.tables import notification_settings, notifications, users
@@ -225,9 +225,7 @@ class Digests:
         db: Database,
         jobs: JobQueue,
         scheduler: Scheduler,
-        mailer: Mailer,
-        signer: LinkSigner,
-        links: PublicLinks,
+        email: EmailKit,
         metrics: NotificationMetrics,
         *,
         delay_seconds: float,
@@ -235,9 +233,9 @@ class Digests:
     ) -> None:
         self._db = db
         self._jobs = jobs
-        self._mailer = mailer
-        self._signer = signer
-        self._links = links
+        self._mailer = email.mailer
+        self._signer = email.signer
+        self._links = email.links
         self._metrics = metrics
         self._window = timedelta(seconds=delay_seconds)
         jobs.register(SWEEP_JOB, self.sweep)

@@ -9,6 +9,7 @@ from parley.config import Settings
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.notifications.digests import Digests
+from parley.notifications.email_kit import EmailKit
 from parley.notifications.links import PublicLinks
 from parley.notifications.mailer import DisabledMailer, Mailer, SmtpMailer
 from parley.notifications.planner import NotificationTrigger, Planner
@@ -72,13 +73,12 @@ def build_notifications(
     PushDelivery(
         db, jobs, sender, metrics.notifications, coalesce_seconds=settings.push_coalesce_seconds
     )
+    email = EmailKit(mailer, signer, links)
     Digests(
         db,
         jobs,
         scheduler,
-        mailer,
-        signer,
-        links,
+        email,
         metrics.notifications,
         delay_seconds=settings.email_notify_delay_seconds,
         sweep_seconds=settings.email_digest_sweep_seconds,
@@ -88,9 +88,7 @@ def build_notifications(
         email_addresses=EmailAddresses(
             db,
             jobs,
-            mailer,
-            signer,
-            links,
+            email,
             limiter,
             verification_ttl=timedelta(hours=settings.email_verification_ttl_hours),
         ),

@@ -28,9 +28,8 @@ from parley.clock import isoformat, utcnow
 from parley.errors import EmailTaken, NotConfigured, NotFound, RateLimited, ValidationFailed
 from parley.jobs.queue import Job, JobQueue
 from parley.notifications.emails import verification_email
-from parley.notifications.links import PublicLinks
-from parley.notifications.mailer import Mailer
-from parley.security.link_tokens import LinkPurpose, LinkSigner
+from parley.notifications.email_kit import EmailKit
+from parley.security.link_tokens import LinkPurpose
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.accounts import fetch_user
 from parley.store.db import Database
@@ -126,18 +125,16 @@ class EmailAddresses:
         self,
         db: Database,
         jobs: JobQueue,
-        mailer: Mailer,
-        signer: LinkSigner,
-        links: PublicLinks,
+        email: EmailKit,
         limiter: RateLimiter,
         *,
         verification_ttl: timedelta,
     ) -> None:
         self._db = db
         self._jobs = jobs
-        self._mailer = mailer
-        self._signer = signer
-        self._links = links
+        self._mailer = email.mailer
+        self._signer = email.signer
+        self._links = email.links
         self._limiter = limiter
         self._ttl = verification_ttl
         jobs.register(VERIFY_JOB, self._send_verification)
