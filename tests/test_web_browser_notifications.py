@@ -145,11 +145,11 @@ def test_permission_flow_and_a_push_shown_by_the_worker(shots: Browser, rest: Re
     }
     cdp = page.context.new_cdp_session(page)
     scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
-    registration_id = _registration_id(page, cdp, scope)
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": shots.base_url, "registrationId": registration_id, "data": json.dumps(payload)},
-    )
+    for registration_id in _registration_ids(page, cdp, scope):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": shots.base_url, "registrationId": registration_id, "data": json.dumps(payload)},
+        )
     shown = page.wait_for_function(
         """async () => {
           const registration = await navigator.serviceWorker.ready;
@@ -157,23 +157,29 @@ def test_permission_flow_and_a_push_shown_by_the_worker(shots: Browser, rest: Re
           return found.length ? { title: found[0].title, body: found[0].body, url: found[0].data.url } : null;
         }""" % json.dumps(payload["tag"]),
         polling=100,
+        timeout=30_000,
     ).json_value()
     assert shown == {"title": ann.display_name, "body": "see you at noon", "url": payload["url"]}
     assert shots.errors == []
 
 
-def _registration_id(page: Any, cdp: Any, scope: str) -> str:
-    """The DevTools id of the worker registration with ``scope`` (``ServiceWorker.enable``
-    reports every registration as an update event)."""
+def _registration_ids(page: Any, cdp: Any, scope: str) -> list[str]:
+    """The DevTools ids of the live worker registrations with ``scope``
+    (``ServiceWorker.enable`` reports every registration as an update event)."""
     found: list[str] = []
 
-    def on_update(event: dict[str, list[dict[str, str]]]) -> None:
-        found.extend(r["registrationId"] for r in event["registrations"] if r["scopeURL"] == scope)
+    def on_update(event: dict[str, list[dict[str, Any]]]) -> None:
+        found.extend(
+            r["registrationId"]
+            for r in event["registrations"]
+            if r["scopeURL"] == scope and not r.get("isDeleted")
+        )
 
     cdp.on("ServiceWorker.workerRegistrationUpdated", on_update)
     cdp.send("ServiceWorker.enable")
     for _ in range(100):
         if found:
-            return found[0]
+            page.wait_for_timeout(200)  # the rest of the burst of updates
+            return sorted(set(found))
         page.wait_for_timeout(100)
     raise AssertionError("DevTools reported no service worker registration")

@@ -23,7 +23,22 @@ from parley.api.deps import Services
 from parley.errors import ParleyError
 from parley.security.link_tokens import LinkPurpose
 
-router = APIRouter(prefix="/email", tags=["email links"])
+# A bad or expired link answers a page saying so (a person opened it); bad parameters the
+# usual JSON error. Both are documented, so the OpenAPI document says what really comes back.
+_PAGE_OR_ERROR = {
+    "text/html": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+}
+PAGE_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"description": description, "content": _PAGE_OR_ERROR}
+    for status, description in (
+        (400, "The link is not valid or has expired (INVALID_LINK), or no token"),
+        (404, "The link's account no longer exists"),
+        (409, "The address was verified by another account (EMAIL_TAKEN)"),
+    )
+}
+
+router = APIRouter(prefix="/email", tags=["email links"], responses=PAGE_ERRORS)
 
 Token = Annotated[str, Query(max_length=4096)]
 

@@ -9,7 +9,9 @@ stale-version paths still work, with ``no-cache`` and an ``ETag``.
 
 Page URLs (DESIGN §1 "Deep links"): ``/``, ``/login``, ``/register``, ``/c/{conversation}``,
 ``/c/{conversation}/m/{message}``, ``/g/{slug}``, ``/contacts``, ``/settings``, ``/search``.
-Anything else that is not an API route stays a JSON 404.
+Anything else that is not an API route stays a JSON 404. ``/sw.js`` is the service worker
+(at the root, so that its scope is the whole app) and ``/offline`` the page it shows without
+a network (DESIGN §6.2: an installable app).
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ async def static(path: str, request: Request) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
-@router.get("/sw.js")
+@router.api_route("/sw.js", methods=["GET", "HEAD"])
 async def service_worker(request: Request) -> Response:
     """The service worker, at the root so that its scope is the whole app (a worker under
     /static/<version>/ would be a new worker at every deploy). Always revalidated: browsers
@@ -180,7 +182,7 @@ async def service_worker(request: Request) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
-@router.get("/offline")
+@router.api_route("/offline", methods=["GET", "HEAD"])
 async def offline_page(request: Request) -> Response:
     """The page the service worker shows for a navigation without a network."""
     body = (_assets(request).web_dir / "offline.html").read_bytes()

@@ -54,8 +54,9 @@ PUSH_JOB = "notify.push"
 MAX_PLAN_IDS = 1000
 
 
-def notifiable(event: Event) -> str | None:
-    """The id of the message an event creates, if it could notify anyone."""
+def notifiable(event: Event) -> tuple[str, str] | None:
+    """(message id, conversation id) of the message an event creates, if it could notify
+    anyone."""
     if event.type != "message.created":
         return None
     message = event.data.get("message")
@@ -64,8 +65,9 @@ def notifiable(event: Event) -> str | None:
     kind = message.get("kind")
     system = message.get("system_event") or {}
     if kind == "text" or (kind == "system" and system.get("type") in CONCERNING_EVENTS):
-        message_id = message.get("id")
-        return message_id if isinstance(message_id, str) else None
+        message_id, conversation_id = message.get("id"), message.get("conversation_id")
+        if isinstance(message_id, str) and isinstance(conversation_id, str):
+            return message_id, conversation_id
     return None
 
 
@@ -76,21 +78,24 @@ class NotificationTrigger:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        ids = [message_id for event in events if (message_id := notifiable(event))]
-        if not ids:
+        found = [pair for event in events if (pair := notifiable(event))]
+        if not found:
             return
-        task = asyncio.create_task(self._enqueue(ids))
+        task = asyncio.create_task(self._enqueue(found))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _enqueue(self, ids: list[str]) -> None:
-        for start in range(0, len(ids), MAX_PLAN_IDS):
+    async def _enqueue(self, found: list[tuple[str, str]]) -> None:
+        for start in range(0, len(found), MAX_PLAN_IDS):
+            part = found[start : start + MAX_PLAN_IDS]
+            payload = {
+                "message_ids": [message_id for message_id, _ in part],
+                "conversation_ids": sorted({conversation_id for _, conversation_id in part}),
+            }
             try:
-                await self._jobs.enqueue(
-                    PLAN_JOB, {"message_ids": ids[start : start + MAX_PLAN_IDS]}, delay_seconds=self._delay
-                )
+                await self._jobs.enqueue(PLAN_JOB, payload, delay_seconds=self._delay)
             except Exception:  # the messages are committed; only their notifications are lost
-                log.exception("could not queue notifications", extra={"messages": len(ids)})
+                log.exception("could not queue notifications", extra={"messages": len(part)})
 
     async def close(self) -> None:
         """Let enqueues in flight finish (shutdown: the batch was just flushed)."""
@@ -106,14 +111,17 @@ class Planned:
     devices: dict[str, list[str]]  # user id → push subscription ids
 
 
-def read_plan(conn: Connection, message_ids: list[str], now: datetime, email_delay: float) -> Planned:
-    found = read_message_facts(conn, message_ids)
-    if not found:
-        return Planned([], {})
-    by_conversation = read_conversation_facts(conn, {m.conversation_id for m in found.values()})
-    # Only members someone could reach: a push subscription, or a verified address.
+def read_plan(
+    conn: Connection,
+    message_ids: list[str],
+    conversation_ids: list[str],
+    now: datetime,
+    email_delay: float,
+) -> Planned:
+    # First who could be reached at all (a push subscription, or a verified address): on
+    # most messages nobody, and then the messages themselves are never read.
     reachable = select(members.c.user_id).where(
-        members.c.conversation_id.in_(sorted(by_conversation)),
+        members.c.conversation_id.in_(conversation_ids),
         members.c.user_id.in_(select(push_subscriptions.c.user_id))
         | members.c.user_id.in_(
             select(email_addresses.c.user_id).where(email_addresses.c.verified_at.is_not(None))
@@ -122,6 +130,12 @@ def read_plan(conn: Connection, message_ids: list[str], now: datetime, email_del
     user_ids = sorted({row.user_id for row in conn.execute(reachable)})
     if not user_ids:
         return Planned([], {})
+    found = {
+        m.id: m
+        for m in read_message_facts(conn, message_ids).values()
+        if m.conversation_id in conversation_ids
+    }
+    by_conversation = read_conversation_facts(conn, {m.conversation_id for m in found.values()})
     recipients = read_recipients(conn, by_conversation, user_ids)
     devices: dict[str, list[str]] = defaultdict(list)
     for row in conn.execute(
@@ -188,11 +202,11 @@ class Planner:
         jobs.register(PLAN_JOB, self.run)
 
     async def run(self, job: Job) -> None:
-        raw = job.payload.get("message_ids")
-        ids = [i for i in raw if isinstance(i, str)][:MAX_PLAN_IDS] if isinstance(raw, list) else []
-        if not ids:
+        ids = _strings(job.payload.get("message_ids"))
+        conversation_ids = _strings(job.payload.get("conversation_ids"))
+        if not ids or not conversation_ids:
             return
-        plan = await self._db.read_sync(read_plan, ids, utcnow(), self._email_delay)
+        plan = await self._db.read_sync(read_plan, ids, conversation_ids, utcnow(), self._email_delay)
         if not plan.rows:
             return
         new = await self._db.write(record_plan, plan.rows)
@@ -206,3 +220,7 @@ class Planner:
                 await self._jobs.enqueue(
                     PUSH_JOB, {"subscription_id": subscription_id, "conversation_id": conversation_id}
                 )
+
+
+def _strings(raw: object) -> list[str]:
+    return [item for item in raw if isinstance(item, str)][:MAX_PLAN_IDS] if isinstance(raw, list) else []
