@@ -150,15 +150,21 @@ def test_permission_flow_and_a_push_shown_by_the_worker(shots: Browser, rest: Re
             "ServiceWorker.deliverPushMessage",
             {"origin": shots.base_url, "registrationId": registration_id, "data": json.dumps(payload)},
         )
-    shown = page.wait_for_function(
-        """async () => {
-          const registration = await navigator.serviceWorker.ready;
-          const found = await registration.getNotifications({ tag: %s });
-          return found.length ? { title: found[0].title, body: found[0].body, url: found[0].data.url } : null;
-        }""" % json.dumps(payload["tag"]),
-        polling=100,
-        timeout=30_000,
-    ).json_value()
+    # Read back by polling (wait_for_function would take the async predicate's promise
+    # itself as a truthy answer).
+    shown = None
+    for _ in range(300):
+        shown = page.evaluate(
+            """async (tag) => {
+              const registration = await navigator.serviceWorker.ready;
+              const found = await registration.getNotifications({ tag });
+              return found.length ? { title: found[0].title, body: found[0].body, url: found[0].data.url } : null;
+            }""",
+            payload["tag"],
+        )
+        if shown:
+            break
+        page.wait_for_timeout(100)
     assert shown == {"title": ann.display_name, "body": "see you at noon", "url": payload["url"]}
     assert shots.errors == []
 
