@@ -72,6 +72,8 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/attachments/{attachment_id}"): Probe(everyone(200)),
     ("GET", "/api/v1/conversations/{conversation_id}/attachments"): Probe(everyone(200)),
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
+    # The caller's own notification level and mute for the conversation.
+    ("PATCH", "/api/v1/conversations/{conversation_id}/settings"): Probe(everyone(200), {"notify": "mentions"}),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -104,6 +106,20 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     "conversation showing the preview; others 404 (test_link_previews)",
     ("GET", "/api/v1/search"): "only the caller's current conversations; a conversation_id "
     "filter for any other is an empty 200, never 404 (test_search_api)",
+    ("GET", "/api/v1/users/me/notifications"): "own defaults (test_notifications_api)",
+    ("PATCH", "/api/v1/users/me/notifications"): "own defaults (test_notifications_api)",
+    ("GET", "/api/v1/push/vapid-public-key"): "public: the server's public key (test_notifications_api)",
+    ("GET", "/api/v1/push/subscriptions"): "own subscriptions (test_notifications_api)",
+    ("POST", "/api/v1/push/subscriptions"): "own subscriptions (test_notifications_api)",
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): "own subscriptions; others' "
+    "are 404 (test_notifications_api)",
+    ("GET", "/api/v1/users/me/email"): "own address (test_notifications_email)",
+    ("PUT", "/api/v1/users/me/email"): "own address (test_notifications_email)",
+    ("DELETE", "/api/v1/users/me/email"): "own address (test_notifications_email)",
+    ("POST", "/api/v1/email/verify"): "public, a signed link token (test_notifications_email)",
+    ("GET", "/email/verify"): "public, a signed link token (test_notifications_email)",
+    ("GET", "/email/unsubscribe"): "public, a signed link token; changes nothing (test_notifications_email)",
+    ("POST", "/email/unsubscribe"): "public, a signed link token (test_notifications_email)",
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -111,6 +127,11 @@ PUBLIC = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/push/vapid-public-key"),
+    ("POST", "/api/v1/email/verify"),
+    ("GET", "/email/verify"),
+    ("GET", "/email/unsubscribe"),
+    ("POST", "/email/unsubscribe"),
 }
 
 

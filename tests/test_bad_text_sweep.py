@@ -102,6 +102,7 @@ class World:
             "variant": "original",
             # No preview exists in this world: only the poisoned request matters here.
             "preview_id": new_id(),
+            "subscription_id": new_id(),
         }
         return self
 

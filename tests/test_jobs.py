@@ -111,3 +111,26 @@ async def test_scheduler_enqueues_periodically(queue: JobQueue) -> None:
         await asyncio.wait_for(ticked.wait(), WAIT)
     finally:
         await scheduler.close()
+
+
+async def test_delayed_jobs_wait_their_delay(queue: JobQueue) -> None:
+    """``delay_seconds``: not before its time (a lower bound, never a timed upper one),
+    and the immediate job enqueued after it runs first."""
+    loop = asyncio.get_running_loop()
+    ran: list[tuple[str, float]] = []
+    done = asyncio.Event()
+
+    async def record(job: Job) -> None:
+        ran.append((job.payload["name"], loop.time()))
+        if len(ran) == 2:
+            done.set()
+
+    queue.register("record", record)
+    await queue.start()
+    started = loop.time()
+    await queue.enqueue("record", {"name": "later"}, delay_seconds=0.5)
+    await queue.enqueue("record", {"name": "now"})
+    assert (await queue.stats()).queued >= 1  # the delayed job counts as waiting
+    await asyncio.wait_for(done.wait(), WAIT)
+    assert [name for name, _ in ran] == ["now", "later"]
+    assert ran[1][1] - started >= 0.5

@@ -9,7 +9,19 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
-from parley.api import auth, contacts, conversations, link_previews, messages, ops, search, users, web
+from parley.api import (
+    auth,
+    contacts,
+    conversations,
+    email_links,
+    link_previews,
+    messages,
+    notifications,
+    ops,
+    search,
+    users,
+    web,
+)
 from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
@@ -65,6 +77,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         search.router,
         uploads_router,
         link_previews.router,
+        notifications.router,
+        email_links.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

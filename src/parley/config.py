@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -195,6 +196,37 @@ class Settings(BaseSettings):
     # after the grace period at most.
     presence_sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # --- notifications (DESIGN §6.2; docs/operations.md "Notifications")
+    # Web Push: a message still unread this long after it was sent is pushed. A device that
+    # shows the conversation marks it read within about half a second, so this is the
+    # window in which "reading it on any device" is seen (see notifications/rules.py).
+    push_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
+    # At most one push per conversation per device this often; later messages are folded
+    # into one follow-up push when the window ends.
+    push_coalesce_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # How long a push service keeps an undelivered push (RFC 8030 TTL).
+    push_ttl_seconds: int = Field(default=86_400, ge=0, le=2_419_200)
+    # VAPID (RFC 8292): the P-256 private key (PEM, or the raw key in base64url). Unset: one
+    # is generated on first start into the data directory (vapid_private_key.pem, 0600).
+    # Every node must use the same key: set it (or share the data directory) when scaling out.
+    vapid_private_key: SecretStr | None = None
+    # The contact push services see in the VAPID token: mailto: or https: URL.
+    vapid_subject: str | None = None
+    # Email digests of missed DMs and mentions: a message unread this long is mailed.
+    email_notify_delay_seconds: float = Field(default=300.0, ge=0)
+    # How often each node looks for digests that are due (a digest is at most this late).
+    email_digest_sweep_seconds: float = Field(default=30.0, gt=0)
+    # smtp://user:pass@host:port (STARTTLS when offered), smtps://... (TLS from the start).
+    # Unset: no email is sent (addresses cannot be verified, no digests).
+    smtp_url: str | None = None
+    # "auto": STARTTLS when the server offers it; "required": refuse a server without it;
+    # "off": plain SMTP (a relay on localhost).
+    smtp_starttls: Literal["auto", "required", "off"] = "auto"
+    smtp_from: str = "Parley <parley@localhost>"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Verification links in emails stay valid this long.
+    email_verification_ttl_hours: int = Field(default=48, ge=1)
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -264,7 +296,7 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr) or name == "secret_key":
                 shown[name] = "********" if value is not None else None
-            elif name in {"database_url", "redis_url"} and value:
+            elif name in {"database_url", "redis_url", "smtp_url"} and value:
                 shown[name] = mask_url_password(str(value))
             else:
                 shown[name] = str(value) if isinstance(value, Path) else value
@@ -292,10 +324,18 @@ def mask_url_password(url: str) -> str:
 
 
 def load_or_create_secret(path: Path) -> str:
-    """Read the secret at ``path``, creating it (0600) the first time.
+    """Read the secret at ``path``, creating it (0600) the first time."""
+    secret = load_or_create_file(path, lambda: secrets.token_urlsafe(48)).strip()
+    if not secret:
+        raise RuntimeError(f"{path} is empty; delete it to generate a new secret")
+    return secret
 
-    The secret is written to a private temporary file and hard-linked into place, which
-    fails if the file exists: workers starting at once agree on one complete secret.
+
+def load_or_create_file(path: Path, make: Callable[[], str]) -> str:
+    """Read the private file at ``path``, writing ``make()`` into it (0600) the first time.
+
+    The content is written to a private temporary file and hard-linked into place, which
+    fails if the file exists: workers starting at once agree on one complete file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -303,7 +343,7 @@ def load_or_create_secret(path: Path) -> str:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
+                handle.write(make())
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
@@ -312,7 +352,4 @@ def load_or_create_secret(path: Path) -> str:
                 pass
         finally:
             temporary.unlink(missing_ok=True)
-    secret = path.read_text().strip()
-    if not secret:
-        raise RuntimeError(f"{path} is empty; delete it to generate a new secret")
-    return secret
+    return path.read_text()

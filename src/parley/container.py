@@ -21,6 +21,7 @@ from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
+from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
 from parley.security.passwords import PasswordHasher
@@ -72,6 +73,8 @@ class Container:
     blobs: BlobStore
     uploads: Uploads
     attachments: Attachments
+    # Preferences, email addresses, Web Push and digests (DESIGN §6.2).
+    notifications: Notifications
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
@@ -122,7 +125,9 @@ class Container:
     async def close(self) -> None:
         await self.scheduler.close()
         await self.messages.close()  # flush the group-commit batch before anything closes
+        await self.notifications.trigger.close()  # its jobs for that batch are queued
         await self.jobs.close()
+        await self.notifications.close()
         for closer in reversed(self._closers):
             await closer()
         for closer in reversed(self.backends.closers):
@@ -250,6 +255,9 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    notifications = build_notifications(
+        settings, db, events, jobs, scheduler, metrics, limiter, outbound
+    )
     return Container(
         settings=settings,
         db=db,
@@ -282,6 +290,7 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         link_previews=link_previews,
+        notifications=notifications,
         outbound=outbound,
         bus=backends.bus,
         presence_store=backends.presence,

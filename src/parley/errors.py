@@ -2,7 +2,8 @@
 
     ParleyError                      500 INTERNAL_ERROR (never raised for bad input)
     ├── ValidationFailed             400 VALIDATION_ERROR (+ field details)
-    │   └── MalformedBody            400 INVALID_JSON
+    │   ├── MalformedBody            400 INVALID_JSON
+    │   └── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
     ├── AuthenticationFailed         401 AUTHENTICATION_FAILED
     │   ├── InvalidCredentials       401 INVALID_CREDENTIALS
     │   ├── InvalidToken             401 INVALID_TOKEN
@@ -19,7 +20,9 @@
     │   ├── SlugTaken                409 SLUG_TAKEN
     │   ├── IdempotencyConflict      409 IDEMPOTENCY_CONFLICT
     │   ├── GroupFull                409 GROUP_FULL
-    │   └── MessageDeleted           409 MESSAGE_DELETED
+    │   ├── MessageDeleted           409 MESSAGE_DELETED
+    │   ├── EmailTaken               409 EMAIL_TAKEN
+    │   └── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
@@ -79,6 +82,11 @@ class ValidationFailed(ParleyError):
 class MalformedBody(ValidationFailed):
     code = "INVALID_JSON"
     default_message = "The request body is not valid JSON"
+
+
+class InvalidLink(ValidationFailed):
+    code = "INVALID_LINK"
+    default_message = "This link is not valid or has expired"
 
 
 class AuthenticationFailed(ParleyError):
@@ -169,6 +177,16 @@ class GroupFull(Conflict):
 class MessageDeleted(Conflict):
     code = "MESSAGE_DELETED"
     default_message = "The message has been deleted"
+
+
+class EmailTaken(Conflict):
+    code = "EMAIL_TAKEN"
+    default_message = "This email address is already verified by another account"
+
+
+class NotConfigured(Conflict):
+    code = "NOT_CONFIGURED"
+    default_message = "This server is not configured for this"
 
 
 class PayloadTooLarge(ParleyError):

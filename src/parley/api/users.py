@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -14,18 +14,26 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 class ProfilePatch(RequestModel):
     display_name: str | None = None
+    # DESIGN §6.2; also PATCH /api/v1/users/me/notifications.
+    notify_default: Literal["all", "mentions", "none"] | None = None
 
 
 @router.get("/me")
 async def get_me(caller: Caller, services: Services) -> dict[str, Any]:
     user = await services.accounts.get(caller.user_id)
-    return {"user": user.to_private()}
+    defaults = await services.notifications.settings.defaults(caller.user_id)
+    return {"user": user.to_private() | defaults.to_public()}
 
 
 @router.patch("/me")
 async def patch_me(body: ProfilePatch, caller: Caller, services: Services) -> dict[str, Any]:
+    if body.notify_default is not None:
+        await services.notifications.settings.update_defaults(
+            caller.user_id, notify_default=body.notify_default
+        )
     user = await services.accounts.update_profile(caller.user_id, display_name=body.display_name)
-    return {"user": user.to_private()}
+    defaults = await services.notifications.settings.defaults(caller.user_id)
+    return {"user": user.to_private() | defaults.to_public()}
 
 
 @router.get("")

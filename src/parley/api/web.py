@@ -11,7 +11,9 @@ Page URLs (DESIGN §1 "Deep links"): ``/``, ``/login``, ``/register``, ``/c/{con
 ``/c/{conversation}/m/{message}``, ``/g/{slug}``, ``/contacts``, ``/settings``, ``/search``.
 Any other path a browser asks for as a page gets the same document with status 404, and the
 client shows its "not found" view (``not_found_page``); ``/api/`` paths and requests that do
-not ask for HTML keep the JSON 404 of ``parley/api/errors.py``.
+not ask for HTML keep the JSON 404 of ``parley/api/errors.py``. ``/sw.js`` is the service
+worker (at the root, so that its scope is the whole app) and ``/offline`` the page it shows
+without a network (DESIGN §6.2: an installable app).
 """
 
 from __future__ import annotations
@@ -183,6 +185,27 @@ async def static(path: str, request: Request) -> Response:
     if _not_modified(request, asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@router.api_route("/sw.js", methods=["GET", "HEAD"])
+async def service_worker(request: Request) -> Response:
+    """The service worker, at the root so that its scope is the whole app (a worker under
+    /static/<version>/ would be a new worker at every deploy). Always revalidated: browsers
+    check it for updates themselves."""
+    assets = _assets(request)
+    file = assets.static_file("sw.js")
+    if file is None:
+        raise NotFound("No such file")
+    asset = assets.read(file)
+    headers = {"Cache-Control": REVALIDATE, "ETag": asset.etag, "Service-Worker-Allowed": "/"}
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@router.api_route("/offline", methods=["GET", "HEAD"])
+async def offline_page(request: Request) -> Response:
+    """The page the service worker shows for a navigation without a network."""
+    body = (_assets(request).web_dir / "offline.html").read_bytes()
+    return Response(body, media_type="text/html; charset=utf-8", headers={"Cache-Control": REVALIDATE})
 
 
 @router.get("/favicon.ico")

@@ -27,15 +27,24 @@ class MemoryJobQueue:
         self._retry_base = retry_base_seconds
         self._tasks: list[asyncio.Task[None]] = []
         self._retries: set[asyncio.Task[None]] = set()
+        self._delayed: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self.dead_letters: deque[tuple[Job, str]] = deque(maxlen=MAX_DEAD_LETTERS)
 
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
-    async def enqueue(self, kind: str, payload: dict[str, Any] | None = None) -> str:
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any] | None = None, *, delay_seconds: float = 0.0
+    ) -> str:
         job = Job(id=new_id(), kind=kind, payload=payload or {})
-        self._queue.put_nowait(job)
+        if delay_seconds > 0:
+            # Not awaited by drain(): a job due in minutes is not "queued work" yet.
+            task = asyncio.create_task(self._requeue_later(job, delay_seconds))
+            self._delayed.add(task)
+            task.add_done_callback(self._delayed.discard)
+        else:
+            self._queue.put_nowait(job)
         return job.id
 
     async def start(self) -> None:
@@ -86,8 +95,9 @@ class MemoryJobQueue:
             await asyncio.gather(*list(self._retries), return_exceptions=True)
 
     async def close(self) -> None:
-        await cancel_and_wait([*self._tasks, *self._retries])
+        await cancel_and_wait([*self._tasks, *self._retries, *self._delayed])
         self._tasks = []
 
     async def stats(self) -> QueueStats:
-        return QueueStats(self._queue.qsize(), self._in_flight, len(self.dead_letters))
+        queued = self._queue.qsize() + len(self._delayed) + len(self._retries)
+        return QueueStats(queued, self._in_flight, len(self.dead_letters))

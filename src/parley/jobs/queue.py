@@ -38,8 +38,12 @@ class JobQueue(Protocol):
         """Run ``handler`` for jobs of ``kind``. Register before ``start``."""
         ...
 
-    async def enqueue(self, kind: str, payload: dict[str, Any] | None = None) -> str:
-        """Queue a job; returns its id. Durable once this returns (Redis backend)."""
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any] | None = None, *, delay_seconds: float = 0.0
+    ) -> str:
+        """Queue a job, to run no sooner than ``delay_seconds`` from now; returns its id.
+        Durable once this returns (Redis backend); a delayed job runs up to one poll
+        interval (half a second) late there."""
         ...
 
     async def start(self) -> None: ...

@@ -52,6 +52,14 @@ def _consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+def _delayed_member(job: Job) -> str:
+    """A job as a member of the delayed set (what ``MOVE_DUE`` decodes); the id keeps two
+    equal payloads apart."""
+    return json.dumps(
+        {"id": job.id, "kind": job.kind, "payload": json.dumps(job.payload), "attempt": job.attempt}
+    )
+
+
 def _decode(fields: dict[bytes, bytes]) -> Job:
     return Job(
         id=fields[b"id"].decode(),
@@ -87,8 +95,14 @@ class RedisJobQueue:
     def register(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
-    async def enqueue(self, kind: str, payload: dict[str, Any] | None = None) -> str:
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any] | None = None, *, delay_seconds: float = 0.0
+    ) -> str:
         job_id = new_id()
+        if delay_seconds > 0:  # the delayed set, moved onto the stream when due
+            job = Job(job_id, kind, payload or {})
+            await self._client.zadd(self.delayed, {_delayed_member(job): time.time() + delay_seconds})
+            return job_id
         await self._client.xadd(
             self.stream,
             {"id": job_id, "kind": kind, "payload": json.dumps(payload or {}), "attempt": 1},
@@ -174,10 +188,8 @@ class RedisJobQueue:
             await self._dead_letter(job, repr(exc))
             return
         due = time.time() + retry_delay(job.attempt, self._retry_base)
-        member = json.dumps(
-            {"id": job.id, "kind": job.kind, "payload": json.dumps(job.payload), "attempt": job.attempt + 1}
-        )
-        await self._client.zadd(self.delayed, {member: due})
+        retry = Job(job.id, job.kind, job.payload, job.attempt + 1)
+        await self._client.zadd(self.delayed, {_delayed_member(retry): due})
 
     async def _dead_letter(self, job: Job, reason: str) -> None:
         log.error("job dead-lettered", extra={"job_kind": job.kind, "reason": reason})

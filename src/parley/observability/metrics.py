@@ -70,6 +70,47 @@ class JobQueueMetrics:
         )
 
 
+# From a message being committed to its notification being accepted: a push waits its delay
+# (seconds), a digest its window (minutes).
+NOTIFICATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+class NotificationMetrics:
+    """Notification delivery (parley.notifications), by channel: ``push`` or ``email``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.queued = Counter(
+            "parley_notifications_queued",
+            "Notifications planned: (user, message, channel) that qualified",
+            ["channel"],
+            registry=registry,
+        )
+        self.sent = Counter(
+            "parley_notifications_sent",
+            "Pushes accepted by a push service; digest emails accepted by the SMTP server",
+            ["channel"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "parley_notifications_failed",
+            "Failed attempts (retried until the job is dead-lettered), by reason",
+            ["channel", "reason"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "parley_notification_latency_seconds",
+            "From a message's commit to its notification being accepted for delivery",
+            ["channel"],
+            buckets=NOTIFICATION_BUCKETS,
+            registry=registry,
+        )
+        self.subscriptions_removed = Counter(
+            "parley_push_subscriptions_removed",
+            "Push subscriptions deleted because their push service answered 404/410",
+            registry=registry,
+        )
+
+
 class NodeHealthMetrics:
     """What alerting needs at each scrape: whether each dependency answers (the readiness
     checks, run with a short timeout) and how full the data directory's disk is."""
@@ -120,6 +161,7 @@ class Metrics:
         )
         self.bus = BusMetrics(self.registry)
         self.jobs = JobQueueMetrics(self.registry)
+        self.notifications = NotificationMetrics(self.registry)
         self.health = NodeHealthMetrics(self.registry)
 
     def watch_pool(self, read_pool: Callable[[], dict[str, int]]) -> None:

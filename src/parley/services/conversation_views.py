@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from parley.clock import isoformat
+from parley.clock import isoformat, utcnow
 from parley.services.message_records import read_messages
 from parley.store.tables import conversations, members, messages, users
 
@@ -130,6 +130,8 @@ _MINE = (
         members.c.role,
         members.c.last_read_seq,
         members.c.last_delivered_seq,
+        members.c.notify,
+        members.c.muted_until,
     )
     .join(conversations, conversations.c.id == members.c.conversation_id)
     .where(members.c.user_id == _USER)
@@ -147,6 +149,22 @@ _UNREAD_COUNT = (
     .scalar_subquery()
 )
 _UNREAD = select(members.c.conversation_id, _UNREAD_COUNT.label("n")).where(
+    members.c.user_id == _USER, members.c.conversation_id.in_(_IDS)
+)
+# Unread messages that mention the member (a muted conversation still shows these), only
+# for conversations with unread messages: the same index range, filtered by the mentions
+# list (stored as JSON text of user ids).
+_UNREAD_MENTIONS = (
+    select(func.count())
+    .select_from(messages)
+    .where(
+        messages.c.conversation_id == members.c.conversation_id,
+        unread_condition(_USER),
+        messages.c.mentions.like(bindparam("quoted_user")),
+    )
+    .scalar_subquery()
+)
+_MENTIONS = select(members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where(
     members.c.user_id == _USER, members.c.conversation_id.in_(_IDS)
 )
 
@@ -171,6 +189,16 @@ def read_member_views(
     if ids:
         for row in conn.execute(_UNREAD, {"user_id": user_id, "ids": ids}):
             unread[row.conversation_id] = row.n
+    now = utcnow()
+    mentions: dict[str, int] = {}
+    with_unread = [cid for cid in ids if unread.get(cid)]
+    if with_unread:
+        # Ids are [0-9A-Z]: no LIKE wildcard can occur in the pattern.
+        quoted = f'%"{user_id}"%'
+        for row in conn.execute(
+            _MENTIONS, {"user_id": user_id, "ids": with_unread, "quoted_user": quoted}
+        ):
+            mentions[row.conversation_id] = row.n
     return [
         shared[row.conversation_id]
         | {
@@ -178,6 +206,12 @@ def read_member_views(
             "last_read_seq": row.last_read_seq,
             "last_delivered_seq": row.last_delivered_seq,
             "unread_count": unread.get(row.conversation_id, 0),
+            "unread_mentions": mentions.get(row.conversation_id, 0),
+            # The member's notification level (null: their default) and mute (DESIGN §6.2).
+            "notify": row.notify,
+            "muted_until": isoformat(row.muted_until)
+            if row.muted_until and row.muted_until > now
+            else None,
         }
         for row in mine
         if row.conversation_id in shared

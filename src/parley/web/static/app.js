@@ -4,6 +4,8 @@
 import { api } from "./api.js";
 import { h, icon } from "./dom.js";
 import { setPageTitle, startNotifications } from "./notify.js";
+import { startNotificationPrefs } from "./notify-prefs.js";
+import { registerServiceWorker, syncPush } from "./push.js";
 import { conversationPath, navigate, startRouter } from "./router.js";
 import { store } from "./store.js";
 import { sync } from "./sync.js";
@@ -47,7 +49,10 @@ async function enter(me) {
   } catch {
     /* conversations load again when the socket is ready or the poll runs */
   }
-  stopNotifications = startNotifications();
+  const stopPage = startNotifications();
+  const stopPrefs = startNotificationPrefs();
+  stopNotifications = () => { stopPage(); stopPrefs(); };
+  registerServiceWorker().then(() => syncPush());
   offContacts = store.on("contacts", () => refreshIncomingRequests());
   refreshIncomingRequests();
 }

@@ -4,6 +4,7 @@
 
 import { h, icon } from "./dom.js";
 import { plainText } from "./markdown.js";
+import { alerts } from "./notify-prefs.js";
 import { conversationPath, navigate } from "./router.js";
 import { store } from "./store.js";
 
@@ -79,13 +80,13 @@ export function notifyIncoming(message) {
   if (document.visibilityState === "visible" && document.hasFocus()) return;
   if (message.kind !== "text" || message.deleted) return;
   const conversation = store.conversations.get(message.conversation_id);
-  if (!conversation) return;
+  if (!conversation || !alerts(message, conversation)) return; // muted, or not at this level
   const sender = store.displayName(message.sender_id);
   const title = conversation.type === "group" ? `${sender} in ${store.title(conversation)}` : sender;
   try {
     const notification = new Notification(title, {
       body: plainText(message.content).slice(0, 200),
-      tag: conversation.id,
+      tag: `conversation:${conversation.id}`, // the same tag as Web Push: one per conversation
       renotify: true,
     });
     notification.onclick = () => {

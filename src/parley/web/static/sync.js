@@ -519,6 +519,10 @@ export class Sync {
       case "contact.removed":
         store.emit("contacts", data);
         break;
+      case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
+      case "user.settings.updated":
+        store.emit(type, data);
+        break;
       default:
         break;
     }

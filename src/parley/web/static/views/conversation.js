@@ -10,6 +10,7 @@ import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { Composer } from "./composer.js";
 import { DetailsPanel } from "./details.js";
+import { notificationButton } from "./notify-menu.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
 import { openMenu, openPopover } from "./popover.js";
@@ -116,6 +117,7 @@ export class ConversationView {
         h("p", { class: "conv-subtitle" }, subtitle)),
       h("div", { class: "conv-header-actions" },
         iconButton("search", "Search in this conversation", () => navigate(`/search?conversation_id=${encodeURIComponent(this.id)}`)),
+        notificationButton(this.id),
         iconButton(group ? "settings" : "users", group ? "Group settings" : "Conversation details", () => this.toggleDetails(), { class: this.details ? "is-active" : "" })),
     );
   }

@@ -2,9 +2,10 @@
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
-import { requestNotifications, setPageTitle } from "../notify.js";
+import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog } from "./dialogs.js";
+import { notificationSettingsCard } from "./notify-settings.js";
 
 const THEME_KEY = "parley.theme";
 
@@ -35,7 +36,7 @@ export class SettingsView {
             h("h2", { class: "card-title", id: "sessions-title" }, "Where you're signed in"),
             h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.logoutEverywhere() }, "Sign out everywhere")),
           this.sessions),
-        this.notificationsCard(),
+        notificationSettingsCard(),
         this.themeCard()));
     setPageTitle("Settings");
   }
@@ -73,28 +74,6 @@ export class SettingsView {
         error)),
     h("button", { type: "submit", class: "btn btn-primary" }, "Save profile"));
     return h("section", { class: "card", "aria-labelledby": "profile-title" }, h("h2", { class: "card-title", id: "profile-title" }, "Profile"), form);
-  }
-
-  notificationsCard() {
-    const state = typeof Notification === "undefined" ? "unsupported" : Notification.permission;
-    const text = {
-      granted: "Desktop notifications are on. You're notified of new messages while Parley is in the background.",
-      denied: "Desktop notifications are blocked in your browser's site settings.",
-      default: "Get a desktop notification for new messages while Parley is in the background.",
-      unsupported: "This browser doesn't support desktop notifications.",
-    }[state];
-    const card = h("section", { class: "card", "aria-labelledby": "notify-title" },
-      h("h2", { class: "card-title", id: "notify-title" }, "Notifications"),
-      h("p", { class: "muted" }, text),
-      state === "default" ? h("button", {
-        type: "button",
-        class: "btn",
-        onclick: async () => {
-          await requestNotifications();
-          card.replaceWith(this.notificationsCard());
-        },
-      }, icon("bell", { size: 15 }), " Turn on notifications") : null);
-    return card;
   }
 
   themeCard() {

@@ -8,6 +8,7 @@ import { store } from "../store.js";
 import { logo } from "./brand.js";
 import { newDirectDialog, newGroupDialog } from "./dialogs.js";
 import { notificationPrompt } from "../notify.js";
+import { isQuiet, mentionCount, unreadMarks } from "../notify-prefs.js";
 import { openMenu } from "./popover.js";
 
 export class Sidebar {
@@ -142,13 +143,14 @@ export class Sidebar {
     const preview = pending.length ? `You: ${plainText(pending[pending.length - 1].content)}` : previewText(last, conversation);
     const stamp = pending.length ? pending[pending.length - 1].created_at : last?.created_at || conversation.created_at;
     const presence = peer ? store.presenceOf(peer.id) : null;
-    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed")].join("\u0000");
+    const quiet = isQuiet(conversation);
+    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed"), quiet, mentionCount(conversation)].join("\u0000");
     let li = this.items.get(conversation.id);
     if (li && li.dataset.signature === signature) return li;
     const href = conversationPath(conversation.id);
-    const label = `${title}${unread ? `, ${unread} unread` : ""}${presence && presence !== "offline" ? `, ${presence}` : ""}`;
+    const label = `${title}${quiet ? ", muted" : ""}${unread ? `, ${unread} unread` : ""}${presence && presence !== "offline" ? `, ${presence}` : ""}`;
     const link = h("a", {
-      class: ["conv-item", unread && "is-unread", this.activeId === conversation.id && "is-active"],
+      class: ["conv-item", unread && !quiet && "is-unread", quiet && "is-muted", this.activeId === conversation.id && "is-active"],
       href,
       "data-route": "",
       "aria-label": label,
@@ -162,7 +164,7 @@ export class Sidebar {
         h("time", { class: "conv-time", datetime: stamp }, formatStamp(stamp))),
       h("span", { class: "conv-bottom" },
         h("span", { class: "conv-preview", dir: "auto" }, preview),
-        unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null)),
+        ...unreadMarks(conversation, h))),
     );
     const fresh = h("li", { class: "conv-li", dataset: { signature } }, link);
     if (li) li.replaceWith(fresh);
