@@ -45,9 +45,13 @@ export class ConversationView {
     store.openConversationId = this.id;
     const unreadAfter = (conversation.unread_count || 0) > 0 ? conversation.last_read_seq || 0 : null;
     sync.loadMembers(this.id).catch(() => {});
+    const focusedBefore = document.activeElement;
     await this.timeline.load({ messageId, unreadAfter, unreadCount: conversation.unread_count || 0 });
     this.el.setAttribute("aria-busy", "false");
-    if (!messageId) this.composer.focus();
+    // The composer takes the focus once history is in, unless the person already moved it
+    // while history loaded (opened the emoji picker, started a search): never steal it.
+    const untouched = document.activeElement === focusedBefore || document.activeElement === document.body;
+    if (!messageId && untouched) this.composer.focus();
   }
 
   /** The same conversation, another message (a quote click, a search result). */
