@@ -22,6 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## Strict typing (mypy --strict) and the linter (ruff) on src/; CI runs it before the tests
+lint: $(STAMP)
+	$(BIN)/python -m ruff check src
+	$(BIN)/python -m mypy
+
 ## Everything, long-running tests included
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"

@@ -25,8 +25,8 @@ from parley.api import (
 from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
-from parley.api.uploads import router as uploads_router
 from parley.api.openapi import install_openapi
+from parley.api.uploads import router as uploads_router
 from parley.config import Settings
 from parley.container import Container, build_container
 from parley.gateway import endpoint as gateway_endpoint

@@ -24,8 +24,8 @@ from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
-from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
+from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts

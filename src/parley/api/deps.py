@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.requests import HTTPConnection
 from pydantic import BaseModel, ConfigDict, field_validator
+from starlette.requests import HTTPConnection
 
 from parley.container import Container
 from parley.errors import AuthenticationFailed, RateLimited, ValidationFailed

@@ -274,7 +274,7 @@ class RedisBus:
             return
         finally:
             with contextlib.suppress(Exception):
-                await pipe.reset()
+                await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         done = time.perf_counter()
         self.published += len(batch)
         if self._metrics is not None:

@@ -106,8 +106,8 @@ class MemoryPresenceStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._node = node_id
-        self._tables = shared._tables if shared is not None else _Tables()
-        self._clock = shared._clock if shared is not None else clock
+        self._tables: _Tables = shared._tables if shared is not None else _Tables()
+        self._clock: Callable[[], float] = shared._clock if shared is not None else clock
 
     async def put(self, entries: Mapping[str, Entry]) -> list[Change]:
         now = self._clock()

@@ -15,7 +15,7 @@ MAX_RETRY_SECONDS = 60.0
 
 
 def retry_delay(attempt: int, base: float = BASE_RETRY_SECONDS) -> float:
-    return min(base * (2 ** max(attempt - 1, 0)), MAX_RETRY_SECONDS)
+    return min(base * 2.0 ** max(attempt - 1, 0), MAX_RETRY_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)

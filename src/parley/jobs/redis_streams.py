@@ -130,7 +130,7 @@ class RedisJobQueue:
     async def _read_loop(self) -> None:
         while True:
             try:
-                batches = await self._client.xreadgroup(
+                batches: Any = await self._client.xreadgroup(
                     GROUP, self._consumer, {self.stream: ">"}, count=READ_COUNT, block=BLOCK_MS
                 )
             except asyncio.CancelledError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -50,7 +51,7 @@ def read_conversation_facts(
     ids = sorted(set(conversation_ids))
     if not ids:
         return {}
-    columns = [conversations.c.id, conversations.c.type, conversations.c.name]
+    columns: list[Any] = [conversations.c.id, conversations.c.type, conversations.c.name]
     if _ENCRYPTED is not None:
         columns.append(_ENCRYPTED.label("encrypted"))
     rows = conn.execute(select(*columns).where(conversations.c.id.in_(ids)))

@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import ColumnElement, Connection, delete, select, update
 
 from parley.clock import isoformat, utcnow
 from parley.jobs.queue import Job, JobQueue
@@ -227,7 +227,11 @@ def claim_push(
 
 
 def _follow_up(
-    conn: Connection, key: tuple[object, object], flush_at: datetime | None, at: datetime, now: datetime
+    conn: Connection,
+    key: tuple[ColumnElement[bool], ColumnElement[bool]],
+    flush_at: datetime | None,
+    at: datetime,
+    now: datetime,
 ) -> Throttled:
     """Queue one follow-up for ``at`` unless one is queued already."""
     if flush_at is not None and flush_at > now:

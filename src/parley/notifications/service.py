@@ -26,6 +26,7 @@ from parley.services.events import EventBroker
 from parley.services.notification_settings import NotificationSettings
 from parley.store.db import Database
 
+
 @dataclass
 class Notifications:
     settings: NotificationSettings

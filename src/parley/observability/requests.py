@@ -25,7 +25,7 @@ UNMATCHED_ROUTE = "unmatched"
 def request_id_from(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SAFE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break

@@ -40,7 +40,7 @@ class User:
     last_seen_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> User:
+    def from_row(cls, row: Row[Any] | Any) -> User:
         return cls(
             id=row.id,
             username=row.username,

@@ -27,8 +27,8 @@ from parley.errors import (
     SessionRevoked,
 )
 from parley.ids import new_id
-from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginThrottle
+from parley.security.passwords import PasswordHasher
 from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink

@@ -7,6 +7,7 @@ and removes any contact between them.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -148,7 +149,7 @@ class Contacts:
 
     # --- blocks
 
-    async def list_blocks(self, user_id: str) -> list[dict[str, Any]]:
+    async def list_blocks(self, user_id: str) -> builtins.list[dict[str, Any]]:
         async with self._db.read() as conn:
             rows = list(
                 await conn.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
@@ -20,7 +20,7 @@ from parley.store.tables import conversations, members, messages, users
 MEMBER_PREVIEW = 5
 
 
-def unread_condition(user_id: str) -> Any:
+def unread_condition(user_id: str | BindParameter[Any]) -> Any:
     """Messages a member has not read: after their read mark, not their own, not deleted."""
     return and_(
         messages.c.seq > members.c.last_read_seq,
@@ -33,7 +33,7 @@ def unread_condition(user_id: str) -> Any:
 # The statements below are built once: a subquery's column collection is rebuilt on every
 # construction, which made building them cost more than running them (every identify
 # reads these). ``ids`` expands to the IN list at execution.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _CONVERSATIONS = select(conversations).where(conversations.c.id.in_(_IDS))
 _MEMBER_COUNTS = (
     select(members.c.conversation_id, func.count().label("n"))
@@ -123,7 +123,7 @@ def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict
     return views
 
 
-_USER = bindparam("user_id")
+_USER: BindParameter[Any] = bindparam("user_id")
 _MINE = (
     select(
         members.c.conversation_id,

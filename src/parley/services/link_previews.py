@@ -316,7 +316,8 @@ async def _message_state(conn: AsyncConnection, message_id: str) -> Row[Any] | N
     statement: Select[Any] = select(
         messages.c.conversation_id, messages.c.kind, messages.c.content, messages.c.deleted_at
     ).where(messages.c.id == message_id)
-    return (await conn.execute(statement)).first()
+    row: Row[Any] | None = (await conn.execute(statement)).first()
+    return row
 
 
 async def _current_preview(conn: AsyncConnection, message_id: str) -> str | None:

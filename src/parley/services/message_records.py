@@ -155,7 +155,7 @@ def read_messages(
     reply_ids = {row.reply_to_id for row in rows if row.reply_to_id}
     previews: dict[str, ReplyPreview] = {}
     if reply_ids:
-        for r in conn.execute(
+        for r in conn.execute(  # type: ignore[assignment]  # the reaction loop's row shape
             select(messages.c.id, messages.c.sender_id, messages.c.content, messages.c.deleted_at)
             .where(messages.c.id.in_(reply_ids))
         ):

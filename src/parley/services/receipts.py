@@ -9,12 +9,11 @@ from sqlalchemy import func, select, update
 
 from parley.errors import ValidationFailed
 from parley.services.access import membership, visible_message
+from parley.services.accounts import fetch_users
 from parley.services.conversation_views import unread_condition
 from parley.services.events import Event, EventSink
-from parley.services.accounts import fetch_users
 from parley.store.db import Database
 from parley.store.tables import conversations, members, messages
-
 
 
 class Receipts:

@@ -45,7 +45,7 @@ _DRIVER_CLASSES: tuple[type[BaseException], ...] = (
 
 
 # The exception types a connectivity failure surfaces as, for registering handlers.
-FAILURE_TYPES: tuple[type[BaseException], ...] = (sa.SQLAlchemyError, pg.PostgresError, OSError)
+FAILURE_TYPES: tuple[type[Exception], ...] = (sa.SQLAlchemyError, pg.PostgresError, OSError)
 
 
 def is_unavailable(exc: BaseException) -> bool:

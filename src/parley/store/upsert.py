@@ -9,6 +9,7 @@ row was new — that is how the notification ledger makes its jobs idempotent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 
