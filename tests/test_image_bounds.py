@@ -166,7 +166,7 @@ async def wait_until_gone(pid: int, timeout: float = 10.0) -> None:
     while loop.time() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped between open and read
             return
         if state in {"Z", "X"}:
             return
