@@ -90,6 +90,9 @@ export class Composer {
     this.input.addEventListener("blur", () => {
       this._stopTyping();
       setTimeout(() => {
+        // The focus came back (a click in the list, a window that lost the focus for a
+        // moment): the lists stay, as the text under them has not changed.
+        if (document.activeElement === this.input) return;
         this._closeMentions();
         this.emoji.close();
       }, 150);
