@@ -18,7 +18,7 @@ waiting a commit per send); queued in order, they commit in order. Any other fra
 until every earlier answer is out, so effects and answers never overtake each other.
 
 Every bad frame gets an ``error`` frame with a stable code and the connection carries on;
-only the conditions with a close code in :class:`~parley.gateway.protocol.CloseCode` end it.
+only the conditions with a close code in :class:`~parley.wire.codes.CloseCode` end it.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ from parley.gateway.protocol import (
     PONG,
     BadFrame,
     CallFrame,
-    CloseCode,
-    ErrorCode,
     IdentifyFrame,
     PingFrame,
     ReadyData,
@@ -53,11 +51,11 @@ from parley.gateway.protocol import (
     encode,
     error_frame,
     parse_frame,
-    parse_params,
     protocol_error,
 )
 from parley.security.ratelimit import Rate
 from parley.store.failures import unavailable
+from parley.wire.codes import CloseCode, ErrorCode
 
 if TYPE_CHECKING:
     from parley.gateway.node import Gateway
@@ -345,7 +343,7 @@ class Connection:
             )
             return
         try:
-            params = parse_params(frame)
+            params = self._node.handlers.parse(frame)
         except BadFrame as bad:
             await self._answered()
             self._reply_error(bad.ref, bad.error)

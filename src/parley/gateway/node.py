@@ -27,12 +27,12 @@ from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
 from parley.gateway.presence import Presence
 from parley.gateway.presence_intro import PresenceIntroductions
-from parley.gateway.protocol import CloseCode
 from parley.gateway.router import EventRouter
 from parley.gateway.typing_indicators import TypingTracker
 from parley.ids import new_id
 from parley.security.ratelimit import Rate
-from parley.services.auth import SESSIONS_REVOKED
+from parley.wire.codes import CloseCode
+from parley.wire.events import EventType
 
 log = logging.getLogger("parley.gateway")
 
@@ -172,7 +172,7 @@ class Gateway:
     async def _deliver(self, envelope: Envelope) -> None:
         """The bus handler: revoked sessions lose their sockets first, then the hub fans
         the envelope out (the user's other sessions see which sessions ended)."""
-        if envelope.type == SESSIONS_REVOKED:
+        if envelope.type == EventType.SESSION_REVOKED:
             revoked = set(json.loads(envelope.frame)["data"]["session_ids"])
             for connection in list(self._connections):
                 if connection.session_id in revoked:

@@ -37,8 +37,8 @@ from typing import Any
 from parley.background import cancel_and_wait
 from parley.clock import isoformat, utcnow
 from parley.gateway.presence_store import Change, Entry, PresenceStatus, PresenceStore
-from parley.gateway.protocol import PresenceData
 from parley.gateway.typing_indicators import Publisher
+from parley.wire.events import EventType, PresencePayload
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Presence:
                 asyncio.create_task(self._maintain(), name="presence-heartbeat"),
             ]
 
-    async def snapshot(self, user_ids: Iterable[str]) -> list[PresenceData]:
+    async def snapshot(self, user_ids: Iterable[str]) -> list[PresencePayload]:
         """Who of ``user_ids`` is online or away now, on any node (for ``ready``)."""
         try:
             statuses = await self._store.statuses(set(user_ids))
@@ -99,7 +99,7 @@ class Presence:
             self._warn("presence snapshot failed", exc)
             return []
         return [
-            PresenceData(user_id=user_id, status=statuses[user_id].value, last_seen_at=None)
+            PresencePayload(user_id=user_id, status=statuses[user_id].value, last_seen_at=None)
             for user_id in sorted(statuses)
         ]
 
@@ -222,7 +222,7 @@ class Presence:
                 "last_seen_at": last_seen_at,
             }
             await self._publisher.publish(
-                "presence.updated", data, user_ids=sorted(people | {user_id})
+                EventType.PRESENCE_UPDATED, data, user_ids=sorted(people | {user_id})
             )
         except Exception:
             log.exception("presence update failed", extra={"user_id": user_id})

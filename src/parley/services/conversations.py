@@ -42,6 +42,7 @@ from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
 from parley.store.tables import conversations, members, users
+from parley.wire.events import EventType
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MAX_NAME = 100
@@ -300,7 +301,7 @@ class Conversations:
         await self._events.emit(
             [
                 Event(
-                    "conversation.created",
+                    EventType.CONVERSATION_CREATED,
                     {"conversation_id": conversation_id, "seq": view["last_seq"], "conversation": view},
                     user_ids=tuple(audience),
                 )
@@ -346,7 +347,7 @@ class Conversations:
         except IntegrityError:
             raise SlugTaken() from None
         await self._emit_with_system_message(
-            conversation_id, message_id, "conversation.updated", {"changes": values}
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": values}
         )
         return await self.get(user_id, conversation_id)
 
@@ -360,7 +361,7 @@ class Conversations:
         await self._events.emit(
             [
                 Event(
-                    "conversation.deleted",
+                    EventType.CONVERSATION_DELETED,
                     {"conversation_id": conversation_id, "actor_id": user_id},
                     user_ids=tuple(audience),
                 )
@@ -400,7 +401,7 @@ class Conversations:
             await self._emit_with_system_message(
                 conversation_id,
                 message_id,
-                "member.added",
+                EventType.MEMBER_ADDED,
                 {"user_ids": added, "actor_id": user_id},
                 extra_users=added,
             )
@@ -444,7 +445,7 @@ class Conversations:
         await self._emit_with_system_message(
             conversation_id,
             message_id,
-            "member.removed",
+            EventType.MEMBER_REMOVED,
             {"user_ids": [target_id], "actor_id": user_id, "new_owner_id": new_owner},
             extra_users=[target_id],
         )
@@ -503,7 +504,7 @@ class Conversations:
         await self._emit_with_system_message(
             conversation_id,
             message_id,
-            "member.updated",
+            EventType.MEMBER_UPDATED,
             {"user_ids": [target_id], "role": role, "actor_id": user_id},
         )
 
@@ -511,7 +512,7 @@ class Conversations:
         self,
         conversation_id: str,
         message_id: str,
-        event_type: str,
+        event_type: EventType,
         data: dict[str, Any],
         *,
         extra_users: list[str] | None = None,
@@ -533,7 +534,7 @@ class Conversations:
         await self._events.emit(
             [
                 Event(
-                    "message.created",
+                    EventType.MESSAGE_CREATED,
                     {"conversation_id": conversation_id, "seq": message.seq, "message": payload},
                     conversation_id=conversation_id,
                     user_ids=users_,

@@ -53,6 +53,7 @@ from parley.services.message_records import load_message
 from parley.services.messages import changed_event
 from parley.store.db import Database
 from parley.store.tables import link_previews, members, message_link_previews, messages
+from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class LinkPreviews:
         if not self.enabled:
             return
         for event in events:
-            if event.type not in ("message.created", "message.updated"):
+            if event.type not in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED):
                 continue
             message = event.data.get("message")
             if not isinstance(message, dict) or not _wants_preview(message):
@@ -172,7 +173,7 @@ class LinkPreviews:
             await bump_version(conn, row.conversation_id, message_id, now)
             message = await load_message(conn, message_id)
         assert message is not None
-        await self._events.emit([changed_event("message.updated", message)])
+        await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, message)])
 
     async def preview_for(self, url: str) -> Row[Any] | None:
         """The cached row for ``url`` if fresh, else fetched now (one fetch per URL at a

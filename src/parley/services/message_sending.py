@@ -30,6 +30,7 @@ from parley.services.message_batch import (
 )
 from parley.services.message_records import Message
 from parley.store.db import Database
+from parley.wire.events import EventType
 
 __all__ = [
     "MessageSender",
@@ -54,7 +55,7 @@ class SendLimits:
 
 def created_event(message: Message) -> Event:
     return Event(
-        "message.created",
+        EventType.MESSAGE_CREATED,
         {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()},
         conversation_id=message.conversation_id,
     )

@@ -30,13 +30,14 @@ from parley.services.message_sending import (
 )
 from parley.store.db import Database
 from parley.store.tables import conversations, messages, reactions
+from parley.wire.events import EventType
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
 
 
-def changed_event(event_type: str, message: Message) -> Event:
+def changed_event(event_type: EventType, message: Message) -> Event:
     return Event(
         event_type,
         {
@@ -94,7 +95,7 @@ class Messages:
             )
             updated = await load_message(conn, message_id)
         assert updated is not None
-        await self._events.emit([changed_event("message.updated", updated)])
+        await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, updated)])
         return updated
 
     async def delete(self, user_id: str, message_id: str) -> Message:
@@ -123,7 +124,7 @@ class Messages:
             )
             tombstone = await load_message(conn, message_id)
         assert tombstone is not None
-        await self._events.emit([changed_event("message.deleted", tombstone)])
+        await self._events.emit([changed_event(EventType.MESSAGE_DELETED, tombstone)])
         return tombstone
 
     async def get(self, user_id: str, message_id: str) -> Message:

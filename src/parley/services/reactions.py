@@ -15,6 +15,7 @@ from parley.services.markup import check_emoji
 from parley.services.message_records import Message, load_message
 from parley.store.db import Database
 from parley.store.tables import reactions
+from parley.wire.events import EventType
 
 MAX_DISTINCT_REACTIONS = 50
 
@@ -80,6 +81,6 @@ class Reactions:
                 "emoji": emoji,
                 "reactions": [r.to_public() for r in message.reactions],
             }
-            kind = "reaction.added" if add else "reaction.removed"
+            kind = EventType.REACTION_ADDED if add else EventType.REACTION_REMOVED
             await self._events.emit([Event(kind, data, conversation_id=message.conversation_id)])
         return message

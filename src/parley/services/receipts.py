@@ -14,6 +14,7 @@ from parley.services.events import Event, EventSink
 from parley.services.accounts import fetch_users
 from parley.store.db import Database
 from parley.store.tables import conversations, members, messages
+from parley.wire.events import EventType
 
 
 
@@ -76,9 +77,9 @@ class Receipts:
             ).scalar_one()
         events = []
         if moved_delivered:
-            events.append(self._event("receipt.delivered", conversation_id, user_id, state.last_delivered_seq))
+            events.append(self._event(EventType.RECEIPT_DELIVERED, conversation_id, user_id, state.last_delivered_seq))
         if moved_read:
-            events.append(self._event("receipt.read", conversation_id, user_id, state.last_read_seq))
+            events.append(self._event(EventType.RECEIPT_READ, conversation_id, user_id, state.last_read_seq))
         await self._events.emit(events)
         return {
             "conversation_id": conversation_id,
@@ -88,7 +89,7 @@ class Receipts:
         }
 
     @staticmethod
-    def _event(kind: str, conversation_id: str, user_id: str, seq: int) -> Event:
+    def _event(kind: EventType, conversation_id: str, user_id: str, seq: int) -> Event:
         # ``seq`` here is the member's new watermark, not a new conversation seq.
         return Event(
             kind,
