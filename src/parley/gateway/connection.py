@@ -53,7 +53,7 @@ from parley.gateway.protocol import (
     parse_frame,
     protocol_error,
 )
-from parley.security.ratelimit import Rate
+from parley.security.ratelimit import Rate, TokenBucket
 from parley.store.failures import unavailable
 from parley.wire.codes import CloseCode, ErrorCode
 
@@ -134,6 +134,7 @@ class Connection:
         self._last_answer: asyncio.Task[None] | None = None  # answers go out in this chain
         self._answering: set[asyncio.Task[None]] = set()
         self._strikes = 0
+        self._frames = TokenBucket(self._limits.frame_rate, self._opened)
         self._present = False
         self._was_ready = False  # reached READY (calls are allowed from then on)
         self._reader: asyncio.Task[None] | None = None
@@ -316,10 +317,10 @@ class Connection:
             await self._call(frame)
 
     async def _admit(self, ref: str | None) -> bool:
-        """Per-connection rate limit on every frame. Over the limit: an error frame; still
-        over after ``rate_limit_strikes`` frames in a row: close 4008."""
-        key = f"gateway:connection:{self._connection_id}"
-        decision = await self._node.services.limiter.hit(key, self._limits.frame_rate)
+        """Per-connection rate limit on every frame (a local bucket: the connection's own).
+        Over the limit: an error frame; still over after ``rate_limit_strikes`` frames in a
+        row: close 4008."""
+        decision = self._frames.take()
         if decision.allowed:
             self._strikes = 0
             return True

@@ -97,7 +97,7 @@ class Handlers:
     async def queue_message_send(
         self, context: CallContext, params: MessageSendParams
     ) -> Awaitable[Result]:
-        committed = await self._services.messages.enqueue_send(
+        committed = await self._services.messages.enqueue(
             context.user_id,
             params.conversation_id,
             params.content,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import json
 import logging
 import time
@@ -104,11 +103,6 @@ class Gateway:
         self.services.events.add_listener(self.introductions)
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
         self._accepting = True
-        # Everything built so far (modules, the app, the services) lives as long as the
-        # process: out of the cyclic collector's sight, a full collection walks only what
-        # the traffic made. With 1,000 sockets under load, full collections paused the loop
-        # for 70-240 ms each (every session's p99); frozen, about half (docs/benchmarks.md).
-        gc.freeze()
 
     async def _sweep(self) -> None:
         interval = min(
@@ -154,7 +148,6 @@ class Gateway:
                 connection.close(CloseCode.RESYNC, "missed events: resume")
 
     async def close(self) -> None:
-        gc.unfreeze()  # several apps may live in one process one after another (tests)
         await self.go_away()
         if self._sweeper is not None:
             self._sweeper.cancel()

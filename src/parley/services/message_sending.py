@@ -24,8 +24,6 @@ from parley.services.markup import check_client_msg_id, check_content, mentioned
 from parley.services.message_batch import (
     SendRequest,
     SendResult,
-    mention_ids,
-    resolve_mentions,
     write_batch,
 )
 from parley.services.message_records import Message
@@ -38,8 +36,6 @@ __all__ = [
     "SendRequest",
     "SendResult",
     "created_event",
-    "mention_ids",
-    "resolve_mentions",
 ]
 
 

@@ -15,20 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import utcnow
 from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
-from parley.observability.metrics import Metrics
-from parley.security.ratelimit import RateLimiter
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
-from parley.services.events import Event, EventSink
+from parley.services.events import Event
 from parley.services.markup import check_content, mentioned_usernames
+from parley.services.message_batch import mention_ids, resolve_mentions
 from parley.services.message_records import Message, load_message, load_messages
-from parley.services.message_sending import (
-    MessageSender,
-    SendLimits,
-    mention_ids,
-    resolve_mentions,
-)
-from parley.store.db import Database
+from parley.services.message_sending import MessageSender
 from parley.store.tables import conversations, messages, reactions
 from parley.wire.events import EventType
 
@@ -49,26 +42,9 @@ def changed_event(event_type: EventType, message: Message) -> Event:
     )
 
 
-class Messages:
-    def __init__(
-        self,
-        db: Database,
-        events: EventSink,
-        limiter: RateLimiter,
-        limits: SendLimits,
-        metrics: Metrics,
-    ) -> None:
-        self._db = db
-        self._events = events
-        self._limits = limits
-        self._sender = MessageSender(db, events, limiter, limits, metrics)
-        # Group-committed and idempotent by client_msg_id: see ``message_sending``.
-        self.send = self._sender.send
-        self.enqueue_send = self._sender.enqueue
-
-    async def close(self) -> None:
-        """Write queued sends (graceful shutdown)."""
-        await self._sender.close()
+class Messages(MessageSender):
+    """Sending (``send``, ``enqueue``: group-committed and idempotent by client_msg_id, see
+    ``message_sending``) and every later change and read of messages."""
 
     # --- changing
 
