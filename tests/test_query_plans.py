@@ -27,8 +27,8 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
 
 from parley.container import Container
 from parley.errors import ParleyError
-from parley.gateway import queries as gateway_queries
 from parley.services import conversation_views
+from parley.services import realtime_reads as gateway_queries
 from parley.services.attachment_records import load_public_for_messages
 from parley.services.auth import ClientInfo
 from parley.services.messages import DEFAULT_PAGE

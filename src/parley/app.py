@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     """Build the app. ``run_migrations`` upgrades the schema at start (single-node mode)."""
     settings = settings or Settings()
     container = build_container(settings)
-    gateway = Gateway(container)
+    gateway = Gateway(container.gateway_services())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

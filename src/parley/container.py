@@ -15,7 +15,7 @@ from datetime import timedelta
 from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
-from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
+from parley.gateway.ports import GatewayServices
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
@@ -24,8 +24,10 @@ from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
-from parley.security.passwords import PasswordHasher
+from parley.presence.base import PresenceStore
+from parley.presence.memory import MemoryPresenceStore
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
+from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
@@ -39,11 +41,13 @@ from parley.services.link_previews import LinkPreviews, register_link_preview_jo
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
+from parley.services.realtime_reads import RealtimeReads
 from parley.services.receipts import Receipts
 from parley.services.search import Search
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
 from parley.store.db import Database
+from parley.store.failures import unavailable
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 # A scrape waits this long at most for the job queue's figures and each dependency.
@@ -84,9 +88,25 @@ class Container:
     presence_store: PresenceStore = field(default_factory=MemoryPresenceStore)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    def gateway_services(self) -> GatewayServices:
+        """Exactly the services the real-time gateway calls."""
+        return GatewayServices(
+            settings=self.settings,
+            auth=self.auth,
+            messages=self.messages,
+            reactions=self.reactions,
+            receipts=self.receipts,
+            reads=RealtimeReads(self.db),
+            events=self.events,
+            bus=self.bus,
+            presence_store=self.presence_store,
+            metrics=self.metrics.registry,
+            unavailable=unavailable,
+        )
+
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """The database and the bus, reported separately (and Redis itself when used). A
-        check raising ``backends.Degraded`` degrades the node without making it unready."""
+        check raising ``observability.health.Degraded`` degrades the node without making it unready."""
         return {"database": self.db.ping, **self.backends.checks}
 
     async def refresh_metrics(self) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from parley.container import Container
 from parley.errors import NotFound
-from parley.gateway.presence import Presence, PresenceStatus
+from parley.gateway.ports import GatewayServices
+from parley.gateway.presence import Presence
 from parley.gateway.protocol import (
     CallFrame,
     CallParams,
@@ -28,6 +28,7 @@ from parley.gateway.protocol import (
     parse_params,
 )
 from parley.gateway.typing_indicators import TypingTracker
+from parley.presence.base import PresenceStatus
 from parley.services.access import CONVERSATION_NOT_FOUND
 
 
@@ -58,7 +59,7 @@ class Method(Generic[P]):
 
 
 class Handlers:
-    def __init__(self, services: Container, typing: TypingTracker, presence: Presence) -> None:
+    def __init__(self, services: GatewayServices, typing: TypingTracker, presence: Presence) -> None:
         self._services = services
         self._typing = typing
         self._presence = presence

@@ -7,7 +7,7 @@ reload, a node dying and the client landing on another) changes nothing anyone s
 Going offline stores ``users.last_seen_at``.
 
 This class keeps the sessions of *this* node and writes their counts to a
-:class:`~parley.gateway.presence_store.PresenceStore` (in-process, or Redis shared by all
+:class:`~parley.presence.base.PresenceStore` (in-process, or Redis shared by all
 nodes), which combines every node's counts and says when a user's status changes. Entries
 live for ``ttl_seconds`` and are rewritten every heartbeat (a third of the TTL); a node
 that dies stops rewriting, so its users go offline by themselves within the TTL. Every
@@ -36,8 +36,8 @@ from typing import Any
 
 from parley.background import cancel_and_wait
 from parley.clock import isoformat, utcnow
-from parley.gateway.presence_store import Change, Entry, PresenceStatus, PresenceStore
 from parley.gateway.typing_indicators import Publisher
+from parley.presence.base import Change, Entry, PresenceStatus, PresenceStore
 from parley.wire.events import EventType, PresencePayload
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Audience = Callable[[str], Awaitable[set[str]]]
 LastSeenWriter = Callable[[Sequence[str], datetime], Awaitable[None]]
 
-__all__ = ["Presence", "PresenceStatus"]
+__all__ = ["Presence"]
 
 # After a failed write, wait this long before trying again (Redis is probably down).
 RETRY_SECONDS = 1.0

@@ -1,4 +1,5 @@
-"""The few database reads and writes the gateway needs that no REST route does.
+"""The few database reads and writes the real-time gateway needs that no REST route does,
+and the domain rule of who sees whose presence.
 
 - which conversations a user is in (ids only: the hub subscribes before the full read);
 - who may see a user's presence: people sharing a conversation with them or accepted
@@ -6,7 +7,8 @@
 - ``users.last_seen_at``, written when a user goes offline;
 - everything ``ready`` needs, in one transaction.
 
-They take the :class:`~parley.store.db.Database` explicitly, like every service does.
+The functions take the :class:`~parley.store.db.Database` explicitly, like every service
+does; :class:`RealtimeReads` binds them to one, for the gateway (which sees no database).
 """
 
 from __future__ import annotations
@@ -115,3 +117,25 @@ async def last_seen(db: Database, user_ids: Iterable[str]) -> dict[str, datetime
             select(users.c.id, users.c.last_seen_at).where(users.c.id.in_(ids))
         )
         return {row.id: row.last_seen_at for row in rows}
+
+
+class RealtimeReads:
+    """The functions above bound to a database: the gateway's port to them."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def member_conversation_ids(self, user_id: str) -> list[str]:
+        return await member_conversation_ids(self._db, user_id)
+
+    async def presence_audience(self, user_id: str) -> set[str]:
+        return await presence_audience(self._db, user_id)
+
+    async def ready(self, user_id: str, session_id: str | None = None) -> ReadyReads:
+        return await ready_reads(self._db, user_id, session_id)
+
+    async def conversation_member_ids(self, conversation_id: str) -> list[str]:
+        return await conversation_member_ids(self._db, conversation_id)
+
+    async def record_last_seen(self, user_ids: Iterable[str], when: datetime) -> None:
+        await record_last_seen(self._db, user_ids, when)
