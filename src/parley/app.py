@@ -28,6 +28,7 @@ from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
 from parley.api.uploads import router as uploads_router
 from parley.api.openapi import install_openapi
+from parley.api.ports import ApiServices
 from parley.config import Settings
 from parley.container import Container, build_container
 from parley.gateway import endpoint as gateway_endpoint
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         description="Self-hosted real-time team chat. WebSocket protocol: docs/protocol.md.",
         lifespan=lifespan,
     )
-    app.state.parley = container
+    routers_view: ApiServices = container  # what the routers see of it (mypy: it fits)
+    app.state.parley = routers_view
     app.state.gateway = gateway
     install_error_handlers(app)
     install_openapi(app)

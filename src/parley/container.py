@@ -22,6 +22,7 @@ from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.notifications.service import Notifications, build_notifications
+from parley.observability.health import ReadinessCheck
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
 from parley.presence.base import PresenceStore
@@ -49,7 +50,6 @@ from parley.services.uploads import Uploads
 from parley.store.db import Database
 from parley.store.failures import unavailable
 
-ReadinessCheck = Callable[[], Awaitable[object]]
 # A scrape waits this long at most for the job queue's figures and each dependency.
 METRICS_TIMEOUT_SECONDS = 1.0
 

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import isoformat, utcnow
 from parley.errors import EmailTaken, NotConfigured, NotFound, RateLimited, ValidationFailed
 from parley.jobs.queue import Job, JobQueue
-from parley.notifications.emails import verification_email
 from parley.notifications.email_kit import EmailKit
+from parley.notifications.emails import verification_email
 from parley.security.link_tokens import LinkPurpose
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.accounts import fetch_user
