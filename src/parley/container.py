@@ -32,7 +32,7 @@ from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
-from parley.services.attachment_urls import AttachmentUrls, bind_urls
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
@@ -96,7 +96,7 @@ class Container:
             messages=self.messages,
             reactions=self.reactions,
             receipts=self.receipts,
-            reads=RealtimeReads(self.db),
+            reads=RealtimeReads(self.db, self.attachments.urls),
             events=self.events,
             bus=self.bus,
             presence_store=self.presence_store,
@@ -194,6 +194,11 @@ def build_container(settings: Settings) -> Container:
         device_ttl=timedelta(days=settings.login_device_token_days),
     )
     events = EventBroker()
+    # Signs the attachment and preview image URLs in message payloads: passed to every
+    # service that reads messages.
+    attachment_urls = AttachmentUrls(
+        settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
+    )
     accounts = Accounts(db, hasher, events)
     auth = Auth(
         db,
@@ -219,15 +224,12 @@ def build_container(settings: Settings) -> Container:
             max_attachments=settings.max_attachments_per_message,
         ),
         metrics,
+        attachment_urls,
     )
     jobs = backends.jobs
     scheduler = Scheduler(jobs)
     blobs = build_blob_store(settings)
     outbound = OutboundClient(policy_from(settings))
-    attachment_urls = AttachmentUrls(
-        settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
-    )
-    bind_urls(db, attachment_urls)  # message payloads carry signed attachment URLs
     image_workers = ImageWorkers(
         WorkerLimits(
             workers=settings.image_processing_concurrency,
@@ -265,6 +267,7 @@ def build_container(settings: Settings) -> Container:
         enabled=settings.link_previews,
         ttl_seconds=settings.link_preview_ttl_seconds,
         max_image_pixels=settings.max_image_pixels,
+        urls=attachment_urls,
     )
     events.add_listener(link_previews.on_events)  # fetched after the commit, as a job
     register_link_preview_jobs(jobs, link_previews)
@@ -294,11 +297,12 @@ def build_container(settings: Settings) -> Container:
                 max_group_members=settings.max_group_members,
                 dm_requires_contact=settings.dm_requires_contact,
             ),
+            attachment_urls,
         ),
         messages=messages,
-        reactions=Reactions(db, events),
+        reactions=Reactions(db, events, attachment_urls),
         receipts=Receipts(db, events),
-        search=Search(db),
+        search=Search(db, attachment_urls),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

@@ -36,6 +36,7 @@ from parley.services.access import (
     membership,
     require_admin,
 )
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import member_views, shared_views
 from parley.services.events import Event, EventSink
@@ -96,20 +97,27 @@ async def _existing_users(conn: AsyncConnection, user_ids: set[str]) -> set[str]
 
 
 class Conversations:
-    def __init__(self, db: Database, events: EventSink, limits: ConversationLimits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventSink,
+        limits: ConversationLimits,
+        urls: AttachmentUrls | None,
+    ) -> None:
         self._db = db
         self._events = events
         self._limits = limits
+        self._urls = urls  # signs the attachment URLs of views' last messages
 
     # --- reading
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
-            return await member_views(conn, user_id)
+            return await member_views(conn, user_id, urls=self._urls)
 
     async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
-            found = await member_views(conn, user_id, [conversation_id])
+            found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
@@ -121,7 +129,7 @@ class Conversations:
                     select(conversations.c.id).where(conversations.c.slug == slug.lower())
                 )
             ).first()
-            found = await member_views(conn, user_id, [row.id]) if row else []
+            found = await member_views(conn, user_id, [row.id], urls=self._urls) if row else []
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
@@ -296,7 +304,7 @@ class Conversations:
 
     async def _announce_created(self, conversation_id: str) -> None:
         async with self._db.read() as conn:
-            view = (await shared_views(conn, [conversation_id]))[conversation_id]
+            view = (await shared_views(conn, [conversation_id], urls=self._urls))[conversation_id]
             audience = await member_ids(conn, conversation_id)
         await self._events.emit(
             [
@@ -519,7 +527,7 @@ class Conversations:
     ) -> None:
         """Emit the system message (which carries the seq) and the typed change event."""
         async with self._db.read() as conn:
-            message = await load_message(conn, message_id)
+            message = await load_message(conn, message_id, urls=self._urls)
             count = (
                 await conn.execute(
                     select(func.count())

@@ -107,8 +107,10 @@ class LinkPreviews:
         enabled: bool,
         ttl_seconds: int,
         max_image_pixels: int,
+        urls: AttachmentUrls | None,
     ) -> None:
         self._db = db
+        self._urls = urls  # signs the URLs of the updated message's event
         self._store = store
         self._outbound = outbound
         self._jobs = jobs
@@ -171,7 +173,7 @@ class LinkPreviews:
             if preview_id is not None:
                 await conn.execute(insert(message_link_previews).values(message_id=message_id, preview_id=preview_id))
             await bump_version(conn, row.conversation_id, message_id, now)
-            message = await load_message(conn, message_id)
+            message = await load_message(conn, message_id, urls=self._urls)
         assert message is not None
         await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, message)])
 

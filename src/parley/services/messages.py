@@ -52,7 +52,7 @@ class Messages(MessageSender):
         text = check_content(content, max_chars=self._limits.max_chars)
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await visible_message(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id, urls=self._urls)
             if message.sender_id != user_id or message.kind != "text":
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
@@ -69,7 +69,7 @@ class Messages(MessageSender):
                 mentions=json.dumps(list(mentions)),
                 edited_at=now,
             )
-            updated = await load_message(conn, message_id)
+            updated = await load_message(conn, message_id, urls=self._urls)
         assert updated is not None
         await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, updated)])
         return updated
@@ -78,7 +78,7 @@ class Messages(MessageSender):
         """Tombstone: content, mentions and reactions erased; the seq stays."""
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await visible_message(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id, urls=self._urls)
             if message.deleted:
                 return message
             if message.kind != "text":
@@ -98,14 +98,14 @@ class Messages(MessageSender):
                 mentions="[]",
                 deleted_at=now,
             )
-            tombstone = await load_message(conn, message_id)
+            tombstone = await load_message(conn, message_id, urls=self._urls)
         assert tombstone is not None
         await self._events.emit([changed_event(EventType.MESSAGE_DELETED, tombstone)])
         return tombstone
 
     async def get(self, user_id: str, message_id: str) -> Message:
         async with self._db.read() as conn:
-            return await visible_message(conn, user_id, message_id)
+            return await visible_message(conn, user_id, message_id, urls=self._urls)
 
     # --- reading
 
@@ -135,10 +135,13 @@ class Messages(MessageSender):
                 page = await load_messages(
                     conn,
                     base.where(messages.c.seq > after_seq).order_by(messages.c.seq).limit(limit + 1),
+                    urls=self._urls,
                 )
                 return {"messages": [m.to_public() for m in page[:limit]], "has_more": len(page) > limit}
             query = base if before_seq is None else base.where(messages.c.seq < before_seq)
-            page = await load_messages(conn, query.order_by(messages.c.seq.desc()).limit(limit + 1))
+            page = await load_messages(
+                conn, query.order_by(messages.c.seq.desc()).limit(limit + 1), urls=self._urls
+            )
             has_more = len(page) > limit
             page = list(reversed(page[:limit]))
             return {"messages": [m.to_public() for m in page], "has_more": has_more}
@@ -159,12 +162,14 @@ class Messages(MessageSender):
         older = await load_messages(
             conn,
             base.where(messages.c.seq < target.seq).order_by(messages.c.seq.desc()).limit(half + 1),
+            urls=self._urls,
         )
         newer = await load_messages(
             conn,
             base.where(messages.c.seq >= target.seq)
             .order_by(messages.c.seq)
             .limit(limit - half + 1),
+            urls=self._urls,
         )
         page = list(reversed(older[:half])) + newer[: limit - half]
         return {
@@ -203,6 +208,7 @@ class Messages(MessageSender):
                 )
                 .order_by(messages.c.version_seq)
                 .limit(limit + 1),
+                urls=self._urls,
             )
         has_more = len(page) > limit
         page = page[:limit]

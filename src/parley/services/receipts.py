@@ -100,7 +100,7 @@ class Receipts:
     async def for_message(self, user_id: str, message_id: str) -> dict[str, Any]:
         """Who has the message delivered and read (the sender excluded)."""
         async with self._db.read() as conn:
-            row = await visible_message(conn, user_id, message_id)
+            row = await visible_message(conn, user_id, message_id, urls=None)
             others = list(
                 await conn.execute(
                     select(members.c.user_id, members.c.last_read_seq, members.c.last_delivered_seq)
