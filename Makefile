@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.parley-installed
 BENCH_STAMP := $(VENV)/.parley-bench-installed
 
-.PHONY: run test test-all bench bench-full lint clean
+.PHONY: run test test-all bench bench-full lint protocol clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(BENCH_STAMP)
 ## Benchmarks, full run: 10,000 connections, a storm of 5,000, 1M messages (about 15 minutes)
 bench-full: $(BENCH_STAMP)
 	BENCH_COMMAND="make bench-full" $(BIN)/python bench/run.py --mode full
+
+## Regenerate docs/protocol.schema.json and the web client's protocol.js (after adding an
+## event, a method or a code: see src/parley/wire/__init__.py)
+protocol: $(STAMP)
+	$(BIN)/parley protocol-schema
 
 clean:
 	rm -rf $(VENV) parley-data .pytest_cache

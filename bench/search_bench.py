@@ -187,7 +187,7 @@ async def bench(kind: str, total: int, repeat: int, directory: Path) -> list[str
     try:
         await migrate.upgrade(db)
         data = await populate(db, total, random.Random(7))
-        search = Search(db)
+        search = Search(db, urls=None)
         async with db.read() as conn:
             some_id = (await conn.execute(select(messages.c.id).limit(1).offset(total // 2))).scalar_one()
 

@@ -1,4 +1,4 @@
-"""The PresenceStore contract (``parley.gateway.presence_store``), run against the in-process
+"""The PresenceStore contract (``parley.presence.base``), run against the in-process
 store and Redis. Two stores with different node ids share one set of tables, the way two
 nodes share one Redis: what one node writes, the other sees and can expire."""
 
@@ -10,14 +10,9 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as redis
 
-from parley.gateway.presence_redis import RedisPresenceStore
-from parley.gateway.presence_store import (
-    Change,
-    Entry,
-    MemoryPresenceStore,
-    PresenceStatus,
-    PresenceStore,
-)
+from parley.presence.base import Change, Entry, PresenceStatus, PresenceStore
+from parley.presence.memory import MemoryPresenceStore
+from parley.presence.redis import RedisPresenceStore
 
 ONLINE, AWAY, OFFLINE = PresenceStatus.ONLINE, PresenceStatus.AWAY, PresenceStatus.OFFLINE
 TTL = 30.0

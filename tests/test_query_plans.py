@@ -27,8 +27,8 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
 
 from parley.container import Container
 from parley.errors import ParleyError
-from parley.gateway import queries as gateway_queries
 from parley.services import conversation_views
+from parley.services import realtime_reads as gateway_queries
 from parley.services.attachment_records import load_public_for_messages
 from parley.services.auth import ClientInfo
 from parley.services.messages import DEFAULT_PAGE
@@ -107,7 +107,7 @@ async def _changes(c: Container, d: Dataset) -> None:
 
 async def _ready(c: Container, d: Dataset) -> None:
     await gateway_queries.member_conversation_ids(c.db, d.heavy_user)
-    await gateway_queries.ready_reads(c.db, d.heavy_user, d.session_ids[d.heavy_user][1])
+    await gateway_queries.ready_reads(c.db, d.heavy_user, d.session_ids[d.heavy_user][1], urls=None)
     await c.conversations.list_for(d.heavy_user)
     await c.conversations.get(d.heavy_user, d.busiest)
 
@@ -353,7 +353,7 @@ async def _files_of_a_page(c: Container, d: Dataset) -> Statement:
     page = d.message_ids[d.busiest][-DEFAULT_PAGE:]
     with capture(c.db) as seen:
         async with c.db.read() as conn:
-            await conn.run_sync(load_public_for_messages, page)
+            await conn.run_sync(load_public_for_messages, page, None)
     return seen[-1]
 
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
-from parley.security.ratelimit import Backoff, MemoryRateLimiter, Rate, RateLimiter
+from parley.security.ratelimit import Backoff, MemoryRateLimiter, Rate, RateLimiter, TokenBucket
 from parley.security.ratelimit_redis import RedisRateLimiter
 
 
@@ -119,3 +119,14 @@ async def test_one_purpose_cannot_evict_another() -> None:
         await limiter.hit(f"gateway:connection:{i}", Rate(20, 60))
     assert not (await limiter.attempt("login:user:alice", BACKOFF)).allowed
     assert limiter.size("gateway") == 100
+
+
+def test_a_local_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    bucket = TokenBucket(Rate(per_second=2, burst=3), now=0.0)
+    assert [bucket.take(now=0.0).allowed for _ in range(4)] == [True, True, True, False]
+    refused = bucket.take(now=0.25)  # half a token back: the next one is 0.25 s away
+    assert not refused.allowed and refused.retry_after == pytest.approx(0.25)
+    assert bucket.take(now=0.5).allowed
+    assert not bucket.take(now=0.5).allowed
+    # Idle for long: full again, never more than the burst.
+    assert [bucket.take(now=100.0).allowed for _ in range(4)] == [True, True, True, False]

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from parley.gateway.protocol import CloseCode
+from parley.wire.codes import CloseCode
 from tests.gateway_helpers import EventLog, new_user
 from tests.scaleout_helpers import (
     Cluster,

@@ -3,9 +3,10 @@
 place that decides; everything else sees the interfaces.
 
 Each process is one *node* with an id of its own (bus messages and presence entries name
-it). Readiness checks that raise :class:`Degraded` mean "this node still serves, with less":
-a node whose Redis is gone keeps committing and acknowledging (clients resume by seq), so a
-load balancer must not take every node out because Redis blinked.
+it). Readiness checks that raise :class:`~parley.observability.health.Degraded` mean "this
+node still serves, with less": a node whose Redis is gone keeps committing and acknowledging
+(clients resume by seq), so a load balancer must not take every node out because Redis
+blinked.
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ from dataclasses import dataclass, field
 
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
-from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.memory import MemoryJobQueue
 from parley.jobs.queue import JobQueue
+from parley.observability.health import Degraded
 from parley.observability.metrics import Metrics
+from parley.presence.base import PresenceStore
+from parley.presence.memory import MemoryPresenceStore
 from parley.security.ratelimit import MemoryRateLimiter, RateLimiter
 
 Check = Callable[[], Awaitable[object]]
 Closer = Callable[[], Awaitable[None]]
-
-
-class Degraded(Exception):
-    """A readiness check failed in a way that degrades the node but leaves it serving."""
 
 
 @dataclass
@@ -74,8 +73,8 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
     from redis.backoff import NoBackoff
 
     from parley.bus.redis import RedisBus, bus_client
-    from parley.gateway.presence_redis import RedisPresenceStore
     from parley.jobs.redis_streams import RedisJobQueue
+    from parley.presence.redis import RedisPresenceStore
     from parley.security.ratelimit_redis import RedisRateLimiter
 
     prefix = settings.redis_key_prefix

@@ -1,4 +1,5 @@
-"""The ``parley`` command: serve, migrate, create-admin, check-config, version (and chat)."""
+"""The ``parley`` command: serve, migrate, create-admin, check-config, version, protocol-schema
+(and chat)."""
 
 from __future__ import annotations
 
@@ -192,6 +193,24 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_protocol_schema(args: argparse.Namespace) -> int:
+    """Write (or with ``--check``, verify) docs/protocol.schema.json and the web client's
+    protocol.js from the protocol's definitions (``parley.gateway.schema``)."""
+    from pathlib import Path
+
+    from parley.gateway import schema
+
+    root = Path(args.root)
+    if args.check:
+        stale = schema.stale(root)
+        for path in stale:
+            print(f"stale: {path} (run `parley protocol-schema`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in schema.write(root):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="Parley team chat server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", help="print the effective settings and what is reachable"
     ).set_defaults(func=cmd_check_config)
     commands.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    protocol = commands.add_parser(
+        "protocol-schema", help="write docs/protocol.schema.json and the web client's protocol.js"
+    )
+    protocol.add_argument("--check", action="store_true", help="fail if either is stale")
+    protocol.add_argument("--root", default=".", help="the source checkout (default: .)")
+    protocol.set_defaults(func=cmd_protocol_schema)
     add_chat_parser(commands)
     return parser
 

@@ -15,21 +15,24 @@ from datetime import timedelta
 from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
-from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
+from parley.gateway.ports import GatewayServices
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
 from parley.notifications.service import Notifications, build_notifications
+from parley.observability.health import ReadinessCheck
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
+from parley.presence.base import PresenceStore
+from parley.presence.memory import MemoryPresenceStore
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
-from parley.services.attachment_urls import AttachmentUrls, bind_urls
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
@@ -39,13 +42,14 @@ from parley.services.link_previews import LinkPreviews, register_link_preview_jo
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
+from parley.services.realtime_reads import RealtimeReads
 from parley.services.receipts import Receipts
 from parley.services.search import Search
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
 from parley.store.db import Database
+from parley.store.failures import unavailable
 
-ReadinessCheck = Callable[[], Awaitable[object]]
 # A scrape waits this long at most for the job queue's figures and each dependency.
 METRICS_TIMEOUT_SECONDS = 1.0
 
@@ -84,9 +88,25 @@ class Container:
     presence_store: PresenceStore = field(default_factory=MemoryPresenceStore)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    def gateway_services(self) -> GatewayServices:
+        """Exactly the services the real-time gateway calls."""
+        return GatewayServices(
+            settings=self.settings,
+            auth=self.auth,
+            messages=self.messages,
+            reactions=self.reactions,
+            receipts=self.receipts,
+            reads=RealtimeReads(self.db, self.attachments.urls),
+            events=self.events,
+            bus=self.bus,
+            presence_store=self.presence_store,
+            metrics=self.metrics.registry,
+            unavailable=unavailable,
+        )
+
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """The database and the bus, reported separately (and Redis itself when used). A
-        check raising ``backends.Degraded`` degrades the node without making it unready."""
+        check raising ``observability.health.Degraded`` degrades the node without making it unready."""
         return {"database": self.db.ping, **self.backends.checks}
 
     async def refresh_metrics(self) -> None:
@@ -174,6 +194,11 @@ def build_container(settings: Settings) -> Container:
         device_ttl=timedelta(days=settings.login_device_token_days),
     )
     events = EventBroker()
+    # Signs the attachment and preview image URLs in message payloads: passed to every
+    # service that reads messages.
+    attachment_urls = AttachmentUrls(
+        settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
+    )
     accounts = Accounts(db, hasher, events)
     auth = Auth(
         db,
@@ -199,15 +224,12 @@ def build_container(settings: Settings) -> Container:
             max_attachments=settings.max_attachments_per_message,
         ),
         metrics,
+        attachment_urls,
     )
     jobs = backends.jobs
     scheduler = Scheduler(jobs)
     blobs = build_blob_store(settings)
     outbound = OutboundClient(policy_from(settings))
-    attachment_urls = AttachmentUrls(
-        settings.signing_secret(), ttl_seconds=settings.attachment_url_ttl_seconds
-    )
-    bind_urls(db, attachment_urls)  # message payloads carry signed attachment URLs
     image_workers = ImageWorkers(
         WorkerLimits(
             workers=settings.image_processing_concurrency,
@@ -245,6 +267,7 @@ def build_container(settings: Settings) -> Container:
         enabled=settings.link_previews,
         ttl_seconds=settings.link_preview_ttl_seconds,
         max_image_pixels=settings.max_image_pixels,
+        urls=attachment_urls,
     )
     events.add_listener(link_previews.on_events)  # fetched after the commit, as a job
     register_link_preview_jobs(jobs, link_previews)
@@ -274,11 +297,12 @@ def build_container(settings: Settings) -> Container:
                 max_group_members=settings.max_group_members,
                 dm_requires_contact=settings.dm_requires_contact,
             ),
+            attachment_urls,
         ),
         messages=messages,
-        reactions=Reactions(db, events),
+        reactions=Reactions(db, events, attachment_urls),
         receipts=Receipts(db, events),
-        search=Search(db),
+        search=Search(db, attachment_urls),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

@@ -1,4 +1,4 @@
-"""Request dependencies: the service container, the caller, the client's address."""
+"""Request dependencies: the services (``ports.ApiServices``), the caller, the client's address."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.requests import HTTPConnection
 
-from parley.container import Container
+from parley.api.ports import ApiServices
 from parley.errors import AuthenticationFailed, RateLimited, ValidationFailed
 from parley.fields import BAD_TEXT_MESSAGE, check_texts, first_bad_text
 from parley.services.auth import ClientInfo, Principal
@@ -34,12 +34,12 @@ def check_request_text(request: HTTPConnection) -> None:
         raise ValidationFailed.field(bad, BAD_TEXT_MESSAGE)
 
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.parley
+def get_container(request: Request) -> ApiServices:
+    container: ApiServices = request.app.state.parley
     return container
 
 
-Services = Annotated[Container, Depends(get_container)]
+Services = Annotated[ApiServices, Depends(get_container)]
 
 
 def client_info(request: Request) -> ClientInfo:

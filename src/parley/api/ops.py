@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley import __version__
 from parley.api.deps import Client, Services
-from parley.backends import Degraded
 from parley.errors import AuthenticationFailed, Forbidden
+from parley.observability.health import Degraded
 
 router = APIRouter(tags=["operations"])
 READINESS_TIMEOUT_SECONDS = 2.0

@@ -37,13 +37,12 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from parley.client.errors import ApiError, CallError, ConnectionLost, SessionClosed
 from parley.client.rest import ParleyClient
 from parley.client.tracker import Outcome, RealtimeEvent, Tracker
+from parley.wire.codes import CloseCode
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
-AUTHENTICATION_FAILED = 4001
-TOKEN_EXPIRED = 4002
 # Delivery marks wait this long to gather a burst of messages into one call.
 DELIVERED_COALESCE_SECONDS = 0.2
 # The reader pauses when the app has this many events unread: the socket then fills, and
@@ -315,12 +314,12 @@ class RealtimeSession:
             self.close_codes.append(code)
             if self._closed.is_set():  # closed by the app meanwhile
                 return
-            if code == AUTHENTICATION_FAILED:
+            if code == CloseCode.AUTHENTICATION_FAILED:
                 self._end(SessionClosed("the server refused the credentials", code))
                 return
             if reached_ready:
                 attempt = 0
-            if code == TOKEN_EXPIRED and self.client.tokens and self.client.tokens.refresh_token:
+            if code == CloseCode.TOKEN_EXPIRED and self.client.tokens and self.client.tokens.refresh_token:
                 try:
                     await self.client.refresh(stale_access_token=self.client.tokens.access_token)
                     continue

@@ -26,11 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-STORED_TYPES = frozenset(
-    {"message.created", "message.updated", "message.deleted", "reaction.added", "reaction.removed"}
-)
-# Ephemeral events never wait behind a fill: their order against stored events is moot.
-UNORDERED_TYPES = frozenset({"typing.started", "typing.stopped", "presence.updated"})
+from parley.wire.events import EPHEMERAL_EVENTS, SEQ_EVENTS
+
+# The protocol's sets (docs/protocol.schema.json), not restated here: events whose seq is a
+# stream position, and ephemeral events — which never wait behind a fill: their order
+# against stored events is moot.
+STORED_TYPES: frozenset[str] = SEQ_EVENTS
+UNORDERED_TYPES: frozenset[str] = EPHEMERAL_EVENTS
 # Message versions remembered per conversation, for dropping stale duplicates.
 MAX_VERSIONS = 5_000
 

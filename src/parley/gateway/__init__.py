@@ -10,7 +10,7 @@ every frame. Layout, one concept per module:
 - ``hub``       — this node's sessions by user and conversation; the bus handler;
 - ``router``    — service events → envelopes (serialised once) → the bus;
 - ``presence``, ``typing_indicators``, ``receipt_throttle`` — the ephemeral parts;
-  ``presence_store`` (in-process) and ``presence_redis`` keep every node's presence counts;
+  every node's presence counts are kept by a store from ``parley.presence``;
 - ``node``      — :class:`~parley.gateway.node.Gateway`, composing all of the above;
 - ``endpoint``  — the Starlette route; ``shutdown`` — 1001 on SIGTERM under uvicorn.
 """

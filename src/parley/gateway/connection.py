@@ -18,7 +18,7 @@ waiting a commit per send); queued in order, they commit in order. Any other fra
 until every earlier answer is out, so effects and answers never overtake each other.
 
 Every bad frame gets an ``error`` frame with a stable code and the connection carries on;
-only the conditions with a close code in :class:`~parley.gateway.protocol.CloseCode` end it.
+only the conditions with a close code in :class:`~parley.wire.codes.CloseCode` end it.
 """
 
 from __future__ import annotations
@@ -31,20 +31,19 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import jwt
 
 from parley.errors import AuthenticationFailed, ParleyError, RateLimited, TokenExpired
-from parley.gateway import queries
-from parley.gateway.handlers import CallContext
+from parley.gateway.handlers import CallContext, Handlers
+from parley.gateway.hub import Hub
 from parley.gateway.outbox import FrameWriter, Outbox
+from parley.gateway.presence import Presence
 from parley.gateway.protocol import (
     PONG,
     BadFrame,
     CallFrame,
-    CloseCode,
-    ErrorCode,
     IdentifyFrame,
     PingFrame,
     ReadyData,
@@ -53,14 +52,12 @@ from parley.gateway.protocol import (
     encode,
     error_frame,
     parse_frame,
-    parse_params,
     protocol_error,
 )
-from parley.security.ratelimit import Rate
-from parley.store.failures import unavailable
-
-if TYPE_CHECKING:
-    from parley.gateway.node import Gateway
+from parley.security.ratelimit import Rate, TokenBucket
+from parley.services.auth import Principal
+from parley.services.realtime_reads import RealtimeReads
+from parley.wire.codes import CloseCode, ErrorCode
 
 log = logging.getLogger("parley.gateway")
 
@@ -109,6 +106,29 @@ def token_deadline(token: str) -> float:
     return time.monotonic() + (expires - time.time())
 
 
+class Host(Protocol):
+    """What a connection needs from its node — the :class:`~parley.gateway.node.Gateway` is
+    one — and nothing more: no services, no database."""
+
+    limits: ConnectionLimits
+    handlers: Handlers
+    hub: Hub
+    presence: Presence
+    reads: RealtimeReads
+
+    async def authenticate(self, token: str) -> Principal:
+        """The identify token's user and session, or ``AuthenticationFailed``."""
+        ...
+
+    def unavailable(self, error: BaseException) -> ParleyError | None:
+        """The error to answer a call with when ``error`` means a backend is down."""
+        ...
+
+    async def forget(self, connection: Connection) -> None:
+        """The connection ended: it receives nothing more, and no longer counts as present."""
+        ...
+
+
 class ConnectionState(enum.Enum):
     AWAITING_IDENTIFY = "awaiting_identify"
     IDENTIFYING = "identifying"
@@ -118,7 +138,7 @@ class ConnectionState(enum.Enum):
 
 
 class Connection:
-    def __init__(self, socket: Socket, node: Gateway, connection_id: str) -> None:
+    def __init__(self, socket: Socket, node: Host, connection_id: str) -> None:
         self._socket = socket
         self._node = node
         self._limits = node.limits
@@ -136,6 +156,7 @@ class Connection:
         self._last_answer: asyncio.Task[None] | None = None  # answers go out in this chain
         self._answering: set[asyncio.Task[None]] = set()
         self._strikes = 0
+        self._frames = TokenBucket(self._limits.frame_rate, self._opened)
         self._present = False
         self._was_ready = False  # reached READY (calls are allowed from then on)
         self._reader: asyncio.Task[None] | None = None
@@ -318,10 +339,10 @@ class Connection:
             await self._call(frame)
 
     async def _admit(self, ref: str | None) -> bool:
-        """Per-connection rate limit on every frame. Over the limit: an error frame; still
-        over after ``rate_limit_strikes`` frames in a row: close 4008."""
-        key = f"gateway:connection:{self._connection_id}"
-        decision = await self._node.services.limiter.hit(key, self._limits.frame_rate)
+        """Per-connection rate limit on every frame (a local bucket: the connection's own).
+        Over the limit: an error frame; still over after ``rate_limit_strikes`` frames in a
+        row: close 4008."""
+        decision = self._frames.take()
         if decision.allowed:
             self._strikes = 0
             return True
@@ -345,7 +366,7 @@ class Connection:
             )
             return
         try:
-            params = parse_params(frame)
+            params = self._node.handlers.parse(frame)
         except BadFrame as bad:
             await self._answered()
             self._reply_error(bad.ref, bad.error)
@@ -404,7 +425,7 @@ class Connection:
             self._reply_error(ref, error)
             return
         except Exception as exc:
-            down = unavailable(exc)
+            down = self._node.unavailable(exc)
             if down is not None:  # the database is unreachable: the client retries
                 log.warning(
                     "gateway call failed: backend unavailable",
@@ -425,9 +446,8 @@ class Connection:
 
     async def _identify(self, frame: IdentifyFrame) -> None:
         self.state = ConnectionState.IDENTIFYING
-        services = self._node.services
         try:
-            principal = await services.auth.authenticate(frame.token)
+            principal = await self._node.authenticate(frame.token)
         except TokenExpired as error:
             self._reply_error(None, error)
             self.close(CloseCode.TOKEN_EXPIRED, error.code)
@@ -445,13 +465,14 @@ class Connection:
         # Subscribe before reading: whatever commits after the read below is pushed live,
         # so ready's last_seq values are a position from which nothing is missed.
         await hub.attach(self)
-        await hub.sync(self, await queries.member_conversation_ids(services.db, self._user_id))
+        reads = self._node.reads
+        await hub.sync(self, await reads.member_conversation_ids(self._user_id))
         try:
-            reads = await queries.ready_reads(services.db, self._user_id, self.session_id)
+            ready_reads = await reads.ready(self._user_id, self.session_id)
         except AuthenticationFailed as error:  # revoked while identifying
             self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
             return
-        user, conversations, audience = reads.user, reads.conversations, reads.audience
+        user, conversations, audience = ready_reads.user, ready_reads.conversations, ready_reads.audience
         await hub.sync(self, [view["id"] for view in conversations])
         hub.settle(self)
         if self.state is not ConnectionState.IDENTIFYING:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from parley.container import Container
 from parley.errors import NotFound
-from parley.gateway.presence import Presence, PresenceStatus
+from parley.gateway.ports import GatewayServices
+from parley.gateway.presence import Presence
 from parley.gateway.protocol import (
+    CallFrame,
     CallParams,
     MarkParams,
     MessageDeleteParams,
@@ -24,8 +25,10 @@ from parley.gateway.protocol import (
     PresenceParams,
     ReactionParams,
     TypingParams,
+    parse_params,
 )
 from parley.gateway.typing_indicators import TypingTracker
+from parley.presence.base import PresenceStatus
 from parley.services.access import CONVERSATION_NOT_FOUND
 
 
@@ -41,48 +44,51 @@ class CallContext:
 
 
 Result = dict[str, Any]
-Handler = Callable[[CallContext, Any], Awaitable[Result]]
-# A pipelined handler does its checks and queues its work when awaited, and returns what
-# to await for the result: the connection reads the next frame meanwhile.
-PipelinedHandler = Callable[[CallContext, Any], Awaitable[Awaitable[Result]]]
+P = TypeVar("P", bound=CallParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Method(Generic[P]):
+    """One row of the method table: how the params are validated and who handles them."""
+
+    params: type[P]
+    handle: Callable[[Handlers, CallContext, P], Awaitable[Result]]
+    # A pipelined method does its checks and queues its work when awaited, and returns what
+    # to await for the result: the connection reads the next frame meanwhile.
+    queue: Callable[[Handlers, CallContext, P], Awaitable[Awaitable[Result]]] | None = None
 
 
 class Handlers:
-    def __init__(self, services: Container, typing: TypingTracker, presence: Presence) -> None:
+    def __init__(self, services: GatewayServices, typing: TypingTracker, presence: Presence) -> None:
         self._services = services
         self._typing = typing
         self._presence = presence
-        self._table: dict[str, Handler] = {
-            "message.send": self.message_send,
-            "message.edit": self.message_edit,
-            "message.delete": self.message_delete,
-            "reaction.add": self.reaction_add,
-            "reaction.remove": self.reaction_remove,
-            "typing.start": self.typing_start,
-            "typing.stop": self.typing_stop,
-            "read.mark": self.read_mark,
-            "delivered.mark": self.delivered_mark,
-            "presence.set": self.presence_set,
-        }
-
-        self._pipelined: dict[str, PipelinedHandler] = {"message.send": self.queue_message_send}
 
     @property
     def methods(self) -> frozenset[str]:
-        return frozenset(self._table)
+        return frozenset(METHODS)
+
+    @staticmethod
+    def parse(frame: CallFrame) -> CallParams:
+        """The call's params as its method's model, or ``BadFrame`` (unknown method, bad
+        params) naming the call."""
+        return parse_params(frame, PARAMS)
 
     def is_pipelined(self, method: str) -> bool:
-        return method in self._pipelined
+        spec = METHODS.get(method)
+        return spec is not None and spec.queue is not None
 
     async def queue(self, context: CallContext, method: str, params: CallParams) -> Awaitable[Result]:
         """Start a pipelined ``method``: checks done and work queued in call order when this
         returns; await the result for the answer."""
-        return await self._pipelined[method](context, params)
+        queue = METHODS[method].queue
+        assert queue is not None, f"{method} is not pipelined"
+        return await queue(self, context, params)
 
     async def dispatch(self, context: CallContext, method: str, params: CallParams) -> Result:
-        """Run ``method``; raises ``KeyError`` for a method the protocol does not know (the
-        protocol module rejects those first)."""
-        return await self._table[method](context, params)
+        """Run ``method``; raises ``KeyError`` for a method the protocol does not know
+        (:meth:`parse` rejects those first)."""
+        return await METHODS[method].handle(self, context, params)
 
     # --- messages
 
@@ -92,7 +98,7 @@ class Handlers:
     async def queue_message_send(
         self, context: CallContext, params: MessageSendParams
     ) -> Awaitable[Result]:
-        committed = await self._services.messages.enqueue_send(
+        committed = await self._services.messages.enqueue(
             context.user_id,
             params.conversation_id,
             params.content,
@@ -163,3 +169,23 @@ class Handlers:
         return await self._services.receipts.mark_delivered(
             context.user_id, params.conversation_id, params.seq
         )
+
+
+# The method table (DESIGN §2 "Methods"): a method exists when it has a row here, and its
+# row is both its validation (``params``) and its dispatch. ``parley protocol-schema``
+# writes it to docs/protocol.schema.json.
+METHODS: dict[str, Method[Any]] = {
+    "message.send": Method(
+        MessageSendParams, Handlers.message_send, queue=Handlers.queue_message_send
+    ),
+    "message.edit": Method(MessageEditParams, Handlers.message_edit),
+    "message.delete": Method(MessageDeleteParams, Handlers.message_delete),
+    "reaction.add": Method(ReactionParams, Handlers.reaction_add),
+    "reaction.remove": Method(ReactionParams, Handlers.reaction_remove),
+    "typing.start": Method(TypingParams, Handlers.typing_start),
+    "typing.stop": Method(TypingParams, Handlers.typing_stop),
+    "read.mark": Method(MarkParams, Handlers.read_mark),
+    "delivered.mark": Method(MarkParams, Handlers.delivered_mark),
+    "presence.set": Method(PresenceParams, Handlers.presence_set),
+}
+PARAMS: dict[str, type[CallParams]] = {name: method.params for name, method in METHODS.items()}

@@ -1,38 +1,37 @@
 """The :class:`Gateway`: one node's real-time side, composed from the parts beside it.
 
 It owns the hub (local sessions), the router (service events → bus), presence, typing and
-the set of live connections, and it runs the bus. ``app`` builds one per process, starts it
-in the lifespan and closes it on shutdown: every session gets 1001 before the services
-flush and close (DESIGN §2 "Real-time gateway protocol").
+the set of live connections, and it runs the bus. ``app`` builds one per process from the
+services it calls (:class:`~parley.gateway.ports.GatewayServices`), starts it in the
+lifespan and closes it on shutdown: every session gets 1001 before the services flush and
+close (DESIGN §2 "Real-time gateway protocol").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import gc
 import json
 import logging
 import time
 
 from parley.bus.base import Envelope
 from parley.config import Settings
-from parley.container import Container
-from parley.errors import SessionRevoked
-from parley.gateway import queries
+from parley.errors import ParleyError, SessionRevoked
 from parley.gateway.connection import Connection, ConnectionLimits, ConnectionState, Socket
 from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
+from parley.gateway.ports import GatewayServices
 from parley.gateway.presence import Presence
 from parley.gateway.presence_intro import PresenceIntroductions
-from parley.gateway.protocol import CloseCode
 from parley.gateway.router import EventRouter
 from parley.gateway.typing_indicators import TypingTracker
 from parley.ids import new_id
 from parley.security.ratelimit import Rate
-from parley.services.auth import SESSIONS_REVOKED
+from parley.services.auth import Principal
+from parley.wire.codes import CloseCode
+from parley.wire.events import EventType
 
 log = logging.getLogger("parley.gateway")
 
@@ -63,7 +62,7 @@ def limits_from(settings: Settings) -> ConnectionLimits:
 
 
 class Gateway:
-    def __init__(self, services: Container) -> None:
+    def __init__(self, services: GatewayServices) -> None:
         settings = services.settings
         self.services = services
         self.limits = limits_from(settings)
@@ -75,8 +74,8 @@ class Gateway:
         self.typing = TypingTracker(self.router)
         self.presence = Presence(
             self.router,
-            functools.partial(queries.presence_audience, services.db),
-            functools.partial(queries.record_last_seen, services.db),
+            services.reads.presence_audience,
+            services.reads.record_last_seen,
             services.presence_store,
             grace_seconds=settings.presence_offline_grace_seconds,
             ttl_seconds=settings.presence_ttl_seconds,
@@ -85,15 +84,16 @@ class Gateway:
         self.introductions = PresenceIntroductions(
             self.presence,
             self.router,
-            functools.partial(queries.presence_audience, services.db),
-            functools.partial(queries.conversation_member_ids, services.db),
+            services.reads.presence_audience,
+            services.reads.conversation_member_ids,
         )
+        self.reads = services.reads
         self.handlers = Handlers(services, self.typing, self.presence)
         self._connections: dict[Connection, asyncio.Event] = {}
         self._accepting = False
         self._sweeper: asyncio.Task[None] | None = None
         # Last: the registry reads the stats once as the collector registers.
-        self.metrics = GatewayMetrics(services.metrics.registry, self)
+        self.metrics = GatewayMetrics(services.metrics, self)
 
     # --- lifecycle
 
@@ -104,11 +104,6 @@ class Gateway:
         self.services.events.add_listener(self.introductions)
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
         self._accepting = True
-        # Everything built so far (modules, the app, the services) lives as long as the
-        # process: out of the cyclic collector's sight, a full collection walks only what
-        # the traffic made. With 1,000 sockets under load, full collections paused the loop
-        # for 70-240 ms each (every session's p99); frozen, about half (docs/benchmarks.md).
-        gc.freeze()
 
     async def _sweep(self) -> None:
         interval = min(
@@ -154,7 +149,6 @@ class Gateway:
                 connection.close(CloseCode.RESYNC, "missed events: resume")
 
     async def close(self) -> None:
-        gc.unfreeze()  # several apps may live in one process one after another (tests)
         await self.go_away()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -172,7 +166,7 @@ class Gateway:
     async def _deliver(self, envelope: Envelope) -> None:
         """The bus handler: revoked sessions lose their sockets first, then the hub fans
         the envelope out (the user's other sessions see which sessions ended)."""
-        if envelope.type == SESSIONS_REVOKED:
+        if envelope.type == EventType.SESSION_REVOKED:
             revoked = set(json.loads(envelope.frame)["data"]["session_ids"])
             for connection in list(self._connections):
                 if connection.session_id in revoked:
@@ -195,6 +189,12 @@ class Gateway:
             self._connections.pop(connection, None)
             done.set()
             self.metrics.closes.labels(str(connection.close_code or 1006)).inc()
+
+    async def authenticate(self, token: str) -> Principal:
+        return await self.services.auth.authenticate(token)
+
+    def unavailable(self, error: BaseException) -> ParleyError | None:
+        return self.services.unavailable(error)
 
     async def forget(self, connection: Connection) -> None:
         """A connection ended: it receives nothing more and no longer counts as present."""

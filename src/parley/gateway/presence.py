@@ -7,7 +7,7 @@ reload, a node dying and the client landing on another) changes nothing anyone s
 Going offline stores ``users.last_seen_at``.
 
 This class keeps the sessions of *this* node and writes their counts to a
-:class:`~parley.gateway.presence_store.PresenceStore` (in-process, or Redis shared by all
+:class:`~parley.presence.base.PresenceStore` (in-process, or Redis shared by all
 nodes), which combines every node's counts and says when a user's status changes. Entries
 live for ``ttl_seconds`` and are rewritten every heartbeat (a third of the TTL); a node
 that dies stops rewriting, so its users go offline by themselves within the TTL. Every
@@ -36,16 +36,16 @@ from typing import Any
 
 from parley.background import cancel_and_wait
 from parley.clock import isoformat, utcnow
-from parley.gateway.presence_store import Change, Entry, PresenceStatus, PresenceStore
-from parley.gateway.protocol import PresenceData
 from parley.gateway.typing_indicators import Publisher
+from parley.presence.base import Change, Entry, PresenceStatus, PresenceStore
+from parley.wire.events import EventType, PresencePayload
 
 log = logging.getLogger(__name__)
 
 Audience = Callable[[str], Awaitable[set[str]]]
 LastSeenWriter = Callable[[Sequence[str], datetime], Awaitable[None]]
 
-__all__ = ["Presence", "PresenceStatus"]
+__all__ = ["Presence"]
 
 # After a failed write, wait this long before trying again (Redis is probably down).
 RETRY_SECONDS = 1.0
@@ -91,7 +91,7 @@ class Presence:
                 asyncio.create_task(self._maintain(), name="presence-heartbeat"),
             ]
 
-    async def snapshot(self, user_ids: Iterable[str]) -> list[PresenceData]:
+    async def snapshot(self, user_ids: Iterable[str]) -> list[PresencePayload]:
         """Who of ``user_ids`` is online or away now, on any node (for ``ready``)."""
         try:
             statuses = await self._store.statuses(set(user_ids))
@@ -99,7 +99,7 @@ class Presence:
             self._warn("presence snapshot failed", exc)
             return []
         return [
-            PresenceData(user_id=user_id, status=statuses[user_id].value, last_seen_at=None)
+            PresencePayload(user_id=user_id, status=statuses[user_id].value, last_seen_at=None)
             for user_id in sorted(statuses)
         ]
 
@@ -222,7 +222,7 @@ class Presence:
                 "last_seen_at": last_seen_at,
             }
             await self._publisher.publish(
-                "presence.updated", data, user_ids=sorted(people | {user_id})
+                EventType.PRESENCE_UPDATED, data, user_ids=sorted(people | {user_id})
             )
         except Exception:
             log.exception("presence update failed", extra={"user_id": user_id})

@@ -28,6 +28,7 @@ from typing import Any
 from parley.gateway.presence import Presence
 from parley.gateway.typing_indicators import Publisher
 from parley.services.events import Event
+from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,9 @@ class PresenceIntroductions:
     async def __call__(self, events: Sequence[Event]) -> None:
         """The EventBroker listener: starts an introduction per membership event."""
         for event in events:
-            if event.type == "conversation.created":
+            if event.type is EventType.CONVERSATION_CREATED:
                 newcomers = set(event.user_ids)
-            elif event.type == "member.added":
+            elif event.type is EventType.MEMBER_ADDED:
                 newcomers = {u for u in event.data.get("user_ids", ()) if isinstance(u, str)}
             else:
                 continue
@@ -81,7 +82,7 @@ class PresenceIntroductions:
                 if audience:
                     data: dict[str, Any] = dict(status)
                     await self._publisher.publish(
-                        "presence.updated", data, user_ids=sorted(audience)
+                        EventType.PRESENCE_UPDATED, data, user_ids=sorted(audience)
                     )
         except Exception:  # best effort, like all presence: the next change corrects it
             log.exception("presence introduction failed", extra={"conversation_id": conversation_id})

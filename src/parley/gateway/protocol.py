@@ -1,9 +1,10 @@
-"""The wire protocol of ``/ws``: every frame, every method's params, every close code.
+"""The wire protocol of ``/ws``: every frame and every method's params.
 
-This module is the whole contract between the gateway and its clients (``docs/protocol.md``
-describes it for humans). Client frames are pydantic models, parsed strictly: a string
-where a number belongs is an error, not a coercion. Server frames are TypedDicts, encoded
-once with :func:`encode`.
+With ``parley.wire`` (event types and payloads, close and error codes) and the method table
+of ``handlers`` this is the whole contract between the gateway and its clients
+(``docs/protocol.md`` describes it for humans, ``docs/protocol.schema.json`` for machines).
+Client frames are pydantic models, parsed strictly: a string where a number belongs is an
+error, not a coercion. Server frames are TypedDicts, encoded once with :func:`encode`.
 
 Parsing never raises anything but :class:`BadFrame`, which carries the ``ref`` of the call
 when it could be read, so the error frame can name the call it answers.
@@ -11,45 +12,22 @@ when it could be read, so the error frame can name the call it answers.
 
 from __future__ import annotations
 
-import enum
 import json
-from typing import Annotated, Any, Literal, TypedDict
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from typing_extensions import TypedDict  # pydantic reads it on 3.11 to write the schema
 
 from parley import fields
 from parley.errors import FieldProblem, MalformedBody, ParleyError, ValidationFailed
+from parley.wire.codes import ErrorCode
+from parley.wire.events import PresencePayload
 
 MAX_REF_CHARS = 64
 # Generous: the service enforces the real limit with a proper error; this only stops a
 # client from making the gateway validate a megabyte string before the service says no.
 MAX_CONTENT_CHARS = 200_000
-
-
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes the gateway uses (DESIGN §2) and what a client should do."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001  # server shutting down: reconnect, maybe to another node
-    FRAME_TOO_LARGE = 1009  # a client frame exceeded max_frame_bytes: fix the client
-    INTERNAL_ERROR = 1011  # a server bug: reconnect with backoff
-    AUTHENTICATION_FAILED = 4001  # bad token / revoked session: log in again
-    TOKEN_EXPIRED = 4002  # refresh the access token, then reconnect
-    NOT_IDENTIFIED = 4003  # no identify within the deadline: reconnect and identify
-    RATE_LIMITED = 4008  # kept calling after RATE_LIMITED errors: back off, reconnect
-    TOO_SLOW = 4009  # the outgoing queue overflowed: reconnect and resume via changes
-    HEARTBEAT_TIMEOUT = 4010  # nothing heard for two heartbeat intervals: reconnect
-    RESYNC = 4011  # the node may have missed events (its bus reconnected): reconnect, resume
-
-
-class ErrorCode:
-    """Codes of protocol errors (domain errors keep their own codes from ``errors.py``)."""
-
-    INVALID_JSON = MalformedBody.code
-    INVALID_FRAME = "INVALID_FRAME"
-    UNKNOWN_METHOD = "UNKNOWN_METHOD"
-    NOT_IDENTIFIED = "NOT_IDENTIFIED"
-    ALREADY_IDENTIFIED = "ALREADY_IDENTIFIED"
 
 
 class BadFrame(Exception):
@@ -140,27 +118,7 @@ class PresenceParams(CallParams):
     status: Literal["online", "away"]
 
 
-METHOD_PARAMS: dict[str, type[CallParams]] = {
-    "message.send": MessageSendParams,
-    "message.edit": MessageEditParams,
-    "message.delete": MessageDeleteParams,
-    "reaction.add": ReactionParams,
-    "reaction.remove": ReactionParams,
-    "typing.start": TypingParams,
-    "typing.stop": TypingParams,
-    "read.mark": MarkParams,
-    "delivered.mark": MarkParams,
-    "presence.set": PresenceParams,
-}
-
-
 # --- server frames
-
-
-class PresenceData(TypedDict):
-    user_id: str
-    status: str  # "online" | "away" | "offline"
-    last_seen_at: str | None
 
 
 class ReadyData(TypedDict):
@@ -169,7 +127,7 @@ class ReadyData(TypedDict):
     heartbeat_interval_ms: int
     max_frame_bytes: int
     conversations: list[dict[str, Any]]
-    presences: list[PresenceData]
+    presences: list[PresencePayload]
 
 
 class ReadyFrame(TypedDict):
@@ -261,13 +219,14 @@ def parse_frame(text: str) -> IdentifyFrame | PingFrame | CallFrame:
         raise BadFrame(_invalid(summary, problems), readable_ref) from None
 
 
-def parse_params(frame: CallFrame) -> CallParams:
-    """The call's params as the method's model, or :class:`BadFrame` naming the call."""
-    model = METHOD_PARAMS.get(frame.method)
+def parse_params(frame: CallFrame, models: Mapping[str, type[CallParams]]) -> CallParams:
+    """The call's params as the method's model (``models``: the method table's params, see
+    ``handlers.METHODS``), or :class:`BadFrame` naming the call."""
+    model = models.get(frame.method)
     if model is None:
         error = ValidationFailed(
             f"Unknown method {frame.method!r}",
-            details=[FieldProblem("method", f"must be one of {', '.join(METHOD_PARAMS)}")],
+            details=[FieldProblem("method", f"must be one of {', '.join(models)}")],
             code=ErrorCode.UNKNOWN_METHOD,
         )
         raise BadFrame(error, frame.ref)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from parley.services.events import Event
+from parley.wire.events import EVENTS, Seq
 
-RECEIPT_TYPES = frozenset({"receipt.delivered", "receipt.read"})
+# Receipts carry a watermark: the newest says everything the ones before it said.
+RECEIPT_TYPES = frozenset(event for event, spec in EVENTS.items() if spec.seq is Seq.WATERMARK)
 
 Key = tuple[str, str, str]  # (conversation_id, user_id, event type)
 

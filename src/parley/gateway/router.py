@@ -20,15 +20,16 @@ from parley.gateway.protocol import event_frame
 from parley.gateway.receipt_throttle import RECEIPT_TYPES, ReceiptThrottle
 from parley.ids import new_id
 from parley.services.events import Event
+from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
 
 # Which events change who receives a conversation, and how (see Hub.deliver).
 MEMBERSHIP_ACTIONS: dict[str, MembershipAction] = {
-    "conversation.created": MembershipAction.JOIN,
-    "member.added": MembershipAction.JOIN,
-    "member.removed": MembershipAction.LEAVE,
-    "conversation.deleted": MembershipAction.CLOSE,
+    EventType.CONVERSATION_CREATED: MembershipAction.JOIN,
+    EventType.MEMBER_ADDED: MembershipAction.JOIN,
+    EventType.MEMBER_REMOVED: MembershipAction.LEAVE,
+    EventType.CONVERSATION_DELETED: MembershipAction.CLOSE,
 }
 
 
@@ -68,7 +69,7 @@ class EventRouter:
 
     async def publish(
         self,
-        event_type: str,
+        event_type: EventType,
         data: dict[str, Any],
         *,
         conversation_id: str | None = None,

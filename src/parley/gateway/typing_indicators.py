@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from parley.wire.events import EventType
+
 # Clients refresh about every 3 s while typing; two missed refreshes mean they stopped.
 TYPING_EXPIRE_SECONDS = 6.0
 # A refresh within this long of the last broadcast only extends the expiry: typing is the
@@ -27,7 +29,7 @@ Key = tuple[str, str]  # (conversation_id, user_id)
 class Publisher(Protocol):
     async def publish(
         self,
-        event_type: str,
+        event_type: EventType,
         data: dict[str, Any],
         *,
         conversation_id: str | None = None,
@@ -73,13 +75,13 @@ class TypingTracker:
             entry.announced_at = now
         else:
             self._active[key] = _Typing(now, timer)
-        await self._announce("typing.started", key)
+        await self._announce(EventType.TYPING_STARTED, key)
 
     async def stop(self, user_id: str, conversation_id: str) -> None:
         entry = self._active.pop((conversation_id, user_id), None)
         if entry is not None:
             entry.timer.cancel()
-            await self._announce("typing.stopped", (conversation_id, user_id))
+            await self._announce(EventType.TYPING_STOPPED, (conversation_id, user_id))
 
     def forget(self, user_id: str, conversation_id: str) -> None:
         """End typing without an event (the user just sent a message)."""
@@ -90,14 +92,14 @@ class TypingTracker:
     def _expire(self, key: Key) -> None:
         if self._active.pop(key, None) is None:
             return
-        task = asyncio.create_task(self._announce("typing.stopped", key), name="typing-expiry")
+        task = asyncio.create_task(self._announce(EventType.TYPING_STOPPED, key), name="typing-expiry")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _announce(self, event_type: str, key: Key) -> None:
+    async def _announce(self, event_type: EventType, key: Key) -> None:
         conversation_id, user_id = key
         data: dict[str, Any] = {"conversation_id": conversation_id, "user_id": user_id}
-        if event_type == "typing.started":
+        if event_type is EventType.TYPING_STARTED:
             data["expires_in_ms"] = int(self._expire_seconds * 1000)
         await self._publisher.publish(event_type, data, conversation_id=conversation_id)
 

@@ -11,7 +11,8 @@
   browsers' subscriptions.
 - ``mailer``, ``emails``, ``links``: SMTP, the emails' text and HTML, absolute links.
 
-Preferences live in ``services.notification_settings``, addresses in
-``services.email_addresses``.
+- ``email_addresses``: users' addresses, verified by a signed link.
+
+Preferences live in ``services.notification_settings``.
 ``service.build_notifications`` puts them together for the container.
 """

@@ -30,6 +30,7 @@ from parley.clock import utcnow
 from parley.ids import new_id
 from parley.jobs.queue import Job, JobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.notifications.email_addresses import read_verified_addresses
 from parley.notifications.email_kit import EmailKit
 from parley.notifications.emails import DigestLine, DigestSection, digest_email
 from parley.notifications.facts import (
@@ -44,7 +45,6 @@ from parley.notifications.links import PublicLinks
 from parley.notifications.rules import preview, should_email
 from parley.observability.metrics import NotificationMetrics
 from parley.security.link_tokens import LinkPurpose
-from parley.services.email_addresses import read_verified_addresses
 from parley.store.db import Database
 from parley.store.tables import notification_settings, notifications, users
 from parley.store.upsert import insert_or_ignore

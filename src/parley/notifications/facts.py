@@ -26,7 +26,8 @@ def read_message_facts(conn: Connection, message_ids: Iterable[str]) -> dict[str
     ids = sorted(set(message_ids))
     if not ids:
         return {}
-    found = read_messages(conn, select(messages).where(messages.c.id.in_(ids)))
+    # No URLs: notifications carry text, never files.
+    found = read_messages(conn, select(messages).where(messages.c.id.in_(ids)), urls=None)
     return {
         m.id: MessageFacts(
             id=m.id,

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, select
 
 from parley.clock import utcnow
 from parley.jobs.queue import Job, JobQueue
+from parley.notifications.email_addresses import read_verified_addresses
 from parley.notifications.facts import (
     due,
     read_conversation_facts,
@@ -39,7 +40,6 @@ from parley.notifications.facts import (
 )
 from parley.notifications.rules import CONCERNING_EVENTS, should_email, should_notify
 from parley.observability.metrics import NotificationMetrics
-from parley.services.email_addresses import read_verified_addresses
 from parley.services.events import Event
 from parley.services.notification_settings import read_defaults
 from parley.store.db import Database

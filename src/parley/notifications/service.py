@@ -9,6 +9,7 @@ from parley.config import Settings
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.notifications.digests import Digests
+from parley.notifications.email_addresses import EmailAddresses
 from parley.notifications.email_kit import EmailKit
 from parley.notifications.links import PublicLinks
 from parley.notifications.mailer import DisabledMailer, Mailer, SmtpMailer
@@ -21,7 +22,6 @@ from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient
 from parley.security.link_tokens import LinkSigner
 from parley.security.ratelimit import RateLimiter
-from parley.services.email_addresses import EmailAddresses
 from parley.services.events import EventBroker
 from parley.services.notification_settings import NotificationSettings
 from parley.store.db import Database

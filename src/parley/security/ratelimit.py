@@ -70,6 +70,31 @@ class Decision:
     retry_after: float = 0.0
 
 
+class TokenBucket:
+    """One token bucket held by its owner (a socket's frame rate): no key, no table, no
+    round trip. For a limit on something that lives in one process and one object — a
+    connection's frames never need another node's view, nor Redis."""
+
+    __slots__ = ("_rate", "_tokens", "_updated")
+
+    def __init__(self, rate: Rate, now: float | None = None) -> None:
+        self._rate = rate
+        self._tokens = float(rate.burst)
+        self._updated = time.monotonic() if now is None else now
+
+    def take(self, cost: float = 1.0, now: float | None = None) -> Decision:
+        """Take ``cost`` tokens if available (as ``RateLimiter.hit``, synchronously)."""
+        current = time.monotonic() if now is None else now
+        rate = self._rate
+        tokens = min(float(rate.burst), self._tokens + (current - self._updated) * rate.per_second)
+        self._updated = current
+        if tokens < cost:
+            self._tokens = tokens
+            return Decision(False, (cost - tokens) / rate.per_second)
+        self._tokens = tokens - cost
+        return Decision(True)
+
+
 class RateLimiter(Protocol):
     async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
         """Take ``cost`` tokens if available. Atomic per key; never blocks."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.errors import Forbidden, NotFound
 from parley.ids import new_id
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, load_message
 from parley.store.tables import blocks, conversations, members, messages
 
@@ -75,10 +76,12 @@ async def membership(
     )
 
 
-async def visible_message(conn: AsyncConnection, user_id: str, message_id: str) -> Message:
+async def visible_message(
+    conn: AsyncConnection, user_id: str, message_id: str, *, urls: AttachmentUrls | None
+) -> Message:
     """The message if the caller is a member of its conversation; ``NotFound`` otherwise,
     the same for a message that does not exist and one the caller may not see."""
-    message = await load_message(conn, message_id)
+    message = await load_message(conn, message_id, urls=urls)
     if message is None:
         raise NotFound(MESSAGE_NOT_FOUND)
     try:

@@ -24,6 +24,7 @@ from parley.services.audience import read_acquaintances
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import users
+from parley.wire.events import EventType
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MAX_DISPLAY_NAME = 64
@@ -184,7 +185,7 @@ class Accounts:
         user = await self.get(user_id)
         audience = await self._db.read_sync(read_acquaintances, user_id)
         await self._events.emit(
-            [Event("user.updated", {"user": user.to_public()}, user_ids=(user_id, *sorted(audience)))]
+            [Event(EventType.USER_UPDATED, {"user": user.to_public()}, user_ids=(user_id, *sorted(audience)))]
         )
         return user
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import isoformat
 from parley.errors import ParleyError
 from parley.services.attachment_errors import AttachmentAlreadyUsed, InvalidAttachment
-from parley.services.attachment_urls import URL_PREFIX, AttachmentUrls, urls_for
+from parley.services.attachment_urls import URL_PREFIX, AttachmentUrls
 from parley.store.tables import attachments
 
 ORIGINAL = "original"
@@ -153,12 +153,12 @@ async def load_record(conn: AsyncConnection, attachment_id: str) -> AttachmentRe
 
 
 def load_public_for_messages(
-    conn: Connection, message_ids: Sequence[str]
+    conn: Connection, message_ids: Sequence[str], urls: AttachmentUrls | None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Live attachments of these messages, in the order the sender gave them."""
+    """Live attachments of these messages, in the order the sender gave them (their URLs
+    signed with ``urls``; unsigned paths without)."""
     if not message_ids:
         return {}
-    urls = urls_for(conn)
     rows = conn.execute(
         select(attachments)
         .where(attachments.c.message_id.in_(list(message_ids)), attachments.c.deleted_at.is_(None))

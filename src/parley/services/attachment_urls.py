@@ -10,10 +10,9 @@ until ``exp`` even if its holder leaves the conversation — that is what "short
 Expiry is rounded up to a bucket (between one and two TTLs from now), so the same
 attachment gets the same URL for a while and browsers can reuse their cached copy.
 
-Binding: message payloads are rendered in ``message_records.load_messages``, which sees only
-a connection. The container binds one ``AttachmentUrls`` to its database engine
-(``bind_urls``); ``urls_for(conn)`` finds it again. Keyed by engine in a weak map, so two
-apps in one process (tests) never share a signer and nothing needs clearing.
+The container builds one ``AttachmentUrls`` and passes it explicitly to every service that
+reads messages (``message_records.read_messages(..., urls=)``); tools that build no
+container pass ``None`` and payloads carry unsigned paths.
 """
 
 from __future__ import annotations
@@ -24,13 +23,8 @@ import hmac
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
-from weakref import WeakKeyDictionary
-
-from sqlalchemy import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.services.attachment_errors import UrlExpired, UrlSignatureInvalid
-from parley.store.db import Database
 
 URL_PREFIX = "/api/v1/attachments"
 _KEY_CONTEXT = b"parley attachment urls v1"
@@ -74,17 +68,3 @@ class AttachmentUrls:
         if expires < self._clock():
             raise UrlExpired()
         return expires
-
-
-_bound: WeakKeyDictionary[Engine, AttachmentUrls] = WeakKeyDictionary()
-
-
-def bind_urls(db: Database, urls: AttachmentUrls) -> None:
-    for engine in db.sync_engines():
-        _bound[engine] = urls
-
-
-def urls_for(conn: Connection | AsyncConnection) -> AttachmentUrls | None:
-    """The signer of the database ``conn`` belongs to; None when none was bound (tools that
-    build no container), in which case payloads carry unsigned paths."""
-    return _bound.get(conn.sync_engine if isinstance(conn, AsyncConnection) else conn.engine)

@@ -47,6 +47,7 @@ from parley.services.events import Event
 from parley.services.uploads import Uploads
 from parley.store.db import Database
 from parley.store.tables import attachments
+from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class Attachments:
 
     async def on_events(self, events: Sequence[Event]) -> None:
         """Event listener: a deleted message's files go now, not at the next periodic run."""
-        if self._sweep_queued or not any(e.type == "message.deleted" for e in events):
+        if self._sweep_queued or not any(e.type is EventType.MESSAGE_DELETED for e in events):
             return
         self._sweep_queued = True
         try:

@@ -34,9 +34,9 @@ from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import refresh_tokens, sessions, users
+from parley.wire.events import EventType
 
 # The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
-SESSIONS_REVOKED = "session.revoked"
 
 # Touching last_used_at on every request would turn reads into writes; once a minute is
 # plenty for a "last active" column in a devices list.
@@ -394,7 +394,7 @@ class Auth:
     async def _announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
         if session_ids:
             data = {"user_id": user_id, "session_ids": session_ids, "reason": reason}
-            await self._events.emit([Event(SESSIONS_REVOKED, data, user_ids=(user_id,))])
+            await self._events.emit([Event(EventType.SESSION_REVOKED, data, user_ids=(user_id,))])
 
     async def revoke_session(self, user_id: str, session_id: str, reason: str = "logout") -> None:
         if not await self.revoke(user_id, session_ids=[session_id], reason=reason):

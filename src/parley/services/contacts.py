@@ -22,6 +22,7 @@ from parley.services.audience import read_contact_ids
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import blocks, contacts
+from parley.wire.events import EventType
 
 CONTACT_FILTERS = ("all", "accepted", "incoming", "outgoing")
 
@@ -104,7 +105,7 @@ class Contacts:
                         updated_at=now,
                     )
                 )
-                state, event = "outgoing", "contact.requested"
+                state, event = "outgoing", EventType.CONTACT_REQUESTED
             elif existing.status == "accepted":
                 raise Conflict("You are already contacts")
             elif existing.requester_id == user_id:
@@ -115,7 +116,7 @@ class Contacts:
                     .where(_pair(user_id, other_id))
                     .values(status="accepted", updated_at=now)
                 )
-                state, event = "accepted", "contact.accepted"
+                state, event = "accepted", EventType.CONTACT_ACCEPTED
         await self._notify(event, user_id, other_id)
         return {"user_id": other_id, "status": state}
 
@@ -132,7 +133,7 @@ class Contacts:
             )
             if result.rowcount != 1:
                 raise NotFound("No pending request from this user")
-        await self._notify("contact.accepted", user_id, requester_id)
+        await self._notify(EventType.CONTACT_ACCEPTED, user_id, requester_id)
         return {"user_id": requester_id, "status": "accepted"}
 
     async def remove(self, user_id: str, other_id: str) -> None:
@@ -141,9 +142,9 @@ class Contacts:
             result = await conn.execute(delete(contacts).where(_pair(user_id, other_id)))
             if result.rowcount == 0:
                 raise NotFound("No contact or request with this user")
-        await self._notify("contact.removed", user_id, other_id)
+        await self._notify(EventType.CONTACT_REMOVED, user_id, other_id)
 
-    async def _notify(self, event_type: str, actor_id: str, other_id: str) -> None:
+    async def _notify(self, event_type: EventType, actor_id: str, other_id: str) -> None:
         data = {"actor_id": actor_id, "user_ids": [actor_id, other_id]}
         await self._events.emit([Event(event_type, data, user_ids=(actor_id, other_id))])
 
@@ -182,7 +183,7 @@ class Contacts:
             result = await conn.execute(delete(contacts).where(_pair(user_id, other_id)))
             removed_contact = result.rowcount > 0
         if removed_contact:
-            await self._notify("contact.removed", user_id, other_id)
+            await self._notify(EventType.CONTACT_REMOVED, user_id, other_id)
 
     async def unblock(self, user_id: str, other_id: str) -> None:
         async with self._db.transaction() as conn:

@@ -14,6 +14,7 @@ from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import read_messages
 from parley.store.tables import conversations, members, messages, users
 
@@ -79,12 +80,14 @@ _LAST_MESSAGES = select(messages).where(
 
 
 async def shared_views(
-    conn: AsyncConnection, conversation_ids: Sequence[str]
+    conn: AsyncConnection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
 ) -> dict[str, dict[str, Any]]:
-    return await conn.run_sync(read_shared_views, conversation_ids)
+    return await conn.run_sync(read_shared_views, conversation_ids, urls=urls)
 
 
-def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def read_shared_views(
+    conn: Connection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
+) -> dict[str, dict[str, Any]]:
     """What every member sees of each conversation: settings, member count and preview,
     ``last_seq`` and the last message."""
     if not conversation_ids:
@@ -118,7 +121,7 @@ def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict
                 "role": row.role,
             }
         )
-    for message in read_messages(conn, _LAST_MESSAGES, ids):
+    for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
         views[message.conversation_id]["last_message"] = message.to_public()
     return views
 
@@ -170,13 +173,21 @@ _MENTIONS = select(members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where
 
 
 async def member_views(
-    conn: AsyncConnection, user_id: str, conversation_ids: Sequence[str] | None = None
+    conn: AsyncConnection,
+    user_id: str,
+    conversation_ids: Sequence[str] | None = None,
+    *,
+    urls: AttachmentUrls | None,
 ) -> list[dict[str, Any]]:
-    return await conn.run_sync(read_member_views, user_id, conversation_ids)
+    return await conn.run_sync(read_member_views, user_id, conversation_ids, urls=urls)
 
 
 def read_member_views(
-    conn: Connection, user_id: str, conversation_ids: Sequence[str] | None = None
+    conn: Connection,
+    user_id: str,
+    conversation_ids: Sequence[str] | None = None,
+    *,
+    urls: AttachmentUrls | None,
 ) -> list[dict[str, Any]]:
     """The caller's conversations (all, or those given), most recently active first."""
     if conversation_ids is None:
@@ -184,7 +195,7 @@ def read_member_views(
     else:
         mine = list(conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
     ids = [row.conversation_id for row in mine]
-    shared = read_shared_views(conn, ids)
+    shared = read_shared_views(conn, ids, urls=urls)
     unread: dict[str, int] = {}
     if ids:
         for row in conn.execute(_UNREAD, {"user_id": user_id, "ids": ids}):

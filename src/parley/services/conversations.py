@@ -36,12 +36,14 @@ from parley.services.access import (
     membership,
     require_admin,
 )
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import member_views, shared_views
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
 from parley.store.tables import conversations, members, users
+from parley.wire.events import EventType
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MAX_NAME = 100
@@ -95,20 +97,27 @@ async def _existing_users(conn: AsyncConnection, user_ids: set[str]) -> set[str]
 
 
 class Conversations:
-    def __init__(self, db: Database, events: EventSink, limits: ConversationLimits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventSink,
+        limits: ConversationLimits,
+        urls: AttachmentUrls | None,
+    ) -> None:
         self._db = db
         self._events = events
         self._limits = limits
+        self._urls = urls  # signs the attachment URLs of views' last messages
 
     # --- reading
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
-            return await member_views(conn, user_id)
+            return await member_views(conn, user_id, urls=self._urls)
 
     async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
-            found = await member_views(conn, user_id, [conversation_id])
+            found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
@@ -120,7 +129,7 @@ class Conversations:
                     select(conversations.c.id).where(conversations.c.slug == slug.lower())
                 )
             ).first()
-            found = await member_views(conn, user_id, [row.id]) if row else []
+            found = await member_views(conn, user_id, [row.id], urls=self._urls) if row else []
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
@@ -295,12 +304,12 @@ class Conversations:
 
     async def _announce_created(self, conversation_id: str) -> None:
         async with self._db.read() as conn:
-            view = (await shared_views(conn, [conversation_id]))[conversation_id]
+            view = (await shared_views(conn, [conversation_id], urls=self._urls))[conversation_id]
             audience = await member_ids(conn, conversation_id)
         await self._events.emit(
             [
                 Event(
-                    "conversation.created",
+                    EventType.CONVERSATION_CREATED,
                     {"conversation_id": conversation_id, "seq": view["last_seq"], "conversation": view},
                     user_ids=tuple(audience),
                 )
@@ -346,7 +355,7 @@ class Conversations:
         except IntegrityError:
             raise SlugTaken() from None
         await self._emit_with_system_message(
-            conversation_id, message_id, "conversation.updated", {"changes": values}
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": values}
         )
         return await self.get(user_id, conversation_id)
 
@@ -360,7 +369,7 @@ class Conversations:
         await self._events.emit(
             [
                 Event(
-                    "conversation.deleted",
+                    EventType.CONVERSATION_DELETED,
                     {"conversation_id": conversation_id, "actor_id": user_id},
                     user_ids=tuple(audience),
                 )
@@ -400,7 +409,7 @@ class Conversations:
             await self._emit_with_system_message(
                 conversation_id,
                 message_id,
-                "member.added",
+                EventType.MEMBER_ADDED,
                 {"user_ids": added, "actor_id": user_id},
                 extra_users=added,
             )
@@ -444,7 +453,7 @@ class Conversations:
         await self._emit_with_system_message(
             conversation_id,
             message_id,
-            "member.removed",
+            EventType.MEMBER_REMOVED,
             {"user_ids": [target_id], "actor_id": user_id, "new_owner_id": new_owner},
             extra_users=[target_id],
         )
@@ -503,7 +512,7 @@ class Conversations:
         await self._emit_with_system_message(
             conversation_id,
             message_id,
-            "member.updated",
+            EventType.MEMBER_UPDATED,
             {"user_ids": [target_id], "role": role, "actor_id": user_id},
         )
 
@@ -511,14 +520,14 @@ class Conversations:
         self,
         conversation_id: str,
         message_id: str,
-        event_type: str,
+        event_type: EventType,
         data: dict[str, Any],
         *,
         extra_users: list[str] | None = None,
     ) -> None:
         """Emit the system message (which carries the seq) and the typed change event."""
         async with self._db.read() as conn:
-            message = await load_message(conn, message_id)
+            message = await load_message(conn, message_id, urls=self._urls)
             count = (
                 await conn.execute(
                     select(func.count())
@@ -533,7 +542,7 @@ class Conversations:
         await self._events.emit(
             [
                 Event(
-                    "message.created",
+                    EventType.MESSAGE_CREATED,
                     {"conversation_id": conversation_id, "seq": message.seq, "message": payload},
                     conversation_id=conversation_id,
                     user_ids=users_,

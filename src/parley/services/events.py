@@ -2,7 +2,8 @@
 
 An event names a ``conversation_id`` (delivered to the conversation's members) and/or
 explicit ``user_ids`` (delivered to those users' sessions, for example a member just
-removed, or the other side of a contact request). ``data`` is the wire payload, built once.
+removed, or the other side of a contact request). ``type`` and ``data`` are one of
+``parley.wire.events``' event types and its payload.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from parley.wire.events import EventType
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    type: str
+    type: EventType
     data: dict[str, Any]
     conversation_id: str | None = None
     user_ids: tuple[str, ...] = field(default=())

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Connection, Row, select
 
-from parley.services.attachment_urls import AttachmentUrls, urls_for
+from parley.services.attachment_urls import AttachmentUrls
 from parley.store.tables import link_previews, message_link_previews
 
 IMAGE_PATH = "/api/v1/link-previews"
@@ -51,12 +51,13 @@ def preview_payload(row: Row[Any], urls: AttachmentUrls | None) -> dict[str, Any
     }
 
 
-def read_link_previews(conn: Connection, message_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def read_link_previews(
+    conn: Connection, message_ids: Sequence[str], urls: AttachmentUrls | None
+) -> dict[str, dict[str, Any]]:
     """The preview of each of these messages that has one (``message_records`` adds it to
     the payload). Synchronous: runs inside ``read_messages``."""
     if not message_ids:
         return {}
-    urls = urls_for(conn)
     rows = conn.execute(
         select(message_link_previews.c.message_id, link_previews)
         .join(link_previews, link_previews.c.id == message_link_previews.c.preview_id)

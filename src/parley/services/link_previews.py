@@ -53,6 +53,7 @@ from parley.services.message_records import load_message
 from parley.services.messages import changed_event
 from parley.store.db import Database
 from parley.store.tables import link_previews, members, message_link_previews, messages
+from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class LinkPreviews:
         enabled: bool,
         ttl_seconds: int,
         max_image_pixels: int,
+        urls: AttachmentUrls | None,
     ) -> None:
         self._db = db
+        self._urls = urls  # signs the URLs of the updated message's event
         self._store = store
         self._outbound = outbound
         self._jobs = jobs
@@ -124,7 +127,7 @@ class LinkPreviews:
         if not self.enabled:
             return
         for event in events:
-            if event.type not in ("message.created", "message.updated"):
+            if event.type not in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED):
                 continue
             message = event.data.get("message")
             if not isinstance(message, dict) or not _wants_preview(message):
@@ -170,9 +173,9 @@ class LinkPreviews:
             if preview_id is not None:
                 await conn.execute(insert(message_link_previews).values(message_id=message_id, preview_id=preview_id))
             await bump_version(conn, row.conversation_id, message_id, now)
-            message = await load_message(conn, message_id)
+            message = await load_message(conn, message_id, urls=self._urls)
         assert message is not None
-        await self._events.emit([changed_event("message.updated", message)])
+        await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, message)])
 
     async def preview_for(self, url: str) -> Row[Any] | None:
         """The cached row for ``url`` if fresh, else fetched now (one fetch per URL at a

@@ -26,6 +26,7 @@ from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFail
 from parley.ids import new_id
 from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, read_messages
 from parley.store.tables import blocks, conversations, members, messages, users
 
@@ -121,7 +122,7 @@ def mention_ids(names: frozenset[str], resolved: dict[str, str]) -> list[str]:
 
 
 def write_batch(
-    conn: Connection, batch: Sequence[SendRequest], now: datetime
+    conn: Connection, batch: Sequence[SendRequest], now: datetime, urls: AttachmentUrls | None
 ) -> tuple[list[SendResult | BaseException], list[Message]]:
     """Check and write ``batch``: one outcome per request, in order, and the messages
     created (by conversation, then seq — the order their events go out in)."""
@@ -130,7 +131,7 @@ def write_batch(
     by_conversation: dict[str, list[int]] = defaultdict(list)
     for index, request in enumerate(batch):
         by_conversation[request.conversation_id].append(index)
-    admitted = _admissible(conn, batch, by_conversation, outcomes, duplicates)
+    admitted = _admissible(conn, batch, by_conversation, outcomes, duplicates, urls)
     new_rows: dict[int, dict[str, Any]] = {}
     seq_updates = []
     for conversation_id, (last_seq, fresh) in admitted.items():
@@ -177,7 +178,7 @@ def write_batch(
     # (their public form) need reading back.
     reload = [r["id"] for i, r in new_rows.items() if batch[i].attachment_ids or r["reply_to_id"]]
     stored = (
-        {m.id: m for m in read_messages(conn, select(messages).where(messages.c.id.in_(reload)))}
+        {m.id: m for m in read_messages(conn, select(messages).where(messages.c.id.in_(reload)), urls=urls)}
         if reload
         else {}
     )
@@ -199,6 +200,7 @@ def _admissible(
     by_conversation: dict[str, list[int]],
     outcomes: list[SendResult | BaseException | None],
     duplicates: dict[int, int],
+    urls: AttachmentUrls | None,
 ) -> dict[str, tuple[int, list[int]]]:
     """Lock the batch's conversations and sort their requests: per conversation (in id
     order), its ``last_seq`` and the requests to write, in order; the other requests get
@@ -206,7 +208,7 @@ def _admissible(
     conversation_ids = sorted(by_conversation)
     found = {row.id: row for row in conn.execute(_LOCK_CONVERSATIONS, {"ids": conversation_ids})}
     allowed = _senders_who_may_write(conn, batch, by_conversation, found, outcomes)
-    existing = _existing_by_client_id(conn, batch)
+    existing = _existing_by_client_id(conn, batch, urls)
     bad_replies = _foreign_replies(conn, batch)
     admitted: dict[str, tuple[int, list[int]]] = {}
     for conversation_id in conversation_ids:
@@ -294,7 +296,7 @@ def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> set[int]
 
 
 def _existing_by_client_id(
-    conn: Connection, batch: Sequence[SendRequest]
+    conn: Connection, batch: Sequence[SendRequest], urls: AttachmentUrls | None
 ) -> dict[tuple[str, str, str], Message]:
     keys = sorted(
         {
@@ -310,7 +312,7 @@ def _existing_by_client_id(
     params = {}
     for i, (conversation_id, sender_id, client_msg_id) in enumerate(padded):
         params[f"c{i}"], params[f"s{i}"], params[f"m{i}"] = conversation_id, sender_id, client_msg_id
-    found = read_messages(conn, _by_client_id_statement(slots), params)
+    found = read_messages(conn, _by_client_id_statement(slots), params, urls=urls)
     return {(m.conversation_id, m.sender_id or "", m.client_msg_id or ""): m for m in found}
 
 

@@ -3,7 +3,9 @@
 Every read path (history, changes, search hits, events) goes through ``read_messages`` so a
 message looks the same wherever a client meets it: synchronous, for code that runs whole
 transactions on a plain connection (``Database.write``), and as ``load_messages`` for async
-code (the same function, through ``AsyncConnection.run_sync``).
+code (the same function, through ``AsyncConnection.run_sync``). Each takes the attachment
+URL signer explicitly (``urls``: the payload's attachment and preview image URLs are signed
+with it; ``None`` leaves them unsigned, for tools that show no files).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.services.attachment_records import load_public_for_messages
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.link_preview_records import read_link_previews
 from parley.store.tables import messages, reactions
 
@@ -129,14 +132,22 @@ def message_from_row(
 
 
 async def load_messages(
-    conn: AsyncConnection, query: Select[Any], params: dict[str, Any] | None = None
+    conn: AsyncConnection,
+    query: Select[Any],
+    params: dict[str, Any] | None = None,
+    *,
+    urls: AttachmentUrls | None,
 ) -> list[Message]:
     """``read_messages`` on an async connection."""
-    return await conn.run_sync(read_messages, query, params)
+    return await conn.run_sync(read_messages, query, params, urls=urls)
 
 
 def read_messages(
-    conn: Connection, query: Select[Any], params: dict[str, Any] | None = None
+    conn: Connection,
+    query: Select[Any],
+    params: dict[str, Any] | None = None,
+    *,
+    urls: AttachmentUrls | None,
 ) -> list[Message]:
     """Run ``query`` (a ``select(messages)``, with ``params`` for its bound parameters) and
     attach reactions, reply previews and attachments (none on tombstones)."""
@@ -166,8 +177,8 @@ def read_messages(
                 deleted=r.deleted_at is not None,
             )
     visible = [row.id for row in rows if row.deleted_at is None]
-    files = load_public_for_messages(conn, visible)
-    link_previews = read_link_previews(conn, visible)
+    files = load_public_for_messages(conn, visible, urls)
+    link_previews = read_link_previews(conn, visible, urls)
     return [
         message_from_row(
             row,
@@ -180,6 +191,8 @@ def read_messages(
     ]
 
 
-async def load_message(conn: AsyncConnection, message_id: str) -> Message | None:
-    found = await load_messages(conn, select(messages).where(messages.c.id == message_id))
+async def load_message(
+    conn: AsyncConnection, message_id: str, *, urls: AttachmentUrls | None
+) -> Message | None:
+    found = await load_messages(conn, select(messages).where(messages.c.id == message_id), urls=urls)
     return found[0] if found else None

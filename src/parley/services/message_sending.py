@@ -18,18 +18,18 @@ from parley.errors import IdempotencyConflict, RateLimited, ValidationFailed
 from parley.observability.metrics import Metrics
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.attachment_errors import AttachmentAlreadyUsed
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.batching import Batcher
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
 from parley.services.message_batch import (
     SendRequest,
     SendResult,
-    mention_ids,
-    resolve_mentions,
     write_batch,
 )
 from parley.services.message_records import Message
 from parley.store.db import Database
+from parley.wire.events import EventType
 
 __all__ = [
     "MessageSender",
@@ -37,8 +37,6 @@ __all__ = [
     "SendRequest",
     "SendResult",
     "created_event",
-    "mention_ids",
-    "resolve_mentions",
 ]
 
 
@@ -54,7 +52,7 @@ class SendLimits:
 
 def created_event(message: Message) -> Event:
     return Event(
-        "message.created",
+        EventType.MESSAGE_CREATED,
         {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()},
         conversation_id=message.conversation_id,
     )
@@ -68,8 +66,10 @@ class MessageSender:
         limiter: RateLimiter,
         limits: SendLimits,
         metrics: Metrics,
+        urls: AttachmentUrls | None,
     ) -> None:
         self._db = db
+        self._urls = urls  # signs the attachment URLs of the messages it returns
         self._events = events
         self._limiter = limiter
         self._limits = limits
@@ -169,4 +169,4 @@ class MessageSender:
     async def _commit(
         self, batch: Sequence[SendRequest]
     ) -> tuple[list[SendResult | BaseException], list[Message]]:
-        return await self._db.write(write_batch, batch, utcnow())
+        return await self._db.write(write_batch, batch, utcnow(), self._urls)

@@ -15,28 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import utcnow
 from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
-from parley.observability.metrics import Metrics
-from parley.security.ratelimit import RateLimiter
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
-from parley.services.events import Event, EventSink
+from parley.services.events import Event
 from parley.services.markup import check_content, mentioned_usernames
+from parley.services.message_batch import mention_ids, resolve_mentions
 from parley.services.message_records import Message, load_message, load_messages
-from parley.services.message_sending import (
-    MessageSender,
-    SendLimits,
-    mention_ids,
-    resolve_mentions,
-)
-from parley.store.db import Database
+from parley.services.message_sending import MessageSender
 from parley.store.tables import conversations, messages, reactions
+from parley.wire.events import EventType
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
 
 
-def changed_event(event_type: str, message: Message) -> Event:
+def changed_event(event_type: EventType, message: Message) -> Event:
     return Event(
         event_type,
         {
@@ -48,26 +42,9 @@ def changed_event(event_type: str, message: Message) -> Event:
     )
 
 
-class Messages:
-    def __init__(
-        self,
-        db: Database,
-        events: EventSink,
-        limiter: RateLimiter,
-        limits: SendLimits,
-        metrics: Metrics,
-    ) -> None:
-        self._db = db
-        self._events = events
-        self._limits = limits
-        self._sender = MessageSender(db, events, limiter, limits, metrics)
-        # Group-committed and idempotent by client_msg_id: see ``message_sending``.
-        self.send = self._sender.send
-        self.enqueue_send = self._sender.enqueue
-
-    async def close(self) -> None:
-        """Write queued sends (graceful shutdown)."""
-        await self._sender.close()
+class Messages(MessageSender):
+    """Sending (``send``, ``enqueue``: group-committed and idempotent by client_msg_id, see
+    ``message_sending``) and every later change and read of messages."""
 
     # --- changing
 
@@ -75,7 +52,7 @@ class Messages:
         text = check_content(content, max_chars=self._limits.max_chars)
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await visible_message(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id, urls=self._urls)
             if message.sender_id != user_id or message.kind != "text":
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
@@ -92,16 +69,16 @@ class Messages:
                 mentions=json.dumps(list(mentions)),
                 edited_at=now,
             )
-            updated = await load_message(conn, message_id)
+            updated = await load_message(conn, message_id, urls=self._urls)
         assert updated is not None
-        await self._events.emit([changed_event("message.updated", updated)])
+        await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, updated)])
         return updated
 
     async def delete(self, user_id: str, message_id: str) -> Message:
         """Tombstone: content, mentions and reactions erased; the seq stays."""
         now = utcnow()
         async with self._db.transaction() as conn:
-            message = await visible_message(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id, urls=self._urls)
             if message.deleted:
                 return message
             if message.kind != "text":
@@ -121,14 +98,14 @@ class Messages:
                 mentions="[]",
                 deleted_at=now,
             )
-            tombstone = await load_message(conn, message_id)
+            tombstone = await load_message(conn, message_id, urls=self._urls)
         assert tombstone is not None
-        await self._events.emit([changed_event("message.deleted", tombstone)])
+        await self._events.emit([changed_event(EventType.MESSAGE_DELETED, tombstone)])
         return tombstone
 
     async def get(self, user_id: str, message_id: str) -> Message:
         async with self._db.read() as conn:
-            return await visible_message(conn, user_id, message_id)
+            return await visible_message(conn, user_id, message_id, urls=self._urls)
 
     # --- reading
 
@@ -158,10 +135,13 @@ class Messages:
                 page = await load_messages(
                     conn,
                     base.where(messages.c.seq > after_seq).order_by(messages.c.seq).limit(limit + 1),
+                    urls=self._urls,
                 )
                 return {"messages": [m.to_public() for m in page[:limit]], "has_more": len(page) > limit}
             query = base if before_seq is None else base.where(messages.c.seq < before_seq)
-            page = await load_messages(conn, query.order_by(messages.c.seq.desc()).limit(limit + 1))
+            page = await load_messages(
+                conn, query.order_by(messages.c.seq.desc()).limit(limit + 1), urls=self._urls
+            )
             has_more = len(page) > limit
             page = list(reversed(page[:limit]))
             return {"messages": [m.to_public() for m in page], "has_more": has_more}
@@ -182,12 +162,14 @@ class Messages:
         older = await load_messages(
             conn,
             base.where(messages.c.seq < target.seq).order_by(messages.c.seq.desc()).limit(half + 1),
+            urls=self._urls,
         )
         newer = await load_messages(
             conn,
             base.where(messages.c.seq >= target.seq)
             .order_by(messages.c.seq)
             .limit(limit - half + 1),
+            urls=self._urls,
         )
         page = list(reversed(older[:half])) + newer[: limit - half]
         return {
@@ -226,6 +208,7 @@ class Messages:
                 )
                 .order_by(messages.c.version_seq)
                 .limit(limit + 1),
+                urls=self._urls,
             )
         has_more = len(page) > limit
         page = page[:limit]

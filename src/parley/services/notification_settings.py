@@ -31,6 +31,7 @@ from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import members, notification_settings
 from parley.store.upsert import insert_or_ignore
+from parley.wire.events import EventType
 
 
 class NotifyLevel(StrEnum):
@@ -156,7 +157,7 @@ class NotificationSettings:
         result = await self.defaults(user_id)
         if values:
             await self._events.emit(
-                [Event("user.settings.updated", result.to_public(), user_ids=(user_id,))]
+                [Event(EventType.USER_SETTINGS_UPDATED, result.to_public(), user_ids=(user_id,))]
             )
         return result
 
@@ -190,7 +191,7 @@ class NotificationSettings:
             await self._events.emit(
                 [
                     Event(
-                        "conversation.settings.updated",
+                        EventType.CONVERSATION_SETTINGS_UPDATED,
                         result.to_public(),
                         user_ids=(user_id,),
                     )

@@ -10,19 +10,22 @@ from sqlalchemy import delete, insert, select
 from parley.clock import utcnow
 from parley.errors import Forbidden, MessageDeleted
 from parley.services.access import bump_version, visible_message
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_emoji
 from parley.services.message_records import Message, load_message
 from parley.store.db import Database
 from parley.store.tables import reactions
+from parley.wire.events import EventType
 
 MAX_DISTINCT_REACTIONS = 50
 
 
 class Reactions:
-    def __init__(self, db: Database, events: EventSink) -> None:
+    def __init__(self, db: Database, events: EventSink, urls: AttachmentUrls | None) -> None:
         self._db = db
         self._events = events
+        self._urls = urls  # signs the attachment URLs of the messages it returns
 
     async def add(self, user_id: str, message_id: str, emoji: str) -> Message:
         return await self._change(user_id, message_id, check_emoji(emoji), add=True)
@@ -34,7 +37,7 @@ class Reactions:
         now = utcnow()
         changed = False
         async with self._db.transaction() as conn:
-            message = await visible_message(conn, user_id, message_id)
+            message = await visible_message(conn, user_id, message_id, urls=self._urls)
             if message.deleted:
                 raise MessageDeleted()
             if message.kind != "text":
@@ -70,7 +73,7 @@ class Reactions:
                 changed = True
             if changed:
                 await bump_version(conn, message.conversation_id, message_id, now)
-                message = await load_message(conn, message_id) or message
+                message = await load_message(conn, message_id, urls=self._urls) or message
         if changed:
             data: dict[str, Any] = {
                 "conversation_id": message.conversation_id,
@@ -80,6 +83,6 @@ class Reactions:
                 "emoji": emoji,
                 "reactions": [r.to_public() for r in message.reactions],
             }
-            kind = "reaction.added" if add else "reaction.removed"
+            kind = EventType.REACTION_ADDED if add else EventType.REACTION_REMOVED
             await self._events.emit([Event(kind, data, conversation_id=message.conversation_id)])
         return message

@@ -14,6 +14,7 @@ from parley.services.conversation_views import unread_condition
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import conversations, members, messages
+from parley.wire.events import EventType
 
 
 class Receipts:
@@ -75,9 +76,9 @@ class Receipts:
             ).scalar_one()
         events = []
         if moved_delivered:
-            events.append(self._event("receipt.delivered", conversation_id, user_id, state.last_delivered_seq))
+            events.append(self._event(EventType.RECEIPT_DELIVERED, conversation_id, user_id, state.last_delivered_seq))
         if moved_read:
-            events.append(self._event("receipt.read", conversation_id, user_id, state.last_read_seq))
+            events.append(self._event(EventType.RECEIPT_READ, conversation_id, user_id, state.last_read_seq))
         await self._events.emit(events)
         return {
             "conversation_id": conversation_id,
@@ -87,7 +88,7 @@ class Receipts:
         }
 
     @staticmethod
-    def _event(kind: str, conversation_id: str, user_id: str, seq: int) -> Event:
+    def _event(kind: EventType, conversation_id: str, user_id: str, seq: int) -> Event:
         # ``seq`` here is the member's new watermark, not a new conversation seq.
         return Event(
             kind,
@@ -98,7 +99,7 @@ class Receipts:
     async def for_message(self, user_id: str, message_id: str) -> dict[str, Any]:
         """Who has the message delivered and read (the sender excluded)."""
         async with self._db.read() as conn:
-            row = await visible_message(conn, user_id, message_id)
+            row = await visible_message(conn, user_id, message_id, urls=None)
             others = list(
                 await conn.execute(
                     select(members.c.user_id, members.c.last_read_seq, members.c.last_delivered_seq)

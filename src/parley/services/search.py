@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.errors import ValidationFailed
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
 from parley.services.search_query import (
@@ -120,8 +121,9 @@ class _Plan:
 
 
 class Search:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, urls: AttachmentUrls | None) -> None:
         self._db = db
+        self._urls = urls  # signs the hits' attachment URLs
 
     async def search(
         self,
@@ -167,7 +169,7 @@ class Search:
                 await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             rows = list(await conn.execute(statement))
             page = rows[:limit]
-            results = await _results(conn, user_id, query.terms, page)
+            results = await _results(conn, user_id, query.terms, page, self._urls)
         next_cursor = None
         if len(rows) > limit:
             last = page[-1]
@@ -350,12 +352,17 @@ def _after(keys: list[tuple[ColumnElement[Any], bool, Any]]) -> ColumnElement[bo
 
 
 async def _results(
-    conn: AsyncConnection, user_id: str, terms: Sequence[Term], page: Sequence[Any]
+    conn: AsyncConnection,
+    user_id: str,
+    terms: Sequence[Term],
+    page: Sequence[Any],
+    urls: AttachmentUrls | None,
 ) -> list[dict[str, Any]]:
     if not page:
         return []
     ids = [row.id for row in page]
-    loaded = {m.id: m for m in await load_messages(conn, select(messages).where(messages.c.id.in_(ids)))}
+    read = await load_messages(conn, select(messages).where(messages.c.id.in_(ids)), urls=urls)
+    loaded = {m.id: m for m in read}
     # PostgreSQL reads each statement at its own snapshot (read committed): a message
     # deleted in between is left out rather than shown as an empty tombstone.
     found = [loaded[i] for i in ids if i in loaded and not loaded[i].deleted]

@@ -8,6 +8,8 @@
 //   waiting:    closed; the next attempt is scheduled (retryAt) with backoff
 //   offline:    the browser says it has no network; we wait for its "online" event
 
+import { CloseCode, SEQ_EVENTS } from "./protocol.js";
+
 export const State = Object.freeze({
   IDLE: "idle",
   CONNECTING: "connecting",
@@ -24,11 +26,9 @@ const BACKOFF_MAX_MS = 30_000;
 const IDENTIFY_TIMEOUT_MS = 10_000;
 const DEFAULT_HEARTBEAT_MS = 25_000;
 const CALL_TIMEOUT_MS = 15_000;
-// Events whose data.seq is a position in the conversation's seq stream. (Receipt events
-// carry a member's watermark in data.seq instead; typing and presence carry none.)
-const SEQ_EVENTS = new Set([
-  "message.created", "message.updated", "message.deleted", "reaction.added", "reaction.removed",
-]);
+// SEQ_EVENTS (from the protocol schema): events whose data.seq is a position in the
+// conversation's seq stream. (Receipt events carry a member's watermark in data.seq instead;
+// typing and presence carry none.)
 const DEDUPE_WINDOW = 2000;
 
 /** The server answered a call with an error frame. */
@@ -320,7 +320,8 @@ export class Gateway {
       this._goOffline();
       return;
     }
-    if (code === 4001 || code === 4002) {
+    const expired = code === CloseCode.TOKEN_EXPIRED;
+    if (code === CloseCode.AUTHENTICATION_FAILED || expired) {
       // Authentication failed or the token expired: refresh, then come straight back.
       try {
         await this._refresh();
@@ -330,13 +331,13 @@ export class Gateway {
           return;
         }
       }
-      if (code === 4002 && this.attempt === 0) {
+      if (expired && this.attempt === 0) {
         this.attempt = 1;
         this._connect();
         return;
       }
     }
-    this._scheduleRetry(code === 4008 ? 10_000 : 0);
+    this._scheduleRetry(code === CloseCode.RATE_LIMITED ? 10_000 : 0);
   }
 
   _scheduleRetry(minimumMs = 0) {

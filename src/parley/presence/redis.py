@@ -1,5 +1,5 @@
-"""The :class:`~parley.gateway.presence_store.PresenceStore` on Redis (the contract and the
-semantics are in ``presence_store``).
+"""The :class:`~parley.presence.base.PresenceStore` on Redis (the contract and the
+semantics are in ``presence.base``).
 
 Keys, under ``<prefix>:presence:``:
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from parley.gateway.presence_store import Change, Entry, PresenceStatus
+from parley.presence.base import Change, Entry, PresenceStatus
 
 # Recomputes one user's status after dropping their expired entries; appends a change.
 _SETTLE = """

@@ -1,4 +1,5 @@
-"""The few database reads and writes the gateway needs that no REST route does.
+"""The few database reads and writes the real-time gateway needs that no REST route does,
+and the domain rule of who sees whose presence.
 
 - which conversations a user is in (ids only: the hub subscribes before the full read);
 - who may see a user's presence: people sharing a conversation with them or accepted
@@ -6,7 +7,8 @@
 - ``users.last_seen_at``, written when a user goes offline;
 - everything ``ready`` needs, in one transaction.
 
-They take the :class:`~parley.store.db.Database` explicitly, like every service does.
+The functions take the :class:`~parley.store.db.Database` explicitly, like every service
+does; :class:`RealtimeReads` binds them to one, for the gateway (which sees no database).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_acquaintances
 from parley.services.conversation_views import read_member_views
 from parley.store.db import Database
@@ -61,7 +64,9 @@ class ReadyReads:
     audience: set[str]  # as presence_audience
 
 
-async def ready_reads(db: Database, user_id: str, session_id: str | None = None) -> ReadyReads:
+async def ready_reads(
+    db: Database, user_id: str, session_id: str | None = None, *, urls: AttachmentUrls | None
+) -> ReadyReads:
     """What ``ready`` needs, in one read transaction handed to a database thread once (a
     dozen statements: through the async driver each would be three or four hand-offs),
     which is most of what a reconnect storm waits on. (The conversation ids the hub
@@ -70,13 +75,15 @@ async def ready_reads(db: Database, user_id: str, session_id: str | None = None)
     ``SessionRevoked`` when ``session_id`` was revoked since identify checked it: read after
     the socket subscribed to its user, so a revocation is either seen here or announced to
     this node afterwards — never missed in between."""
-    return await db.read_sync(_ready_reads, user_id, session_id)
+    return await db.read_sync(_ready_reads, user_id, session_id, urls)
 
 
 _SESSION_REVOKED_AT = select(sessions.c.revoked_at).where(sessions.c.id == bindparam("session"))
 
 
-def _ready_reads(conn: Connection, user_id: str, session_id: str | None) -> ReadyReads:
+def _ready_reads(
+    conn: Connection, user_id: str, session_id: str | None, urls: AttachmentUrls | None
+) -> ReadyReads:
     if session_id is not None:
         state = conn.execute(_SESSION_REVOKED_AT, {"session": session_id}).first()
         if state is None or state.revoked_at is not None:
@@ -84,7 +91,7 @@ def _ready_reads(conn: Connection, user_id: str, session_id: str | None) -> Read
     user = read_user(conn, user_id)
     if user is None:
         raise NotFound("No such user")
-    return ReadyReads(user, read_member_views(conn, user_id), _audience(conn, user_id))
+    return ReadyReads(user, read_member_views(conn, user_id, urls=urls), _audience(conn, user_id))
 
 
 async def conversation_member_ids(db: Database, conversation_id: str) -> list[str]:
@@ -115,3 +122,26 @@ async def last_seen(db: Database, user_ids: Iterable[str]) -> dict[str, datetime
             select(users.c.id, users.c.last_seen_at).where(users.c.id.in_(ids))
         )
         return {row.id: row.last_seen_at for row in rows}
+
+
+class RealtimeReads:
+    """The functions above bound to a database: the gateway's port to them."""
+
+    def __init__(self, db: Database, urls: AttachmentUrls | None) -> None:
+        self._db = db
+        self._urls = urls  # signs the attachment URLs of ready's last messages
+
+    async def member_conversation_ids(self, user_id: str) -> list[str]:
+        return await member_conversation_ids(self._db, user_id)
+
+    async def presence_audience(self, user_id: str) -> set[str]:
+        return await presence_audience(self._db, user_id)
+
+    async def ready(self, user_id: str, session_id: str | None = None) -> ReadyReads:
+        return await ready_reads(self._db, user_id, session_id, urls=self._urls)
+
+    async def conversation_member_ids(self, conversation_id: str) -> list[str]:
+        return await conversation_member_ids(self._db, conversation_id)
+
+    async def record_last_seen(self, user_ids: Iterable[str], when: datetime) -> None:
+        await record_last_seen(self._db, user_ids, when)

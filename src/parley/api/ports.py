@@ -1,0 +1,58 @@
+"""What the REST routers call: the node's services as the API sees them (no container).
+
+``app`` puts the node's service container on ``app.state``; the routers see it through this
+Protocol, which names exactly what they use — the container satisfies it structurally, and
+the API imports nothing above itself. A feature whose routes call a new service adds that
+service here (mypy then checks the container provides it).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from parley.config import Settings
+from parley.media.blobstore import BlobStore
+from parley.notifications.service import Notifications
+from parley.observability.health import ReadinessCheck
+from parley.observability.metrics import Metrics
+from parley.security.ratelimit import Rate, RateLimiter
+from parley.services.accounts import Accounts
+from parley.services.attachments import Attachments
+from parley.services.auth import Auth
+from parley.services.contacts import Contacts
+from parley.services.conversations import Conversations
+from parley.services.link_previews import LinkPreviews
+from parley.services.messages import Messages
+from parley.services.reactions import Reactions
+from parley.services.receipts import Receipts
+from parley.services.search import Search
+from parley.services.uploads import Uploads
+
+
+class ApiServices(Protocol):
+    settings: Settings
+    metrics: Metrics
+    limiter: RateLimiter
+    api_rate: Rate
+    registration_rate: Rate
+    accounts: Accounts
+    auth: Auth
+    contacts: Contacts
+    conversations: Conversations
+    messages: Messages
+    reactions: Reactions
+    receipts: Receipts
+    search: Search
+    blobs: BlobStore
+    uploads: Uploads
+    attachments: Attachments
+    link_previews: LinkPreviews
+    notifications: Notifications
+
+    async def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""
+        ...
+
+    async def refresh_metrics(self) -> None:
+        """Read the figures that need a round trip, before a scrape."""
+        ...
