@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Origins allowed to call the API from another site; empty means CORS stays off.
     cors_origins: list[str] = []
+    # Origins whose pages may open the WebSocket (gateway/origins.py); "*" allows any.
+    # Empty: the origin of public_url, else the request's own host, plus cors_origins.
+    allowed_origins: list[str] = []
     # Trust X-Forwarded-For from the load balancer for client addresses (throttling, logs).
     trust_proxy_headers: bool = False
     # Strict-Transport-Security max-age in seconds; 0 leaves it off. Set it only when every
@@ -183,6 +186,9 @@ class Settings(BaseSettings):
     gateway_outbox_limit: int = Field(default=1_024, ge=1)
     gateway_frame_rate_per_second: float = Field(default=20.0, gt=0)
     gateway_frame_burst: int = Field(default=60, ge=1)
+    # Sockets one user may hold identified on one node at once; one more is refused with
+    # 4029 TOO_MANY_CONNECTIONS (a runaway client reconnecting in a loop, a leaked tab farm).
+    gateway_max_sockets_per_user: int = Field(default=32, ge=1)
     # Rate-limited frames in a row before the connection is closed with 4008.
     gateway_rate_limit_strikes: int = Field(default=10, ge=1)
     # Receipts per (conversation, member, kind) fold into one per window (0: no folding).

@@ -68,6 +68,9 @@ class Envelope:
     conversation_id: str | None = None
     user_ids: tuple[str, ...] = field(default=())
     membership: MembershipChange | None = None
+    # When the change was committed (Unix time, publishing node's clock), on the events whose
+    # delivery latency is measured (parley_gateway_delivery_seconds); None on the others.
+    committed_at: float | None = None
 
     def encode(self) -> bytes:
         """The form a networked backend sends (one JSON object)."""
@@ -84,6 +87,8 @@ class Envelope:
                 "conversation_id": self.membership.conversation_id,
                 "user_ids": list(self.membership.user_ids),
             }
+        if self.committed_at is not None:
+            body["committed_at"] = self.committed_at
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
@@ -103,7 +108,12 @@ class Envelope:
             )
             if change
             else None,
+            committed_at=_float_or_none(body.get("committed_at")),
         )
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def topics_of(envelope: Envelope) -> list[str]:

@@ -336,7 +336,9 @@ export class Gateway {
         return;
       }
     }
-    this._scheduleRetry(code === 4008 ? 10_000 : 0);
+    // 4008 rate limited, 4029 too many sockets for this user: coming straight back is
+    // refused again.
+    this._scheduleRetry(code === 4008 || code === 4029 ? 10_000 : 0);
   }
 
   _scheduleRetry(minimumMs = 0) {
