@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
+from parley.redis_clients import any_redis_client
 from tests.conftest import need_service
 
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -17,7 +18,7 @@ REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[redis.Redis]:
-    client = redis.from_url(REDIS_URL)
+    client = any_redis_client(REDIS_URL)
     try:
         await client.ping()
     except Exception as exc:

@@ -69,20 +69,20 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
             checks={"bus": in_process},
         )
 
-    import redis.asyncio as redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
     from parley.bus.redis import RedisBus, bus_client
     from parley.gateway.presence_redis import RedisPresenceStore
     from parley.jobs.redis_streams import RedisJobQueue
+    from parley.redis_clients import redis_client
     from parley.security.ratelimit_redis import RedisRateLimiter
 
     prefix = settings.redis_key_prefix
     # One connection pool per process for rate limits and jobs. Timeouts keep a dead Redis
     # from hanging requests; one quick retry covers a pooled connection that went stale
     # (Redis restarted) — redis-py's default would retry with backoff for seconds.
-    client = redis.from_url(
+    client = redis_client(
         settings.redis_url,
         socket_timeout=5,
         socket_connect_timeout=5,

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
+
+from parley.redis_urls import parse_redis_url
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -242,6 +244,14 @@ class Settings(BaseSettings):
         if scheme not in ("http", "https") or not sep or not rest.strip("/"):
             raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_redis_url(value)  # ValueError says what is wrong
+        return value
 
     @field_validator("outbound_denied_networks", "metrics_allow")
     @classmethod

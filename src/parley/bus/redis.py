@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 from parley.background import cancel_and_wait
 from parley.bus.base import Envelope, EnvelopeHandler, GapHandler, topics_of
 from parley.observability.metrics import BusMetrics
+from parley.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def bus_client(url: str, *, retries: int = 1) -> redis.Redis:
 
     The subscriber needs ``retries=0``: on a retry redis-py reconnects and resubscribes
     silently, and the envelopes lost in between would go unnoticed (no gap reported)."""
-    return redis.from_url(
+    return redis_client(
         url,
         socket_timeout=2,
         socket_connect_timeout=2,
