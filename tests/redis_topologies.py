@@ -4,6 +4,7 @@ test, killed at the end; the machine's shared Redis is never touched."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -170,3 +171,85 @@ class SentinelGroup:
             f"--- {p.directory.name} ---\n{p.log()}"
             for p in (self.primary, self.replica, *self.sentinels)
         )
+
+
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+class RedisClusterGroup:
+    """Three primaries (``--cluster-enabled yes``) joined by ``redis-cli --cluster create``,
+    each owning a third of the slots; with ``replicas=1`` each also gets a replica."""
+
+    def __init__(self, directory: Path, *, primaries: int = 3, replicas: int = 0) -> None:
+        self.directory = directory
+        self.replicas = replicas
+        self.nodes = [
+            data_node(
+                directory / f"node{number}",
+                port := free_port(),
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", "1000",
+                # Explicit: the default (port + 10000) fails for ports above 55535.
+                "--cluster-port", str(free_port()),
+            )
+            for number in range(primaries * (1 + replicas))
+        ]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> RedisClusterGroup:
+        need_binary("redis-cli", REDIS_CLI, "Install redis-tools.")
+        for node in self.nodes:
+            node.start()
+        created = subprocess.run(
+            [
+                REDIS_CLI, "--cluster", "create",
+                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas", str(self.replicas), "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout}{created.stderr}")
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(
+            b"cluster_state:ok" in command(n.port, "CLUSTER", "INFO") for n in self.nodes
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not become ok")
+            time.sleep(0.05)
+        return self
+
+    def primaries(self) -> list[int]:
+        alive = next(n for n in self.nodes if n.process is not None and n.process.poll() is None)
+        return cluster_primary_ports(alive.port)
+
+    def kill_primary(self) -> RedisProcess:
+        """Kill the first primary (its replica, if any, is promoted by the cluster)."""
+        port = self.primaries()[0]
+        victim = next(n for n in self.nodes if n.port == port)
+        victim.kill()
+        return victim
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n.directory.name} ---\n{n.log()}" for n in self.nodes)
+
+
+def cluster_primary_ports(port: int) -> list[int]:
+    """Ports of the primaries, as the node on ``port`` sees them (CLUSTER NODES)."""
+    text = command(port, "CLUSTER", "NODES").decode(errors="replace")
+    ports = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 2 and "master" in fields[2] and "fail" not in fields[2]:
+            ports.append(int(fields[1].split("@")[0].rsplit(":", 1)[1]))
+    return sorted(ports)

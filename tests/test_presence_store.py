@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 
 from parley.gateway.presence_redis import RedisPresenceStore
+from tests.redis_fixtures import PRESENCE_SHARDS
 from parley.gateway.presence_store import (
     Change,
     Entry,
@@ -34,7 +35,9 @@ def nodes(request: pytest.FixtureRequest) -> NodeFactory:
         return lambda node_id: MemoryPresenceStore(node_id, shared=first)
     client: redis.Redis = request.getfixturevalue("redis_client")
     prefix: str = request.getfixturevalue("redis_prefix")
-    return lambda node_id: RedisPresenceStore(client, prefix=prefix + "p", node_id=node_id)
+    return lambda node_id: RedisPresenceStore(
+        client, prefix=prefix + "p", node_id=node_id, shards=PRESENCE_SHARDS
+    )
 
 
 async def wait_past(seconds: float) -> None:

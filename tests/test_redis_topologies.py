@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from parley.redis_urls import RedisTopology, parse_redis_url
-from tests.redis_topologies import SentinelGroup
+from tests.redis_topologies import RedisClusterGroup, SentinelGroup
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT_SUITES = [
@@ -68,5 +68,17 @@ def test_the_contract_suites_hold_behind_sentinel(tmp_path: Path) -> None:
         result = run_contract_suites(group.url)
     finally:
         group.kill()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
+
+
+def test_the_contract_suites_hold_on_a_three_primary_cluster(tmp_path: Path) -> None:
+    """Sharded pub/sub for the bus, hash-tagged presence groups and job keys (each script
+    on one slot), single-key rate-limit buckets."""
+    cluster = RedisClusterGroup(tmp_path / "cluster").start()
+    try:
+        result = run_contract_suites(cluster.url)
+    finally:
+        cluster.kill()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]

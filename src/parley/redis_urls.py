@@ -104,3 +104,10 @@ def _db(text: str) -> int:
     if not text.isdigit() or int(text) > 10_000:
         raise ValueError(f"bad database number {text!r}")
     return int(text)
+
+
+def slot_tagged(prefix: str, topology: RedisTopology) -> str:
+    """Key prefix for keys that one script or transaction touches together: on a cluster
+    wrapped in a hash tag (``{prefix}``), so they all live in one slot; elsewhere as is
+    (existing deployments keep their key names)."""
+    return f"{{{prefix}}}" if topology is RedisTopology.CLUSTER else prefix

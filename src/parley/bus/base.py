@@ -9,7 +9,10 @@ Guarantees every backend gives (the contract tests in ``tests/test_bus.py`` chec
 - **At most once per node.** A node subscribed to several of an envelope's topics still
   receives it once. Nothing is retried: a lost envelope is recovered by the client, which
   sees the seq gap and asks ``changes`` (DESIGN §2 "Real-time gateway protocol").
-- **Publisher order.** Envelopes from one publisher reach a subscriber in publish order.
+- **Publisher order.** Envelopes from one publisher reach a subscriber in publish order —
+  on Redis Cluster (sharded pub/sub) per topic only, since two topics may live on two
+  shards. A conversation's events share its topic, and an envelope with several topics
+  (a member added) is ordered with the events of each of them.
 - **Reference-counted subscriptions.** ``subscribe`` n times needs ``unsubscribe`` n times
   before the node stops receiving a topic; a Redis backend only talks to Redis on the first
   subscribe and the last unsubscribe. Once ``subscribe`` returns, every envelope published
