@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # power loss. Group commit keeps FULL cheap, so it is the default.
     sqlite_synchronous: str = "FULL"
     database_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL streaming replicas for history, changes, search and conversation lists,
+    # each used only once it has replayed what the read needs (store/replicas.py).
+    database_replica_urls: list[str] = []
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_key_prefix: str = "parley"
@@ -292,6 +295,10 @@ class Settings(BaseSettings):
         return normalise_database_url(url)
 
     @property
+    def effective_replica_urls(self) -> list[str]:
+        return [normalise_database_url(url) for url in self.database_replica_urls]
+
+    @property
     def media_dir(self) -> Path:
         """Where the local blob store keeps attachment files."""
         return self.data_dir / "media"
@@ -314,6 +321,8 @@ class Settings(BaseSettings):
                 shown[name] = "********" if value is not None else None
             elif name in {"database_url", "redis_url", "smtp_url"} and value:
                 shown[name] = mask_url_password(str(value))
+            elif name == "database_replica_urls":
+                shown[name] = [mask_url_password(str(url)) for url in value]
             else:
                 shown[name] = str(value) if isinstance(value, Path) else value
         shown["effective_database_url"] = mask_url_password(self.effective_database_url)
