@@ -36,7 +36,9 @@ def postgres_bin() -> Path | None:
 
 
 class ReplicatedPostgres:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's defaults (fsync, synchronous commit), for measuring;
+        otherwise off, for speed: durability is not what the tests check."""
         binaries = postgres_bin()
         if binaries is None or not (binaries / "pg_basebackup").exists():
             need_service("PostgreSQL server binaries", "Install postgresql (initdb, pg_ctl).")
@@ -50,6 +52,7 @@ class ReplicatedPostgres:
         self.primary_port = free_port()
         self.replica_port = free_port()
         self.started: list[Path] = []
+        self.durable = durable
 
     def url(self, port: int, database: str = DATABASE) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{database}"
@@ -94,9 +97,9 @@ class ReplicatedPostgres:
                 f"listen_addresses = '127.0.0.1'\nport = {self.primary_port}\n"
                 f"unix_socket_directories = '{self.directory}'\n"
                 "wal_level = replica\nmax_wal_senders = 4\n"
-                # A test database: durability is not what is tested here.
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
+            if not self.durable:
+                conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         with (primary / "pg_hba.conf").open("a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
         self._pg_ctl(primary, "start")
