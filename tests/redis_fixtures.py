@@ -10,14 +10,20 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
+from parley.presence.redis import CLUSTER_SHARDS
+from parley.redis_clients import any_redis_client
+from parley.redis_urls import RedisTopology, parse_redis_url
 from tests.conftest import need_service
 
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# What the backends are built for (tests/test_redis_topologies.py runs the suites on each).
+TOPOLOGY = parse_redis_url(REDIS_URL).topology
+PRESENCE_SHARDS = CLUSTER_SHARDS if TOPOLOGY is RedisTopology.CLUSTER else 1
 
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[redis.Redis]:
-    client = redis.from_url(REDIS_URL)
+    client = any_redis_client(REDIS_URL)
     try:
         await client.ping()
     except Exception as exc:

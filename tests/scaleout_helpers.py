@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from cryptography import x509
@@ -84,6 +84,18 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
         await asyncio.sleep(every)
+
+
+class RedisDeployment(Protocol):
+    """What the scale-out tests need of Redis: one server, a Sentinel group or a cluster
+    (``tests/redis_topologies.py``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> Any: ...
+
+    def kill(self) -> None: ...
 
 
 class RedisServer:
@@ -311,7 +323,7 @@ class Cluster:
 
     tmp_path: Path
     database_url: str
-    redis: RedisServer
+    redis: RedisDeployment
     settings: dict[str, object]
     nodes: list[ServerProcess] = field(default_factory=list)
     nginx: Nginx | None = None
@@ -370,9 +382,14 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    tmp_path: Path, database_url: str, *, nodes: int = 2, **settings: object
+    tmp_path: Path,
+    database_url: str,
+    *,
+    nodes: int = 2,
+    redis_deployment: RedisDeployment | None = None,
+    **settings: object,
 ) -> AsyncIterator[Cluster]:
-    redis = RedisServer(tmp_path / "redis")
+    redis = redis_deployment or RedisServer(tmp_path / "redis")
     cluster = Cluster(tmp_path, database_url, redis, settings)
     try:
         await asyncio.to_thread(redis.start)

@@ -19,9 +19,13 @@ class Recorder:
     user_id: str
     connection_id: str
     frames: list[str] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
 
     def push(self, frame: str) -> None:
         self.frames.append(frame)
+
+    def stamp(self, committed_at: float) -> None:
+        self.stamps.append(committed_at)
 
 
 async def hub_with(

@@ -13,6 +13,8 @@ from parley.jobs.memory import MemoryJobQueue
 from parley.jobs.queue import MAX_ATTEMPTS, Job, JobQueue, retry_delay
 from parley.jobs.redis_streams import GROUP, RedisJobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.redis_urls import slot_tagged
+from tests.redis_fixtures import TOPOLOGY
 
 WAIT = 10.0
 
@@ -24,7 +26,12 @@ def unstarted_queue(request: pytest.FixtureRequest) -> JobQueue:
         return MemoryJobQueue(retry_base_seconds=0.001)
     client: redis.Redis = request.getfixturevalue("redis_client")
     prefix: str = request.getfixturevalue("redis_prefix")
-    return RedisJobQueue(client, prefix=prefix + "jobs", retry_base_seconds=0.001, poll_seconds=0.02)
+    return RedisJobQueue(
+        client,
+        prefix=slot_tagged(prefix + "jobs", TOPOLOGY),
+        retry_base_seconds=0.001,
+        poll_seconds=0.02,
+    )
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def test_jobs_run_retry_and_dead_letter(queue: JobQueue) -> None:
 async def test_redis_takes_over_jobs_of_a_dead_consumer(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    prefix = redis_prefix + "jobs"
+    prefix = slot_tagged(redis_prefix + "jobs", TOPOLOGY)
     producer = RedisJobQueue(redis_client, prefix=prefix)
     await producer._ensure_group()
     await producer.enqueue("work", {"n": 1})

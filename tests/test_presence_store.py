@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from parley.presence.base import Change, Entry, PresenceStatus, PresenceStore
 from parley.presence.memory import MemoryPresenceStore
 from parley.presence.redis import RedisPresenceStore
+from tests.redis_fixtures import PRESENCE_SHARDS
 
 ONLINE, AWAY, OFFLINE = PresenceStatus.ONLINE, PresenceStatus.AWAY, PresenceStatus.OFFLINE
 TTL = 30.0
@@ -29,7 +30,9 @@ def nodes(request: pytest.FixtureRequest) -> NodeFactory:
         return lambda node_id: MemoryPresenceStore(node_id, shared=first)
     client: redis.Redis = request.getfixturevalue("redis_client")
     prefix: str = request.getfixturevalue("redis_prefix")
-    return lambda node_id: RedisPresenceStore(client, prefix=prefix + "p", node_id=node_id)
+    return lambda node_id: RedisPresenceStore(
+        client, prefix=prefix + "p", node_id=node_id, shards=PRESENCE_SHARDS
+    )
 
 
 async def wait_past(seconds: float) -> None:

@@ -16,6 +16,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
@@ -72,30 +73,35 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    from parley.bus.redis import RedisBus, bus_client
+    from parley.bus.redis import bus_client_options, redis_bus
     from parley.jobs.redis_streams import RedisJobQueue
-    from parley.presence.redis import RedisPresenceStore
+    from parley.presence.redis import CLUSTER_SHARDS, RedisPresenceStore
+    from parley.redis_clients import any_redis_client
+    from parley.redis_urls import RedisTopology, parse_redis_url, slot_tagged
     from parley.security.ratelimit_redis import RedisRateLimiter
 
     prefix = settings.redis_key_prefix
+    topology = parse_redis_url(settings.redis_url).topology
+    cluster = topology is RedisTopology.CLUSTER
     # One connection pool per process for rate limits and jobs. Timeouts keep a dead Redis
     # from hanging requests; one quick retry covers a pooled connection that went stale
     # (Redis restarted) — redis-py's default would retry with backoff for seconds.
-    client = redis.from_url(
-        settings.redis_url,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        retry_on_timeout=True,
-        retry=Retry(NoBackoff(), 1),
-    )
+    options: dict[str, object] = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 30,
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if not cluster:  # the cluster client retries timeouts through its own Retry
+        options["retry_on_timeout"] = True
+    # The cluster client speaks the same commands as the single-node one, routed by key slot
+    # (keys are hash-tagged so every script stays on one slot): typed as the single-node
+    # client for the backends that take it.
+    client = cast(redis.Redis, any_redis_client(settings.redis_url, **options))
     # The real-time side (bus, presence) fails faster still and never retries inside
     # redis-py: it has its own reconnect loop, and a session must not wait on Redis.
-    realtime = bus_client(settings.redis_url)
-    subscriber = bus_client(settings.redis_url, retries=0)
-    bus = RedisBus(
-        realtime, prefix=prefix, node_id=node_id, subscriber=subscriber, metrics=metrics.bus
-    )
+    realtime = cast(redis.Redis, any_redis_client(settings.redis_url, **bus_client_options()))
+    bus = redis_bus(settings.redis_url, prefix=prefix, node_id=node_id, metrics=metrics.bus)
 
     async def ping() -> None:
         try:
@@ -115,9 +121,13 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
         limiter=RedisRateLimiter(
             client, prefix=f"{prefix}:rl:", fallback=MemoryRateLimiter(settings.rate_limit_max_keys)
         ),
-        jobs=RedisJobQueue(client, prefix=f"{prefix}:jobs"),
+        # On a cluster the stream, its delayed set and its dead letters share a hash tag:
+        # the script moving due jobs touches two of them, and must stay on one slot.
+        jobs=RedisJobQueue(client, prefix=slot_tagged(f"{prefix}:jobs", topology)),
         bus=bus,
-        presence=RedisPresenceStore(realtime, prefix=prefix, node_id=node_id),
+        presence=RedisPresenceStore(
+            realtime, prefix=prefix, node_id=node_id, shards=CLUSTER_SHARDS if cluster else 1
+        ),
         checks={"bus": bus_ready, "redis": ping},
-        closers=[client.aclose, realtime.aclose, subscriber.aclose],
+        closers=[client.aclose, realtime.aclose, bus.aclose_clients],
     )

@@ -158,9 +158,9 @@ async def _reachability(settings: Settings) -> dict[str, str]:
         await db.dispose()
     if settings.redis_url:
         try:
-            import redis.asyncio as redis
+            from parley.redis_clients import any_redis_client
 
-            client = redis.from_url(settings.redis_url)
+            client = any_redis_client(settings.redis_url, socket_timeout=5)
             await asyncio.wait_for(client.ping(), 5)
             await client.aclose()
             report["redis"] = "ok"

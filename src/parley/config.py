@@ -25,6 +25,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from parley.redis_urls import parse_redis_url
+
 SECRET_FILE_NAME = "secret.key"
 DATABASE_FILE_NAME = "parley.db"
 
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Origins allowed to call the API from another site; empty means CORS stays off.
     cors_origins: list[str] = []
+    # Origins whose pages may open the WebSocket (gateway/origins.py); "*" allows any.
+    # Empty: the origin of public_url, else the request's own host, plus cors_origins.
+    allowed_origins: list[str] = []
     # Trust X-Forwarded-For from the load balancer for client addresses (throttling, logs).
     trust_proxy_headers: bool = False
     # Strict-Transport-Security max-age in seconds; 0 leaves it off. Set it only when every
@@ -75,6 +80,9 @@ class Settings(BaseSettings):
     # power loss. Group commit keeps FULL cheap, so it is the default.
     sqlite_synchronous: str = "FULL"
     database_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL streaming replicas for history, changes, search and conversation lists,
+    # each used only once it has replayed what the read needs (store/replicas.py).
+    database_replica_urls: list[str] = []
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_key_prefix: str = "parley"
@@ -183,6 +191,9 @@ class Settings(BaseSettings):
     gateway_outbox_limit: int = Field(default=1_024, ge=1)
     gateway_frame_rate_per_second: float = Field(default=20.0, gt=0)
     gateway_frame_burst: int = Field(default=60, ge=1)
+    # Sockets one user may hold identified on one node at once; one more is refused with
+    # 4029 TOO_MANY_CONNECTIONS (a runaway client reconnecting in a loop, a leaked tab farm).
+    gateway_max_sockets_per_user: int = Field(default=32, ge=1)
     # Rate-limited frames in a row before the connection is closed with 4008.
     gateway_rate_limit_strikes: int = Field(default=10, ge=1)
     # Receipts per (conversation, member, kind) fold into one per window (0: no folding).
@@ -237,6 +248,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
         return value.rstrip("/")
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_redis_url(value)  # ValueError says what is wrong
+        return value
+
     @field_validator("outbound_denied_networks", "metrics_allow")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
@@ -276,6 +295,10 @@ class Settings(BaseSettings):
         return normalise_database_url(url)
 
     @property
+    def effective_replica_urls(self) -> list[str]:
+        return [normalise_database_url(url) for url in self.database_replica_urls]
+
+    @property
     def media_dir(self) -> Path:
         """Where the local blob store keeps attachment files."""
         return self.data_dir / "media"
@@ -298,6 +321,8 @@ class Settings(BaseSettings):
                 shown[name] = "********" if value is not None else None
             elif name in {"database_url", "redis_url", "smtp_url"} and value:
                 shown[name] = mask_url_password(str(value))
+            elif name == "database_replica_urls":
+                shown[name] = [mask_url_password(str(url)) for url in value]
             else:
                 shown[name] = str(value) if isinstance(value, Path) else value
         shown["effective_database_url"] = mask_url_password(self.effective_database_url)

@@ -178,9 +178,10 @@ def build_container(settings: Settings) -> Container:
         settings.effective_database_url,
         sqlite_synchronous=settings.sqlite_synchronous,
         pool_size=settings.database_pool_size,
+        replica_urls=settings.effective_replica_urls,
     )
     metrics = Metrics()
-    metrics.watch_pool(db.pool_status)
+    metrics.watch_pool(db.pool_status, db.read_sources)
     backends = build_backends(settings, metrics)
     limiter = backends.limiter
     hasher = PasswordHasher(

@@ -12,7 +12,8 @@
     │   ├── InvalidRefreshToken      401 INVALID_REFRESH_TOKEN
     │   └── RefreshTokenReused       401 REFRESH_TOKEN_REUSED
     ├── Forbidden                    403 FORBIDDEN
-    │   └── Blocked                  403 BLOCKED
+    │   ├── Blocked                  403 BLOCKED
+    │   └── OriginNotAllowed         403 ORIGIN_NOT_ALLOWED (a WebSocket upgrade from a foreign page)
     ├── NotFound                     404 NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── Conflict                     409 CONFLICT
@@ -26,6 +27,7 @@
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
+    ├── TooManyConnections           429 TOO_MANY_CONNECTIONS (sockets per user; close 4029)
     └── Unavailable                  503 UNAVAILABLE
 
 Error body (DESIGN §3): ``{"error": {"code", "message", "details": [{"field", "message"}],
@@ -136,6 +138,11 @@ class Blocked(Forbidden):
     default_message = "One of you has blocked the other"
 
 
+class OriginNotAllowed(Forbidden):
+    code = "ORIGIN_NOT_ALLOWED"
+    default_message = "This page's origin may not open the real-time socket"
+
+
 class NotFound(ParleyError):
     status = 404
     code = "NOT_FOUND"
@@ -214,6 +221,12 @@ class RateLimited(ParleyError):
         body = super().to_dict()
         body["retry_after"] = round(self.retry_after, 3)
         return body
+
+
+class TooManyConnections(ParleyError):
+    status = 429
+    code = "TOO_MANY_CONNECTIONS"
+    default_message = "Too many real-time connections for this user; close some first"
 
 
 class Unavailable(ParleyError):

@@ -9,7 +9,10 @@ Guarantees every backend gives (the contract tests in ``tests/test_bus.py`` chec
 - **At most once per node.** A node subscribed to several of an envelope's topics still
   receives it once. Nothing is retried: a lost envelope is recovered by the client, which
   sees the seq gap and asks ``changes`` (DESIGN §2 "Real-time gateway protocol").
-- **Publisher order.** Envelopes from one publisher reach a subscriber in publish order.
+- **Publisher order.** Envelopes from one publisher reach a subscriber in publish order —
+  on Redis Cluster (sharded pub/sub) per topic only, since two topics may live on two
+  shards. A conversation's events share its topic, and an envelope with several topics
+  (a member added) is ordered with the events of each of them.
 - **Reference-counted subscriptions.** ``subscribe`` n times needs ``unsubscribe`` n times
   before the node stops receiving a topic; a Redis backend only talks to Redis on the first
   subscribe and the last unsubscribe. Once ``subscribe`` returns, every envelope published
@@ -68,6 +71,9 @@ class Envelope:
     conversation_id: str | None = None
     user_ids: tuple[str, ...] = field(default=())
     membership: MembershipChange | None = None
+    # When the change was committed (Unix time, publishing node's clock), on the events whose
+    # delivery latency is measured (parley_gateway_delivery_seconds); None on the others.
+    committed_at: float | None = None
 
     def encode(self) -> bytes:
         """The form a networked backend sends (one JSON object)."""
@@ -84,6 +90,8 @@ class Envelope:
                 "conversation_id": self.membership.conversation_id,
                 "user_ids": list(self.membership.user_ids),
             }
+        if self.committed_at is not None:
+            body["committed_at"] = self.committed_at
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
@@ -103,7 +111,12 @@ class Envelope:
             )
             if change
             else None,
+            committed_at=_float_or_none(body.get("committed_at")),
         )
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def topics_of(envelope: Envelope) -> list[str]:

@@ -34,6 +34,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -44,6 +45,8 @@ from redis.exceptions import RedisError
 from parley.background import cancel_and_wait
 from parley.bus.base import Envelope, EnvelopeHandler, GapHandler, topics_of
 from parley.observability.metrics import BusMetrics
+from parley.redis_clients import cluster_client, redis_client
+from parley.redis_urls import RedisTopology, parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,16 @@ CLOSE_DRAIN_SECONDS = 1.0
 SEPARATOR = b"|"
 
 
+def bus_client_options(retries: int = 1) -> dict[str, Any]:
+    """See :func:`bus_client`."""
+    return {
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+        "retry": Retry(NoBackoff(), retries),
+        "health_check_interval": 0,
+    }
+
+
 def bus_client(url: str, *, retries: int = 1) -> redis.Redis:
     """A client for the real-time side (bus, presence): short timeouts, and at most one
     immediate retry — enough for a pooled connection that went stale when Redis restarted,
@@ -90,12 +103,44 @@ def bus_client(url: str, *, retries: int = 1) -> redis.Redis:
 
     The subscriber needs ``retries=0``: on a retry redis-py reconnects and resubscribes
     silently, and the envelopes lost in between would go unnoticed (no gap reported)."""
-    return redis.from_url(
-        url,
-        socket_timeout=2,
-        socket_connect_timeout=2,
-        retry=Retry(NoBackoff(), retries),
-        health_check_interval=0,
+    return redis_client(url, **bus_client_options(retries))
+
+
+def redis_bus(url: str, *, prefix: str, node_id: str, metrics: BusMetrics | None = None) -> RedisBus:
+    """The bus for ``PARLEY_REDIS_URL`` whatever its topology: plain pub/sub on one server
+    or behind Sentinel, sharded pub/sub on Redis Cluster."""
+    location = parse_redis_url(url)
+    if location.topology is not RedisTopology.CLUSTER:
+        return RedisBus(
+            bus_client(url),
+            prefix=prefix,
+            node_id=node_id,
+            subscriber=bus_client(url, retries=0),
+            metrics=metrics,
+        )
+    from parley.bus.redis_sharded import ShardedSubscription
+
+    def shard_client(host: str, port: int) -> redis.Redis:
+        return redis.Redis(
+            host=host,
+            port=port,
+            username=location.username,
+            password=location.password,
+            **bus_client_options(retries=0),
+        )
+
+    def open_sharded() -> ShardedSubscription:
+        return ShardedSubscription(
+            lambda: cluster_client(location, **bus_client_options(retries=0)), shard_client
+        )
+
+    publisher = cluster_client(location, **bus_client_options())
+    return RedisBus(
+        publisher,  # type: ignore[arg-type]  # the cluster client has the calls the bus makes
+        prefix=prefix,
+        node_id=node_id,
+        metrics=metrics,
+        sharded=open_sharded,
     )
 
 
@@ -116,11 +161,17 @@ class RedisBus:
         node_id: str,
         subscriber: redis.Redis | None = None,
         metrics: BusMetrics | None = None,
+        sharded: Callable[[], Any] | None = None,
     ) -> None:
         """``client`` publishes; ``subscriber`` (see :func:`bus_client`) holds the one
-        subscribed connection, and must not retry inside redis-py."""
+        subscribed connection, and must not retry inside redis-py.
+
+        On Redis Cluster, ``client`` is a cluster client and ``sharded`` opens a
+        :class:`~parley.bus.redis_sharded.ShardedSubscription`: envelopes go out with
+        SPUBLISH and are read with SSUBSCRIBE, each channel on the shard owning its slot."""
         self._client = client
         self._subscriber = subscriber or client
+        self._open_sharded = sharded
         self._prefix = f"{prefix}:bus:"
         self._node = node_id.encode()
         self._control = (self._prefix + "node:" + node_id).encode()
@@ -215,6 +266,12 @@ class RedisBus:
     def subscription_count(self) -> int:
         return len(self._references)
 
+    async def aclose_clients(self) -> None:
+        """Close the Redis clients (after :meth:`close`; the owner may share them)."""
+        await self._client.aclose()
+        if self._subscriber is not self._client:
+            await self._subscriber.aclose()
+
     async def close(self) -> None:
         self._closed = True
         self._handler = None
@@ -264,7 +321,10 @@ class RedisBus:
             for envelope, _ in batch:
                 data = self._node + SEPARATOR + envelope.encode()
                 for topic in topics_of(envelope):
-                    pipe.publish(self._channel(topic), data)
+                    if self._open_sharded is None:
+                        pipe.publish(self._channel(topic), data)
+                    else:
+                        pipe.spublish(self._channel(topic), data)
             await pipe.execute()
         except asyncio.CancelledError:
             raise
@@ -296,7 +356,7 @@ class RedisBus:
     async def _read_loop(self) -> None:
         attempt = 0
         while True:
-            pubsub = self._subscriber.pubsub()
+            pubsub = self._subscriber.pubsub() if self._open_sharded is None else self._open_sharded()
             try:
                 await self._listen(pubsub)
             except asyncio.CancelledError:

@@ -35,9 +35,16 @@ from typing import Any, Protocol
 
 import jwt
 
-from parley.errors import AuthenticationFailed, ParleyError, RateLimited, TokenExpired
+from parley.errors import (
+    AuthenticationFailed,
+    ParleyError,
+    RateLimited,
+    TokenExpired,
+    TooManyConnections,
+)
 from parley.gateway.handlers import CallContext, Handlers
 from parley.gateway.hub import Hub
+from parley.gateway.metrics import GatewayMetrics
 from parley.gateway.outbox import FrameWriter, Outbox
 from parley.gateway.presence import Presence
 from parley.gateway.protocol import (
@@ -111,6 +118,7 @@ class Host(Protocol):
     one — and nothing more: no services, no database."""
 
     limits: ConnectionLimits
+    metrics: GatewayMetrics
     handlers: Handlers
     hub: Hub
     presence: Presence
@@ -126,6 +134,10 @@ class Host(Protocol):
 
     async def forget(self, connection: Connection) -> None:
         """The connection ended: it receives nothing more, and no longer counts as present."""
+        ...
+
+    def claim_slot(self, user_id: str) -> bool:
+        """Count one more identified socket of ``user_id``, unless they hold the most allowed."""
         ...
 
 
@@ -147,7 +159,7 @@ class Connection:
         self.session_id = ""  # the login session (device) identify's token belongs to
         self.state = ConnectionState.AWAITING_IDENTIFY
         self.close_code: int | None = None
-        self._outbox = Outbox(self._limits.outbox_limit)
+        self._outbox = Outbox(self._limits.outbox_limit, node.metrics.delivery.observe)
         self._opened = time.monotonic()
         self._last_heard = self._opened
         self._token_deadline = math.inf  # monotonic time the identify token expires
@@ -163,6 +175,7 @@ class Connection:
         self._closing: tuple[int, str, bool] | None = None  # (code, reason, discard)
         self._grace_timer: asyncio.TimerHandle | None = None
         self.frames_in = 0
+        self.holds_slot = False  # counted in the node's sockets per user (released at the end)
 
     # --- the hub's view (Peer)
 
@@ -182,6 +195,9 @@ class Connection:
     def present(self) -> bool:
         """Whether this connection counts towards its user's presence."""
         return self._present
+
+    def stamp(self, committed_at: float) -> None:
+        self._outbox.stamp(committed_at)
 
     def push(self, frame: str) -> None:
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
@@ -456,6 +472,14 @@ class Connection:
             self._reply_error(None, error)
             self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
             return
+        # Counted here, with no await since the check: a burst of parallel identifies by one
+        # user admits exactly the cap.
+        if not self._node.claim_slot(principal.user_id):
+            refused = TooManyConnections()
+            self._reply_error(None, refused)
+            self.close(CloseCode.TOO_MANY_CONNECTIONS, refused.code)
+            return
+        self.holds_slot = True
         self._user_id = principal.user_id
         self.session_id = principal.session_id
         self._token_deadline = token_deadline(frame.token)

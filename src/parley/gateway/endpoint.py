@@ -8,8 +8,10 @@ frames in and text frames out.
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
+from parley.errors import OriginNotAllowed
 from parley.gateway.connection import Disconnected, Inbound
 from parley.gateway.node import Gateway
 
@@ -47,5 +49,19 @@ async def gateway_socket(websocket: WebSocket) -> None:
     """The real-time gateway (protocol: ``docs/protocol.md``). No token in the URL: the
     first frame identifies."""
     gateway: Gateway = websocket.app.state.gateway
+    if not gateway.origins.allows(websocket.headers.get("origin"), websocket.headers.get("host")):
+        await refuse(websocket, OriginNotAllowed())
+        return
     await websocket.accept()
     await gateway.serve(StarletteSocket(websocket))
+
+
+async def refuse(websocket: WebSocket, error: OriginNotAllowed) -> None:
+    """Refuse the upgrade with the error body every other refusal has (HTTP 403), or, on a
+    server without the denial-response extension, with a bare 403."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        request_id = websocket.scope.get("state", {}).get("request_id", "")
+        response = JSONResponse({"error": {**error.to_dict(), "request_id": request_id}}, status_code=error.status)
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(1008)  # before accept: the server answers 403

@@ -22,6 +22,7 @@ from parley.gateway.connection import Connection, ConnectionLimits, ConnectionSt
 from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
+from parley.gateway.origins import OriginPolicy
 from parley.gateway.ports import GatewayServices
 from parley.gateway.presence import Presence
 from parley.gateway.presence_intro import PresenceIntroductions
@@ -90,6 +91,13 @@ class Gateway:
         self.reads = services.reads
         self.handlers = Handlers(services, self.typing, self.presence)
         self._connections: dict[Connection, asyncio.Event] = {}
+        self.origins = OriginPolicy(
+            settings.allowed_origins,
+            public_url=settings.public_url,
+            cors_origins=settings.cors_origins,
+        )
+        self._max_sockets_per_user = settings.gateway_max_sockets_per_user
+        self._sockets_by_user: dict[str, int] = {}
         self._accepting = False
         self._sweeper: asyncio.Task[None] | None = None
         # Last: the registry reads the stats once as the collector registers.
@@ -187,6 +195,8 @@ class Gateway:
             await connection.run()
         finally:
             self._connections.pop(connection, None)
+            if connection.holds_slot:
+                self._release_slot(connection.user_id)
             done.set()
             self.metrics.closes.labels(str(connection.close_code or 1006)).inc()
 
@@ -195,6 +205,23 @@ class Gateway:
 
     def unavailable(self, error: BaseException) -> ParleyError | None:
         return self.services.unavailable(error)
+
+    def claim_slot(self, user_id: str) -> bool:
+        """Count one more identified socket of ``user_id`` on this node, unless they hold
+        the most allowed (``PARLEY_GATEWAY_MAX_SOCKETS_PER_USER``). Synchronous: two
+        identifies cannot both see the last free slot."""
+        held = self._sockets_by_user.get(user_id, 0)
+        if held >= self._max_sockets_per_user:
+            return False
+        self._sockets_by_user[user_id] = held + 1
+        return True
+
+    def _release_slot(self, user_id: str) -> None:
+        held = self._sockets_by_user.get(user_id, 0) - 1
+        if held > 0:
+            self._sockets_by_user[user_id] = held
+        else:
+            self._sockets_by_user.pop(user_id, None)
 
     async def forget(self, connection: Connection) -> None:
         """A connection ended: it receives nothing more and no longer counts as present."""

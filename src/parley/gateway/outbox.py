@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,14 @@ class FrameWriter(Protocol):
 
 
 class Outbox:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_written: Callable[[float], None] | None = None) -> None:
         self._limit = limit
+        # Delivery timing: (number of the frame in the queue's life, commit time) of stamped
+        # frames; when the writer has written that frame it reports the seconds since.
+        self._on_written = on_written
+        self._stamps: deque[tuple[int, float]] = deque()
+        self._appended = 0  # frames ever put in _frames
+        self._taken = 0  # frames ever taken out of _frames (written or dropped)
         self._frames: deque[str] = deque()
         # While a connection identifies, events are held back so that ``ready`` goes first.
         self._held: list[str] | None = None
@@ -58,9 +66,21 @@ class Outbox:
         if len(frames) >= self._limit:
             return False
         frames.append(frame)
+        self._appended += 1
         if len(frames) == 1:  # the writer only ever waits on an empty queue
             self._wakeup.set()
         return True
+
+    def stamp(self, committed_at: float) -> None:
+        """Time the frame offered last (not while held: ready's hold is not delivery)."""
+        if self._on_written is None or self._held is not None or self.closing:
+            return
+        self._stamps.append((self._appended, committed_at))
+
+    def _drop_all(self) -> None:
+        self._taken += len(self._frames)
+        self._frames.clear()
+        self._stamps.clear()
 
     def hold(self) -> None:
         """Keep offered frames back until :meth:`release`."""
@@ -74,6 +94,7 @@ class Outbox:
             return
         self._frames.append(first)
         self._frames.extend(held)
+        self._appended += 1 + len(held)
         self._wakeup.set()
 
     def close(self, code: int, reason: str, *, discard: bool = False) -> None:
@@ -82,7 +103,7 @@ class Outbox:
             return
         self._close = (code, reason)
         if discard:
-            self._frames.clear()
+            self._drop_all()
         if self._held is not None:
             # Held frames were never going to precede ready; ready is not coming now.
             self._held = None
@@ -91,7 +112,7 @@ class Outbox:
     def abandon(self) -> None:
         """The peer is gone: drop everything and stop the writer without a close frame."""
         self._abandoned = True
-        self._frames.clear()
+        self._drop_all()
         self._held = None
         self._wakeup.set()
 
@@ -101,8 +122,12 @@ class Outbox:
         try:
             while True:
                 while self._frames and not self._abandoned:
+                    self._taken += 1
                     await writer.send_text(self._frames.popleft())
                     self.sent += 1
+                    stamps = self._stamps
+                    if stamps and stamps[0][0] <= self._taken:
+                        self._report(stamps)
                 if self._abandoned:
                     return
                 if self._close is not None:
@@ -113,4 +138,13 @@ class Outbox:
         except Exception as exc:  # the socket went away under us: nothing left to write to
             log.debug("writer stopped", extra={"error": type(exc).__name__})
             self._abandoned = True
-            self._frames.clear()
+            self._drop_all()
+
+    def _report(self, stamps: deque[tuple[int, float]]) -> None:
+        """Report the stamped frames written by now (the one just written, and any whose
+        write was skipped by a drop: never left behind to skew the next)."""
+        taken, now = self._taken, time.time()
+        while stamps and stamps[0][0] <= taken:
+            number, committed_at = stamps.popleft()
+            if number == taken and self._on_written is not None:
+                self._on_written(max(0.0, now - committed_at))

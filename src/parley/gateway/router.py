@@ -12,6 +12,7 @@ the same way; they are simply never stored.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,11 @@ MEMBERSHIP_ACTIONS: dict[str, MembershipAction] = {
 }
 
 
+# Events whose delivery latency is measured, from the commit to the frame on the wire: a
+# new message is what users wait for.
+TIMED_TYPES = frozenset({"message.created"})
+
+
 def envelope_for(event: Event) -> Envelope:
     membership = None
     action = MEMBERSHIP_ACTIONS.get(event.type)
@@ -46,6 +52,8 @@ def envelope_for(event: Event) -> Envelope:
         conversation_id=event.conversation_id,
         user_ids=tuple(event.user_ids),
         membership=membership,
+        # The services emit after the commit: now is when the message became durable.
+        committed_at=time.time() if event.type in TIMED_TYPES else None,
     )
 
 

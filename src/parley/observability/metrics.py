@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _PoolCollector(Collector):
-    def __init__(self, read_pool: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        read_pool: Callable[[], dict[str, int]],
+        read_sources: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
         self._read_pool = read_pool
+        self._read_sources = read_sources
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         status = self._read_pool()
         size = GaugeMetricFamily("parley_db_pool_size", "Connections the pool keeps open")
         size.add_metric([], status.get("size", 0))
@@ -23,6 +28,17 @@ class _PoolCollector(Collector):
         used.add_metric([], status.get("checked_out", 0))
         yield size
         yield used
+        if self._read_sources is not None:
+            # Only with PARLEY_DATABASE_REPLICA_URLS: where the replica-eligible reads went.
+            reads = CounterMetricFamily(
+                "parley_db_reads",
+                "Replica-eligible reads by where they ran",
+                labels=["source"],
+            )
+            sources = self._read_sources()
+            for source in ("replica", "primary_lagging", "primary_unavailable"):
+                reads.add_metric([source], sources.get(source, 0))
+            yield reads
 
 
 class BusMetrics:
@@ -164,5 +180,9 @@ class Metrics:
         self.notifications = NotificationMetrics(self.registry)
         self.health = NodeHealthMetrics(self.registry)
 
-    def watch_pool(self, read_pool: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(_PoolCollector(read_pool))
+    def watch_pool(
+        self,
+        read_pool: Callable[[], dict[str, int]],
+        read_sources: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.registry.register(_PoolCollector(read_pool, read_sources))

@@ -14,12 +14,17 @@ and compares it with ``_status``: scripts run atomically, so each change is deci
 and reported to exactly one caller in the whole cluster. Times come from Redis's own clock
 (``TIME``), so nodes with skewed clocks agree on what expired.
 
-The scripts touch keys they compute (``user:<id>``), which Redis Cluster does not allow:
-presence needs a single Redis (or a Sentinel-managed primary).
+The scripts touch keys they compute (``user:<id>``); Redis Cluster allows that only within
+the slot of the keys a script declares. On a cluster (``shards > 1``) users are therefore
+split into :data:`CLUSTER_SHARDS` fixed groups by a stable hash of their id, each group's
+keys under one hash tag — ``{<prefix>:presence:<n>}:user:<id>`` and
+``{<prefix>:presence:<n>}:expiry`` — so each script call stays on one slot, and the groups
+spread over the cluster's primaries. A write of many users makes one call per group.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -118,6 +123,10 @@ return changes
 """
 )
 
+# User groups on Redis Cluster: enough to spread presence over a few dozen primaries; few
+# enough that a node's expiry sweep (one call per group each second) stays cheap.
+CLUSTER_SHARDS = 16
+
 # Users per script call: bounded work inside Redis (scripts block it while they run).
 PUT_CHUNK = 200
 EXPIRE_BATCH = 500
@@ -131,34 +140,50 @@ def _decode(flat: list[Any]) -> list[Change]:
 
 
 class RedisPresenceStore:
-    def __init__(self, client: redis.Redis, *, prefix: str, node_id: str) -> None:
+    def __init__(
+        self, client: redis.Redis, *, prefix: str, node_id: str, shards: int = 1
+    ) -> None:
         self._client = client
-        self._user_prefix = f"{prefix}:presence:user:"
-        self._expiry = f"{prefix}:presence:expiry"
+        # (user key prefix, expiry set) per group; one group keeps the single-Redis names.
+        if shards == 1:
+            self._groups = [(f"{prefix}:presence:user:", f"{prefix}:presence:expiry")]
+        else:
+            tags = [f"{{{prefix}:presence:{n}}}" for n in range(shards)]
+            self._groups = [(f"{tag}:user:", f"{tag}:expiry") for tag in tags]
         self._node = node_id
         self._put: Any = client.register_script(PUT)
         self._expire: Any = client.register_script(EXPIRE)
 
+    def _group(self, user_id: str) -> tuple[str, str]:
+        groups = self._groups
+        if len(groups) == 1:
+            return groups[0]
+        # crc32, not hash(): every node must put a user in the same group.
+        return groups[zlib.crc32(user_id.encode()) % len(groups)]
+
     async def put(self, entries: Mapping[str, Entry]) -> list[Change]:
-        items = list(entries.items())
+        by_group: dict[tuple[str, str], list[tuple[str, Entry]]] = {}
+        for user_id, entry in entries.items():
+            by_group.setdefault(self._group(user_id), []).append((user_id, entry))
         changes: list[Change] = []
-        for start in range(0, len(items), PUT_CHUNK):
-            args: list[str | int] = [self._user_prefix, self._node]
-            for user_id, entry in items[start : start + PUT_CHUNK]:
-                ttl_ms = max(0, round(entry.ttl_seconds * 1000))
-                args += [user_id, entry.online, entry.away, ttl_ms]
-            changes += _decode(await self._put(keys=[self._expiry], args=args))
+        for (user_prefix, expiry), items in by_group.items():
+            for start in range(0, len(items), PUT_CHUNK):
+                args: list[str | int] = [user_prefix, self._node]
+                for user_id, entry in items[start : start + PUT_CHUNK]:
+                    ttl_ms = max(0, round(entry.ttl_seconds * 1000))
+                    args += [user_id, entry.online, entry.away, ttl_ms]
+                changes += _decode(await self._put(keys=[expiry], args=args))
         return changes
 
     async def expire(self) -> list[Change]:
         changes: list[Change] = []
-        while True:
-            due, *flat = await self._expire(
-                keys=[self._expiry], args=[self._user_prefix, EXPIRE_BATCH]
-            )
-            changes += _decode(flat)
-            if int(due) < EXPIRE_BATCH:  # a full batch may have left more behind
-                return changes
+        for user_prefix, expiry in self._groups:
+            while True:
+                due, *flat = await self._expire(keys=[expiry], args=[user_prefix, EXPIRE_BATCH])
+                changes += _decode(flat)
+                if int(due) < EXPIRE_BATCH:  # a full batch may have left more behind
+                    break
+        return changes
 
     async def statuses(self, user_ids: Iterable[str]) -> dict[str, PresenceStatus]:
         ids = list(dict.fromkeys(user_ids))
@@ -166,7 +191,7 @@ class RedisPresenceStore:
             return {}
         pipe = self._client.pipeline(transaction=False)
         for user_id in ids:
-            pipe.hget(self._user_prefix + user_id, "_status")
+            pipe.hget(self._group(user_id)[0] + user_id, "_status")
         values = await pipe.execute()
         return {
             user_id: PresenceStatus(value.decode())

@@ -112,7 +112,7 @@ class Conversations:
     # --- reading
 
     async def list_for(self, user_id: str) -> list[dict[str, Any]]:
-        async with self._db.read() as conn:
+        async with self._db.read_replica() as conn:
             return await member_views(conn, user_id, urls=self._urls)
 
     async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:

@@ -127,7 +127,7 @@ class Messages(MessageSender):
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed.field("limit", f"must be between 1 and {MAX_PAGE}")
         base = select(messages).where(messages.c.conversation_id == conversation_id)
-        async with self._db.read() as conn:
+        async with self._db.read_replica() as conn:
             await membership(conn, conversation_id, user_id)
             if around_id is not None:
                 return await self._around(conn, base, conversation_id, around_id, limit)
@@ -190,7 +190,7 @@ class Messages(MessageSender):
             raise ValidationFailed.field("after_seq", "must not be negative")
         if not 1 <= limit <= MAX_CHANGES_PAGE:
             raise ValidationFailed.field("limit", f"must be between 1 and {MAX_CHANGES_PAGE}")
-        async with self._db.read() as conn:
+        async with self._db.read_replica() as conn:
             await membership(conn, conversation_id, user_id)
             # last_seq first: every version up to it is committed (seq order is commit
             # order), so reading the rows after it can only add, never miss.

@@ -161,7 +161,7 @@ class Search:
             _sqlite_plan(query.terms) if self._db.is_sqlite else _postgres_plan(query.terms)
         )
         statement = _statement(plan, user_id, filters, position, limit + 1)
-        async with self._db.read() as conn:
+        async with self._db.read_replica() as conn:
             if not self._db.is_sqlite:
                 # The best plan depends on the values (how common a word is, how many
                 # conversations the caller is in); a cached generic plan ignores them and

@@ -35,6 +35,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from parley.store.replicas import ReplicaSet
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 _WRITE_OPTION = "parley_write"
@@ -52,8 +54,10 @@ class Database:
         sqlite_synchronous: str = "FULL",
         pool_size: int = 10,
         echo: bool = False,
+        replica_urls: list[str] | None = None,
     ) -> None:
         self.url = url
+        self.replicas: ReplicaSet | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._write_lock: asyncio.Lock | None = None
@@ -97,8 +101,12 @@ class Database:
                 # retry), not after asyncpg's default minute.
                 connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
             )
+            if replica_urls:
+                self.replicas = ReplicaSet(replica_urls, pool_size=pool_size)
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        if replica_urls and self.replicas is None:
+            raise ValueError("read replicas need PostgreSQL")
 
     @property
     def is_sqlite(self) -> bool:
@@ -175,6 +183,22 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def read_replica(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction for the heavy reads (history, changes, search, lists):
+        on a read replica that has replayed everything committed before this call, else on
+        the primary (``store/replicas.py``). Without replicas, :meth:`read`."""
+        if self.replicas is None:
+            async with self.read() as conn:
+                yield conn
+            return
+        async with self.replicas.read(self.engine) as conn:
+            yield conn
+
+    def read_sources(self) -> dict[str, int]:
+        """Replica reads by where they went (empty without replicas)."""
+        return dict(self.replicas.sources) if self.replicas is not None else {}
+
+    @asynccontextmanager
     async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             if write:
@@ -195,6 +219,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replicas is not None:
+            await self.replicas.dispose()
         if not self._threads:
             return
         # Under the write lock: a write still running finishes first. The threads go too;

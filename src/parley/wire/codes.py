@@ -25,6 +25,7 @@ class CloseCode(enum.IntEnum):
     TOO_SLOW = 4009  # the outgoing queue overflowed: reconnect and resume via changes
     HEARTBEAT_TIMEOUT = 4010  # nothing heard for two heartbeat intervals: reconnect
     RESYNC = 4011  # the node may have missed events (its bus reconnected): reconnect, resume
+    TOO_MANY_CONNECTIONS = 4029  # the user holds the most sockets a node allows: close some
 
 
 class ErrorCode(enum.StrEnum):

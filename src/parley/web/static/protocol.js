@@ -23,4 +23,5 @@ export const CloseCode = Object.freeze({
   TOO_SLOW: 4009,
   HEARTBEAT_TIMEOUT: 4010,
   RESYNC: 4011,
+  TOO_MANY_CONNECTIONS: 4029,
 });

@@ -337,7 +337,9 @@ export class Gateway {
         return;
       }
     }
-    this._scheduleRetry(code === CloseCode.RATE_LIMITED ? 10_000 : 0);
+    // 4008 rate limited, 4029 too many sockets for this user: coming straight back is
+    // refused again.
+    this._scheduleRetry(code === CloseCode.RATE_LIMITED || code === CloseCode.TOO_MANY_CONNECTIONS ? 10_000 : 0);
   }
 
   _scheduleRetry(minimumMs = 0) {
