@@ -15,6 +15,7 @@ from parley import __version__
 from parley.chat_cli import add_chat_parser
 from parley.config import Settings, mask_url_password
 from parley.errors import ParleyError
+from parley.lifecycle.cli import add_lifecycle_parsers
 
 
 def _settings() -> Settings:
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_check_config)
     commands.add_parser("version", help="print the version").set_defaults(func=cmd_version)
     add_chat_parser(commands)
+    add_lifecycle_parsers(commands)
     return parser
 
 

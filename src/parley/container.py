@@ -18,6 +18,7 @@ from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.lifecycle.retention import Retention, RetentionPolicy, register_retention_jobs
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
@@ -78,6 +79,8 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
+    # Data lifecycle (DESIGN §6.4): retention.
+    retention: Retention
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -255,6 +258,22 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    retention = Retention(
+        db,
+        blobs,
+        events,
+        jobs,
+        metrics,
+        RetentionPolicy(
+            site_days=settings.retention_days,
+            archive=settings.retention_archive,
+            batch_size=settings.retention_batch_size,
+        ),
+        temp_dir=settings.data_dir / "tmp" / "archive",
+    )
+    register_retention_jobs(
+        jobs, scheduler, retention, every_seconds=settings.retention_sweep_interval_seconds
+    )
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
@@ -290,6 +309,7 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         link_previews=link_previews,
+        retention=retention,
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,
