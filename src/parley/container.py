@@ -18,6 +18,8 @@ from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.lifecycle.erasure import Erasure
+from parley.lifecycle.exports import Exports, register_export_jobs
 from parley.lifecycle.retention import Retention, RetentionPolicy, register_retention_jobs
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
@@ -79,8 +81,10 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
-    # Data lifecycle (DESIGN §6.4): retention.
+    # Data lifecycle (DESIGN §6.4): retention, exports, erasure.
     retention: Retention
+    exports: Exports
+    erasure: Erasure
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -274,6 +278,39 @@ def build_container(settings: Settings) -> Container:
     register_retention_jobs(
         jobs, scheduler, retention, every_seconds=settings.retention_sweep_interval_seconds
     )
+    exports = Exports(
+        db,
+        blobs,
+        events,
+        jobs,
+        metrics,
+        secret=settings.signing_secret(),
+        ttl=timedelta(days=settings.export_ttl_days),
+        per_day=settings.exports_per_day,
+        temp_dir=settings.data_dir / "tmp" / "exports",
+        public_url=settings.public_url,
+    )
+    register_export_jobs(jobs, scheduler, exports)
+    conversations_service = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+    )
+    erasure = Erasure(
+        db,
+        hasher,
+        limiter,
+        auth,
+        conversations_service,
+        exports,
+        events,
+        jobs,
+        metrics,
+        mode=settings.erasure_mode,
+    )
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
@@ -286,14 +323,7 @@ def build_container(settings: Settings) -> Container:
         accounts=accounts,
         auth=auth,
         contacts=Contacts(db, events),
-        conversations=Conversations(
-            db,
-            events,
-            ConversationLimits(
-                max_group_members=settings.max_group_members,
-                dm_requires_contact=settings.dm_requires_contact,
-            ),
-        ),
+        conversations=conversations_service,
         messages=messages,
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
@@ -310,6 +340,8 @@ def build_container(settings: Settings) -> Container:
         attachments=attachments,
         link_previews=link_previews,
         retention=retention,
+        exports=exports,
+        erasure=erasure,
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,
