@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from parley.config import Settings
@@ -45,7 +47,92 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _revision(settings: Settings) -> str | None:
+    from parley.store import migrate
+    from parley.store.db import Database
+
+    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+async def _has_data(settings: Settings) -> bool:
+    """Whether the target database holds any account (a fresh one holds none)."""
+    from sqlalchemy import func, select
+
+    from parley.lifecycle.backup import _sqlite_path
+    from parley.store.db import Database
+    from parley.store.tables import users
+
+    if settings.is_sqlite and not _sqlite_path(settings).exists():
+        return False
+    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        async with db.read() as conn:
+            count = (await conn.execute(select(func.count()).select_from(users))).scalar_one()
+        return bool(count)
+    except Exception:  # no users table: an empty database
+        return False
+    finally:
+        await db.dispose()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from parley.lifecycle.backup import BackupError, Progress, backup
+
+    settings = Settings()
+    try:
+        revision = asyncio.run(_revision(settings))
+        manifest = backup(settings, Path(args.directory), revision=revision, progress=Progress())
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"backup of {manifest['database']} (schema {manifest['schema_revision']}) with "
+        f"{len(manifest['files'])} files in {args.directory}"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from parley.cli import _migrate
+    from parley.lifecycle.backup import BackupError, Progress, restore
+
+    settings = Settings()
+    try:
+        manifest = restore(
+            settings,
+            Path(args.directory),
+            force=args.force,
+            has_data=lambda: asyncio.run(_has_data(settings)),
+            progress=Progress(),
+        )
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    revision = asyncio.run(_migrate(settings))
+    print(
+        f"restored the backup of {manifest['created_at']} ({len(manifest['files'])} files); "
+        f"database at revision {revision}"
+    )
+    return 0
+
+
 def add_lifecycle_parsers(commands: Any) -> None:
+    backup_parser = commands.add_parser(
+        "backup", help="copy the database and media into a new directory (server may run)"
+    )
+    backup_parser.add_argument("directory")
+    backup_parser.set_defaults(func=cmd_backup)
+    restore_parser = commands.add_parser("restore", help="restore a backup directory")
+    restore_parser.add_argument("directory")
+    restore_parser.add_argument(
+        "--force", action="store_true", help="overwrite a database that has data, and media"
+    )
+    restore_parser.set_defaults(func=cmd_restore)
+
     retention = commands.add_parser("retention", help="retention sweep and legal holds")
     actions = retention.add_subparsers(dest="action", required=True)
     run = actions.add_parser("run", help="delete expired messages now")
