@@ -519,6 +519,12 @@ export class Sync {
       case "contact.removed":
         store.emit("contacts", data);
         break;
+      case "messages.expired": // retention (docs/lifecycle.md)
+        store.expire(cid, data.expired_through_seq);
+        break;
+      case "export.updated": // progress of an export (views/settings.js)
+        store.emit(type, data);
+        break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":
         store.emit(type, data);
