@@ -6,14 +6,20 @@ and unable to log in)."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
+import sys
 import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import Browser, Rest, open_as
+from tests.browser_helpers import Browser, Rest, message, open_as
 from tests.conftest import TEST_PASSWORD
+from tests.server_process import ServerProcess
 
 
 def zip_names(page: object, href: str) -> set[str]:
@@ -95,4 +101,30 @@ def test_group_retention_setting_and_conversation_export(shots: Browser, rest: R
     panel.get_by_label("Keep messages").select_option("")
     expect(page.locator("#toast")).to_contain_text("site's retention")
     assert rest.call(owner, "GET", f"/conversations/{group['id']}")["conversation"]["retention_days"] is None
+    assert not shots.errors, shots.errors
+
+
+def test_messages_removed_by_retention_leave_the_open_timeline(
+    shots: Browser, rest: Rest, web_server: ServerProcess
+) -> None:
+    owner = rest.user("exp", "Eva Expiry")
+    group = rest.group(owner, "Fleeting", [])
+    for text in ("old news one", "old news two"):
+        rest.send(owner, group["id"], text)
+    rest.call(owner, "PUT", f"/conversations/{group['id']}/retention", json={"retention_days": 1})
+    page = open_as(shots, owner, f"/c/{group['id']}")
+    expect(message(page, "old news two")).to_be_visible()
+    # An operator runs the sweep as of the day after tomorrow (another process: no live
+    # event reaches this page), then the page comes back from a network loss.
+    as_of = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "parley"), "retention", "run", "--as-of", as_of],
+        env=web_server.env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["messages_deleted"] >= 2
+    page.context.set_offline(True)
+    page.context.set_offline(False)
+    expect(message(page, "old news one")).to_have_count(0)
+    expect(message(page, "old news two")).to_have_count(0)
     assert not shots.errors, shots.errors

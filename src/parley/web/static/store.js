@@ -203,7 +203,13 @@ export class Store extends Emitter {
       merged.last_message = known.last_message;
       merged.last_seq = Math.max(merged.last_seq || 0, known.last_seq || 0);
     }
+    // Retention removed messages while we were away (ready, or a refreshed conversation).
+    const through = merged.expired_through_seq || 0;
+    if (through > 0 && merged.last_message && merged.last_message.seq <= through) merged.last_message = null;
     this.conversations.set(conversation.id, merged);
+    if (through > 0 && this.timelines.get(conversation.id)?.dropThrough(through)) {
+      this.emit(`timeline:${conversation.id}`, { change: "expired" });
+    }
     const counted = this._countedSeq.get(conversation.id) || 0;
     this._countedSeq.set(conversation.id, Math.max(counted, merged.last_seq || 0));
     for (const member of conversation.members || []) {
