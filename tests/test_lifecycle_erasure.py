@@ -130,14 +130,22 @@ async def test_anonymise_mode_keeps_messages_as_deleted_user(
 
 
 @pytest.mark.settings(**NO_SEND_LIMITS)
-async def test_admin_erasure_and_concurrency(client: httpx.AsyncClient, container: Container) -> None:
+async def test_admin_erasure_and_concurrency(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parley.lifecycle import erasure
+
+    monkeypatch.setattr(erasure, "BATCH", 7)  # several batches of 30 messages and reactions
     admin = await make_user(client, "root")
     await container.accounts.set_admin(admin.id, True)
     alice = await make_user(client, "alice")
     bob = await make_user(client, "bob")
     group = await open_group(client, alice, [bob, admin])
     for i in range(30):
-        await send(client, alice, group["id"], f"burst {i}")
+        sent = await send(client, alice, group["id"], f"burst {i}")
+        by_bob = await send(client, bob, group["id"], f"bob {i}")
+        await client.put(f"/api/v1/messages/{by_bob['id']}/reactions/👍", headers=alice.headers)
+        await client.put(f"/api/v1/messages/{sent['id']}/reactions/👍", headers=bob.headers)
     # Not an admin: 403; unknown or malformed ids: 404.
     response = await client.delete(f"/api/v1/admin/users/{alice.id}", headers=bob.headers)
     assert response.status_code == 403
@@ -155,6 +163,11 @@ async def test_admin_erasure_and_concurrency(client: httpx.AsyncClient, containe
     assert await texts_in_database(container, "burst") == 0
     history = (await client.get(f"/api/v1/conversations/{group['id']}/messages", headers=bob.headers)).json()
     assert all(m["deleted"] for m in history["messages"] if m["sender_id"] == alice.id)
+    async with container.db.read() as conn:
+        left = (await conn.execute(select(reactions).where(reactions.c.user_id == alice.id))).first()
+    assert left is None
+    # Her reactions are gone from his messages too.
+    assert all(not m["reactions"] for m in history["messages"] if m["sender_id"] == bob.id)
     seqs = [m["seq"] for m in history["messages"]]
     assert seqs == sorted(set(seqs))
 

@@ -169,15 +169,21 @@ class Erasure:
                 .values(deleted_at=now)
             )
 
+    # Both walks below go through their table once, in key order from where the last batch
+    # ended: there is no index by sender or reacting user (each would cost every send), so
+    # a batch restarting from the beginning would read the whole table again each time.
+
     async def _release_reactions(self, user_id: str) -> None:
+        after = ""
         while True:
             async with self._db.read() as conn:
                 rows = list(
                     await conn.execute(
                         select(reactions.c.message_id, messages.c.conversation_id)
                         .join(messages, messages.c.id == reactions.c.message_id)
-                        .where(reactions.c.user_id == user_id)
-                        .distinct()
+                        .where(reactions.c.user_id == user_id, reactions.c.message_id > after)
+                        .group_by(reactions.c.message_id, messages.c.conversation_id)
+                        .order_by(reactions.c.message_id)
                         .limit(BATCH)
                     )
                 )
@@ -186,8 +192,10 @@ class Erasure:
             await self._change_messages(
                 [(r.conversation_id, r.message_id) for r in rows], user_id, tombstone=False
             )
+            after = rows[-1].message_id
 
     async def _erase_messages(self, user_id: str) -> None:
+        after = ""
         while True:
             async with self._db.read() as conn:
                 rows = list(
@@ -197,7 +205,9 @@ class Erasure:
                             messages.c.sender_id == user_id,
                             messages.c.kind == "text",
                             messages.c.deleted_at.is_(None),
+                            messages.c.id > after,
                         )
+                        .order_by(messages.c.id)
                         .limit(BATCH)
                     )
                 )
@@ -206,6 +216,7 @@ class Erasure:
             await self._change_messages(
                 [(r.conversation_id, r.id) for r in rows], user_id, tombstone=True
             )
+            after = rows[-1].id
 
     async def _change_messages(
         self, targets: list[tuple[str, str]], user_id: str, *, tombstone: bool
