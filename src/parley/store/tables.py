@@ -417,4 +417,6 @@ data_exports = Table(
     CheckConstraint("status IN ('queued', 'running', 'ready', 'failed')", name="status"),
     Index("ix_data_exports_user_id", "user_id", "created_at"),
     Index("ix_data_exports_expires_at", "expires_at"),
+    # Deleting a conversation looks its exports up (ON DELETE CASCADE).
+    Index("ix_data_exports_conversation_id", "conversation_id"),
 )

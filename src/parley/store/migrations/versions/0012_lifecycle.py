@@ -73,9 +73,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_data_exports_user_id", "data_exports", ["user_id", "created_at"])
     op.create_index("ix_data_exports_expires_at", "data_exports", ["expires_at"])
+    # Deleting a conversation looks its exports up (ON DELETE CASCADE).
+    op.create_index("ix_data_exports_conversation_id", "data_exports", ["conversation_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_data_exports_conversation_id", table_name="data_exports")
     op.drop_index("ix_data_exports_expires_at", table_name="data_exports")
     op.drop_index("ix_data_exports_user_id", table_name="data_exports")
     op.drop_table("data_exports")
