@@ -33,6 +33,24 @@ async def erase(client: httpx.AsyncClient, user: UserHandle, password: str = TES
     )
 
 
+async def index_entries(container: Container, word: str) -> int:
+    """What the full-text index itself holds for ``word`` (not what search shows)."""
+    async with container.db.read() as conn:
+        if container.db.is_sqlite:
+            words = await conn.exec_driver_sql(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (word,)
+            )
+            trigrams = await conn.exec_driver_sql(
+                "SELECT count(*) FROM messages_fts_trigram WHERE messages_fts_trigram MATCH ?", (word,)
+            )
+            return int(words.scalar_one()) + int(trigrams.scalar_one())
+        vectors = await conn.exec_driver_sql(
+            "SELECT count(*) FROM messages WHERE search_vector @@ plainto_tsquery('parley_search', $1)",
+            (word,),
+        )
+        return int(vectors.scalar_one())
+
+
 async def texts_in_database(container: Container, needle: str) -> int:
     async with container.db.read() as conn:
         return int(
@@ -72,6 +90,7 @@ async def test_erasure_removes_the_users_traces(client: httpx.AsyncClient, conta
     )
     assert response.status_code == 400
     assert await texts_in_database(container, "quokka secret") == 2
+    assert await index_entries(container, "secret") == (4 if container.db.is_sqlite else 2)
 
     assert (await erase(client, alice)).status_code == 204
     await container.attachments.sweep()
@@ -84,6 +103,8 @@ async def test_erasure_removes_the_users_traces(client: httpx.AsyncClient, conta
     assert refresh.status_code == 401
     # Texts gone from the database and the search index; files gone from the media store.
     assert await texts_in_database(container, "quokka secret") == 0
+    assert await index_entries(container, "secret") == 0
+    assert await index_entries(container, "quokka") == (2 if container.db.is_sqlite else 1)  # bob's
     hits = (await client.get("/api/v1/search", params={"q": "quokka"}, headers=bob.headers)).json()
     assert [h["message"]["id"] for h in hits["results"]] == [bobs["id"]]
     assert not any(await stored(container, keys))
