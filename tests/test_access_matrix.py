@@ -74,6 +74,11 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
     # The caller's own notification level and mute for the conversation.
     ("PATCH", "/api/v1/conversations/{conversation_id}/settings"): Probe(everyone(200), {"notify": "mentions"}),
+    # Data lifecycle (DESIGN §6.4): a group's admins set its retention and export it.
+    ("PUT", "/api/v1/conversations/{conversation_id}/retention"): Probe(
+        by_role(403, 200, 200), {"retention_days": 30}
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id}/export"): Probe(by_role(403, 202, 202)),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -120,6 +125,15 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/email/verify"): "public, a signed link token (test_notifications_email)",
     ("GET", "/email/unsubscribe"): "public, a signed link token; changes nothing (test_notifications_email)",
     ("POST", "/email/unsubscribe"): "public, a signed link token (test_notifications_email)",
+    ("PUT", "/api/v1/conversations/{conversation_id}/legal-hold"): "site administrators only; "
+    "anyone else 403 whatever the conversation (test_lifecycle_retention)",
+    ("POST", "/api/v1/users/me/export"): "own export (test_lifecycle_exports)",
+    ("GET", "/api/v1/users/me/exports"): "own exports (test_lifecycle_exports)",
+    ("GET", "/api/v1/users/me/exports/{export_id}"): "own exports; others' are 404 "
+    "(test_lifecycle_exports)",
+    ("GET", "/api/v1/exports/{export_id}/download"): "public, a signed link (test_lifecycle_exports)",
+    ("DELETE", "/api/v1/users/me"): "own account, with the password (test_lifecycle_erasure)",
+    ("DELETE", "/api/v1/admin/users/{user_id}"): "site administrators only (test_lifecycle_erasure)",
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -132,6 +146,7 @@ PUBLIC = {
     ("GET", "/email/verify"),
     ("GET", "/email/unsubscribe"),
     ("POST", "/email/unsubscribe"),
+    ("GET", "/api/v1/exports/{export_id}/download"),
 }
 
 

@@ -103,6 +103,8 @@ class World:
             # No preview exists in this world: only the poisoned request matters here.
             "preview_id": new_id(),
             "subscription_id": new_id(),
+            # No export exists either (data lifecycle, DESIGN §6.4).
+            "export_id": new_id(),
         }
         return self
 

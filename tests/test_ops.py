@@ -57,7 +57,8 @@ async def test_unknown_routes_and_methods(client: httpx.AsyncClient) -> None:
     wrong = await client.put("/api/v1/users/me")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    assert wrong.headers["allow"] == "GET, HEAD, PATCH" or wrong.headers["allow"] == "GET, PATCH"
+    # DELETE erases the account (DESIGN §6.4).
+    assert wrong.headers["allow"] in {"DELETE, GET, HEAD, PATCH", "DELETE, GET, PATCH"}
 
 
 async def test_oversized_bodies_are_refused(client: httpx.AsyncClient) -> None:

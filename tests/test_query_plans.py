@@ -20,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
 
+from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import ParleyError
 from parley.services import conversation_views
@@ -58,6 +60,7 @@ LIST_ROWS_PER_CONVERSATION = 4 + 2 * HEAVY_USER_BEHIND
 # Parents Parley deletes rows of: each foreign key to them is looked up on delete (users
 # are deactivated, never deleted).
 DELETED_PARENTS = ("conversations", "messages", "sessions")
+RETENTION_BATCH = 500  # PARLEY_RETENTION_BATCH_SIZE's default
 _GROWING = re.compile(r"\b(FROM|JOIN) (messages|reactions|attachments)\b")
 # The full-text statement reads what its words match in the whole index, then keeps the
 # caller's conversations: its work follows the words, not the answer (plans still checked).
@@ -148,6 +151,14 @@ async def _edit_and_delete(c: Container, d: Dataset) -> None:
     await c.messages.delete(d.heavy_user, sent.message.id)
 
 
+async def _retention(c: Container, d: Dataset) -> None:
+    """A daily sweep where one group keeps a day: its messages go in bounded batches."""
+    groups = [g for g in d.conversations_of(d.heavy_user) if g not in d.direct_ids]
+    short = groups[0] if groups[0] != d.busiest else groups[1]
+    await c.retention.set_conversation_days(d.heavy_user, short, 1)
+    await c.retention.run(as_of=utcnow() + timedelta(days=2))
+
+
 async def _delete_conversation(c: Container, d: Dataset) -> None:
     groups = [g for g in d.conversations_of(d.heavy_user) if g not in d.direct_ids]
     await c.conversations.delete(d.heavy_user, groups[-1])  # the heavy user owns theirs
@@ -171,6 +182,10 @@ OPERATIONS = [
     Operation("search and its lookups by id", _search, lambda d: PAGE_BUDGET),
     Operation("presence", _presence, lambda d: LOOKUP_BUDGET),
     Operation("edit and delete", _edit_and_delete, lambda d: LOOKUP_BUDGET),
+    # A batch reads its next messages by seq: one bounded range of one conversation.
+    Operation("retention sweep", _retention, lambda d: RETENTION_BATCH + LOOKUP_BUDGET,
+              expect=("messages.seq >", "UPDATE conversations SET expired_through_seq",
+                      "DELETE FROM messages")),
     Operation("delete a conversation", _delete_conversation, None,
               expect=("DELETE FROM conversations",)),
 ]  # fmt: skip

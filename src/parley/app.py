@@ -15,6 +15,7 @@ from parley.api import (
     contacts,
     conversations,
     email_links,
+    lifecycle,
     link_previews,
     messages,
     notifications,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         link_previews.router,
         notifications.router,
         email_links.router,
+        lifecycle.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

@@ -16,6 +16,7 @@ from parley import __version__
 from parley.chat_cli import add_chat_parser
 from parley.config import Settings, mask_url_password
 from parley.errors import ParleyError
+from parley.lifecycle.cli import add_lifecycle_parsers
 
 
 def _settings() -> Settings:
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--root", default=".", help="the source checkout (default: .)")
     protocol.set_defaults(func=cmd_protocol_schema)
     add_chat_parser(commands)
+    add_lifecycle_parsers(commands)
     return parser
 
 

@@ -238,6 +238,24 @@ class Settings(BaseSettings):
     # Verification links in emails stay valid this long.
     email_verification_ttl_hours: int = Field(default=48, ge=1)
 
+    # --- data lifecycle (DESIGN §6.4; docs/lifecycle.md)
+    # Site retention policy: messages older than this many days are deleted (a
+    # conversation's own retention_days overrides it). Unset: kept forever.
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    # Write expired messages as gzip'd JSON Lines to the media store before deleting them.
+    retention_archive: bool = False
+    # How often each node queues the retention sweep (daily; the sweep is idempotent).
+    retention_sweep_interval_seconds: float = Field(default=86_400.0, gt=0)
+    # Messages deleted per transaction: a sweep never holds a conversation's lock for long.
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Erasure of an account: "erase" turns the user's messages into tombstones; "anonymise"
+    # keeps them, shown as from "Deleted user". Profile, uploads and sessions go either way.
+    erasure_mode: Literal["erase", "anonymise"] = "erase"
+    # Exports (ZIP archives) are deleted this long after they were requested.
+    export_ttl_days: int = Field(default=7, ge=1, le=365)
+    # Exports one user may request per day (each reads everything they ever sent).
+    exports_per_day: int = Field(default=3, ge=1)
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:

@@ -18,6 +18,9 @@ from parley.config import Settings
 from parley.gateway.ports import GatewayServices
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
+from parley.lifecycle.erasure import Erasure
+from parley.lifecycle.exports import Exports, register_export_jobs
+from parley.lifecycle.retention import Retention, RetentionPolicy, register_retention_jobs
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
@@ -82,6 +85,10 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
+    # Data lifecycle (DESIGN §6.4): retention, exports, erasure.
+    retention: Retention
+    exports: Exports
+    erasure: Erasure
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -279,6 +286,57 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    retention = Retention(
+        db,
+        blobs,
+        events,
+        jobs,
+        metrics,
+        RetentionPolicy(
+            site_days=settings.retention_days,
+            archive=settings.retention_archive,
+            batch_size=settings.retention_batch_size,
+        ),
+        temp_dir=settings.data_dir / "tmp" / "archive",
+    )
+    register_retention_jobs(
+        jobs, scheduler, retention, every_seconds=settings.retention_sweep_interval_seconds
+    )
+    exports = Exports(
+        db,
+        blobs,
+        events,
+        jobs,
+        metrics,
+        secret=settings.signing_secret(),
+        ttl=timedelta(days=settings.export_ttl_days),
+        per_day=settings.exports_per_day,
+        temp_dir=settings.data_dir / "tmp" / "exports",
+        public_url=settings.public_url,
+    )
+    register_export_jobs(jobs, scheduler, exports)
+    conversations_service = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+        attachment_urls,
+    )
+    erasure = Erasure(
+        db,
+        hasher,
+        limiter,
+        auth,
+        conversations_service,
+        exports,
+        events,
+        jobs,
+        metrics,
+        mode=settings.erasure_mode,
+        urls=attachment_urls,
+    )
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
@@ -291,15 +349,7 @@ def build_container(settings: Settings) -> Container:
         accounts=accounts,
         auth=auth,
         contacts=Contacts(db, events),
-        conversations=Conversations(
-            db,
-            events,
-            ConversationLimits(
-                max_group_members=settings.max_group_members,
-                dm_requires_contact=settings.dm_requires_contact,
-            ),
-            attachment_urls,
-        ),
+        conversations=conversations_service,
         messages=messages,
         reactions=Reactions(db, events, attachment_urls),
         receipts=Receipts(db, events),
@@ -315,6 +365,9 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         link_previews=link_previews,
+        retention=retention,
+        exports=exports,
+        erasure=erasure,
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,

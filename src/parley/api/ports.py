@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from parley.config import Settings
+from parley.lifecycle.erasure import Erasure
+from parley.lifecycle.exports import Exports
+from parley.lifecycle.retention import Retention
 from parley.media.blobstore import BlobStore
 from parley.notifications.service import Notifications
 from parley.observability.health import ReadinessCheck
@@ -48,6 +51,9 @@ class ApiServices(Protocol):
     attachments: Attachments
     link_previews: LinkPreviews
     notifications: Notifications
+    retention: Retention
+    exports: Exports
+    erasure: Erasure
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

@@ -452,7 +452,7 @@ class RealtimeSession:
             if after is None:
                 return
             try:
-                messages, last_seq = await self.client.changes_since(conversation_id, after)
+                window = await self.client.changes_window(conversation_id, after)
             except ApiError as exc:
                 if exc.status == 404:  # not ours any more
                     self._tracker.forget(conversation_id)
@@ -467,7 +467,12 @@ class RealtimeSession:
             except httpx.TransportError:
                 pass
             else:
-                outcome = self._tracker.fill_done(conversation_id, messages, last_seq)
+                outcome = self._tracker.fill_done(
+                    conversation_id,
+                    window.messages,
+                    window.last_seq,
+                    expired_through_seq=window.expired_through_seq,
+                )
                 self._fills.pop(conversation_id, None)
                 self._apply(outcome)
                 return

@@ -34,6 +34,13 @@ JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class ChangesWindow:
+    messages: list[JSON]
+    last_seq: int
+    expired_through_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tokens:
     access_token: str
     refresh_token: str | None = None
@@ -372,6 +379,12 @@ class ParleyClient:
 
     async def changes_since(self, conversation_id: str, after_seq: int) -> tuple[list[JSON], int]:
         """Every change after ``after_seq`` (all pages) and the seq it brings you up to."""
+        window = await self.changes_window(conversation_id, after_seq)
+        return window.messages, window.last_seq
+
+    async def changes_window(self, conversation_id: str, after_seq: int) -> ChangesWindow:
+        """Every change after ``after_seq`` (all pages), the seq it brings you up to, and
+        ``expired_through_seq``: retention deleted every message at or below it."""
         collected: list[JSON] = []
         position = after_seq
         while True:
@@ -379,7 +392,41 @@ class ParleyClient:
             collected.extend(page["messages"])
             position = int(page["next_after_seq"])
             if not page["has_more"]:
-                return collected, int(page["last_seq"])
+                return ChangesWindow(
+                    collected, int(page["last_seq"]), int(page.get("expired_through_seq", 0))
+                )
+
+    # --- data lifecycle (docs/lifecycle.md)
+
+    async def set_retention(self, conversation_id: str, days: int | None) -> JSON:
+        """A group's message retention in days (None: the site policy); admins only."""
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/retention"
+        body = await self.request("PUT", path, json={"retention_days": days})
+        return dict(body["conversation"])
+
+    async def request_export(self, conversation_id: str | None = None) -> JSON:
+        """Start an export of your data (or of a group you administer); poll ``export``."""
+        path = (
+            "/api/v1/users/me/export"
+            if conversation_id is None
+            else f"/api/v1/conversations/{_segment(conversation_id)}/export"
+        )
+        return dict((await self.request("POST", path))["export"])
+
+    async def export(self, export_id: str) -> JSON:
+        path = f"/api/v1/users/me/exports/{_segment(export_id)}"
+        return dict((await self.request("GET", path))["export"])
+
+    async def download_export(self, export: JSON) -> bytes:
+        """The ZIP of a ``ready`` export (its signed link needs no token)."""
+        response = await self._http.get(str(export["download_url"]))
+        if response.status_code != 200:
+            self._decode(response)  # raises ApiError with the server's code
+        return response.content
+
+    async def delete_account(self, password: str) -> None:
+        """Erase your account (docs/lifecycle.md "Erasure"); this client is signed out."""
+        await self.request("DELETE", "/api/v1/users/me", json={"password": password})
 
     async def message(self, message_id: str) -> JSON:
         return dict(

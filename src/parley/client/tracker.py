@@ -73,6 +73,8 @@ class ConversationStream:
     filling: bool = False
     held: list[RealtimeEvent] = field(default_factory=list)
     versions: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    # Retention removed every message at or below this (docs/lifecycle.md).
+    expired_through_seq: int = 0
 
     def remember(self, message_id: str, seq: int) -> None:
         self.versions[message_id] = max(seq, self.versions.get(message_id, -1))
@@ -117,6 +119,7 @@ class Tracker:
         listed: set[str] = set()
         for view in conversations:
             conversation_id, server_last = str(view["id"]), int(view["last_seq"])
+            expired = int(view.get("expired_through_seq") or 0)
             listed.add(conversation_id)
             stream = self._streams.get(conversation_id)
             if stream is None:
@@ -124,6 +127,8 @@ class Tracker:
                 stream = ConversationStream(
                     conversation_id, server_last if start is None else start
                 )
+                if start is None:
+                    stream.expired_through_seq = expired  # history is loaded after this
                 self._streams[conversation_id] = stream
                 if not first:
                     # Added while we were away: say so, as the live event would have.
@@ -135,7 +140,10 @@ class Tracker:
                     outcome.deliver.append(
                         RealtimeEvent("conversation.created", data, replayed=True)
                     )
-            if server_last > stream.last_seq or stream.filling:
+            # Retention removing messages moves no seq: a moved expired_through_seq also
+            # calls for a fill, which announces it (``fill_done``).
+            moved = expired > stream.expired_through_seq
+            if server_last > stream.last_seq or stream.filling or moved:
                 stream.filling = True
                 outcome.fill.append(conversation_id)
         for gone in set(self._streams) - listed:
@@ -171,6 +179,10 @@ class Tracker:
         return stream
 
     def _accept(self, stream: ConversationStream, event: RealtimeEvent, outcome: Outcome) -> None:
+        if event.type == "messages.expired":
+            through = event.data.get("expired_through_seq")
+            if isinstance(through, int):
+                stream.expired_through_seq = max(stream.expired_through_seq, through)
         if event.type not in STORED_TYPES:
             outcome.deliver.append(event)
             return
@@ -205,12 +217,28 @@ class Tracker:
         stream = self._streams.get(conversation_id)
         return stream.last_seq if stream is not None else None
 
-    def fill_done(self, conversation_id: str, messages: Sequence[JSON], last_seq: int) -> Outcome:
-        """Apply a completed fill (all pages): its messages, then the held events."""
+    def fill_done(
+        self,
+        conversation_id: str,
+        messages: Sequence[JSON],
+        last_seq: int,
+        *,
+        expired_through_seq: int = 0,
+    ) -> Outcome:
+        """Apply a completed fill (all pages): retention's removals (a ``messages.expired``
+        event when ``expired_through_seq`` moved), its messages, then the held events."""
         outcome = Outcome()
         stream = self._streams.get(conversation_id)
         if stream is None:
             return outcome
+        if expired_through_seq > stream.expired_through_seq:
+            stream.expired_through_seq = expired_through_seq
+            data = {
+                "conversation_id": conversation_id,
+                "seq": max(stream.last_seq, last_seq),
+                "expired_through_seq": expired_through_seq,
+            }
+            outcome.deliver.append(RealtimeEvent("messages.expired", data, replayed=True))
         before = stream.last_seq
         for record in sorted(messages, key=lambda m: int(m["version_seq"])):
             message_id, version = str(record["id"]), int(record["version_seq"])

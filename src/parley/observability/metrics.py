@@ -150,6 +150,26 @@ class NodeHealthMetrics:
         )
 
 
+class LifecycleMetrics:
+    """Retention, exports and erasures (parley.lifecycle)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.retention_deleted = Counter(
+            "parley_retention_messages_deleted_total",
+            "Messages deleted by the retention sweep",
+            registry=registry,
+        )
+        self.retention_runs = Counter(
+            "parley_retention_runs_total", "Retention sweeps completed", registry=registry
+        )
+        self.exports = Counter(
+            "parley_exports_total", "Exports built, by outcome", ["outcome"], registry=registry
+        )
+        self.erasures = Counter(
+            "parley_erasures_total", "Accounts erased", registry=registry
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -179,6 +199,7 @@ class Metrics:
         self.jobs = JobQueueMetrics(self.registry)
         self.notifications = NotificationMetrics(self.registry)
         self.health = NodeHealthMetrics(self.registry)
+        self.lifecycle = LifecycleMetrics(self.registry)
 
     def watch_pool(
         self,

@@ -106,6 +106,11 @@ def read_shared_views(
             "updated_at": isoformat(row.updated_at),
             "last_activity_at": isoformat(row.last_activity_at),
             "last_seq": row.last_seq,
+            # Retention (DESIGN §6.4): NULL follows the site policy; every message at or
+            # below expired_through_seq was deleted by it.
+            "retention_days": row.retention_days,
+            "legal_hold": row.legal_hold,
+            "expired_through_seq": row.expired_through_seq,
             "member_count": 0,
             "members": [],
             "last_message": None,

@@ -194,11 +194,14 @@ class Messages(MessageSender):
             await membership(conn, conversation_id, user_id)
             # last_seq first: every version up to it is committed (seq order is commit
             # order), so reading the rows after it can only add, never miss.
-            last_seq = (
+            position = (
                 await conn.execute(
-                    select(conversations.c.last_seq).where(conversations.c.id == conversation_id)
+                    select(conversations.c.last_seq, conversations.c.expired_through_seq).where(
+                        conversations.c.id == conversation_id
+                    )
                 )
-            ).scalar_one()
+            ).one()
+            last_seq = position.last_seq
             page = await load_messages(
                 conn,
                 select(messages)
@@ -218,4 +221,7 @@ class Messages(MessageSender):
             "last_seq": current,
             "has_more": has_more,
             "next_after_seq": page[-1].version_seq if has_more else current,
+            # Retention (DESIGN §6.4): every message at or below this seq was deleted; the
+            # client drops what it holds there.
+            "expired_through_seq": position.expired_through_seq,
         }

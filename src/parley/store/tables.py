@@ -53,6 +53,8 @@ users = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=True),
     Column("deactivated_at", UTCDateTime, nullable=True),
+    # Erased (DESIGN §6.4, migration 0012): the row stays so the username stays reserved.
+    Column("erased_at", UTCDateTime, nullable=True),
 )
 
 sessions = Table(
@@ -99,6 +101,12 @@ conversations = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("last_activity_at", UTCDateTime, nullable=False),
+    # Retention (DESIGN §6.4, migration 0012; parley.lifecycle.retention): days messages
+    # are kept (NULL: the site policy), a legal hold that suspends deletion, and the seq up
+    # to which every message was removed — what clients drop.
+    Column("retention_days", Integer, nullable=True),
+    Column("legal_hold", Boolean, nullable=False, default=False, server_default=text("false")),
+    Column("expired_through_seq", BigInteger, nullable=False, default=0, server_default="0"),
     CheckConstraint("type IN ('direct', 'group')", name="type"),
 )
 
@@ -382,4 +390,33 @@ notifications = Table(
     ),
     # The daily clean-up of old rows.
     Index("ix_notifications_created_at", "created_at"),
+)
+
+
+# --- data lifecycle (DESIGN §6.4, migration 0012; parley.lifecycle)
+
+# A personal export (``conversation_id`` NULL) or a conversation export requested by one of
+# its admins. A job builds the ZIP into the BlobStore under ``blob_key``; the row and the
+# blob go at ``expires_at``.
+data_exports = Table(
+    "data_exports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "conversation_id", ID, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("status", String(8), nullable=False),
+    Column("progress", SmallInteger, nullable=False, default=0),
+    Column("blob_key", String(200), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("error", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    CheckConstraint("status IN ('queued', 'running', 'ready', 'failed')", name="status"),
+    Index("ix_data_exports_user_id", "user_id", "created_at"),
+    Index("ix_data_exports_expires_at", "expires_at"),
+    # Deleting a conversation looks its exports up (ON DELETE CASCADE).
+    Index("ix_data_exports_conversation_id", "conversation_id"),
 )

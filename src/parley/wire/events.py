@@ -43,6 +43,8 @@ class EventType(enum.StrEnum):
     TYPING_STOPPED = "typing.stopped"
     PRESENCE_UPDATED = "presence.updated"
     USER_UPDATED = "user.updated"
+    MESSAGES_EXPIRED = "messages.expired"
+    EXPORT_UPDATED = "export.updated"
 
 
 class Seq(enum.StrEnum):
@@ -158,6 +160,18 @@ class UserUpdatedPayload(TypedDict):
     user: JSONObject  # the public profile
 
 
+class MessagesExpiredPayload(TypedDict):
+    conversation_id: str
+    # The conversation's last_seq when the sweep ran (takes no seq of its own): the changes
+    # feed carries ``expired_through_seq`` for clients that were offline.
+    seq: int
+    expired_through_seq: int  # every message at or below it is gone (docs/lifecycle.md)
+
+
+class ExportPayload(TypedDict):
+    export: JSONObject  # as GET /api/v1/users/me/exports/{export_id} returns it
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -215,6 +229,8 @@ EVENTS: dict[EventType, EventSpec] = {
     EventType.USER_UPDATED: EventSpec(
         UserUpdatedPayload, Seq.NONE, "the user and everyone who shares a conversation or is a contact"
     ),
+    EventType.MESSAGES_EXPIRED: EventSpec(MessagesExpiredPayload, Seq.NONE, _MEMBERS),
+    EventType.EXPORT_UPDATED: EventSpec(ExportPayload, Seq.NONE, "the user's own sessions"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).

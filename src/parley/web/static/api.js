@@ -221,6 +221,13 @@ export class Api {
   unblock(userId) { return this.delete(`/blocks/${enc(userId)}`); }
 
   sessions() { return this.get("/sessions").then((r) => r.sessions); }
+
+  // Data lifecycle (docs/lifecycle.md): retention, exports, erasure.
+  setRetention(id, days) { return this.put(`/conversations/${enc(id)}/retention`, { retention_days: days }).then((r) => r.conversation); }
+  requestExport() { return this.post("/users/me/export").then((r) => r.export); }
+  requestConversationExport(id) { return this.post(`/conversations/${enc(id)}/export`).then((r) => r.export); }
+  exports() { return this.get("/users/me/exports").then((r) => r.exports); }
+  deleteAccount(password) { return this.request("DELETE", "/users/me", { body: { password } }); }
   revokeSession(id) { return this.delete(`/sessions/${enc(id)}`); }
 
   search(params) { return this.get("/search", params); }

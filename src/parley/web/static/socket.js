@@ -184,6 +184,10 @@ export class Gateway {
     for (;;) {
       const page = await this._changes(conversationId, after);
       if (!this._cursors.has(conversationId)) return; // untracked meanwhile
+      if (page.expired_through_seq > 0) {
+        // Retention removed everything up to here while we were away: drop it too.
+        this._onEvent("messages.expired", { conversation_id: conversationId, expired_through_seq: page.expired_through_seq });
+      }
       for (const message of page.messages) {
         this._onEvent("message.synced", { conversation_id: conversationId, seq: message.version_seq, message });
       }

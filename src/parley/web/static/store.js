@@ -66,6 +66,17 @@ export class Timeline {
     this.atLatest = atLatest;
   }
 
+  /** Retention removed every message at or below `seq`: drop them. Returns how many. */
+  dropThrough(seq) {
+    const kept = this.messages.filter((m) => m.seq > seq);
+    const dropped = this.messages.length - kept.length;
+    if (!dropped) return 0;
+    for (const m of this.messages) if (m.seq <= seq) this.byId.delete(m.id);
+    this.messages = kept;
+    this.hasOlder = false; // nothing older than what was just dropped remains
+    return dropped;
+  }
+
   /** Insert or replace; returns "inserted", "updated" or null when nothing changed. */
   upsert(message, force = false) {
     const existing = this.byId.get(message.id);
@@ -192,7 +203,13 @@ export class Store extends Emitter {
       merged.last_message = known.last_message;
       merged.last_seq = Math.max(merged.last_seq || 0, known.last_seq || 0);
     }
+    // Retention removed messages while we were away (ready, or a refreshed conversation).
+    const through = merged.expired_through_seq || 0;
+    if (through > 0 && merged.last_message && merged.last_message.seq <= through) merged.last_message = null;
     this.conversations.set(conversation.id, merged);
+    if (through > 0 && this.timelines.get(conversation.id)?.dropThrough(through)) {
+      this.emit(`timeline:${conversation.id}`, { change: "expired" });
+    }
     const counted = this._countedSeq.get(conversation.id) || 0;
     this._countedSeq.set(conversation.id, Math.max(counted, merged.last_seq || 0));
     for (const member of conversation.members || []) {
@@ -282,6 +299,23 @@ export class Store extends Emitter {
     if (message.sender_id) this.clearTyping(cid, message.sender_id);
     if (change) this.emit(`timeline:${cid}`, { change, message });
     return change;
+  }
+
+  /**
+   * Retention deleted every message of the conversation at or below `seq` (the
+   * `messages.expired` event, or `expired_through_seq` in a changes page).
+   */
+  expire(conversationId, seq) {
+    if (!Number.isInteger(seq) || seq <= 0) return;
+    const conversation = this.conversations.get(conversationId);
+    if (conversation) {
+      if ((conversation.expired_through_seq || 0) >= seq && !this.timelines.get(conversationId)?.messages.some((m) => m.seq <= seq)) return;
+      conversation.expired_through_seq = Math.max(conversation.expired_through_seq || 0, seq);
+      if (conversation.last_message && conversation.last_message.seq <= seq) conversation.last_message = null;
+      this.emit("conversations");
+    }
+    const dropped = this.timelines.get(conversationId)?.dropThrough(seq);
+    if (dropped) this.emit(`timeline:${conversationId}`, { change: "expired" });
   }
 
   /** A reaction event: the message's reactions list and version, nothing else. */

@@ -188,7 +188,13 @@ export class Sync {
     for (const id of ids) {
       if (!id || store.users.has(id) || this._loadingUsers.has(id)) continue;
       this._loadingUsers.add(id);
-      api.user(id).then((user) => store.rememberUser(user)).catch(() => {}).finally(() => this._loadingUsers.delete(id));
+      api.user(id)
+        .then((user) => store.rememberUser(user))
+        .catch((error) => {
+          // An erased account (docs/lifecycle.md) has no profile any more.
+          if (error?.status === 404) store.rememberUser({ id, username: "", display_name: "Deleted user" });
+        })
+        .finally(() => this._loadingUsers.delete(id));
     }
   }
 
@@ -518,6 +524,12 @@ export class Sync {
       case "contact.accepted":
       case "contact.removed":
         store.emit("contacts", data);
+        break;
+      case "messages.expired": // retention (docs/lifecycle.md)
+        store.expire(cid, data.expired_through_seq);
+        break;
+      case "export.updated": // progress of an export (views/settings.js)
+        store.emit(type, data);
         break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":

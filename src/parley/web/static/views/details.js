@@ -12,6 +12,9 @@ import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
 const ROLE_LABEL = { owner: "Owner", admin: "Admin", member: "Member" };
+// Retention periods offered in the details panel (days); any other value set through the
+// API is shown as it is.
+const RETENTION_CHOICES = [1, 7, 30, 90, 365, 730];
 const YOU_ARE = { owner: "you're the owner", admin: "you're an admin", member: "you're a member" };
 
 export class DetailsPanel {
@@ -100,6 +103,7 @@ export class DetailsPanel {
           h("h3", { class: "details-section-title" }, `Members (${members.length})`),
           admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
         members.length ? list : h("p", { class: "muted" }, "Loading members…")),
+      this.cachedHistory(conversation, admin),
       this.gallery.el,
       h("section", { class: "details-section details-danger" },
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
@@ -134,6 +138,54 @@ export class DetailsPanel {
     h("div", { class: "field" }, h("label", { class: "field-label", for: "group-topic" }, "Topic"), topicInput),
     admin ? h("button", { type: "submit", class: "btn btn-small btn-primary" }, "Save changes") : null);
     return settings;
+  }
+
+  /** Rebuilt only when retention or the caller's role changed (presence re-renders often,
+   * and would close an open drop-down). */
+  cachedHistory(conversation, admin) {
+    const signature = `${conversation.retention_days ?? ""}|${conversation.legal_hold}|${admin}`;
+    if (this._history?.signature !== signature) this._history = { signature, el: this.historySection(conversation, admin) };
+    return this._history.el;
+  }
+
+  /** Retention (how long messages are kept) and, for admins, a conversation export. */
+  historySection(conversation, admin) {
+    const current = conversation.retention_days ?? null;
+    const choices = [[null, "Site default"], ...RETENTION_CHOICES.map((days) => [days, retentionLabel(days)])];
+    if (current !== null && !RETENTION_CHOICES.includes(current)) choices.push([current, retentionLabel(current)]);
+    const select = h("select", {
+      class: "input",
+      id: "group-retention",
+      disabled: !admin,
+      onchange: async () => {
+        const days = select.value === "" ? null : Number(select.value);
+        try {
+          store.upsertConversation(await api.setRetention(this.id, days));
+          toast(days === null ? "Messages follow the site's retention" : `Messages are kept ${retentionLabel(days)}`);
+        } catch (error) {
+          toast(error.message, { error: true });
+          select.value = current === null ? "" : String(current);
+        }
+      },
+    }, choices.map(([days, label]) => h("option", { value: days === null ? "" : String(days), selected: days === current }, label)));
+    return h("section", { class: "details-section", "aria-labelledby": "history-title" },
+      h("h3", { class: "details-section-title", id: "history-title" }, "Message history"),
+      h("div", { class: "field" },
+        h("label", { class: "field-label", for: "group-retention" }, "Keep messages"),
+        select,
+        h("p", { class: "field-hint" }, conversation.legal_hold
+          ? "Under legal hold: nothing is deleted until the hold is lifted."
+          : "Older messages and their files are deleted for everyone.")),
+      admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.exportConversation() }, icon("download", { size: 15 }), " Export conversation") : null);
+  }
+
+  async exportConversation() {
+    try {
+      await api.requestConversationExport(this.id);
+      toast("Export started: find it under Settings → Your data when it is ready");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
   }
 
   memberRow(member, myRole) {
@@ -308,4 +360,9 @@ export class DetailsPanel {
     }
     await this.loadRelationship();
   }
+}
+
+function retentionLabel(days) {
+  if (days % 365 === 0) return days === 365 ? "1 year" : `${days / 365} years`;
+  return days === 1 ? "1 day" : `${days} days`;
 }

@@ -1,10 +1,11 @@
-// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme.
+// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme,
+// and your data: exports (with live progress) and deleting the account (docs/lifecycle.md).
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
 import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
-import { confirmDialog } from "./dialogs.js";
+import { confirmDialog, openDialog } from "./dialogs.js";
 import { notificationSettingsCard } from "./notify-settings.js";
 
 const THEME_KEY = "parley.theme";
@@ -37,15 +38,104 @@ export class SettingsView {
             h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.logoutEverywhere() }, "Sign out everywhere")),
           this.sessions),
         notificationSettingsCard(),
-        this.themeCard()));
+        this.themeCard(),
+        this.dataCard()));
     setPageTitle("Settings");
+    this.exportsById = new Map();
+    this.offExports = store.on("export.updated", (data) => {
+      if (!data?.export) return;
+      this.exportsById.set(data.export.id, data.export);
+      this.renderExports();
+    });
   }
 
   mount() {
     this.loadSessions();
+    this.loadExports();
   }
 
-  destroy() {}
+  destroy() {
+    this.offExports();
+  }
+
+  dataCard() {
+    this.exportList = h("ul", { class: "export-list", "aria-label": "Your exports" });
+    return h("section", { class: "card", "aria-labelledby": "data-title" },
+      h("div", { class: "card-head" },
+        h("h2", { class: "card-title", id: "data-title" }, "Your data"),
+        h("button", { type: "button", class: "btn btn-small", id: "export-data", onclick: () => this.requestExport() }, icon("download", { size: 15 }), " Export my data")),
+      h("p", { class: "muted" }, "A ZIP of your profile, devices, contacts, conversations, the messages you sent and your files. Download links work for 7 days."),
+      this.exportList,
+      h("div", { class: "danger-zone" },
+        h("h3", { class: "card-subtitle" }, "Delete account"),
+        h("p", { class: "muted" }, "Your profile, files and sessions are erased and you are signed out everywhere. Your username stays reserved. This cannot be undone."),
+        h("button", { type: "button", class: "btn btn-danger-ghost", id: "delete-account", onclick: () => this.deleteAccount() }, icon("trash", { size: 15 }), " Delete my account")));
+  }
+
+  async loadExports() {
+    try {
+      for (const item of await api.exports()) this.exportsById.set(item.id, item);
+    } catch {
+      /* the list stays empty */
+    }
+    this.renderExports();
+  }
+
+  renderExports() {
+    const items = [...this.exportsById.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    this.exportList.replaceChildren(...items.map((item) => {
+      const what = item.kind === "conversation" ? (store.title(store.conversations.get(item.conversation_id) || { id: item.conversation_id }) || "Conversation") : "Your data";
+      const status = item.status === "ready"
+        ? h("a", { class: "btn btn-small btn-primary", href: item.download_url, download: "" }, icon("download", { size: 15 }), " Download")
+        : item.status === "failed"
+          ? h("span", { class: "field-error" }, "Failed")
+          : h("progress", { max: "100", value: String(item.progress || 0), "aria-label": `Export progress of ${what}` });
+      return h("li", { class: "export-row", dataset: { exportId: item.id, status: item.status } },
+        h("span", { class: "session-text" },
+          h("span", { class: "session-name" }, what),
+          h("span", { class: "session-meta" }, `requested ${formatAgo(item.created_at)}`)),
+        status);
+    }));
+  }
+
+  async requestExport() {
+    try {
+      const item = await api.requestExport();
+      this.exportsById.set(item.id, item);
+      this.renderExports();
+      toast("Export started");
+    } catch (error) {
+      toast(error.status === 429 ? "You have asked for several exports today; try again tomorrow." : error.message, { error: true });
+    }
+  }
+
+  deleteAccount() {
+    const password = h("input", { class: "input", type: "password", id: "delete-password", autocomplete: "current-password", autofocus: true });
+    openDialog({
+      title: "Delete your account?",
+      label: "Delete your account",
+      body: h("div", {},
+        h("p", {}, "Everything you uploaded and your profile are erased, and you are signed out on every device. This cannot be undone."),
+        h("div", { class: "field" }, h("label", { class: "field-label", for: "delete-password" }, "Your password"), password)),
+      actions: [
+        { label: "Cancel" },
+        {
+          label: "Delete my account",
+          danger: true,
+          onClick: async () => {
+            if (!password.value) throw new Error("Enter your password to confirm.");
+            try {
+              await api.deleteAccount(password.value);
+            } catch (error) {
+              if (error.code === "INVALID_PASSWORD") throw new Error("That password is not right.");
+              throw error;
+            }
+            this.onLoggedOut(false);
+          },
+        },
+      ],
+    });
+  }
 
   profileCard() {
     const me = store.me;

@@ -1,0 +1,264 @@
+"""Erasure of an account (DESIGN §6.4; right to erasure).
+
+``DELETE /users/me`` (with the password) or ``DELETE /admin/users/{id}`` (site admins):
+
+1. every session is revoked through ``Auth.revoke`` — sockets close with 4001 on every node;
+2. the profile goes: display name "Deleted user", no password, no admin right, email
+   address, push subscriptions, notification settings and ledger, contacts, requests and
+   blocks (both ways), reactions (their messages take a new version, so clients update),
+   exports; the row stays, deactivated and marked ``erased_at``, so the username stays
+   reserved and nobody can take it over to impersonate the old owner;
+3. every file the user uploaded is marked for the attachment sweep, which deletes it
+   from the media store (queued at once);
+4. messages: ``PARLEY_ERASURE_MODE=erase`` (default) turns each into a tombstone like a
+   delete does — text, mentions and search index entries gone, seq kept, ``message.deleted``
+   pushed; ``anonymise`` keeps them, shown as from "Deleted user";
+5. the user leaves every group (ownership passes on, as when leaving); direct
+   conversations keep them as the other side's history.
+
+Every step is idempotent and batched, so a crash part-way is finished by erasing again
+(an admin can always do so). Logged and counted (``parley_erasures_total``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from sqlalchemy import delete, or_, select, update
+
+from parley.clock import utcnow
+from parley.errors import Forbidden, NotFound, RateLimited
+from parley.jobs.queue import JobQueue
+from parley.lifecycle.exports import Exports
+from parley.lifecycle.retention import require_site_admin
+from parley.observability.metrics import Metrics
+from parley.security.passwords import PasswordHasher
+from parley.security.ratelimit import Rate, RateLimiter
+from parley.services.access import bump_version
+from parley.services.attachment_urls import AttachmentUrls
+from parley.services.auth import Auth
+from parley.services.conversations import Conversations
+from parley.services.events import EventSink
+from parley.services.message_records import load_message
+from parley.services.messages import changed_event
+from parley.store.db import Database
+from parley.store.tables import (
+    attachments,
+    blocks,
+    contacts,
+    conversations,
+    email_addresses,
+    members,
+    messages,
+    notification_settings,
+    notifications,
+    push_subscriptions,
+    reactions,
+    users,
+)
+from parley.wire.events import EventType
+
+log = logging.getLogger(__name__)
+
+ErasureMode = Literal["erase", "anonymise"]
+DELETED_USER = "Deleted user"
+# Not an Argon2 hash: no password ever verifies against it.
+NO_PASSWORD = "!erased"
+ATTACHMENT_SWEEP_JOB = "attachments.sweep"
+BATCH = 200
+# Password attempts on the erasure route, per user: a stolen access token must not turn it
+# into a password oracle.
+CONFIRM_RATE = Rate.per_window(5, 3600)
+
+
+class Erasure:
+    def __init__(
+        self,
+        db: Database,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        auth: Auth,
+        conversations_service: Conversations,
+        exports: Exports,
+        events: EventSink,
+        jobs: JobQueue,
+        metrics: Metrics,
+        *,
+        mode: ErasureMode,
+        urls: AttachmentUrls | None,
+    ) -> None:
+        self._urls = urls
+        self._db = db
+        self._hasher = hasher
+        self._limiter = limiter
+        self._auth = auth
+        self._conversations = conversations_service
+        self._exports = exports
+        self._events = events
+        self._jobs = jobs
+        self._metrics = metrics
+        self.mode = mode
+
+    async def erase_self(self, user_id: str, password: str) -> None:
+        decision = await self._limiter.hit(f"erase:user:{user_id}", CONFIRM_RATE)
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.password_hash).where(
+                        users.c.id == user_id, users.c.erased_at.is_(None)
+                    )
+                )
+            ).first()
+        if not await self._hasher.verify(row.password_hash if row else None, password):
+            raise Forbidden("The password is not correct", code="INVALID_PASSWORD")
+        await self.erase(user_id, actor_id=user_id)
+
+    async def erase_by_admin(self, admin_id: str, user_id: str) -> None:
+        async with self._db.read() as conn:
+            await require_site_admin(conn, admin_id)
+            exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
+        if exists is None:
+            raise NotFound("No such user")
+        await self.erase(user_id, actor_id=admin_id)
+
+    async def erase(self, user_id: str, *, actor_id: str | None) -> None:
+        await self._auth.revoke(user_id, reason="erased")
+        await self._erase_profile(user_id)
+        await self._exports.delete_for_user(user_id)
+        await self._release_reactions(user_id)
+        if self.mode == "erase":
+            await self._erase_messages(user_id)
+        await self._leave_groups(user_id)
+        try:
+            await self._jobs.enqueue(ATTACHMENT_SWEEP_JOB)
+        except Exception:  # the periodic sweep gets there
+            log.exception("could not queue an attachment sweep")
+        self._metrics.lifecycle.erasures.inc()
+        log.info(
+            "account erased",
+            extra={"user_id": user_id, "actor_id": actor_id, "mode": self.mode},
+        )
+
+    async def _erase_profile(self, user_id: str) -> None:
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(
+                    display_name=DELETED_USER,
+                    password_hash=NO_PASSWORD,
+                    is_admin=False,
+                    deactivated_at=now,
+                    erased_at=now,
+                    updated_at=now,
+                )
+            )
+            for table in (email_addresses, push_subscriptions, notification_settings, notifications):
+                await conn.execute(delete(table).where(table.c.user_id == user_id))
+            await conn.execute(
+                delete(contacts).where(
+                    or_(contacts.c.requester_id == user_id, contacts.c.addressee_id == user_id)
+                )
+            )
+            await conn.execute(
+                delete(blocks).where(or_(blocks.c.blocker_id == user_id, blocks.c.blocked_id == user_id))
+            )
+            await conn.execute(
+                update(attachments)
+                .where(attachments.c.uploader_id == user_id, attachments.c.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+
+    # Both walks below go through their table once, in key order from where the last batch
+    # ended: there is no index by sender or reacting user (each would cost every send), so
+    # a batch restarting from the beginning would read the whole table again each time.
+
+    async def _release_reactions(self, user_id: str) -> None:
+        after = ""
+        while True:
+            async with self._db.read() as conn:
+                rows = list(
+                    await conn.execute(
+                        select(reactions.c.message_id, messages.c.conversation_id)
+                        .join(messages, messages.c.id == reactions.c.message_id)
+                        .where(reactions.c.user_id == user_id, reactions.c.message_id > after)
+                        .group_by(reactions.c.message_id, messages.c.conversation_id)
+                        .order_by(reactions.c.message_id)
+                        .limit(BATCH)
+                    )
+                )
+            if not rows:
+                return
+            await self._change_messages(
+                [(r.conversation_id, r.message_id) for r in rows], user_id, tombstone=False
+            )
+            after = rows[-1].message_id
+
+    async def _erase_messages(self, user_id: str) -> None:
+        after = ""
+        while True:
+            async with self._db.read() as conn:
+                rows = list(
+                    await conn.execute(
+                        select(messages.c.id, messages.c.conversation_id)
+                        .where(
+                            messages.c.sender_id == user_id,
+                            messages.c.kind == "text",
+                            messages.c.deleted_at.is_(None),
+                            messages.c.id > after,
+                        )
+                        .order_by(messages.c.id)
+                        .limit(BATCH)
+                    )
+                )
+            if not rows:
+                return
+            await self._change_messages(
+                [(r.conversation_id, r.id) for r in rows], user_id, tombstone=True
+            )
+            after = rows[-1].id
+
+    async def _change_messages(
+        self, targets: list[tuple[str, str]], user_id: str, *, tombstone: bool
+    ) -> None:
+        """One transaction per batch: each message takes a new version (like a delete or
+        a reaction change does), then events go out after the commit."""
+        now = utcnow()
+        changed = []
+        async with self._db.transaction() as conn:
+            for conversation_id, message_id in sorted(targets):
+                # A tombstone loses every reaction (as a delete does); otherwise only theirs.
+                condition = [reactions.c.message_id == message_id]
+                if not tombstone:
+                    condition.append(reactions.c.user_id == user_id)
+                await conn.execute(delete(reactions).where(*condition))
+                values = (
+                    {"content": "", "mentions": "[]", "deleted_at": now} if tombstone else {}
+                )
+                await bump_version(conn, conversation_id, message_id, now, **values)
+                message = await load_message(conn, message_id, urls=self._urls)
+                if message is not None:
+                    changed.append(message)
+        await self._events.emit(
+            [changed_event(EventType.MESSAGE_DELETED if tombstone else EventType.MESSAGE_UPDATED, m) for m in changed]
+        )
+
+    async def _leave_groups(self, user_id: str) -> None:
+        async with self._db.read() as conn:
+            groups = [
+                row.conversation_id
+                for row in await conn.execute(
+                    select(members.c.conversation_id)
+                    .join(conversations, conversations.c.id == members.c.conversation_id)
+                    .where(members.c.user_id == user_id, conversations.c.type == "group")
+                )
+            ]
+        for conversation_id in groups:
+            try:
+                await self._conversations.remove_member(user_id, conversation_id, user_id)
+            except NotFound:
+                continue  # left or deleted meanwhile
