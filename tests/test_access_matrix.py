@@ -74,6 +74,8 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
     # The caller's own notification level and mute for the conversation.
     ("PATCH", "/api/v1/conversations/{conversation_id}/settings"): Probe(everyone(200), {"notify": "mentions"}),
+    # Any member but the sender (one's own message: 403).
+    ("POST", "/api/v1/messages/{message_id}/report"): Probe(by_role(403, 201, 201), {"reason": "spam"}),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -120,6 +122,35 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/email/verify"): "public, a signed link token (test_notifications_email)",
     ("GET", "/email/unsubscribe"): "public, a signed link token; changes nothing (test_notifications_email)",
     ("POST", "/email/unsubscribe"): "public, a signed link token (test_notifications_email)",
+    ("GET", "/api/v1/auth/registration"): "public: the registration mode (test_admin_api)",
+    ("POST", "/api/v1/auth/login/2fa"): "public, an mfa_token (test_two_factor_api)",
+    ("POST", "/api/v1/auth/password-reset"): "public, 202 for everyone (test_account_api)",
+    ("POST", "/api/v1/auth/password-reset/confirm"): "public, a reset token (test_account_api)",
+    ("POST", "/api/v1/users/me/password"): "own password (test_account_api)",
+    ("GET", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("DELETE", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa/confirm"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa/recovery-codes"): "own 2FA (test_two_factor_api)",
+    **{
+        route: "site staff only: the role matrix of test_admin_api"
+        for route in (
+            ("GET", "/api/v1/admin/users"),
+            ("GET", "/api/v1/admin/users/{user_id}"),
+            ("PATCH", "/api/v1/admin/users/{user_id}"),
+            ("POST", "/api/v1/admin/users/{user_id}/password-reset-link"),
+            ("GET", "/api/v1/admin/users/{user_id}/sessions"),
+            ("DELETE", "/api/v1/admin/users/{user_id}/sessions"),
+            ("GET", "/api/v1/admin/settings"),
+            ("PATCH", "/api/v1/admin/settings"),
+            ("GET", "/api/v1/admin/invites"),
+            ("POST", "/api/v1/admin/invites"),
+            ("DELETE", "/api/v1/admin/invites/{invite_id}"),
+            ("GET", "/api/v1/admin/audit"),
+            ("GET", "/api/v1/admin/reports"),
+            ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
+        )
+    },
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -132,6 +163,10 @@ PUBLIC = {
     ("GET", "/email/verify"),
     ("GET", "/email/unsubscribe"),
     ("POST", "/email/unsubscribe"),
+    ("GET", "/api/v1/auth/registration"),
+    ("POST", "/api/v1/auth/login/2fa"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
 }
 
 

@@ -10,12 +10,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
 from parley.api import (
+    account,
+    admin,
     auth,
     contacts,
     conversations,
     email_links,
     link_previews,
     messages,
+    moderation,
     notifications,
     ops,
     search,
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     for router in (
         ops.router,
         auth.router,
+        account.router,
+        admin.router,
+        moderation.router,
         users.router,
         conversations.router,
         messages.router,

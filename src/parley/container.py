@@ -28,7 +28,15 @@ from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
+from parley.notifications.email_kit import EmailKit
 from parley.services.accounts import Accounts
+from parley.services.administration import Administration
+from parley.services.audit import AuditLog
+from parley.services.credentials import Credentials
+from parley.services.login import LoginFlow
+from parley.services.registration import Registration
+from parley.services.reports import Reports
+from parley.services.two_factor import TwoFactor
 from parley.services.attachment_urls import AttachmentUrls, bind_urls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
@@ -78,6 +86,14 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
+    # Accounts and administration (DESIGN §6.3).
+    audit: AuditLog
+    login: LoginFlow
+    credentials: Credentials
+    two_factor: TwoFactor
+    administration: Administration
+    registration: Registration
+    reports: Reports
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -258,6 +274,11 @@ def build_container(settings: Settings) -> Container:
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
+    audit = AuditLog(
+        db, jobs, scheduler, retention=timedelta(days=settings.audit_retention_days)
+    )
+    two_factor = TwoFactor(db, hasher, limiter, issuer=settings.totp_issuer)
+    administration = Administration(db, auth)
     return Container(
         settings=settings,
         db=db,
@@ -292,6 +313,22 @@ def build_container(settings: Settings) -> Container:
         link_previews=link_previews,
         notifications=notifications,
         outbound=outbound,
+        audit=audit,
+        login=LoginFlow(auth, two_factor, audit, notifications.signer),
+        credentials=Credentials(
+            db,
+            hasher,
+            auth,
+            limiter,
+            jobs,
+            EmailKit(notifications.mailer, notifications.signer, notifications.links),
+            reset_ttl=timedelta(minutes=settings.password_reset_ttl_minutes),
+            admin_link_ttl=timedelta(hours=settings.admin_reset_link_ttl_hours),
+        ),
+        two_factor=two_factor,
+        administration=administration,
+        registration=Registration(db, accounts, default_mode=settings.registration),
+        reports=Reports(db, events, messages, administration),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

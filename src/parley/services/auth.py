@@ -59,6 +59,14 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordChecked:
+    """A login whose password was right: who, and the username it was typed as."""
+
+    user_id: str
+    username_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class TokenPair:
     access_token: str
     refresh_token: str
@@ -181,10 +189,23 @@ class Auth:
         *,
         device_token: str | None = None,
     ) -> tuple[TokenPair, User]:
-        """Check the password and open a session. The attempt is counted before the
-        password is checked (``security.login_throttle`` has the policy); the error never
-        says which of username or password was wrong. The pair returned carries a fresh
-        device token: presented at a later login, it marks the device as known."""
+        """Check the password and open a session (no second factor: ``services.login``
+        adds it for the API). The pair returned carries a fresh device token."""
+        checked = await self.check_password(username, password, client, device_token=device_token)
+        return await self.finish_login(checked, client)
+
+    async def check_password(
+        self,
+        username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        device_token: str | None = None,
+    ) -> PasswordChecked:
+        """The first step of a login: the attempt is counted before the password is checked
+        (``security.login_throttle`` has the policy); the error never says which of
+        username or password was wrong. A device token presented from an earlier login
+        marks the device as known to the throttle."""
         key = username.strip().lower()[:64]
         # Throttled first, before any database read: a flood of refused guesses costs
         # nothing but the limiter. The device token names its username for that reason
@@ -210,8 +231,15 @@ class Auth:
                 await conn.execute(
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
-        tokens, user = await self.open_session(row.id, client)
-        return replace(tokens, device_token=self._signer.issue_device(row.id, key)), user
+        return PasswordChecked(user_id=row.id, username_key=key)
+
+    async def finish_login(
+        self, checked: PasswordChecked, client: ClientInfo
+    ) -> tuple[TokenPair, User]:
+        """Open the session of a login whose every factor passed, with a device token."""
+        tokens, user = await self.open_session(checked.user_id, client)
+        device = self._signer.issue_device(checked.user_id, checked.username_key)
+        return replace(tokens, device_token=device), user
 
     async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
         now = utcnow()

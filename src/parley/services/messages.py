@@ -8,6 +8,7 @@ Every later change to a message takes a new seq of its conversation as ``version
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -110,19 +111,21 @@ class Messages:
                 member = await membership(conn, message.conversation_id, user_id)
                 if member.is_direct or not member.is_admin:
                     raise Forbidden("Only the sender or a conversation admin can delete it")
-            await conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
-            await attachment_records.release_for_message(conn, message_id, now)
-            await bump_version(
-                conn,
-                message.conversation_id,
-                message_id,
-                now,
-                content="",
-                mentions="[]",
-                deleted_at=now,
-            )
-            tombstone = await load_message(conn, message_id)
-        assert tombstone is not None
+            tombstone = await _erase(conn, message, now)
+        await self._events.emit([changed_event("message.deleted", tombstone)])
+        return tombstone
+
+    async def delete_for_moderation(self, message_id: str) -> Message:
+        """Tombstone a message as a site moderator resolving a report (DESIGN §6.3): no
+        membership needed. The caller checks the site role."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            message = await load_message(conn, message_id)
+            if message is None:
+                raise NotFound(MESSAGE_NOT_FOUND)
+            if message.deleted or message.kind != "text":
+                return message
+            tombstone = await _erase(conn, message, now)
         await self._events.emit([changed_event("message.deleted", tombstone)])
         return tombstone
 
@@ -236,3 +239,21 @@ class Messages:
             "has_more": has_more,
             "next_after_seq": page[-1].version_seq if has_more else current,
         }
+
+
+async def _erase(conn: AsyncConnection, message: Message, now: datetime) -> Message:
+    """The tombstone: content, mentions, reactions and attachments go; the seq stays."""
+    await conn.execute(reactions.delete().where(reactions.c.message_id == message.id))
+    await attachment_records.release_for_message(conn, message.id, now)
+    await bump_version(
+        conn,
+        message.conversation_id,
+        message.id,
+        now,
+        content="",
+        mentions="[]",
+        deleted_at=now,
+    )
+    tombstone = await load_message(conn, message.id)
+    assert tombstone is not None
+    return tombstone
