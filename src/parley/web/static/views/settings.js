@@ -1,4 +1,5 @@
-// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme.
+// Settings: profile (display name), password and two-factor auth, devices (sessions) with
+// sign-out, notifications, theme.
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
@@ -6,6 +7,7 @@ import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog } from "./dialogs.js";
 import { notificationSettingsCard } from "./notify-settings.js";
+import { passwordCard, TwoFactorCard } from "./security_settings.js";
 
 const THEME_KEY = "parley.theme";
 
@@ -31,6 +33,8 @@ export class SettingsView {
         h("h1", { class: "page-title", id: "settings-title" }, "Settings")),
       h("div", { class: "page-body" },
         this.profileCard(),
+        passwordCard(),
+        new TwoFactorCard().el,
         h("section", { class: "card", "aria-labelledby": "sessions-title" },
           h("div", { class: "card-head" },
             h("h2", { class: "card-title", id: "sessions-title" }, "Where you're signed in"),
@@ -39,6 +43,7 @@ export class SettingsView {
         notificationSettingsCard(),
         this.themeCard()));
     setPageTitle("Settings");
+    this.el.addEventListener("password-changed", () => this.loadSessions());
   }
 
   mount() {
