@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 from pydantic import Field
 
 from parley.api.deps import Caller, Client, RequestModel, Services
@@ -53,12 +53,12 @@ async def change_password(
 
 
 @router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED)
-async def request_password_reset(body: ResetRequest, services: Services, client: Client) -> Response:
+async def request_password_reset(body: ResetRequest, services: Services, client: Client) -> dict[str, Any]:
     """Mails a single-use link (valid ``PARLEY_PASSWORD_RESET_TTL_MINUTES``) to the
     account's verified address. 202 in every case: the answer does not say whether the
     account exists or has an address."""
     await services.credentials.request_reset(body.username_or_email, client)
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    return {"accepted": True}
 
 
 @router.post("/auth/password-reset/confirm")
