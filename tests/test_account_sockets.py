@@ -16,7 +16,13 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD, make_user
 from tests.gateway_helpers import RawSocket, running_server, server_env
-from tests.test_revocation import AUTHENTICATION_FAILED, PROMPTLY, identified, login, still_open
+from tests.test_revocation import (
+    AUTHENTICATION_FAILED,
+    PROMPTLY,
+    identified,
+    login,
+    still_open,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 

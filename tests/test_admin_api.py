@@ -13,14 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from parley.clock import utcnow
 from parley.container import Container
 from parley.ids import new_id
 from parley.services.audit import Action
 from parley.services.events import Event
-from parley.store.tables import audit_log
+from parley.store.tables import audit_log, registration_invites
 from tests.account_helpers import error_code, make_staff
 from tests.chat_helpers import open_group, send
 from tests.conftest import TEST_PASSWORD, UserHandle, make_user
@@ -235,10 +235,6 @@ async def test_registration_modes_and_invites(client: httpx.AsyncClient, contain
     assert (await register("gina", "x" * 129)).status_code == 400
 
     expiring, token = await container.registration.create_invite(admin.id, max_uses=None, expires_in_hours=1)
-    from sqlalchemy import update
-
-    from parley.store.tables import registration_invites
-
     async with container.db.transaction() as conn:
         await conn.execute(
             update(registration_invites)

@@ -29,7 +29,7 @@ from parley.errors import (
 from parley.ids import new_id
 from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginThrottle
-from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
+from parley.security.tokens import TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
@@ -263,7 +263,7 @@ class Auth:
             )
             await conn.execute(
                 insert(refresh_tokens).values(
-                    token_hash=hash_refresh_token(refresh), session_id=session_id, created_at=now
+                    token_hash=hash_random_token(refresh), session_id=session_id, created_at=now
                 )
             )
         return self._pair(user_id, session_id, refresh), user
@@ -271,7 +271,7 @@ class Auth:
     async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
         """Rotate: the presented token stops working and a new pair is returned."""
         now = utcnow()
-        token_hash = hash_refresh_token(refresh_token)
+        token_hash = hash_random_token(refresh_token)
         reused = False
         async with self._db.transaction() as conn:
             row = (
@@ -314,7 +314,7 @@ class Auth:
                 new_token = new_refresh_token()
                 await conn.execute(
                     insert(refresh_tokens).values(
-                        token_hash=hash_refresh_token(new_token),
+                        token_hash=hash_random_token(new_token),
                         session_id=row.session_id,
                         created_at=now,
                     )

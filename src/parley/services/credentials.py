@@ -15,7 +15,6 @@ administrator hands over.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -30,6 +29,7 @@ from parley.notifications.emails import password_reset_email
 from parley.security.login_throttle import address_key
 from parley.security.passwords import PasswordHasher, check_password_policy
 from parley.security.ratelimit import Rate, RateLimiter
+from parley.security.tokens import hash_random_token
 from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth, ClientInfo
 from parley.services.email_addresses import user_for_verified_address, verified_address
@@ -45,10 +45,6 @@ CHANGE_RATE = Rate.per_window(10, 900)
 MAIL_RATE = Rate.per_window(3, 3600)
 # Reset requests per client address, whatever they name.
 ADDRESS_RATE = Rate.per_window(20, 3600)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Credentials:
@@ -159,7 +155,7 @@ class Credentials:
         """Set the password from a reset token; every session is revoked. The user's id."""
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
             raise InvalidLink()
-        token_hash = hash_token(token)
+        token_hash = hash_random_token(token)
         now = utcnow()
         async with self._db.read() as conn:
             row = (
@@ -247,7 +243,7 @@ async def _new_token(
     now = utcnow()
     await conn.execute(
         insert(password_resets).values(
-            token_hash=hash_token(token),
+            token_hash=hash_random_token(token),
             user_id=user_id,
             created_at=now,
             expires_at=now + ttl,

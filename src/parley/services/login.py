@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from parley.errors import InvalidCode, InvalidCredentials, InvalidLink, InvalidToken, TotpRequired
+from parley.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidLink,
+    InvalidToken,
+    TotpRequired,
+)
 from parley.security.link_tokens import LinkPurpose, LinkSigner
 from parley.services.accounts import User
 from parley.services.audit import Action, AuditLog

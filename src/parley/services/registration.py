@@ -14,7 +14,6 @@ registration that fails (a taken username) uses nothing.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +23,15 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
-from parley.errors import InvalidInvite, InviteRequired, NotFound, RegistrationClosed, ValidationFailed
+from parley.errors import (
+    InvalidInvite,
+    InviteRequired,
+    NotFound,
+    RegistrationClosed,
+    ValidationFailed,
+)
 from parley.ids import new_id
+from parley.security.tokens import hash_random_token
 from parley.services.accounts import Accounts, User
 from parley.services.audit import Action, write_entry
 from parley.store.db import Database
@@ -37,10 +43,6 @@ REGISTRATION_KEY = "registration"
 MAX_INVITE_TOKEN = 128
 MAX_INVITE_USES = 10_000
 MAX_INVITE_HOURS = 24 * 365
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ class Registration:
             await conn.execute(
                 insert(registration_invites).values(
                     id=invite.id,
-                    token_hash=hash_token(token),
+                    token_hash=hash_random_token(token),
                     created_by=actor_id,
                     created_at=now,
                     expires_at=invite.expires_at,
@@ -245,7 +247,7 @@ async def use_invite(conn: AsyncConnection, token: str) -> str:
     result = await conn.execute(
         update(registration_invites)
         .where(
-            registration_invites.c.token_hash == hash_token(token),
+            registration_invites.c.token_hash == hash_random_token(token),
             registration_invites.c.revoked_at.is_(None),
             or_(registration_invites.c.expires_at.is_(None), registration_invites.c.expires_at > now),
             or_(

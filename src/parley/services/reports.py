@@ -21,7 +21,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from parley.clock import isoformat, utcnow
-from parley.errors import AlreadyReported, Conflict, Forbidden, MessageDeleted, NotFound, ValidationFailed
+from parley.errors import (
+    AlreadyReported,
+    Conflict,
+    Forbidden,
+    MessageDeleted,
+    NotFound,
+    ValidationFailed,
+)
 from parley.ids import new_id
 from parley.services.access import visible_message
 from parley.services.administration import Administration
