@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from parley.client import ParleyClient
+from parley.client.errors import ApiError
 from parley.container import Container
 from parley.store.tables import audit_log
 from tests.account_helpers import enable_2fa, error_code, totp_code
@@ -194,3 +197,25 @@ async def test_disable_and_renew(client: httpx.AsyncClient) -> None:
     assert disabled.status_code == 200
     assert disabled.json()["two_factor"]["enabled"] is False
     assert (await password_step(client, "alice")).status_code == 200
+
+
+async def test_the_sdk_logs_in_with_a_code(app: Any, client: httpx.AsyncClient) -> None:
+    alice = await make_user(client, "alice")
+    secret, codes = await enable_2fa(client, alice)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    async with ParleyClient("http://parley.test", transport=transport, device_name="pytest") as sdk:
+        with pytest.raises(ApiError) as refused:
+            await sdk.login("alice", TEST_PASSWORD)
+        assert refused.value.code == "TOTP_REQUIRED" and refused.value.mfa_token
+        user = await sdk.login("alice", TEST_PASSWORD, code=totp_code(secret, steps_ahead=1))
+        assert user["username"] == "alice" and (await sdk.me())["id"] == alice.id
+        assert await sdk.change_password(TEST_PASSWORD, "a renewed passphrase") >= 1
+    async with ParleyClient("http://parley.test", transport=transport) as other:
+        mfa = None
+        try:
+            await other.login("alice", "a renewed passphrase")
+        except ApiError as error:
+            mfa = error.mfa_token
+        assert mfa is not None
+        await other.login_second_factor(mfa, recovery_code=codes[0])
+        assert (await other.me())["username"] == "alice"
