@@ -147,6 +147,8 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
             ("POST", "/api/v1/admin/invites"),
             ("DELETE", "/api/v1/admin/invites/{invite_id}"),
             ("GET", "/api/v1/admin/audit"),
+            ("GET", "/api/v1/admin/conversations"),
+            ("DELETE", "/api/v1/admin/conversations/{conversation_id}"),
             ("GET", "/api/v1/admin/reports"),
             ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
         )

@@ -49,6 +49,8 @@ ROLE_MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("POST", "/api/v1/admin/invites", {"max_uses": 2}, ADMIN_ONLY | {"admin": 201}),
     ("DELETE", "/api/v1/admin/invites/{invite_id}", None, ADMIN_ONLY | {"admin": 204}),
     ("GET", "/api/v1/admin/audit", None, ADMIN_ONLY | {"admin": 200}),
+    ("GET", "/api/v1/admin/conversations", None, ADMIN_ONLY | {"admin": 200}),
+    ("DELETE", "/api/v1/admin/conversations/{conversation_id}", None, ADMIN_ONLY | {"admin": 204}),
     ("GET", "/api/v1/admin/reports", None, STAFF | {"moderator": 200, "admin": 200}),
     ("POST", "/api/v1/admin/reports/{report_id}/resolve", {"action": "dismiss"}, STAFF | {"moderator": 200, "admin": 200}),
 ]
@@ -75,6 +77,7 @@ class World:
             "user_id": self.target.id,
             "report_id": report.json()["report"]["id"],
             "invite_id": invite.id,
+            "conversation_id": group["id"],
         }
         return self
 
@@ -339,3 +342,36 @@ async def test_audit_log_filters_pages_and_prunes(client: httpx.AsyncClient, con
     assert (await client.get("/api/v1/admin/audit", params={"limit": 500}, headers=admin.headers)).status_code == 400
     assert await container.audit.prune(utcnow() + timedelta(days=91)) >= 3
     assert (await client.get("/api/v1/admin/audit", headers=admin.headers)).json()["entries"] == []
+
+
+async def test_conversations_listed_and_deleted(client: httpx.AsyncClient, container: Container) -> None:
+    admin = await make_staff(client, container, "root", "admin")
+    alice = await make_user(client, "alice")
+    bob = await make_user(client, "bob")
+    group = await open_group(client, alice, [bob], name="Design_100%")
+    await open_group(client, alice, [bob], name="Other")
+    direct = await client.post("/api/v1/conversations", json={"type": "direct", "user_id": bob.id}, headers=alice.headers)
+    assert direct.status_code in (200, 201), direct.text
+    heard: list[Event] = []
+
+    async def listen(events: Sequence[Event]) -> None:
+        heard.extend(e for e in events if e.type == "conversation.deleted")
+
+    container.events.add_listener(listen)
+    found = await client.get("/api/v1/admin/conversations", params={"q": "_100%"}, headers=admin.headers)
+    assert [(c["name"], c["member_count"]) for c in found.json()["conversations"]] == [("Design_100%", 2)]
+    groups = await client.get("/api/v1/admin/conversations", params={"type": "group"}, headers=admin.headers)
+    assert len(groups.json()["conversations"]) == 2
+    everything = await client.get("/api/v1/admin/conversations", params={"limit": 2}, headers=admin.headers)
+    assert everything.json()["has_more"] is True
+    for params in ({"type": "channel"}, {"limit": 0}, {"q": "x" * 101}):
+        assert (await client.get("/api/v1/admin/conversations", params=params, headers=admin.headers)).status_code == 400
+
+    url = f"/api/v1/admin/conversations/{group['id']}"
+    assert (await client.delete(url, headers=alice.headers)).status_code == 403
+    assert (await client.delete(url, headers=admin.headers)).status_code == 204
+    assert (await client.delete(url, headers=admin.headers)).status_code == 404
+    assert (await client.get(f"/api/v1/conversations/{group['id']}", headers=bob.headers)).status_code == 404
+    assert [set(e.user_ids) for e in heard] == [{alice.id, bob.id}]
+    entries, _ = await container.audit.list(action="conversation.deleted")
+    assert [(e.actor_id, e.target_id) for e in entries] == [(admin.id, group["id"])]

@@ -192,6 +192,16 @@ def test_report_and_admin_console(shots: Browser, rest: Rest, web_server: Server
     finally:
         rest.call(admin, "PATCH", "/admin/settings", json={"registration": "open"})
 
+    # Conversations: the reported room is deleted; its members see it go.
+    console.get_by_role("link", name="Conversations").click()
+    console.get_by_role("searchbox", name="Search conversations").fill("Reported room")
+    room = console.locator(f'.admin-conversation[data-conversation-id="{group["id"]}"]')
+    expect(room).to_contain_text("2")
+    room.get_by_role("button", name="Delete").click()
+    console.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(room).to_have_count(0)
+    expect(page.locator(f'.conv-item[data-conversation-id="{group["id"]}"]')).to_have_count(0)
+
     console.get_by_role("link", name="Audit log").click()
     expect(console.locator(".audit-row", has_text="invite.created")).to_have_count(1)
     expect(console.locator(".audit-row", has_text="report.resolved").first).to_be_visible()

@@ -21,34 +21,34 @@ from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
+from parley.notifications.email_kit import EmailKit
 from parley.notifications.service import Notifications, build_notifications
 from parley.observability.metrics import Metrics
 from parley.outbound import OutboundClient, policy_from
-from parley.security.passwords import PasswordHasher
 from parley.security.login_throttle import LoginPolicy, LoginThrottle
+from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
-from parley.notifications.email_kit import EmailKit
 from parley.services.accounts import Accounts
 from parley.services.administration import Administration
-from parley.services.audit import AuditLog
-from parley.services.credentials import Credentials
-from parley.services.login import LoginFlow
-from parley.services.registration import Registration
-from parley.services.reports import Reports
-from parley.services.two_factor import TwoFactor
 from parley.services.attachment_urls import AttachmentUrls, bind_urls
 from parley.services.attachments import Attachments, register_attachment_jobs
+from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
+from parley.services.credentials import Credentials
 from parley.services.events import EventBroker
 from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
+from parley.services.login import LoginFlow
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.registration import Registration
+from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.two_factor import TwoFactor
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
 from parley.store.db import Database
@@ -278,7 +278,15 @@ def build_container(settings: Settings) -> Container:
         db, jobs, scheduler, retention=timedelta(days=settings.audit_retention_days)
     )
     two_factor = TwoFactor(db, hasher, limiter, issuer=settings.totp_issuer)
-    administration = Administration(db, auth)
+    conversations = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+    )
+    administration = Administration(db, auth, conversations)
     return Container(
         settings=settings,
         db=db,
@@ -288,14 +296,7 @@ def build_container(settings: Settings) -> Container:
         accounts=accounts,
         auth=auth,
         contacts=Contacts(db, events),
-        conversations=Conversations(
-            db,
-            events,
-            ConversationLimits(
-                max_group_members=settings.max_group_members,
-                dm_requires_contact=settings.dm_requires_contact,
-            ),
-        ),
+        conversations=conversations,
         messages=messages,
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),

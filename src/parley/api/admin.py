@@ -1,7 +1,7 @@
 """``/api/v1/admin``: site administration (DESIGN §6.3), administrators only.
 
-Users (list and search, role, deactivate / reactivate, reset links, sessions), the
-registration mode, registration invites and the audit log. Every change is audited. The
+Users (list and search, role, deactivate / reactivate, reset links, sessions),
+conversations (list, delete), the registration mode, registration invites and the audit log. Every change is audited. The
 report queue, open to moderators too, is in ``api.moderation``.
 """
 
@@ -106,6 +106,33 @@ async def revoke_user_sessions(
         admin.user_id, user_id, ip_address=client.ip_address
     )
     return {"sessions_revoked": count}
+
+
+@router.get("/conversations")
+async def list_conversations(
+    admin: Admin,
+    services: Services,
+    q: Annotated[str, Query(max_length=100)] = "",
+    type: Literal["direct", "group"] | None = None,
+    after: Cursor = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    """Every conversation by id with its member count — never its messages."""
+    found, has_more = await services.administration.list_conversations(
+        q=q, kind=type, after=after, limit=limit
+    )
+    return {"conversations": found, "has_more": has_more}
+
+
+@router.delete("/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_conversation(
+    conversation_id: Id, admin: Admin, services: Services, client: Client
+) -> Response:
+    """Delete a conversation with its messages and files; members get ``conversation.deleted``."""
+    await services.administration.delete_conversation(
+        admin.user_id, conversation_id, ip_address=client.ip_address
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/settings")

@@ -1,5 +1,5 @@
 """Site administration (DESIGN §6.3): the user directory as administrators see it, site
-roles, deactivation.
+roles, deactivation, and every conversation (listed by name and size, deletable).
 
 Roles: ``user``, ``moderator`` (the report queue), ``admin`` (everything). Deactivating a
 user revokes every session of theirs through ``Auth.revoke`` — their sockets close with
@@ -26,8 +26,15 @@ from parley.clock import isoformat, utcnow
 from parley.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth
+from parley.services.conversations import Conversations
 from parley.store.db import Database
-from parley.store.tables import email_addresses, totp_credentials, users
+from parley.store.tables import (
+    conversations,
+    email_addresses,
+    members,
+    totp_credentials,
+    users,
+)
 
 Role = Literal["user", "moderator", "admin"]
 ROLES: tuple[Role, ...] = ("user", "moderator", "admin")
@@ -97,6 +104,12 @@ def _view(row: Any) -> AdminUserView:
     )
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching ``text`` anywhere, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def read_role(conn: AsyncConnection, user_id: str) -> str | None:
     """The site role of an active user, or None (no such user, or deactivated)."""
     row = (
@@ -108,9 +121,10 @@ async def read_role(conn: AsyncConnection, user_id: str) -> str | None:
 
 
 class Administration:
-    def __init__(self, db: Database, auth: Auth) -> None:
+    def __init__(self, db: Database, auth: Auth, conversations: Conversations) -> None:
         self._db = db
         self._auth = auth
+        self._conversations = conversations
 
     async def role_of(self, user_id: str) -> str | None:
         async with self._db.read() as conn:
@@ -130,8 +144,7 @@ class Administration:
         query = _VIEW
         text = q.strip().lower()
         if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
+            pattern = contains_pattern(text)
             query = query.where(
                 or_(
                     users.c.username_key.like(pattern, escape="\\"),
@@ -243,6 +256,74 @@ class Administration:
                     details={"count": len(revoked), "reason": reason},
                 )
         return len(revoked)
+
+
+    # --- conversations
+
+    async def list_conversations(
+        self, *, q: str = "", kind: str | None = None, after: str | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Every conversation by id, with its member count (never its messages); ``q``
+        matches a group's name or slug."""
+        counts = (
+            select(members.c.conversation_id, func.count().label("member_count"))
+            .group_by(members.c.conversation_id)
+            .subquery()
+        )
+        query = select(
+            conversations.c.id,
+            conversations.c.type,
+            conversations.c.name,
+            conversations.c.slug,
+            conversations.c.created_by,
+            conversations.c.created_at,
+            conversations.c.last_activity_at,
+            func.coalesce(counts.c.member_count, 0).label("member_count"),
+        ).outerjoin(counts, counts.c.conversation_id == conversations.c.id)
+        text = q.strip().lower()
+        if text:
+            pattern = contains_pattern(text)
+            query = query.where(
+                or_(
+                    func.lower(conversations.c.name).like(pattern, escape="\\"),
+                    conversations.c.slug.like(pattern, escape="\\"),
+                )
+            )
+        if kind is not None:
+            if kind not in ("direct", "group"):
+                raise ValidationFailed.field("type", "must be direct or group")
+            query = query.where(conversations.c.type == kind)
+        if after:
+            query = query.where(conversations.c.id > after)
+        limit = max(1, min(limit, MAX_PAGE))
+        async with self._db.read() as conn:
+            rows = list(await conn.execute(query.order_by(conversations.c.id).limit(limit + 1)))
+        found = [
+            {
+                "id": r.id,
+                "type": r.type,
+                "name": r.name,
+                "slug": r.slug,
+                "created_by": r.created_by,
+                "created_at": isoformat(r.created_at),
+                "last_activity_at": isoformat(r.last_activity_at),
+                "member_count": int(r.member_count),
+            }
+            for r in rows[:limit]
+        ]
+        return found, len(rows) > limit
+
+    async def delete_conversation(self, actor_id: str, conversation_id: str, *, ip_address: str = "") -> None:
+        """Delete any conversation, its messages and files with it (members are told)."""
+        await self._conversations.delete(actor_id, conversation_id, as_site_admin=True)
+        async with self._db.transaction() as conn:
+            await write_entry(
+                conn,
+                Action.CONVERSATION_DELETED,
+                actor_id=actor_id,
+                target_id=conversation_id,
+                ip_address=ip_address,
+            )
 
 
 async def _lock_active_admins(conn: AsyncConnection) -> int:

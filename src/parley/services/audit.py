@@ -60,6 +60,7 @@ class Action:
     REGISTERED = "user.registered"
     REPORT_CREATED = "report.created"
     REPORT_RESOLVED = "report.resolved"
+    CONVERSATION_DELETED = "conversation.deleted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,8 @@ export class Api {
   adminUpdateUser(id, changes) { return this.patch(`/admin/users/${enc(id)}`, changes).then((r) => r.user); }
   adminResetLink(id) { return this.post(`/admin/users/${enc(id)}/password-reset-link`); }
   adminRevokeSessions(id) { return this.delete(`/admin/users/${enc(id)}/sessions`); }
+  adminConversations(query) { return this.get("/admin/conversations", query); }
+  adminDeleteConversation(id) { return this.delete(`/admin/conversations/${enc(id)}`); }
   adminSettings() { return this.get("/admin/settings").then((r) => r.settings); }
   adminUpdateSettings(changes) { return this.patch("/admin/settings", changes).then((r) => r.settings); }
   adminInvites() { return this.get("/admin/invites").then((r) => r.invites); }

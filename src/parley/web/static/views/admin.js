@@ -11,6 +11,7 @@ import { confirmDialog, openDialog } from "./dialogs.js";
 const SECTIONS = [
   ["users", "Users", true],
   ["reports", "Reports", false],
+  ["conversations", "Conversations", true],
   ["registration", "Registration", true],
   ["audit", "Audit log", true],
 ];
@@ -46,7 +47,13 @@ export class AdminView {
       this.body.replaceChildren(h("p", { class: "muted" }, "Only moderators and administrators can see this page."));
       return;
     }
-    ({ users: () => this.users(), reports: () => this.reports(), registration: () => this.registration(), audit: () => this.audit() })[this.section]();
+    ({
+      users: () => this.users(),
+      reports: () => this.reports(),
+      conversations: () => this.conversations(),
+      registration: () => this.registration(),
+      audit: () => this.audit(),
+    })[this.section]();
   }
 
   destroy() {}
@@ -162,6 +169,46 @@ export class AdminView {
     } catch (error) {
       list.replaceChildren(h("li", { class: "muted" }, failed(error)));
     }
+  }
+
+  // --- conversations
+
+  conversations() {
+    const search = h("input", { class: "input", type: "search", placeholder: "Search groups by name", "aria-label": "Search conversations" });
+    const list = h("table", { class: "admin-table", "aria-label": "Conversations" });
+    const load = async () => {
+      try {
+        const { conversations } = await api.adminConversations({ q: search.value.trim(), limit: 100 });
+        list.replaceChildren(
+          h("thead", {}, h("tr", {}, ["Conversation", "Members", "Last activity", ""].map((t) => h("th", { scope: "col" }, t)))),
+          h("tbody", {}, conversations.map((c) => {
+            const label = c.type === "direct" ? "Direct conversation" : c.name;
+            const remove = h("button", { type: "button", class: "btn btn-small btn-danger-ghost" }, "Delete");
+            remove.addEventListener("click", async () => {
+              const ok = await confirmDialog({ title: `Delete “${label}”?`, message: "Every message and file in it is deleted for all its members. This cannot be undone.", confirmLabel: "Delete", danger: true });
+              if (!ok) return;
+              try {
+                await api.adminDeleteConversation(c.id);
+                toast("Conversation deleted");
+              } catch (error) {
+                toast(failed(error), { error: true });
+              }
+              load();
+            });
+            return h("tr", { class: "admin-conversation", "data-conversation-id": c.id },
+              h("td", {}, h("strong", {}, label), c.slug ? h("span", { class: "muted" }, ` /g/${c.slug}`) : null),
+              h("td", {}, String(c.member_count)),
+              h("td", { title: formatFull(c.last_activity_at) }, formatAgo(c.last_activity_at)),
+              h("td", { class: "admin-actions" }, remove));
+          })));
+      } catch (error) {
+        list.replaceChildren(h("caption", {}, failed(error)));
+      }
+    };
+    let timer = null;
+    search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 200); });
+    this.body.replaceChildren(h("div", { class: "admin-toolbar" }, search), list);
+    load();
   }
 
   // --- registration
