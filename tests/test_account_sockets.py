@@ -81,3 +81,42 @@ async def test_password_change_and_deactivation_close_sockets(
             finally:
                 for socket in sockets:
                     await socket.close()
+
+
+def run_parley(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **server_env(tmp_path, database_url, public_url="https://chat.example.org")}
+    return subprocess.run(
+        [sys.executable, "-m", "parley", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_operator_commands(tmp_path: Path, database_url: str, free_port: int) -> None:
+    """``parley admin reset-link`` and ``set-role``: recovery from the server's shell, for
+    a server whose only administrator forgot the password and that has no SMTP."""
+    async with running_server(tmp_path, database_url, free_port, public_url="https://chat.example.org") as server:
+        await asyncio.to_thread(create_admin, tmp_path, database_url, "root")
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            await make_user(http, "alice")
+            promoted = await asyncio.to_thread(run_parley, tmp_path, database_url, "admin", "set-role", "alice", "moderator")
+            assert promoted.returncode == 0 and "alice is now moderator" in promoted.stdout
+            assert (await login(http, "alice"))["user"]["role"] == "moderator"
+            last = await asyncio.to_thread(run_parley, tmp_path, database_url, "admin", "set-role", "root", "user")
+            assert last.returncode == 2 and "LAST_ADMIN" in last.stderr
+            missing = await asyncio.to_thread(run_parley, tmp_path, database_url, "admin", "reset-link", "nobody")
+            assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr
+
+            made = await asyncio.to_thread(run_parley, tmp_path, database_url, "admin", "reset-link", "root")
+            assert made.returncode == 0, made.stderr
+            link = made.stdout.split()[0]
+            assert link.startswith("https://chat.example.org/reset-password?token=")
+            token = link.rpartition("token=")[2]
+            done = await http.post("/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": "a fresh operator passphrase"})
+            assert done.status_code == 200, done.text
+            relogin = await http.post("/api/v1/auth/login", json={"username": "root", "password": "a fresh operator passphrase"})
+            assert relogin.status_code == 200
