@@ -7,20 +7,36 @@ switches registration to invite-only and makes an invite link a newcomer registe
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
 from tests.account_helpers import totp_code
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import Browser, Rest, User, open_as, unique
+from tests.browser_helpers import ARTIFACTS, Browser, Rest, User, open_as, unique
 from tests.conftest import TEST_PASSWORD
 from tests.server_process import ServerProcess
 
 NEW_PASSWORD = "a brand new passphrase"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
+
+
+def shoot(page: Any, name: str) -> None:
+    """A screenshot in the test artifacts; into docs/screenshots/ too with
+    ``PARLEY_UPDATE_SCREENSHOTS=1`` (as tests/test_web_screenshots.py does)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if UPDATE:
+        shutil.copyfile(path, DOCS / f"{name}.png")
 
 
 def make_admin(server: ServerProcess, rest: Rest) -> User:
@@ -63,6 +79,7 @@ def test_password_and_two_factor_from_settings(shots: Browser, rest: Rest) -> No
     expect(qr).to_be_visible()
     assert qr.evaluate("img => img.naturalWidth") > 0  # the SVG data URI renders under the CSP
     secret = dialog.locator(".twofa-secret").inner_text()
+    shoot(page, "settings-two-factor-light-desktop")
     dialog.locator("#twofa-code").fill("000000")
     dialog.get_by_role("button", name="Turn on").click()
     expect(dialog.locator(".dialog-error")).to_contain_text("isn't right")
@@ -147,11 +164,12 @@ def test_report_and_admin_console(shots: Browser, rest: Rest, web_server: Server
     expect(page.locator(".toast").last).to_contain_text("Reported")
 
     console = open_as(shots, admin, "/")
-    console.get_by_role("link", name="Administration").click()
+    console.get_by_role("link", name="Admin", exact=True).click()
     expect(console.get_by_role("heading", name="Administration")).to_be_visible()
     console.get_by_role("link", name="Reports").click()
     report = console.locator(".report-row", has_text="cheap watches here")
     expect(report).to_contain_text("spam")
+    shoot(console, "admin-reports-light-desktop")
     report.get_by_role("button", name="Delete message").click()
     expect(console.locator(".report-row", has_text="cheap watches here")).to_have_count(0)
     # The reporter is told, and the message is gone for them.
@@ -163,6 +181,11 @@ def test_report_and_admin_console(shots: Browser, rest: Rest, web_server: Server
     console.get_by_role("link", name="Users").click()
     console.get_by_role("searchbox", name="Search users").fill(spammer.username)
     user_row = console.locator(f'.admin-user[data-username="{spammer.username}"]')
+    expect(console.locator(".admin-user")).to_have_count(1)
+    console.get_by_role("searchbox", name="Search users").fill("")
+    expect(console.locator(".admin-user").nth(2)).to_be_visible()
+    shoot(console, "admin-users-light-desktop")
+    console.get_by_role("searchbox", name="Search users").fill(spammer.username)
     expect(console.locator(".admin-user")).to_have_count(1)
     user_row.get_by_role("button", name="Deactivate").click()
     console.get_by_role("dialog").get_by_role("button", name="Deactivate").click()

@@ -133,7 +133,7 @@ export class AdminView {
       h("td", {}, role),
       h("td", {}, user.deactivated ? h("span", { class: "tag" }, "Deactivated") : user.last_seen_at ? `seen ${formatAgo(user.last_seen_at)}` : "active"),
       h("td", {}, user.two_factor ? "2FA on" : "password only"),
-      h("td", { class: "admin-actions" }, toggle, more, signOut));
+      h("td", {}, h("div", { class: "admin-actions" }, toggle, more, signOut)));
   }
 
   // --- reports
@@ -199,7 +199,7 @@ export class AdminView {
               h("td", {}, h("strong", {}, label), c.slug ? h("span", { class: "muted" }, ` /g/${c.slug}`) : null),
               h("td", {}, String(c.member_count)),
               h("td", { title: formatFull(c.last_activity_at) }, formatAgo(c.last_activity_at)),
-              h("td", { class: "admin-actions" }, remove));
+              h("td", {}, h("div", { class: "admin-actions" }, remove)));
           })));
       } catch (error) {
         list.replaceChildren(h("caption", {}, failed(error)));

@@ -66,7 +66,7 @@ export class Sidebar {
         h("a", { class: "foot-link", href: "/contacts", "data-route": "" }, icon("userPlus", { size: 16 }), h("span", {}, "Contacts"), this.contactsBadge),
         h("a", { class: "foot-link", href: "/settings", "data-route": "" }, icon("settings", { size: 16 }), h("span", {}, "Settings")),
         ["admin", "moderator"].includes(store.me?.role)
-          ? h("a", { class: "foot-link", href: "/admin", "data-route": "" }, icon("shield", { size: 16 }), h("span", {}, "Administration"))
+          ? h("a", { class: "foot-link", href: "/admin", "data-route": "" }, icon("shield", { size: 16 }), h("span", {}, "Admin"))
           : null,
       ),
     );
