@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], Probe] = {
         by_role(403, 200, 200), {"retention_days": 30}
     ),
     ("POST", "/api/v1/conversations/{conversation_id}/export"): Probe(by_role(403, 202, 202)),
+    # Any member but the sender (one's own message: 403).
+    ("POST", "/api/v1/messages/{message_id}/report"): Probe(by_role(403, 201, 201), {"reason": "spam"}),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -134,6 +136,37 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/exports/{export_id}/download"): "public, a signed link (test_lifecycle_exports)",
     ("DELETE", "/api/v1/users/me"): "own account, with the password (test_lifecycle_erasure)",
     ("DELETE", "/api/v1/admin/users/{user_id}"): "site administrators only (test_lifecycle_erasure)",
+    ("GET", "/api/v1/auth/registration"): "public: the registration mode (test_admin_api)",
+    ("POST", "/api/v1/auth/login/2fa"): "public, an mfa_token (test_two_factor_api)",
+    ("POST", "/api/v1/auth/password-reset"): "public, 202 for everyone (test_account_api)",
+    ("POST", "/api/v1/auth/password-reset/confirm"): "public, a reset token (test_account_api)",
+    ("POST", "/api/v1/users/me/password"): "own password (test_account_api)",
+    ("GET", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("DELETE", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa/confirm"): "own 2FA (test_two_factor_api)",
+    ("POST", "/api/v1/users/me/2fa/recovery-codes"): "own 2FA (test_two_factor_api)",
+    **{
+        route: "site staff only: the role matrix of test_admin_api"
+        for route in (
+            ("GET", "/api/v1/admin/users"),
+            ("GET", "/api/v1/admin/users/{user_id}"),
+            ("PATCH", "/api/v1/admin/users/{user_id}"),
+            ("POST", "/api/v1/admin/users/{user_id}/password-reset-link"),
+            ("GET", "/api/v1/admin/users/{user_id}/sessions"),
+            ("DELETE", "/api/v1/admin/users/{user_id}/sessions"),
+            ("GET", "/api/v1/admin/settings"),
+            ("PATCH", "/api/v1/admin/settings"),
+            ("GET", "/api/v1/admin/invites"),
+            ("POST", "/api/v1/admin/invites"),
+            ("DELETE", "/api/v1/admin/invites/{invite_id}"),
+            ("GET", "/api/v1/admin/audit"),
+            ("GET", "/api/v1/admin/conversations"),
+            ("DELETE", "/api/v1/admin/conversations/{conversation_id}"),
+            ("GET", "/api/v1/admin/reports"),
+            ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
+        )
+    },
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -147,6 +180,10 @@ PUBLIC = {
     ("GET", "/email/unsubscribe"),
     ("POST", "/email/unsubscribe"),
     ("GET", "/api/v1/exports/{export_id}/download"),
+    ("GET", "/api/v1/auth/registration"),
+    ("POST", "/api/v1/auth/login/2fa"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
 }
 
 

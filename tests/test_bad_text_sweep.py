@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from parley.container import Container
 from parley.ids import new_id
 from tests.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
@@ -80,8 +81,10 @@ def takes_text(prop: dict[str, Any]) -> str | None:
 
 
 class World:
-    async def build(self, client: httpx.AsyncClient) -> World:
+    async def build(self, client: httpx.AsyncClient, container: Container) -> World:
         self.alice: UserHandle = await make_user(client, "alice")
+        # An administrator: the admin routes check the role before the body.
+        await container.accounts.set_admin(self.alice.id, True)
         self.bob: UserHandle = await make_user(client, "bob")
         group = await open_group(client, self.alice, [self.bob], name="sweep")
         message = await send(client, self.alice, group["id"], "hello")
@@ -105,6 +108,8 @@ class World:
             "subscription_id": new_id(),
             # No export exists either (data lifecycle, DESIGN §6.4).
             "export_id": new_id(),
+            "invite_id": new_id(),
+            "report_id": new_id(),
         }
         return self
 
@@ -129,7 +134,7 @@ def assert_refused(response: httpx.Response, field: str, what: str) -> None:
 async def test_every_parameter_of_every_route_refuses_bad_text(
     poison: str, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    world = await World().build(client)
+    world = await World().build(client, app.state.parley)
     document = app.openapi()
     bad = POISONS[poison]
     checked = 0

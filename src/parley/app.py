@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from parley import __version__
 from parley.api import (
+    account,
+    admin,
     auth,
     contacts,
     conversations,
@@ -18,6 +20,7 @@ from parley.api import (
     lifecycle,
     link_previews,
     messages,
+    moderation,
     notifications,
     ops,
     search,
@@ -80,6 +83,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     for router in (
         ops.router,
         auth.router,
+        account.router,
+        admin.router,
+        moderation.router,
         users.router,
         conversations.router,
         messages.router,

@@ -40,6 +40,11 @@ def add_chat_parser(commands: Any) -> None:
     chat.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    chat.add_argument(
+        "--code",
+        default=os.environ.get("PARLEY_TOTP_CODE"),
+        help="a two-factor code (or recovery code) for an account with 2FA; asked on a terminal",
+    )
     actions = chat.add_subparsers(dest="chat_command", required=True)
 
     send = actions.add_parser("send", help="send one message ('-' reads it from stdin)")
@@ -91,12 +96,23 @@ def _password(args: argparse.Namespace) -> str:
 
 async def _logged_in(args: argparse.Namespace) -> ParleyClient:
     from parley.client import ParleyClient
+    from parley.client.errors import ApiError
 
     if not args.username:
         raise SystemExit("error: give --username (or set PARLEY_USERNAME)")
     client = ParleyClient(args.server, device_name="parley chat")
     try:
-        await client.login(args.username, _password(args))
+        password = _password(args)
+        try:
+            await client.login(args.username, password)
+        except ApiError as error:
+            if error.code != "TOTP_REQUIRED" or error.mfa_token is None:
+                raise
+            code = args.code or (input("Two-factor code: ").strip() if sys.stdin.isatty() else "")
+            if not code:
+                raise SystemExit("error: this account has two-factor auth: give --code") from None
+            proof = {"code": code} if code.isdigit() and len(code) == 6 else {"recovery_code": code}
+            await client.login_second_factor(error.mfa_token, **proof)
     except BaseException:
         await client.aclose()
         raise

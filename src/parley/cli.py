@@ -1,5 +1,5 @@
-"""The ``parley`` command: serve, migrate, create-admin, check-config, version, protocol-schema
-(and chat)."""
+"""The ``parley`` command: serve, migrate, create-admin, admin (reset-link, set-role),
+check-config, version, protocol-schema (and chat)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,31 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- admin (operator recovery, no administrator needed)
+
+
+async def _admin(settings: Settings, args: argparse.Namespace) -> str:
+    from parley.container import build_container
+
+    container = build_container(settings)
+    try:
+        user = await container.accounts.get_by_username(args.username)
+        if args.admin_command == "reset-link":
+            url, expires_at = await container.credentials.issue_link(user.id, issued_by=user.id)
+            return f"{url}\n(single use, until {expires_at.isoformat()})"
+        view = await container.administration.update_user(user.id, user.id, role=args.role)
+        return f"{view.username} is now {view.role}"
+    finally:
+        await container.close()
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    print(asyncio.run(_admin(settings, args)))
+    return 0
+
+
 # --- check-config
 
 
@@ -232,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     admin.set_defaults(func=cmd_create_admin)
+
+    operator = commands.add_parser("admin", help="account recovery from the server's shell")
+    operator_commands = operator.add_subparsers(dest="admin_command", required=True)
+    reset = operator_commands.add_parser(
+        "reset-link", help="print a single-use password reset link for a user (no SMTP needed)"
+    )
+    reset.add_argument("username")
+    role = operator_commands.add_parser("set-role", help="make a user a user, moderator or admin")
+    role.add_argument("username")
+    role.add_argument("role", choices=["user", "moderator", "admin"])
+    operator.set_defaults(func=cmd_admin)
 
     commands.add_parser(
         "check-config", help="print the effective settings and what is reachable"

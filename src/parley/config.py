@@ -255,6 +255,18 @@ class Settings(BaseSettings):
     export_ttl_days: int = Field(default=7, ge=1, le=365)
     # Exports one user may request per day (each reads everything they ever sent).
     exports_per_day: int = Field(default=3, ge=1)
+    # --- accounts and administration (DESIGN §6.3)
+    # Who may register: everyone, holders of an invite link, or nobody. Administrators can
+    # change it at run time (the admin console); this is the value until they do.
+    registration: Literal["open", "invite", "closed"] = "open"
+    # A mailed password reset link works once, for this long.
+    password_reset_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # A reset link an administrator hands over (no SMTP needed) works once, for this long.
+    admin_reset_link_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Audit entries older than this are deleted by a daily job.
+    audit_retention_days: int = Field(default=90, ge=1)
+    # The issuer shown in authenticator apps next to the account name.
+    totp_issuer: str = Field(default="Parley", min_length=1, max_length=64)
 
     @field_validator("public_url")
     @classmethod

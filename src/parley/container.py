@@ -24,6 +24,7 @@ from parley.lifecycle.retention import Retention, RetentionPolicy, register_rete
 from parley.media.blobstore import BlobStore
 from parley.media.factory import build_blob_store
 from parley.media.image_workers import ImageWorkers, WorkerLimits
+from parley.notifications.email_kit import EmailKit
 from parley.notifications.service import Notifications, build_notifications
 from parley.observability.health import ReadinessCheck
 from parley.observability.metrics import Metrics
@@ -35,19 +36,26 @@ from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Backoff, Rate, RateLimiter
 from parley.security.tokens import TokenSigner
 from parley.services.accounts import Accounts
+from parley.services.administration import Administration
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.attachments import Attachments, register_attachment_jobs
+from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
+from parley.services.credentials import Credentials
 from parley.services.events import EventBroker
 from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
+from parley.services.login import LoginFlow
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.realtime_reads import RealtimeReads
 from parley.services.receipts import Receipts
+from parley.services.registration import Registration
+from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.two_factor import TwoFactor
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
 from parley.store.db import Database
@@ -89,6 +97,14 @@ class Container:
     retention: Retention
     exports: Exports
     erasure: Erasure
+    # Accounts and administration (DESIGN §6.3).
+    audit: AuditLog
+    login: LoginFlow
+    credentials: Credentials
+    two_factor: TwoFactor
+    administration: Administration
+    registration: Registration
+    reports: Reports
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -340,6 +356,11 @@ def build_container(settings: Settings) -> Container:
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
+    audit = AuditLog(
+        db, jobs, scheduler, retention=timedelta(days=settings.audit_retention_days)
+    )
+    two_factor = TwoFactor(db, hasher, limiter, issuer=settings.totp_issuer)
+    administration = Administration(db, auth, conversations_service)
     return Container(
         settings=settings,
         db=db,
@@ -370,6 +391,22 @@ def build_container(settings: Settings) -> Container:
         erasure=erasure,
         notifications=notifications,
         outbound=outbound,
+        audit=audit,
+        login=LoginFlow(auth, two_factor, audit, notifications.signer),
+        credentials=Credentials(
+            db,
+            hasher,
+            auth,
+            limiter,
+            jobs,
+            EmailKit(notifications.mailer, notifications.signer, notifications.links),
+            reset_ttl=timedelta(minutes=settings.password_reset_ttl_minutes),
+            admin_link_ttl=timedelta(hours=settings.admin_reset_link_ttl_hours),
+        ),
+        two_factor=two_factor,
+        administration=administration,
+        registration=Registration(db, accounts, default_mode=settings.registration),
+        reports=Reports(db, events, messages, administration),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

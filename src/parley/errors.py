@@ -3,17 +3,23 @@
     ParleyError                      500 INTERNAL_ERROR (never raised for bad input)
     ├── ValidationFailed             400 VALIDATION_ERROR (+ field details)
     │   ├── MalformedBody            400 INVALID_JSON
-    │   └── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
+    │   ├── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
+    │   ├── InvalidCode              400 INVALID_CODE (a wrong, used or replayed 2FA code)
+    │   └── InvalidInvite            400 INVALID_INVITE (unknown, used up, expired, revoked)
     ├── AuthenticationFailed         401 AUTHENTICATION_FAILED
     │   ├── InvalidCredentials       401 INVALID_CREDENTIALS
     │   ├── InvalidToken             401 INVALID_TOKEN
     │   ├── TokenExpired             401 TOKEN_EXPIRED
     │   ├── SessionRevoked           401 SESSION_REVOKED
     │   ├── InvalidRefreshToken      401 INVALID_REFRESH_TOKEN
-    │   └── RefreshTokenReused       401 REFRESH_TOKEN_REUSED
+    │   ├── RefreshTokenReused       401 REFRESH_TOKEN_REUSED
+    │   └── TotpRequired             401 TOTP_REQUIRED (+ mfa_token: POST /auth/login/2fa)
     ├── Forbidden                    403 FORBIDDEN
     │   ├── Blocked                  403 BLOCKED
-    │   └── OriginNotAllowed         403 ORIGIN_NOT_ALLOWED (a WebSocket upgrade from a foreign page)
+    │   ├── OriginNotAllowed         403 ORIGIN_NOT_ALLOWED (a WebSocket upgrade from a foreign page)
+    │   ├── WrongPassword            403 WRONG_PASSWORD (the current password, when re-asked)
+    │   ├── RegistrationClosed       403 REGISTRATION_CLOSED
+    │   └── InviteRequired           403 INVITE_REQUIRED
     ├── NotFound                     404 NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── Conflict                     409 CONFLICT
@@ -23,7 +29,9 @@
     │   ├── GroupFull                409 GROUP_FULL
     │   ├── MessageDeleted           409 MESSAGE_DELETED
     │   ├── EmailTaken               409 EMAIL_TAKEN
-    │   └── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
+    │   ├── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
+    │   ├── LastAdmin                409 LAST_ADMIN (the last active administrator stays)
+    │   └── AlreadyReported          409 ALREADY_REPORTED
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
@@ -91,6 +99,16 @@ class InvalidLink(ValidationFailed):
     default_message = "This link is not valid or has expired"
 
 
+class InvalidCode(ValidationFailed):
+    code = "INVALID_CODE"
+    default_message = "This code is not valid"
+
+
+class InvalidInvite(ValidationFailed):
+    code = "INVALID_INVITE"
+    default_message = "This invite link is not valid, has expired or has been used"
+
+
 class AuthenticationFailed(ParleyError):
     status = 401
     code = "AUTHENTICATION_FAILED"
@@ -127,6 +145,19 @@ class RefreshTokenReused(AuthenticationFailed):
     default_message = "This refresh token was already used; the session has been revoked"
 
 
+class TotpRequired(AuthenticationFailed):
+    code = "TOTP_REQUIRED"
+    default_message = "This account has two-factor authentication: send a code"
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        super().__init__()
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"mfa_token": self.mfa_token, "expires_in": self.expires_in}
+
+
 class Forbidden(ParleyError):
     status = 403
     code = "FORBIDDEN"
@@ -141,6 +172,21 @@ class Blocked(Forbidden):
 class OriginNotAllowed(Forbidden):
     code = "ORIGIN_NOT_ALLOWED"
     default_message = "This page's origin may not open the real-time socket"
+
+
+class WrongPassword(Forbidden):
+    code = "WRONG_PASSWORD"
+    default_message = "The current password is wrong"
+
+
+class RegistrationClosed(Forbidden):
+    code = "REGISTRATION_CLOSED"
+    default_message = "Registration is closed on this server"
+
+
+class InviteRequired(Forbidden):
+    code = "INVITE_REQUIRED"
+    default_message = "Registration on this server needs an invite link"
 
 
 class NotFound(ParleyError):
@@ -194,6 +240,16 @@ class EmailTaken(Conflict):
 class NotConfigured(Conflict):
     code = "NOT_CONFIGURED"
     default_message = "This server is not configured for this"
+
+
+class LastAdmin(Conflict):
+    code = "LAST_ADMIN"
+    default_message = "This is the last active administrator"
+
+
+class AlreadyReported(Conflict):
+    code = "ALREADY_REPORTED"
+    default_message = "You have already reported this message"
 
 
 class PayloadTooLarge(ParleyError):

@@ -39,6 +39,7 @@ class RegisterBody(RequestModel):
     username: str
     password: str
     display_name: str | None = None
+    invite: str | None = Field(default=None, max_length=128)  # a registration invite's token
 
 
 class LoginBody(RequestModel):
@@ -47,6 +48,14 @@ class LoginBody(RequestModel):
     device_name: str | None = None
     cookie: bool = False  # keep the refresh token in an HttpOnly cookie, not the body
     device_token: str | None = Field(default=None, max_length=1024)  # from an earlier login
+
+
+class SecondFactorBody(RequestModel):
+    mfa_token: str = Field(max_length=2048)
+    code: str | None = Field(default=None, max_length=16)
+    recovery_code: str | None = Field(default=None, max_length=32)
+    device_name: str | None = None
+    cookie: bool = False
 
 
 class RefreshBody(RequestModel):
@@ -110,20 +119,55 @@ async def register(body: RegisterBody, services: Services, client: Client) -> di
     decision = await services.limiter.hit(key, services.registration_rate)
     if not decision.allowed:
         raise RateLimited(decision.retry_after, "Too many accounts registered from this address")
-    user = await services.accounts.register(body.username, body.password, body.display_name)
+    user = await services.registration.register(
+        body.username,
+        body.password,
+        body.display_name,
+        invite=body.invite,
+        ip_address=client.ip_address,
+    )
     return {"user": user.to_private()}
+
+
+@router.get("/auth/registration")
+async def registration_mode(services: Services) -> dict[str, Any]:
+    """Whether this server takes registrations: ``open``, ``invite`` (an invite link is
+    needed) or ``closed``. Public: the login page asks before offering a form."""
+    return {"registration": await services.registration.mode()}
 
 
 @router.post("/auth/login", response_model=None)
 async def login(
     body: LoginBody, request: Request, services: Services, client: Client
 ) -> dict[str, Any] | JSONResponse:
-    """``"cookie": true``: the refresh token goes into an HttpOnly cookie, not the body."""
+    """``"cookie": true``: the refresh token goes into an HttpOnly cookie, not the body.
+    An account with two-factor authentication answers 401 ``TOTP_REQUIRED`` with an
+    ``mfa_token`` for ``POST /api/v1/auth/login/2fa``."""
     if body.device_name:
         client = client.__class__(client.ip_address, client.user_agent, body.device_name[:200])
     device_token = body.device_token or request.cookies.get(DEVICE_COOKIE)
-    tokens, user = await services.auth.login(
+    tokens, user = await services.login.login(
         body.username, body.password, client, device_token=device_token
+    )
+    result = tokens.to_public() | {"user": user.to_private()}
+    if body.cookie:
+        return _cookie_response(
+            request, services, result, tokens.refresh_token, tokens.device_token
+        )
+    return result
+
+
+@router.post("/auth/login/2fa", response_model=None)
+async def login_second_factor(
+    body: SecondFactorBody, request: Request, services: Services, client: Client
+) -> dict[str, Any] | JSONResponse:
+    """The second step of a login with 2FA: the ``mfa_token`` from the 401
+    ``TOTP_REQUIRED`` and a ``code`` from the authenticator app (or a ``recovery_code``).
+    Answers as ``/auth/login`` does, cookie mode included."""
+    if body.device_name:
+        client = client.__class__(client.ip_address, client.user_agent, body.device_name[:200])
+    tokens, user = await services.login.second_step(
+        body.mfa_token, client, code=body.code, recovery_code=body.recovery_code
     )
     result = tokens.to_public() | {"user": user.to_private()}
     if body.cookie:

@@ -20,15 +20,22 @@ from parley.observability.health import ReadinessCheck
 from parley.observability.metrics import Metrics
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.accounts import Accounts
+from parley.services.administration import Administration
 from parley.services.attachments import Attachments
+from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import Conversations
+from parley.services.credentials import Credentials
 from parley.services.link_previews import LinkPreviews
+from parley.services.login import LoginFlow
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.registration import Registration
+from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.two_factor import TwoFactor
 from parley.services.uploads import Uploads
 
 
@@ -54,6 +61,13 @@ class ApiServices(Protocol):
     retention: Retention
     exports: Exports
     erasure: Erasure
+    audit: AuditLog
+    login: LoginFlow
+    credentials: Credentials
+    two_factor: TwoFactor
+    administration: Administration
+    registration: Registration
+    reports: Reports
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

@@ -8,7 +8,8 @@ inherit the versioned prefix, so one deploy invalidates them all at once. Unvers
 stale-version paths still work, with ``no-cache`` and an ``ETag``.
 
 Page URLs (DESIGN §1 "Deep links"): ``/``, ``/login``, ``/register``, ``/c/{conversation}``,
-``/c/{conversation}/m/{message}``, ``/g/{slug}``, ``/contacts``, ``/settings``, ``/search``.
+``/c/{conversation}/m/{message}``, ``/g/{slug}``, ``/contacts``, ``/settings``, ``/search``,
+``/forgot-password``, ``/reset-password``, ``/admin``, ``/admin/{section}``.
 Any other path a browser asks for as a page gets the same document with status 404, and the
 client shows its "not found" view (``not_found_page``); ``/api/`` paths and requests that do
 not ask for HTML keep the JSON 404 of ``parley/api/errors.py``. ``/sw.js`` is the service
@@ -51,6 +52,10 @@ PAGE_PATHS = (
     "/",
     "/login",
     "/register",
+    "/forgot-password",
+    "/reset-password",
+    "/admin",
+    "/admin/{section}",
     "/contacts",
     "/settings",
     "/settings/{section}",

@@ -27,6 +27,9 @@ class ServerError(ParleyClientError):
         self.details: list[dict[str, Any]] = list(body.get("details") or [])
         retry_after = body.get("retry_after")
         self.retry_after = float(retry_after) if isinstance(retry_after, int | float) else None
+        # TOTP_REQUIRED: the token for ``ParleyClient.login_second_factor``.
+        mfa_token = body.get("mfa_token")
+        self.mfa_token = mfa_token if isinstance(mfa_token, str) else None
         super().__init__(f"{self.code}: {self.message}")
 
 

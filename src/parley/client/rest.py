@@ -202,17 +202,57 @@ class ParleyClient:
         result = await self.request("POST", "/api/v1/auth/register", json=body, authenticated=False)
         return dict(result["user"])
 
-    async def login(self, username: str, password: str) -> JSON:
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> JSON:
+        """Log in. An account with two-factor auth needs ``code`` (from the authenticator
+        app) or ``recovery_code``; without either it raises ``ApiError`` ``TOTP_REQUIRED``,
+        whose ``mfa_token`` :meth:`login_second_factor` takes."""
         body: JSON = {"username": username, "password": password}
         if self.device_name:
             body["device_name"] = self.device_name
         if self.device_token:
             body["device_token"] = self.device_token
-        result = await self.request("POST", "/api/v1/auth/login", json=body, authenticated=False)
+        try:
+            result = await self.request("POST", "/api/v1/auth/login", json=body, authenticated=False)
+        except ApiError as error:
+            if error.code != "TOTP_REQUIRED" or error.mfa_token is None or not (code or recovery_code):
+                raise
+            return await self.login_second_factor(
+                error.mfa_token, code=code, recovery_code=recovery_code
+            )
+        return self._logged_in(result)
+
+    async def login_second_factor(
+        self, mfa_token: str, *, code: str | None = None, recovery_code: str | None = None
+    ) -> JSON:
+        """The second step of a login with two-factor auth (``POST /api/v1/auth/login/2fa``)."""
+        body: JSON = {"mfa_token": mfa_token}
+        if code is not None:
+            body["code"] = code
+        if recovery_code is not None:
+            body["recovery_code"] = recovery_code
+        if self.device_name:
+            body["device_name"] = self.device_name
+        result = await self.request("POST", "/api/v1/auth/login/2fa", json=body, authenticated=False)
+        return self._logged_in(result)
+
+    def _logged_in(self, result: JSON) -> JSON:
         self.tokens = Tokens.from_response(result)
         self.device_token = result.get("device_token") or self.device_token
         self.user = dict(result["user"])
         return self.user
+
+    async def change_password(self, current_password: str, new_password: str) -> int:
+        """Change the password; every other session is signed out. How many were."""
+        body = {"current_password": current_password, "new_password": new_password}
+        result = await self.request("POST", "/api/v1/users/me/password", json=body)
+        return int(result["sessions_revoked"])
 
     async def logout(self) -> None:
         await self.request("POST", "/api/v1/auth/logout")

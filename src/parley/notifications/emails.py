@@ -1,5 +1,5 @@
-"""The emails Parley sends, as plain text and HTML: address verification, and the digest of
-missed messages with its one-click unsubscribe (RFC 8058).
+"""The emails Parley sends, as plain text and HTML: address verification, password reset,
+and the digest of missed messages with its one-click unsubscribe (RFC 8058).
 
 Everything a user wrote (names, message text) is escaped in the HTML part; the HTML is a
 plain table layout with inline styles, which mail clients render (they ignore style sheets).
@@ -67,6 +67,33 @@ def verification_email(
     )
     return OutgoingEmail(
         to=to, subject=subject, text=text, html=html, message_id=f"<verify-{job_id}@parley>"
+    )
+
+
+def password_reset_email(
+    *, to: str, display_name: str, username: str, link: str, valid_minutes: int, job_id: str
+) -> OutgoingEmail:
+    subject = f"Reset your {BRAND} password"
+    text = (
+        f"Hello {display_name},\n\n"
+        f"Someone asked to reset the password of {username} on {BRAND}. If it was you, open "
+        f"this link and choose a new password:\n\n{link}\n\n"
+        f"The link works once, for {valid_minutes} minutes. If you did not ask for this, "
+        "ignore this email: your password stays as it is.\n"
+    )
+    html = _html_page(
+        subject,
+        f"<p>Hello {escape(display_name)},</p>"
+        f"<p>Someone asked to reset the password of <strong>{escape(username)}</strong> on "
+        f"{BRAND}. If it was you, choose a new password:</p>"
+        f"<p><a href=\"{escape(link, quote=True)}\" style=\"display:inline-block;padding:10px 16px;"
+        "background:#3b5bdb;color:#ffffff;border-radius:6px;text-decoration:none\">"
+        "Choose a new password</a></p>"
+        f"<p style=\"color:#5f6370;font-size:13px\">The link works once, for {valid_minutes} "
+        "minutes. If you did not ask for this, ignore this email.</p>",
+    )
+    return OutgoingEmail(
+        to=to, subject=subject, text=text, html=html, message_id=f"<reset-{job_id}@parley>"
     )
 
 

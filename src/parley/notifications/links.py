@@ -39,6 +39,13 @@ class PublicLinks:
     def verify_email(self, token: str) -> str:
         return self.path("/email/verify?" + urlencode({"token": token}))
 
+    def reset_password(self, token: str) -> str:
+        """The web client's page that asks for a new password (services.credentials)."""
+        return self.path("/reset-password?" + urlencode({"token": token}))
+
+    def register_with_invite(self, token: str) -> str:
+        return self.path("/register?" + urlencode({"invite": token}))
+
     def unsubscribe(self, token: str) -> str:
         return self.path("/email/unsubscribe?" + urlencode({"token": token}))
 

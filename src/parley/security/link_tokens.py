@@ -27,6 +27,8 @@ _KEY_LABEL = b"parley link tokens v1"
 class LinkPurpose(StrEnum):
     VERIFY_EMAIL = "verify-email"
     UNSUBSCRIBE_DIGEST = "unsubscribe-digest"
+    # Not a link: the short-lived token between a login's password and its 2FA code.
+    MFA_LOGIN = "mfa-login"
 
 
 class LinkSigner:

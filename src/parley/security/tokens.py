@@ -123,6 +123,7 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def hash_refresh_token(token: str) -> str:
-    # Refresh tokens carry 256 random bits, so a fast hash suffices: no dictionary to attack.
+def hash_random_token(token: str) -> str:
+    """How a random bearer token is stored (refresh tokens, password reset tokens, invites):
+    they carry 192-256 random bits, so a fast hash suffices: no dictionary to attack."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ class User:
     is_admin: bool
     created_at: datetime
     last_seen_at: datetime | None
+    role: str = "user"  # the site role (services.roles): user, moderator or admin
 
     @classmethod
     def from_row(cls, row: Row[Any] | Any) -> User:
@@ -46,9 +48,10 @@ class User:
             id=row.id,
             username=row.username,
             display_name=row.display_name,
-            is_admin=row.is_admin,
+            is_admin=row.role == "admin",
             created_at=row.created_at,
             last_seen_at=row.last_seen_at,
+            role=row.role,
         )
 
     def to_public(self) -> dict[str, Any]:
@@ -60,7 +63,7 @@ class User:
         }
 
     def to_private(self) -> dict[str, Any]:
-        return self.to_public() | {"is_admin": self.is_admin}
+        return self.to_public() | {"is_admin": self.is_admin, "role": self.role}
 
 
 def normalise_username(raw: str) -> str:
@@ -88,10 +91,14 @@ _USER_COLUMNS = (
     users.c.id,
     users.c.username,
     users.c.display_name,
-    users.c.is_admin,
+    users.c.role,
     users.c.created_at,
     users.c.last_seen_at,
 )
+
+# Runs inside the registering transaction (an invite's use is counted there: services.
+# registration), so a refused claim registers nobody.
+RegistrationClaim = Callable[[AsyncConnection], Awaitable[None]]
 
 
 async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
@@ -126,6 +133,7 @@ class Accounts:
         display_name: str | None = None,
         *,
         is_admin: bool = False,
+        claim: RegistrationClaim | None = None,
     ) -> User:
         key = normalise_username(username)
         name = clean_display_name(display_name if display_name else username.strip())
@@ -133,8 +141,11 @@ class Accounts:
         password_hash = await self._hasher.hash(password)
         now = utcnow()
         user_id = new_id()
+        role = "admin" if is_admin else "user"
         try:
             async with self._db.transaction() as conn:
+                if claim is not None:
+                    await claim(conn)
                 await conn.execute(
                     insert(users).values(
                         id=user_id,
@@ -143,13 +154,14 @@ class Accounts:
                         display_name=name,
                         password_hash=password_hash,
                         is_admin=is_admin,
+                        role=role,
                         created_at=now,
                         updated_at=now,
                     )
                 )
         except IntegrityError:
             raise UsernameTaken(details=[]) from None
-        return User(user_id, key, name, is_admin, now, None)
+        return User(user_id, key, name, is_admin, now, None, role)
 
     async def get(self, user_id: str) -> User:
         async with self._db.read() as conn:
@@ -190,9 +202,12 @@ class Accounts:
         return user
 
     async def set_admin(self, user_id: str, is_admin: bool) -> None:
+        """For ``parley create-admin``; the admin API goes through ``Administration``."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                update(users).where(users.c.id == user_id).values(is_admin=is_admin)
+                update(users)
+                .where(users.c.id == user_id)
+                .values(is_admin=is_admin, role="admin" if is_admin else "user")
             )
 
     async def search(self, query: str, *, limit: int = 20) -> list[User]:

@@ -29,7 +29,7 @@ from parley.errors import (
 from parley.ids import new_id
 from parley.security.login_throttle import LoginThrottle
 from parley.security.passwords import PasswordHasher
-from parley.security.tokens import TokenSigner, hash_refresh_token, new_refresh_token
+from parley.security.tokens import TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
@@ -56,6 +56,14 @@ class Principal:
 
     user_id: str
     session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChecked:
+    """A login whose password was right: who, and the username it was typed as."""
+
+    user_id: str
+    username_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +189,23 @@ class Auth:
         *,
         device_token: str | None = None,
     ) -> tuple[TokenPair, User]:
-        """Check the password and open a session. The attempt is counted before the
-        password is checked (``security.login_throttle`` has the policy); the error never
-        says which of username or password was wrong. The pair returned carries a fresh
-        device token: presented at a later login, it marks the device as known."""
+        """Check the password and open a session (no second factor: ``services.login``
+        adds it for the API). The pair returned carries a fresh device token."""
+        checked = await self.check_password(username, password, client, device_token=device_token)
+        return await self.finish_login(checked, client)
+
+    async def check_password(
+        self,
+        username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        device_token: str | None = None,
+    ) -> PasswordChecked:
+        """The first step of a login: the attempt is counted before the password is checked
+        (``security.login_throttle`` has the policy); the error never says which of
+        username or password was wrong. A device token presented from an earlier login
+        marks the device as known to the throttle."""
         key = username.strip().lower()[:64]
         # Throttled first, before any database read: a flood of refused guesses costs
         # nothing but the limiter. The device token names its username for that reason
@@ -210,8 +231,15 @@ class Auth:
                 await conn.execute(
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
-        tokens, user = await self.open_session(row.id, client)
-        return replace(tokens, device_token=self._signer.issue_device(row.id, key)), user
+        return PasswordChecked(user_id=row.id, username_key=key)
+
+    async def finish_login(
+        self, checked: PasswordChecked, client: ClientInfo
+    ) -> tuple[TokenPair, User]:
+        """Open the session of a login whose every factor passed, with a device token."""
+        tokens, user = await self.open_session(checked.user_id, client)
+        device = self._signer.issue_device(checked.user_id, checked.username_key)
+        return replace(tokens, device_token=device), user
 
     async def open_session(self, user_id: str, client: ClientInfo) -> tuple[TokenPair, User]:
         now = utcnow()
@@ -235,7 +263,7 @@ class Auth:
             )
             await conn.execute(
                 insert(refresh_tokens).values(
-                    token_hash=hash_refresh_token(refresh), session_id=session_id, created_at=now
+                    token_hash=hash_random_token(refresh), session_id=session_id, created_at=now
                 )
             )
         return self._pair(user_id, session_id, refresh), user
@@ -243,7 +271,7 @@ class Auth:
     async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
         """Rotate: the presented token stops working and a new pair is returned."""
         now = utcnow()
-        token_hash = hash_refresh_token(refresh_token)
+        token_hash = hash_random_token(refresh_token)
         reused = False
         async with self._db.transaction() as conn:
             row = (
@@ -286,7 +314,7 @@ class Auth:
                 new_token = new_refresh_token()
                 await conn.execute(
                     insert(refresh_tokens).values(
-                        token_hash=hash_refresh_token(new_token),
+                        token_hash=hash_random_token(new_token),
                         session_id=row.session_id,
                         created_at=now,
                     )

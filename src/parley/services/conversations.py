@@ -359,11 +359,20 @@ class Conversations:
         )
         return await self.get(user_id, conversation_id)
 
-    async def delete(self, user_id: str, conversation_id: str) -> None:
+    async def delete(self, user_id: str, conversation_id: str, *, as_site_admin: bool = False) -> None:
+        """Delete a group (its owner), or any conversation (``as_site_admin``: a site
+        administrator, DESIGN §6.3 — the caller checks the site role)."""
         async with self._db.transaction() as conn:
-            member = await membership(conn, conversation_id, user_id)
-            if member.is_direct or member.role != "owner":
-                raise Forbidden("Only the group's owner can delete it")
+            if as_site_admin:
+                exists = await conn.execute(
+                    select(conversations.c.id).where(conversations.c.id == conversation_id)
+                )
+                if exists.first() is None:
+                    raise NotFound(CONVERSATION_NOT_FOUND)
+            else:
+                member = await membership(conn, conversation_id, user_id)
+                if member.is_direct or member.role != "owner":
+                    raise Forbidden("Only the group's owner can delete it")
             audience = await member_ids(conn, conversation_id)
             await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
         await self._events.emit(

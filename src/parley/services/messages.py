@@ -8,6 +8,7 @@ Every later change to a message takes a new seq of its conversation as ``version
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from parley.clock import utcnow
 from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
+from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_batch import mention_ids, resolve_mentions
@@ -87,19 +89,21 @@ class Messages(MessageSender):
                 member = await membership(conn, message.conversation_id, user_id)
                 if member.is_direct or not member.is_admin:
                     raise Forbidden("Only the sender or a conversation admin can delete it")
-            await conn.execute(reactions.delete().where(reactions.c.message_id == message_id))
-            await attachment_records.release_for_message(conn, message_id, now)
-            await bump_version(
-                conn,
-                message.conversation_id,
-                message_id,
-                now,
-                content="",
-                mentions="[]",
-                deleted_at=now,
-            )
-            tombstone = await load_message(conn, message_id, urls=self._urls)
-        assert tombstone is not None
+            tombstone = await _erase(conn, message, now, self._urls)
+        await self._events.emit([changed_event(EventType.MESSAGE_DELETED, tombstone)])
+        return tombstone
+
+    async def delete_for_moderation(self, message_id: str) -> Message:
+        """Tombstone a message as a site moderator resolving a report (DESIGN §6.3): no
+        membership needed. The caller checks the site role."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            message = await load_message(conn, message_id, urls=self._urls)
+            if message is None:
+                raise NotFound(MESSAGE_NOT_FOUND)
+            if message.deleted or message.kind != "text":
+                return message
+            tombstone = await _erase(conn, message, now, self._urls)
         await self._events.emit([changed_event(EventType.MESSAGE_DELETED, tombstone)])
         return tombstone
 
@@ -225,3 +229,23 @@ class Messages(MessageSender):
             # client drops what it holds there.
             "expired_through_seq": position.expired_through_seq,
         }
+
+
+async def _erase(
+    conn: AsyncConnection, message: Message, now: datetime, urls: AttachmentUrls | None
+) -> Message:
+    """The tombstone: content, mentions, reactions and attachments go; the seq stays."""
+    await conn.execute(reactions.delete().where(reactions.c.message_id == message.id))
+    await attachment_records.release_for_message(conn, message.id, now)
+    await bump_version(
+        conn,
+        message.conversation_id,
+        message.id,
+        now,
+        content="",
+        mentions="[]",
+        deleted_at=now,
+    )
+    tombstone = await load_message(conn, message.id, urls=urls)
+    assert tombstone is not None
+    return tombstone

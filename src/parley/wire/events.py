@@ -45,6 +45,7 @@ class EventType(enum.StrEnum):
     USER_UPDATED = "user.updated"
     MESSAGES_EXPIRED = "messages.expired"
     EXPORT_UPDATED = "export.updated"
+    REPORT_RESOLVED = "report.resolved"
 
 
 class Seq(enum.StrEnum):
@@ -172,6 +173,10 @@ class ExportPayload(TypedDict):
     export: JSONObject  # as GET /api/v1/users/me/exports/{export_id} returns it
 
 
+class ReportResolvedPayload(TypedDict):
+    report: JSONObject  # the report as its reporter sees it (docs/accounts.md)
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -231,6 +236,7 @@ EVENTS: dict[EventType, EventSpec] = {
     ),
     EventType.MESSAGES_EXPIRED: EventSpec(MessagesExpiredPayload, Seq.NONE, _MEMBERS),
     EventType.EXPORT_UPDATED: EventSpec(ExportPayload, Seq.NONE, "the user's own sessions"),
+    EventType.REPORT_RESOLVED: EventSpec(ReportResolvedPayload, Seq.NONE, "the reporter's own sessions"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).

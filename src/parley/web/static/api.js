@@ -15,6 +15,7 @@ export class ApiError extends Error {
     this.code = error.code || "HTTP_" + status;
     this.details = error.details || [];
     this.retryAfter = retryAfter;
+    this.mfaToken = error.mfa_token; // TOTP_REQUIRED: the token for the login's second step
   }
 
   /** The message for one field of a validation error, if any. */
@@ -158,10 +159,33 @@ export class Api {
     return result.user;
   }
 
-  async register(username, password, displayName) {
+  /** The second step of a login with 2FA: `proof` is {code} or {recovery_code}. */
+  async loginSecondFactor(mfaToken, proof) {
+    const result = await this.request("POST", "/auth/login/2fa", {
+      body: { mfa_token: mfaToken, ...proof, cookie: true, device_name: deviceName() },
+      auth: false,
+    });
+    this._accept(result);
+    return result.user;
+  }
+
+  async register(username, password, displayName, invite) {
     const body = { username, password };
     if (displayName) body.display_name = displayName;
+    if (invite) body.invite = invite;
     return (await this.request("POST", "/auth/register", { body, auth: false })).user;
+  }
+
+  registrationMode() {
+    return this.request("GET", "/auth/registration", { auth: false }).then((r) => r.registration);
+  }
+
+  requestPasswordReset(usernameOrEmail) {
+    return this.request("POST", "/auth/password-reset", { body: { username_or_email: usernameOrEmail }, auth: false });
+  }
+
+  confirmPasswordReset(token, newPassword) {
+    return this.request("POST", "/auth/password-reset/confirm", { body: { token, new_password: newPassword }, auth: false });
   }
 
   async logout() {
@@ -228,6 +252,29 @@ export class Api {
   requestConversationExport(id) { return this.post(`/conversations/${enc(id)}/export`).then((r) => r.export); }
   exports() { return this.get("/users/me/exports").then((r) => r.exports); }
   deleteAccount(password) { return this.request("DELETE", "/users/me", { body: { password } }); }
+  changePassword(current, next) { return this.post("/users/me/password", { current_password: current, new_password: next }); }
+  twoFactor() { return this.get("/users/me/2fa").then((r) => r.two_factor); }
+  enrolTwoFactor() { return this.post("/users/me/2fa").then((r) => r.two_factor); }
+  confirmTwoFactor(code) { return this.post("/users/me/2fa/confirm", { code }).then((r) => r.recovery_codes); }
+  disableTwoFactor(proof) { return this.request("DELETE", "/users/me/2fa", { body: proof }).then((r) => r.two_factor); }
+  renewRecoveryCodes(code) { return this.post("/users/me/2fa/recovery-codes", { code }).then((r) => r.recovery_codes); }
+  reportMessage(id, reason) { return this.post(`/messages/${enc(id)}/report`, { reason }).then((r) => r.report); }
+
+  // --- administration (site staff)
+  adminUsers(query) { return this.get("/admin/users", query); }
+  adminUpdateUser(id, changes) { return this.patch(`/admin/users/${enc(id)}`, changes).then((r) => r.user); }
+  adminResetLink(id) { return this.post(`/admin/users/${enc(id)}/password-reset-link`); }
+  adminRevokeSessions(id) { return this.delete(`/admin/users/${enc(id)}/sessions`); }
+  adminConversations(query) { return this.get("/admin/conversations", query); }
+  adminDeleteConversation(id) { return this.delete(`/admin/conversations/${enc(id)}`); }
+  adminSettings() { return this.get("/admin/settings").then((r) => r.settings); }
+  adminUpdateSettings(changes) { return this.patch("/admin/settings", changes).then((r) => r.settings); }
+  adminInvites() { return this.get("/admin/invites").then((r) => r.invites); }
+  adminCreateInvite(body) { return this.post("/admin/invites", body).then((r) => r.invite); }
+  adminRevokeInvite(id) { return this.delete(`/admin/invites/${enc(id)}`); }
+  adminReports(query) { return this.get("/admin/reports", query); }
+  adminResolveReport(id, action) { return this.post(`/admin/reports/${enc(id)}/resolve`, { action }).then((r) => r.report); }
+  adminAudit(query) { return this.get("/admin/audit", query); }
   revokeSession(id) { return this.delete(`/sessions/${enc(id)}`); }
 
   search(params) { return this.get("/search", params); }

@@ -2,7 +2,7 @@
 // (sidebar + main pane + connection banner), routing between views, global shortcuts.
 
 import { api } from "./api.js";
-import { h, icon } from "./dom.js";
+import { h, icon, toast } from "./dom.js";
 import { setPageTitle, startNotifications } from "./notify.js";
 import { startNotificationPrefs } from "./notify-prefs.js";
 import { registerServiceWorker, syncPush } from "./push.js";
@@ -10,6 +10,8 @@ import { conversationPath, navigate, startRouter } from "./router.js";
 import { store } from "./store.js";
 import { sync } from "./sync.js";
 import { renderAuth } from "./views/auth.js";
+import { AdminView } from "./views/admin.js";
+import { renderForgotPassword, renderResetPassword } from "./views/auth_recovery.js";
 import { ConnectionBanner } from "./views/banner.js";
 import { logo } from "./views/brand.js";
 import { ContactsView, refreshIncomingRequests } from "./views/contacts.js";
@@ -22,6 +24,11 @@ import { Sidebar } from "./views/sidebar.js";
 
 const root = document.getElementById("app");
 const NEXT_KEY = "parley.next";
+const REPORT_OUTCOMES = {
+  dismissed: "A moderator reviewed your report and took no action.",
+  message_deleted: "A moderator deleted the message you reported.",
+  sender_deactivated: "A moderator deactivated the account of the message you reported.",
+};
 let shell = null;
 let view = null;
 let stopNotifications = null;
@@ -53,7 +60,9 @@ async function enter(me) {
   const stopPrefs = startNotificationPrefs();
   stopNotifications = () => { stopPage(); stopPrefs(); };
   registerServiceWorker().then(() => syncPush());
-  offContacts = store.on("contacts", () => refreshIncomingRequests());
+  const offContactsTopic = store.on("contacts", () => refreshIncomingRequests());
+  const offReports = store.on("report.resolved", ({ report }) => toast(REPORT_OUTCOMES[report.resolution] || "Your report was reviewed."));
+  offContacts = () => { offContactsTopic(); offReports(); };
   refreshIncomingRequests();
 }
 
@@ -71,10 +80,20 @@ async function onLoggedIn(user) {
 
 function route(r) {
   closePopover();
+  if (r.name === "reset-password") {
+    // A reset link works whoever is logged in here: it is about the link's account.
+    teardownShell();
+    renderResetPassword(root, r.token);
+    return;
+  }
   if (!store.me) {
     teardownShell();
     if (r.name === "register") {
-      renderAuth(root, "register", onLoggedIn);
+      renderAuth(root, "register", onLoggedIn, { invite: r.invite });
+      return;
+    }
+    if (r.name === "forgot-password") {
+      renderForgotPassword(root);
       return;
     }
     if (r.name !== "login") {
@@ -88,7 +107,7 @@ function route(r) {
     renderAuth(root, "login", onLoggedIn);
     return;
   }
-  if (r.name === "login" || r.name === "register") {
+  if (r.name === "login" || r.name === "register" || r.name === "forgot-password") {
     navigate("/", { replace: true });
     return;
   }
@@ -154,6 +173,9 @@ function show(r) {
       break;
     case "search":
       setView(new SearchView(r.query));
+      break;
+    case "admin":
+      setView(new AdminView(r.section));
       break;
     default:
       setPageTitle("Not found");

@@ -97,6 +97,7 @@ const ICONS = {
   play: ["M7 4l13 8-13 8z"],
   pause: ["M7 4h3v16H7z", "M14 4h3v16h-3z"],
   image: ["M3 5h18v14H3z", "M8.5 10a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3z", "M21 15l-5-5L5 19"],
+  flag: ["M4 15s1-1 4-1 5 2 8 2 4-1 4-1V3s-1 1-4 1-5-2-8-2-4 1-4 1z", "M4 22v-7"],
 };
 
 export function icon(name, { size = 18, label } = {}) {

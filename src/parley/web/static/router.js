@@ -5,6 +5,8 @@
 //   /login, /register         auth            /c/{id}/m/{msg}    conversation at a message
 //   /contacts, /settings      pages           /g/{slug}          group by slug
 //   /search?q=...             search
+//   /forgot-password, /reset-password?token=   password reset (no login needed)
+//   /admin, /admin/{section}  site administration (staff)
 
 let listener = () => {};
 
@@ -20,8 +22,11 @@ export function parseRoute(pathname = location.pathname, search = location.searc
   if (parts.length === 0) return { name: "home" };
   const [head, a, b, c] = parts;
   if (head === "login" && parts.length === 1) return { name: "login" };
-  if (head === "register" && parts.length === 1) return { name: "register" };
+  if (head === "register" && parts.length === 1) return { name: "register", invite: query.invite || "" };
   if (head === "contacts" && parts.length === 1) return { name: "contacts" };
+  if (head === "forgot-password" && parts.length === 1) return { name: "forgot-password" };
+  if (head === "reset-password" && parts.length === 1) return { name: "reset-password", token: query.token || "" };
+  if (head === "admin" && parts.length <= 2) return { name: "admin", section: a || "users" };
   if (head === "settings" && parts.length <= 2) return { name: "settings", section: a || "profile" };
   if (head === "search" && parts.length === 1) return { name: "search", query };
   if (head === "c" && a && parts.length === 2) return { name: "conversation", id: a };

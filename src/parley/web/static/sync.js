@@ -533,6 +533,7 @@ export class Sync {
         break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":
+      case "report.resolved": // a report of the user's was decided (app.js tells them)
         store.emit(type, data);
         break;
       default:

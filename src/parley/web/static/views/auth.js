@@ -3,9 +3,11 @@
 import { api, ApiError, NetworkError } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { logo } from "./brand.js";
+import { renderSecondFactor } from "./auth_recovery.js";
 
-/** Render the login or register page into `root`; `onLoggedIn(user)` when done. */
-export function renderAuth(root, mode, onLoggedIn) {
+/** Render the login or register page into `root`; `onLoggedIn(user)` when done. `invite`:
+ * a registration invite's token (from /register?invite=...). */
+export function renderAuth(root, mode, onLoggedIn, { invite = "" } = {}) {
   const register = mode === "register";
   document.title = register ? "Create an account · Parley" : "Log in · Parley";
   const fields = {};
@@ -67,10 +69,14 @@ export function renderAuth(root, mode, onLoggedIn) {
     submit.disabled = true;
     submit.textContent = register ? "Creating account…" : "Logging in…";
     try {
-      if (register) await api.register(username, password, fields.display_name.value.trim());
+      if (register) await api.register(username, password, fields.display_name.value.trim(), invite);
       const user = await api.login(username, password);
       onLoggedIn(user);
     } catch (error) {
+      if (error instanceof ApiError && error.code === "TOTP_REQUIRED") {
+        renderSecondFactor(root, error.mfaToken, onLoggedIn);
+        return;
+      }
       submit.disabled = false;
       submit.textContent = register ? "Create account" : "Log in";
       if (error instanceof NetworkError) {
@@ -83,6 +89,9 @@ export function renderAuth(root, mode, onLoggedIn) {
             INVALID_CREDENTIALS: "That username and password don't match.",
             USERNAME_TAKEN: null,
             RATE_LIMITED: "Too many attempts. Wait a little and try again.",
+            REGISTRATION_CLOSED: "Registration is closed on this server. Ask an administrator for an account.",
+            INVITE_REQUIRED: "This server registers people by invitation: open the invite link you were sent.",
+            INVALID_INVITE: "This invite link has expired or was already used. Ask for a new one.",
           };
           if (error.code === "USERNAME_TAKEN") showError("username", "That username is taken. Try another one.");
           else formError.textContent = messages[error.code] || error.message;
@@ -97,6 +106,18 @@ export function renderAuth(root, mode, onLoggedIn) {
   const other = register
     ? h("p", { class: "auth-switch" }, "Already have an account? ", h("a", { href: "/login", "data-route": "" }, "Log in"))
     : h("p", { class: "auth-switch" }, "New to Parley? ", h("a", { href: "/register", "data-route": "" }, "Create an account"));
+  const forgot = register ? null
+    : h("p", { class: "auth-switch" }, h("a", { href: "/forgot-password", "data-route": "" }, "Forgot your password?"));
+  if (register) {
+    // Say up front when a form without an invite would be refused.
+    api.registrationMode().then((registration) => {
+      if (registration === "closed" || (registration === "invite" && !invite)) {
+        formError.textContent = registration === "closed"
+          ? "Registration is closed on this server. Ask an administrator for an account."
+          : "This server registers people by invitation: open the invite link you were sent.";
+      }
+    }).catch(() => {});
+  }
 
   replaceChildren(root,
     h("main", { class: "auth-page" },
@@ -104,7 +125,9 @@ export function renderAuth(root, mode, onLoggedIn) {
         h("div", { class: "auth-brand" }, logo(40), h("span", { class: "brand-name" }, "Parley")),
         h("h1", { class: "auth-title" }, register ? "Create your account" : "Welcome back"),
         h("p", { class: "auth-subtitle" }, register ? "Chat with your team on your own server." : "Log in to continue to your conversations."),
+        register && invite ? h("p", { class: "form-notice", role: "status" }, "You were invited: choose a username and password.") : null,
         form,
+        forgot,
         other,
       ),
     ),

@@ -11,6 +11,7 @@ import { sync } from "../sync.js";
 import { Composer } from "./composer.js";
 import { DetailsPanel } from "./details.js";
 import { notificationButton } from "./notify-menu.js";
+import { reportDialog } from "./report.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
 import { openMenu, openPopover } from "./popover.js";
@@ -204,6 +205,7 @@ export class ConversationView {
       { label: "Copy link to message", icon: "link", onSelect: () => copyText(messageUrl(this.id, message.id)) },
       { label: "Copy text", icon: "copy", onSelect: () => copyText(message.content) },
       own ? { label: "Edit message", icon: "edit", onSelect: () => this.timeline.startEdit(message.id) } : null,
+      own || message.deleted ? null : { label: "Report message", icon: "flag", onSelect: () => reportDialog(message) },
       canDelete ? "separator" : null,
       canDelete ? { label: "Delete message", icon: "trash", danger: true, onSelect: () => this.deleteMessage(message) } : null,
     ], { label: "Message actions" });

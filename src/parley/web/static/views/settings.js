@@ -1,5 +1,6 @@
-// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme,
-// and your data: exports (with live progress) and deleting the account (docs/lifecycle.md).
+// Settings: profile (display name), password and two-factor auth, devices (sessions) with
+// sign-out, notifications, theme, and your data: exports (with live progress) and deleting
+// the account (docs/lifecycle.md).
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
@@ -7,6 +8,7 @@ import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { notificationSettingsCard } from "./notify-settings.js";
+import { passwordCard, TwoFactorCard } from "./security_settings.js";
 
 const THEME_KEY = "parley.theme";
 
@@ -32,6 +34,8 @@ export class SettingsView {
         h("h1", { class: "page-title", id: "settings-title" }, "Settings")),
       h("div", { class: "page-body" },
         this.profileCard(),
+        passwordCard(),
+        new TwoFactorCard().el,
         h("section", { class: "card", "aria-labelledby": "sessions-title" },
           h("div", { class: "card-head" },
             h("h2", { class: "card-title", id: "sessions-title" }, "Where you're signed in"),
@@ -47,6 +51,7 @@ export class SettingsView {
       this.exportsById.set(data.export.id, data.export);
       this.renderExports();
     });
+    this.el.addEventListener("password-changed", () => this.loadSessions());
   }
 
   mount() {

@@ -65,6 +65,9 @@ export class Sidebar {
       h("footer", { class: "sidebar-foot" },
         h("a", { class: "foot-link", href: "/contacts", "data-route": "" }, icon("userPlus", { size: 16 }), h("span", {}, "Contacts"), this.contactsBadge),
         h("a", { class: "foot-link", href: "/settings", "data-route": "" }, icon("settings", { size: 16 }), h("span", {}, "Settings")),
+        ["admin", "moderator"].includes(store.me?.role)
+          ? h("a", { class: "foot-link", href: "/admin", "data-route": "" }, icon("shield", { size: 16 }), h("span", {}, "Admin"))
+          : null,
       ),
     );
     this.list.addEventListener("keydown", (event) => this.keyNav(event));
