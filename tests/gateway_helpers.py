@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,23 @@ async def new_user(base_url: str, username: str, *, device: str | None = None) -
         await client.aclose()
         raise
     return client
+
+
+def create_admin(server: ServerProcess, username: str) -> str:
+    """``parley create-admin`` against ``server``'s database, as an operator would (blocking:
+    call it in a thread from async code). Returns what the command printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "parley", "create-admin", username, "--password-stdin"],
+        input=TEST_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=server.env,
+        cwd=server.cwd,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 async def login(base_url: str, username: str, *, device: str | None = None) -> ParleyClient:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_PASSWORD, make_user
-from tests.gateway_helpers import RawSocket, running_server, server_env
+from tests.gateway_helpers import RawSocket, create_admin, running_server, server_env
 from tests.test_revocation import (
     AUTHENTICATION_FAILED,
     PROMPTLY,
@@ -27,26 +27,11 @@ from tests.test_revocation import (
 pytestmark = pytest.mark.usefixtures("backend")
 
 
-def create_admin(tmp_path: Path, database_url: str, username: str) -> str:
-    env = {**os.environ, **server_env(tmp_path, database_url)}
-    done = subprocess.run(
-        [sys.executable, "-m", "parley", "create-admin", username, "--password-stdin"],
-        input=TEST_PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 async def test_password_change_and_deactivation_close_sockets(
     tmp_path: Path, database_url: str, free_port: int
 ) -> None:
     async with running_server(tmp_path, database_url, free_port) as server:
-        out = await asyncio.to_thread(create_admin, tmp_path, database_url, "root")
+        out = await asyncio.to_thread(create_admin, server, "root")
         assert "created administrator root" in out
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             root = await login(http, "root")
@@ -100,7 +85,7 @@ async def test_operator_commands(tmp_path: Path, database_url: str, free_port: i
     """``parley admin reset-link`` and ``set-role``: recovery from the server's shell, for
     a server whose only administrator forgot the password and that has no SMTP."""
     async with running_server(tmp_path, database_url, free_port, public_url="https://chat.example.org") as server:
-        await asyncio.to_thread(create_admin, tmp_path, database_url, "root")
+        await asyncio.to_thread(create_admin, server, "root")
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             await make_user(http, "alice")
             promoted = await asyncio.to_thread(run_parley, tmp_path, database_url, "admin", "set-role", "alice", "moderator")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +20,7 @@ from tests.account_helpers import totp_code
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.browser_helpers import ARTIFACTS, Browser, Rest, User, open_as, unique
 from tests.conftest import TEST_PASSWORD
+from tests.gateway_helpers import create_admin
 from tests.server_process import ServerProcess
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -42,17 +41,7 @@ def shoot(page: Any, name: str) -> None:
 def make_admin(server: ServerProcess, rest: Rest) -> User:
     """An administrator, made as an operator would: ``parley create-admin``."""
     username = unique("root")
-    done = subprocess.run(
-        [sys.executable, "-m", "parley", "create-admin", username, "--password-stdin"],
-        input=TEST_PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=server.env,
-        cwd=server.cwd,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    create_admin(server, username)
     login = rest.http.post("/api/v1/auth/login", json={"username": username, "password": TEST_PASSWORD})
     assert login.status_code == 200, login.text
     data = login.json()
