@@ -19,6 +19,7 @@ from parley.api import (
     notifications,
     ops,
     search,
+    threads,
     users,
     web,
 )
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         messages.router,
         contacts.router,
         search.router,
+        threads.router,
         uploads_router,
         link_previews.router,
         notifications.router,

@@ -41,6 +41,7 @@ from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
 from parley.services.search import Search
+from parley.services.threads import Threads
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
 from parley.store.db import Database
@@ -65,6 +66,8 @@ class Container:
     reactions: Reactions
     receipts: Receipts
     search: Search
+    # Threads, pins, forwarding, public groups and invite links (DESIGN §6.5, §6.3).
+    threads: Threads
     api_rate: Rate
     registration_rate: Rate
     jobs: JobQueue
@@ -279,6 +282,7 @@ def build_container(settings: Settings) -> Container:
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
         search=Search(db),
+        threads=Threads(db, events),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

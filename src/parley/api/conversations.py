@@ -149,6 +149,10 @@ class SendBody(RequestModel):
     # Uploads (POST /api/v1/uploads) to attach; content may be empty when there are some.
     # The configured per-message limit (10) is checked by the service; this caps parsing.
     attachment_ids: list[Id] = Field(default=[], max_length=100)
+    # A reply in the thread of this message (DESIGN §6.5); ``thread_broadcast``: also
+    # show it in the conversation.
+    thread_root_id: Id | None = None
+    thread_broadcast: bool = False
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
@@ -163,6 +167,8 @@ async def send_message(
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
         attachment_ids=body.attachment_ids,
+        thread_root_id=body.thread_root_id,
+        thread_broadcast=body.thread_broadcast,
     )
     return JSONResponse(
         {"message": result.message.to_public()}, status_code=201 if result.created else 200

@@ -327,13 +327,19 @@ class ParleyClient:
         *,
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
+        thread_root_id: str | None = None,
+        thread_broadcast: bool = False,
     ) -> JSON:
-        """Send; retried on transport errors under the same ``client_msg_id``."""
-        body = {
+        """Send; retried on transport errors under the same ``client_msg_id``. With
+        ``thread_root_id``, a reply in that message's thread (``thread_broadcast``: also
+        shown in the conversation)."""
+        body: JSON = {
             "content": content,
             "client_msg_id": client_msg_id or uuid.uuid4().hex,
             "reply_to_id": reply_to_id,
         }
+        if thread_root_id is not None:
+            body |= {"thread_root_id": thread_root_id, "thread_broadcast": thread_broadcast}
         path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
         for attempt in range(SEND_ATTEMPTS):
             try:

@@ -21,9 +21,15 @@ from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_content, mentioned_usernames
-from parley.services.message_records import Message, load_message, load_messages
+from parley.services.message_records import (
+    IN_CONVERSATION,
+    Message,
+    load_message,
+    load_messages,
+)
 from parley.services.message_sending import (
     MessageSender,
+    changed_event,
     SendLimits,
     mention_ids,
     resolve_mentions,
@@ -34,18 +40,6 @@ from parley.store.tables import conversations, messages, reactions
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
-
-
-def changed_event(event_type: str, message: Message) -> Event:
-    return Event(
-        event_type,
-        {
-            "conversation_id": message.conversation_id,
-            "seq": message.version_seq,
-            "message": message.to_public(),
-        },
-        conversation_id=message.conversation_id,
-    )
 
 
 class Messages:
@@ -120,6 +114,8 @@ class Messages:
                 content="",
                 mentions="[]",
                 deleted_at=now,
+                pinned_at=None,  # a tombstone is no longer pinned
+                pinned_by=None,
             )
             tombstone = await load_message(conn, message_id)
         assert tombstone is not None
@@ -149,7 +145,11 @@ class Messages:
             )
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed.field("limit", f"must be between 1 and {MAX_PAGE}")
-        base = select(messages).where(messages.c.conversation_id == conversation_id)
+        # The conversation's timeline: thread replies stay in their thread unless also
+        # sent to the conversation (the changes feed carries them all).
+        base = select(messages).where(
+            messages.c.conversation_id == conversation_id, IN_CONVERSATION
+        )
         async with self._db.read() as conn:
             await membership(conn, conversation_id, user_id)
             if around_id is not None:
