@@ -1,7 +1,8 @@
-"""Threads live, on a real server over real sockets (SQLite and PostgreSQL): a reply sent
-over the socket reaches every member as ``message.created``, followed by the root's new
-summary as ``message.updated`` — consecutive seqs, so no client sees a gap — and following
-a thread tells the user's own sessions with ``thread.updated``. Bad params get an
+"""Threads and pins live, on a real server over real sockets (SQLite and PostgreSQL): a
+reply sent over the socket reaches every member as ``message.created``, followed by the
+root's new summary as ``message.updated`` — consecutive seqs, so no client sees a gap —
+following a thread tells the user's own sessions with ``thread.updated``, and a pin is
+the message's new version followed by its system line. Bad params get an
 ``error`` frame with the call's ref."""
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ async def test_a_thread_reply_and_the_root_summary_arrive_live(
             update = next(e for e in state if e.type == "thread.updated")
             assert update.data["root_id"] == root["id"] and update.data["following"] is False
             assert not bob_log.of("thread.updated")
+
+            # A pin: the message's new version, then the system line, live and in order.
+            pinned = (await alice.request("PUT", f"/api/v1/messages/{reply['id']}/pin"))["message"]
+
+            def pin_line(events: list) -> bool:
+                return any(
+                    e.type == "message.created" and (e.data["message"]["system_event"] or {}).get("type") == "message.pinned"
+                    for e in events
+                )
+
+            events = await bob_log.wait_for(pin_line)
+            tail = [(e.type, e.data["seq"]) for e in events if e.data.get("seq", 0) >= pinned["version_seq"]]
+            assert tail[:2] == [("message.updated", pinned["version_seq"]), ("message.created", pinned["version_seq"] + 1)]
 
             # Bad params over the socket: an error frame naming the call.
             raw = await RawSocket.open(server.base_url)

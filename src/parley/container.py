@@ -40,6 +40,8 @@ from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.forwarding import Forwarding
+from parley.services.pins import Pins
 from parley.services.search import Search
 from parley.services.threads import Threads
 from parley.services.upload_sink import UploadLimits
@@ -68,6 +70,8 @@ class Container:
     search: Search
     # Threads, pins, forwarding, public groups and invite links (DESIGN §6.5, §6.3).
     threads: Threads
+    pins: Pins
+    forwarding: Forwarding
     api_rate: Rate
     registration_rate: Rate
     jobs: JobQueue
@@ -283,6 +287,8 @@ def build_container(settings: Settings) -> Container:
         receipts=Receipts(db, events),
         search=Search(db),
         threads=Threads(db, events),
+        pins=Pins(db, events),
+        forwarding=Forwarding(db, messages.enqueue_request),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

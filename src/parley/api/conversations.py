@@ -125,6 +125,12 @@ async def change_role(
     return Response(status_code=204)
 
 
+@router.get("/{conversation_id}/pins")
+async def pins(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """Pinned messages, the latest pin first (DESIGN §6.5)."""
+    return {"pins": await services.pins.list(caller.user_id, conversation_id)}
+
+
 @router.post("/{conversation_id}/read")
 async def mark_read(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services

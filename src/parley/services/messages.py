@@ -58,6 +58,7 @@ class Messages:
         # Group-committed and idempotent by client_msg_id: see ``message_sending``.
         self.send = self._sender.send
         self.enqueue_send = self._sender.enqueue
+        self.enqueue_request = self._sender.enqueue_request  # forwards (services.forwarding)
 
     async def close(self) -> None:
         """Write queued sends (graceful shutdown)."""
