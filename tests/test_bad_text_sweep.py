@@ -103,6 +103,9 @@ class World:
             # No preview exists in this world: only the poisoned request matters here.
             "preview_id": new_id(),
             "subscription_id": new_id(),
+            # No invite exists in this world either (team chat, DESIGN §6.3).
+            "invite_id": new_id(),
+            "token": "no-such-invite-token",
         }
         return self
 

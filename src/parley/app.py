@@ -14,6 +14,7 @@ from parley.api import (
     contacts,
     conversations,
     email_links,
+    groups,
     link_previews,
     messages,
     notifications,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         ops.router,
         auth.router,
         users.router,
+        groups.router,  # before conversations: /conversations/directory
         conversations.router,
         messages.router,
         contacts.router,

@@ -40,7 +40,9 @@ from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
+from parley.services.directory import Directory
 from parley.services.forwarding import Forwarding
+from parley.services.invites import Invites
 from parley.services.pins import Pins
 from parley.services.search import Search
 from parley.services.threads import Threads
@@ -72,6 +74,8 @@ class Container:
     threads: Threads
     pins: Pins
     forwarding: Forwarding
+    directory: Directory
+    invites: Invites
     api_rate: Rate
     registration_rate: Rate
     jobs: JobQueue
@@ -265,6 +269,14 @@ def build_container(settings: Settings) -> Container:
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
+    conversations = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+    )
     return Container(
         settings=settings,
         db=db,
@@ -274,14 +286,7 @@ def build_container(settings: Settings) -> Container:
         accounts=accounts,
         auth=auth,
         contacts=Contacts(db, events),
-        conversations=Conversations(
-            db,
-            events,
-            ConversationLimits(
-                max_group_members=settings.max_group_members,
-                dm_requires_contact=settings.dm_requires_contact,
-            ),
-        ),
+        conversations=conversations,
         messages=messages,
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
@@ -289,6 +294,8 @@ def build_container(settings: Settings) -> Container:
         threads=Threads(db, events),
         pins=Pins(db, events),
         forwarding=Forwarding(db, messages.enqueue_request),
+        directory=Directory(db, conversations),
+        invites=Invites(db, conversations),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

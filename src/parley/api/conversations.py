@@ -27,12 +27,15 @@ class GroupBody(RequestModel):
     member_ids: list[Id] = Field(default=[], max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
     topic: str = Field(default="", max_length=5000)
+    # "public": listed in the directory, anyone may join (DESIGN §6.3).
+    visibility: Literal["private", "public"] = "private"
 
 
 class ConversationPatch(RequestModel):
     name: str | None = Field(default=None, max_length=1000)
     topic: str | None = Field(default=None, max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
+    visibility: Literal["private", "public"] | None = None
 
 
 class MembersBody(RequestModel):
@@ -60,7 +63,12 @@ async def create_conversation(
         )
         return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
     conversation = await services.conversations.create_group(
-        caller.user_id, body.name, body.member_ids, slug=body.slug, topic=body.topic
+        caller.user_id,
+        body.name,
+        body.member_ids,
+        slug=body.slug,
+        topic=body.topic,
+        visibility=body.visibility,
     )
     return JSONResponse({"conversation": conversation}, status_code=201)
 
@@ -85,7 +93,12 @@ async def patch_conversation(
     conversation_id: Id, body: ConversationPatch, caller: Caller, services: Services
 ) -> dict[str, Any]:
     conversation = await services.conversations.update(
-        caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
+        caller.user_id,
+        conversation_id,
+        name=body.name,
+        topic=body.topic,
+        slug=body.slug,
+        visibility=body.visibility,
     )
     return {"conversation": conversation}
 

@@ -100,6 +100,7 @@ def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict
             "name": row.name,
             "slug": row.slug,
             "topic": row.topic,
+            "visibility": row.visibility,
             "created_by": row.created_by,
             "created_at": isoformat(row.created_at),
             "updated_at": isoformat(row.updated_at),
