@@ -4,7 +4,9 @@
 //   /                         home            /c/{id}            conversation
 //   /login, /register         auth            /c/{id}/m/{msg}    conversation at a message
 //   /contacts, /settings      pages           /g/{slug}          group by slug
-//   /search?q=...             search
+//   /search?q=...             search          /threads           followed threads
+//   /directory                public groups   /invite/{token}    join by invite link
+//   /c/{id}?thread={root}     conversation with a thread open beside it
 
 let listener = () => {};
 
@@ -24,10 +26,17 @@ export function parseRoute(pathname = location.pathname, search = location.searc
   if (head === "contacts" && parts.length === 1) return { name: "contacts" };
   if (head === "settings" && parts.length <= 2) return { name: "settings", section: a || "profile" };
   if (head === "search" && parts.length === 1) return { name: "search", query };
-  if (head === "c" && a && parts.length === 2) return { name: "conversation", id: a };
+  if (head === "threads" && parts.length === 1) return { name: "threads" };
+  if (head === "directory" && parts.length === 1) return { name: "directory" };
+  if (head === "invite" && a && parts.length === 2) return { name: "invite", token: a };
+  if (head === "c" && a && parts.length === 2) return { name: "conversation", id: a, thread: query.thread || null };
   if (head === "c" && a && b === "m" && c && parts.length === 4) return { name: "conversation", id: a, messageId: c };
   if (head === "g" && a && parts.length === 2) return { name: "slug", slug: a };
   return { name: "not-found" };
+}
+
+export function threadPath(conversationId, rootId) {
+  return `${conversationPath(conversationId)}?thread=${encodeURIComponent(rootId)}`;
 }
 
 export function conversationPath(id, messageId) {
