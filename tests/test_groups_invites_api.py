@@ -174,3 +174,35 @@ async def test_joins_respect_the_member_limit(client: httpx.AsyncClient) -> None
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [201, 201, 409, 409, 409, 409], statuses
     assert {code(a) for a in answers if a.status_code == 409} == {"GROUP_FULL"}
+
+
+async def test_the_sdk_speaks_it_too(tmp_path, database_url: str, free_port: int) -> None:  # type: ignore[no-untyped-def]
+    """The Python SDK's calls for threads, pins, forwards, the directory and invites,
+    against a real server."""
+    from tests.gateway_helpers import new_user, running_server
+
+    async with running_server(tmp_path, database_url, free_port) as server:
+        alice = await new_user(server.base_url, "alice")
+        bob = await new_user(server.base_url, "bob")
+        try:
+            group = await alice.create_group("SDK", [])
+            invite = await alice.create_invite(group["id"], max_uses=1)
+            assert invite["url"].endswith("/invite/" + invite["token"])
+            assert (await bob.join_by_invite(invite["token"]))["id"] == group["id"]
+            root = await alice.send_message(group["id"], "root")
+            await bob.send_message(group["id"], "reply", thread_root_id=root["id"])
+            page = await alice.thread(root["id"])
+            assert [m["content"] for m in page["messages"]] == ["reply"]
+            assert [t["root"]["id"] for t in await bob.followed_threads()] == [root["id"]]
+            assert (await bob.follow_thread(root["id"], False))["following"] is False
+            assert (await alice.pin(root["id"]))["pinned"]["by"] == alice.user_id
+            assert [m["id"] for m in await bob.pins(group["id"])] == [root["id"]]
+            public = await alice.create_group("Open", [])
+            await alice.request("PATCH", f"/api/v1/conversations/{public['id']}", json={"visibility": "public"})
+            assert [g["id"] for g in await bob.directory()] == [public["id"]]
+            assert (await bob.join(public["id"]))["id"] == public["id"]
+            [copy] = await bob.forward(root["id"], [public["id"]])
+            assert copy["forwarded_from"]["message_id"] == root["id"]
+        finally:
+            await alice.aclose()
+            await bob.aclose()
