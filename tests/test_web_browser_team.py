@@ -25,7 +25,7 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     alice_page = open_as(shots, alice, f"/c/{cid}")
     bubble = bob_page.locator(".msg", has_text="which release name?")
     bubble.hover()
-    bubble.get_by_role("button", name="Reply in thread").click()
+    bubble.get_by_role("button", name="Thread", exact=True).click()
     panel = bob_page.get_by_role("complementary", name="Thread")
     expect(panel.locator(".thread-root")).to_contain_text("which release name?")
     box = panel.get_by_role("textbox", name="Reply in thread")
@@ -46,7 +46,7 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     expect(alice_panel.locator(".thread-replies .msg-text")).to_have_text(["Hummingbird"])
     alice_panel.get_by_label("Also send to the conversation").check()
     alice_panel.get_by_role("textbox", name="Reply in thread").fill("Hummingbird it is")
-    alice_panel.get_by_role("button", name="Reply").click()
+    alice_panel.get_by_role("button", name="Reply", exact=True).click()
     expect(panel.locator(".thread-replies .msg-text")).to_have_text(["Hummingbird", "Hummingbird it is"])
     expect(message(bob_page, "Hummingbird it is")).to_be_visible()  # in the timeline too
     expect(bob_page.locator(".msg", has_text="which release name?").locator(".msg-thread")).to_contain_text("2 replies")

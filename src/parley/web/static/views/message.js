@@ -185,8 +185,9 @@ function toolbar(message, own, ctx) {
     h("button", { type: "button", class: "icon-btn", "aria-label": "Add reaction", title: "Add reaction", onclick: (e) => ctx.actions.pickReaction(message, e.currentTarget) }, icon("smile", { size: 16 })),
     h("button", { type: "button", class: "icon-btn", "aria-label": "Reply", title: "Reply", onclick: () => ctx.actions.reply(message) }, icon("reply", { size: 16 })),
   );
+  // Named "Thread", not "Reply in thread": "Reply" alone must keep naming one button.
   if (message.kind === "text" && !message.thread_root_id && ctx.actions.openThread) {
-    bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Reply in thread", title: "Reply in thread", onclick: () => ctx.actions.openThread(message.id) }, icon("thread", { size: 16 })));
+    bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Thread", title: "Reply in thread", onclick: () => ctx.actions.openThread(message.id) }, icon("thread", { size: 16 })));
   }
   if (own && message.kind === "text") {
     bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Edit", title: "Edit", onclick: () => ctx.actions.edit(message) }, icon("edit", { size: 16 })));
