@@ -81,6 +81,23 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("POST", "/api/v1/conversations/{conversation_id}/export"): Probe(by_role(403, 202, 202)),
     # Any member but the sender (one's own message: 403).
     ("POST", "/api/v1/messages/{message_id}/report"): Probe(by_role(403, 201, 201), {"reason": "spam"}),
+    # Threads, pins, forwarding (DESIGN §6.5): any member. {message_id} roots a thread.
+    ("GET", "/api/v1/messages/{message_id}/thread"): Probe(everyone(200)),
+    ("PUT", "/api/v1/messages/{message_id}/thread/follow"): Probe(everyone(200)),
+    ("DELETE", "/api/v1/messages/{message_id}/thread/follow"): Probe(everyone(200)),
+    ("POST", "/api/v1/messages/{message_id}/thread/read"): Probe(everyone(200), {"seq": 1}),
+    ("PUT", "/api/v1/messages/{message_id}/pin"): Probe(everyone(200)),
+    ("DELETE", "/api/v1/messages/{message_id}/pin"): Probe(everyone(200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/pins"): Probe(everyone(200)),
+    ("POST", "/api/v1/messages/{message_id}/forward"): Probe(
+        everyone(201), {"conversation_ids": ["{conversation}"]}
+    ),
+    # Joining a private group by id: members are in already (200), others see nothing.
+    ("POST", "/api/v1/conversations/{conversation_id}/join"): Probe(everyone(200)),
+    # Invite links: the group's admins (DESIGN §6.3).
+    ("POST", "/api/v1/conversations/{conversation_id}/invites"): Probe(by_role(403, 201, 201), {}),
+    ("GET", "/api/v1/conversations/{conversation_id}/invites"): Probe(by_role(403, 200, 200)),
+    ("DELETE", "/api/v1/conversations/{conversation_id}/invites/{invite_id}"): Probe(by_role(403, 204, 204)),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -167,6 +184,12 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
             ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
         )
     },
+    ("GET", "/api/v1/conversations/directory"): "public groups only, to anyone signed in "
+    "(test_groups_invites_api)",
+    ("GET", "/api/v1/threads"): "own followed threads, current conversations only (test_threads_api)",
+    ("GET", "/api/v1/invites/{token}"): "anyone signed in holding the link (test_groups_invites_api)",
+    ("POST", "/api/v1/invites/{token}/join"): "anyone signed in holding the link "
+    "(test_groups_invites_api)",
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -232,6 +255,10 @@ class World:
         )
         self.ids["message"] = sent.message.id
         await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
+        invite, _ = await c.invites.create(
+            self.ids["owner"], group["id"], expires_in_seconds=None, max_uses=None
+        )
+        self.ids["invite"] = invite["id"]
         return self
 
     def fill(self, path: str) -> str:
@@ -243,13 +270,17 @@ class World:
             .replace("{emoji}", "👍")
             .replace("{attachment_id}", self.ids["attachment"])
             .replace("{variant}", "original")
+            .replace("{invite_id}", self.ids["invite"])
         )
 
     def fill_body(self, body: dict[str, Any] | None) -> dict[str, Any] | None:
         if body is None:
             return None
         return {
-            key: [self.ids["newcomer"] if v == "{newcomer}" else v for v in value]
+            key: [
+                {"{newcomer}": self.ids["newcomer"], "{conversation}": self.ids["conversation"]}.get(v, v)
+                for v in value
+            ]
             if isinstance(value, list)
             else value
             for key, value in body.items()

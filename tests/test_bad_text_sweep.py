@@ -110,6 +110,7 @@ class World:
             "export_id": new_id(),
             "invite_id": new_id(),
             "report_id": new_id(),
+            "token": "no-such-invite-token",
         }
         return self
 

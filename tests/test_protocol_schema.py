@@ -146,6 +146,8 @@ async def test_every_frame_of_a_real_session_fits_the_schema(
                 finally:
                     await root.aclose()
                 await b.wait_event("report.resolved")
+                await alice.request("PUT", f"/api/v1/messages/{message_id}/thread/follow")
+                await a.wait_event("thread.updated")
                 await alice.request("POST", "/api/v1/users/me/export")
                 await a.wait_event("export.updated")
                 await b.call("r5", "delivered.mark", {"conversation_id": dm["id"], "seq": 1})

@@ -39,6 +39,9 @@ EXAMPLES = {
     "/c/{conversation_id}": "/c/01ABC",
     "/c/{conversation_id}/m/{message_id}": "/c/01ABC/m/01DEF",
     "/g/{slug}": "/g/design-team",
+    "/threads": "/threads",
+    "/directory": "/directory",
+    "/invite/{token}": "/invite/Zm9vYmFyLWludml0ZS10b2tlbg",
 }
 
 

@@ -17,6 +17,7 @@ from parley.api import (
     contacts,
     conversations,
     email_links,
+    groups,
     lifecycle,
     link_previews,
     messages,
@@ -24,6 +25,7 @@ from parley.api import (
     notifications,
     ops,
     search,
+    threads,
     users,
     web,
 )
@@ -87,10 +89,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         admin.router,
         moderation.router,
         users.router,
+        groups.router,  # before conversations: /conversations/directory
         conversations.router,
         messages.router,
         contacts.router,
         search.router,
+        threads.router,
         uploads_router,
         link_previews.router,
         notifications.router,

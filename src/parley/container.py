@@ -44,17 +44,22 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.credentials import Credentials
+from parley.services.directory import Directory
 from parley.services.events import EventBroker
+from parley.services.forwarding import Forwarding
+from parley.services.invites import Invites
 from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
 from parley.services.login import LoginFlow
 from parley.services.message_sending import SendLimits
 from parley.services.messages import Messages
+from parley.services.pins import Pins
 from parley.services.reactions import Reactions
 from parley.services.realtime_reads import RealtimeReads
 from parley.services.receipts import Receipts
 from parley.services.registration import Registration
 from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.threads import Threads
 from parley.services.two_factor import TwoFactor
 from parley.services.upload_sink import UploadLimits
 from parley.services.uploads import Uploads
@@ -80,6 +85,12 @@ class Container:
     reactions: Reactions
     receipts: Receipts
     search: Search
+    # Threads, pins, forwarding, public groups and invite links (DESIGN §6.5, §6.3).
+    threads: Threads
+    pins: Pins
+    forwarding: Forwarding
+    directory: Directory
+    invites: Invites
     api_rate: Rate
     registration_rate: Rate
     jobs: JobQueue
@@ -375,6 +386,11 @@ def build_container(settings: Settings) -> Container:
         reactions=Reactions(db, events, attachment_urls),
         receipts=Receipts(db, events),
         search=Search(db, attachment_urls),
+        threads=Threads(db, events, attachment_urls),
+        pins=Pins(db, events, attachment_urls),
+        forwarding=Forwarding(db, messages.enqueue_request),
+        directory=Directory(db, conversations_service),
+        invites=Invites(db, conversations_service),
         api_rate=Rate(settings.api_rate_per_second, settings.api_burst),
         registration_rate=Rate.per_window(
             settings.registrations_per_address, settings.registration_window_seconds

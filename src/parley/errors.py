@@ -28,6 +28,8 @@
     │   ├── IdempotencyConflict      409 IDEMPOTENCY_CONFLICT
     │   ├── GroupFull                409 GROUP_FULL
     │   ├── MessageDeleted           409 MESSAGE_DELETED
+    │   ├── PinLimit                 409 PIN_LIMIT (a conversation's pins are full)
+    │   ├── InviteUnusable           409 INVITE_UNUSABLE (expired, revoked or used up)
     │   ├── EmailTaken               409 EMAIL_TAKEN
     │   ├── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
     │   ├── LastAdmin                409 LAST_ADMIN (the last active administrator stays)
@@ -230,6 +232,16 @@ class GroupFull(Conflict):
 class MessageDeleted(Conflict):
     code = "MESSAGE_DELETED"
     default_message = "The message has been deleted"
+
+
+class PinLimit(Conflict):
+    code = "PIN_LIMIT"
+    default_message = "This conversation has as many pinned messages as it may have"
+
+
+class InviteUnusable(Conflict):
+    code = "INVITE_UNUSABLE"
+    default_message = "This invite link has expired, was revoked or has been used up"
 
 
 class EmailTaken(Conflict):

@@ -27,12 +27,15 @@ class GroupBody(RequestModel):
     member_ids: list[Id] = Field(default=[], max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
     topic: str = Field(default="", max_length=5000)
+    # "public": listed in the directory, anyone may join (DESIGN §6.3).
+    visibility: Literal["private", "public"] = "private"
 
 
 class ConversationPatch(RequestModel):
     name: str | None = Field(default=None, max_length=1000)
     topic: str | None = Field(default=None, max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
+    visibility: Literal["private", "public"] | None = None
 
 
 class MembersBody(RequestModel):
@@ -60,7 +63,12 @@ async def create_conversation(
         )
         return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
     conversation = await services.conversations.create_group(
-        caller.user_id, body.name, body.member_ids, slug=body.slug, topic=body.topic
+        caller.user_id,
+        body.name,
+        body.member_ids,
+        slug=body.slug,
+        topic=body.topic,
+        visibility=body.visibility,
     )
     return JSONResponse({"conversation": conversation}, status_code=201)
 
@@ -85,7 +93,12 @@ async def patch_conversation(
     conversation_id: Id, body: ConversationPatch, caller: Caller, services: Services
 ) -> dict[str, Any]:
     conversation = await services.conversations.update(
-        caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
+        caller.user_id,
+        conversation_id,
+        name=body.name,
+        topic=body.topic,
+        slug=body.slug,
+        visibility=body.visibility,
     )
     return {"conversation": conversation}
 
@@ -125,6 +138,12 @@ async def change_role(
     return Response(status_code=204)
 
 
+@router.get("/{conversation_id}/pins")
+async def pins(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """Pinned messages, the latest pin first (DESIGN §6.5)."""
+    return {"pins": await services.pins.list(caller.user_id, conversation_id)}
+
+
 @router.post("/{conversation_id}/read")
 async def mark_read(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services
@@ -149,6 +168,10 @@ class SendBody(RequestModel):
     # Uploads (POST /api/v1/uploads) to attach; content may be empty when there are some.
     # The configured per-message limit (10) is checked by the service; this caps parsing.
     attachment_ids: list[Id] = Field(default=[], max_length=100)
+    # A reply in the thread of this message (DESIGN §6.5); ``thread_broadcast``: also
+    # show it in the conversation.
+    thread_root_id: Id | None = None
+    thread_broadcast: bool = False
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
@@ -163,6 +186,8 @@ async def send_message(
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
         attachment_ids=body.attachment_ids,
+        thread_root_id=body.thread_root_id,
+        thread_broadcast=body.thread_broadcast,
     )
     return JSONResponse(
         {"message": result.message.to_public()}, status_code=201 if result.created else 200

@@ -77,12 +77,16 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method the API serves at this path, from the OpenAPI document. (Starlette
     names only the first matching route's, wrong when GET and PATCH are separate routes.)"""
     path = request.url.path
-    methods: set[str] = set()
+    # By the number of parameters of the matching templates: a literal path
+    # (``/conversations/directory``) is served by its own routes, not by the parameter
+    # one it also matches (``/conversations/{conversation_id}``) — the most specific wins.
+    by_specificity: dict[int, set[str]] = {}
     for template, operations in request.app.openapi().get("paths", {}).items():
         pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
         if re.match(pattern, path):
+            methods = by_specificity.setdefault(template.count("{"), set())
             methods |= {m.upper() for m in operations if m.isalpha()}
-    return sorted(methods)
+    return sorted(by_specificity[min(by_specificity)]) if by_specificity else []
 
 
 def install_error_handlers(app: FastAPI) -> None:

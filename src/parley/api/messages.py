@@ -1,10 +1,11 @@
-"""``/api/v1/messages/{id}``: edit, delete, reactions, receipts."""
+"""``/api/v1/messages/{id}``: edit, delete, reactions, receipts, pins, forwarding."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from parley.api.deps import Caller, RequestModel, Services
@@ -15,6 +16,11 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 class EditBody(RequestModel):
     content: str = Field(max_length=50_000)
+
+
+class ForwardBody(RequestModel):
+    # The service allows 10 (services.forwarding.MAX_TARGETS); this caps parsing.
+    conversation_ids: list[Id] = Field(min_length=1, max_length=100)
 
 
 @router.get("/{message_id}")
@@ -57,3 +63,26 @@ async def remove_reaction(
 @router.get("/{message_id}/receipts")
 async def receipts(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     return await services.receipts.for_message(caller.user_id, message_id)
+
+
+@router.put("/{message_id}/pin")
+async def pin(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """Pin in its conversation (idempotent); a system line says who pinned it."""
+    message = await services.pins.pin(caller.user_id, message_id)
+    return {"message": message.to_public()}
+
+
+@router.delete("/{message_id}/pin")
+async def unpin(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    message = await services.pins.unpin(caller.user_id, message_id)
+    return {"message": message.to_public()}
+
+
+@router.post("/{message_id}/forward", status_code=201)
+async def forward(
+    message_id: Id, body: ForwardBody, caller: Caller, services: Services
+) -> JSONResponse:
+    """A copy in each conversation given (the caller must be in all of them), attributed
+    to the original with ``forwarded_from``; files are shared, not copied."""
+    sent = await services.forwarding.forward(caller.user_id, message_id, body.conversation_ids)
+    return JSONResponse({"messages": [m.to_public() for m in sent]}, status_code=201)

@@ -27,14 +27,19 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import Conversations
 from parley.services.credentials import Credentials
+from parley.services.directory import Directory
+from parley.services.forwarding import Forwarding
+from parley.services.invites import Invites
 from parley.services.link_previews import LinkPreviews
 from parley.services.login import LoginFlow
 from parley.services.messages import Messages
+from parley.services.pins import Pins
 from parley.services.reactions import Reactions
 from parley.services.receipts import Receipts
 from parley.services.registration import Registration
 from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.threads import Threads
 from parley.services.two_factor import TwoFactor
 from parley.services.uploads import Uploads
 
@@ -68,6 +73,11 @@ class ApiServices(Protocol):
     administration: Administration
     registration: Registration
     reports: Reports
+    threads: Threads
+    pins: Pins
+    forwarding: Forwarding
+    directory: Directory
+    invites: Invites
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

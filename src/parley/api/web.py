@@ -63,6 +63,9 @@ PAGE_PATHS = (
     "/c/{conversation_id}",
     "/c/{conversation_id}/m/{message_id}",
     "/g/{slug}",
+    "/threads",
+    "/directory",
+    "/invite/{token}",
 )
 
 router = APIRouter(include_in_schema=False)

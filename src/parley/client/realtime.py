@@ -242,6 +242,8 @@ class RealtimeSession:
         *,
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
+        thread_root_id: str | None = None,
+        thread_broadcast: bool = False,
         retry: bool = True,
         timeout: float = 30.0,
     ) -> JSON:
@@ -254,6 +256,8 @@ class RealtimeSession:
         }
         if reply_to_id is not None:
             params["reply_to_id"] = reply_to_id
+        if thread_root_id is not None:  # a reply in a thread (DESIGN §6.5)
+            params |= {"thread_root_id": thread_root_id, "thread_broadcast": thread_broadcast}
         deadline = time.monotonic() + timeout
         while True:
             try:

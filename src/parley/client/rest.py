@@ -374,13 +374,19 @@ class ParleyClient:
         *,
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
+        thread_root_id: str | None = None,
+        thread_broadcast: bool = False,
     ) -> JSON:
-        """Send; retried on transport errors under the same ``client_msg_id``."""
-        body = {
+        """Send; retried on transport errors under the same ``client_msg_id``. With
+        ``thread_root_id``, a reply in that message's thread (``thread_broadcast``: also
+        shown in the conversation)."""
+        body: JSON = {
             "content": content,
             "client_msg_id": client_msg_id or uuid.uuid4().hex,
             "reply_to_id": reply_to_id,
         }
+        if thread_root_id is not None:
+            body |= {"thread_root_id": thread_root_id, "thread_broadcast": thread_broadcast}
         path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
         for attempt in range(SEND_ATTEMPTS):
             try:
@@ -491,6 +497,60 @@ class ParleyClient:
 
     async def receipts(self, message_id: str) -> JSON:
         return dict(await self.request("GET", f"/api/v1/messages/{_segment(message_id)}/receipts"))
+
+    # --- threads, pins, forwarding (DESIGN §6.5)
+
+    async def thread(self, root_id: str, *, limit: int = 50) -> JSON:
+        """``{root, messages, has_more, state}``: the root and its latest replies."""
+        path = f"/api/v1/messages/{_segment(root_id)}/thread"
+        return dict(await self.request("GET", path, params={"limit": limit}))
+
+    async def follow_thread(self, root_id: str, follow: bool = True) -> JSON:
+        path = f"/api/v1/messages/{_segment(root_id)}/thread/follow"
+        return dict((await self.request("PUT" if follow else "DELETE", path))["state"])
+
+    async def mark_thread_read(self, root_id: str, seq: int) -> JSON:
+        path = f"/api/v1/messages/{_segment(root_id)}/thread/read"
+        return dict((await self.request("POST", path, json={"seq": seq}))["state"])
+
+    async def followed_threads(self, *, unread_only: bool = False) -> list[JSON]:
+        params = {"unread_only": "true" if unread_only else "false"}
+        return list((await self.request("GET", "/api/v1/threads", params=params))["threads"])
+
+    async def pin(self, message_id: str, pinned: bool = True) -> JSON:
+        path = f"/api/v1/messages/{_segment(message_id)}/pin"
+        return dict((await self.request("PUT" if pinned else "DELETE", path))["message"])
+
+    async def pins(self, conversation_id: str) -> list[JSON]:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/pins"
+        return list((await self.request("GET", path))["pins"])
+
+    async def forward(self, message_id: str, conversation_ids: list[str]) -> list[JSON]:
+        path = f"/api/v1/messages/{_segment(message_id)}/forward"
+        body = {"conversation_ids": conversation_ids}
+        return list((await self.request("POST", path, json=body))["messages"])
+
+    # --- public groups and invite links (DESIGN §6.3)
+
+    async def directory(self, q: str = "") -> list[JSON]:
+        result = await self.request("GET", "/api/v1/conversations/directory", params={"q": q})
+        return list(result["conversations"])
+
+    async def join(self, conversation_id: str) -> JSON:
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/join"
+        return dict((await self.request("POST", path))["conversation"])
+
+    async def create_invite(
+        self, conversation_id: str, *, expires_in_seconds: int | None = 7 * 86400, max_uses: int | None = None
+    ) -> JSON:
+        """``{id, url, token, expires_at, max_uses, uses, ...}``; the token is shown only now."""
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/invites"
+        body = {"expires_in_seconds": expires_in_seconds, "max_uses": max_uses}
+        return dict((await self.request("POST", path, json=body))["invite"])
+
+    async def join_by_invite(self, token: str) -> JSON:
+        path = f"/api/v1/invites/{_segment(token)}/join"
+        return dict((await self.request("POST", path))["conversation"])
 
     # --- contacts and blocks
 

@@ -105,6 +105,8 @@ class Handlers:
             client_msg_id=params.client_msg_id,
             reply_to_id=params.reply_to_id,
             attachment_ids=params.attachment_ids,
+            thread_root_id=params.thread_root_id,
+            thread_broadcast=params.thread_broadcast,
         )
 
         async def answer() -> Result:

@@ -89,6 +89,8 @@ class MessageSendParams(CallParams):
     client_msg_id: str | None = Field(default=None, max_length=200)
     reply_to_id: Id | None = None
     attachment_ids: list[Id] = Field(default_factory=list, max_length=100)
+    thread_root_id: Id | None = None  # a reply in this message's thread (DESIGN §6.5)
+    thread_broadcast: bool = False  # ... also shown in the conversation
 
 
 class MessageEditParams(CallParams):

@@ -41,7 +41,7 @@ from parley.services.auth import Auth
 from parley.services.conversations import Conversations
 from parley.services.events import EventSink
 from parley.services.message_records import load_message
-from parley.services.messages import changed_event
+from parley.services.message_sending import changed_event
 from parley.store.db import Database
 from parley.store.tables import (
     attachments,

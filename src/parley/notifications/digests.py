@@ -40,6 +40,7 @@ from parley.notifications.facts import (
     read_display_names,
     read_message_facts,
     read_recipients,
+    read_thread_follows,
 )
 from parley.notifications.links import PublicLinks
 from parley.notifications.rules import preview, should_email
@@ -136,10 +137,12 @@ def claim_digest(
         found = read_message_facts(conn, [row.message_id for row in rows])
         by_conversation = read_conversation_facts(conn, {row.conversation_id for row in rows})
         recipients = read_recipients(conn, by_conversation, [user_id])
+        follows = read_thread_follows(conn, found.values(), [user_id])
         for message in found.values():
             conversation = by_conversation.get(message.conversation_id)
             recipient = recipients.get((message.conversation_id, user_id))
-            if conversation and recipient and should_email(message, conversation, recipient, now):
+            follow = follows.get((message.thread_root_id, user_id)) if message.thread_root_id else None
+            if conversation and recipient and should_email(message, conversation, recipient, now, follow):
                 keep.append(message.id)
     claimed = set(keep)
     dropped = [row.message_id for row in rows if row.message_id not in claimed]

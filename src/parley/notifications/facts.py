@@ -12,10 +12,15 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from parley.notifications.rules import ConversationFacts, MessageFacts, RecipientFacts
+from parley.notifications.rules import (
+    ConversationFacts,
+    MessageFacts,
+    RecipientFacts,
+    ThreadFollow,
+)
 from parley.services.message_records import read_messages
 from parley.services.notification_settings import NotifyLevel, read_defaults
-from parley.store.tables import conversations, members, messages, users
+from parley.store.tables import conversations, members, messages, thread_follows, users
 
 # An encrypted conversation (DESIGN §6.1) says so in ``conversations.encrypted``; until the
 # schema has that column, no conversation is encrypted.
@@ -41,8 +46,32 @@ def read_message_facts(conn: Connection, message_ids: Iterable[str]) -> dict[str
             created_at=m.created_at,
             deleted=m.deleted,
             attachment_names=tuple(str(a.get("name", "file")) for a in m.attachments),
+            thread_root_id=m.thread_root_id if not m.in_conversation else None,
         )
         for m in found
+    }
+
+
+def read_thread_follows(
+    conn: Connection, messages_: Iterable[MessageFacts], user_ids: Iterable[str]
+) -> dict[tuple[str, str], ThreadFollow]:
+    """(root id, user id) → that user's state of the thread, for the thread-only replies
+    among ``messages_``."""
+    roots = sorted({m.thread_root_id for m in messages_ if m.thread_root_id})
+    users_ = sorted(set(user_ids))
+    if not roots or not users_:
+        return {}
+    rows = conn.execute(
+        select(
+            thread_follows.c.root_id,
+            thread_follows.c.user_id,
+            thread_follows.c.following,
+            thread_follows.c.last_read_seq,
+        ).where(thread_follows.c.root_id.in_(roots), thread_follows.c.user_id.in_(users_))
+    )
+    return {
+        (row.root_id, row.user_id): ThreadFollow(bool(row.following), int(row.last_read_seq))
+        for row in rows
     }
 
 

@@ -37,6 +37,7 @@ from parley.notifications.facts import (
     read_conversation_facts,
     read_message_facts,
     read_recipients,
+    read_thread_follows,
 )
 from parley.notifications.rules import CONCERNING_EVENTS, should_email, should_notify
 from parley.observability.metrics import NotificationMetrics
@@ -144,6 +145,7 @@ def read_plan(
         .order_by(push_subscriptions.c.id)
     ):
         devices[row.user_id].append(row.id)
+    follows = read_thread_follows(conn, found.values(), user_ids)
     addresses = read_verified_addresses(conn, user_ids)
     defaults = read_defaults(conn, user_ids)
     rows: list[dict[str, Any]] = []
@@ -163,12 +165,13 @@ def read_plan(
                 "created_at": message.created_at,
                 "digest_id": None,
             }
-            if devices.get(uid) and should_notify(message, conversation, recipient, now):
+            follow = follows.get((message.thread_root_id, uid)) if message.thread_root_id else None
+            if devices.get(uid) and should_notify(message, conversation, recipient, now, follow):
                 rows.append(base | {"channel": "push", "due_at": message.created_at})
             if (
                 uid in addresses
                 and defaults[uid].email_digest
-                and should_email(message, conversation, recipient, now)
+                and should_email(message, conversation, recipient, now, follow)
             ):
                 rows.append(base | {"channel": "email", "due_at": due(message.created_at, email_delay)})
     return Planned(rows, dict(devices))

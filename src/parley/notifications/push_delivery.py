@@ -42,12 +42,14 @@ from parley.notifications.facts import (
     read_display_names,
     read_message_facts,
     read_recipients,
+    read_thread_follows,
 )
 from parley.notifications.links import message_path
 from parley.notifications.planner import PUSH_JOB
 from parley.notifications.rules import (
     ConversationFacts,
     MessageFacts,
+    ThreadFollow,
     is_personal,
     preview,
     should_notify,
@@ -195,8 +197,17 @@ def claim_push(
     ids = [row.message_id for row in conn.execute(ledger.order_by(notifications.c.seq.desc()).limit(MAX_COLLECTED))]
     conversation = read_conversation_facts(conn, [conversation_id]).get(conversation_id)
     found = read_message_facts(conn, ids)
+    follows = read_thread_follows(conn, found.values(), [sub.user_id])
+
+    def follow_of(m: MessageFacts) -> ThreadFollow | None:
+        return follows.get((m.thread_root_id, sub.user_id)) if m.thread_root_id else None
+
     wanted = sorted(
-        (m for m in found.values() if conversation and should_notify(m, conversation, recipient, now)),
+        (
+            m
+            for m in found.values()
+            if conversation and should_notify(m, conversation, recipient, now, follow_of(m))
+        ),
         key=lambda m: m.seq,
     )
     if conversation is None or not wanted:

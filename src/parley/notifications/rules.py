@@ -16,6 +16,10 @@ A member is notified of a message when all of these hold:
   mentioning them; ``none`` nothing;
 - they are still a member (a member who left has no row, so nothing matches).
 
+A reply that lives in a thread only (DESIGN §6.5) follows the thread instead: it notifies
+those who follow the thread (taking part follows it) and those it mentions, and "read" is
+their read mark of the thread — never every member under ``all``.
+
 Email digests carry only what ``mentions`` would (DMs and mentions), whatever the level.
 In an encrypted conversation notifications carry no text ("New message").
 """
@@ -50,6 +54,8 @@ class MessageFacts:
     created_at: datetime
     deleted: bool
     attachment_names: tuple[str, ...] = ()
+    # A reply shown only in its thread (not also sent to the conversation): its root.
+    thread_root_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,14 @@ class RecipientFacts:
     last_read_seq: int
     level: NotifyLevel  # the effective one: the member's, else the user's default
     muted_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFollow:
+    """A recipient's state of the thread a reply is in (``thread_follows``)."""
+
+    following: bool
+    last_read_seq: int
 
 
 def concerns(message: MessageFacts, user_id: str) -> bool:
@@ -96,15 +110,22 @@ def should_notify(
     conversation: ConversationFacts,
     recipient: RecipientFacts,
     now: datetime,
+    follow: ThreadFollow | None = None,
 ) -> bool:
+    """``follow``: the recipient's state of the message's thread, for a thread-only reply
+    (None: they never followed or read it)."""
     uid = recipient.user_id
     if message.deleted or message.sender_id == uid:
         return False
     if message.kind != "text" and not concerns(message, uid):
         return False
-    if message.seq <= recipient.last_read_seq or is_muted(recipient.muted_until, now):
+    if is_muted(recipient.muted_until, now) or recipient.level is NotifyLevel.NONE:
         return False
-    if recipient.level is NotifyLevel.NONE:
+    if message.thread_root_id is not None:
+        if follow is not None and message.seq <= follow.last_read_seq:
+            return False
+        return (follow is not None and follow.following) or uid in message.mentions
+    if message.seq <= recipient.last_read_seq:
         return False
     if recipient.level is NotifyLevel.MENTIONS:
         return is_personal(message, conversation, uid)
@@ -116,8 +137,9 @@ def should_email(
     conversation: ConversationFacts,
     recipient: RecipientFacts,
     now: datetime,
+    follow: ThreadFollow | None = None,
 ) -> bool:
-    return should_notify(message, conversation, recipient, now) and is_personal(
+    return should_notify(message, conversation, recipient, now, follow) and is_personal(
         message, conversation, recipient.user_id
     )
 

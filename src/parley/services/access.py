@@ -137,6 +137,15 @@ async def blocked_any(conn: AsyncConnection, user_id: str, others: set[str]) -> 
     return {r.blocked_id if r.blocker_id == user_id else r.blocker_id for r in rows}
 
 
+async def lock_conversation(conn: AsyncConnection, conversation_id: str) -> None:
+    """Take the conversation's row lock now (PostgreSQL; SQLite's write transaction is
+    already exclusive), so a count read next stays true until commit — the lock every
+    seq allocation takes anyway."""
+    await conn.execute(
+        select(conversations.c.id).where(conversations.c.id == conversation_id).with_for_update()
+    )
+
+
 async def allocate_seqs(
     conn: AsyncConnection, conversation_id: str, count: int, now: datetime
 ) -> int:

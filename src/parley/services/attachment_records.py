@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, select, update
+from sqlalchemy import Connection, Row, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
 from parley.errors import ParleyError
+from parley.ids import new_id
 from parley.services.attachment_errors import AttachmentAlreadyUsed, InvalidAttachment
 from parley.services.attachment_urls import URL_PREFIX, AttachmentUrls
 from parley.store.tables import attachments
@@ -66,6 +67,7 @@ class AttachmentRecord:
     created_at: datetime
     claimed_at: datetime | None
     deleted_at: datetime | None
+    blob_owner_id: str | None = None  # a forwarded file: the row whose blobs it shares
 
     @property
     def claimed(self) -> bool:
@@ -144,6 +146,7 @@ def record_from_row(row: Row[Any]) -> AttachmentRecord:
         created_at=row.created_at,
         claimed_at=row.claimed_at,
         deleted_at=row.deleted_at,
+        blob_owner_id=row.blob_owner_id,
     )
 
 
@@ -231,6 +234,70 @@ def claim(
     )
     if result.rowcount != len(attachment_ids):
         raise AttachmentAlreadyUsed()
+
+
+def share(
+    conn: Connection,
+    *,
+    source_message_id: str,
+    message_id: str,
+    conversation_id: str,
+    sender_id: str,
+    now: datetime,
+) -> int:
+    """Attach the live files of ``source_message_id`` to a forwarded message: new rows
+    (their own ids, conversation and access) sharing the same blobs, named by
+    ``blob_owner_id``. Nothing is copied in the BlobStore (DESIGN §6.5)."""
+    rows = list(
+        conn.execute(
+            select(attachments)
+            .where(attachments.c.message_id == source_message_id, attachments.c.deleted_at.is_(None))
+            .order_by(attachments.c.position)
+        )
+    )
+    if not rows:
+        return 0
+    conn.execute(
+        insert(attachments),
+        [
+            {
+                "id": new_id(),
+                "uploader_id": sender_id,
+                "message_id": message_id,
+                "conversation_id": conversation_id,
+                "position": row.position,
+                "name": row.name,
+                "content_type": row.content_type,
+                "kind": row.kind,
+                "size": row.size,
+                "width": row.width,
+                "height": row.height,
+                "sha256": row.sha256,
+                "variants": row.variants,
+                "created_at": now,
+                "claimed_at": now,
+                "deleted_at": None,
+                "blob_owner_id": row.blob_owner_id or row.id,
+            }
+            for row in rows
+        ],
+    )
+    return len(rows)
+
+
+async def still_shared(conn: AsyncConnection, records: Sequence[AttachmentRecord]) -> set[str]:
+    """The blob owners among ``records`` whose blobs a live row still uses (a forward of
+    them, or the original): the sweep must keep those blobs."""
+    owners = {r.blob_owner_id or r.id for r in records}
+    if not owners:
+        return set()
+    rows = await conn.execute(
+        select(attachments.c.id, attachments.c.blob_owner_id).where(
+            attachments.c.deleted_at.is_(None),
+            or_(attachments.c.id.in_(owners), attachments.c.blob_owner_id.in_(owners)),
+        )
+    )
+    return {row.blob_owner_id or row.id for row in rows}
 
 
 async def release_for_message(conn: AsyncConnection, message_id: str, now: datetime) -> int:

@@ -33,6 +33,7 @@ from parley.errors import NotFound
 from parley.jobs.queue import Job, JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
+from parley.services import attachment_records
 from parley.services.access import membership
 from parley.services.attachment_gallery import DEFAULT_LIMIT as DEFAULT_GALLERY_LIMIT
 from parley.services.attachment_gallery import GalleryPage, list_gallery
@@ -192,7 +193,17 @@ class Attachments:
             if not rows:
                 break
             records = [record_from_row(row) for row in rows]
-            await self._delete_blobs([key for record in records for key in record.blob_keys()])
+            async with self._db.read() as conn:
+                # Forwarded files share blobs (blob_owner_id): keep those still in use.
+                shared = await attachment_records.still_shared(conn, records)
+            await self._delete_blobs(
+                [
+                    key
+                    for record in records
+                    if (record.blob_owner_id or record.id) not in shared
+                    for key in record.blob_keys()
+                ]
+            )
             async with self._db.transaction() as conn:
                 await conn.execute(
                     delete(attachments).where(attachments.c.id.in_([r.id for r in records]))

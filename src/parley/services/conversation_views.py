@@ -15,18 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.message_records import read_messages
+from parley.services.message_records import IN_CONVERSATION, read_messages
 from parley.store.tables import conversations, members, messages, users
 
 MEMBER_PREVIEW = 5
 
 
 def unread_condition(user_id: str | BindParameter[Any]) -> Any:
-    """Messages a member has not read: after their read mark, not their own, not deleted."""
+    """Messages a member has not read: after their read mark, not their own, not deleted,
+    in the conversation's timeline (a thread's replies count in the thread instead)."""
     return and_(
         messages.c.seq > members.c.last_read_seq,
         messages.c.kind == "text",
         messages.c.deleted_at.is_(None),
+        IN_CONVERSATION,
         or_(messages.c.sender_id.is_(None), messages.c.sender_id != user_id),
     )
 
@@ -101,6 +103,7 @@ def read_shared_views(
             "name": row.name,
             "slug": row.slug,
             "topic": row.topic,
+            "visibility": row.visibility,
             "created_by": row.created_by,
             "created_at": isoformat(row.created_at),
             "updated_at": isoformat(row.updated_at),

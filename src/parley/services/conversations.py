@@ -32,6 +32,7 @@ from parley.services.access import (
     blocked_any,
     blocked_between,
     insert_system_message,
+    lock_conversation,
     member_ids,
     membership,
     require_admin,
@@ -49,6 +50,8 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MAX_NAME = 100
 MAX_TOPIC = 500
 ROLES = ("member", "admin", "owner")
+# A public group is listed in the directory and anyone may join it (DESIGN §6.3).
+VISIBILITIES = ("private", "public")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,12 @@ def clean_topic(raw: str) -> str:
     if len(topic) > MAX_TOPIC:
         raise ValidationFailed.field("topic", f"must be at most {MAX_TOPIC} characters")
     return topic
+
+
+def clean_visibility(raw: str) -> str:
+    if raw not in VISIBILITIES:
+        raise ValidationFailed.field("visibility", "must be 'private' or 'public'")
+    return raw
 
 
 def direct_key(user_a: str, user_b: str) -> str:
@@ -214,8 +223,10 @@ class Conversations:
         *,
         slug: str | None = None,
         topic: str = "",
+        visibility: str = "private",
     ) -> dict[str, Any]:
         clean = clean_name(name)
+        visible_as = clean_visibility(visibility)
         clean_slug_ = clean_slug(slug) if slug else None
         clean_topic_ = clean_topic(topic)
         invited = set(member_ids_) - {user_id}
@@ -241,6 +252,7 @@ class Conversations:
                     name=clean,
                     slug=clean_slug_,
                     topic=clean_topic_,
+                    visibility=visible_as,
                 )
                 roles = {uid: "member" for uid in invited} | {user_id: "owner"}
                 await self._insert_members(conn, conversation_id, roles, now)
@@ -267,9 +279,11 @@ class Conversations:
         name: str | None = None,
         slug: str | None = None,
         topic: str = "",
+        visibility: str = "private",
     ) -> None:
         await conn.execute(
             insert(conversations).values(
+                visibility=visibility,
                 id=conversation_id,
                 type=kind,
                 name=name,
@@ -326,8 +340,11 @@ class Conversations:
         name: str | None = None,
         topic: str | None = None,
         slug: str | None = None,
+        visibility: str | None = None,
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        if visibility is not None:
+            values["visibility"] = clean_visibility(visibility)
         if name is not None:
             values["name"] = clean_name(name)
         if topic is not None:
@@ -423,6 +440,49 @@ class Conversations:
                 extra_users=added,
             )
         return {"added": added}
+
+    async def admit(
+        self, conn: AsyncConnection, conversation_id: str, user_id: str, now: datetime, *, via: str
+    ) -> str | None:
+        """Make ``user_id`` a member of a group they join by themself (``via`` "directory"
+        or "invite"), inside the caller's transaction: the id of the system line, or None
+        when they are a member already. Takes the conversation's lock first, so
+        concurrent joins count the group's size one at a time."""
+        await lock_conversation(conn, conversation_id)
+        row = (
+            await conn.execute(
+                select(conversations.c.type, conversations.c.created_by).where(
+                    conversations.c.id == conversation_id
+                )
+            )
+        ).first()
+        if row is None or row.type != "group":
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        current = set(await member_ids(conn, conversation_id))
+        if user_id in current:
+            return None
+        if len(current) + 1 > self._limits.max_group_members:
+            raise GroupFull()
+        if row.created_by and await blocked_any(conn, row.created_by, {user_id}):
+            raise Blocked("You cannot join this group")
+        await self._insert_members(conn, conversation_id, {user_id: "member"}, now)
+        return await insert_system_message(
+            conn,
+            conversation_id,
+            {"type": "member.joined", "actor_id": user_id, "user_ids": [user_id], "via": via},
+            now,
+        )
+
+    async def announce_joined(self, conversation_id: str, message_id: str, user_id: str) -> None:
+        """The events of ``admit``, after its commit: the system line and ``member.added``
+        (the new member's sessions hear it too, and subscribe)."""
+        await self._emit_with_system_message(
+            conversation_id,
+            message_id,
+            EventType.MEMBER_ADDED,
+            {"user_ids": [user_id], "actor_id": user_id},
+            extra_users=[user_id],
+        )
 
     async def remove_member(self, user_id: str, conversation_id: str, target_id: str) -> None:
         """Remove ``target_id`` (admins), or leave when it is the caller. When the owner

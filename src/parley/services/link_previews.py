@@ -50,7 +50,7 @@ from parley.services.events import Event, EventSink
 from parley.services.link_preview_html import PageSummary, first_link, summarise
 from parley.services.link_preview_records import IMAGE_VARIANT, OK, url_hash
 from parley.services.message_records import load_message
-from parley.services.messages import changed_event
+from parley.services.message_sending import changed_event
 from parley.store.db import Database
 from parley.store.tables import link_previews, members, message_link_previews, messages
 from parley.wire.events import EventType

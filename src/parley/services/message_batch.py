@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, or_, select, update
 
 from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFailed
 from parley.ids import new_id
@@ -28,9 +28,13 @@ from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, read_messages
-from parley.store.tables import blocks, conversations, members, messages, users
+from parley.store.tables import blocks, conversations, members, messages, thread_follows, users
+from parley.store.upsert import insert_or_ignore
 
 REPLY_NOT_HERE = "must be a message of the same conversation"
+THREAD_ROOT_INVALID = (
+    "must be a live text message of the same conversation that is not itself in a thread"
+)
 
 # The batch's statements, built once (building them cost about as much as running them).
 # Expanding parameters take the batch's lists at execution.
@@ -58,8 +62,22 @@ _BLOCKS_AMONG = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
     blocks.c.blocker_id.in_(bindparam("people", expanding=True)),
     blocks.c.blocked_id.in_(bindparam("people", expanding=True)),
 )
-_REPLY_TARGETS = select(messages.c.id, messages.c.conversation_id).where(
-    messages.c.id.in_(bindparam("ids", expanding=True))
+_REPLY_TARGETS = select(
+    messages.c.id,
+    messages.c.conversation_id,
+    messages.c.kind,
+    messages.c.thread_root_id,
+    messages.c.deleted_at,
+).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+# A thread's root takes a new version_seq for each batch of replies: its summary changed.
+_BUMP_ROOT = (
+    update(messages)
+    .where(messages.c.id == bindparam("root"))
+    .values(
+        version_seq=bindparam("version"),
+        thread_reply_count=messages.c.thread_reply_count + bindparam("added"),
+        thread_last_reply_at=bindparam("replied_at"),
+    )
 )
 _MEMBERS_NAMED = (
     select(users.c.id, users.c.username_key)
@@ -86,6 +104,14 @@ class SendRequest:
     reply_to_id: str | None = None
     mention_names: frozenset[str] = field(default=frozenset())
     attachment_ids: tuple[str, ...] = field(default=())
+    # A reply in the thread of this root; with ``thread_broadcast`` also shown in the
+    # conversation (DESIGN §6.5).
+    thread_root_id: str | None = None
+    thread_broadcast: bool = False
+    # A forward (services.forwarding): the attribution (JSON) and the message whose live
+    # attachments the new message shares.
+    forwarded_from: str | None = None
+    share_attachments_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +125,8 @@ def replay(existing: Message, request: SendRequest) -> SendResult | BaseExceptio
     if existing.content != request.content and not existing.deleted:
         return IdempotencyConflict()
     if existing.reply_to_id != request.reply_to_id:
+        return IdempotencyConflict()
+    if existing.thread_root_id != request.thread_root_id:
         return IdempotencyConflict()
     # The uploads are claimed by the original already: same set means the same send.
     attached = sorted(a["id"] for a in existing.attachments)
@@ -121,11 +149,21 @@ def mention_ids(names: frozenset[str], resolved: dict[str, str]) -> list[str]:
     return [resolved[name] for name in sorted(names) if name in resolved]
 
 
+@dataclass(frozen=True, slots=True)
+class BatchWritten:
+    """What a batch did: one outcome per request, in order; the messages created and the
+    thread roots whose summary changed, each list by conversation then seq (the order
+    their events go out in)."""
+
+    outcomes: list[SendResult | BaseException]
+    created: list[Message]
+    roots: list[Message]
+
+
 def write_batch(
     conn: Connection, batch: Sequence[SendRequest], now: datetime, urls: AttachmentUrls | None
-) -> tuple[list[SendResult | BaseException], list[Message]]:
-    """Check and write ``batch``: one outcome per request, in order, and the messages
-    created (by conversation, then seq — the order their events go out in)."""
+) -> BatchWritten:
+    """Check and write ``batch`` (see ``BatchWritten``)."""
     outcomes: list[SendResult | BaseException | None] = [None] * len(batch)
     duplicates: dict[int, int] = {}  # index -> index of the same client_msg_id earlier
     by_conversation: dict[str, list[int]] = defaultdict(list)
@@ -134,6 +172,7 @@ def write_batch(
     admitted = _admissible(conn, batch, by_conversation, outcomes, duplicates, urls)
     new_rows: dict[int, dict[str, Any]] = {}
     seq_updates = []
+    root_bumps: list[dict[str, Any]] = []
     for conversation_id, (last_seq, fresh) in admitted.items():
         names = frozenset().union(*(batch[i].mention_names for i in fresh))
         resolved = resolve_mentions(conn, conversation_id, names)
@@ -155,15 +194,37 @@ def write_batch(
                 "created_at": now,
                 "edited_at": None,
                 "deleted_at": None,
+                "thread_root_id": request.thread_root_id,
+                "thread_broadcast": request.thread_broadcast,
+                "thread_reply_count": 0,
+                "thread_last_reply_at": None,
+                "forwarded_from": request.forwarded_from,
+                "pinned_at": None,
+                "pinned_by": None,
             }
-        seq_updates.append(
-            {"target": conversation_id, "new_seq": last_seq + len(fresh), "active_at": now}
-        )
+        # Each root replied to takes the next seqs, after its replies: its summary changed.
+        replies: dict[str, int] = {}
+        for i in fresh:
+            root = batch[i].thread_root_id
+            if root is not None:
+                replies[root] = replies.get(root, 0) + 1
+        next_seq = last_seq + len(fresh)
+        for root, added in replies.items():
+            next_seq += 1
+            root_bumps.append({"root": root, "version": next_seq, "added": added, "replied_at": now})
+        seq_updates.append({"target": conversation_id, "new_seq": next_seq, "active_at": now})
     if seq_updates:
         # The rows are locked (FOR UPDATE; SQLite's write lock) since _admissible read
         # last_seq: seq order stays commit order.
         conn.execute(_ADVANCE_SEQ, seq_updates)
         conn.execute(_INSERT_MESSAGES, list(new_rows.values()))
+    if root_bumps:
+        conn.execute(_BUMP_ROOT, root_bumps)
+        follow_threads(
+            conn,
+            [(batch[i].thread_root_id, row) for i, row in new_rows.items() if batch[i].thread_root_id],
+            now,
+        )
     for i, row in new_rows.items():  # in this transaction: the message and its claim
         if batch[i].attachment_ids:
             attachment_records.claim(
@@ -174,9 +235,24 @@ def write_batch(
                 attachment_ids=batch[i].attachment_ids,
                 now=now,
             )
+    for i, row in new_rows.items():  # a forward shares the original's files
+        source = batch[i].share_attachments_of
+        if source is not None:
+            attachment_records.share(
+                conn,
+                source_message_id=source,
+                message_id=row["id"],
+                conversation_id=row["conversation_id"],
+                sender_id=batch[i].sender_id,
+                now=now,
+            )
     # A plain new message is exactly its row; only replies (preview) and attachments
     # (their public form) need reading back.
-    reload = [r["id"] for i, r in new_rows.items() if batch[i].attachment_ids or r["reply_to_id"]]
+    reload = [
+        r["id"]
+        for i, r in new_rows.items()
+        if batch[i].attachment_ids or r["reply_to_id"] or batch[i].share_attachments_of
+    ]
     stored = (
         {m.id: m for m in read_messages(conn, select(messages).where(messages.c.id.in_(reload)), urls=urls)}
         if reload
@@ -191,7 +267,76 @@ def write_batch(
         (o.message for i, o in enumerate(outcomes) if i in new_rows and isinstance(o, SendResult)),
         key=lambda m: (m.conversation_id, m.seq),
     )
-    return [o if o is not None else NotFound() for o in outcomes], created
+    roots = (
+        read_messages(
+            conn,
+            select(messages)
+            .where(messages.c.id.in_([b["root"] for b in root_bumps]))
+            .order_by(messages.c.conversation_id, messages.c.version_seq),
+            urls=urls,
+        )
+        if root_bumps
+        else []
+    )
+    return BatchWritten([o if o is not None else NotFound() for o in outcomes], created, roots)
+
+
+def follow_threads(
+    conn: Connection, replies: Sequence[tuple[str | None, dict[str, Any]]], now: datetime
+) -> None:
+    """Taking part follows a thread (DESIGN §6.5): each reply's sender follows its root
+    (again, after an unfollow) and has read it up to their reply; the root's author
+    follows it too, unless they unfollowed it before."""
+    if not replies:
+        return
+    roots = sorted({root for root, _ in replies if root})
+    authors = {
+        row.id: row.sender_id
+        for row in conn.execute(
+            select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(roots))
+        )
+    }
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for root, reply in replies:
+        assert root is not None
+        author = authors.get(root)
+        if author is not None:
+            rows.setdefault((root, author), _follow_row(root, author, reply["conversation_id"], 0, now))
+        rows[(root, reply["sender_id"])] = _follow_row(
+            root, reply["sender_id"], reply["conversation_id"], reply["seq"], now
+        )
+    conn.execute(
+        insert_or_ignore(conn.dialect.name, thread_follows, ("root_id", "user_id")),
+        list(rows.values()),
+    )
+    senders = {(root, reply["sender_id"]): reply["seq"] for root, reply in replies if root}
+    conn.execute(
+        update(thread_follows)
+        .where(
+            thread_follows.c.root_id == bindparam("root"),
+            thread_follows.c.user_id == bindparam("user"),
+        )
+        .values(
+            following=True,
+            updated_at=bindparam("now"),
+            last_read_seq=case(
+                (thread_follows.c.last_read_seq < bindparam("seq"), bindparam("seq")),
+                else_=thread_follows.c.last_read_seq,
+            ),
+        ),
+        [{"root": r, "user": u, "seq": seq, "now": now} for (r, u), seq in senders.items()],
+    )
+
+
+def _follow_row(root: str, user: str, conversation_id: str, read: int, now: datetime) -> dict[str, Any]:
+    return {
+        "root_id": root,
+        "user_id": user,
+        "conversation_id": conversation_id,
+        "following": True,
+        "last_read_seq": read,
+        "updated_at": now,
+    }
 
 
 def _admissible(
@@ -209,7 +354,7 @@ def _admissible(
     found = {row.id: row for row in conn.execute(_LOCK_CONVERSATIONS, {"ids": conversation_ids})}
     allowed = _senders_who_may_write(conn, batch, by_conversation, found, outcomes)
     existing = _existing_by_client_id(conn, batch, urls)
-    bad_replies = _foreign_replies(conn, batch)
+    bad_replies, bad_roots = _foreign_replies(conn, batch)
     admitted: dict[str, tuple[int, list[int]]] = {}
     for conversation_id in conversation_ids:
         fresh: list[int] = []
@@ -232,6 +377,9 @@ def _admissible(
                 first_of[key] = i
             if i in bad_replies:
                 outcomes[i] = ValidationFailed.field("reply_to_id", REPLY_NOT_HERE)
+                continue
+            if i in bad_roots:
+                outcomes[i] = ValidationFailed.field("thread_root_id", THREAD_ROOT_INVALID)
                 continue
             problems = attachment_records.find_unusable(conn, request.sender_id, request.attachment_ids)
             if problems:
@@ -280,19 +428,35 @@ def _senders_who_may_write(
     return allowed
 
 
-def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> set[int]:
-    """The requests whose reply target is not a message of their conversation."""
+def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> tuple[set[int], set[int]]:
+    """The requests whose reply target is not a message of their conversation, and those
+    whose thread root is not one that can hold a thread (a live text message of their
+    conversation, itself not in a thread)."""
     wanted = {r.reply_to_id for r in batch if r.reply_to_id is not None}
+    wanted |= {r.thread_root_id for r in batch if r.thread_root_id is not None}
     if not wanted:
-        return set()
-    where = {
-        row.id: row.conversation_id for row in conn.execute(_REPLY_TARGETS, {"ids": list(wanted)})
-    }
-    return {
+        return set(), set()
+    where = {row.id: row for row in conn.execute(_REPLY_TARGETS, {"ids": list(wanted)})}
+    bad_replies = {
         i
         for i, r in enumerate(batch)
-        if r.reply_to_id is not None and where.get(r.reply_to_id) != r.conversation_id
+        if r.reply_to_id is not None
+        and (r.reply_to_id not in where or where[r.reply_to_id].conversation_id != r.conversation_id)
     }
+    bad_roots = set()
+    for i, r in enumerate(batch):
+        if r.thread_root_id is None:
+            continue
+        root = where.get(r.thread_root_id)
+        if (
+            root is None
+            or root.conversation_id != r.conversation_id
+            or root.kind != "text"
+            or root.thread_root_id is not None
+            or root.deleted_at is not None
+        ):
+            bad_roots.add(i)
+    return bad_replies, bad_roots
 
 
 def _existing_by_client_id(
@@ -361,4 +525,7 @@ def _message_from_new_row(row: dict[str, Any]) -> Message:
         created_at=row["created_at"],
         edited_at=None,
         deleted_at=None,
+        thread_root_id=row["thread_root_id"],
+        thread_broadcast=bool(row["thread_broadcast"]),
+        forwarded_from=json.loads(row["forwarded_from"]) if row["forwarded_from"] else None,
     )

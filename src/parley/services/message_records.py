@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Connection, Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -26,6 +26,9 @@ from parley.services.link_preview_records import read_link_previews
 from parley.store.tables import messages, reactions
 
 REPLY_PREVIEW_CHARS = 200
+# The messages of a conversation's timeline: thread replies stay in their thread unless
+# also sent to the conversation (DESIGN §6.5). The changes feed carries them all.
+IN_CONVERSATION = or_(messages.c.thread_root_id.is_(None), messages.c.thread_broadcast.is_(True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,22 @@ class ReplyPreview:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """What a thread's root shows (DESIGN §6.5): replies, when the last came, who wrote."""
+
+    reply_count: int
+    last_reply_at: datetime | None
+    participant_ids: tuple[str, ...]
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "reply_count": self.reply_count,
+            "last_reply_at": isoformat(self.last_reply_at) if self.last_reply_at else None,
+            "participant_ids": list(self.participant_ids),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     id: str
     conversation_id: str
@@ -73,6 +92,19 @@ class Message:
     reply_to: ReplyPreview | None = None
     attachments: tuple[dict[str, Any], ...] = field(default=())
     link_preview: dict[str, Any] | None = None  # services.link_preview_records
+    # Threads, forwarding and pins (DESIGN §6.5): the root this reply belongs to, whether
+    # the reply is also shown in the conversation, the root's summary (None: no replies).
+    thread_root_id: str | None = None
+    thread_broadcast: bool = False
+    thread: ThreadSummary | None = None
+    forwarded_from: dict[str, Any] | None = None
+    pinned_at: datetime | None = None
+    pinned_by: str | None = None
+
+    @property
+    def in_conversation(self) -> bool:
+        """Shown in the conversation's timeline (a thread-only reply is not)."""
+        return self.thread_root_id is None or self.thread_broadcast
 
     @property
     def deleted(self) -> bool:
@@ -95,6 +127,13 @@ class Message:
             "reactions": [r.to_public() for r in self.reactions],
             "attachments": list(self.attachments),
             "link_preview": self.link_preview,
+            "thread_root_id": self.thread_root_id,
+            "thread_broadcast": self.thread_broadcast,
+            "thread": self.thread.to_public() if self.thread else None,
+            "forwarded_from": self.forwarded_from,
+            "pinned": (
+                {"by": self.pinned_by, "at": isoformat(self.pinned_at)} if self.pinned_at else None
+            ),
             "created_at": isoformat(self.created_at),
             "edited_at": isoformat(self.edited_at) if self.edited_at else None,
             "deleted_at": isoformat(self.deleted_at) if self.deleted_at else None,
@@ -108,6 +147,7 @@ def message_from_row(
     reply_to: ReplyPreview | None = None,
     attachment_list: Sequence[dict[str, Any]] = (),
     link_preview: dict[str, Any] | None = None,
+    thread: ThreadSummary | None = None,
 ) -> Message:
     return Message(
         id=row.id,
@@ -128,7 +168,39 @@ def message_from_row(
         reply_to=reply_to,
         attachments=tuple(attachment_list),
         link_preview=link_preview,
+        thread_root_id=row.thread_root_id,
+        thread_broadcast=bool(row.thread_broadcast),
+        thread=thread,
+        forwarded_from=json.loads(row.forwarded_from) if row.forwarded_from else None,
+        pinned_at=row.pinned_at,
+        pinned_by=row.pinned_by,
     )
+
+
+def read_thread_summaries(conn: Connection, rows: Sequence[Row[Any]]) -> dict[str, ThreadSummary]:
+    """The summary of each root among ``rows`` that has replies: participants are the
+    distinct senders of its live replies, first reply first (the thread index, one range
+    per root)."""
+    roots = {row.id: row for row in rows if row.thread_reply_count}
+    if not roots:
+        return {}
+    participants: dict[str, list[str]] = {root: [] for root in roots}
+    for r in conn.execute(
+        select(messages.c.thread_root_id, messages.c.sender_id)
+        .where(
+            messages.c.thread_root_id.in_(list(roots)),
+            messages.c.deleted_at.is_(None),
+            messages.c.sender_id.is_not(None),
+        )
+        .order_by(messages.c.thread_root_id, messages.c.seq)
+    ):
+        seen = participants[r.thread_root_id]
+        if r.sender_id not in seen:
+            seen.append(r.sender_id)
+    return {
+        root: ThreadSummary(row.thread_reply_count, row.thread_last_reply_at, tuple(participants[root]))
+        for root, row in roots.items()
+    }
 
 
 async def load_messages(
@@ -179,6 +251,7 @@ def read_messages(
     visible = [row.id for row in rows if row.deleted_at is None]
     files = load_public_for_messages(conn, visible, urls)
     link_previews = read_link_previews(conn, visible, urls)
+    threads = read_thread_summaries(conn, rows)
     return [
         message_from_row(
             row,
@@ -186,6 +259,7 @@ def read_messages(
             previews.get(row.reply_to_id) if row.reply_to_id else None,
             files.get(row.id, ()),
             link_previews.get(row.id),
+            threads.get(row.id),
         )
         for row in rows
     ]

@@ -23,6 +23,7 @@ from parley.services.batching import Batcher
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
 from parley.services.message_batch import (
+    BatchWritten,
     SendRequest,
     SendResult,
     write_batch,
@@ -56,6 +57,27 @@ def created_event(message: Message) -> Event:
         {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()},
         conversation_id=message.conversation_id,
     )
+
+
+def changed_event(event_type: EventType, message: Message) -> Event:
+    """``message.updated`` / ``message.deleted``: the seq is the change's (version_seq)."""
+    return Event(
+        event_type,
+        {
+            "conversation_id": message.conversation_id,
+            "seq": message.version_seq,
+            "message": message.to_public(),
+        },
+        conversation_id=message.conversation_id,
+    )
+
+
+def batch_events(written: BatchWritten) -> list[Event]:
+    """The events of a batch in seq order per conversation: the replies, then each thread
+    root whose summary they changed (its new version_seq follows them)."""
+    events = [(m.conversation_id, m.seq, created_event(m)) for m in written.created]
+    events += [(m.conversation_id, m.version_seq, changed_event(EventType.MESSAGE_UPDATED, m)) for m in written.roots]
+    return [event for _, _, event in sorted(events, key=lambda e: (e[0], e[1]))]
 
 
 class MessageSender:
@@ -93,6 +115,8 @@ class MessageSender:
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
         attachment_ids: Sequence[str] = (),
+        thread_root_id: str | None = None,
+        thread_broadcast: bool = False,
     ) -> SendResult:
         committed = await self.enqueue(
             sender_id,
@@ -101,6 +125,8 @@ class MessageSender:
             client_msg_id=client_msg_id,
             reply_to_id=reply_to_id,
             attachment_ids=attachment_ids,
+            thread_root_id=thread_root_id,
+            thread_broadcast=thread_broadcast,
         )
         return await committed
 
@@ -113,6 +139,8 @@ class MessageSender:
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
         attachment_ids: Sequence[str] = (),
+        thread_root_id: str | None = None,
+        thread_broadcast: bool = False,
     ) -> Awaitable[SendResult]:
         """Check and queue a send; the awaitable returned resolves once it has committed.
         Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
@@ -125,6 +153,8 @@ class MessageSender:
             )
         if len(set(files)) != len(files):
             raise ValidationFailed.field("attachment_ids", "must not repeat an id")
+        if thread_broadcast and thread_root_id is None:
+            raise ValidationFailed.field("thread_broadcast", "needs a thread_root_id")
         text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
         request = SendRequest(
             sender_id=sender_id,
@@ -134,7 +164,14 @@ class MessageSender:
             reply_to_id=reply_to_id,
             mention_names=frozenset(mentioned_usernames(text)),
             attachment_ids=files,
+            thread_root_id=thread_root_id,
+            thread_broadcast=thread_broadcast,
         )
+        return await self.enqueue_request(request)
+
+    async def enqueue_request(self, request: SendRequest) -> Awaitable[SendResult]:
+        """Queue a checked request (after the rate limits): ``enqueue`` and forwards."""
+        sender_id, conversation_id = request.sender_id, request.conversation_id
         for key, rate in (
             (f"send:user:{sender_id}", self._limits.user_rate),
             (f"send:conversation:{conversation_id}", self._limits.conversation_rate),
@@ -150,23 +187,22 @@ class MessageSender:
         """Commit, then emit. A batch that fails as a whole is split by the batcher until
         the request at fault is alone; only then is its failure its outcome."""
         try:
-            outcomes, created = await self._commit(batch)
+            written = await self._commit(batch)
         except IntegrityError:
             if len(batch) > 1:
                 raise
             # A concurrent writer (another node) took this client_msg_id first.
-            outcomes, created = [IdempotencyConflict("Retry: a concurrent send raced this one")], []
+            conflict = IdempotencyConflict("Retry: a concurrent send raced this one")
+            written = BatchWritten([conflict], [], [])
         except AttachmentAlreadyUsed as exc:
             if len(batch) > 1:
                 raise
-            outcomes, created = [exc], []  # claimed by a concurrent send
-        if created:
-            self._metrics.messages_sent.inc(len(created))
-            self._metrics.group_commit_batch.observe(len(created))
-            await self._events.emit([created_event(m) for m in created])
-        return outcomes
+            written = BatchWritten([exc], [], [])  # claimed by a concurrent send
+        if written.created:
+            self._metrics.messages_sent.inc(len(written.created))
+            self._metrics.group_commit_batch.observe(len(written.created))
+            await self._events.emit(batch_events(written))
+        return written.outcomes
 
-    async def _commit(
-        self, batch: Sequence[SendRequest]
-    ) -> tuple[list[SendResult | BaseException], list[Message]]:
+    async def _commit(self, batch: Sequence[SendRequest]) -> BatchWritten:
         return await self._db.write(write_batch, batch, utcnow(), self._urls)

@@ -19,29 +19,16 @@ from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.events import Event
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_batch import mention_ids, resolve_mentions
-from parley.services.message_records import Message, load_message, load_messages
-from parley.services.message_sending import MessageSender
+from parley.services.message_records import IN_CONVERSATION, Message, load_message, load_messages
+from parley.services.message_sending import MessageSender, changed_event
 from parley.store.tables import conversations, messages, reactions
 from parley.wire.events import EventType
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
-
-
-def changed_event(event_type: EventType, message: Message) -> Event:
-    return Event(
-        event_type,
-        {
-            "conversation_id": message.conversation_id,
-            "seq": message.version_seq,
-            "message": message.to_public(),
-        },
-        conversation_id=message.conversation_id,
-    )
 
 
 class Messages(MessageSender):
@@ -130,7 +117,11 @@ class Messages(MessageSender):
             )
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed.field("limit", f"must be between 1 and {MAX_PAGE}")
-        base = select(messages).where(messages.c.conversation_id == conversation_id)
+        # The conversation's timeline: thread replies stay in their thread unless also
+        # sent to the conversation (the changes feed carries them all).
+        base = select(messages).where(
+            messages.c.conversation_id == conversation_id, IN_CONVERSATION
+        )
         async with self._db.read_replica() as conn:
             await membership(conn, conversation_id, user_id)
             if around_id is not None:
@@ -245,6 +236,8 @@ async def _erase(
         content="",
         mentions="[]",
         deleted_at=now,
+        pinned_at=None,  # a tombstone is no longer pinned
+        pinned_by=None,
     )
     tombstone = await load_message(conn, message.id, urls=urls)
     assert tombstone is not None

@@ -110,7 +110,16 @@ conversations = Table(
     Column("retention_days", Integer, nullable=True),
     Column("legal_hold", Boolean, nullable=False, default=False, server_default=text("false")),
     Column("expired_through_seq", BigInteger, nullable=False, default=0, server_default="0"),
+    # 'private' or 'public': a public group is listed in the directory and anyone may join
+    # it (DESIGN §6.3; migration 0010).
+    Column("visibility", String(8), nullable=False, server_default="private"),
     CheckConstraint("type IN ('direct', 'group')", name="type"),
+    Index(
+        "ix_conversations_public",
+        "last_activity_at",
+        sqlite_where=text("visibility = 'public'"),
+        postgresql_where=text("visibility = 'public'"),
+    ),
 )
 
 members = Table(
@@ -159,12 +168,80 @@ messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("edited_at", UTCDateTime, nullable=True),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # Threads (DESIGN §6.5; migration 0010): a reply in a thread names its root; with
+    # ``thread_broadcast`` it is also shown in the conversation. A root keeps its summary
+    # (reply count, last reply time); each reply gives the root a new version_seq.
+    Column("thread_root_id", ID, nullable=True),
+    Column("thread_broadcast", Boolean, nullable=False, server_default=text("false")),
+    Column("thread_reply_count", Integer, nullable=False, server_default="0"),
+    Column("thread_last_reply_at", UTCDateTime, nullable=True),
+    # JSON attribution of a forwarded message: {message_id, conversation_id, sender_id,
+    # created_at} of the original.
+    Column("forwarded_from", Text, nullable=True),
+    Column("pinned_at", UTCDateTime, nullable=True),
+    Column("pinned_by", ID, nullable=True),
     CheckConstraint("kind IN ('text', 'system')", name="kind"),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
     UniqueConstraint(
         "conversation_id", "sender_id", "client_msg_id", name="uq_messages_client_msg_id"
     ),
     Index("ix_messages_conversation_version", "conversation_id", "version_seq"),
+    Index(
+        "ix_messages_thread",
+        "thread_root_id",
+        "seq",
+        sqlite_where=text("thread_root_id IS NOT NULL"),
+        postgresql_where=text("thread_root_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_messages_pinned",
+        "conversation_id",
+        "pinned_at",
+        sqlite_where=text("pinned_at IS NOT NULL"),
+        postgresql_where=text("pinned_at IS NOT NULL"),
+    ),
+)
+
+# Who follows a thread and how far they read it (services.threads). Taking part follows
+# (unless unfollowed later); reading the thread moves ``last_read_seq``.
+thread_follows = Table(
+    "thread_follows",
+    metadata,
+    Column("root_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("following", Boolean, nullable=False),
+    Column("last_read_seq", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_thread_follows_user", "user_id", "following"),
+)
+
+# Invite links to a group (DESIGN §6.3; services.invites). Only the SHA-256 of the token
+# is kept; ``uses`` counts joins, bounded by ``max_uses`` with a conditional UPDATE.
+conversation_invites = Table(
+    "conversation_invites",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "conversation_id",
+        ID,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_by", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("max_uses", Integer, nullable=True),
+    Column("uses", Integer, nullable=False, default=0),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )
 
 reactions = Table(
@@ -256,12 +333,22 @@ attachments = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=True),
     Column("deleted_at", UTCDateTime, nullable=True),
+    # A forwarded file (services.forwarding) is a new row sharing the blobs of another:
+    # the id of the row that stored them. The sweep deletes blobs only when no live row
+    # still shares them (migration 0010).
+    Column("blob_owner_id", ID, nullable=True),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
     # A conversation's files and media, newest first (the gallery), and deleting a
     # conversation, which sets its attachments' conversation_id NULL (migrations 0004, 0007).
     Index("ix_attachments_conversation_gallery", "conversation_id", "id"),
     Index("ix_attachments_uploader_id", "uploader_id"),
+    Index(
+        "ix_attachments_blob_owner_id",
+        "blob_owner_id",
+        sqlite_where=text("blob_owner_id IS NOT NULL"),
+        postgresql_where=text("blob_owner_id IS NOT NULL"),
+    ),
     # Partial, for the sweep (migration 0004): over every row, "created a day ago" matched
     # nearly all attachments, and "deleted_at IS NULL" looked selective to SQLite without
     # statistics, so message reads walked all live attachments by it.

@@ -46,6 +46,7 @@ class EventType(enum.StrEnum):
     MESSAGES_EXPIRED = "messages.expired"
     EXPORT_UPDATED = "export.updated"
     REPORT_RESOLVED = "report.resolved"
+    THREAD_UPDATED = "thread.updated"
 
 
 class Seq(enum.StrEnum):
@@ -177,6 +178,14 @@ class ReportResolvedPayload(TypedDict):
     report: JSONObject  # the report as its reporter sees it (docs/accounts.md)
 
 
+class ThreadStatePayload(TypedDict):
+    root_id: str
+    conversation_id: str
+    following: bool
+    last_read_seq: int
+    unread_count: int
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -237,6 +246,7 @@ EVENTS: dict[EventType, EventSpec] = {
     EventType.MESSAGES_EXPIRED: EventSpec(MessagesExpiredPayload, Seq.NONE, _MEMBERS),
     EventType.EXPORT_UPDATED: EventSpec(ExportPayload, Seq.NONE, "the user's own sessions"),
     EventType.REPORT_RESOLVED: EventSpec(ReportResolvedPayload, Seq.NONE, "the reporter's own sessions"),
+    EventType.THREAD_UPDATED: EventSpec(ThreadStatePayload, Seq.NONE, "the user's own sessions"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).

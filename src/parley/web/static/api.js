@@ -216,7 +216,7 @@ export class Api {
   conversation(id) { return this.get(`/conversations/${enc(id)}`).then((r) => r.conversation); }
   conversationBySlug(slug) { return this.get(`/conversations/by-slug/${enc(slug)}`).then((r) => r.conversation); }
   createDirect(userId) { return this.post("/conversations", { type: "direct", user_id: userId }).then((r) => r.conversation); }
-  createGroup(name, memberIds) { return this.post("/conversations", { type: "group", name, member_ids: memberIds }).then((r) => r.conversation); }
+  createGroup(name, memberIds, visibility = "private") { return this.post("/conversations", { type: "group", name, member_ids: memberIds, visibility }).then((r) => r.conversation); }
   updateConversation(id, changes) { return this.patch(`/conversations/${enc(id)}`, changes).then((r) => r.conversation); }
   deleteConversation(id) { return this.delete(`/conversations/${enc(id)}`); }
   members(id) { return this.get(`/conversations/${enc(id)}/members`).then((r) => r.members); }
@@ -235,6 +235,24 @@ export class Api {
   addReaction(id, emoji) { return this.put(`/messages/${enc(id)}/reactions/${enc(emoji)}`).then((r) => r.message); }
   removeReaction(id, emoji) { return this.delete(`/messages/${enc(id)}/reactions/${enc(emoji)}`).then((r) => r.message); }
   receipts(id) { return this.get(`/messages/${enc(id)}/receipts`); }
+
+  // Threads, pins, forwarding (DESIGN §6.5)
+  thread(rootId, params) { return this.get(`/messages/${enc(rootId)}/thread`, params); }
+  followThread(rootId, follow) { return (follow ? this.put(`/messages/${enc(rootId)}/thread/follow`) : this.delete(`/messages/${enc(rootId)}/thread/follow`)).then((r) => r.state); }
+  markThreadRead(rootId, seq) { return this.post(`/messages/${enc(rootId)}/thread/read`, { seq }).then((r) => r.state); }
+  threads(params) { return this.get("/threads", params); }
+  pin(id, pinned) { return (pinned ? this.put(`/messages/${enc(id)}/pin`) : this.delete(`/messages/${enc(id)}/pin`)).then((r) => r.message); }
+  pins(id) { return this.get(`/conversations/${enc(id)}/pins`).then((r) => r.pins); }
+  forward(id, conversationIds) { return this.post(`/messages/${enc(id)}/forward`, { conversation_ids: conversationIds }).then((r) => r.messages); }
+
+  // Public groups and invite links (DESIGN §6.3)
+  directory(q) { return this.get("/conversations/directory", { q }).then((r) => r.conversations); }
+  join(id) { return this.post(`/conversations/${enc(id)}/join`).then((r) => r.conversation); }
+  createInvite(id, body = {}) { return this.post(`/conversations/${enc(id)}/invites`, body).then((r) => r.invite); }
+  invites(id) { return this.get(`/conversations/${enc(id)}/invites`).then((r) => r.invites); }
+  revokeInvite(id, inviteId) { return this.delete(`/conversations/${enc(id)}/invites/${enc(inviteId)}`); }
+  invite(token) { return this.get(`/invites/${enc(token)}`); }
+  joinByInvite(token) { return this.post(`/invites/${enc(token)}/join`).then((r) => r.conversation); }
 
   contacts(status = "all") { return this.get("/contacts", { status }).then((r) => r.contacts); }
   requestContact(userId) { return this.post("/contacts", { user_id: userId }).then((r) => r.contact); }

@@ -19,6 +19,9 @@ import { ConversationView, noAccess } from "./views/conversation.js";
 import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
 import { closePopover } from "./views/popover.js";
 import { SearchView } from "./views/search.js";
+import { DirectoryView } from "./views/directory.js";
+import { InviteView } from "./views/invite.js";
+import { ThreadsView } from "./views/threads.js";
 import { applyTheme, SettingsView } from "./views/settings.js";
 import { Sidebar } from "./views/sidebar.js";
 
@@ -150,11 +153,14 @@ function show(r) {
     shell.layout.classList.add("show-main");
     if (view instanceof ConversationView && view.id === r.id && !view.destroyed) {
       view.showMessage(r.messageId || null);
+      if (r.thread) view.openThread(r.thread);
       return;
     }
     const conversationView = new ConversationView(r.id);
     setView(conversationView);
-    conversationView.open(r.messageId || null);
+    conversationView.open(r.messageId || null).then(() => {
+      if (r.thread && !conversationView.destroyed) conversationView.openThread(r.thread);
+    });
     return;
   }
   shell.sidebar.setActive(null);
@@ -176,6 +182,15 @@ function show(r) {
       break;
     case "admin":
       setView(new AdminView(r.section));
+      break;
+    case "threads":
+      setView(new ThreadsView());
+      break;
+    case "directory":
+      setView(new DirectoryView());
+      break;
+    case "invite":
+      setView(new InviteView(r.token));
       break;
     default:
       setPageTitle("Not found");

@@ -7,6 +7,9 @@
 //   /search?q=...             search
 //   /forgot-password, /reset-password?token=   password reset (no login needed)
 //   /admin, /admin/{section}  site administration (staff)
+//   /search?q=...             search          /threads           followed threads
+//   /directory                public groups   /invite/{token}    join by invite link
+//   /c/{id}?thread={root}     conversation with a thread open beside it
 
 let listener = () => {};
 
@@ -29,10 +32,17 @@ export function parseRoute(pathname = location.pathname, search = location.searc
   if (head === "admin" && parts.length <= 2) return { name: "admin", section: a || "users" };
   if (head === "settings" && parts.length <= 2) return { name: "settings", section: a || "profile" };
   if (head === "search" && parts.length === 1) return { name: "search", query };
-  if (head === "c" && a && parts.length === 2) return { name: "conversation", id: a };
+  if (head === "threads" && parts.length === 1) return { name: "threads" };
+  if (head === "directory" && parts.length === 1) return { name: "directory" };
+  if (head === "invite" && a && parts.length === 2) return { name: "invite", token: a };
+  if (head === "c" && a && parts.length === 2) return { name: "conversation", id: a, thread: query.thread || null };
   if (head === "c" && a && b === "m" && c && parts.length === 4) return { name: "conversation", id: a, messageId: c };
   if (head === "g" && a && parts.length === 2) return { name: "slug", slug: a };
   return { name: "not-found" };
+}
+
+export function threadPath(conversationId, rootId) {
+  return `${conversationPath(conversationId)}?thread=${encodeURIComponent(rootId)}`;
 }
 
 export function conversationPath(id, messageId) {

@@ -33,6 +33,11 @@ export class Emitter {
 }
 
 /** The loaded window of one conversation's history, in seq order. */
+/** A reply that lives in its thread only (not shown in the conversation's timeline). */
+export function threadOnly(message) {
+  return Boolean(message.thread_root_id) && !message.thread_broadcast;
+}
+
 export class Timeline {
   constructor(conversationId) {
     this.conversationId = conversationId;
@@ -47,7 +52,7 @@ export class Timeline {
   get last() { return this.messages[this.messages.length - 1]; }
 
   reset(messages, { hasOlder, atLatest }) {
-    this.messages = [...messages].sort((a, b) => a.seq - b.seq);
+    this.messages = messages.filter((m) => !threadOnly(m)).sort((a, b) => a.seq - b.seq);
     this.byId = new Map(this.messages.map((m) => [m.id, m]));
     this.hasOlder = hasOlder;
     this.atLatest = atLatest;
@@ -55,7 +60,7 @@ export class Timeline {
   }
 
   prepend(messages, hasOlder) {
-    const fresh = messages.filter((m) => !this.byId.has(m.id));
+    const fresh = messages.filter((m) => !this.byId.has(m.id) && !threadOnly(m));
     for (const m of fresh) this.byId.set(m.id, m);
     this.messages = [...fresh, ...this.messages].sort((a, b) => a.seq - b.seq);
     this.hasOlder = hasOlder;
@@ -87,7 +92,7 @@ export class Timeline {
       this.byId.set(message.id, message);
       return "updated";
     }
-    if (!this.loaded) return null;
+    if (!this.loaded || threadOnly(message)) return null; // it shows in its thread
     const first = this.first;
     const last = this.last;
     const inside = !first || (message.seq > first.seq && message.seq < last.seq);
@@ -127,6 +132,7 @@ export class Store extends Emitter {
     this.incomingRequests = 0;
     this.openConversationId = null;
     this._countedSeq = new Map();
+    this.threadStates = new Map(); // root id → {following, last_read_seq, unread_count, ...}
   }
 
   // --- people
@@ -280,14 +286,16 @@ export class Store extends Emitter {
     if (conversation) {
       conversation.last_seq = Math.max(conversation.last_seq || 0, message.version_seq || message.seq);
       const preview = conversation.last_message;
-      if (!preview || message.seq > preview.seq || (message.id === preview.id && message.version_seq >= preview.version_seq)) {
+      if (threadOnly(message)) {
+        // Not in the conversation: neither its preview nor its unread count (the thread's).
+      } else if (!preview || message.seq > preview.seq || (message.id === preview.id && message.version_seq >= preview.version_seq)) {
         conversation.last_message = message;
       }
       const counted = this._countedSeq.get(cid) || 0;
       if (message.seq > counted) {
         this._countedSeq.set(cid, message.seq);
         const fromOther = message.sender_id && message.sender_id !== this.me?.id;
-        if (live && fromOther && message.kind === "text" && !message.deleted && message.seq > (conversation.last_read_seq || 0)) {
+        if (live && fromOther && !threadOnly(message) && message.kind === "text" && !message.deleted && message.seq > (conversation.last_read_seq || 0)) {
           conversation.unread_count = (conversation.unread_count || 0) + 1;
         }
       }
@@ -298,6 +306,8 @@ export class Store extends Emitter {
     }
     if (message.sender_id) this.clearTyping(cid, message.sender_id);
     if (change) this.emit(`timeline:${cid}`, { change, message });
+    if (message.thread_root_id) this._threadReply(message, live);
+    if (message.thread) this.emit(`thread:${message.id}`, { root: message });
     return change;
   }
 
@@ -316,6 +326,34 @@ export class Store extends Emitter {
     }
     const dropped = this.timelines.get(conversationId)?.dropThrough(seq);
     if (dropped) this.emit(`timeline:${conversationId}`, { change: "expired" });
+  }
+
+  // --- threads (DESIGN §6.5): the caller's state of each thread they know of
+
+  /** A thread state from the server (`thread.updated`, the thread listing). */
+  setThreadState(state) {
+    if (!state?.root_id) return;
+    this.threadStates.set(state.root_id, { ...state });
+    this.emit("threads", state);
+    this.emit(`thread:${state.root_id}`, { state });
+  }
+
+  _threadReply(message, live) {
+    const state = this.threadStates.get(message.thread_root_id);
+    const fromOther = message.sender_id && message.sender_id !== this.me?.id;
+    const counted = Math.max(state?.counted_seq || 0, state?.last_read_seq || 0);
+    if (state && live && fromOther && !message.deleted && message.seq > counted) {
+      state.counted_seq = message.seq; // each reply counted once (an ack and an event)
+      state.unread_count = (state.unread_count || 0) + 1;
+      this.emit("threads", state);
+    }
+    this.emit(`thread:${message.thread_root_id}`, { reply: message });
+  }
+
+  threadUnreadTotal() {
+    let total = 0;
+    for (const state of this.threadStates.values()) if (state.following) total += state.unread_count || 0;
+    return total;
   }
 
   /** A reaction event: the message's reactions list and version, nothing else. */

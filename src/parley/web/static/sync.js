@@ -61,6 +61,7 @@ export class Sync {
     window.addEventListener("online", this._onOnline);
     document.addEventListener("visibilitychange", this._onVisibility);
     await this.loadConversations();
+    this.loadThreads().catch(() => {});
     this.gateway.start();
     this._pollTimer = setInterval(() => this._poll(), POLL_MS);
     this.pump();
@@ -78,6 +79,15 @@ export class Sync {
   }
 
   // --- loading
+
+  /** The followed threads and their unread counts (the "Threads" view and its badge). */
+  async loadThreads() {
+    const { threads } = await api.threads({ limit: 100 });
+    for (const thread of threads) {
+      store.setThreadState(thread.state);
+    }
+    return threads;
+  }
 
   async loadConversations() {
     store.setConversations(await api.conversations());
@@ -530,6 +540,9 @@ export class Sync {
         break;
       case "export.updated": // progress of an export (views/settings.js)
         store.emit(type, data);
+        break;
+      case "thread.updated": // the caller's follow / read state of a thread (DESIGN §6.5)
+        store.setThreadState(data);
         break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":

@@ -5,7 +5,7 @@ import { api, ApiError } from "../api.js";
 import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
 import { plainText } from "../markdown.js";
 import { setPageTitle } from "../notify.js";
-import { conversationPath, messageUrl, navigate } from "../router.js";
+import { conversationPath, messageUrl, navigate, threadPath } from "../router.js";
 import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { Composer } from "./composer.js";
@@ -16,6 +16,8 @@ import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
 import { openMenu, openPopover } from "./popover.js";
 import { TimelineView, receiptsList } from "./timeline.js";
+import { ThreadPanel } from "./thread.js";
+import { forwardDialog } from "./forward.js";
 
 export class ConversationView {
   constructor(conversationId) {
@@ -68,7 +70,31 @@ export class ConversationView {
     this.timeline?.destroy();
     this.composer?.destroy();
     this.details?.destroy();
+    this.thread?.destroy();
     if (store.openConversationId === this.id) store.openConversationId = null;
+  }
+
+  /** The thread panel of `rootId` beside the timeline (a full screen on phones). */
+  openThread(rootId) {
+    if (this.destroyed || !this.timeline) return;
+    if (this.thread?.rootId === rootId) return;
+    this.closeThread({ keepUrl: true });
+    if (this.details) this.toggleDetails(); // one side panel at a time
+    this.thread = new ThreadPanel(this.id, rootId, { onClose: () => this.closeThread() });
+    this.el.append(this.thread.el);
+    this.el.classList.add("has-thread");
+    const path = threadPath(this.id, rootId);
+    if (location.pathname + location.search !== path) history.replaceState({}, "", path);
+    this.thread.load();
+  }
+
+  closeThread({ keepUrl = false } = {}) {
+    if (!this.thread) return;
+    this.thread.destroy();
+    this.thread.el.remove();
+    this.thread = null;
+    this.el.classList.remove("has-thread");
+    if (!keepUrl && location.search.includes("thread=")) history.replaceState({}, "", conversationPath(this.id));
   }
 
   build(conversation) {
@@ -142,6 +168,7 @@ export class ConversationView {
   }
 
   toggleDetails() {
+    if (!this.details) this.closeThread();
     if (this.details) {
       this.details.destroy();
       this.details.el.remove();
@@ -185,6 +212,7 @@ export class ConversationView {
         if (location.pathname !== conversationPath(this.id)) history.replaceState({}, "", conversationPath(this.id));
       },
       focusComposer: () => this.composer.focus(),
+      openThread: (rootId) => this.openThread(rootId),
     };
   }
 
@@ -200,8 +228,12 @@ export class ConversationView {
     const own = message.sender_id === store.me.id;
     const conversation = store.conversations.get(this.id);
     const canDelete = own || (conversation?.type === "group" && ["owner", "admin"].includes(conversation.role));
+    const text = message.kind === "text" && !message.deleted;
     openMenu(anchor, [
       { label: "Reply", icon: "reply", onSelect: () => this.composer.setReply(message) },
+      text && !message.thread_root_id ? { label: "Reply in thread", icon: "thread", onSelect: () => this.openThread(message.id) } : null,
+      text ? { label: message.pinned ? "Unpin" : "Pin to conversation", icon: "pin", onSelect: () => this.pin(message, !message.pinned) } : null,
+      text ? { label: "Forward…", icon: "forward", onSelect: () => forwardDialog(message) } : null,
       { label: "Copy link to message", icon: "link", onSelect: () => copyText(messageUrl(this.id, message.id)) },
       { label: "Copy text", icon: "copy", onSelect: () => copyText(message.content) },
       own ? { label: "Edit message", icon: "edit", onSelect: () => this.timeline.startEdit(message.id) } : null,
@@ -209,6 +241,15 @@ export class ConversationView {
       canDelete ? "separator" : null,
       canDelete ? { label: "Delete message", icon: "trash", danger: true, onSelect: () => this.deleteMessage(message) } : null,
     ], { label: "Message actions" });
+  }
+
+  async pin(message, pinned) {
+    try {
+      store.applyMessage(await api.pin(message.id, pinned));
+      toast(pinned ? "Pinned to the conversation" : "Unpinned");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
   }
 
   async deleteMessage(message) {

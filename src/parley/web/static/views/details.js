@@ -2,12 +2,13 @@
 // remove / promote, leave, delete. Direct conversations: the other person, contact and block.
 
 import { api, ApiError } from "../api.js";
-import { avatar, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
+import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
 import { navigate } from "../router.js";
 import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
 import { GallerySection } from "./gallery.js";
+import { PinsSection } from "./pins.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -38,6 +39,7 @@ export class DetailsPanel {
     ];
     this.relationship = null;
     this.gallery = new GallerySection(conversationId); // kept across re-renders
+    this.pins = new PinsSection(conversationId);
     this.render();
     sync.loadMembers(conversationId).catch(() => {});
     this.loadRelationship();
@@ -46,6 +48,7 @@ export class DetailsPanel {
   destroy() {
     for (const off of this.unsubscribe) off();
     this.gallery.destroy();
+    this.pins.destroy();
   }
 
   get conversation() {
@@ -104,11 +107,43 @@ export class DetailsPanel {
           admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
         members.length ? list : h("p", { class: "muted" }, "Loading members…")),
       this.cachedHistory(conversation, admin),
+      this.sharing(conversation, admin),
+      this.pins.el,
       this.gallery.el,
       h("section", { class: "details-section details-danger" },
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
         myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
     ];
+  }
+
+  /** Who can get in (DESIGN §6.3): public (the directory) or private, and invite links. */
+  sharing(conversation, admin) {
+    const isPublic = conversation.visibility === "public";
+    return h("section", { class: "details-section details-sharing" },
+      h("h3", { class: "details-section-title" }, "Sharing"),
+      h("p", { class: "muted" }, isPublic ? "Public: anyone can find this group in the directory and join it." : "Private: people join when added or with an invite link."),
+      admin ? h("div", { class: "details-sharing-actions" },
+        h("button", { type: "button", class: "btn btn-small", onclick: () => this.copyInvite() }, icon("link", { size: 15 }), " Copy invite link"),
+        h("button", { type: "button", class: "btn btn-small", onclick: () => this.setVisibility(isPublic ? "private" : "public") },
+          icon("globe", { size: 15 }), isPublic ? " Make private" : " Make public")) : null);
+  }
+
+  async copyInvite() {
+    try {
+      const invite = await api.createInvite(this.id);
+      await copyText(invite.url);
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  async setVisibility(visibility) {
+    try {
+      store.upsertConversation(await api.updateConversation(this.id, { visibility }));
+      toast(visibility === "public" ? "The group is public" : "The group is private");
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
   }
 
   settingsForm(conversation, admin) {
@@ -347,6 +382,7 @@ export class DetailsPanel {
         h("p", { class: "muted" }, "@" + (peer.username || "")),
         h("p", { class: "details-status" }, status)),
       h("section", { class: "details-section details-actions" }, buttons),
+      this.pins.el,
       this.gallery.el,
     ];
   }

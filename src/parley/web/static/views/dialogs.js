@@ -186,12 +186,14 @@ export function newDirectDialog() {
 export function newGroupDialog() {
   const name = h("input", { class: "input", id: "group-name", maxlength: "100", placeholder: "e.g. Design team", autofocus: true, autocomplete: "off" });
   const picker = peoplePicker({ multiple: true, label: "Add members" });
+  const open = h("input", { type: "checkbox", id: "group-public" });
   openDialog({
     title: "New group",
     label: "New group",
     body: h("div", { class: "stack" },
       h("div", { class: "field" }, h("label", { for: "group-name", class: "field-label" }, "Group name"), name),
       h("div", { class: "field" }, h("span", { class: "field-label" }, "Members"), picker.el),
+      h("label", { class: "field-check", for: "group-public" }, open, " Public: anyone can find it in the directory and join"),
     ),
     actions: [
       { label: "Cancel" },
@@ -203,7 +205,7 @@ export function newGroupDialog() {
             name.focus();
             throw new Error("Give the group a name.");
           }
-          const conversation = await api.createGroup(name.value.trim(), picker.selected().map((u) => u.id));
+          const conversation = await api.createGroup(name.value.trim(), picker.selected().map((u) => u.id), open.checked ? "public" : "private");
           store.upsertConversation(conversation);
           toast(`Created ${conversation.name}`);
           navigate(conversationPath(conversation.id));

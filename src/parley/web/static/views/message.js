@@ -48,6 +48,14 @@ export function renderMessage(message, ctx) {
       h("span", { class: "msg-author" }, author),
       h("time", { class: "msg-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at))));
   }
+  if (message.forwarded_from && !message.deleted) {
+    main.append(h("div", { class: "msg-forwarded" }, icon("forward", { size: 13 }),
+      ` Forwarded from ${store.displayName(message.forwarded_from.sender_id)}`));
+  }
+  if (message.thread_root_id && message.thread_broadcast) {
+    main.append(h("button", { type: "button", class: "msg-thread-origin link-btn", onclick: () => ctx.actions.openThread?.(message.thread_root_id) },
+      icon("thread", { size: 13 }), " Replied in a thread"));
+  }
   if (message.reply_to) main.append(replyQuote(message.reply_to, ctx));
 
   if (ctx.editing) {
@@ -63,6 +71,10 @@ export function renderMessage(message, ctx) {
   if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
   if (!message.deleted && message.link_preview) main.append(renderLinkPreview(message.link_preview) || "");
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
+  if (message.thread?.reply_count) main.append(threadSummary(message, ctx));
+  if (message.pinned && !message.deleted) {
+    main.prepend(h("div", { class: "msg-pinned", title: `Pinned by ${store.displayName(message.pinned.by)}` }, icon("pin", { size: 12 }), " Pinned"));
+  }
   if (pending) main.append(pendingState(pending, ctx));
 
   el.append(gutter, main);
@@ -94,6 +106,22 @@ function replyQuote(snapshot, ctx) {
   }, icon("reply", { size: 14 }),
   h("span", { class: "msg-quote-author" }, store.displayName(reply.sender_id)),
   h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"], dir: "auto" }, text));
+}
+
+function threadSummary(message, ctx) {
+  const thread = message.thread;
+  const count = thread.reply_count === 1 ? "1 reply" : `${thread.reply_count} replies`;
+  const state = store.threadStates.get(message.id);
+  const unread = state?.following && state.unread_count ? state.unread_count : 0;
+  return h("button", {
+    type: "button",
+    class: ["msg-thread", unread && "has-unread"],
+    "aria-label": `${count}${unread ? `, ${unread} new` : ""}. Open the thread`,
+    onclick: () => ctx.actions.openThread?.(message.id),
+  }, h("span", { class: "msg-thread-people" }, (thread.participant_ids || []).slice(0, 3).map((id) => avatar(id, store.displayName(id), { size: "xs" }))),
+  h("span", { class: "msg-thread-count" }, count),
+  unread ? h("span", { class: "badge badge-small" }, String(unread)) : null,
+  thread.last_reply_at ? h("span", { class: "msg-thread-last muted" }, `Last reply ${formatTime(thread.last_reply_at)}`) : null);
 }
 
 function reactions(message, ctx) {
@@ -157,6 +185,10 @@ function toolbar(message, own, ctx) {
     h("button", { type: "button", class: "icon-btn", "aria-label": "Add reaction", title: "Add reaction", onclick: (e) => ctx.actions.pickReaction(message, e.currentTarget) }, icon("smile", { size: 16 })),
     h("button", { type: "button", class: "icon-btn", "aria-label": "Reply", title: "Reply", onclick: () => ctx.actions.reply(message) }, icon("reply", { size: 16 })),
   );
+  // Named "Thread", not "Reply in thread": "Reply" alone must keep naming one button.
+  if (message.kind === "text" && !message.thread_root_id && ctx.actions.openThread) {
+    bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Thread", title: "Reply in thread", onclick: () => ctx.actions.openThread(message.id) }, icon("thread", { size: 16 })));
+  }
   if (own && message.kind === "text") {
     bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": "Edit", title: "Edit", onclick: () => ctx.actions.edit(message) }, icon("edit", { size: 16 })));
   }

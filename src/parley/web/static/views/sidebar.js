@@ -42,6 +42,7 @@ export class Sidebar {
       },
     });
     this.contactsBadge = h("span", { class: "badge badge-small", hidden: true });
+    this.threadsBadge = h("span", { class: "badge badge-small", hidden: true });
     this.meButton = h("button", { type: "button", class: "me-button", "aria-label": "Your account", "aria-haspopup": "menu", onclick: () => this.accountMenu() });
     this.el = h("aside", { class: "sidebar", "aria-label": "Sidebar" },
       h("header", { class: "sidebar-head" },
@@ -52,6 +53,9 @@ export class Sidebar {
         h("a", { class: "search-launch", href: "/search", "data-route": "", "aria-keyshortcuts": "Control+K" },
           icon("search", { size: 16 }), h("span", {}, "Search messages"), h("kbd", {}, "Ctrl K")),
         this.filterInput,
+        h("div", { class: "sidebar-links" },
+          h("a", { class: "foot-link", href: "/threads", "data-route": "" }, icon("thread", { size: 16 }), h("span", {}, "Threads"), this.threadsBadge),
+          h("a", { class: "foot-link", href: "/directory", "data-route": "" }, icon("globe", { size: 16 }), h("span", {}, "Browse groups"))),
       ),
       h("div", { class: "sidebar-section" },
         h("h2", { class: "sidebar-section-title", id: "conversations-heading" }, "Conversations"),
@@ -74,6 +78,12 @@ export class Sidebar {
     for (const topic of ["conversations", "presence", "users", "me", "outbox"]) {
       this.unsubscribe.push(store.on(topic, () => this.schedule()));
     }
+    this.unsubscribe.push(store.on("threads", () => {
+      const count = store.threadUnreadTotal();
+      this.threadsBadge.hidden = !count;
+      this.threadsBadge.textContent = String(count || "");
+      this.threadsBadge.setAttribute("aria-label", `${count} new thread replies`);
+    }));
     this.unsubscribe.push(store.on("incoming-requests", (count) => {
       this.contactsBadge.hidden = !count;
       this.contactsBadge.textContent = String(count || "");
@@ -229,6 +239,12 @@ export function systemText(message) {
       return `${actor} removed ${list}`;
     case "member.left":
       return `${actor} left`;
+    case "member.joined":
+      return event.via === "invite" ? `${actor} joined with an invite link` : `${actor} joined`;
+    case "message.pinned":
+      return `${actor} pinned a message`;
+    case "message.unpinned":
+      return `${actor} unpinned a message`;
     case "member.role":
       return event.role === "owner" ? `${actor} made ${list} the owner` : event.role === "admin" ? `${actor} made ${list} an admin` : `${actor} made ${list} a member`;
     case "conversation.updated": {

@@ -1,0 +1,164 @@
+// The thread panel beside a conversation (a full screen on phones): the root, its replies
+// (GET /messages/{id}/thread), a reply box with "Also send to the conversation", follow /
+// unfollow, and the read mark moved as replies are seen (DESIGN §6.5). Replies arrive live
+// through the store (`thread:{root}` events from message.created / message.updated).
+
+import { api } from "../api.js";
+import { formatFull, formatTime, avatar, h, icon, iconButton, toast } from "../dom.js";
+import { renderMarkdown } from "../markdown.js";
+import { store } from "../store.js";
+
+export class ThreadPanel {
+  constructor(conversationId, rootId, { onClose }) {
+    this.conversationId = conversationId;
+    this.rootId = rootId;
+    this.onClose = onClose;
+    this.root = null;
+    this.replies = new Map();
+    this.state = store.threadStates.get(rootId) || null;
+    this.list = h("ol", { class: "thread-replies", "aria-label": "Replies" });
+    this.rootBox = h("div", { class: "thread-root" });
+    this.followButton = h("button", { type: "button", class: "btn btn-small thread-follow", onclick: () => this.toggleFollow() }, "Follow");
+    this.input = h("textarea", { class: "input thread-input", rows: "2", dir: "auto", "aria-label": "Reply in thread", placeholder: "Reply…" });
+    this.broadcast = h("input", { type: "checkbox", id: `thread-broadcast-${rootId}`, class: "thread-broadcast" });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        this.onClose();
+      }
+    });
+    this.el = h("aside", { class: "thread-panel", "aria-label": "Thread", tabindex: "-1" },
+      h("header", { class: "details-head thread-head" },
+        h("h2", { class: "details-title" }, icon("thread", { size: 16 }), " Thread"),
+        this.followButton,
+        iconButton("x", "Close thread", () => this.onClose())),
+      h("div", { class: "thread-body" }, this.rootBox, this.list),
+      h("form", { class: "thread-composer", onsubmit: (event) => { event.preventDefault(); this.send(); } },
+        this.input,
+        h("div", { class: "thread-composer-row" },
+          h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation"),
+          h("button", { type: "submit", class: "btn btn-small btn-primary" }, icon("send", { size: 14 }), " Reply"))));
+    this.off = store.on(`thread:${rootId}`, (change) => this.onChange(change));
+    this.renderFollow();
+  }
+
+  destroy() {
+    this.off?.();
+    this.destroyed = true;
+  }
+
+  async load() {
+    try {
+      const page = await api.thread(this.rootId, { limit: 100 });
+      if (this.destroyed) return;
+      this.root = page.root;
+      for (const reply of page.messages) this.replies.set(reply.id, reply);
+      store.setThreadState(page.state);
+      this.render();
+      this.markRead();
+      this.input.focus();
+    } catch (error) {
+      this.rootBox.replaceChildren(h("p", { class: "muted", role: "alert" }, error.message || "Couldn't open this thread."));
+    }
+  }
+
+  onChange({ reply, root, state }) {
+    if (state) {
+      this.state = state;
+      this.renderFollow();
+    }
+    if (root && this.root && root.version_seq >= (this.root.version_seq || 0)) {
+      this.root = root;
+      this.renderRoot();
+    }
+    if (reply) {
+      const known = this.replies.get(reply.id);
+      if (known && reply.version_seq < known.version_seq) return;
+      this.replies.set(reply.id, reply);
+      this.renderReplies();
+      this.markRead();
+    }
+  }
+
+  render() {
+    this.renderRoot();
+    this.renderReplies();
+    this.renderFollow();
+  }
+
+  renderRoot() {
+    if (!this.root) return;
+    const count = this.root.thread?.reply_count || 0;
+    this.rootBox.replaceChildren(renderEntry(this.root),
+      h("p", { class: "thread-count muted" }, count === 1 ? "1 reply" : `${count} replies`));
+  }
+
+  renderReplies() {
+    const sorted = [...this.replies.values()].sort((a, b) => a.seq - b.seq);
+    this.list.replaceChildren(...sorted.map((reply) => h("li", {}, renderEntry(reply))));
+    this.list.lastElementChild?.scrollIntoView?.({ block: "nearest" });
+  }
+
+  renderFollow() {
+    const following = Boolean(this.state?.following);
+    this.followButton.textContent = following ? "Following" : "Follow";
+    this.followButton.setAttribute("aria-pressed", following ? "true" : "false");
+    this.followButton.classList.toggle("is-active", following);
+  }
+
+  async toggleFollow() {
+    try {
+      store.setThreadState(await api.followThread(this.rootId, !this.state?.following));
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
+  async markRead() {
+    const last = Math.max(0, ...[...this.replies.values()].map((r) => r.seq));
+    if (!last || document.visibilityState !== "visible" || last <= (this.state?.last_read_seq || 0)) return;
+    try {
+      store.setThreadState(await api.markThreadRead(this.rootId, last));
+    } catch {
+      /* marked again with the next reply */
+    }
+  }
+
+  async send() {
+    const content = this.input.value;
+    if (!content.trim()) return;
+    this.input.value = "";
+    try {
+      const message = await api.send(this.conversationId, {
+        content,
+        client_msg_id: `web-thread-${crypto.randomUUID()}`,
+        thread_root_id: this.rootId,
+        thread_broadcast: this.broadcast.checked,
+      });
+      this.broadcast.checked = false;
+      store.applyMessage(message);
+      this.onChange({ reply: message });
+    } catch (error) {
+      this.input.value = content;
+      toast(error.message || "Couldn't send the reply", { error: true });
+    }
+  }
+}
+
+/** One message of the thread: author, time and text (the thread's own compact form). */
+function renderEntry(message) {
+  const author = store.displayName(message.sender_id);
+  return h("div", { class: "thread-msg", id: `thread-message-${message.id}`, dataset: { messageId: message.id, seq: message.seq } },
+    avatar(message.sender_id, author, { size: "sm" }),
+    h("div", { class: "msg-main" },
+      h("div", { class: "msg-head" },
+        h("span", { class: "msg-author" }, author),
+        h("time", { class: "msg-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at)),
+        message.thread_broadcast ? h("span", { class: "muted thread-also" }, " · also sent to the conversation") : null),
+      message.deleted
+        ? h("div", { class: "msg-text msg-tombstone" }, "This message was deleted")
+        : h("div", { class: "msg-text", dir: "auto" }, renderMarkdown(message.content || "", { users: new Map(), me: store.me.username.toLowerCase() }))));
+}
