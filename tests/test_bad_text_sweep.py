@@ -103,6 +103,8 @@ class World:
             # No preview exists in this world: only the poisoned request matters here.
             "preview_id": new_id(),
             "subscription_id": new_id(),
+            # Integrations (DESIGN §6.6): none exist here; only the poisoned request matters.
+            "bot_id": new_id(),
         }
         return self
 

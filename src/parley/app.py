@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from parley import __version__
 from parley.api import (
     auth,
+    bots,
     contacts,
     conversations,
     email_links,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         link_previews.router,
         notifications.router,
         email_links.router,
+        bots.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

@@ -16,6 +16,7 @@ from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
+from parley.integrations.bots import Bots
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
@@ -78,6 +79,8 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
+    # Bot accounts, webhooks and slash commands (DESIGN §6.6).
+    bots: Bots
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -290,6 +293,7 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         link_previews=link_previews,
+        bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,

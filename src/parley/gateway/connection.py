@@ -427,7 +427,7 @@ class Connection:
         self.state = ConnectionState.IDENTIFYING
         services = self._node.services
         try:
-            principal = await services.auth.authenticate(frame.token)
+            principal = await services.auth.authenticate_any(frame.token)
         except TokenExpired as error:
             self._reply_error(None, error)
             self.close(CloseCode.TOKEN_EXPIRED, error.code)

@@ -38,6 +38,7 @@ class User:
     is_admin: bool
     created_at: datetime
     last_seen_at: datetime | None
+    is_bot: bool = False  # a bot account (parley.integrations), shown as such everywhere
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> User:
@@ -48,6 +49,7 @@ class User:
             is_admin=row.is_admin,
             created_at=row.created_at,
             last_seen_at=row.last_seen_at,
+            is_bot=bool(row.is_bot),
         )
 
     def to_public(self) -> dict[str, Any]:
@@ -56,6 +58,7 @@ class User:
             "username": self.username,
             "display_name": self.display_name,
             "created_at": isoformat(self.created_at),
+            "is_bot": self.is_bot,
         }
 
     def to_private(self) -> dict[str, Any]:
@@ -90,6 +93,7 @@ _USER_COLUMNS = (
     users.c.is_admin,
     users.c.created_at,
     users.c.last_seen_at,
+    users.c.is_bot,
 )
 
 
