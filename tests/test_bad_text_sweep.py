@@ -105,6 +105,8 @@ class World:
             "subscription_id": new_id(),
             # Integrations (DESIGN §6.6): none exist here; only the poisoned request matters.
             "bot_id": new_id(),
+            "webhook_id": new_id(),
+            "secret": "not-the-secret",
         }
         return self
 

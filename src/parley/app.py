@@ -22,6 +22,7 @@ from parley.api import (
     search,
     users,
     web,
+    webhooks,
 )
 from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         notifications.router,
         email_links.router,
         bots.router,
+        webhooks.router,
+        webhooks.hooks_router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

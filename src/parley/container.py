@@ -17,6 +17,8 @@ from parley.bus import Bus, InProcessBus
 from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.integrations.bots import Bots
+from parley.integrations.deliveries import DeliveryPolicy, OutgoingWebhooks
+from parley.integrations.webhooks import Webhooks
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.media.blobstore import BlobStore
@@ -81,6 +83,8 @@ class Container:
     link_previews: LinkPreviews
     # Bot accounts, webhooks and slash commands (DESIGN §6.6).
     bots: Bots
+    webhooks: Webhooks
+    outgoing_webhooks: OutgoingWebhooks
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -258,6 +262,36 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    conversations = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+    )
+    webhooks = Webhooks(
+        db,
+        conversations,
+        messages,
+        limiter,
+        policy=outbound.policy,
+        rate=Rate(settings.webhook_rate_per_minute / 60, settings.webhook_burst),
+    )
+    outgoing_webhooks = OutgoingWebhooks(
+        db,
+        jobs,
+        outbound,
+        messages,
+        DeliveryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            max_failures=settings.webhook_max_failures,
+        ),
+    )
+    webhooks.on_change.append(outgoing_webhooks.changed)
+    events.add_listener(outgoing_webhooks.on_events)  # queued after the commit, as jobs
+    outgoing_webhooks.register(jobs)
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
@@ -270,14 +304,7 @@ def build_container(settings: Settings) -> Container:
         accounts=accounts,
         auth=auth,
         contacts=Contacts(db, events),
-        conversations=Conversations(
-            db,
-            events,
-            ConversationLimits(
-                max_group_members=settings.max_group_members,
-                dm_requires_contact=settings.dm_requires_contact,
-            ),
-        ),
+        conversations=conversations,
         messages=messages,
         reactions=Reactions(db, events),
         receipts=Receipts(db, events),
@@ -294,6 +321,8 @@ def build_container(settings: Settings) -> Container:
         attachments=attachments,
         link_previews=link_previews,
         bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
+        webhooks=webhooks,
+        outgoing_webhooks=outgoing_webhooks,
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,
