@@ -107,6 +107,7 @@ class World:
             "bot_id": new_id(),
             "webhook_id": new_id(),
             "secret": "not-the-secret",
+            "command_id": new_id(),
         }
         return self
 

@@ -12,6 +12,7 @@ from parley import __version__
 from parley.api import (
     auth,
     bots,
+    commands,
     contacts,
     conversations,
     email_links,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         bots.router,
         webhooks.router,
         webhooks.hooks_router,
+        commands.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

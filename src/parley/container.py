@@ -17,6 +17,7 @@ from parley.bus import Bus, InProcessBus
 from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.integrations.bots import Bots
+from parley.integrations.commands import Commands
 from parley.integrations.deliveries import DeliveryPolicy, OutgoingWebhooks
 from parley.integrations.webhooks import Webhooks
 from parley.jobs.queue import JobQueue
@@ -85,6 +86,7 @@ class Container:
     bots: Bots
     webhooks: Webhooks
     outgoing_webhooks: OutgoingWebhooks
+    commands: Commands
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -323,6 +325,16 @@ def build_container(settings: Settings) -> Container:
         bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
         webhooks=webhooks,
         outgoing_webhooks=outgoing_webhooks,
+        commands=Commands(
+            db,
+            accounts,
+            conversations,
+            messages,
+            notifications.settings,
+            events,
+            outbound,
+            limiter,
+        ),
         notifications=notifications,
         outbound=outbound,
         bus=backends.bus,

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from parley.clock import isoformat, utcnow
 from parley.errors import ParleyError
+from parley.fields import text_problem
 from parley.ids import new_id
 from parley.integrations.signing import SIGNATURE_HEADER, sign
 from parley.integrations.webhooks import OUTGOING, matched_trigger, webhook_from_row
@@ -277,6 +278,8 @@ class OutgoingWebhooks:
         text = answer.get("text") if isinstance(answer, dict) else None
         if not isinstance(text, str) or not text.strip():
             return None
+        if text_problem(text) is not None:
+            return "reply ignored: text holds NUL or unpaired surrogates"
         try:
             await self._messages.send(
                 row.bot_user_id, row.conversation_id, text, client_msg_id=f"hook-{delivery_id}"
