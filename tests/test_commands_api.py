@@ -145,7 +145,9 @@ async def test_custom_commands(client: httpx.AsyncClient, container: Container) 
 
         # Ephemeral: only in the answer.
         private = await run(client, bob, group["id"], "/secret")
-        assert private.json() == {"response_type": "ephemeral", "text": "only for you", "message": None, "error": None}
+        assert private.json() | {"id": None} == {
+            "id": None, "response_type": "ephemeral", "text": "only for you", "message": None, "error": None
+        }
         assert verify(secret_cmd["secret"], site.at("/secret")[0].headers["x-parley-signature"], site.at("/secret")[0].body)
         # A conversation's command exists only there.
         assert code(await run(client, bob, other["id"], "/secret")) == "UNKNOWN_COMMAND"
@@ -241,6 +243,7 @@ async def test_ephemeral_answer_reaches_only_the_caller(tmp_path: Path, database
                 await bob_socket.identify(bob.access_token)
                 answer = await run(http, alice, group["id"], "/whisper")
                 assert answer.json()["text"] == "psst"
+                answer_id = answer.json()["id"]
                 # Then a message everyone sees: bob's socket must show it with nothing before.
                 posted = await run(http, alice, group["id"], "/shrug")
                 assert posted.status_code == 200
@@ -254,7 +257,7 @@ async def test_ephemeral_answer_reaches_only_the_caller(tmp_path: Path, database
                             if frame["type"] == "message.created":
                                 return types
                             if frame["type"] == "command.response":
-                                assert frame["data"]["text"] == "psst"
+                                assert frame["data"]["text"] == "psst" and frame["data"]["id"] == answer_id
                                 assert frame["data"]["conversation_id"] == group["id"]
 
                 assert "command.response" in await events_until_message(alice_socket)

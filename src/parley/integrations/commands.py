@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -104,9 +104,13 @@ class CommandResult:
     text: str
     message: dict[str, Any] | None = None  # what was posted, for in-channel answers
     error: str | None = None
+    # Names this answer in the REST reply and the command.response event alike, so a
+    # client that gets both shows it once.
+    id: str = field(default_factory=new_id)
 
     def to_public(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "response_type": self.response_type,
             "text": self.text,
             "message": self.message,

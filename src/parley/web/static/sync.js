@@ -519,6 +519,9 @@ export class Sync {
       case "contact.removed":
         store.emit("contacts", data);
         break;
+      case "command.response": // a slash command's answer for this user only (views/slash_commands.js)
+        store.emit("command.response", data);
+        break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":
         store.emit(type, data);

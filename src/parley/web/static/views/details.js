@@ -8,6 +8,7 @@ import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
 import { GallerySection } from "./gallery.js";
+import { WebhooksSection } from "./integrations.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -101,10 +102,17 @@ export class DetailsPanel {
           admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
         members.length ? list : h("p", { class: "muted" }, "Loading members…")),
       this.gallery.el,
+      admin ? this.webhooksSection().el : null,
       h("section", { class: "details-section details-danger" },
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
         myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
     ];
+  }
+
+  /** Kept across re-renders (its list loads once, and again after each change). */
+  webhooksSection() {
+    this._webhooks ||= new WebhooksSection(this.id);
+    return this._webhooks;
   }
 
   settingsForm(conversation, admin) {
@@ -156,7 +164,8 @@ export class DetailsPanel {
     return h("li", { class: "member-row", dataset: { userId: member.user_id } },
       avatar(member.user_id, name, { size: "sm", presence }),
       h("span", { class: "member-text" },
-        h("span", { class: "member-name" }, name, me ? h("span", { class: "muted" }, " (you)") : null),
+        h("span", { class: "member-name" }, name, me ? h("span", { class: "muted" }, " (you)") : null,
+          member.is_bot || store.users.get(member.user_id)?.is_bot ? h("span", { class: "tag bot-tag" }, "Bot") : null),
         h("span", { class: "member-handle" }, "@" + (member.username || store.users.get(member.user_id)?.username || ""))),
       member.role !== "member" ? h("span", { class: ["role-badge", `role-${member.role}`] }, ROLE_LABEL[member.role]) : null,
       actions.length

@@ -1,10 +1,12 @@
-// Settings: profile (display name), devices (sessions) with sign-out, notifications, theme.
+// Settings: profile (display name), devices (sessions) with sign-out, notifications, bots,
+// theme.
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
 import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog } from "./dialogs.js";
+import { BotsCard } from "./integrations.js";
 import { notificationSettingsCard } from "./notify-settings.js";
 
 const THEME_KEY = "parley.theme";
@@ -37,6 +39,7 @@ export class SettingsView {
             h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.logoutEverywhere() }, "Sign out everywhere")),
           this.sessions),
         notificationSettingsCard(),
+        new BotsCard().el,
         this.themeCard()));
     setPageTitle("Settings");
   }
