@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -21,6 +21,7 @@ from starlette.routing import Route
 from tests.conftest import UserHandle
 
 WAIT = 10.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,13 +125,14 @@ async def receiver() -> AsyncIterator[Receiver]:
         await asyncio.wait_for(task, WAIT)
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "") -> Any:
-    """Poll an async-free condition (a value another task sets) until true, or fail."""
+async def eventually(read: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = WAIT) -> T:
+    """Read (an API call) until ``check`` holds, for state a background job changes — the
+    job sends no event to wait on; each read is the real answer at that moment."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value:
+        value = await read()
+        if check(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.02)
+            raise AssertionError(f"not within {timeout}s; last read: {value!r}"[:2000])
+        await asyncio.sleep(0.05)

@@ -74,6 +74,18 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/attachments/{attachment_id}/{variant}"): Probe(everyone(200)),
     # The caller's own notification level and mute for the conversation.
     ("PATCH", "/api/v1/conversations/{conversation_id}/settings"): Probe(everyone(200), {"notify": "mentions"}),
+    # Integrations (DESIGN §6.6): a group's webhooks are its owner's and admins';
+    # {webhook_id} is an incoming webhook the owner made. Slash commands: any member.
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks"): Probe(by_role(403, 200, 200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/webhooks"): Probe(by_role(403, 201, 201), {"kind": "incoming"}),
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(by_role(403, 200, 200)),
+    ("PATCH", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(
+        by_role(403, 200, 200), {"name": "Renamed"}
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(by_role(403, 204, 204)),
+    ("POST", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/secret"): Probe(by_role(403, 200, 200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/deliveries"): Probe(by_role(403, 200, 200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/commands"): Probe(everyone(200), {"text": "/shrug"}),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -120,8 +132,21 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/email/verify"): "public, a signed link token (test_notifications_email)",
     ("GET", "/email/unsubscribe"): "public, a signed link token; changes nothing (test_notifications_email)",
     ("POST", "/email/unsubscribe"): "public, a signed link token (test_notifications_email)",
+    ("GET", "/api/v1/bots"): "own bots (test_bots_api)",
+    ("POST", "/api/v1/bots"): "own bots (test_bots_api)",
+    ("GET", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
+    ("DELETE", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
+    ("POST", "/api/v1/bots/{bot_id}/token"): "own bots; others' are 404 (test_bots_api)",
+    ("GET", "/api/v1/commands"): "built-ins, site-wide, and a conversation's for its members; "
+    "others 404 (test_commands_api)",
+    ("POST", "/api/v1/commands"): "site admins, or a conversation's admins (test_commands_api)",
+    ("DELETE", "/api/v1/commands/{command_id}"): "its conversation's admins or site admins; "
+    "others 404 (test_commands_api)",
+    ("POST", "/hooks/{webhook_id}/{secret}"): "public: the secret in the URL is the credential; "
+    "a wrong one is 404 (test_webhooks_api)",
 }
 PUBLIC = {
+    ("POST", "/hooks/{webhook_id}/{secret}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/api/v1/auth/register"),
@@ -179,6 +204,8 @@ class World:
             self.ids["member"], group["id"], "hello", attachment_ids=[upload["id"]]
         )
         self.ids["message"] = sent.message.id
+        hook = await c.webhooks.create(self.ids["owner"], group["id"], "incoming")
+        self.ids["webhook"] = hook.webhook.id
         await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
         return self
 
@@ -191,6 +218,7 @@ class World:
             .replace("{emoji}", "👍")
             .replace("{attachment_id}", self.ids["attachment"])
             .replace("{variant}", "original")
+            .replace("{webhook_id}", self.ids["webhook"])
         )
 
     def fill_body(self, body: dict[str, Any] | None) -> dict[str, Any] | None:

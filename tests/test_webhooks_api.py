@@ -10,16 +10,21 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from parley.app import create_app
 from parley.container import Container
+from parley.jobs.redis_streams import RedisJobQueue
 from parley.integrations.signing import sign, verify
 from tests.chat_helpers import code, open_direct, open_group, send
+from tests import conftest
 from tests.conftest import UserHandle, make_user
-from tests.integration_helpers import json_answer, make_bot, receiver, status_answer
+from tests.redis_fixtures import REDIS_URL
+from tests.integration_helpers import eventually, json_answer, make_bot, receiver, status_answer
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -214,14 +219,10 @@ async def test_outgoing_webhook_signed_and_answered(client: httpx.AsyncClient) -
         assert payload["message"]["id"] == sent["id"] and payload["sender"]["username"] == "bob"
         assert payload["event"] == "message.created" and payload["webhook_id"] == hook["id"]
         # The reply is posted as the webhook's bot, and does not trigger the webhook again.
-        deadline = time.monotonic() + 10
-        while True:
-            messages = await history(client, bob, group["id"])
-            if messages[-1]["sender_id"] == hook["bot_id"]:
-                reply = messages[-1]
-                break
-            assert time.monotonic() < deadline, messages
-            await asyncio.sleep(0.05)
+        messages = await eventually(
+            lambda: history(client, bob, group["id"]), lambda seen: seen[-1]["sender_id"] == hook["bot_id"]
+        )
+        reply = messages[-1]
         assert reply["content"] == "pong from the receiver"
         log = (await client.get(
             f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries", headers=alice.headers
@@ -263,13 +264,7 @@ async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(clien
             return list((await client.get(f"{base}/deliveries", headers=alice.headers)).json()["deliveries"])
 
         async def settled(count: int) -> list[dict[str, Any]]:
-            deadline = time.monotonic() + 10
-            while True:
-                entries = await log()
-                if len(entries) == count and all(e["status"] == "failed" for e in entries):
-                    return entries
-                assert time.monotonic() < deadline, entries
-                await asyncio.sleep(0.05)
+            return await eventually(log, lambda entries: len(entries) == count and all(e["status"] == "failed" for e in entries))
 
         await send(client, alice, group["id"], "first")
         await site.wait_for("/down", 3)  # three attempts
@@ -355,3 +350,31 @@ async def test_bad_webhook_bodies(client: httpx.AsyncClient, body: dict[str, Any
     assert response.status_code == 400, response.text
     assert code(response) == "VALIDATION_ERROR"
     assert (await client.get(f"/api/v1/conversations/{group['id']}/webhooks", headers=alice.headers)).json()["webhooks"] == []
+
+
+async def test_outgoing_deliveries_on_redis_jobs(tmp_path: Path, database_url: str, redis_prefix: str) -> None:
+    """With Redis, deliveries are Redis Streams jobs: a retry after a failure, then the reply."""
+    settings = conftest.test_settings(
+        tmp_path, database_url, redis_url=REDIS_URL, redis_key_prefix=redis_prefix, **FAST_RETRIES
+    )
+    app = create_app(settings)
+    assert isinstance(app.state.parley.jobs, RedisJobQueue)
+    async with app.router.lifespan_context(app), receiver() as site:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as client:
+            alice = await make_user(client, "alice")
+            group = await open_group(client, alice, [], name="redis")
+            answers = iter([status_answer(503), json_answer({"text": "second time lucky"})])
+            site.answers["/r"] = lambda seen: next(answers)(seen)
+            hook = await make_hook(client, alice, group["id"], kind="outgoing", url=site.url("/r"))
+            await send(client, alice, group["id"], "hello redis")
+            await site.wait_for("/r", 2)
+            async def deliveries() -> list[dict[str, Any]]:
+                path = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries"
+                return list((await client.get(path, headers=alice.headers)).json()["deliveries"])
+
+            log = await eventually(deliveries, lambda entries: bool(entries) and entries[0]["status"] == "delivered")
+            assert log[0]["attempts"] == 2
+            await eventually(
+                lambda: history(client, alice, group["id"]), lambda seen: seen[-1]["content"] == "second time lucky"
+            )

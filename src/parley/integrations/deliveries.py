@@ -26,6 +26,7 @@ Flow:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -90,6 +91,8 @@ class OutgoingWebhooks:
         self._policy = policy
         self._hooked: frozenset[str] = frozenset()
         self._hooked_at = -HOOKED_TTL_SECONDS
+        self._hooked_lock = asyncio.Lock()  # one refresh at a time; the others use its result
+        self._changes = 0  # bumped by changed(): a refresh that overlapped one is not trusted
 
     def register(self, jobs: JobQueue) -> None:
         jobs.register(DISPATCH_JOB, self._dispatch_job)
@@ -97,10 +100,16 @@ class OutgoingWebhooks:
 
     def changed(self, conversation_id: str) -> None:
         """A webhook of ``conversation_id`` changed here: re-read the set at next use."""
+        self._changes += 1
         self._hooked_at = -HOOKED_TTL_SECONDS
 
     async def _hooked_conversations(self) -> frozenset[str]:
-        if time.monotonic() - self._hooked_at >= HOOKED_TTL_SECONDS:
+        if time.monotonic() - self._hooked_at < HOOKED_TTL_SECONDS:
+            return self._hooked
+        async with self._hooked_lock:
+            if time.monotonic() - self._hooked_at < HOOKED_TTL_SECONDS:
+                return self._hooked  # refreshed while this one waited
+            changes = self._changes
             async with self._db.read() as conn:
                 rows = await conn.execute(
                     select(webhooks.c.conversation_id)
@@ -108,8 +117,9 @@ class OutgoingWebhooks:
                     .distinct()
                 )
                 self._hooked = frozenset(row.conversation_id for row in rows)
-            self._hooked_at = time.monotonic()
-        return self._hooked
+            if changes == self._changes:  # else it may predate the change: read again next time
+                self._hooked_at = time.monotonic()
+            return self._hooked
 
     # --- 1. after a commit
 

@@ -154,7 +154,13 @@ def clean_target_url(raw: str, policy: OutboundPolicy) -> str:
 
 
 def clean_name(raw: str | None, default: str) -> str:
-    return clean_display_name(raw) if raw else default
+    """The webhook's name (its bot's display name); errors name the ``name`` field."""
+    if not raw:
+        return default
+    try:
+        return clean_display_name(raw)
+    except ValidationFailed as exc:
+        raise ValidationFailed.field("name", exc.details[0].message if exc.details else exc.message) from None
 
 
 def matched_trigger(triggers: tuple[str, ...], content: str) -> str | None:
