@@ -98,6 +98,18 @@ MATRIX: dict[tuple[str, str], Probe] = {
     ("POST", "/api/v1/conversations/{conversation_id}/invites"): Probe(by_role(403, 201, 201), {}),
     ("GET", "/api/v1/conversations/{conversation_id}/invites"): Probe(by_role(403, 200, 200)),
     ("DELETE", "/api/v1/conversations/{conversation_id}/invites/{invite_id}"): Probe(by_role(403, 204, 204)),
+    # Integrations (DESIGN §6.6): a group's webhooks are its owner's and admins';
+    # {webhook_id} is an incoming webhook the owner made. Slash commands: any member.
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks"): Probe(by_role(403, 200, 200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/webhooks"): Probe(by_role(403, 201, 201), {"kind": "incoming"}),
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(by_role(403, 200, 200)),
+    ("PATCH", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(
+        by_role(403, 200, 200), {"name": "Renamed"}
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}"): Probe(by_role(403, 204, 204)),
+    ("POST", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/secret"): Probe(by_role(403, 200, 200)),
+    ("GET", "/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/deliveries"): Probe(by_role(403, 200, 200)),
+    ("POST", "/api/v1/conversations/{conversation_id}/commands"): Probe(everyone(200), {"text": "/shrug"}),
 }
 
 # Routes that are not about one conversation's resources, and where their access is tested.
@@ -190,8 +202,21 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/invites/{token}"): "anyone signed in holding the link (test_groups_invites_api)",
     ("POST", "/api/v1/invites/{token}/join"): "anyone signed in holding the link "
     "(test_groups_invites_api)",
+    ("GET", "/api/v1/bots"): "own bots (test_bots_api)",
+    ("POST", "/api/v1/bots"): "own bots (test_bots_api)",
+    ("GET", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
+    ("DELETE", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
+    ("POST", "/api/v1/bots/{bot_id}/token"): "own bots; others' are 404 (test_bots_api)",
+    ("GET", "/api/v1/commands"): "built-ins, site-wide, and a conversation's for its members; "
+    "others 404 (test_commands_api)",
+    ("POST", "/api/v1/commands"): "site admins, or a conversation's admins (test_commands_api)",
+    ("DELETE", "/api/v1/commands/{command_id}"): "its conversation's admins or site admins; "
+    "others 404 (test_commands_api)",
+    ("POST", "/hooks/{webhook_id}/{secret}"): "public: the secret in the URL is the credential; "
+    "a wrong one is 404 (test_webhooks_api)",
 }
 PUBLIC = {
+    ("POST", "/hooks/{webhook_id}/{secret}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/api/v1/auth/register"),
@@ -254,6 +279,8 @@ class World:
             self.ids["member"], group["id"], "hello", attachment_ids=[upload["id"]]
         )
         self.ids["message"] = sent.message.id
+        hook = await c.webhooks.create(self.ids["owner"], group["id"], "incoming")
+        self.ids["webhook"] = hook.webhook.id
         await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
         invite, _ = await c.invites.create(
             self.ids["owner"], group["id"], expires_in_seconds=None, max_uses=None
@@ -271,6 +298,7 @@ class World:
             .replace("{attachment_id}", self.ids["attachment"])
             .replace("{variant}", "original")
             .replace("{invite_id}", self.ids["invite"])
+            .replace("{webhook_id}", self.ids["webhook"])
         )
 
     def fill_body(self, body: dict[str, Any] | None) -> dict[str, Any] | None:

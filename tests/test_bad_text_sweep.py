@@ -111,6 +111,11 @@ class World:
             "invite_id": new_id(),
             "report_id": new_id(),
             "token": "no-such-invite-token",
+            # Integrations (DESIGN §6.6): none exist here; only the poisoned request matters.
+            "bot_id": new_id(),
+            "webhook_id": new_id(),
+            "secret": "not-the-secret",
+            "command_id": new_id(),
         }
         return self
 

@@ -148,6 +148,9 @@ async def test_every_frame_of_a_real_session_fits_the_schema(
                 await b.wait_event("report.resolved")
                 await alice.request("PUT", f"/api/v1/messages/{message_id}/thread/follow")
                 await a.wait_event("thread.updated")
+                # A slash command answered only to its caller.
+                await alice.request("POST", f"/api/v1/conversations/{dm['id']}/commands", json={"text": "/mute"})
+                await a.wait_event("command.response")
                 await alice.request("POST", "/api/v1/users/me/export")
                 await a.wait_event("export.updated")
                 await b.call("r5", "delivered.mark", {"conversation_id": dm["id"], "seq": 1})

@@ -14,6 +14,8 @@ from parley.api import (
     account,
     admin,
     auth,
+    bots,
+    commands,
     contacts,
     conversations,
     email_links,
@@ -28,6 +30,7 @@ from parley.api import (
     threads,
     users,
     web,
+    webhooks,
 )
 from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
@@ -100,6 +103,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         notifications.router,
         email_links.router,
         lifecycle.router,
+        bots.router,
+        webhooks.router,
+        webhooks.hooks_router,
+        commands.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

@@ -267,6 +267,18 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1)
     # The issuer shown in authenticator apps next to the account name.
     totp_issuer: str = Field(default="Parley", min_length=1, max_length=64)
+    # --- integrations (DESIGN §6.6; docs/integrations.md)
+    # Bots one user may own (webhook bots not counted).
+    max_bots_per_user: int = Field(default=25, ge=0, le=10_000)
+    # Posts one incoming webhook may make: a steady rate per minute and a burst.
+    webhook_rate_per_minute: float = Field(default=60.0, gt=0)
+    webhook_burst: int = Field(default=20, ge=1)
+    # Outgoing webhook deliveries: attempts per message, the first retry's delay (doubling
+    # each time, at most an hour), and consecutive failed deliveries before the webhook is
+    # disabled (its owner re-enables it).
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_failures: int = Field(default=10, ge=1)
 
     @field_validator("public_url")
     @classmethod

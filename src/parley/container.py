@@ -16,6 +16,10 @@ from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
 from parley.gateway.ports import GatewayServices
+from parley.integrations.bots import Bots
+from parley.integrations.commands import Commands
+from parley.integrations.deliveries import DeliveryPolicy, OutgoingWebhooks
+from parley.integrations.webhooks import Webhooks
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.lifecycle.erasure import Erasure
@@ -116,6 +120,11 @@ class Container:
     administration: Administration
     registration: Registration
     reports: Reports
+    # Bot accounts, webhooks and slash commands (DESIGN §6.6).
+    bots: Bots
+    webhooks: Webhooks
+    outgoing_webhooks: OutgoingWebhooks
+    commands: Commands
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -364,6 +373,29 @@ def build_container(settings: Settings) -> Container:
         mode=settings.erasure_mode,
         urls=attachment_urls,
     )
+    webhooks = Webhooks(
+        db,
+        conversations_service,
+        messages,
+        limiter,
+        policy=outbound.policy,
+        rate=Rate(settings.webhook_rate_per_minute / 60, settings.webhook_burst),
+    )
+    outgoing_webhooks = OutgoingWebhooks(
+        db,
+        jobs,
+        outbound,
+        messages,
+        DeliveryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            max_failures=settings.webhook_max_failures,
+        ),
+        attachment_urls,
+    )
+    webhooks.on_change.append(outgoing_webhooks.changed)
+    events.add_listener(outgoing_webhooks.on_events)  # queued after the commit, as jobs
+    outgoing_webhooks.register(jobs)
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
@@ -405,6 +437,19 @@ def build_container(settings: Settings) -> Container:
         retention=retention,
         exports=exports,
         erasure=erasure,
+        bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
+        webhooks=webhooks,
+        outgoing_webhooks=outgoing_webhooks,
+        commands=Commands(
+            db,
+            accounts,
+            conversations_service,
+            messages,
+            notifications.settings,
+            events,
+            outbound,
+            limiter,
+        ),
         notifications=notifications,
         outbound=outbound,
         audit=audit,

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from parley.api.ports import ApiServices
 from parley.errors import AuthenticationFailed, RateLimited, ValidationFailed
 from parley.fields import BAD_TEXT_MESSAGE, check_texts, first_bad_text
+from parley.integrations.bot_scope import check_bot_route
 from parley.services.auth import ClientInfo, Principal
 
 
@@ -67,9 +68,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+async def authenticate_request(container: ApiServices, request: Request) -> Principal:
+    """``Authorization: Bearer <access token>`` for people, ``Bot <token>`` for bots (whose
+    calls are kept to ``integrations.bot_scope``)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bot" and token.strip():
+        principal = await container.auth.authenticate_bot(token.strip())
+        check_bot_route(request)
+        return principal
+    return await container.auth.authenticate(bearer_token(request))
+
+
 async def current_principal(request: Request) -> Principal:
     container = get_container(request)
-    principal = await container.auth.authenticate(bearer_token(request))
+    principal = await authenticate_request(container, request)
     request.state.user_id = principal.user_id
     decision = await container.limiter.hit(f"api:user:{principal.user_id}", container.api_rate)
     if not decision.allowed:

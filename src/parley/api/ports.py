@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from parley.config import Settings
+from parley.integrations.bots import Bots
+from parley.integrations.commands import Commands
+from parley.integrations.webhooks import Webhooks
 from parley.lifecycle.erasure import Erasure
 from parley.lifecycle.exports import Exports
 from parley.lifecycle.retention import Retention
@@ -78,6 +81,9 @@ class ApiServices(Protocol):
     forwarding: Forwarding
     directory: Directory
     invites: Invites
+    bots: Bots
+    webhooks: Webhooks
+    commands: Commands
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

@@ -4,7 +4,8 @@
   refresh;
 - :class:`RealtimeSession` — the ``/ws`` gateway (``docs/protocol.md``): reconnects with
   backoff, resumes through ``changes`` without losing or repeating a message, and marks
-  delivery; events as an async iterator, calls as awaitables.
+  delivery; events as an async iterator, calls as awaitables;
+- :class:`Bot` — a bot framework on both: handlers by decorator (``parley.client.bot``).
 
 ::
 
@@ -15,6 +16,7 @@
                 print(event.type, event.data)
 """
 
+from parley.client.bot import Bot, Context
 from parley.client.errors import (
     ApiError,
     CallError,
@@ -30,6 +32,8 @@ from parley.client.tracker import RealtimeEvent
 __all__ = [
     "ApiError",
     "Backoff",
+    "Bot",
+    "Context",
     "CallError",
     "ConnectionLost",
     "ParleyClient",

@@ -24,6 +24,7 @@ import httpx
 
 from parley import __version__
 from parley.client.errors import ApiError
+from parley.client.integrations_api import IntegrationsApi
 
 # Refresh this long before the access token expires, so a request never races the expiry.
 REFRESH_MARGIN_SECONDS = 30.0
@@ -46,6 +47,13 @@ class Tokens:
     refresh_token: str | None = None
     # Wall-clock expiry of the access token (seconds since the epoch); 0 when unknown.
     expires_at: float = 0.0
+    # "Bearer" for a person's access token, "Bot" for a bot's long-lived token.
+    scheme: str = "Bearer"
+
+    @classmethod
+    def bot(cls, token: str) -> Tokens:
+        """A bot's token (``POST /api/v1/bots``): never expires, never refreshed."""
+        return cls(access_token=token, scheme="Bot")
 
     @classmethod
     def from_response(cls, body: JSON) -> Tokens:
@@ -63,8 +71,9 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class ParleyClient:
-    """``async with ParleyClient(url) as client: await client.login(name, password)``."""
+class ParleyClient(IntegrationsApi):
+    """``async with ParleyClient(url) as client: await client.login(name, password)``
+    (or ``ParleyClient(url, tokens=Tokens.bot(token))`` for a bot)."""
 
     def __init__(
         self,
@@ -130,7 +139,7 @@ class ParleyClient:
             token = ""
             if authenticated:
                 token = await self.access_token()
-                headers["Authorization"] = f"Bearer {token}"
+                headers["Authorization"] = f"{self.tokens.scheme if self.tokens else 'Bearer'} {token}"
             response = await self._http.request(
                 method, path, json=json, params=query or None, headers=headers
             )

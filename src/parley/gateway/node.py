@@ -201,7 +201,7 @@ class Gateway:
             self.metrics.closes.labels(str(connection.close_code or 1006)).inc()
 
     async def authenticate(self, token: str) -> Principal:
-        return await self.services.auth.authenticate(token)
+        return await self.services.auth.authenticate_any(token)  # an access token or a bot token
 
     def unavailable(self, error: BaseException) -> ParleyError | None:
         return self.services.unavailable(error)

@@ -41,6 +41,7 @@ class User:
     created_at: datetime
     last_seen_at: datetime | None
     role: str = "user"  # the site role (services.roles): user, moderator or admin
+    is_bot: bool = False  # a bot account (parley.integrations), shown as such everywhere
 
     @classmethod
     def from_row(cls, row: Row[Any] | Any) -> User:
@@ -52,6 +53,7 @@ class User:
             created_at=row.created_at,
             last_seen_at=row.last_seen_at,
             role=row.role,
+            is_bot=bool(row.is_bot),
         )
 
     def to_public(self) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class User:
             "username": self.username,
             "display_name": self.display_name,
             "created_at": isoformat(self.created_at),
+            "is_bot": self.is_bot,
         }
 
     def to_private(self) -> dict[str, Any]:
@@ -94,6 +97,7 @@ _USER_COLUMNS = (
     users.c.role,
     users.c.created_at,
     users.c.last_seen_at,
+    users.c.is_bot,
 )
 
 # Runs inside the registering transaction (an invite's use is counted there: services.

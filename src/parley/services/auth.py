@@ -22,6 +22,7 @@ from parley.clock import isoformat, utcnow
 from parley.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
+    InvalidToken,
     NotFound,
     RefreshTokenReused,
     SessionRevoked,
@@ -33,7 +34,7 @@ from parley.security.tokens import TokenSigner, hash_random_token, new_refresh_t
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import refresh_tokens, sessions, users
+from parley.store.tables import bots, refresh_tokens, sessions, users
 from parley.wire.events import EventType
 
 # The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
@@ -56,6 +57,9 @@ class Principal:
 
     user_id: str
     session_id: str
+    # A bot authenticated by its token (``Authorization: Bot``): allowed a narrower API
+    # (``integrations.bot_scope``) and nothing it was not added to (DESIGN §6.6).
+    is_bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,22 @@ _SESSION_STATE = (
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("session"), sessions.c.user_id == bindparam("user"))
 )
+# Bot tokens: looked up by their hash; the session they open must still be open.
+_BOT_TOKEN_STATE = (
+    select(
+        bots.c.user_id,
+        bots.c.session_id,
+        sessions.c.revoked_at,
+        sessions.c.last_used_at,
+        users.c.deactivated_at,
+    )
+    .join(users, users.c.id == bots.c.user_id)
+    .join(sessions, sessions.c.id == bots.c.session_id)
+    .where(bots.c.token_hash == bindparam("token_hash"))
+)
+# Bot tokens start with this, so a token's kind is known without a lookup (the gateway's
+# identify takes both kinds in one field).
+BOT_TOKEN_PREFIX = "pbot_"
 
 
 class SessionTouches:
@@ -217,7 +237,9 @@ class Auth:
             row = (
                 await conn.execute(
                     select(users.c.id, users.c.password_hash).where(
-                        users.c.username_key == key, users.c.deactivated_at.is_(None)
+                        users.c.username_key == key,
+                        users.c.deactivated_at.is_(None),
+                        users.c.is_bot.is_(False),  # bots never log in interactively
                     )
                 )
             ).first()
@@ -358,6 +380,28 @@ class Auth:
             await self._touches.touch(claims.session_id, now)
         return Principal(user_id=claims.user_id, session_id=claims.session_id)
 
+    async def authenticate_bot(self, bot_token: str) -> Principal:
+        """A bot's long-lived token (``integrations.bots``): its hash names the bot, whose
+        token session must be open and whose account active."""
+        if not bot_token.startswith(BOT_TOKEN_PREFIX):
+            raise InvalidToken("Not a bot token")
+        now = utcnow()
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(_BOT_TOKEN_STATE, {"token_hash": hash_random_token(bot_token)})
+            ).first()
+        if row is None or row.revoked_at is not None or row.deactivated_at is not None:
+            raise InvalidToken("The bot token is not valid (revoked or rotated?)")
+        if now - row.last_used_at > LAST_USED_RESOLUTION:
+            await self._touches.touch(row.session_id, now)
+        return Principal(user_id=row.user_id, session_id=row.session_id, is_bot=True)
+
+    async def authenticate_any(self, token: str) -> Principal:
+        """An access token or a bot token (the gateway's ``identify`` takes either)."""
+        if token.startswith(BOT_TOKEN_PREFIX):
+            return await self.authenticate_bot(token)
+        return await self.authenticate(token)
+
     # --- sessions (devices)
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
@@ -418,6 +462,11 @@ class Auth:
             revoked = sorted(row.id for row in result)
         await self._announce_revoked(user_id, revoked, reason)
         return revoked
+
+    async def announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
+        """Close the sockets of sessions revoked in a caller's own transaction (after it
+        committed), as ``revoke`` does for its own."""
+        await self._announce_revoked(user_id, session_ids, reason)
 
     async def _announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
         if session_ids:

@@ -59,7 +59,7 @@ _RANKED = (
     .subquery()
 )
 _MEMBER_PREVIEWS = (
-    select(_RANKED, users.c.username, users.c.display_name)
+    select(_RANKED, users.c.username, users.c.display_name, users.c.is_bot)
     .join(users, users.c.id == _RANKED.c.user_id)
     .where(_RANKED.c.position <= MEMBER_PREVIEW)
     .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
@@ -126,6 +126,7 @@ def read_shared_views(
                 "user_id": row.user_id,
                 "username": row.username,
                 "display_name": row.display_name,
+                "is_bot": row.is_bot,
                 "role": row.role,
             }
         )

@@ -155,6 +155,7 @@ class Conversations:
                     members.c.last_delivered_seq,
                     users.c.username,
                     users.c.display_name,
+                    users.c.is_bot,
                 )
                 .join(users, users.c.id == members.c.user_id)
                 .where(members.c.conversation_id == conversation_id)
@@ -165,6 +166,7 @@ class Conversations:
                     "user_id": r.user_id,
                     "username": r.username,
                     "display_name": r.display_name,
+                    "is_bot": r.is_bot,
                     "role": r.role,
                     "last_read_seq": r.last_read_seq,
                     "last_delivered_seq": r.last_delivered_seq,

@@ -47,6 +47,7 @@ class EventType(enum.StrEnum):
     EXPORT_UPDATED = "export.updated"
     REPORT_RESOLVED = "report.resolved"
     THREAD_UPDATED = "thread.updated"
+    COMMAND_RESPONSE = "command.response"
 
 
 class Seq(enum.StrEnum):
@@ -186,6 +187,16 @@ class ThreadStatePayload(TypedDict):
     unread_count: int
 
 
+class CommandResponsePayload(TypedDict):
+    conversation_id: str
+    command: str  # the name, without the slash
+    id: str  # the same id as in the REST answer: a client that gets both shows it once
+    response_type: str  # "ephemeral" here (in-channel answers arrive as message.created)
+    text: str
+    message: JSONObject | None
+    error: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -247,6 +258,7 @@ EVENTS: dict[EventType, EventSpec] = {
     EventType.EXPORT_UPDATED: EventSpec(ExportPayload, Seq.NONE, "the user's own sessions"),
     EventType.REPORT_RESOLVED: EventSpec(ReportResolvedPayload, Seq.NONE, "the reporter's own sessions"),
     EventType.THREAD_UPDATED: EventSpec(ThreadStatePayload, Seq.NONE, "the user's own sessions"),
+    EventType.COMMAND_RESPONSE: EventSpec(CommandResponsePayload, Seq.NONE, "the caller's own sessions"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).

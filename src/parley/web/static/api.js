@@ -295,6 +295,19 @@ export class Api {
   adminAudit(query) { return this.get("/admin/audit", query); }
   revokeSession(id) { return this.delete(`/sessions/${enc(id)}`); }
 
+  // Integrations (DESIGN §6.6): bots, a conversation's webhooks, slash commands.
+  bots() { return this.get("/bots").then((r) => r.bots); }
+  createBot(username, displayName) { return this.post("/bots", { username, display_name: displayName || null }); }
+  rotateBotToken(id) { return this.post(`/bots/${enc(id)}/token`); }
+  deleteBot(id) { return this.delete(`/bots/${enc(id)}`); }
+  webhooks(id) { return this.get(`/conversations/${enc(id)}/webhooks`).then((r) => r.webhooks); }
+  createWebhook(id, body) { return this.post(`/conversations/${enc(id)}/webhooks`, body).then((r) => r.webhook); }
+  updateWebhook(id, hookId, changes) { return this.patch(`/conversations/${enc(id)}/webhooks/${enc(hookId)}`, changes).then((r) => r.webhook); }
+  deleteWebhook(id, hookId) { return this.delete(`/conversations/${enc(id)}/webhooks/${enc(hookId)}`); }
+  webhookDeliveries(id, hookId) { return this.get(`/conversations/${enc(id)}/webhooks/${enc(hookId)}/deliveries`).then((r) => r.deliveries); }
+  commands(conversationId) { return this.get("/commands", { conversation_id: conversationId }).then((r) => r.commands); }
+  runCommand(id, text) { return this.post(`/conversations/${enc(id)}/commands`, { text }); }
+
   search(params) { return this.get("/search", params); }
   attachment(id) { return this.get(`/attachments/${enc(id)}`).then((r) => r.attachment); }
   /** A conversation's files and media, newest first: {attachments, next_before, has_more}. */

@@ -22,7 +22,8 @@ const RULES = [
   { kind: "strong", re: /(?<![\p{L}\p{N}_])__(?=\S)([^\n]*?\S)__(?![\p{L}\p{N}_])/gu },
   { kind: "del", re: /~~(?=\S)([^\n]*?\S)~~/g },
   { kind: "em", re: /(?<![\p{L}\p{N}*])\*(?=[^\s*])([^\n*]*?[^\s*])\*(?![\p{L}\p{N}*])/gu },
-  { kind: "em", re: /(?<![\p{L}\p{N}_])_(?=[^\s_])([^\n_]*?[^\s_])_(?![\p{L}\p{N}_])/gu },
+  // "\_" never opens: ¯\_(ツ)_/¯ (the /shrug built-in) stays a shrug.
+  { kind: "em", re: /(?<![\p{L}\p{N}_\\])_(?=[^\s_])([^\n_]*?[^\s_])_(?![\p{L}\p{N}_])/gu },
   { kind: "mention", re: /(?<![\w@])@([A-Za-z0-9_.-]{3,32})/g },
 ];
 

@@ -544,6 +544,9 @@ export class Sync {
       case "thread.updated": // the caller's follow / read state of a thread (DESIGN §6.5)
         store.setThreadState(data);
         break;
+      case "command.response": // a slash command's answer for this user only (views/slash_commands.js)
+        store.emit("command.response", data);
+        break;
       case "conversation.settings.updated": // notification level / mute (notify-prefs.js)
       case "user.settings.updated":
       case "report.resolved": // a report of the user's was decided (app.js tells them)

@@ -2,12 +2,14 @@
 // Ctrl+I / Ctrl+E, @mention autocomplete from the members, an emoji picker and :shortcode:
 // completion (views/emoji_picker.js, views/emoji_complete.js), a reply banner, a draft kept
 // per conversation, typing notifications, and Up in an empty box edits your last message.
+// A text starting with "/name" runs that slash command (views/slash_commands.js) instead.
 
 import { api } from "../api.js";
 import { formatBytes, h, icon, iconButton, toast } from "../dom.js";
 import { plainText, toggleWrap } from "../markdown.js";
 import { store } from "../store.js";
 import { EmojiCompletion } from "./emoji_complete.js";
+import { isCommand, SlashCompletion } from "./slash_commands.js";
 import { openEmojiPicker } from "./emoji_picker.js";
 import { microphoneButton, VoiceRecorder } from "./voice.js";
 
@@ -16,9 +18,10 @@ const TYPING_IDLE_MS = 5000;
 const MAX_HEIGHT_PX = 240;
 
 export class Composer {
-  constructor({ conversationId, placeholder, onSend, onTyping, onEditLast }) {
+  constructor({ conversationId, placeholder, onSend, onTyping, onEditLast, onCommand }) {
     this.id = conversationId;
     this.onSend = onSend;
+    this.onCommand = onCommand;
     this.onTyping = onTyping;
     this.onEditLast = onEditLast;
     this.replyTo = null;
@@ -43,6 +46,7 @@ export class Composer {
     this.replyBox = h("div", { class: "composer-reply", hidden: true });
     this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "People to mention", hidden: true });
     this.emoji = new EmojiCompletion(this.input);
+    this.slash = new SlashCompletion(this.input, conversationId);
     const emojiButton = iconButton("smile", "Insert emoji", () => openEmojiPicker(emojiButton, (emoji) => this.insert(emoji), { label: "Insert an emoji", actionLabel: "Insert" }));
     this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": "Send message", title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
     const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
@@ -58,6 +62,7 @@ export class Composer {
       this.replyBox,
       this.mentionList,
       this.emoji.el,
+      this.slash.el,
       this.fileInput,
       h("div", { class: "composer-box" },
         this.fileList,
@@ -95,6 +100,7 @@ export class Composer {
         if (document.activeElement === this.input) return;
         this._closeMentions();
         this.emoji.close();
+        this.slash.close();
       }, 150);
     });
     this._loadDraft();
@@ -153,7 +159,8 @@ export class Composer {
     }
     const attachments = this.files.filter((f) => f.state === "done").map((f) => f.attachment);
     if (!content.trim() && !attachments.length) return;
-    this.onSend(content, this.replyTo, attachments);
+    if (this.onCommand && !attachments.length && isCommand(content)) this.onCommand(content.trim());
+    else this.onSend(content, this.replyTo, attachments);
     this.input.value = "";
     this._clearFiles();
     this.clearReply();
@@ -263,6 +270,7 @@ export class Composer {
   // --- keys and input
 
   _keys(event) {
+    if (this.slash.keydown(event)) return;
     if (this.emoji.keydown(event)) return;
     if (this.mention && this._mentionKeys(event)) return;
     const mod = event.ctrlKey || event.metaKey;
@@ -301,6 +309,7 @@ export class Composer {
     }
     this._updateMentions();
     this.emoji.update();
+    this.slash.update();
   }
 
   _stopTyping() {

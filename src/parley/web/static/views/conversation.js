@@ -9,6 +9,7 @@ import { conversationPath, messageUrl, navigate, threadPath } from "../router.js
 import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { Composer } from "./composer.js";
+import { CommandNotes } from "./slash_commands.js";
 import { DetailsPanel } from "./details.js";
 import { notificationButton } from "./notify-menu.js";
 import { reportDialog } from "./report.js";
@@ -105,13 +106,16 @@ export class ConversationView {
       onSend: (content, replyTo, attachments) => this.send(content, replyTo, attachments),
       onTyping: (active) => sync.typing(this.id, active),
       onEditLast: () => this.editLast(),
+      onCommand: (text) => this.runCommand(text),
     });
+    this.notes = new CommandNotes();
     this.header = h("header", { class: "conv-header" });
     this.typing = h("div", { class: "typing", "aria-live": "polite" });
     this.main = h("div", { class: "conv-main-col" },
       this.header,
       h("div", { class: "conv-body" }, this.timeline.el, this.timeline.jumpButton),
       this.typing,
+      this.notes.el,
       this.composer.el);
     this.el.replaceChildren(this.main);
     this.renderHeader();
@@ -121,7 +125,22 @@ export class ConversationView {
       store.on("presence", () => this.renderHeader()),
       store.on(`members:${this.id}`, () => this.renderHeader()),
       store.on("users", () => this.renderHeader()),
+      store.on("command.response", (answer) => {
+        if (answer.conversation_id === this.id) this.notes.show(answer);
+      }),
     );
+  }
+
+  /** A slash command: posted answers arrive as messages; the caller's own are notes. */
+  async runCommand(text) {
+    const command = text.slice(1).split(/\s/, 1)[0].toLowerCase();
+    try {
+      const answer = await api.runCommand(this.id, text);
+      if (answer.response_type === "ephemeral") this.notes.show({ ...answer, command });
+      else if (answer.message) store.applyMessage(answer.message, { live: true });
+    } catch (error) {
+      this.notes.show({ text: error.message, error: true, command });
+    }
   }
 
   renderHeader() {

@@ -9,6 +9,7 @@ import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
 import { GallerySection } from "./gallery.js";
 import { PinsSection } from "./pins.js";
+import { WebhooksSection } from "./integrations.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -110,6 +111,7 @@ export class DetailsPanel {
       this.sharing(conversation, admin),
       this.pins.el,
       this.gallery.el,
+      admin ? this.webhooksSection().el : null,
       h("section", { class: "details-section details-danger" },
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
         myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
@@ -144,6 +146,12 @@ export class DetailsPanel {
     } catch (error) {
       toast(error.message, { error: true });
     }
+  }
+
+  /** Kept across re-renders (its list loads once, and again after each change). */
+  webhooksSection() {
+    this._webhooks ||= new WebhooksSection(this.id);
+    return this._webhooks;
   }
 
   settingsForm(conversation, admin) {
@@ -243,7 +251,8 @@ export class DetailsPanel {
     return h("li", { class: "member-row", dataset: { userId: member.user_id } },
       avatar(member.user_id, name, { size: "sm", presence }),
       h("span", { class: "member-text" },
-        h("span", { class: "member-name" }, name, me ? h("span", { class: "muted" }, " (you)") : null),
+        h("span", { class: "member-name" }, name, me ? h("span", { class: "muted" }, " (you)") : null,
+          member.is_bot || store.users.get(member.user_id)?.is_bot ? h("span", { class: "tag bot-tag" }, "Bot") : null),
         h("span", { class: "member-handle" }, "@" + (member.username || store.users.get(member.user_id)?.username || ""))),
       member.role !== "member" ? h("span", { class: ["role-badge", `role-${member.role}`] }, ROLE_LABEL[member.role]) : null,
       actions.length

@@ -46,6 +46,7 @@ export function renderMessage(message, ctx) {
   if (!ctx.grouped) {
     main.append(h("div", { class: "msg-head" },
       h("span", { class: "msg-author" }, author),
+      store.users.get(message.sender_id)?.is_bot ? h("span", { class: "tag bot-tag" }, "Bot") : null,
       h("time", { class: "msg-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at))));
   }
   if (message.forwarded_from && !message.deleted) {

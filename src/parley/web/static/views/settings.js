@@ -1,12 +1,13 @@
 // Settings: profile (display name), password and two-factor auth, devices (sessions) with
-// sign-out, notifications, theme, and your data: exports (with live progress) and deleting
-// the account (docs/lifecycle.md).
+// sign-out, notifications, bots, theme, and your data: exports (with live progress) and
+// deleting the account (docs/lifecycle.md).
 
 import { api } from "../api.js";
 import { avatar, formatAgo, h, icon, toast } from "../dom.js";
 import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
+import { BotsCard } from "./integrations.js";
 import { notificationSettingsCard } from "./notify-settings.js";
 import { passwordCard, TwoFactorCard } from "./security_settings.js";
 
@@ -42,6 +43,7 @@ export class SettingsView {
             h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.logoutEverywhere() }, "Sign out everywhere")),
           this.sessions),
         notificationSettingsCard(),
+        new BotsCard().el,
         this.themeCard(),
         this.dataCard()));
     setPageTitle("Settings");
