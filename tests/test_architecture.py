@@ -16,21 +16,27 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "parley"
 
 # Lowest first. A unit may import units of lower layers only (and itself).
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "clock", "ids", "config", "background"},
+    {"__init__", "errors", "clock", "ids", "redis_urls"},
+    {"config", "background"},
     # foundations and adapters: each stands alone on the layer below
     {"fields", "wire", "store", "observability", "outbound", "media", "security", "jobs"},
+    {"redis_clients"},  # a client for any Redis topology (single, Sentinel, Cluster)
     {"bus", "presence"},  # cross-node backends
     {"services"},  # the domain
     {"notifications"},  # reacts to the domain's events
+    # on the domain and the mail: retention, exports, erasure, backup; bots, webhooks,
+    # commands; passwords (change, reset by mailed link)
+    {"lifecycle", "integrations", "credentials"},
     {"api", "gateway", "client"},  # the edges: REST, the socket, the SDK
     {"chat_cli"},  # the terminal client, on the SDK
     {"backends"},  # picks the backends
     {"container"},  # builds the services
+    {"lifecycle_cli"},  # the lifecycle commands (backup, restore, retention)
     {"app", "cli"},  # the ASGI app and the command
     {"__main__"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
-WIRING = {"app", "cli", "__main__"}  # the only units that may import the container
+WIRING = {"app", "cli", "lifecycle_cli", "__main__"}  # the only units that may import the container
 
 
 def unit_of(module: str) -> str:

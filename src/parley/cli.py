@@ -16,7 +16,8 @@ from parley import __version__
 from parley.chat_cli import add_chat_parser
 from parley.config import Settings, mask_url_password
 from parley.errors import ParleyError
-from parley.lifecycle.cli import add_lifecycle_parsers
+from parley.lifecycle_cli import add_lifecycle_parsers
+from parley.store.migrate import migrate_database
 
 
 def _settings() -> Settings:
@@ -43,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     warn_about_workers(settings)
     # Migrate once here, not in every worker; the secret is created here for the same reason.
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_database(settings))
     settings.signing_secret()
     print(
         f"Parley {__version__} on http://{settings.host}:{settings.port} "
@@ -83,21 +84,9 @@ def warn_about_workers(settings: Settings) -> None:
 # --- migrate
 
 
-async def _migrate(settings: Settings) -> str | None:
-    from parley.store import migrate
-    from parley.store.db import Database
-
-    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        await migrate.upgrade(db)
-        return await migrate.current_revision(db)
-    finally:
-        await db.dispose()
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
-    revision = asyncio.run(_migrate(settings))
+    revision = asyncio.run(migrate_database(settings))
     print(f"database at revision {revision}: {mask_url_password(settings.effective_database_url)}")
     return 0
 
@@ -126,7 +115,7 @@ async def _create_admin(settings: Settings, username: str, password: str | None)
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_database(settings))
     password: str | None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -158,7 +147,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> str:
 
 def cmd_admin(args: argparse.Namespace) -> int:
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_database(settings))
     print(asyncio.run(_admin(settings, args)))
     return 0
 

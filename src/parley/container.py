@@ -15,6 +15,7 @@ from datetime import timedelta
 from parley.backends import Backends, build_backends
 from parley.bus import Bus, InProcessBus
 from parley.config import Settings
+from parley.credentials import Credentials
 from parley.gateway.ports import GatewayServices
 from parley.integrations.bots import Bots
 from parley.integrations.commands import Commands
@@ -47,7 +48,6 @@ from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
-from parley.services.credentials import Credentials
 from parley.services.directory import Directory
 from parley.services.events import EventBroker
 from parley.services.forwarding import Forwarding

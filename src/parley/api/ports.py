@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from parley.config import Settings
+from parley.credentials import Credentials
 from parley.integrations.bots import Bots
 from parley.integrations.commands import Commands
 from parley.integrations.webhooks import Webhooks
@@ -29,7 +30,6 @@ from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import Conversations
-from parley.services.credentials import Credentials
 from parley.services.directory import Directory
 from parley.services.forwarding import Forwarding
 from parley.services.invites import Invites

@@ -40,7 +40,7 @@ class PublicLinks:
         return self.path("/email/verify?" + urlencode({"token": token}))
 
     def reset_password(self, token: str) -> str:
-        """The web client's page that asks for a new password (services.credentials)."""
+        """The web client's page that asks for a new password (parley.credentials)."""
         return self.path("/reset-password?" + urlencode({"token": token}))
 
     def register_with_invite(self, token: str) -> str:

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
+from parley.config import Settings
 from parley.store.db import Database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -47,3 +48,14 @@ async def current_revision(database: Database) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def migrate_database(settings: Settings) -> str | None:
+    """Bring the configured database to the newest schema (``parley migrate``, and before
+    the operator commands that open the database themselves). Returns the revision."""
+    db = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await upgrade(db)
+        return await current_revision(db)
+    finally:
+        await db.dispose()

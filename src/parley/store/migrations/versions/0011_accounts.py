@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0012
 Create Date: 2026-12-06 03:30:00
 
-DESIGN §6.3 (``parley.services.credentials``, ``two_factor``, ``administration``,
+DESIGN §6.3 (``parley.credentials``, ``two_factor``, ``administration``,
 ``reports``, ``audit``):
 
 - ``users.role``: 'user' | 'moderator' | 'admin', added in place (existing administrators

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.config import Settings
+from parley.store.migrate import migrate_database
 
 
 def parse_when(value: str) -> datetime:
@@ -39,10 +40,8 @@ async def _retention(settings: Settings, args: argparse.Namespace) -> dict[str, 
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from parley.cli import _migrate
-
     settings = Settings()
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_database(settings))
     print(json.dumps(asyncio.run(_retention(settings, args))))
     return 0
 
@@ -97,7 +96,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from parley.cli import _migrate
     from parley.lifecycle.backup import BackupError, Progress, restore
 
     settings = Settings()
@@ -112,7 +110,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    revision = asyncio.run(_migrate(settings))
+    revision = asyncio.run(migrate_database(settings))
     print(
         f"restored the backup of {manifest['created_at']} ({len(manifest['files'])} files); "
         f"database at revision {revision}"
