@@ -113,6 +113,12 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/push/subscriptions"): "own subscriptions (test_notifications_api)",
     ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): "own subscriptions; others' "
     "are 404 (test_notifications_api)",
+    ("PUT", "/api/v1/devices/{device_id}/keys"): "own devices (test_e2ee_keys_api)",
+    ("GET", "/api/v1/devices"): "own devices (test_e2ee_keys_api)",
+    ("DELETE", "/api/v1/devices/{device_id}"): "own devices; others' are 404 (test_e2ee_keys_api)",
+    ("GET", "/api/v1/users/{user_id}/devices"): "public keys of any user (test_e2ee_keys_api)",
+    ("POST", "/api/v1/keys/claim"): "any user's public bundles (test_e2ee_keys_api)",
+    ("GET", "/api/v1/keys/count"): "own devices (test_e2ee_keys_api)",
     ("GET", "/api/v1/users/me/email"): "own address (test_notifications_email)",
     ("PUT", "/api/v1/users/me/email"): "own address (test_notifications_email)",
     ("DELETE", "/api/v1/users/me/email"): "own address (test_notifications_email)",

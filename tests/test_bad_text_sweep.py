@@ -103,6 +103,8 @@ class World:
             # No preview exists in this world: only the poisoned request matters here.
             "preview_id": new_id(),
             "subscription_id": new_id(),
+            # An E2EE device id (DESIGN §6.1); none is registered in this world.
+            "device_id": "laptop",
         }
         return self
 

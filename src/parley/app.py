@@ -12,6 +12,7 @@ from parley import __version__
 from parley.api import (
     auth,
     contacts,
+    e2ee,
     conversations,
     email_links,
     link_previews,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         link_previews.router,
         notifications.router,
         email_links.router,
+        e2ee.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

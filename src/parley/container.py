@@ -33,6 +33,7 @@ from parley.services.attachment_urls import AttachmentUrls, bind_urls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
+from parley.services.e2ee_devices import E2eeDevices
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
 from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
@@ -78,6 +79,8 @@ class Container:
     # Every request to a URL someone else chose (push services, previews, webhooks).
     outbound: OutboundClient
     link_previews: LinkPreviews
+    # End-to-end encryption's server side (DESIGN §6.1): public keys, claims.
+    e2ee_devices: E2eeDevices
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -273,6 +276,7 @@ def build_container(settings: Settings) -> Container:
             ConversationLimits(
                 max_group_members=settings.max_group_members,
                 dm_requires_contact=settings.dm_requires_contact,
+                e2ee=settings.e2ee,
             ),
         ),
         messages=messages,
@@ -292,6 +296,13 @@ def build_container(settings: Settings) -> Container:
         link_previews=link_previews,
         notifications=notifications,
         outbound=outbound,
+        e2ee_devices=E2eeDevices(
+            db,
+            events,
+            metrics,
+            enabled=settings.e2ee != "off",
+            max_one_time_prekeys=settings.e2ee_max_one_time_prekeys,
+        ),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

@@ -3,7 +3,8 @@
     ParleyError                      500 INTERNAL_ERROR (never raised for bad input)
     ├── ValidationFailed             400 VALIDATION_ERROR (+ field details)
     │   ├── MalformedBody            400 INVALID_JSON
-    │   └── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
+    │   ├── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
+    │   └── InvalidSignature         400 INVALID_SIGNATURE (an E2EE key not signed as stated)
     ├── AuthenticationFailed         401 AUTHENTICATION_FAILED
     │   ├── InvalidCredentials       401 INVALID_CREDENTIALS
     │   ├── InvalidToken             401 INVALID_TOKEN
@@ -12,7 +13,8 @@
     │   ├── InvalidRefreshToken      401 INVALID_REFRESH_TOKEN
     │   └── RefreshTokenReused       401 REFRESH_TOKEN_REUSED
     ├── Forbidden                    403 FORBIDDEN
-    │   └── Blocked                  403 BLOCKED
+    │   ├── Blocked                  403 BLOCKED
+    │   └── E2eeDisabled             403 E2EE_DISABLED (PARLEY_E2EE=off)
     ├── NotFound                     404 NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── Conflict                     409 CONFLICT
@@ -22,7 +24,10 @@
     │   ├── GroupFull                409 GROUP_FULL
     │   ├── MessageDeleted           409 MESSAGE_DELETED
     │   ├── EmailTaken               409 EMAIL_TAKEN
-    │   └── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
+    │   ├── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
+    │   ├── EncryptionRequired       409 ENCRYPTION_REQUIRED (plaintext, encrypted conversation)
+    │   ├── NotEncrypted             409 NOT_ENCRYPTED (ciphertext, plain conversation)
+    │   └── DeviceKeysChanged        409 DEVICE_KEYS_CHANGED (a device's identity is fixed)
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
@@ -89,6 +94,11 @@ class InvalidLink(ValidationFailed):
     default_message = "This link is not valid or has expired"
 
 
+class InvalidSignature(ValidationFailed):
+    code = "INVALID_SIGNATURE"
+    default_message = "A signature does not verify"
+
+
 class AuthenticationFailed(ParleyError):
     status = 401
     code = "AUTHENTICATION_FAILED"
@@ -134,6 +144,11 @@ class Forbidden(ParleyError):
 class Blocked(Forbidden):
     code = "BLOCKED"
     default_message = "One of you has blocked the other"
+
+
+class E2eeDisabled(Forbidden):
+    code = "E2EE_DISABLED"
+    default_message = "End-to-end encryption is switched off on this server"
 
 
 class NotFound(ParleyError):
@@ -187,6 +202,21 @@ class EmailTaken(Conflict):
 class NotConfigured(Conflict):
     code = "NOT_CONFIGURED"
     default_message = "This server is not configured for this"
+
+
+class EncryptionRequired(Conflict):
+    code = "ENCRYPTION_REQUIRED"
+    default_message = "This conversation is end-to-end encrypted: send ciphertext, not content"
+
+
+class NotEncrypted(Conflict):
+    code = "NOT_ENCRYPTED"
+    default_message = "This conversation is not end-to-end encrypted: send content"
+
+
+class DeviceKeysChanged(Conflict):
+    code = "DEVICE_KEYS_CHANGED"
+    default_message = "A device's identity keys never change: register a new device id"
 
 
 class PayloadTooLarge(ParleyError):

@@ -19,6 +19,8 @@ MAX_IDS = 1000
 class DirectBody(RequestModel):
     type: Literal["direct"]
     user_id: Id
+    # End-to-end encrypted (DESIGN §6.1); unset follows PARLEY_E2EE.
+    encrypted: bool | None = None
 
 
 class GroupBody(RequestModel):
@@ -27,12 +29,15 @@ class GroupBody(RequestModel):
     member_ids: list[Id] = Field(default=[], max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
     topic: str = Field(default="", max_length=5000)
+    encrypted: bool | None = None
 
 
 class ConversationPatch(RequestModel):
     name: str | None = Field(default=None, max_length=1000)
     topic: str | None = Field(default=None, max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
+    # true switches end-to-end encryption on (admins; either side of a DM); never off.
+    encrypted: bool | None = None
 
 
 class MembersBody(RequestModel):
@@ -56,11 +61,16 @@ async def create_conversation(
     """Direct: returns the existing conversation of the pair (200) or creates it (201)."""
     if isinstance(body, DirectBody):
         conversation, created = await services.conversations.create_direct(
-            caller.user_id, body.user_id
+            caller.user_id, body.user_id, encrypted=body.encrypted
         )
         return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
     conversation = await services.conversations.create_group(
-        caller.user_id, body.name, body.member_ids, slug=body.slug, topic=body.topic
+        caller.user_id,
+        body.name,
+        body.member_ids,
+        slug=body.slug,
+        topic=body.topic,
+        encrypted=body.encrypted,
     )
     return JSONResponse({"conversation": conversation}, status_code=201)
 
@@ -84,9 +94,15 @@ async def get_conversation(conversation_id: Id, caller: Caller, services: Servic
 async def patch_conversation(
     conversation_id: Id, body: ConversationPatch, caller: Caller, services: Services
 ) -> dict[str, Any]:
+    if body.encrypted is False:
+        await services.conversations.refuse_switch_off(caller.user_id, conversation_id)
     conversation = await services.conversations.update(
         caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
     )
+    if body.encrypted:
+        conversation = await services.conversations.switch_on_encryption(
+            caller.user_id, conversation_id
+        )
     return {"conversation": conversation}
 
 

@@ -103,6 +103,8 @@ def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict
             "updated_at": isoformat(row.updated_at),
             "last_activity_at": isoformat(row.last_activity_at),
             "last_seq": row.last_seq,
+            # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
+            "encrypted": bool(row.encrypted),
             "member_count": 0,
             "members": [],
             "last_message": None,

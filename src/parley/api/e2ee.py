@@ -1,0 +1,110 @@
+"""End-to-end encryption routes (DESIGN §6.1): devices and keys, claims, the to-device
+inbox, the key backup. The server sees public keys and ciphertext only (docs/e2ee.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from parley.api.deps import Caller, RequestModel, Services
+from parley.fields import DeviceId, Id
+from parley.services.e2ee_devices import IdentityKeys, OneTimePrekey, SignedPrekey
+
+router = APIRouter(prefix="/api/v1", tags=["e2ee"])
+
+KEY = 100  # parsing caps; the exact shapes are checked by parley.e2ee.formats
+SIGNATURE = 200
+
+
+class IdentityKeysBody(RequestModel):
+    signing_key: str = Field(max_length=KEY)
+    identity_key: str = Field(max_length=KEY)
+    signature: str = Field(max_length=SIGNATURE)
+
+
+class SignedPrekeyBody(RequestModel):
+    key_id: int
+    public_key: str = Field(max_length=KEY)
+    signature: str = Field(max_length=SIGNATURE)
+
+
+class OneTimePrekeyBody(RequestModel):
+    key_id: int
+    public_key: str = Field(max_length=KEY)
+
+
+class KeysBody(RequestModel):
+    identity_keys: IdentityKeysBody | None = None
+    signed_prekey: SignedPrekeyBody | None = None
+    one_time_prekeys: list[OneTimePrekeyBody] = Field(default=[], max_length=10_000)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class DeviceRef(RequestModel):
+    user_id: Id
+    device_id: DeviceId
+
+
+class ClaimBody(RequestModel):
+    devices: list[DeviceRef] = Field(default=[], max_length=1000)
+    user_ids: list[Id] = Field(default=[], max_length=1000)
+
+
+@router.put("/devices/{device_id}/keys")
+async def upload_keys(
+    device_id: DeviceId, body: KeysBody, caller: Caller, services: Services
+) -> dict[str, Any]:
+    """Register the calling session's device, rotate its signed prekey, add one-time
+    prekeys. The device then belongs to this session: logging it out deactivates it."""
+    identity = body.identity_keys
+    prekey = body.signed_prekey
+    return await services.e2ee_devices.upload(
+        caller.user_id,
+        caller.session_id,
+        device_id,
+        identity_keys=IdentityKeys(identity.signing_key, identity.identity_key, identity.signature)
+        if identity
+        else None,
+        signed_prekey=SignedPrekey(prekey.key_id, prekey.public_key, prekey.signature)
+        if prekey
+        else None,
+        one_time_prekeys=[OneTimePrekey(k.key_id, k.public_key) for k in body.one_time_prekeys],
+        display_name=body.display_name,
+    )
+
+
+@router.get("/devices")
+async def my_devices(caller: Caller, services: Services) -> dict[str, Any]:
+    return {"devices": await services.e2ee_devices.list_for(caller.user_id)}
+
+
+@router.delete("/devices/{device_id}", status_code=204)
+async def remove_device(device_id: DeviceId, caller: Caller, services: Services) -> Response:
+    """Remove one of your devices: it gets no more keys or to-device messages."""
+    await services.e2ee_devices.remove(caller.user_id, device_id)
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/devices")
+async def user_devices(user_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """A user's active devices and public keys (verification, safety numbers)."""
+    return {"devices": await services.e2ee_devices.list_for(user_id)}
+
+
+@router.post("/keys/claim")
+async def claim_keys(body: ClaimBody, caller: Caller, services: Services) -> dict[str, Any]:
+    """One prekey bundle per device, each consuming one one-time prekey."""
+    return await services.e2ee_devices.claim(
+        [(d.user_id, d.device_id) for d in body.devices], body.user_ids
+    )
+
+
+@router.get("/keys/count")
+async def count_keys(
+    caller: Caller,
+    services: Services,
+    device_id: Annotated[DeviceId | None, Query()] = None,
+) -> dict[str, Any]:
+    return await services.e2ee_devices.count(caller.user_id, caller.session_id, device_id)
