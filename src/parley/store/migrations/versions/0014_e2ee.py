@@ -138,11 +138,10 @@ def downgrade() -> None:
     op.drop_table("e2ee_to_device")
     op.drop_table("e2ee_one_time_prekeys")
     op.drop_table("e2ee_devices")
-    with op.batch_alter_table("attachments") as batch:
-        batch.drop_column("encrypted")
-    # Plain drop_column (SQLite >= 3.35 drops a column in place): a batch rebuild of
-    # ``messages`` would drop the search triggers of 0002.
+    # Plain drop_column (SQLite >= 3.35 drops a column in place): a batch rebuild would
+    # drop the search triggers of 0002 with ``messages``, and cannot drop ``conversations``
+    # while other tables refer to it.
+    op.drop_column("attachments", "encrypted")
     op.drop_column("messages", "e2ee")
     op.drop_column("messages", "ciphertext")
-    with op.batch_alter_table("conversations") as batch:
-        batch.drop_column("encrypted")
+    op.drop_column("conversations", "encrypted")
