@@ -34,6 +34,7 @@ from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.e2ee_devices import E2eeDevices
+from parley.services.e2ee_inbox import E2eeInbox
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
 from parley.services.link_previews import LinkPreviews, register_link_preview_jobs
@@ -81,6 +82,7 @@ class Container:
     link_previews: LinkPreviews
     # End-to-end encryption's server side (DESIGN §6.1): public keys, claims.
     e2ee_devices: E2eeDevices
+    e2ee_inbox: E2eeInbox
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -302,6 +304,14 @@ def build_container(settings: Settings) -> Container:
             metrics,
             enabled=settings.e2ee != "off",
             max_one_time_prekeys=settings.e2ee_max_one_time_prekeys,
+        ),
+        e2ee_inbox=E2eeInbox(
+            db,
+            events,
+            metrics,
+            enabled=settings.e2ee != "off",
+            inbox_max=settings.e2ee_inbox_max,
+            max_ciphertext_chars=settings.e2ee_max_to_device_chars,
         ),
         bus=backends.bus,
         presence_store=backends.presence,

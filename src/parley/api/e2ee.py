@@ -11,6 +11,7 @@ from pydantic import Field
 from parley.api.deps import Caller, RequestModel, Services
 from parley.fields import DeviceId, Id
 from parley.services.e2ee_devices import IdentityKeys, OneTimePrekey, SignedPrekey
+from parley.services.e2ee_inbox import MAX_BATCH, MAX_PAGE, Outgoing
 
 router = APIRouter(prefix="/api/v1", tags=["e2ee"])
 
@@ -108,3 +109,52 @@ async def count_keys(
     device_id: Annotated[DeviceId | None, Query()] = None,
 ) -> dict[str, Any]:
     return await services.e2ee_devices.count(caller.user_id, caller.session_id, device_id)
+
+
+# --- the to-device inbox
+
+
+class ToDeviceMessage(RequestModel):
+    user_id: Id
+    device_id: str = Field(max_length=200)
+    message_id: str = Field(max_length=200)
+    ciphertext: str = Field(max_length=1_000_000)
+
+
+class ToDeviceBody(RequestModel):
+    messages: list[ToDeviceMessage] = Field(max_length=MAX_BATCH)
+    # The sending device; default: the device of the calling session.
+    sender_device_id: DeviceId | None = None
+
+
+class AckBody(RequestModel):
+    ids: list[Id] = Field(max_length=MAX_PAGE * 4)
+
+
+@router.post("/to-device")
+async def send_to_device(body: ToDeviceBody, caller: Caller, services: Services) -> dict[str, Any]:
+    """Pairwise ciphertexts into device inboxes; pushed as ``to_device`` events."""
+    return await services.e2ee_inbox.send(
+        caller.user_id,
+        caller.session_id,
+        [Outgoing(m.user_id, m.device_id, m.message_id, m.ciphertext) for m in body.messages],
+        body.sender_device_id,
+    )
+
+
+@router.get("/to-device")
+async def pending_to_device(
+    caller: Caller,
+    services: Services,
+    device_id: Annotated[DeviceId, Query()],
+    after_id: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+) -> dict[str, Any]:
+    """The device's unacknowledged messages, oldest first."""
+    return await services.e2ee_inbox.pending(caller.user_id, device_id, after_id=after_id, limit=limit)
+
+
+@router.post("/to-device/ack")
+async def ack_to_device(body: AckBody, caller: Caller, services: Services) -> dict[str, Any]:
+    """Delete delivered messages (the ``id`` of each, as pushed)."""
+    return await services.e2ee_inbox.ack(caller.user_id, body.ids)
