@@ -34,6 +34,7 @@ from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.e2ee_devices import E2eeDevices
+from parley.services.e2ee_backup import E2eeBackups
 from parley.services.e2ee_inbox import E2eeInbox
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.events import EventBroker
@@ -83,6 +84,7 @@ class Container:
     # End-to-end encryption's server side (DESIGN §6.1): public keys, claims.
     e2ee_devices: E2eeDevices
     e2ee_inbox: E2eeInbox
+    e2ee_backups: E2eeBackups
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -202,6 +204,7 @@ def build_container(settings: Settings) -> Container:
             group_commit_window_seconds=settings.group_commit_window_ms / 1000,
             group_commit_max_batch=settings.group_commit_max_batch,
             max_attachments=settings.max_attachments_per_message,
+            max_ciphertext_chars=settings.e2ee_max_ciphertext_chars,
         ),
         metrics,
     )
@@ -312,6 +315,9 @@ def build_container(settings: Settings) -> Container:
             enabled=settings.e2ee != "off",
             inbox_max=settings.e2ee_inbox_max,
             max_ciphertext_chars=settings.e2ee_max_to_device_chars,
+        ),
+        e2ee_backups=E2eeBackups(
+            db, enabled=settings.e2ee != "off", max_chars=settings.e2ee_max_backup_chars
         ),
         bus=backends.bus,
         presence_store=backends.presence,

@@ -165,6 +165,9 @@ class SendBody(RequestModel):
     # Uploads (POST /api/v1/uploads) to attach; content may be empty when there are some.
     # The configured per-message limit (10) is checked by the service; this caps parsing.
     attachment_ids: list[Id] = Field(default=[], max_length=100)
+    # An encrypted message (DESIGN §6.1): ciphertext and its envelope instead of content.
+    ciphertext: str | None = Field(default=None, max_length=1_000_000)
+    e2ee: dict[str, Any] | None = None
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
@@ -179,6 +182,8 @@ async def send_message(
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
         attachment_ids=body.attachment_ids,
+        ciphertext=body.ciphertext,
+        e2ee=body.e2ee,
     )
     return JSONResponse(
         {"message": result.message.to_public()}, status_code=201 if result.created else 200

@@ -158,3 +158,29 @@ async def pending_to_device(
 async def ack_to_device(body: AckBody, caller: Caller, services: Services) -> dict[str, Any]:
     """Delete delivered messages (the ``id`` of each, as pushed)."""
     return await services.e2ee_inbox.ack(caller.user_id, body.ids)
+
+
+# --- the key backup
+
+
+class BackupBody(RequestModel):
+    # Opaque to the server: the client's encrypted backup (docs/e2ee.md "Key backup").
+    data: str = Field(max_length=2_000_000)
+    # Replace only this version (0: only if there is none yet); unset: unconditionally.
+    if_version: int | None = Field(default=None, ge=0, le=2**53)
+
+
+@router.get("/key-backup")
+async def get_backup(caller: Caller, services: Services) -> dict[str, Any]:
+    return {"backup": await services.e2ee_backups.get(caller.user_id)}
+
+
+@router.put("/key-backup")
+async def put_backup(body: BackupBody, caller: Caller, services: Services) -> dict[str, Any]:
+    return {"backup": await services.e2ee_backups.put(caller.user_id, body.data, body.if_version)}
+
+
+@router.delete("/key-backup", status_code=204)
+async def delete_backup(caller: Caller, services: Services) -> Response:
+    await services.e2ee_backups.delete(caller.user_id)
+    return Response(status_code=204)

@@ -34,8 +34,8 @@ SIGNATURE_CHARS = 86
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_KEY_ID = 2**53 - 1  # a JavaScript number holds it exactly
 MAX_INDEX = 2**32 - 1  # the hash ratchet's message index
-# The smallest conversation ciphertext: 12-byte nonce, 16-byte GCM tag, 64-byte signature.
-MIN_CIPHERTEXT_BYTES = 12 + 16 + 64
+# The smallest conversation ciphertext: a 16-byte GCM tag and a 64-byte signature.
+MIN_CIPHERTEXT_BYTES = 16 + 64
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
@@ -169,7 +169,7 @@ def parse_envelope(raw: object, field: str = "e2ee") -> Envelope:
 
 
 def check_ciphertext(value: object, max_chars: int, field: str = "ciphertext") -> str:
-    """A conversation ciphertext: unpadded base64url of at least nonce + tag + signature."""
+    """A conversation ciphertext: unpadded base64url of at least a GCM tag and a signature."""
     if not isinstance(value, str):
         raise FormatError(field, "must be a string")
     if len(value) > max_chars:

@@ -99,6 +99,8 @@ class Handlers:
             client_msg_id=params.client_msg_id,
             reply_to_id=params.reply_to_id,
             attachment_ids=params.attachment_ids,
+            ciphertext=params.ciphertext,
+            e2ee=params.e2ee,
         )
 
         async def answer() -> Result:
@@ -110,7 +112,11 @@ class Handlers:
 
     async def message_edit(self, context: CallContext, params: MessageEditParams) -> Result:
         message = await self._services.messages.edit(
-            context.user_id, params.message_id, params.content
+            context.user_id,
+            params.message_id,
+            params.content,
+            ciphertext=params.ciphertext,
+            e2ee=params.e2ee,
         )
         return {"message": message.to_public()}
 

@@ -111,11 +111,16 @@ class MessageSendParams(CallParams):
     client_msg_id: str | None = Field(default=None, max_length=200)
     reply_to_id: Id | None = None
     attachment_ids: list[Id] = Field(default_factory=list, max_length=100)
+    # An encrypted message (DESIGN §6.1): ciphertext and its envelope instead of content.
+    ciphertext: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
+    e2ee: dict[str, Any] | None = None
 
 
 class MessageEditParams(CallParams):
     message_id: Id
-    content: str = Field(max_length=MAX_CONTENT_CHARS)
+    content: str = Field(default="", max_length=MAX_CONTENT_CHARS)
+    ciphertext: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
+    e2ee: dict[str, Any] | None = None
 
 
 class MessageDeleteParams(CallParams):

@@ -66,6 +66,8 @@ class AttachmentRecord:
     created_at: datetime
     claimed_at: datetime | None
     deleted_at: datetime | None
+    # An opaque client-encrypted blob (DESIGN §6.1): name and type say nothing of it.
+    encrypted: bool = False
 
     @property
     def claimed(self) -> bool:
@@ -100,6 +102,7 @@ class AttachmentRecord:
             "variants": variants,
             "urls_expire_at": isoformat_unix(expires) if expires is not None else None,
             "created_at": isoformat(self.created_at),
+            "encrypted": self.encrypted,
         }
 
     def blob_keys(self) -> list[str]:
@@ -144,6 +147,7 @@ def record_from_row(row: Row[Any]) -> AttachmentRecord:
         created_at=row.created_at,
         claimed_at=row.claimed_at,
         deleted_at=row.deleted_at,
+        encrypted=bool(row.encrypted),
     )
 
 
@@ -168,6 +172,16 @@ def load_public_for_messages(
     for row in rows:
         found.setdefault(row.message_id, []).append(record_from_row(row).to_public(urls))
     return found
+
+
+def encrypted_among(conn: Connection, attachment_ids: Iterable[str]) -> set[str]:
+    """Those of the uploads that are opaque client-encrypted blobs (DESIGN §6.1)."""
+    rows = conn.execute(
+        select(attachments.c.id).where(
+            attachments.c.id.in_(list(attachment_ids)), attachments.c.encrypted.is_(True)
+        )
+    )
+    return {row.id for row in rows}
 
 
 def find_unusable(

@@ -22,7 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
 
-from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFailed
+from parley.errors import (
+    Blocked,
+    EncryptionRequired,
+    IdempotencyConflict,
+    NotEncrypted,
+    NotFound,
+    ValidationFailed,
+)
 from parley.ids import new_id
 from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
@@ -34,7 +41,9 @@ REPLY_NOT_HERE = "must be a message of the same conversation"
 # The batch's statements, built once (building them cost about as much as running them).
 # Expanding parameters take the batch's lists at execution.
 _LOCK_CONVERSATIONS = (
-    select(conversations.c.id, conversations.c.type, conversations.c.last_seq)
+    select(
+        conversations.c.id, conversations.c.type, conversations.c.last_seq, conversations.c.encrypted
+    )
     .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(conversations.c.id)  # two nodes lock overlapping batches in one order
     .with_for_update()
@@ -85,6 +94,9 @@ class SendRequest:
     reply_to_id: str | None = None
     mention_names: frozenset[str] = field(default=frozenset())
     attachment_ids: tuple[str, ...] = field(default=())
+    # An encrypted message (services.e2ee_messages): content is empty, these carry it.
+    ciphertext: str | None = None
+    e2ee: str | None = None  # envelope JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,8 @@ class SendResult:
 def replay(existing: Message, request: SendRequest) -> SendResult | BaseException:
     """A resend with the same client_msg_id: the same message, unless it says otherwise."""
     if existing.content != request.content and not existing.deleted:
+        return IdempotencyConflict()
+    if existing.ciphertext != request.ciphertext and not existing.deleted:
         return IdempotencyConflict()
     if existing.reply_to_id != request.reply_to_id:
         return IdempotencyConflict()
@@ -154,6 +168,8 @@ def write_batch(
                 "created_at": now,
                 "edited_at": None,
                 "deleted_at": None,
+                "ciphertext": request.ciphertext,
+                "e2ee": request.e2ee,
             }
         seq_updates.append(
             {"target": conversation_id, "new_seq": last_seq + len(fresh), "active_at": now}
@@ -231,6 +247,12 @@ def _admissible(
             if i in bad_replies:
                 outcomes[i] = ValidationFailed.field("reply_to_id", REPLY_NOT_HERE)
                 continue
+            mismatch = _encryption_mismatch(
+                conn, request, bool(found[conversation_id].encrypted)
+            )
+            if mismatch is not None:
+                outcomes[i] = mismatch
+                continue
             problems = attachment_records.find_unusable(conn, request.sender_id, request.attachment_ids)
             if problems:
                 outcomes[i] = problems[next(a for a in request.attachment_ids if a in problems)]
@@ -276,6 +298,26 @@ def _senders_who_may_write(
                         outcomes[i] = Blocked()
                 allowed[cid] = set()
     return allowed
+
+
+def _encryption_mismatch(
+    conn: Connection, request: SendRequest, encrypted: bool
+) -> BaseException | None:
+    """Plaintext (or a plain upload) in an encrypted conversation, ciphertext (or an
+    encrypted upload) in a plain one (DESIGN §6.1): judged under the conversation's lock."""
+    if encrypted and request.ciphertext is None:
+        return EncryptionRequired()
+    if not encrypted and request.ciphertext is not None:
+        return NotEncrypted()
+    if request.attachment_ids:
+        sealed = attachment_records.encrypted_among(conn, request.attachment_ids)
+        if encrypted and len(sealed) != len(request.attachment_ids):
+            return EncryptionRequired(
+                "Attachments in an encrypted conversation must be encrypted uploads"
+            )
+        if not encrypted and sealed:
+            return NotEncrypted("Encrypted uploads belong in encrypted conversations")
+    return None
 
 
 def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> set[int]:
@@ -359,4 +401,6 @@ def _message_from_new_row(row: dict[str, Any]) -> Message:
         created_at=row["created_at"],
         edited_at=None,
         deleted_at=None,
+        ciphertext=row["ciphertext"],
+        e2ee=json.loads(row["e2ee"]) if row["e2ee"] else None,
     )

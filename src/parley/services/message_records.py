@@ -70,6 +70,9 @@ class Message:
     reply_to: ReplyPreview | None = None
     attachments: tuple[dict[str, Any], ...] = field(default=())
     link_preview: dict[str, Any] | None = None  # services.link_preview_records
+    # An end-to-end encrypted message (DESIGN §6.1): content is empty, these carry it.
+    ciphertext: str | None = None
+    e2ee: dict[str, Any] | None = None
 
     @property
     def deleted(self) -> bool:
@@ -92,6 +95,8 @@ class Message:
             "reactions": [r.to_public() for r in self.reactions],
             "attachments": list(self.attachments),
             "link_preview": self.link_preview,
+            "ciphertext": self.ciphertext,
+            "e2ee": self.e2ee,
             "created_at": isoformat(self.created_at),
             "edited_at": isoformat(self.edited_at) if self.edited_at else None,
             "deleted_at": isoformat(self.deleted_at) if self.deleted_at else None,
@@ -125,6 +130,8 @@ def message_from_row(
         reply_to=reply_to,
         attachments=tuple(attachment_list),
         link_preview=link_preview,
+        ciphertext=row.ciphertext,
+        e2ee=json.loads(row.e2ee) if row.e2ee else None,
     )
 
 

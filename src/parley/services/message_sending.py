@@ -19,6 +19,7 @@ from parley.observability.metrics import Metrics
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.attachment_errors import AttachmentAlreadyUsed
 from parley.services.batching import Batcher
+from parley.services.e2ee_messages import check_encrypted
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
 from parley.services.message_batch import (
@@ -50,6 +51,8 @@ class SendLimits:
     group_commit_window_seconds: float
     group_commit_max_batch: int
     max_attachments: int = 10
+    # An encrypted message's ciphertext, in base64url characters (DESIGN §6.1).
+    max_ciphertext_chars: int = 60_000
 
 
 def created_event(message: Message) -> Event:
@@ -93,6 +96,8 @@ class MessageSender:
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
         attachment_ids: Sequence[str] = (),
+        ciphertext: str | None = None,
+        e2ee: object = None,
     ) -> SendResult:
         committed = await self.enqueue(
             sender_id,
@@ -101,6 +106,8 @@ class MessageSender:
             client_msg_id=client_msg_id,
             reply_to_id=reply_to_id,
             attachment_ids=attachment_ids,
+            ciphertext=ciphertext,
+            e2ee=e2ee,
         )
         return await committed
 
@@ -113,6 +120,8 @@ class MessageSender:
         client_msg_id: str | None = None,
         reply_to_id: str | None = None,
         attachment_ids: Sequence[str] = (),
+        ciphertext: str | None = None,
+        e2ee: object = None,
     ) -> Awaitable[SendResult]:
         """Check and queue a send; the awaitable returned resolves once it has committed.
         Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
@@ -125,7 +134,13 @@ class MessageSender:
             )
         if len(set(files)) != len(files):
             raise ValidationFailed.field("attachment_ids", "must not repeat an id")
-        text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
+        sealed = check_encrypted(
+            content, ciphertext, e2ee, max_chars=self._limits.max_ciphertext_chars
+        )
+        if sealed is None:
+            text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
+        else:
+            text = ""  # the server never sees an encrypted message's text, nor its mentions
         request = SendRequest(
             sender_id=sender_id,
             conversation_id=conversation_id,
@@ -134,6 +149,8 @@ class MessageSender:
             reply_to_id=reply_to_id,
             mention_names=frozenset(mentioned_usernames(text)),
             attachment_ids=files,
+            ciphertext=sealed.ciphertext if sealed else None,
+            e2ee=sealed.e2ee if sealed else None,
         )
         for key, rate in (
             (f"send:user:{sender_id}", self._limits.user_rate),

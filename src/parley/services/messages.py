@@ -8,17 +8,26 @@ Every later change to a message takes a new seq of its conversation as ``version
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import utcnow
-from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
+from parley.errors import (
+    EncryptionRequired,
+    Forbidden,
+    MessageDeleted,
+    NotEncrypted,
+    NotFound,
+    ValidationFailed,
+)
 from parley.observability.metrics import Metrics
 from parley.security.ratelimit import RateLimiter
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
+from parley.services.e2ee_messages import check_encrypted
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_records import Message, load_message, load_messages
@@ -71,8 +80,20 @@ class Messages:
 
     # --- changing
 
-    async def edit(self, user_id: str, message_id: str, content: str) -> Message:
-        text = check_content(content, max_chars=self._limits.max_chars)
+    async def edit(
+        self,
+        user_id: str,
+        message_id: str,
+        content: str,
+        *,
+        ciphertext: str | None = None,
+        e2ee: object = None,
+    ) -> Message:
+        """New text, or new ciphertext for an encrypted message (DESIGN §6.1)."""
+        sealed = check_encrypted(
+            content, ciphertext, e2ee, max_chars=self._limits.max_ciphertext_chars
+        )
+        text = "" if sealed else check_content(content, max_chars=self._limits.max_chars)
         now = utcnow()
         async with self._db.transaction() as conn:
             message = await visible_message(conn, user_id, message_id)
@@ -80,22 +101,41 @@ class Messages:
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
                 raise MessageDeleted()
-            names = frozenset(mentioned_usernames(text))
-            resolved = await conn.run_sync(resolve_mentions, message.conversation_id, names)
-            mentions = mention_ids(names, resolved)
-            await bump_version(
-                conn,
-                message.conversation_id,
-                message_id,
-                now,
-                content=text,
-                mentions=json.dumps(list(mentions)),
-                edited_at=now,
-            )
+            if sealed is not None:
+                if message.ciphertext is None:
+                    raise NotEncrypted("This message is not encrypted: edit its content")
+                await bump_version(
+                    conn,
+                    message.conversation_id,
+                    message_id,
+                    now,
+                    ciphertext=sealed.ciphertext,
+                    e2ee=sealed.e2ee,
+                    edited_at=now,
+                )
+            elif message.ciphertext is not None:
+                raise EncryptionRequired("This message is encrypted: edit it with ciphertext")
+            else:
+                await self._edit_text(conn, message, text, now)
             updated = await load_message(conn, message_id)
         assert updated is not None
         await self._events.emit([changed_event("message.updated", updated)])
         return updated
+
+    @staticmethod
+    async def _edit_text(conn: AsyncConnection, message: Message, text: str, now: datetime) -> None:
+        names = frozenset(mentioned_usernames(text))
+        resolved = await conn.run_sync(resolve_mentions, message.conversation_id, names)
+        mentions = mention_ids(names, resolved)
+        await bump_version(
+            conn,
+            message.conversation_id,
+            message.id,
+            now,
+            content=text,
+            mentions=json.dumps(list(mentions)),
+            edited_at=now,
+        )
 
     async def delete(self, user_id: str, message_id: str) -> Message:
         """Tombstone: content, mentions and reactions erased; the seq stays."""
@@ -120,6 +160,8 @@ class Messages:
                 content="",
                 mentions="[]",
                 deleted_at=now,
+                ciphertext=None,
+                e2ee=None,
             )
             tombstone = await load_message(conn, message_id)
         assert tombstone is not None
