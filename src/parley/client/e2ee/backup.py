@@ -25,8 +25,17 @@ ITERATIONS = 600_000
 AAD = b"parley-e2ee-v1 key backup"
 
 
-def seal(passphrase: str, payload: dict[str, Any], *, iterations: int = ITERATIONS) -> str:
-    salt, nonce = p.random_bytes(16), p.random_bytes(p.NONCE_BYTES)
+def seal(
+    passphrase: str,
+    payload: dict[str, Any],
+    *,
+    iterations: int = ITERATIONS,
+    salt: bytes | None = None,
+    nonce: bytes | None = None,
+) -> str:
+    """The backup blob (fresh salt and nonce unless given: test vectors only)."""
+    salt = salt or p.random_bytes(16)
+    nonce = nonce or p.random_bytes(p.NONCE_BYTES)
     key = p.pbkdf2(passphrase, salt, iterations)
     body = json.dumps(payload, separators=(",", ":")).encode()
     return json.dumps(

@@ -19,8 +19,13 @@ from parley.e2ee.formats import b64decode, b64encode
 FILE_AAD = b"parley-e2ee-v1 file"
 
 
-def encrypt_file(data: bytes) -> tuple[bytes, dict[str, Any]]:
-    key, nonce = p.random_bytes(32), p.random_bytes(p.NONCE_BYTES)
+def encrypt_file(
+    data: bytes, *, key: bytes | None = None, nonce: bytes | None = None
+) -> tuple[bytes, dict[str, Any]]:
+    """(blob to upload, what the message says of it); a fresh key and nonce unless given
+    (test vectors only: a key must never encrypt two files)."""
+    key = key or p.random_bytes(32)
+    nonce = nonce or p.random_bytes(p.NONCE_BYTES)
     blob = p.aes_gcm_encrypt(key, nonce, data, FILE_AAD)
     return blob, {
         "size": len(data),

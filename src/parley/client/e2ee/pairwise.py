@@ -42,12 +42,20 @@ class PairwiseSession:
     created_at: float = field(default_factory=time.time)
 
     @classmethod
-    def initiate(cls, identity_private: bytes, bundle: x3dh.Bundle) -> PairwiseSession:
-        started = x3dh.initiate(identity_private, bundle)
+    def initiate(
+        cls,
+        identity_private: bytes,
+        bundle: x3dh.Bundle,
+        *,
+        ephemeral_private: bytes | None = None,
+        ratchet_private: bytes | None = None,
+    ) -> PairwiseSession:
+        """Start a session from a claimed bundle (the fixed keys are for test vectors)."""
+        started = x3dh.initiate(identity_private, bundle, ephemeral_private)
         return cls(
             peer_identity=bundle.identity_key,
             ad=started.associated_data,
-            ratchet=RatchetState.init_alice(started.shared_key, bundle.signed_prekey),
+            ratchet=RatchetState.init_alice(started.shared_key, bundle.signed_prekey, ratchet_private),
             base_key=started.ephemeral_public,
             prekey={
                 "ephemeral_key": b64encode(started.ephemeral_public),
