@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from parley.client import ParleyClient
+from parley.client import CallError, ParleyClient
 from parley.store.db import Database
 from parley.store.tables import metadata
 from tests.gateway_helpers import login, new_user, open_log, running_server
@@ -72,8 +72,22 @@ async def test_encrypted_dm_group_and_no_plaintext_on_the_server(
             )
             pushed = next(e.message for e in seen if e.message and e.message.get("id") == first["id"])
             assert pushed is not None and pushed["content"] == secret.all[0] and pushed["decrypted"]
+            # Over the socket too: message.send with ciphertext; a bad envelope is an error frame.
+            assert bob.e2ee is not None
+            sealed = await bob.e2ee.encrypt(dm["id"], secret("dm-2"))
+            acked = await bob_log.session.call("message.send", {"conversation_id": dm["id"], **sealed})
+            reply = acked["message"]
+            assert reply["ciphertext"] == sealed["ciphertext"] and reply["content"] == ""
+            with pytest.raises(CallError) as refused:
+                await bob_log.session.call(
+                    "message.send",
+                    {"conversation_id": dm["id"], **sealed, "e2ee": sealed["e2ee"] | {"index": -1}},
+                )
+            assert refused.value.code == "VALIDATION_ERROR"
+            with pytest.raises(CallError) as plain_refused:
+                await bob_log.session.call("message.send", {"conversation_id": dm["id"], "content": "clear"})
+            assert plain_refused.value.code == "ENCRYPTION_REQUIRED"
             await bob_log.close()
-            reply = await bob.send_message(dm["id"], secret("dm-2"))
             read = texts(await alice.history(dm["id"]))
             assert [m["content"] for m in read] == secret.all[:2]
             assert all(m["decrypted"] for m in read) and read[1]["id"] == reply["id"]
