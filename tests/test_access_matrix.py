@@ -119,6 +119,7 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users/{user_id}/devices"): "public keys of any user (test_e2ee_keys_api)",
     ("POST", "/api/v1/keys/claim"): "any user's public bundles (test_e2ee_keys_api)",
     ("GET", "/api/v1/keys/count"): "own devices (test_e2ee_keys_api)",
+    ("POST", "/api/v1/keys/query"): "public keys of any users (test_e2ee_keys_api)",
     ("POST", "/api/v1/to-device"): "to devices of users sharing a conversation (test_e2ee_inbox_api)",
     ("GET", "/api/v1/to-device"): "own devices' inboxes (test_e2ee_inbox_api)",
     ("POST", "/api/v1/to-device/ack"): "own devices' inboxes (test_e2ee_inbox_api)",

@@ -120,6 +120,12 @@ async def test_upload_list_count_and_rotate(client: httpx.AsyncClient, container
     assert listed["devices"][0]["identity_keys"] == keys.identity_keys()
     mine = (await client.get("/api/v1/devices", headers=alice.headers)).json()["devices"]
     assert mine == listed["devices"]
+    queried = await client.post(
+        "/api/v1/keys/query", json={"user_ids": [alice.id, bob.id, "0" * 26]}, headers=bob.headers
+    )
+    assert queried.json()["devices"] == {alice.id: listed["devices"], bob.id: [], "0" * 26: []}
+    assert (await client.post("/api/v1/keys/query", json={"user_ids": []}, headers=bob.headers)).status_code == 400
+    assert (await client.post("/api/v1/keys/query", json={"user_ids": ["x"]}, headers=bob.headers)).status_code == 400
     count = (await client.get("/api/v1/keys/count", headers=alice.headers)).json()
     assert count == {"device_id": "laptop", "one_time_prekeys": 10, "signed_prekey_id": 1}
     # The same upload again adds nothing; new prekeys are added; the signed prekey rotates.

@@ -102,6 +102,16 @@ async def claim_keys(body: ClaimBody, caller: Caller, services: Services) -> dic
     )
 
 
+class QueryBody(RequestModel):
+    user_ids: list[Id] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/keys/query")
+async def query_keys(body: QueryBody, caller: Caller, services: Services) -> dict[str, Any]:
+    """Many users' devices in one request: ``{devices: {user_id: [device, ...]}}``."""
+    return {"devices": await services.e2ee_devices.list_many(body.user_ids)}
+
+
 @router.get("/keys/count")
 async def count_keys(
     caller: Caller,

@@ -353,6 +353,25 @@ class E2eeDevices:
             )
             return [device_view(row) for row in rows]
 
+    async def list_many(self, user_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Active devices of many users in one read (a sender's view of a conversation's
+        devices before each encrypted send); unknown users map to an empty list."""
+        wanted = list(dict.fromkeys(user_ids))
+        if len(wanted) > MAX_CLAIM:
+            raise ValidationFailed.field("user_ids", f"at most {MAX_CLAIM} users per query")
+        found: dict[str, list[dict[str, Any]]] = {uid: [] for uid in wanted}
+        if not wanted:
+            return found
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                ACTIVE_DEVICES.where(e2ee_devices.c.user_id.in_(wanted)).order_by(
+                    e2ee_devices.c.user_id, e2ee_devices.c.created_at, e2ee_devices.c.device_id
+                )
+            )
+            for row in rows:
+                found[row.user_id].append(device_view(row))
+        return found
+
     async def count(self, user_id: str, session_id: str, device_id: str | None) -> dict[str, Any]:
         """How many one-time prekeys the device has left (the client replenishes when low);
         without ``device_id``, the device of the calling session."""

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 TO_DEVICE_CHUNK = 500
 MAX_PROCESSED = 2000
-UNDECRYPTABLE = "** unable to decrypt **"
 
 
 def _peer(user_id: str, device_id: str) -> str:
@@ -111,17 +110,27 @@ class E2ee:
     async def user_devices(self, user_id: str) -> list[JSON]:
         """The user's devices whose self-signatures verify and whose keys did not change
         since first seen (changed ones are recorded and left out)."""
-        listed = (await self._client.request("GET", f"/api/v1/users/{user_id}/devices"))["devices"]
-        good = []
+        return (await self.devices_of([user_id]))[user_id]
+
+    async def devices_of(self, user_ids: Sequence[str]) -> dict[str, list[JSON]]:
+        """``user_devices`` for many users in one request (``POST /api/v1/keys/query``)."""
+        listed: dict[str, list[JSON]] = {}
+        wanted = sorted(set(user_ids))
+        for start in range(0, len(wanted), 1000):
+            answer = await self._client.request(
+                "POST", "/api/v1/keys/query", json={"user_ids": wanted[start : start + 1000]}
+            )
+            listed |= answer["devices"]
+        good: dict[str, list[JSON]] = {uid: [] for uid in wanted}
         with self._store.transaction() as state:
-            for raw in listed:
-                try:
-                    bundle = x3dh.Bundle.from_json(raw | {"one_time_prekey": None})
-                    bundle.verify()
-                except (x3dh.BundleError, formats.FormatError, KeyError, ValueError):
-                    continue
-                if self._remember(state, raw):
-                    good.append(raw)
+            for user_id, devices in listed.items():
+                for raw in devices:
+                    try:
+                        x3dh.Bundle.from_json(raw | {"one_time_prekey": None}).verify()
+                    except (x3dh.BundleError, formats.FormatError, KeyError, ValueError):
+                        continue
+                    if self._remember(state, raw):
+                        good.setdefault(user_id, []).append(raw)
         return good
 
     @staticmethod
@@ -182,10 +191,9 @@ class E2ee:
         return {"ciphertext": ciphertext, "e2ee": envelope}
 
     async def _ensure_shared(self, conversation_id: str) -> None:
+        # Members are read afresh for every send: a removal must start a new epoch at once.
         members = {m["user_id"] for m in await self._client.members(conversation_id)}
-        devices: list[JSON] = []
-        for user_id in sorted(members):
-            devices.extend(await self.user_devices(user_id))
+        devices = [d for found in (await self.devices_of(sorted(members))).values() for d in found]
         targets = {(d["user_id"], d["device_id"]) for d in devices} - {(self.user_id, self.device_id)}
         with self._store.transaction() as state:
             raw = state["outbound"].get(conversation_id)
@@ -306,10 +314,7 @@ class E2ee:
     async def receive_to_device(self, messages: Sequence[JSON]) -> None:
         """Decrypt and apply pushed or fetched to-device messages, then acknowledge them
         (also those that fail: a message that cannot be read now never will be)."""
-        senders = {m["sender_id"] for m in messages}
-        devices: dict[str, list[JSON]] = {}
-        for user_id in senders:
-            devices[user_id] = await self.user_devices(user_id)
+        devices = await self.devices_of(sorted({m["sender_id"] for m in messages}))
         with self._store.transaction() as state:
             for message in messages:
                 if message["id"] in state["processed"]:
@@ -378,45 +383,66 @@ class E2ee:
     async def decrypt_message(self, message: JSON) -> JSON:
         """The message with ``content`` set to its plaintext (and ``decrypted``: true), or
         with ``decryption_error`` when it cannot be read. Plain messages pass unchanged."""
-        envelope = message.get("e2ee")
-        ciphertext = message.get("ciphertext")
-        if not envelope or not ciphertext:
-            return message
-        for attempt in range(2):
-            try:
-                payload = self._decrypt(message, envelope, ciphertext)
-            except KeyError:
-                if attempt == 0:
-                    await self.sync_inbox()  # the key may be waiting in the inbox
-                    continue
-                return message | {"decrypted": False, "decryption_error": "no key for this message"}
-            except (p.DecryptionError, ValueError) as exc:
-                return message | {"decrypted": False, "decryption_error": str(exc)}
-            return message | {
-                "content": str(payload.get("body", "")),
-                "e2ee_attachments": payload.get("attachments", []),
-                "decrypted": True,
-            }
-        raise AssertionError("unreachable")  # pragma: no cover
+        return (await self.decrypt_messages([message]))[0]
 
-    def _decrypt(self, message: JSON, envelope: JSON, ciphertext: str) -> JSON:
+    async def decrypt_messages(self, messages: Iterable[JSON]) -> list[JSON]:
+        """``decrypt_message`` for a page, under one lock and one write of the state; a
+        key missing makes the inbox be read once, then those messages are tried again."""
+        page = list(messages)
+        results = self._decrypt_page(page)
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            await self.sync_inbox()  # the keys may be waiting in the inbox
+            retried = self._decrypt_page([page[i] for i in missing])
+            for i, result in zip(missing, retried, strict=True):
+                results[i] = result
+        return [
+            r if r is not None else page[i] | {"decrypted": False, "decryption_error": "no key for this message"}
+            for i, r in enumerate(results)
+        ]
+
+    def _decrypt_page(self, page: list[JSON]) -> list[JSON | None]:
+        """Each message decrypted, failed (with the reason), or None when no key is held."""
+        results: list[JSON | None] = []
+        with self._store.transaction() as state:
+            for message in page:
+                envelope, ciphertext = message.get("e2ee"), message.get("ciphertext")
+                if not envelope or not ciphertext:
+                    results.append(message)
+                    continue
+                try:
+                    payload = self._decrypt(state, message, envelope, ciphertext)
+                except KeyError:
+                    results.append(None)
+                    continue
+                except (p.DecryptionError, ValueError, TypeError) as exc:
+                    results.append(message | {"decrypted": False, "decryption_error": str(exc)})
+                    continue
+                results.append(
+                    message
+                    | {
+                        "content": str(payload.get("body", "")),
+                        "e2ee_attachments": payload.get("attachments", []),
+                        "decrypted": True,
+                    }
+                )
+        return results
+
+    @staticmethod
+    def _decrypt(state: JSON, message: JSON, envelope: JSON, ciphertext: str) -> JSON:
         slot = _inbound_key(
             message["conversation_id"], message["sender_id"], envelope["sender_device_id"], envelope["session_id"]
         )
-        with self._store.transaction() as state:
-            raw = state["inbound"].get(slot)
-            if raw is None:
-                raise KeyError(slot)
-            session = InboundSession.from_json(raw)
-            plaintext = session.decrypt(envelope, ciphertext, message.get("id"))
-            state["inbound"][slot] = session.to_json()
+        raw = state["inbound"].get(slot)
+        if raw is None:
+            raise KeyError(slot)
+        session = InboundSession.from_json(raw)
+        plaintext = session.decrypt(envelope, ciphertext, message.get("id"))
+        state["inbound"][slot] = session.to_json()
         payload = json.loads(plaintext)
         if not isinstance(payload, dict):
             raise ValueError("not a message payload")
         return payload
-
-    async def decrypt_messages(self, messages: Iterable[JSON]) -> list[JSON]:
-        return [await self.decrypt_message(m) for m in messages]
 
     # --- key backup
 

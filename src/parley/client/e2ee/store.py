@@ -52,17 +52,20 @@ class DeviceStore:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = self.read() or {}
+            before = json.dumps(state, separators=(",", ":"))
             yield state
-            self._write(state)
+            after = json.dumps(state, separators=(",", ":"))
+            if after != before:  # a read-only use costs no write (and no fsync)
+                self._write_text(after)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _write(self, state: dict[str, Any]) -> None:
+    def _write_text(self, text: str) -> None:
         temp = self.path.with_suffix(".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, separators=(",", ":"))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o600)
