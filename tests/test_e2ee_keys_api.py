@@ -274,3 +274,18 @@ async def test_removed_and_logged_out_devices_disappear(
     assert claim["bundles"] == [] and claim["users_without_devices"] == [bob.id]
     unknown = await client.get(f"/api/v1/users/{'0' * 26}/devices", headers=alice.headers)
     assert unknown.status_code == 404
+
+
+async def test_a_burst_of_first_uploads_registers_one_device(client: httpx.AsyncClient) -> None:
+    alice = await make_user(client, "alice")
+    keys = DeviceKeys(alice.id, "laptop")
+    body = keys.body(range(1, 11))
+    results = await asyncio.gather(
+        *(client.put("/api/v1/devices/laptop/keys", json=body, headers=alice.headers) for _ in range(8))
+    )
+    assert [r.status_code for r in results] == [200] * 8, [r.text for r in results]
+    assert {r.json()["one_time_prekey_count"] for r in results} <= set(range(1, 11)) | {10}
+    assert results[-1].json()["device"]["identity_keys"] == keys.identity_keys()
+    count = (await client.get("/api/v1/keys/count", headers=alice.headers)).json()
+    assert count["one_time_prekeys"] == 10
+    assert len((await client.get("/api/v1/devices", headers=alice.headers)).json()["devices"]) == 1

@@ -7,8 +7,6 @@ lists, key claims and to-device delivery at once, with no second write to forget
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +30,3 @@ async def sharing_users(conn: AsyncConnection, user_id: str) -> list[str]:
     )
     return sorted({user_id, *(row.user_id for row in rows)})
 
-
-def device_pairs(rows: Iterable[object]) -> set[tuple[str, str]]:
-    return {(row.user_id, row.device_id) for row in rows}  # type: ignore[attr-defined]
