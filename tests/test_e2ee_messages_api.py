@@ -144,6 +144,13 @@ async def test_edits_and_deletes_of_encrypted_messages(client: httpx.AsyncClient
     plain_message = await send(client, alice, plain["id"], "clear")
     refused = await client.patch(f"/api/v1/messages/{plain_message['id']}", json=sealed(), headers=alice.headers)
     assert code(refused) == "NOT_ENCRYPTED"
+    # Once the conversation is encrypted, an old plain message takes no new plaintext, but
+    # may be replaced by ciphertext.
+    await client.patch(f"/api/v1/conversations/{plain['id']}", json={"encrypted": True}, headers=alice.headers)
+    old_url = f"/api/v1/messages/{plain_message['id']}"
+    assert code(await client.patch(old_url, json={"content": "new clear"}, headers=alice.headers)) == "ENCRYPTION_REQUIRED"
+    converted = await client.patch(old_url, json=sealed(), headers=alice.headers)
+    assert converted.status_code == 200 and converted.json()["message"]["content"] == ""
     # Reactions stay metadata.
     assert (await client.put(f"{url}/reactions/👍", headers=bob.headers)).status_code == 200
     deleted = await client.delete(url, headers=alice.headers)

@@ -101,20 +101,30 @@ class Messages:
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
                 raise MessageDeleted()
+            encrypted = (
+                await conn.execute(
+                    select(conversations.c.encrypted).where(
+                        conversations.c.id == message.conversation_id
+                    )
+                )
+            ).scalar_one()
             if sealed is not None:
-                if message.ciphertext is None:
-                    raise NotEncrypted("This message is not encrypted: edit its content")
+                if not encrypted:
+                    raise NotEncrypted("This conversation is not encrypted: edit the content")
+                # A message from before the switch may be replaced by ciphertext too.
                 await bump_version(
                     conn,
                     message.conversation_id,
                     message_id,
                     now,
+                    content="",
+                    mentions="[]",
                     ciphertext=sealed.ciphertext,
                     e2ee=sealed.e2ee,
                     edited_at=now,
                 )
-            elif message.ciphertext is not None:
-                raise EncryptionRequired("This message is encrypted: edit it with ciphertext")
+            elif encrypted:
+                raise EncryptionRequired("This conversation is encrypted: edit with ciphertext")
             else:
                 await self._edit_text(conn, message, text, now)
             updated = await load_message(conn, message_id)
