@@ -29,7 +29,11 @@ from parley.store.db import Database
 
 BATCH_SIZES = (1, 3, 30)
 WARM_UP_MESSAGES = 2000
-_COLUMNS = 14
+# Named, so columns added by later migrations (nullable ones, like 0014's) change nothing.
+_COLUMNS = (
+    "id, conversation_id, seq, version_seq, sender_id, kind, content, client_msg_id, "
+    "reply_to_id, mentions, system_event, created_at, edited_at, deleted_at"
+)
 
 
 async def migrated_template(directory: Path) -> Path:
@@ -64,7 +68,9 @@ def cpu_per_message(template: Path, per_transaction: int, messages: int, *, sear
             rows.append((f"{seq:026d}", "C" * 26, seq, seq, "U" * 26, "text", content, None, None,
                          "[]", None, "2026-01-01 00:00:00", None, None))
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO messages VALUES ({', '.join('?' * _COLUMNS)})", rows)
+        conn.executemany(
+            f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * len(rows[0]))})", rows
+        )
         conn.execute("COMMIT")
 
     try:

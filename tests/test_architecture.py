@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "parley"
 
 # Lowest first. A unit may import units of lower layers only (and itself).
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "clock", "ids", "redis_urls"},
+    {"__init__", "errors", "clock", "ids", "redis_urls", "e2ee"},  # e2ee: the wire formats
     {"config", "background"},
     # foundations and adapters: each stands alone on the layer below
     {"fields", "wire", "store", "observability", "outbound", "media", "security", "jobs"},

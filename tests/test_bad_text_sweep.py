@@ -116,6 +116,8 @@ class World:
             "webhook_id": new_id(),
             "secret": "not-the-secret",
             "command_id": new_id(),
+            # An E2EE device id (DESIGN §6.1); none is registered in this world.
+            "device_id": "laptop",
         }
         return self
 

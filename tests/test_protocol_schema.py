@@ -159,6 +159,14 @@ async def test_every_frame_of_a_real_session_fits_the_schema(
                 await b.call("r8", "typing.stop", {"conversation_id": dm["id"]})
                 await b.call("r9", "presence.set", {"status": "away"})
                 await a.call("r10", "message.delete", {"message_id": message_id})
+                # End-to-end encryption: devices appear, the DM is switched on, and the first
+                # encrypted message hands its sender key to bob's device.
+                await alice.enable_e2ee(tmp_path / "alice-keys")
+                await bob.enable_e2ee(tmp_path / "bob-keys")
+                await a.wait_event("device.updated")
+                await alice.update_conversation(dm["id"], encrypted=True)
+                await alice.send_message(dm["id"], "for bob only")
+                await b.wait_event("to_device")
                 await bob.update_me(display_name="Bobby")
                 group = await alice.create_group("Team", [bob.user_id])
                 await alice.add_members(group["id"], [carol.user_id])

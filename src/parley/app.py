@@ -18,6 +18,7 @@ from parley.api import (
     commands,
     contacts,
     conversations,
+    e2ee,
     email_links,
     groups,
     lifecycle,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         webhooks.router,
         webhooks.hooks_router,
         commands.router,
+        e2ee.router,
     ):
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).

@@ -138,6 +138,24 @@ class Settings(BaseSettings):
     # Whether a direct conversation needs an accepted contact first.
     dm_requires_contact: bool = False
 
+    # --- end-to-end encryption (DESIGN §6.1, docs/e2ee.md)
+    # off: no encrypted conversations; optional: per conversation; required: every new
+    # conversation is encrypted.
+    e2ee: Literal["off", "optional", "required"] = "optional"
+    # One-time prekeys a device may hold on the server (uploads past it are refused).
+    e2ee_max_one_time_prekeys: int = Field(default=200, ge=1, le=10_000)
+    # Undelivered to-device messages kept per device; past it the oldest are dropped
+    # (counted in parley_e2ee_to_device_dropped_total): a device offline for months must
+    # not grow the table without end, and its sessions recover by key requests.
+    e2ee_inbox_max: int = Field(default=1000, ge=10)
+    # A conversation ciphertext in base64url characters: a message of max_message_chars
+    # 4-byte characters, encrypted and signed, fits, and so does its socket frame.
+    e2ee_max_ciphertext_chars: int = Field(default=60_000, ge=256)
+    # A to-device ciphertext (sender keys, key requests: small).
+    e2ee_max_to_device_chars: int = Field(default=16_384, ge=256)
+    # The key backup blob (fits the request body limit).
+    e2ee_max_backup_chars: int = Field(default=900_000, ge=1024)
+
     # --- attachments (issue #6; limits from DESIGN §3)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)

@@ -49,6 +49,9 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.directory import Directory
+from parley.services.e2ee_backup import E2eeBackups
+from parley.services.e2ee_devices import E2eeDevices
+from parley.services.e2ee_inbox import E2eeInbox
 from parley.services.events import EventBroker
 from parley.services.forwarding import Forwarding
 from parley.services.invites import Invites
@@ -125,6 +128,10 @@ class Container:
     webhooks: Webhooks
     outgoing_webhooks: OutgoingWebhooks
     commands: Commands
+    # End-to-end encryption's server side (DESIGN §6.1): public keys, claims.
+    e2ee_devices: E2eeDevices
+    e2ee_inbox: E2eeInbox
+    e2ee_backups: E2eeBackups
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -266,6 +273,7 @@ def build_container(settings: Settings) -> Container:
             group_commit_window_seconds=settings.group_commit_window_ms / 1000,
             group_commit_max_batch=settings.group_commit_max_batch,
             max_attachments=settings.max_attachments_per_message,
+            max_ciphertext_chars=settings.e2ee_max_ciphertext_chars,
         ),
         metrics,
         attachment_urls,
@@ -357,6 +365,7 @@ def build_container(settings: Settings) -> Container:
         ConversationLimits(
             max_group_members=settings.max_group_members,
             dm_requires_contact=settings.dm_requires_contact,
+            e2ee=settings.e2ee,
         ),
         attachment_urls,
     )
@@ -468,6 +477,24 @@ def build_container(settings: Settings) -> Container:
         administration=administration,
         registration=Registration(db, accounts, default_mode=settings.registration),
         reports=Reports(db, events, messages, administration),
+        e2ee_devices=E2eeDevices(
+            db,
+            events,
+            metrics,
+            enabled=settings.e2ee != "off",
+            max_one_time_prekeys=settings.e2ee_max_one_time_prekeys,
+        ),
+        e2ee_inbox=E2eeInbox(
+            db,
+            events,
+            metrics,
+            enabled=settings.e2ee != "off",
+            inbox_max=settings.e2ee_inbox_max,
+            max_ciphertext_chars=settings.e2ee_max_to_device_chars,
+        ),
+        e2ee_backups=E2eeBackups(
+            db, enabled=settings.e2ee != "off", max_chars=settings.e2ee_max_backup_chars
+        ),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

@@ -5,7 +5,8 @@
     │   ├── MalformedBody            400 INVALID_JSON
     │   ├── InvalidLink              400 INVALID_LINK (a signed email link: bad or expired)
     │   ├── InvalidCode              400 INVALID_CODE (a wrong, used or replayed 2FA code)
-    │   └── InvalidInvite            400 INVALID_INVITE (unknown, used up, expired, revoked)
+    │   ├── InvalidInvite            400 INVALID_INVITE (unknown, used up, expired, revoked)
+    │   └── InvalidSignature         400 INVALID_SIGNATURE (an E2EE key not signed as stated)
     ├── AuthenticationFailed         401 AUTHENTICATION_FAILED
     │   ├── InvalidCredentials       401 INVALID_CREDENTIALS
     │   ├── InvalidToken             401 INVALID_TOKEN
@@ -19,7 +20,8 @@
     │   ├── OriginNotAllowed         403 ORIGIN_NOT_ALLOWED (a WebSocket upgrade from a foreign page)
     │   ├── WrongPassword            403 WRONG_PASSWORD (the current password, when re-asked)
     │   ├── RegistrationClosed       403 REGISTRATION_CLOSED
-    │   └── InviteRequired           403 INVITE_REQUIRED
+    │   ├── InviteRequired           403 INVITE_REQUIRED
+    │   └── E2eeDisabled             403 E2EE_DISABLED (PARLEY_E2EE=off)
     ├── NotFound                     404 NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── Conflict                     409 CONFLICT
@@ -33,7 +35,10 @@
     │   ├── EmailTaken               409 EMAIL_TAKEN
     │   ├── NotConfigured            409 NOT_CONFIGURED (e.g. email without PARLEY_SMTP_URL)
     │   ├── LastAdmin                409 LAST_ADMIN (the last active administrator stays)
-    │   └── AlreadyReported          409 ALREADY_REPORTED
+    │   ├── AlreadyReported          409 ALREADY_REPORTED
+    │   ├── EncryptionRequired       409 ENCRYPTION_REQUIRED (plaintext, encrypted conversation)
+    │   ├── NotEncrypted             409 NOT_ENCRYPTED (ciphertext, plain conversation)
+    │   └── DeviceKeysChanged        409 DEVICE_KEYS_CHANGED (a device's identity is fixed)
     ├── PayloadTooLarge              413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType         415 UNSUPPORTED_MEDIA_TYPE
     ├── RateLimited                  429 RATE_LIMITED (+ retry_after)
@@ -109,6 +114,11 @@ class InvalidCode(ValidationFailed):
 class InvalidInvite(ValidationFailed):
     code = "INVALID_INVITE"
     default_message = "This invite link is not valid, has expired or has been used"
+
+
+class InvalidSignature(ValidationFailed):
+    code = "INVALID_SIGNATURE"
+    default_message = "A signature does not verify"
 
 
 class AuthenticationFailed(ParleyError):
@@ -191,6 +201,11 @@ class InviteRequired(Forbidden):
     default_message = "Registration on this server needs an invite link"
 
 
+class E2eeDisabled(Forbidden):
+    code = "E2EE_DISABLED"
+    default_message = "End-to-end encryption is switched off on this server"
+
+
 class NotFound(ParleyError):
     status = 404
     code = "NOT_FOUND"
@@ -262,6 +277,21 @@ class LastAdmin(Conflict):
 class AlreadyReported(Conflict):
     code = "ALREADY_REPORTED"
     default_message = "You have already reported this message"
+
+
+class EncryptionRequired(Conflict):
+    code = "ENCRYPTION_REQUIRED"
+    default_message = "This conversation is end-to-end encrypted: send ciphertext, not content"
+
+
+class NotEncrypted(Conflict):
+    code = "NOT_ENCRYPTED"
+    default_message = "This conversation is not end-to-end encrypted: send content"
+
+
+class DeviceKeysChanged(Conflict):
+    code = "DEVICE_KEYS_CHANGED"
+    default_message = "A device's identity keys never change: register a new device id"
 
 
 class PayloadTooLarge(ParleyError):

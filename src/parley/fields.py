@@ -21,6 +21,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from parley.e2ee.formats import DEVICE_ID_PATTERN
 from parley.ids import looks_like_id
 
 # The largest value of a 64-bit signed integer column (SQLite INTEGER, PostgreSQL BIGINT):
@@ -76,5 +77,13 @@ def first_bad_text(values: Iterable[tuple[str, str]]) -> str | None:
     return None
 
 
+def check_device_id(value: str) -> str:
+    """An E2EE device id (``parley.e2ee.formats``): refused like a malformed id."""
+    if not DEVICE_ID_PATTERN.fullmatch(value):
+        raise PydanticCustomError(BAD_ID, "is not a device id")
+    return value
+
+
 Id = Annotated[str, AfterValidator(check_id)]
+DeviceId = Annotated[str, AfterValidator(check_device_id)]
 Seq = Annotated[int, Field(ge=0, le=MAX_INT64)]

@@ -19,6 +19,8 @@ MAX_IDS = 1000
 class DirectBody(RequestModel):
     type: Literal["direct"]
     user_id: Id
+    # End-to-end encrypted (DESIGN §6.1); unset follows PARLEY_E2EE.
+    encrypted: bool | None = None
 
 
 class GroupBody(RequestModel):
@@ -29,6 +31,7 @@ class GroupBody(RequestModel):
     topic: str = Field(default="", max_length=5000)
     # "public": listed in the directory, anyone may join (DESIGN §6.3).
     visibility: Literal["private", "public"] = "private"
+    encrypted: bool | None = None
 
 
 class ConversationPatch(RequestModel):
@@ -36,6 +39,8 @@ class ConversationPatch(RequestModel):
     topic: str | None = Field(default=None, max_length=5000)
     slug: str | None = Field(default=None, max_length=200)
     visibility: Literal["private", "public"] | None = None
+    # true switches end-to-end encryption on (admins; either side of a DM); never off.
+    encrypted: bool | None = None
 
 
 class MembersBody(RequestModel):
@@ -59,7 +64,7 @@ async def create_conversation(
     """Direct: returns the existing conversation of the pair (200) or creates it (201)."""
     if isinstance(body, DirectBody):
         conversation, created = await services.conversations.create_direct(
-            caller.user_id, body.user_id
+            caller.user_id, body.user_id, encrypted=body.encrypted
         )
         return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
     conversation = await services.conversations.create_group(
@@ -69,6 +74,7 @@ async def create_conversation(
         slug=body.slug,
         topic=body.topic,
         visibility=body.visibility,
+        encrypted=body.encrypted,
     )
     return JSONResponse({"conversation": conversation}, status_code=201)
 
@@ -92,6 +98,8 @@ async def get_conversation(conversation_id: Id, caller: Caller, services: Servic
 async def patch_conversation(
     conversation_id: Id, body: ConversationPatch, caller: Caller, services: Services
 ) -> dict[str, Any]:
+    if body.encrypted is False:
+        await services.conversations.refuse_switch_off(caller.user_id, conversation_id)
     conversation = await services.conversations.update(
         caller.user_id,
         conversation_id,
@@ -100,6 +108,10 @@ async def patch_conversation(
         slug=body.slug,
         visibility=body.visibility,
     )
+    if body.encrypted:
+        conversation = await services.conversations.switch_on_encryption(
+            caller.user_id, conversation_id
+        )
     return {"conversation": conversation}
 
 
@@ -172,6 +184,9 @@ class SendBody(RequestModel):
     # show it in the conversation.
     thread_root_id: Id | None = None
     thread_broadcast: bool = False
+    # An encrypted message (DESIGN §6.1): ciphertext and its envelope instead of content.
+    ciphertext: str | None = Field(default=None, max_length=1_000_000)
+    e2ee: dict[str, Any] | None = None
 
 
 @router.post("/{conversation_id}/messages", status_code=201, tags=["messages"])
@@ -188,6 +203,8 @@ async def send_message(
         attachment_ids=body.attachment_ids,
         thread_root_id=body.thread_root_id,
         thread_broadcast=body.thread_broadcast,
+        ciphertext=body.ciphertext,
+        e2ee=body.e2ee,
     )
     return JSONResponse(
         {"message": result.message.to_public()}, status_code=201 if result.created else 200

@@ -15,7 +15,10 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 
 class EditBody(RequestModel):
-    content: str = Field(max_length=50_000)
+    content: str = Field(default="", max_length=50_000)
+    # An encrypted message is edited with new ciphertext (DESIGN §6.1).
+    ciphertext: str | None = Field(default=None, max_length=1_000_000)
+    e2ee: dict[str, Any] | None = None
 
 
 class ForwardBody(RequestModel):
@@ -33,7 +36,9 @@ async def get_message(message_id: Id, caller: Caller, services: Services) -> dic
 async def edit_message(
     message_id: Id, body: EditBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    message = await services.messages.edit(caller.user_id, message_id, body.content)
+    message = await services.messages.edit(
+        caller.user_id, message_id, body.content, ciphertext=body.ciphertext, e2ee=body.e2ee
+    )
     return {"message": message.to_public()}
 
 

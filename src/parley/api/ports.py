@@ -31,6 +31,9 @@ from parley.services.auth import Auth
 from parley.services.contacts import Contacts
 from parley.services.conversations import Conversations
 from parley.services.directory import Directory
+from parley.services.e2ee_backup import E2eeBackups
+from parley.services.e2ee_devices import E2eeDevices
+from parley.services.e2ee_inbox import E2eeInbox
 from parley.services.forwarding import Forwarding
 from parley.services.invites import Invites
 from parley.services.link_previews import LinkPreviews
@@ -84,6 +87,9 @@ class ApiServices(Protocol):
     bots: Bots
     webhooks: Webhooks
     commands: Commands
+    e2ee_devices: E2eeDevices
+    e2ee_inbox: E2eeInbox
+    e2ee_backups: E2eeBackups
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

@@ -24,7 +24,7 @@ from parley.api.byte_ranges import ByteRange, etag_matches, requested_range
 from parley.api.deps import Caller, Services, current_principal
 from parley.api.errors import error_response
 from parley.api.upload_stream import receive_file
-from parley.errors import NotFound
+from parley.errors import E2eeDisabled, NotFound
 from parley.fields import Id
 from parley.ids import looks_like_id
 from parley.media.blobstore import BlobNotFound, BlobStore
@@ -56,10 +56,19 @@ _UPLOAD_BODY_SCHEMA: dict[str, Any] = {
 
 
 @router.post("/api/v1/uploads", status_code=201, openapi_extra=_UPLOAD_BODY_SCHEMA)
-async def upload(request: Request, caller: Caller, services: Services) -> Response:
+async def upload(
+    request: Request,
+    caller: Caller,
+    services: Services,
+    encrypted: Annotated[bool, Query()] = False,
+) -> Response:
     """Upload one file (multipart field ``file``). 201 ``{attachment}``: an upload of yours
-    until a message lists it in ``attachment_ids``; removed after a day if none does."""
+    until a message lists it in ``attachment_ids``; removed after a day if none does.
+    ``?encrypted=true``: an opaque client-encrypted blob for an encrypted conversation
+    (DESIGN §6.1), stored as sent (size limit kept; no sniffing, no thumbnails)."""
     uploads = services.uploads
+    if encrypted and services.settings.e2ee == "off":
+        raise E2eeDisabled()
     async with uploads.open_sink() as sink:
         try:
             part = await receive_file(
@@ -69,7 +78,11 @@ async def upload(request: Request, caller: Caller, services: Services) -> Respon
             return Response(status_code=400)
         received = await sink.finish()
         attachment = await uploads.create(
-            caller.user_id, received, filename=part.filename, declared_type=part.declared_type
+            caller.user_id,
+            received,
+            filename=part.filename,
+            declared_type=part.declared_type,
+            encrypted=encrypted,
         )
     return JSONResponse({"attachment": attachment}, status_code=201)
 

@@ -203,6 +203,8 @@ class RealtimeSession:
             if item.error is not None:
                 raise item.error
             raise StopAsyncIteration
+        if self.client.e2ee is not None:  # decrypted, to-device applied (parley.client.e2ee)
+            return await self.client.e2ee.handle_event(item)
         return item
 
     async def next_event(self, timeout: float | None = None) -> RealtimeEvent:

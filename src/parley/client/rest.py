@@ -17,7 +17,8 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +29,9 @@ from parley.client.integrations_api import IntegrationsApi
 
 # Refresh this long before the access token expires, so a request never races the expiry.
 REFRESH_MARGIN_SECONDS = 30.0
+if TYPE_CHECKING:
+    from parley.client.e2ee.engine import E2ee
+
 SEND_ATTEMPTS = 3
 TOKEN_EXPIRED = "TOKEN_EXPIRED"
 
@@ -100,6 +104,9 @@ class ParleyClient(IntegrationsApi):
             base_url=self.base_url, transport=transport, timeout=timeout, headers=headers
         )
         self._refresh_lock = asyncio.Lock()
+        # End-to-end encryption, once enable_e2ee() ran: sends, reads and realtime events
+        # in encrypted conversations are then encrypted and decrypted transparently.
+        self.e2ee: E2ee | None = None
 
     async def __aenter__(self) -> ParleyClient:
         return self
@@ -297,24 +304,61 @@ class ParleyClient(IntegrationsApi):
         result = await self.request("GET", "/api/v1/users", params={"q": q, "limit": limit})
         return list(result["users"])
 
+    # --- end-to-end encryption
+
+    async def enable_e2ee(
+        self,
+        state_dir: str | Path | None = None,
+        *,
+        device_id: str | None = None,
+        display_name: str | None = None,
+    ) -> E2ee:
+        """Register this device (keys kept in ``state_dir``, by default in the user's
+        config directory) and encrypt and decrypt transparently from now on."""
+        from parley.client.e2ee.engine import E2ee
+        from parley.client.e2ee.store import default_state_dir
+
+        e2ee = E2ee(
+            self,
+            Path(state_dir) if state_dir is not None else default_state_dir(),
+            device_id=device_id,
+            display_name=display_name if display_name is not None else self.device_name,
+        )
+        await e2ee.start()
+        self.e2ee = e2ee
+        return e2ee
+
+    async def _decrypted(self, messages: list[JSON]) -> list[JSON]:
+        return await self.e2ee.decrypt_messages(messages) if self.e2ee is not None else messages
+
     # --- conversations
 
-    async def create_direct(self, user_id: str) -> JSON:
-        body = {"type": "direct", "user_id": user_id}
+    async def create_direct(self, user_id: str, *, encrypted: bool | None = None) -> JSON:
+        body: JSON = {"type": "direct", "user_id": user_id}
+        if encrypted is not None:
+            body["encrypted"] = encrypted
         return dict(
             (await self.request("POST", "/api/v1/conversations", json=body))["conversation"]
         )
 
     async def create_group(
-        self, name: str, member_ids: list[str], *, slug: str | None = None, topic: str = ""
+        self,
+        name: str,
+        member_ids: list[str],
+        *,
+        slug: str | None = None,
+        topic: str = "",
+        encrypted: bool | None = None,
     ) -> JSON:
-        body = {
+        body: JSON = {
             "type": "group",
             "name": name,
             "member_ids": member_ids,
             "slug": slug,
             "topic": topic,
         }
+        if encrypted is not None:
+            body["encrypted"] = encrypted
         return dict(
             (await self.request("POST", "/api/v1/conversations", json=body))["conversation"]
         )
@@ -337,9 +381,12 @@ class ParleyClient(IntegrationsApi):
         name: str | None = None,
         topic: str | None = None,
         slug: str | None = None,
+        encrypted: bool | None = None,
     ) -> JSON:
         changes = {
-            k: v for k, v in {"name": name, "topic": topic, "slug": slug}.items() if v is not None
+            k: v
+            for k, v in {"name": name, "topic": topic, "slug": slug, "encrypted": encrypted}.items()
+            if v is not None
         }
         path = f"/api/v1/conversations/{_segment(conversation_id)}"
         return dict((await self.request("PATCH", path, json=changes))["conversation"])
@@ -386,9 +433,9 @@ class ParleyClient(IntegrationsApi):
         thread_root_id: str | None = None,
         thread_broadcast: bool = False,
     ) -> JSON:
-        """Send; retried on transport errors under the same ``client_msg_id``. With
-        ``thread_root_id``, a reply in that message's thread (``thread_broadcast``: also
-        shown in the conversation)."""
+        """Send; retried on transport errors under the same ``client_msg_id`` (and, in an
+        encrypted conversation, the same ciphertext). With ``thread_root_id``, a reply in
+        that message's thread (``thread_broadcast``: also shown in the conversation)."""
         body: JSON = {
             "content": content,
             "client_msg_id": client_msg_id or uuid.uuid4().hex,
@@ -396,10 +443,15 @@ class ParleyClient(IntegrationsApi):
         }
         if thread_root_id is not None:
             body |= {"thread_root_id": thread_root_id, "thread_broadcast": thread_broadcast}
+        sealed = self.e2ee is not None and await self.e2ee.is_encrypted(conversation_id)
+        if sealed:
+            assert self.e2ee is not None
+            body |= {"content": ""} | await self.e2ee.encrypt(conversation_id, content)
         path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
         for attempt in range(SEND_ATTEMPTS):
             try:
-                return dict((await self.request("POST", path, json=body))["message"])
+                message = dict((await self.request("POST", path, json=body))["message"])
+                return message | {"content": content, "decrypted": True} if sealed else message
             except httpx.TransportError:
                 if attempt == SEND_ATTEMPTS - 1:
                     raise
@@ -423,14 +475,16 @@ class ParleyClient(IntegrationsApi):
             "limit": limit,
         }
         path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
-        return dict(await self.request("GET", path, params=params))
+        page = dict(await self.request("GET", path, params=params))
+        page["messages"] = await self._decrypted(page["messages"])
+        return page
 
     async def changes(self, conversation_id: str, after_seq: int, *, limit: int = 500) -> JSON:
         """One page of the resume feed: ``{messages, last_seq, has_more, next_after_seq}``."""
         path = f"/api/v1/conversations/{_segment(conversation_id)}/changes"
-        return dict(
-            await self.request("GET", path, params={"after_seq": after_seq, "limit": limit})
-        )
+        page = dict(await self.request("GET", path, params={"after_seq": after_seq, "limit": limit}))
+        page["messages"] = await self._decrypted(page["messages"])
+        return page
 
     async def changes_since(self, conversation_id: str, after_seq: int) -> tuple[list[JSON], int]:
         """Every change after ``after_seq`` (all pages) and the seq it brings you up to."""
@@ -484,13 +538,83 @@ class ParleyClient(IntegrationsApi):
         await self.request("DELETE", "/api/v1/users/me", json={"password": password})
 
     async def message(self, message_id: str) -> JSON:
-        return dict(
+        found = dict(
             (await self.request("GET", f"/api/v1/messages/{_segment(message_id)}"))["message"]
         )
+        return (await self._decrypted([found]))[0]
 
     async def edit_message(self, message_id: str, content: str) -> JSON:
         path = f"/api/v1/messages/{_segment(message_id)}"
-        return dict((await self.request("PATCH", path, json={"content": content}))["message"])
+        body: JSON = {"content": content}
+        if self.e2ee is not None:
+            current = dict((await self.request("GET", path))["message"])
+            if current.get("e2ee"):
+                body = await self.e2ee.encrypt(current["conversation_id"], content)
+        edited = dict((await self.request("PATCH", path, json=body))["message"])
+        return (await self._decrypted([edited]))[0]
+
+    async def upload(
+        self,
+        data: bytes,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        *,
+        encrypted: bool = False,
+    ) -> JSON:
+        """``POST /api/v1/uploads``; ``encrypted``: an opaque client-encrypted blob."""
+        token = await self.access_token()
+        response = await self._http.post(
+            "/api/v1/uploads",
+            params={"encrypted": "true"} if encrypted else None,
+            files={"file": (filename, data, content_type)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return dict(self._decode(response)["attachment"])
+
+    async def send_file(
+        self,
+        conversation_id: str,
+        data: bytes,
+        filename: str,
+        content_type: str = "application/octet-stream",
+        *,
+        text: str = "",
+    ) -> JSON:
+        """Upload and send a file; in an encrypted conversation the file is encrypted
+        first and its key travels in the encrypted message (``e2ee_attachments``)."""
+        if self.e2ee is None or not await self.e2ee.is_encrypted(conversation_id):
+            attachment = await self.upload(data, filename, content_type)
+            path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
+            body = {"content": text, "attachment_ids": [attachment["id"]], "client_msg_id": uuid.uuid4().hex}
+            return dict((await self.request("POST", path, json=body))["message"])
+        from parley.client.e2ee.files import encrypt_file
+
+        blob, info = encrypt_file(data)
+        attachment = await self.upload(blob, "encrypted.bin", encrypted=True)
+        described = info | {"id": attachment["id"], "name": filename, "content_type": content_type}
+        sealed = await self.e2ee.encrypt(conversation_id, text, [described])
+        path = f"/api/v1/conversations/{_segment(conversation_id)}/messages"
+        body = sealed | {"attachment_ids": [attachment["id"]], "client_msg_id": uuid.uuid4().hex}
+        message = dict((await self.request("POST", path, json=body))["message"])
+        return message | {"content": text, "e2ee_attachments": [described], "decrypted": True}
+
+    async def download_file(self, message: JSON, index: int = 0) -> bytes:
+        """An attachment's bytes; decrypted when the (decrypted) message carries its key."""
+        token = await self.access_token()
+        if message.get("e2ee_attachments"):
+            info = message["e2ee_attachments"][index]
+            path = f"/api/v1/attachments/{_segment(info['id'])}/original"
+        else:
+            info = None
+            path = f"/api/v1/attachments/{_segment(message['attachments'][index]['id'])}/original"
+        response = await self._http.get(path, headers={"Authorization": f"Bearer {token}"})
+        if not response.is_success:
+            self._decode(response)
+        if info is None:
+            return response.content
+        from parley.client.e2ee.files import decrypt_file
+
+        return decrypt_file(response.content, info)
 
     async def delete_message(self, message_id: str) -> JSON:
         path = f"/api/v1/messages/{_segment(message_id)}"

@@ -107,6 +107,8 @@ class Handlers:
             attachment_ids=params.attachment_ids,
             thread_root_id=params.thread_root_id,
             thread_broadcast=params.thread_broadcast,
+            ciphertext=params.ciphertext,
+            e2ee=params.e2ee,
         )
 
         async def answer() -> Result:
@@ -118,7 +120,11 @@ class Handlers:
 
     async def message_edit(self, context: CallContext, params: MessageEditParams) -> Result:
         message = await self._services.messages.edit(
-            context.user_id, params.message_id, params.content
+            context.user_id,
+            params.message_id,
+            params.content,
+            ciphertext=params.ciphertext,
+            e2ee=params.e2ee,
         )
         return {"message": message.to_public()}
 

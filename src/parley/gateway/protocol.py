@@ -91,11 +91,16 @@ class MessageSendParams(CallParams):
     attachment_ids: list[Id] = Field(default_factory=list, max_length=100)
     thread_root_id: Id | None = None  # a reply in this message's thread (DESIGN §6.5)
     thread_broadcast: bool = False  # ... also shown in the conversation
+    # An encrypted message (DESIGN §6.1): ciphertext and its envelope instead of content.
+    ciphertext: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
+    e2ee: dict[str, Any] | None = None
 
 
 class MessageEditParams(CallParams):
     message_id: Id
-    content: str = Field(max_length=MAX_CONTENT_CHARS)
+    content: str = Field(default="", max_length=MAX_CONTENT_CHARS)
+    ciphertext: str | None = Field(default=None, max_length=MAX_CONTENT_CHARS)
+    e2ee: dict[str, Any] | None = None
 
 
 class MessageDeleteParams(CallParams):

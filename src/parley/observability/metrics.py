@@ -170,6 +170,29 @@ class LifecycleMetrics:
         )
 
 
+class E2eeMetrics:
+    """End-to-end encryption's server side (parley.services.e2ee_*): only counts, never
+    anything of the ciphertexts."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.to_device_stored = Counter(
+            "parley_e2ee_to_device_stored_total",
+            "To-device messages put in device inboxes",
+            registry=registry,
+        )
+        self.to_device_dropped = Counter(
+            "parley_e2ee_to_device_dropped_total",
+            "To-device messages dropped unread because their device's inbox was full",
+            registry=registry,
+        )
+        self.prekeys_claimed = Counter(
+            "parley_e2ee_prekeys_claimed_total",
+            "Key bundles handed out, by whether a one-time prekey was left (one_time) or not",
+            ["kind"],
+            registry=registry,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -200,6 +223,7 @@ class Metrics:
         self.notifications = NotificationMetrics(self.registry)
         self.health = NodeHealthMetrics(self.registry)
         self.lifecycle = LifecycleMetrics(self.registry)
+        self.e2ee = E2eeMetrics(self.registry)
 
     def watch_pool(
         self,

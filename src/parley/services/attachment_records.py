@@ -68,6 +68,8 @@ class AttachmentRecord:
     claimed_at: datetime | None
     deleted_at: datetime | None
     blob_owner_id: str | None = None  # a forwarded file: the row whose blobs it shares
+    # An opaque client-encrypted blob (DESIGN §6.1): name and type say nothing of it.
+    encrypted: bool = False
 
     @property
     def claimed(self) -> bool:
@@ -102,6 +104,7 @@ class AttachmentRecord:
             "variants": variants,
             "urls_expire_at": isoformat_unix(expires) if expires is not None else None,
             "created_at": isoformat(self.created_at),
+            "encrypted": self.encrypted,
         }
 
     def blob_keys(self) -> list[str]:
@@ -147,6 +150,7 @@ def record_from_row(row: Row[Any]) -> AttachmentRecord:
         claimed_at=row.claimed_at,
         deleted_at=row.deleted_at,
         blob_owner_id=row.blob_owner_id,
+        encrypted=bool(row.encrypted),
     )
 
 
@@ -171,6 +175,16 @@ def load_public_for_messages(
     for row in rows:
         found.setdefault(row.message_id, []).append(record_from_row(row).to_public(urls))
     return found
+
+
+def encrypted_among(conn: Connection, attachment_ids: Iterable[str]) -> set[str]:
+    """Those of the uploads that are opaque client-encrypted blobs (DESIGN §6.1)."""
+    rows = conn.execute(
+        select(attachments.c.id).where(
+            attachments.c.id.in_(list(attachment_ids)), attachments.c.encrypted.is_(True)
+        )
+    )
+    return {row.id for row in rows}
 
 
 def find_unusable(

@@ -114,6 +114,8 @@ def read_shared_views(
             "retention_days": row.retention_days,
             "legal_hold": row.legal_hold,
             "expired_through_seq": row.expired_through_seq,
+            # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
+            "encrypted": bool(row.encrypted),
             "member_count": 0,
             "members": [],
             "last_message": None,

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import utcnow
 from parley.errors import (
     Blocked,
+    Conflict,
+    E2eeDisabled,
     Forbidden,
     GroupFull,
     NotFound,
@@ -58,6 +60,8 @@ VISIBILITIES = ("private", "public")
 class ConversationLimits:
     max_group_members: int
     dm_requires_contact: bool
+    # PARLEY_E2EE (DESIGN §6.1): "off" | "optional" | "required".
+    e2ee: str = "optional"
 
 
 def clean_name(raw: str) -> str:
@@ -176,15 +180,39 @@ class Conversations:
 
     # --- creating
 
-    async def create_direct(self, user_id: str, other_id: str) -> tuple[dict[str, Any], bool]:
+    def encryption_for_new(self, requested: bool | None) -> bool:
+        """Whether a new conversation is end-to-end encrypted, under ``PARLEY_E2EE``."""
+        if self._limits.e2ee == "off":
+            if requested:
+                raise E2eeDisabled()
+            return False
+        if self._limits.e2ee == "required":
+            if requested is False:
+                raise ValidationFailed.field(
+                    "encrypted", "this server requires end-to-end encryption"
+                )
+            return True
+        return bool(requested)
+
+    async def create_direct(
+        self, user_id: str, other_id: str, *, encrypted: bool | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """The one direct conversation of the pair, created if needed. A user may open a
-        direct conversation with themself (notes to self)."""
+        direct conversation with themself (notes to self). Asking for an encrypted one when
+        the pair's conversation exists unencrypted switches it on."""
+        encrypt = self.encryption_for_new(encrypted)
         key = direct_key(user_id, other_id)
         async with self._db.read() as conn:
             existing = (
-                await conn.execute(select(conversations.c.id).where(conversations.c.direct_key == key))
+                await conn.execute(
+                    select(conversations.c.id, conversations.c.encrypted).where(
+                        conversations.c.direct_key == key
+                    )
+                )
             ).first()
         if existing is not None:
+            if encrypted and not existing.encrypted:
+                await self.switch_on_encryption(user_id, existing.id)
             return await self.get(user_id, existing.id), False
         now = utcnow()
         conversation_id = new_id()
@@ -200,7 +228,7 @@ class Conversations:
                     ):
                         raise Forbidden("Direct messages need an accepted contact first")
                 await self._insert_conversation(
-                    conn, conversation_id, "direct", user_id, now, direct=key
+                    conn, conversation_id, "direct", user_id, now, direct=key, encrypted=encrypt
                 )
                 await self._insert_members(
                     conn, conversation_id, {user_id: "member", other_id: "member"}, now
@@ -226,7 +254,9 @@ class Conversations:
         slug: str | None = None,
         topic: str = "",
         visibility: str = "private",
+        encrypted: bool | None = None,
     ) -> dict[str, Any]:
+        encrypt = self.encryption_for_new(encrypted)
         clean = clean_name(name)
         visible_as = clean_visibility(visibility)
         clean_slug_ = clean_slug(slug) if slug else None
@@ -255,13 +285,15 @@ class Conversations:
                     slug=clean_slug_,
                     topic=clean_topic_,
                     visibility=visible_as,
+                    encrypted=encrypt,
                 )
                 roles = {uid: "member" for uid in invited} | {user_id: "owner"}
                 await self._insert_members(conn, conversation_id, roles, now)
                 await insert_system_message(
                     conn,
                     conversation_id,
-                    {"type": "conversation.created", "actor_id": user_id, "name": clean},
+                    {"type": "conversation.created", "actor_id": user_id, "name": clean}
+                    | ({"encrypted": True} if encrypt else {}),
                     now,
                 )
         except IntegrityError:
@@ -282,10 +314,12 @@ class Conversations:
         slug: str | None = None,
         topic: str = "",
         visibility: str = "private",
+        encrypted: bool = False,
     ) -> None:
         await conn.execute(
             insert(conversations).values(
                 visibility=visibility,
+                encrypted=encrypted,
                 id=conversation_id,
                 type=kind,
                 name=name,
@@ -377,6 +411,55 @@ class Conversations:
             conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": values}
         )
         return await self.get(user_id, conversation_id)
+
+    async def switch_on_encryption(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+        """Make the conversation end-to-end encrypted from its next message on (DESIGN
+        §6.1): a group's admins may, either side of a direct conversation may. It never
+        switches off; switching on again changes nothing."""
+        if self._limits.e2ee == "off":
+            raise E2eeDisabled()
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            member = await membership(conn, conversation_id, user_id)
+            if not member.is_direct:
+                require_admin(member)
+            # Under the conversation's row lock, as a send's batch reads the flag: every
+            # message committed after this one is checked against it.
+            flag = (
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id, conversations.c.encrypted.is_(False))
+                    .values(encrypted=True, updated_at=now)
+                )
+            ).rowcount
+            if flag != 1:
+                return await self._view_in(conn, user_id, conversation_id)
+            changes = {"encrypted": True}
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+        return await self.get(user_id, conversation_id)
+
+    async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> dict[str, Any]:
+        found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
+        if not found:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        return found[0]
+
+    async def refuse_switch_off(self, user_id: str, conversation_id: str) -> None:
+        """``encrypted: false``: nothing to do for a plain conversation, refused for an
+        encrypted one (end-to-end encryption is never switched off)."""
+        view = await self.get(user_id, conversation_id)
+        if view["encrypted"]:
+            raise Conflict(
+                "End-to-end encryption cannot be switched off", code="ENCRYPTION_PERMANENT"
+            )
 
     async def delete(self, user_id: str, conversation_id: str, *, as_site_admin: bool = False) -> None:
         """Delete a group (its owner), or any conversation (``as_site_admin``: a site

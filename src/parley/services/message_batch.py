@@ -22,7 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, case, or_, select, update
 
-from parley.errors import Blocked, IdempotencyConflict, NotFound, ValidationFailed
+from parley.errors import (
+    Blocked,
+    EncryptionRequired,
+    IdempotencyConflict,
+    NotEncrypted,
+    NotFound,
+    ValidationFailed,
+)
 from parley.ids import new_id
 from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
@@ -39,7 +46,9 @@ THREAD_ROOT_INVALID = (
 # The batch's statements, built once (building them cost about as much as running them).
 # Expanding parameters take the batch's lists at execution.
 _LOCK_CONVERSATIONS = (
-    select(conversations.c.id, conversations.c.type, conversations.c.last_seq)
+    select(
+        conversations.c.id, conversations.c.type, conversations.c.last_seq, conversations.c.encrypted
+    )
     .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(conversations.c.id)  # two nodes lock overlapping batches in one order
     .with_for_update()
@@ -112,6 +121,9 @@ class SendRequest:
     # attachments the new message shares.
     forwarded_from: str | None = None
     share_attachments_of: str | None = None
+    # An encrypted message (services.e2ee_messages): content is empty, these carry it.
+    ciphertext: str | None = None
+    e2ee: str | None = None  # envelope JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +135,8 @@ class SendResult:
 def replay(existing: Message, request: SendRequest) -> SendResult | BaseException:
     """A resend with the same client_msg_id: the same message, unless it says otherwise."""
     if existing.content != request.content and not existing.deleted:
+        return IdempotencyConflict()
+    if existing.ciphertext != request.ciphertext and not existing.deleted:
         return IdempotencyConflict()
     if existing.reply_to_id != request.reply_to_id:
         return IdempotencyConflict()
@@ -201,6 +215,8 @@ def write_batch(
                 "forwarded_from": request.forwarded_from,
                 "pinned_at": None,
                 "pinned_by": None,
+                "ciphertext": request.ciphertext,
+                "e2ee": request.e2ee,
             }
         # Each root replied to takes the next seqs, after its replies: its summary changed.
         replies: dict[str, int] = {}
@@ -381,6 +397,12 @@ def _admissible(
             if i in bad_roots:
                 outcomes[i] = ValidationFailed.field("thread_root_id", THREAD_ROOT_INVALID)
                 continue
+            mismatch = _encryption_mismatch(
+                conn, request, bool(found[conversation_id].encrypted)
+            )
+            if mismatch is not None:
+                outcomes[i] = mismatch
+                continue
             problems = attachment_records.find_unusable(conn, request.sender_id, request.attachment_ids)
             if problems:
                 outcomes[i] = problems[next(a for a in request.attachment_ids if a in problems)]
@@ -426,6 +448,26 @@ def _senders_who_may_write(
                         outcomes[i] = Blocked()
                 allowed[cid] = set()
     return allowed
+
+
+def _encryption_mismatch(
+    conn: Connection, request: SendRequest, encrypted: bool
+) -> BaseException | None:
+    """Plaintext (or a plain upload) in an encrypted conversation, ciphertext (or an
+    encrypted upload) in a plain one (DESIGN §6.1): judged under the conversation's lock."""
+    if encrypted and request.ciphertext is None:
+        return EncryptionRequired()
+    if not encrypted and request.ciphertext is not None:
+        return NotEncrypted()
+    if request.attachment_ids:
+        sealed = attachment_records.encrypted_among(conn, request.attachment_ids)
+        if encrypted and len(sealed) != len(request.attachment_ids):
+            return EncryptionRequired(
+                "Attachments in an encrypted conversation must be encrypted uploads"
+            )
+        if not encrypted and sealed:
+            return NotEncrypted("Encrypted uploads belong in encrypted conversations")
+    return None
 
 
 def _foreign_replies(conn: Connection, batch: Sequence[SendRequest]) -> tuple[set[int], set[int]]:
@@ -528,4 +570,6 @@ def _message_from_new_row(row: dict[str, Any]) -> Message:
         thread_root_id=row["thread_root_id"],
         thread_broadcast=bool(row["thread_broadcast"]),
         forwarded_from=json.loads(row["forwarded_from"]) if row["forwarded_from"] else None,
+        ciphertext=row["ciphertext"],
+        e2ee=json.loads(row["e2ee"]) if row["e2ee"] else None,
     )

@@ -105,6 +105,9 @@ class Message:
     def in_conversation(self) -> bool:
         """Shown in the conversation's timeline (a thread-only reply is not)."""
         return self.thread_root_id is None or self.thread_broadcast
+    # An end-to-end encrypted message (DESIGN §6.1): content is empty, these carry it.
+    ciphertext: str | None = None
+    e2ee: dict[str, Any] | None = None
 
     @property
     def deleted(self) -> bool:
@@ -134,6 +137,8 @@ class Message:
             "pinned": (
                 {"by": self.pinned_by, "at": isoformat(self.pinned_at)} if self.pinned_at else None
             ),
+            "ciphertext": self.ciphertext,
+            "e2ee": self.e2ee,
             "created_at": isoformat(self.created_at),
             "edited_at": isoformat(self.edited_at) if self.edited_at else None,
             "deleted_at": isoformat(self.deleted_at) if self.deleted_at else None,
@@ -174,6 +179,8 @@ def message_from_row(
         forwarded_from=json.loads(row.forwarded_from) if row.forwarded_from else None,
         pinned_at=row.pinned_at,
         pinned_by=row.pinned_by,
+        ciphertext=row.ciphertext,
+        e2ee=json.loads(row.e2ee) if row.e2ee else None,
     )
 
 

@@ -20,6 +20,7 @@ from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.attachment_errors import AttachmentAlreadyUsed
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.batching import Batcher
+from parley.services.e2ee_messages import check_encrypted
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
 from parley.services.message_batch import (
@@ -49,6 +50,8 @@ class SendLimits:
     group_commit_window_seconds: float
     group_commit_max_batch: int
     max_attachments: int = 10
+    # An encrypted message's ciphertext, in base64url characters (DESIGN §6.1).
+    max_ciphertext_chars: int = 60_000
 
 
 def created_event(message: Message) -> Event:
@@ -117,6 +120,8 @@ class MessageSender:
         attachment_ids: Sequence[str] = (),
         thread_root_id: str | None = None,
         thread_broadcast: bool = False,
+        ciphertext: str | None = None,
+        e2ee: object = None,
     ) -> SendResult:
         committed = await self.enqueue(
             sender_id,
@@ -127,6 +132,8 @@ class MessageSender:
             attachment_ids=attachment_ids,
             thread_root_id=thread_root_id,
             thread_broadcast=thread_broadcast,
+            ciphertext=ciphertext,
+            e2ee=e2ee,
         )
         return await committed
 
@@ -141,6 +148,8 @@ class MessageSender:
         attachment_ids: Sequence[str] = (),
         thread_root_id: str | None = None,
         thread_broadcast: bool = False,
+        ciphertext: str | None = None,
+        e2ee: object = None,
     ) -> Awaitable[SendResult]:
         """Check and queue a send; the awaitable returned resolves once it has committed.
         Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
@@ -155,7 +164,13 @@ class MessageSender:
             raise ValidationFailed.field("attachment_ids", "must not repeat an id")
         if thread_broadcast and thread_root_id is None:
             raise ValidationFailed.field("thread_broadcast", "needs a thread_root_id")
-        text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
+        sealed = check_encrypted(
+            content, ciphertext, e2ee, max_chars=self._limits.max_ciphertext_chars
+        )
+        if sealed is None:
+            text = check_content(content, max_chars=self._limits.max_chars, allow_empty=bool(files))
+        else:
+            text = ""  # the server never sees an encrypted message's text, nor its mentions
         request = SendRequest(
             sender_id=sender_id,
             conversation_id=conversation_id,
@@ -166,6 +181,8 @@ class MessageSender:
             attachment_ids=files,
             thread_root_id=thread_root_id,
             thread_broadcast=thread_broadcast,
+            ciphertext=sealed.ciphertext if sealed else None,
+            e2ee=sealed.e2ee if sealed else None,
         )
         return await self.enqueue_request(request)
 

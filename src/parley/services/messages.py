@@ -15,10 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import utcnow
-from parley.errors import Forbidden, MessageDeleted, NotFound, ValidationFailed
+from parley.errors import (
+    EncryptionRequired,
+    Forbidden,
+    MessageDeleted,
+    NotEncrypted,
+    NotFound,
+    ValidationFailed,
+)
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
 from parley.services.attachment_urls import AttachmentUrls
+from parley.services.e2ee_messages import check_encrypted
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_batch import mention_ids, resolve_mentions
 from parley.services.message_records import IN_CONVERSATION, Message, load_message, load_messages
@@ -37,8 +45,20 @@ class Messages(MessageSender):
 
     # --- changing
 
-    async def edit(self, user_id: str, message_id: str, content: str) -> Message:
-        text = check_content(content, max_chars=self._limits.max_chars)
+    async def edit(
+        self,
+        user_id: str,
+        message_id: str,
+        content: str,
+        *,
+        ciphertext: str | None = None,
+        e2ee: object = None,
+    ) -> Message:
+        """New text, or new ciphertext for an encrypted message (DESIGN §6.1)."""
+        sealed = check_encrypted(
+            content, ciphertext, e2ee, max_chars=self._limits.max_ciphertext_chars
+        )
+        text = "" if sealed else check_content(content, max_chars=self._limits.max_chars)
         now = utcnow()
         async with self._db.transaction() as conn:
             message = await visible_message(conn, user_id, message_id, urls=self._urls)
@@ -46,22 +66,51 @@ class Messages(MessageSender):
                 raise Forbidden("Only the sender can edit a message")
             if message.deleted:
                 raise MessageDeleted()
-            names = frozenset(mentioned_usernames(text))
-            resolved = await conn.run_sync(resolve_mentions, message.conversation_id, names)
-            mentions = mention_ids(names, resolved)
-            await bump_version(
-                conn,
-                message.conversation_id,
-                message_id,
-                now,
-                content=text,
-                mentions=json.dumps(list(mentions)),
-                edited_at=now,
-            )
+            encrypted = (
+                await conn.execute(
+                    select(conversations.c.encrypted).where(
+                        conversations.c.id == message.conversation_id
+                    )
+                )
+            ).scalar_one()
+            if sealed is not None:
+                if not encrypted:
+                    raise NotEncrypted("This conversation is not encrypted: edit the content")
+                # A message from before the switch may be replaced by ciphertext too.
+                await bump_version(
+                    conn,
+                    message.conversation_id,
+                    message_id,
+                    now,
+                    content="",
+                    mentions="[]",
+                    ciphertext=sealed.ciphertext,
+                    e2ee=sealed.e2ee,
+                    edited_at=now,
+                )
+            elif encrypted:
+                raise EncryptionRequired("This conversation is encrypted: edit with ciphertext")
+            else:
+                await self._edit_text(conn, message, text, now)
             updated = await load_message(conn, message_id, urls=self._urls)
         assert updated is not None
         await self._events.emit([changed_event(EventType.MESSAGE_UPDATED, updated)])
         return updated
+
+    @staticmethod
+    async def _edit_text(conn: AsyncConnection, message: Message, text: str, now: datetime) -> None:
+        names = frozenset(mentioned_usernames(text))
+        resolved = await conn.run_sync(resolve_mentions, message.conversation_id, names)
+        mentions = mention_ids(names, resolved)
+        await bump_version(
+            conn,
+            message.conversation_id,
+            message.id,
+            now,
+            content=text,
+            mentions=json.dumps(list(mentions)),
+            edited_at=now,
+        )
 
     async def delete(self, user_id: str, message_id: str) -> Message:
         """Tombstone: content, mentions and reactions erased; the seq stays."""
@@ -238,6 +287,8 @@ async def _erase(
         deleted_at=now,
         pinned_at=None,  # a tombstone is no longer pinned
         pinned_by=None,
+        ciphertext=None,
+        e2ee=None,
     )
     tombstone = await load_message(conn, message.id, urls=urls)
     assert tombstone is not None

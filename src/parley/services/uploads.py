@@ -56,6 +56,9 @@ from parley.store.tables import attachments
 log = logging.getLogger(__name__)
 
 # Declared types that say nothing (browsers send these for unknown extensions).
+# What the server knows of an encrypted upload: nothing but its size and hash.
+OPAQUE_CONTENT_TYPE = "application/octet-stream"
+OPAQUE_NAME = "encrypted.bin"
 _UNINFORMATIVE_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
 
 
@@ -115,10 +118,16 @@ class Uploads:
         *,
         filename: str | None,
         declared_type: str = "",
+        encrypted: bool = False,
     ) -> dict[str, Any]:
-        """Store the file as an unclaimed attachment of ``uploader_id``; its payload."""
+        """Store the file as an unclaimed attachment of ``uploader_id``; its payload.
+        ``encrypted``: an opaque client-encrypted blob (DESIGN §6.1), stored as sent —
+        never sniffed, decoded or thumbnailed; its real name and type are inside the
+        encrypted message, so the server keeps neither."""
         if received.size == 0:
             raise EmptyFile()
+        if encrypted:
+            return await self._create_opaque(uploader_id, received)
         sniffed = await asyncio.to_thread(sniff_file, received.path, name_hint=filename or "")
         media_type = sniffed.media_type
         if media_type is None:
@@ -160,6 +169,36 @@ class Uploads:
             await self._store_record(record, sources)
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+        return record.to_public(self._urls)
+
+    async def _create_opaque(self, uploader_id: str, received: ReceivedFile) -> dict[str, Any]:
+        attachment_id = new_id()
+        original = VariantRecord(
+            ORIGINAL,
+            blob_key(attachment_id, ORIGINAL),
+            OPAQUE_CONTENT_TYPE,
+            received.size,
+            received.sha256,
+        )
+        record = AttachmentRecord(
+            id=attachment_id,
+            uploader_id=uploader_id,
+            message_id=None,
+            conversation_id=None,
+            name=OPAQUE_NAME,
+            content_type=OPAQUE_CONTENT_TYPE,
+            kind="document",
+            size=received.size,
+            width=None,
+            height=None,
+            sha256=received.sha256,
+            variants={ORIGINAL: original},
+            created_at=utcnow(),
+            claimed_at=None,
+            deleted_at=None,
+            encrypted=True,
+        )
+        await self._store_record(record, {ORIGINAL: received.path})
         return record.to_public(self._urls)
 
     def _make_workdir(self) -> Path:
@@ -246,6 +285,7 @@ class Uploads:
                     variants=variants_to_json(record.variants.values()),
                     created_at=record.created_at,
                     position=0,
+                    encrypted=record.encrypted,
                 )
             )
         try:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -115,6 +117,8 @@ conversations = Table(
     # 'private' or 'public': a public group is listed in the directory and anyone may join
     # it (DESIGN §6.3; migration 0010).
     Column("visibility", String(8), nullable=False, server_default="private"),
+    # End-to-end encrypted (DESIGN §6.1, migration 0014): switched on, never off.
+    Column("encrypted", Boolean, nullable=False, default=False, server_default=false()),
     CheckConstraint("type IN ('direct', 'group')", name="type"),
     Index(
         "ix_conversations_public",
@@ -182,6 +186,11 @@ messages = Table(
     Column("forwarded_from", Text, nullable=True),
     Column("pinned_at", UTCDateTime, nullable=True),
     Column("pinned_by", ID, nullable=True),
+    # An encrypted message (migration 0014): ``content`` stays empty (nothing to index,
+    # preview or notify), ``ciphertext`` is the client's unpadded base64url and ``e2ee`` its
+    # envelope metadata as JSON (``parley.e2ee.formats``).
+    Column("ciphertext", Text, nullable=True),
+    Column("e2ee", Text, nullable=True),
     CheckConstraint("kind IN ('text', 'system')", name="kind"),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
     UniqueConstraint(
@@ -339,6 +348,9 @@ attachments = Table(
     # the id of the row that stored them. The sweep deletes blobs only when no live row
     # still shares them (migration 0010).
     Column("blob_owner_id", ID, nullable=True),
+    # An opaque client-encrypted blob (DESIGN §6.1): stored as sent, never sniffed or
+    # thumbnailed; only encrypted uploads go into encrypted conversations (migration 0014).
+    Column("encrypted", Boolean, nullable=False, default=False, server_default=false()),
     CheckConstraint("kind IN ('image', 'document', 'audio', 'video')", name="kind"),
     Index("ix_attachments_message_id", "message_id"),
     # A conversation's files and media, newest first (the gallery), and deleting a
@@ -706,4 +718,83 @@ commands = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("scope_key", "name", name="uq_commands_scope_key"),
     Index("ix_commands_conversation_id", "conversation_id"),
+)
+
+
+# --- end-to-end encryption (DESIGN §6.1, migration 0014; parley.services.e2ee_*)
+
+DEVICE_ID = String(64)
+PUBLIC_KEY = String(64)  # 32 bytes as unpadded base64url: 43 characters
+SIGNATURE = String(128)  # 64 bytes as unpadded base64url: 86 characters
+
+# A user's E2EE device: public keys only. ``session_id`` is the login session that last
+# uploaded its keys; a revoked (or deleted) session takes the device out of lists, claims
+# and to-device delivery, since whoever held that session may no longer read.
+e2ee_devices = Table(
+    "e2ee_devices",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("device_id", DEVICE_ID, primary_key=True),
+    Column(
+        "session_id", ID, ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True, index=True
+    ),
+    Column("display_name", String(200), nullable=False, default=""),
+    Column("signing_key", PUBLIC_KEY, nullable=False),  # Ed25519
+    Column("identity_key", PUBLIC_KEY, nullable=False),  # X25519, signed by signing_key
+    Column("identity_signature", SIGNATURE, nullable=False),
+    Column("signed_prekey_id", BigInteger, nullable=False),
+    Column("signed_prekey", PUBLIC_KEY, nullable=False),  # X25519, rotated
+    Column("signed_prekey_signature", SIGNATURE, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Each row is handed out once: a claim deletes the row it returns (services.e2ee_keys).
+e2ee_one_time_prekeys = Table(
+    "e2ee_one_time_prekeys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", DEVICE_ID, primary_key=True),
+    Column("key_id", BigInteger, primary_key=True),
+    Column("public_key", PUBLIC_KEY, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["user_id", "device_id"],
+        ["e2ee_devices.user_id", "e2ee_devices.device_id"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The to-device inbox: pairwise ciphertexts waiting for their device's ack. ``message_id``
+# is the sender's idempotency key (a resend is the same row).
+e2ee_to_device = Table(
+    "e2ee_to_device",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("device_id", DEVICE_ID, nullable=False),
+    Column("sender_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sender_device_id", DEVICE_ID, nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("ciphertext", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["user_id", "device_id"],
+        ["e2ee_devices.user_id", "e2ee_devices.device_id"],
+        ondelete="CASCADE",
+    ),
+    UniqueConstraint(
+        "user_id", "device_id", "sender_id", "message_id", name="uq_e2ee_to_device_message"
+    ),
+    Index("ix_e2ee_to_device_inbox", "user_id", "device_id", "id"),
+)
+
+# One opaque backup per user, encrypted by the client with a passphrase-derived key.
+e2ee_key_backups = Table(
+    "e2ee_key_backups",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -48,6 +48,8 @@ class EventType(enum.StrEnum):
     REPORT_RESOLVED = "report.resolved"
     THREAD_UPDATED = "thread.updated"
     COMMAND_RESPONSE = "command.response"
+    DEVICE_UPDATED = "device.updated"
+    TO_DEVICE = "to_device"
 
 
 class Seq(enum.StrEnum):
@@ -197,6 +199,17 @@ class CommandResponsePayload(TypedDict):
     error: str | None
 
 
+class DeviceUpdatedPayload(TypedDict):
+    user_id: str
+    device_id: str
+    change: str  # "added", "updated" or "removed": an E2EE device list changed (docs/e2ee.md)
+
+
+class ToDevicePayload(TypedDict):
+    device_id: str  # the recipient device; the user's other sessions ignore it
+    messages: list[JSONObject]  # pairwise ciphertexts; acknowledged with POST /api/v1/to-device/ack
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -259,6 +272,11 @@ EVENTS: dict[EventType, EventSpec] = {
     EventType.REPORT_RESOLVED: EventSpec(ReportResolvedPayload, Seq.NONE, "the reporter's own sessions"),
     EventType.THREAD_UPDATED: EventSpec(ThreadStatePayload, Seq.NONE, "the user's own sessions"),
     EventType.COMMAND_RESPONSE: EventSpec(CommandResponsePayload, Seq.NONE, "the caller's own sessions"),
+    EventType.DEVICE_UPDATED: EventSpec(
+        DeviceUpdatedPayload, Seq.NONE, "the user and everyone who shares a conversation with them"
+    ),
+    # Kept in the device's inbox until acknowledged, and pushed again on the next identify.
+    EventType.TO_DEVICE: EventSpec(ToDevicePayload, Seq.NONE, "the recipient user's sessions"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).
