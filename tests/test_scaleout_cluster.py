@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from parley.gateway.protocol import CloseCode
+from parley.wire.codes import CloseCode
 from tests.gateway_helpers import EventLog, new_user
 from tests.redis_topologies import RedisClusterGroup
 from tests.scaleout_helpers import SteadySenders, created_ids, eventually, open_located, running_cluster
