@@ -34,19 +34,27 @@ def _size(size: str) -> str:
     return "direct messages" if size == "dm" else f"group of {int(size):,}"
 
 
+def _ratio_spread(row: dict[str, Any]) -> str:
+    """min / **median** / max of Parley / floor; a run from before the repeats has one ratio."""
+    if row.get("ratio_min") is None:
+        return f"**{row['ratio']:.2f}** (one run)"
+    return f"{row['ratio_min']:.2f} / **{row['ratio']:.2f}** / {row['ratio_max']:.2f}"
+
+
 def fanout_tables(fanout: dict[str, Any]) -> list[str]:
     lines = [
-        "#### Fan-out at saturation (closed-loop probe; best step)",
+        "#### Fan-out at saturation (closed-loop probes, each Parley probe against the floor's of "
+        "the same repetition; medians, ratio as min / median / max)",
         "",
-        "| conversation | deliveries / msg | Parley msgs/s | Parley deliveries/s | floor deliveries/s "
+        "| conversation | deliveries / msg | runs | Parley msgs/s | Parley deliveries/s | floor deliveries/s "
         "| **Parley / floor** | server CPU Parley / floor | load CPU |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fanout["summary"]:
         lines.append(
-            f"| {_size(row['size'])} | {row['fanout']:,} | {_n(row['parley_msgs_per_s'])} "
+            f"| {_size(row['size'])} | {row['fanout']:,} | {row.get('runs', 1)} | {_n(row['parley_msgs_per_s'])} "
             f"| {_n(row['parley_deliveries_per_s'])} | {_n(row['floor_deliveries_per_s'])} "
-            f"| **{row['ratio']:.2f}** | {row['parley_server_cpu_at_saturation']:.2f} / "
+            f"| {_ratio_spread(row)} | {row['parley_server_cpu_at_saturation']:.2f} / "
             f"{row['floor_server_cpu_at_saturation']:.2f} "
             f"| {row['load_cpu_at_parley_saturation']:.2f} / {row['load_cpu_at_floor_saturation']:.2f} |"
         )
@@ -72,14 +80,16 @@ def fanout_tables(fanout: dict[str, Any]) -> list[str]:
         "",
         "#### Every step",
         "",
-        "| conversation | server | step | offered msgs/s | accepted msgs/s | deliveries/s "
+        "| conversation | server | step | window s | offered msgs/s | accepted msgs/s | deliveries/s "
         "| p50 / p95 / p99 ms | server CPU | server RSS MB | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in fanout["steps"]:
         latency = step["latency"]
+        kind = step["kind"] + (f" #{step['run']}" if step["kind"] == "probe" and "run" in step else "")
         lines.append(
-            f"| {_size(step['size'])} | {step['target']} | {step['kind']} | {_n(step['offered_rate'])} "
+            f"| {_size(step['size'])} | {step['target']} | {kind} | {step['duration']:.1f} "
+            f"| {_n(step['offered_rate'])} "
             f"| {_n(step['accepted_per_s'])} | {_n(step['deliveries_per_s'])} "
             f"| {_ms(latency['p50_ms'])} / {_ms(latency['p95_ms'])} / {_ms(latency['p99_ms'])} "
             f"| {step['server_cpu']:.2f} | {step['server_rss_mb']:.0f} | {step['errors'] + step['disconnects']} |"
@@ -207,7 +217,11 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     if fanout:
         rows = fanout["summary"]
         met = [r for r in rows if r["ratio"] is not None and r["ratio"] >= TARGET_RATIO]
-        measured = ", ".join(f"{_size(r['size'])} {r['ratio']:.2f}" for r in rows)
+        measured = ", ".join(
+            f"{_size(r['size'])} {r['ratio']:.2f}"
+            + (f" ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})" if r.get("ratio_min") is not None else "")
+            for r in rows
+        )
         verdicts.append((
             f"Parley ≥ {TARGET_RATIO:.0%} of the floor's deliveries/s",
             measured,
@@ -255,12 +269,12 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def headline(result: dict[str, Any]) -> list[str]:
     """The ratio table ``make bench`` prints."""
-    lines = ["| figure | Parley | floor | Parley / floor |", "|---|---|---|---|"]
+    lines = ["| figure | Parley | floor | Parley / floor (min / **median** / max) |", "|---|---|---|---|"]
     gateway = result.get("gateway", {})
     for row in gateway.get("fanout", {}).get("summary", []):
         lines.append(
             f"| deliveries/s at saturation, {_size(row['size'])} | {_n(row['parley_deliveries_per_s'])} "
-            f"| {_n(row['floor_deliveries_per_s'])} | **{row['ratio']:.2f}** |"
+            f"| {_n(row['floor_deliveries_per_s'])} | {_ratio_spread(row)} |"
         )
     for row in gateway.get("fanout", {}).get("summary", []):
         parley, floor = row["parley_half"] or {}, row["floor_half"] or {}
