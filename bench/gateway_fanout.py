@@ -125,6 +125,7 @@ def summarise_fanout(steps: list[Step]) -> list[dict[str, Any]]:
             "size": size,
             "fanout": mine[0].fanout,
             "runs": len(runs),
+            "probe_senders": parley_mid.senders,
             "parley_msgs_per_s": parley_rates.median,
             "parley_msgs_per_s_spread": parley_rates.as_dict(),
             "parley_deliveries_per_s": parley_deliveries.median,

@@ -50,6 +50,7 @@ class Step:
     deliveries: int = 0  # deliveries inside the window
     first_round_s: float = 0.0  # closed loop: time until the first round was acknowledged
     deliveries_per_accepted: float | None = None  # about the fan-out when the counts agree
+    senders: int = 0
 
 
 async def run_step(
@@ -145,6 +146,7 @@ async def run_step(
         deliveries=deliveries,
         first_round_s=round(max(r.get("first_round_s", 0.0) for r in results), 3),
         deliveries_per_accepted=round(deliveries / acks, 1) if acks else None,
+        senders=len(senders),
     )
 
 

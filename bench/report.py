@@ -163,6 +163,41 @@ def multinode_tables(multinode: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def closed_loop_tables(result: dict[str, Any]) -> list[str]:
+    """The independent closed loop beside the fan-out probe, Parley only, same run."""
+    loop = result.get("closed_loop")
+    if not loop:
+        return []
+    probes = {row["size"]: row for row in result.get("gateway", {}).get("fanout", {}).get("summary", [])}
+    lines = [
+        "#### Parley at saturation, measured twice: the fan-out probe and the independent closed loop",
+        "",
+        f"The closed loop (`bench/closed_loop.py`): the `websockets` asyncio client, a fresh server, "
+        f"{loop['outcomes'][0]['inflight'] if loop['outcomes'] else '–'} in flight per sender, "
+        f"{loop.get('warmup_s', 0):g} s of warm-up then a fixed window; accepted messages counted from "
+        "the acks and from the rows the server committed. The probe: median of its runs.",
+        "",
+        "| conversation | closed loop: senders | acked msgs/s | committed msgs/s | deliveries/s "
+        "| server / load CPU | probe: senders | msgs/s | deliveries/s | **closed loop / probe** (deliveries) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for outcome in loop["outcomes"]:
+        size = "dm" if outcome["workload"] == "dm" else "100"
+        probe = probes.get(size)
+        versus = (f"**{outcome['deliveries_per_s'] / probe['parley_deliveries_per_s']:.2f}**"
+                  if probe and probe["parley_deliveries_per_s"] else "–")
+        lines.append(
+            f"| {_size(size)} | {outcome['senders']} | {_n(outcome['acked_per_s'])} "
+            f"| {_n(outcome['committed_per_s'])} | {_n(outcome['deliveries_per_s'])} "
+            f"| {outcome['server_cpu']:.2f} / {outcome['load_cpu']:.2f} "
+            f"| {probe.get('probe_senders', '–') if probe else '–'} "
+            f"| {_n(probe['parley_msgs_per_s']) if probe else '–'} "
+            f"| {_n(probe['parley_deliveries_per_s']) if probe else '–'} | {versus} |"
+        )
+    lines.append("")
+    return lines
+
+
 def history_tables(history: list[dict[str, Any]]) -> list[str]:
     if not history:
         return []
@@ -283,6 +318,16 @@ def headline(result: dict[str, Any]) -> list[str]:
                 f"| p99 ms at {_n(row['half_rate'])} msgs/s, {_size(row['size'])} | {_ms(parley['p99_ms'])} "
                 f"| {_ms(floor['p99_ms'])} | {parley['p99_ms'] / floor['p99_ms']:.1f} |"
             )
+    probes = {row["size"]: row for row in gateway.get("fanout", {}).get("summary", [])}
+    for outcome in (result.get("closed_loop") or {}).get("outcomes", []):
+        size = "dm" if outcome["workload"] == "dm" else "100"
+        probe = probes.get(size)
+        if probe and probe["parley_deliveries_per_s"]:
+            lines.append(
+                f"| Parley deliveries/s, {_size(size)}: independent closed loop vs the probe "
+                f"| {_n(outcome['deliveries_per_s'])} | {_n(probe['parley_deliveries_per_s'])} (probe) "
+                f"| {outcome['deliveries_per_s'] / probe['parley_deliveries_per_s']:.2f} |"
+            )
     p, f = gateway.get("connections_parley", {}), gateway.get("connections_floor", {})
     if p.get("connections") and f.get("connections"):
         pc, fc = p["connections"], f["connections"]
@@ -339,6 +384,7 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
         out += [f"- {note}" for note in meta["notes"]] + [""]
     if gateway.get("fanout"):
         out += fanout_tables(gateway["fanout"]) + [""]
+    out += closed_loop_tables(result)
     out += multinode_tables(gateway.get("multinode"))
     out += connection_tables(gateway)
     out += history_tables(result.get("history", []))

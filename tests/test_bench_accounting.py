@@ -128,3 +128,18 @@ def test_a_probe_keeps_a_bounded_number_of_deliveries_in_flight() -> None:
     assert len(few) == 10 and few[0] == (0, "C") and few[-1] == (900, "C")  # spread evenly
     pairs = [(2 * i, f"D{i}") for i in range(100)]
     assert short.probe_senders(pairs, 2) == pairs
+
+
+def test_the_closed_loop_is_reported_beside_the_probe() -> None:
+    from report import closed_loop_tables
+
+    outcome = {"workload": "group100", "senders": 100, "inflight": 2, "fanout": 100, "window_s": 3.0,
+               "acked_per_s": 900.0, "committed_per_s": 910.0, "deliveries_per_s": 90_000.0,
+               "server_cpu": 0.98, "load_cpu": 0.6, "errors": 0, "error_samples": []}
+    probe = {"size": "100", "parley_msgs_per_s": 600.0, "parley_deliveries_per_s": 60_000.0, "probe_senders": 100}
+    result = {"closed_loop": {"warmup_s": 1.5, "outcomes": [outcome, outcome | {"workload": "dm"}]},
+              "gateway": {"fanout": {"summary": [probe]}}}
+    text = "\n".join(closed_loop_tables(result))
+    assert "| group of 100 | 100 | 900 | 910 | 90,000 |" in text and "**1.50**" in text
+    assert "| direct messages |" in text  # no probe of direct messages in this result: no ratio
+    assert text.count("| – |") >= 1
