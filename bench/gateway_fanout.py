@@ -108,6 +108,13 @@ def summarise_fanout(steps: list[Step]) -> list[dict[str, Any]]:
         ratios = [ratio(parley_probes[r].deliveries_per_s, floor_probes[r].deliveries_per_s,
                         f"{label} run {r}: Parley / floor deliveries/s") for r in runs]
         ratio_spread = spread(ratios)
+        # The same ratio per second of server CPU: on a shared machine either server may get
+        # less than its core, and this one does not move with what the others leave it.
+        efficiency = [
+            (parley_probes[r].deliveries_per_s / parley_probes[r].server_cpu)
+            / (floor_probes[r].deliveries_per_s / floor_probes[r].server_cpu)
+            for r in runs if parley_probes[r].server_cpu > 0 and floor_probes[r].server_cpu > 0
+        ]
         parley_rates = spread([parley_probes[r].accepted_per_s for r in runs])
         parley_deliveries = spread([parley_probes[r].deliveries_per_s for r in runs])
         floor_deliveries = spread([floor_probes[r].deliveries_per_s for r in runs])
@@ -137,6 +144,7 @@ def summarise_fanout(steps: list[Step]) -> list[dict[str, Any]]:
             "ratio_min": round(ratio_spread.low, 3),
             "ratio_max": round(ratio_spread.high, 3),
             "ratios": [round(r, 3) for r in ratios],
+            "ratio_per_cpu": spread(efficiency).as_dict() if efficiency else None,
             "parley_server_cpu_at_saturation": parley_mid.server_cpu,
             "floor_server_cpu_at_saturation": floor_mid.server_cpu,
             "load_cpu_at_parley_saturation": parley_mid.load_cpu,

@@ -41,20 +41,26 @@ def _ratio_spread(row: dict[str, Any]) -> str:
     return f"{row['ratio_min']:.2f} / **{row['ratio']:.2f}** / {row['ratio_max']:.2f}"
 
 
+def _per_cpu(row: dict[str, Any]) -> str:
+    """Parley / floor in deliveries per second of server CPU, min / median / max."""
+    per_cpu = row.get("ratio_per_cpu")
+    return "–" if not per_cpu else f"{per_cpu['min']:.2f} / {per_cpu['median']:.2f} / {per_cpu['max']:.2f}"
+
+
 def fanout_tables(fanout: dict[str, Any]) -> list[str]:
     lines = [
         "#### Fan-out at saturation (closed-loop probes, each Parley probe against the floor's of "
         "the same repetition; medians, ratio as min / median / max)",
         "",
         "| conversation | deliveries / msg | runs | Parley msgs/s | Parley deliveries/s | floor deliveries/s "
-        "| **Parley / floor** | server CPU Parley / floor | load CPU |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| **Parley / floor** | per server CPU-second | server CPU Parley / floor | load CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fanout["summary"]:
         lines.append(
             f"| {_size(row['size'])} | {row['fanout']:,} | {row.get('runs', 1)} | {_n(row['parley_msgs_per_s'])} "
             f"| {_n(row['parley_deliveries_per_s'])} | {_n(row['floor_deliveries_per_s'])} "
-            f"| {_ratio_spread(row)} | {row['parley_server_cpu_at_saturation']:.2f} / "
+            f"| {_ratio_spread(row)} | {_per_cpu(row)} | {row['parley_server_cpu_at_saturation']:.2f} / "
             f"{row['floor_server_cpu_at_saturation']:.2f} "
             f"| {row['load_cpu_at_parley_saturation']:.2f} / {row['load_cpu_at_floor_saturation']:.2f} |"
         )

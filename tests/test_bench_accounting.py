@@ -106,6 +106,8 @@ def test_the_fanout_ratio_is_per_repetition_and_spread() -> None:
     assert row["floor_deliveries_per_s"] == pytest.approx(100_000)
     assert row["half_rate"] == pytest.approx(330.0)  # nearest half of the median 600 msgs/s
     assert row["runs"] == 3
+    # Every server at 0.9 of its core here: per CPU-second, the same ratios.
+    assert row["ratio_per_cpu"]["median"] == pytest.approx(0.9)
     assert "0.50 / **0.90** / 1.20" in "\n".join(headline({"gateway": {"fanout": {"summary": [row]}}}))
     assert any("0.50 / **0.90** / 1.20" in line for line in fanout_tables({"summary": [row], "steps": [
         vars(s) for s in steps]}))
