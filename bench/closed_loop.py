@@ -7,7 +7,8 @@ be wrong there:
   one task per sender and one reader per connection — not the load generator's sans-I/O
   virtual users and their hand-written frame reader;
 - **pacing:** each of N senders keeps k messages in flight (a semaphore released by each
-  ``ack`` or ``error``), for a fixed warm-up and then a fixed window — no adaptive window;
+  ``ack`` or ``error``), for a fixed warm-up (extended, if need be, until N × k acks have
+  come back) and then a fixed window;
 - **accounting:** accepted messages counted twice: the ``ack`` frames the clients receive
   in the window, and the rows the server committed in it (``max(rowid)`` of ``messages``
   read from the server's SQLite file at the window's two ends, read-only). Deliveries are
@@ -49,6 +50,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 CREATED = '{"op":"event","type":"message.created"'
 ACK = '{"op":"ack"'
 ERROR = '{"op":"error"'
+MAX_EXTRA_WARMUP = 20.0  # seconds the window may wait past the warm-up for a first round
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Tally:
     """What every connection of one workload saw; only the window's events count."""
 
     counting: bool = False
+    sent: int = 0
+    acks_ever: int = 0  # warm-up included
     acks: int = 0
     errors: int = 0
     deliveries: int = 0
@@ -95,6 +99,7 @@ class Member:
                 if tally.counting:
                     tally.deliveries += 1
             elif text.startswith(ACK):
+                tally.acks_ever += 1
                 if tally.counting:
                     tally.acks += 1
                 self.slots.release()
@@ -108,6 +113,8 @@ class Member:
     async def send_forever(self, conversation: str, tag: str) -> None:
         for number in range(1 << 62):
             await self.slots.acquire()
+            if self.tally.counting:
+                self.tally.sent += 1
             await self.socket.send(json.dumps({
                 "op": "call", "ref": str(number), "method": "message.send",
                 "params": {"conversation_id": conversation, "content": f"closed loop {number} " + "x" * 80,
@@ -148,6 +155,11 @@ async def measure(
              for key, conversation in senders]
     try:
         await asyncio.sleep(warmup)
+        # ... and at least a first round acknowledged (a loaded machine may need longer).
+        first_round = len(senders) * inflight
+        deadline = time.monotonic() + MAX_EXTRA_WARMUP
+        while tally.acks_ever < first_round and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         rows_before, server_before, load_before = committed(database), server.sample(), sample_self()
         tally.counting = True
         opened = time.monotonic()
@@ -156,15 +168,22 @@ async def measure(
         window = time.monotonic() - opened
         rows_after, server_after, load_after = committed(database), server.sample(), sample_self()
     finally:
+        # A sender or reader that died (a closed socket, an error) is reported, not hidden.
+        died = [task.exception() for task in [*loops, *(m.reader for m in members.values())]
+                if task.done() and not task.cancelled() and task.exception() is not None]
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
         for member in members.values():
             await member.socket.close()
             member.reader.cancel()
+    if died:
+        tally.errors += len(died)
+        (tally.error_samples or []).insert(0, f"{len(died)} tasks died, first: {died[0]!r}")
     fanout = len(users) if workload != "dm" else 2
     require_measured(Counts(
-        label=f"closed loop {workload}", window_seconds=window, sent=tally.acks, accepted=tally.acks,
+        label=f"closed loop {workload} ({'; '.join(tally.error_samples or []) or 'no error'})",
+        window_seconds=window, sent=tally.sent, accepted=tally.acks,
         deliveries=tally.deliveries, latency_samples=tally.deliveries, errors=tally.errors,
     ))
     return Outcome(
@@ -208,7 +227,7 @@ async def run(workloads: list[str], senders: int, inflight: int, warmup: float, 
                     users = [key for pair in pairs for key in pair]
                 else:
                     raise ValueError(f"unknown workload {workload!r} (group100, dm)")
-                await asyncio.sleep(0.5)  # conversation.created events settle
+                await asyncio.sleep(1.0)  # conversation.created events and the last backlog settle
                 outcome = await measure(server, target, workload, users, chosen, inflight, warmup, seconds)
                 log(f"closed loop {workload}: {outcome.senders} senders × {inflight} in flight: "
                     f"{outcome.acked_per_s:.0f} msgs/s acked, {outcome.committed_per_s:.0f} committed, "

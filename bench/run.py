@@ -165,27 +165,36 @@ def main() -> int:
     pg = postgres_answers()
     if not pg:
         notes.append(f"PostgreSQL did not answer at {PG_ADMIN}: its rows are missing from this run.")
-    if "gateway" not in skip:
-        gateway_args = gateway_bench.parse_args(["--mode", args.mode, "--processes", str(args.processes)])
-        result["gateway"] = asyncio.run(gateway_bench.run(gateway_args))
-    if "closed_loop" not in skip:
-        senders, inflight, warmup, seconds = CLOSED_LOOP[args.mode]
-        log(f"independent closed loop: {senders} senders × {inflight} in flight, group of 100 and direct messages")
-        result["closed_loop"] = asyncio.run(closed_loop.run(["group100", "dm"], senders, inflight, warmup, seconds))
-    if "history" not in skip:
-        plan = HISTORY[args.mode]
-        databases = [d for d in plan["databases"] if d == "sqlite" or pg]
-        log(f"history and changes: {', '.join(databases)} at {plan['sizes']}")
-        result["history"] = asyncio.run(history_bench.run(databases, plan["sizes"], plan["repeat"]))
-    if "group_commit" not in skip:
-        result["group_commit"] = group_commit(args.mode, ["sqlite", "postgres"] if pg else ["sqlite"])
+    results_dir = BENCH / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{args.mode}.json"
+    try:
+        if "gateway" not in skip:
+            gateway_args = gateway_bench.parse_args(["--mode", args.mode, "--processes", str(args.processes)])
+            result["gateway"] = asyncio.run(gateway_bench.run(gateway_args))
+        if "closed_loop" not in skip:
+            senders, inflight, warmup, seconds = CLOSED_LOOP[args.mode]
+            log(f"independent closed loop: {senders} senders × {inflight} in flight, group of 100 and direct messages")
+            result["closed_loop"] = asyncio.run(closed_loop.run(["group100", "dm"], senders, inflight, warmup, seconds))
+        if "history" not in skip:
+            plan = HISTORY[args.mode]
+            databases = [d for d in plan["databases"] if d == "sqlite" or pg]
+            log(f"history and changes: {', '.join(databases)} at {plan['sizes']}")
+            result["history"] = asyncio.run(history_bench.run(databases, plan["sizes"], plan["repeat"]))
+        if "group_commit" not in skip:
+            result["group_commit"] = group_commit(args.mode, ["sqlite", "postgres"] if pg else ["sqlite"])
+    except BaseException as exc:
+        # The run stops (a step that measured nothing must not print a ratio), but what it
+        # measured before is kept for the post-mortem.
+        result["meta"]["failed"] = f"{type(exc).__name__}: {exc}"
+        result["meta"]["seconds"] = time.monotonic() - started
+        path.write_text(json.dumps(result, indent=2, default=str))
+        log(f"run failed; what was measured is in {path.relative_to(ROOT)}")
+        raise
     note = multi_node_note(result.get("gateway"))
     if note:
         notes.append(note)
     result["meta"]["seconds"] = time.monotonic() - started
-    results_dir = BENCH / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{args.mode}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     plots = [] if args.no_doc else report.plot(result, PLOTS, "" if args.mode == "full" else "-short")
     section = report.markdown(result, plots)
