@@ -20,7 +20,7 @@ from gateway_step import describe, run_step
 
 async def profile_probe(
     stand: Stand, senders: list[tuple[int, str]], inflight: int, seconds: float,
-    common: dict[str, Any], workdir: Path, rate: float = math.inf,
+    common: dict[str, Any], workdir: Path, rate: float = math.inf, warmup: float = 0.0,
 ) -> dict[str, Any]:
     """A closed-loop probe (or a step at ``rate``) with py-spy sampling the server; the top
     functions by own time."""
@@ -34,6 +34,7 @@ async def profile_probe(
     record_seconds = max(1, int(seconds) - 1)
 
     async def record() -> None:
+        await asyncio.sleep(warmup)  # the closed loop's first round is not saturation yet
         # Collapsed stacks ("raw"): the table below is computed from them, and
         # flamegraph.pl or speedscope draw them.
         await asyncio.to_thread(
@@ -46,7 +47,7 @@ async def profile_probe(
 
     step = await run_step(stand.server, stand.load, senders, target=name, rate=rate,
                           duration=seconds, inflight=inflight if math.isinf(rate) else 64,
-                          during=record, **common)
+                          during=record, warmup=warmup, **common)
     log("profiled " + describe(step))
     top = top_functions(raw) if raw.exists() else {}
     return {"step": vars(step), "raw": str(raw), "top": top}

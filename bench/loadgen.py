@@ -41,10 +41,12 @@ class LoadGenerator:
         self.uri = uri
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.process.BaseProcess] = []
+        # When each worker's first round of a closed loop came back (see Worker._closed_loop).
+        rounds = context.Array("q", processes, lock=False)
         for index in range(processes):
             parent, child = context.Pipe()
             process = context.Process(
-                target=worker_main, args=(child, index, uri, deflate, cores), daemon=True
+                target=worker_main, args=(child, index, uri, deflate, cores, rounds), daemon=True
             )
             process.start()
             self.pipes.append(parent)

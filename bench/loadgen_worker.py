@@ -38,13 +38,29 @@ class StepPlan:
     start_at: float  # monotonic
     content_chars: int
     settle: float
+    # Closed loop only: the window opens once every message of the first round has been
+    # acknowledged and at least ``warmup`` seconds have passed (at most ``max_warmup``), and
+    # lasts ``window_rounds`` times that first round (at most ``max_window``, at least
+    # ``duration``). Acks come back in bursts, a round apart — in a group of 1,000 each
+    # sender's ack waits behind every event queued before it on its own socket — so a
+    # window of one round may hold no ack at all.
+    warmup: float = 0.0
+    max_warmup: float = 10.0
+    window_rounds: float = 3.0
+    max_window: float = 6.0
+    # Closed loop: the workers holding senders. Every worker (receivers too) opens the
+    # window at the same moment: when the last of these has its first round back.
+    round_peers: list[int] | None = None
 
 
 class Worker:
     """The virtual users of one process and the commands the harness gives them (``cmd_*``)."""
 
-    def __init__(self, index: int, uri: str, deflate: bool) -> None:
+    def __init__(self, index: int, uri: str, deflate: bool, rounds: Any = None) -> None:
         self.index = index
+        # Shared with the other workers (a multiprocessing Array of int64, one per worker):
+        # when each one's first round of a closed loop came back, monotonic ns.
+        self.rounds: Any = rounds if rounds is not None else [0] * (index + 1)
         self.uri = parse_uri(uri)
         self.host = self.uri.host
         self.port = self.uri.port
@@ -90,8 +106,8 @@ class Worker:
             self.ack_latency[bucket((now - sent) // 1000)] += 1
         if self.window_start <= now < self.window_end:
             self.acks_in_window += 1
-            if self.refill:  # closed loop: the next message as soon as one is accepted
-                client.send_message(self.content_pad)
+        if self.refill:  # closed loop: the next message as soon as one is accepted
+            client.send_message(self.content_pad)
 
     def on_lost(self, client: Client) -> None:
         if self.clients.get(client.key) is client:
@@ -165,16 +181,15 @@ class Worker:
         end = start + int(step.duration * 1e9)
         self._reset(start, end)
         offered = 0
-        if not active:
-            await asyncio.sleep(step.duration)
-        elif math.isinf(step.rate):
-            self.refill = True
-            for client in active:
-                for _ in range(step.inflight_cap):
-                    client.send_message(self.content_pad)
+        settle = step.settle
+        first_round = 0.0
+        if math.isinf(step.rate):
+            start, end = await self._closed_loop(step, active, start)
             offered = -1
+            first_round = (start - int(step.start_at * 1e9)) / 1e9
+            settle = max(settle, 1.5 * first_round)  # what is in flight takes a round to drain
+        elif not active:
             await asyncio.sleep(step.duration)
-            self.refill = False
         else:
             cursor = 0
             skipped = 0
@@ -193,7 +208,7 @@ class Worker:
                         client.send_message(self.content_pad)
                 await asyncio.sleep(0.002)
         # Settle: wait for what is in flight, then for the last deliveries to arrive.
-        deadline = time.monotonic() + step.settle
+        deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
             quiet = time.monotonic_ns() - max(self.last_delivery, end) > 300_000_000
             if quiet and all(client.inflight == 0 for client in active):
@@ -205,6 +220,9 @@ class Worker:
             client.inflight = 0
         return {
             "worker": self.index,
+            "window_start_ns": start,
+            "window_end_ns": end,
+            "first_round_s": first_round,
             "offered": offered,
             "sent": self.sent,
             "acks": self.acks,
@@ -219,6 +237,40 @@ class Worker:
             "disconnects": self.disconnects,
             "connected": len(self.clients),
         }
+
+    async def _closed_loop(self, step: StepPlan, active: list[Client], began: int) -> tuple[int, int]:
+        """Keep ``inflight_cap`` messages in flight per sender; returns the window, which
+        opens once every sending worker has its first round acknowledged (and ``warmup``
+        has passed) and lasts at least as long as that first round took."""
+        far = 1 << 62
+        self.window_start = self.window_end = far  # nothing counts before the window
+        origin = int(step.start_at * 1e9)  # the same instant for every worker
+        self.rounds[self.index] = 0
+        peers = step.round_peers if step.round_peers is not None else ([self.index] if active else [])
+        if active:
+            self.refill = True
+            for client in active:
+                for _ in range(step.inflight_cap):
+                    client.send_message(self.content_pad)
+        first = len(active) * step.inflight_cap
+        give_up = began + int(max(step.max_warmup, step.warmup) * 1e9)
+        warm = origin + int(step.warmup * 1e9)
+        while True:
+            now = time.monotonic_ns()
+            if active and self.acks >= first and self.rounds[self.index] < origin:
+                self.rounds[self.index] = now  # this worker's first round is back
+            backs = [self.rounds[i] for i in peers]
+            if (all(b >= origin for b in backs) and now >= warm) or now >= give_up:
+                break
+            await asyncio.sleep(0.005)
+        # Every worker computes the same window from the shared values.
+        opened = max([warm, *(b for b in backs if b >= origin)]) if now < give_up else now
+        rounds = min(step.window_rounds * (opened - origin), step.max_window * 1e9)
+        closed = opened + int(max(step.duration * 1e9, rounds))
+        self.window_start, self.window_end = opened, closed
+        await asyncio.sleep(max(0.0, (closed - time.monotonic_ns()) / 1e9))
+        self.refill = False
+        return opened, closed
 
     async def cmd_idle(self, seconds: float) -> dict[str, Any]:
         self._reset(0, 0)
@@ -283,7 +335,9 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-def worker_main(pipe: Connection, index: int, uri: str, deflate: bool, cores: list[int] | None) -> None:
+def worker_main(
+    pipe: Connection, index: int, uri: str, deflate: bool, cores: list[int] | None, rounds: Any = None
+) -> None:
     if cores:
         os.sched_setaffinity(0, cores)
     raise_open_files_limit()
@@ -291,7 +345,7 @@ def worker_main(pipe: Connection, index: int, uri: str, deflate: bool, cores: li
         import uvloop
     except ImportError:
         uvloop = None
-    worker = Worker(index, uri, deflate)
+    worker = Worker(index, uri, deflate, rounds)
     if uvloop is not None:
         uvloop.run(worker.serve(pipe))
     else:

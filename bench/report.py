@@ -34,19 +34,33 @@ def _size(size: str) -> str:
     return "direct messages" if size == "dm" else f"group of {int(size):,}"
 
 
+def _ratio_spread(row: dict[str, Any]) -> str:
+    """min / **median** / max of Parley / floor; a run from before the repeats has one ratio."""
+    if row.get("ratio_min") is None:
+        return f"**{row['ratio']:.2f}** (one run)"
+    return f"{row['ratio_min']:.2f} / **{row['ratio']:.2f}** / {row['ratio_max']:.2f}"
+
+
+def _per_cpu(row: dict[str, Any]) -> str:
+    """Parley / floor in deliveries per second of server CPU, min / median / max."""
+    per_cpu = row.get("ratio_per_cpu")
+    return "–" if not per_cpu else f"{per_cpu['min']:.2f} / {per_cpu['median']:.2f} / {per_cpu['max']:.2f}"
+
+
 def fanout_tables(fanout: dict[str, Any]) -> list[str]:
     lines = [
-        "#### Fan-out at saturation (closed-loop probe; best step)",
+        "#### Fan-out at saturation (closed-loop probes, each Parley probe against the floor's of "
+        "the same repetition; medians, ratio as min / median / max)",
         "",
-        "| conversation | deliveries / msg | Parley msgs/s | Parley deliveries/s | floor deliveries/s "
-        "| **Parley / floor** | server CPU Parley / floor | load CPU |",
-        "|---|---|---|---|---|---|---|---|",
+        "| conversation | deliveries / msg | runs | Parley msgs/s | Parley deliveries/s | floor deliveries/s "
+        "| **Parley / floor** | per server CPU-second | server CPU Parley / floor | load CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fanout["summary"]:
         lines.append(
-            f"| {_size(row['size'])} | {row['fanout']:,} | {_n(row['parley_msgs_per_s'])} "
+            f"| {_size(row['size'])} | {row['fanout']:,} | {row.get('runs', 1)} | {_n(row['parley_msgs_per_s'])} "
             f"| {_n(row['parley_deliveries_per_s'])} | {_n(row['floor_deliveries_per_s'])} "
-            f"| **{row['ratio']:.2f}** | {row['parley_server_cpu_at_saturation']:.2f} / "
+            f"| {_ratio_spread(row)} | {_per_cpu(row)} | {row['parley_server_cpu_at_saturation']:.2f} / "
             f"{row['floor_server_cpu_at_saturation']:.2f} "
             f"| {row['load_cpu_at_parley_saturation']:.2f} / {row['load_cpu_at_floor_saturation']:.2f} |"
         )
@@ -72,14 +86,16 @@ def fanout_tables(fanout: dict[str, Any]) -> list[str]:
         "",
         "#### Every step",
         "",
-        "| conversation | server | step | offered msgs/s | accepted msgs/s | deliveries/s "
+        "| conversation | server | step | window s | offered msgs/s | accepted msgs/s | deliveries/s "
         "| p50 / p95 / p99 ms | server CPU | server RSS MB | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in fanout["steps"]:
         latency = step["latency"]
+        kind = step["kind"] + (f" #{step['run']}" if step["kind"] == "probe" and "run" in step else "")
         lines.append(
-            f"| {_size(step['size'])} | {step['target']} | {step['kind']} | {_n(step['offered_rate'])} "
+            f"| {_size(step['size'])} | {step['target']} | {kind} | {step['duration']:.1f} "
+            f"| {_n(step['offered_rate'])} "
             f"| {_n(step['accepted_per_s'])} | {_n(step['deliveries_per_s'])} "
             f"| {_ms(latency['p50_ms'])} / {_ms(latency['p95_ms'])} / {_ms(latency['p99_ms'])} "
             f"| {step['server_cpu']:.2f} | {step['server_rss_mb']:.0f} | {step['errors'] + step['disconnects']} |"
@@ -153,6 +169,41 @@ def multinode_tables(multinode: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def closed_loop_tables(result: dict[str, Any]) -> list[str]:
+    """The independent closed loop beside the fan-out probe, Parley only, same run."""
+    loop = result.get("closed_loop")
+    if not loop:
+        return []
+    probes = {row["size"]: row for row in result.get("gateway", {}).get("fanout", {}).get("summary", [])}
+    lines = [
+        "#### Parley at saturation, measured twice: the fan-out probe and the independent closed loop",
+        "",
+        f"The closed loop (`bench/closed_loop.py`): the `websockets` asyncio client, a fresh server, "
+        f"{loop['outcomes'][0]['inflight'] if loop['outcomes'] else '–'} in flight per sender, "
+        f"{loop.get('warmup_s', 0):g} s of warm-up then a fixed window; accepted messages counted from "
+        "the acks and from the rows the server committed. The probe: median of its runs.",
+        "",
+        "| conversation | closed loop: senders | acked msgs/s | committed msgs/s | deliveries/s "
+        "| server / load CPU | probe: senders | msgs/s | deliveries/s | **closed loop / probe** (deliveries) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for outcome in loop["outcomes"]:
+        size = "dm" if outcome["workload"] == "dm" else "100"
+        probe = probes.get(size)
+        versus = (f"**{outcome['deliveries_per_s'] / probe['parley_deliveries_per_s']:.2f}**"
+                  if probe and probe["parley_deliveries_per_s"] else "–")
+        lines.append(
+            f"| {_size(size)} | {outcome['senders']} | {_n(outcome['acked_per_s'])} "
+            f"| {_n(outcome['committed_per_s'])} | {_n(outcome['deliveries_per_s'])} "
+            f"| {outcome['server_cpu']:.2f} / {outcome['load_cpu']:.2f} "
+            f"| {probe.get('probe_senders', '–') if probe else '–'} "
+            f"| {_n(probe['parley_msgs_per_s']) if probe else '–'} "
+            f"| {_n(probe['parley_deliveries_per_s']) if probe else '–'} | {versus} |"
+        )
+    lines.append("")
+    return lines
+
+
 def history_tables(history: list[dict[str, Any]]) -> list[str]:
     if not history:
         return []
@@ -207,7 +258,11 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     if fanout:
         rows = fanout["summary"]
         met = [r for r in rows if r["ratio"] is not None and r["ratio"] >= TARGET_RATIO]
-        measured = ", ".join(f"{_size(r['size'])} {r['ratio']:.2f}" for r in rows)
+        measured = ", ".join(
+            f"{_size(r['size'])} {r['ratio']:.2f}"
+            + (f" ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})" if r.get("ratio_min") is not None else "")
+            for r in rows
+        )
         verdicts.append((
             f"Parley ≥ {TARGET_RATIO:.0%} of the floor's deliveries/s",
             measured,
@@ -255,12 +310,12 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def headline(result: dict[str, Any]) -> list[str]:
     """The ratio table ``make bench`` prints."""
-    lines = ["| figure | Parley | floor | Parley / floor |", "|---|---|---|---|"]
+    lines = ["| figure | Parley | floor | Parley / floor (min / **median** / max) |", "|---|---|---|---|"]
     gateway = result.get("gateway", {})
     for row in gateway.get("fanout", {}).get("summary", []):
         lines.append(
             f"| deliveries/s at saturation, {_size(row['size'])} | {_n(row['parley_deliveries_per_s'])} "
-            f"| {_n(row['floor_deliveries_per_s'])} | **{row['ratio']:.2f}** |"
+            f"| {_n(row['floor_deliveries_per_s'])} | {_ratio_spread(row)} |"
         )
     for row in gateway.get("fanout", {}).get("summary", []):
         parley, floor = row["parley_half"] or {}, row["floor_half"] or {}
@@ -268,6 +323,16 @@ def headline(result: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| p99 ms at {_n(row['half_rate'])} msgs/s, {_size(row['size'])} | {_ms(parley['p99_ms'])} "
                 f"| {_ms(floor['p99_ms'])} | {parley['p99_ms'] / floor['p99_ms']:.1f} |"
+            )
+    probes = {row["size"]: row for row in gateway.get("fanout", {}).get("summary", [])}
+    for outcome in (result.get("closed_loop") or {}).get("outcomes", []):
+        size = "dm" if outcome["workload"] == "dm" else "100"
+        probe = probes.get(size)
+        if probe and probe["parley_deliveries_per_s"]:
+            lines.append(
+                f"| Parley deliveries/s, {_size(size)}: independent closed loop vs the probe "
+                f"| {_n(outcome['deliveries_per_s'])} | {_n(probe['parley_deliveries_per_s'])} (probe) "
+                f"| {outcome['deliveries_per_s'] / probe['parley_deliveries_per_s']:.2f} |"
             )
     p, f = gateway.get("connections_parley", {}), gateway.get("connections_floor", {})
     if p.get("connections") and f.get("connections"):
@@ -325,6 +390,7 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
         out += [f"- {note}" for note in meta["notes"]] + [""]
     if gateway.get("fanout"):
         out += fanout_tables(gateway["fanout"]) + [""]
+    out += closed_loop_tables(result)
     out += multinode_tables(gateway.get("multinode"))
     out += connection_tables(gateway)
     out += history_tables(result.get("history", []))

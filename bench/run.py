@@ -10,13 +10,18 @@ the same machine):
    and, when it answers, PostgreSQL;
 4. multi-node latency through Redis (part of the gateway benchmarks) — when a Redis bus
    exists in ``src/parley/bus/`` and Redis and PostgreSQL answer; skipped with a note
-   otherwise.
+   otherwise;
+5. a second, independent closed-loop measurement of Parley (``closed_loop.py``: the
+   ``websockets`` client, N senders with k in flight, accepted messages counted from the
+   acks and from the database) into a group of 100 and direct messages, reported beside
+   the fan-out probe.
 
 Writes ``bench/results/<time>-<mode>.json``, prints the ratio table, appends a section to
 ``docs/benchmarks.md`` (command, commit, machine, tables) and redraws the plots in
 ``docs/benchmarks/``.
 
-    python bench/run.py [--mode short|full] [--no-doc] [--skip gateway,history,group_commit]
+    python bench/run.py [--mode short|full] [--no-doc]
+                        [--skip gateway,history,group_commit,closed_loop]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import closed_loop  # noqa: E402
 import gateway_bench  # noqa: E402
 import history_bench  # noqa: E402
 import report  # noqa: E402
@@ -50,6 +56,8 @@ HISTORY = {
     "short": {"databases": ["sqlite"], "sizes": [10_000, 100_000], "repeat": 10},
     "full": {"databases": ["sqlite", "postgres"], "sizes": [10_000, 100_000, 1_000_000], "repeat": 20},
 }
+# The independent closed loop: senders, in flight each, warm-up and window (seconds).
+CLOSED_LOOP = {"short": (100, 2, 1.5, 3.0), "full": (100, 2, 3.0, 10.0)}
 GROUP_COMMIT = {"short": ["--senders", "32", "--messages", "10"], "full": ["--senders", "64", "--messages", "20"]}
 
 
@@ -133,7 +141,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["short", "full"], default="short")
     parser.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
-    parser.add_argument("--skip", default="", help="comma-separated: gateway,history,group_commit")
+    parser.add_argument("--skip", default="", help="comma-separated: gateway,history,group_commit,closed_loop")
     parser.add_argument("--processes", type=int, default=0)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -157,23 +165,36 @@ def main() -> int:
     pg = postgres_answers()
     if not pg:
         notes.append(f"PostgreSQL did not answer at {PG_ADMIN}: its rows are missing from this run.")
-    if "gateway" not in skip:
-        gateway_args = gateway_bench.parse_args(["--mode", args.mode, "--processes", str(args.processes)])
-        result["gateway"] = asyncio.run(gateway_bench.run(gateway_args))
-    if "history" not in skip:
-        plan = HISTORY[args.mode]
-        databases = [d for d in plan["databases"] if d == "sqlite" or pg]
-        log(f"history and changes: {', '.join(databases)} at {plan['sizes']}")
-        result["history"] = asyncio.run(history_bench.run(databases, plan["sizes"], plan["repeat"]))
-    if "group_commit" not in skip:
-        result["group_commit"] = group_commit(args.mode, ["sqlite", "postgres"] if pg else ["sqlite"])
+    results_dir = BENCH / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{args.mode}.json"
+    try:
+        if "gateway" not in skip:
+            gateway_args = gateway_bench.parse_args(["--mode", args.mode, "--processes", str(args.processes)])
+            result["gateway"] = asyncio.run(gateway_bench.run(gateway_args))
+        if "closed_loop" not in skip:
+            senders, inflight, warmup, seconds = CLOSED_LOOP[args.mode]
+            log(f"independent closed loop: {senders} senders × {inflight} in flight, group of 100 and direct messages")
+            result["closed_loop"] = asyncio.run(closed_loop.run(["group100", "dm"], senders, inflight, warmup, seconds))
+        if "history" not in skip:
+            plan = HISTORY[args.mode]
+            databases = [d for d in plan["databases"] if d == "sqlite" or pg]
+            log(f"history and changes: {', '.join(databases)} at {plan['sizes']}")
+            result["history"] = asyncio.run(history_bench.run(databases, plan["sizes"], plan["repeat"]))
+        if "group_commit" not in skip:
+            result["group_commit"] = group_commit(args.mode, ["sqlite", "postgres"] if pg else ["sqlite"])
+    except BaseException as exc:
+        # The run stops (a step that measured nothing must not print a ratio), but what it
+        # measured before is kept for the post-mortem.
+        result["meta"]["failed"] = f"{type(exc).__name__}: {exc}"
+        result["meta"]["seconds"] = time.monotonic() - started
+        path.write_text(json.dumps(result, indent=2, default=str))
+        log(f"run failed; what was measured is in {path.relative_to(ROOT)}")
+        raise
     note = multi_node_note(result.get("gateway"))
     if note:
         notes.append(note)
     result["meta"]["seconds"] = time.monotonic() - started
-    results_dir = BENCH / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}-{args.mode}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     plots = [] if args.no_doc else report.plot(result, PLOTS, "" if args.mode == "full" else "-short")
     section = report.markdown(result, plots)
