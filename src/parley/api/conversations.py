@@ -129,14 +129,16 @@ async def change_role(
 async def mark_read(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    return await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
+    marked = await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
+    return marked.to_public()
 
 
 @router.post("/{conversation_id}/delivered")
 async def mark_delivered(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    return await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
+    marked = await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
+    return marked.to_public()
 
 
 # --- messages in a conversation

@@ -73,12 +73,21 @@ class Message:
     reply_to: ReplyPreview | None = None
     attachments: tuple[dict[str, Any], ...] = field(default=())
     link_preview: dict[str, Any] | None = None  # services.link_preview_records
+    # The wire form, once built: a sent message's event and its sender's answer (ack or
+    # 201) share one (never mutate what ``to_public`` returns).
+    _public: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
     def to_public(self) -> dict[str, Any]:
+        """The message as every client meets it (REST, events, acks), built once per record."""
+        if not self._public:
+            self._public.append(self._build_public())
+        return self._public[0]
+
+    def _build_public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "conversation_id": self.conversation_id,

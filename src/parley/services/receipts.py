@@ -3,6 +3,7 @@ per message. They only move forward; reading implies delivery."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -18,20 +19,38 @@ from parley.wire.events import EventType
 
 
 
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A member's watermarks in a conversation after marking, and what is left unread."""
+
+    conversation_id: str
+    last_read_seq: int
+    last_delivered_seq: int
+    unread_count: int
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+            "unread_count": self.unread_count,
+        }
+
+
 class Receipts:
     def __init__(self, db: Database, events: EventSink) -> None:
         self._db = db
         self._events = events
 
-    async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> dict[str, Any]:
+    async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> ReadState:
         return await self._mark(user_id, conversation_id, seq, read=True)
 
-    async def mark_delivered(self, user_id: str, conversation_id: str, seq: int) -> dict[str, Any]:
+    async def mark_delivered(self, user_id: str, conversation_id: str, seq: int) -> ReadState:
         return await self._mark(user_id, conversation_id, seq, read=False)
 
     async def _mark(
         self, user_id: str, conversation_id: str, seq: int, *, read: bool
-    ) -> dict[str, Any]:
+    ) -> ReadState:
         """Move the watermark to ``seq``. A seq behind the current mark is a no-op (another
         device got there first); a seq past the conversation's last is an error."""
         if seq < 0:
@@ -81,12 +100,7 @@ class Receipts:
         if moved_read:
             events.append(self._event(EventType.RECEIPT_READ, conversation_id, user_id, state.last_read_seq))
         await self._events.emit(events)
-        return {
-            "conversation_id": conversation_id,
-            "last_read_seq": state.last_read_seq,
-            "last_delivered_seq": state.last_delivered_seq,
-            "unread_count": unread,
-        }
+        return ReadState(conversation_id, state.last_read_seq, state.last_delivered_seq, unread)
 
     @staticmethod
     def _event(kind: EventType, conversation_id: str, user_id: str, seq: int) -> Event:
