@@ -181,7 +181,7 @@ async def history(
     around_id: Annotated[Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    return await services.messages.history(
+    page = await services.messages.history(
         caller.user_id,
         conversation_id,
         before_seq=before_seq,
@@ -189,6 +189,7 @@ async def history(
         around_id=around_id,
         limit=limit,
     )
+    return page.to_public()
 
 
 @router.get("/{conversation_id}/changes", tags=["messages"])
@@ -199,6 +200,7 @@ async def changes(
     after_seq: Annotated[Seq, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> dict[str, Any]:
-    return await services.messages.changes(
+    page = await services.messages.changes(
         caller.user_id, conversation_id, after_seq=after_seq, limit=limit
     )
+    return page.to_public()
