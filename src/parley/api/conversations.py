@@ -58,26 +58,31 @@ async def create_conversation(
         conversation, created = await services.conversations.create_direct(
             caller.user_id, body.user_id
         )
-        return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
+        return JSONResponse(
+            {"conversation": conversation.to_public()}, status_code=201 if created else 200
+        )
     conversation = await services.conversations.create_group(
         caller.user_id, body.name, body.member_ids, slug=body.slug, topic=body.topic
     )
-    return JSONResponse({"conversation": conversation}, status_code=201)
+    return JSONResponse({"conversation": conversation.to_public()}, status_code=201)
 
 
 @router.get("")
 async def list_conversations(caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversations": await services.conversations.list_for(caller.user_id)}
+    found = await services.conversations.list_for(caller.user_id)
+    return {"conversations": [view.to_public() for view in found]}
 
 
 @router.get("/by-slug/{slug}")
 async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversation": await services.conversations.get_by_slug(caller.user_id, slug)}
+    view = await services.conversations.get_by_slug(caller.user_id, slug)
+    return {"conversation": view.to_public()}
 
 
 @router.get("/{conversation_id}")
 async def get_conversation(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversation": await services.conversations.get(caller.user_id, conversation_id)}
+    view = await services.conversations.get(caller.user_id, conversation_id)
+    return {"conversation": view.to_public()}
 
 
 @router.patch("/{conversation_id}")
@@ -87,7 +92,7 @@ async def patch_conversation(
     conversation = await services.conversations.update(
         caller.user_id, conversation_id, name=body.name, topic=body.topic, slug=body.slug
     )
-    return {"conversation": conversation}
+    return {"conversation": conversation.to_public()}
 
 
 @router.delete("/{conversation_id}", status_code=204)

@@ -1,5 +1,6 @@
-"""Conversation payloads: the shared part every member sees, plus the caller's own state
-(role, watermarks, unread count). Built for many conversations in a handful of queries.
+"""Conversation views: the shared part every member sees (:class:`SharedView`), plus the
+caller's own state (:class:`MemberView`: role, watermarks, unread count). Records, built for
+many conversations in a handful of queries; the edges call ``to_public``.
 
 Synchronous (``read_shared_views``, ``read_member_views``), so that ``ready`` can run them
 in one hand-off to a database thread (``Database.read_sync``); ``shared_views`` and
@@ -8,6 +9,8 @@ in one hand-off to a database thread (``Database.read_sync``); ``shared_views`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
@@ -15,10 +18,92 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.message_records import read_messages
+from parley.services.message_records import Message, read_messages
 from parley.store.tables import conversations, members, messages, users
 
 MEMBER_PREVIEW = 5
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPreview:
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+        }
+
+
+@dataclass(slots=True)
+class SharedView:
+    """What every member sees of a conversation. (Filled in by ``read_shared_views``
+    step by step, hence not frozen; nothing changes it once returned.)"""
+
+    id: str
+    type: str
+    name: str | None
+    slug: str | None
+    topic: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+    member_count: int = 0
+    members: list[MemberPreview] = field(default_factory=list)
+    last_message: Message | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "slug": self.slug,
+            "topic": self.topic,
+            "created_by": self.created_by,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "last_activity_at": isoformat(self.last_activity_at),
+            "last_seq": self.last_seq,
+            "member_count": self.member_count,
+            "members": [member.to_public() for member in self.members],
+            "last_message": self.last_message.to_public() if self.last_message else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A conversation as one member sees it: the shared view and their own state."""
+
+    shared: SharedView
+    role: str
+    last_read_seq: int
+    last_delivered_seq: int
+    unread_count: int
+    unread_mentions: int
+    notify: str | None  # the member's level (None: their default; DESIGN §6.2)
+    muted_until: datetime | None  # only while it lies ahead
+
+    @property
+    def id(self) -> str:
+        return self.shared.id
+
+    def to_public(self) -> dict[str, Any]:
+        return self.shared.to_public() | {
+            "role": self.role,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+            "unread_count": self.unread_count,
+            "unread_mentions": self.unread_mentions,
+            "notify": self.notify,
+            "muted_until": isoformat(self.muted_until) if self.muted_until else None,
+        }
 
 
 def unread_condition(user_id: str) -> Any:
@@ -81,48 +166,40 @@ _LAST_MESSAGES = select(messages).where(
 
 async def shared_views(
     conn: AsyncConnection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SharedView]:
     return await conn.run_sync(read_shared_views, conversation_ids, urls=urls)
 
 
 def read_shared_views(
     conn: Connection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SharedView]:
     """What every member sees of each conversation: settings, member count and preview,
     ``last_seq`` and the last message."""
     if not conversation_ids:
         return {}
     ids = {"ids": list(conversation_ids)}
-    views: dict[str, dict[str, Any]] = {}
+    views: dict[str, SharedView] = {}
     for row in conn.execute(_CONVERSATIONS, ids):
-        views[row.id] = {
-            "id": row.id,
-            "type": row.type,
-            "name": row.name,
-            "slug": row.slug,
-            "topic": row.topic,
-            "created_by": row.created_by,
-            "created_at": isoformat(row.created_at),
-            "updated_at": isoformat(row.updated_at),
-            "last_activity_at": isoformat(row.last_activity_at),
-            "last_seq": row.last_seq,
-            "member_count": 0,
-            "members": [],
-            "last_message": None,
-        }
+        views[row.id] = SharedView(
+            id=row.id,
+            type=row.type,
+            name=row.name,
+            slug=row.slug,
+            topic=row.topic,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_activity_at=row.last_activity_at,
+            last_seq=row.last_seq,
+        )
     for row in conn.execute(_MEMBER_COUNTS, ids):
-        views[row.conversation_id]["member_count"] = row.n
+        views[row.conversation_id].member_count = row.n
     for row in conn.execute(_MEMBER_PREVIEWS, ids):
-        views[row.conversation_id]["members"].append(
-            {
-                "user_id": row.user_id,
-                "username": row.username,
-                "display_name": row.display_name,
-                "role": row.role,
-            }
+        views[row.conversation_id].members.append(
+            MemberPreview(row.user_id, row.username, row.display_name, row.role)
         )
     for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
-        views[message.conversation_id]["last_message"] = message.to_public()
+        views[message.conversation_id].last_message = message
     return views
 
 
@@ -178,7 +255,7 @@ async def member_views(
     conversation_ids: Sequence[str] | None = None,
     *,
     urls: AttachmentUrls | None,
-) -> list[dict[str, Any]]:
+) -> list[MemberView]:
     return await conn.run_sync(read_member_views, user_id, conversation_ids, urls=urls)
 
 
@@ -188,7 +265,7 @@ def read_member_views(
     conversation_ids: Sequence[str] | None = None,
     *,
     urls: AttachmentUrls | None,
-) -> list[dict[str, Any]]:
+) -> list[MemberView]:
     """The caller's conversations (all, or those given), most recently active first."""
     if conversation_ids is None:
         mine = list(conn.execute(_MINE, {"user_id": user_id}))
@@ -211,19 +288,16 @@ def read_member_views(
         ):
             mentions[row.conversation_id] = row.n
     return [
-        shared[row.conversation_id]
-        | {
-            "role": row.role,
-            "last_read_seq": row.last_read_seq,
-            "last_delivered_seq": row.last_delivered_seq,
-            "unread_count": unread.get(row.conversation_id, 0),
-            "unread_mentions": mentions.get(row.conversation_id, 0),
-            # The member's notification level (null: their default) and mute (DESIGN §6.2).
-            "notify": row.notify,
-            "muted_until": isoformat(row.muted_until)
-            if row.muted_until and row.muted_until > now
-            else None,
-        }
+        MemberView(
+            shared[row.conversation_id],
+            role=row.role,
+            last_read_seq=row.last_read_seq,
+            last_delivered_seq=row.last_delivered_seq,
+            unread_count=unread.get(row.conversation_id, 0),
+            unread_mentions=mentions.get(row.conversation_id, 0),
+            notify=row.notify,
+            muted_until=row.muted_until if row.muted_until and row.muted_until > now else None,
+        )
         for row in mine
         if row.conversation_id in shared
     ]

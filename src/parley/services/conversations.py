@@ -38,7 +38,7 @@ from parley.services.access import (
 )
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
-from parley.services.conversation_views import member_views, shared_views
+from parley.services.conversation_views import MemberView, member_views, shared_views
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
@@ -111,18 +111,18 @@ class Conversations:
 
     # --- reading
 
-    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+    async def list_for(self, user_id: str) -> list[MemberView]:
         async with self._db.read() as conn:
             return await member_views(conn, user_id, urls=self._urls)
 
-    async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+    async def get(self, user_id: str, conversation_id: str) -> MemberView:
         async with self._db.read() as conn:
             found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
 
-    async def get_by_slug(self, user_id: str, slug: str) -> dict[str, Any]:
+    async def get_by_slug(self, user_id: str, slug: str) -> MemberView:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -165,7 +165,7 @@ class Conversations:
 
     # --- creating
 
-    async def create_direct(self, user_id: str, other_id: str) -> tuple[dict[str, Any], bool]:
+    async def create_direct(self, user_id: str, other_id: str) -> tuple[MemberView, bool]:
         """The one direct conversation of the pair, created if needed. A user may open a
         direct conversation with themself (notes to self)."""
         key = direct_key(user_id, other_id)
@@ -214,7 +214,7 @@ class Conversations:
         *,
         slug: str | None = None,
         topic: str = "",
-    ) -> dict[str, Any]:
+    ) -> MemberView:
         clean = clean_name(name)
         clean_slug_ = clean_slug(slug) if slug else None
         clean_topic_ = clean_topic(topic)
@@ -310,7 +310,7 @@ class Conversations:
             [
                 Event(
                     EventType.CONVERSATION_CREATED,
-                    {"conversation_id": conversation_id, "seq": view["last_seq"], "conversation": view},
+                    {"conversation_id": conversation_id, "seq": view.last_seq, "conversation": view.to_public()},
                     user_ids=tuple(audience),
                 )
             ]
@@ -326,7 +326,7 @@ class Conversations:
         name: str | None = None,
         topic: str | None = None,
         slug: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MemberView:
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = clean_name(name)

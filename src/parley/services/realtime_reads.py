@@ -24,7 +24,7 @@ from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_acquaintances
-from parley.services.conversation_views import read_member_views
+from parley.services.conversation_views import MemberView, read_member_views
 from parley.store.db import Database
 from parley.store.tables import blocks, members, sessions, users
 
@@ -60,7 +60,7 @@ def _audience(conn: Connection, user_id: str) -> set[str]:
 @dataclass(frozen=True, slots=True)
 class ReadyReads:
     user: User
-    conversations: list[dict[str, Any]]  # as GET /conversations lists them
+    conversations: list[MemberView]  # as GET /conversations lists them
     audience: set[str]  # as presence_audience
 
 
