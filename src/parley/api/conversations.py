@@ -103,7 +103,8 @@ async def delete_conversation(conversation_id: Id, caller: Caller, services: Ser
 
 @router.get("/{conversation_id}/members")
 async def list_members(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"members": await services.conversations.members(caller.user_id, conversation_id)}
+    found = await services.conversations.members(caller.user_id, conversation_id)
+    return {"members": [member.to_public() for member in found]}
 
 
 @router.post("/{conversation_id}/members")

@@ -96,6 +96,28 @@ async def _existing_users(conn: AsyncConnection, user_ids: set[str]) -> set[str]
     return {row.id for row in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member of a conversation, with their watermarks."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    last_read_seq: int
+    last_delivered_seq: int
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+        }
+
+
 class Conversations:
     def __init__(
         self,
@@ -134,7 +156,7 @@ class Conversations:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
 
-    async def members(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
+    async def members(self, user_id: str, conversation_id: str) -> list[Member]:
         async with self._db.read() as conn:
             await membership(conn, conversation_id, user_id)
             rows = await conn.execute(
@@ -152,14 +174,14 @@ class Conversations:
                 .order_by(members.c.joined_at, members.c.user_id)
             )
             return [
-                {
-                    "user_id": r.user_id,
-                    "username": r.username,
-                    "display_name": r.display_name,
-                    "role": r.role,
-                    "last_read_seq": r.last_read_seq,
-                    "last_delivered_seq": r.last_delivered_seq,
-                }
+                Member(
+                    r.user_id,
+                    r.username,
+                    r.display_name,
+                    r.role,
+                    r.last_read_seq,
+                    r.last_delivered_seq,
+                )
                 for r in rows
             ]
 
