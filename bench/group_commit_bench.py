@@ -57,7 +57,7 @@ async def run_mode(kind: str, batching: bool, senders: int, per_sender: int, dir
         async def sender(user_id: str) -> None:
             for n in range(per_sender):
                 started = time.perf_counter()
-                await container.messages.send(user_id, group["id"], f"message {n} from {user_id}")
+                await container.messages.send(user_id, group.id, f"message {n} from {user_id}")
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()

@@ -56,8 +56,8 @@ async def bench(kind: str, total: int, repeat: int, directory: Path) -> dict[str
         alice = await container.accounts.register("alice", "bench passphrase 1")
         bob = await container.accounts.register("bob", "bench passphrase 1")
         group = await container.conversations.create_group(alice.id, "history", [bob.id])
-        cid = group["id"]
-        first = group["last_seq"] + 1
+        cid = group.id
+        first = group.shared.last_seq + 1
         rng = random.Random(5)
         start = datetime.now(UTC) - timedelta(days=100)
         began = time.perf_counter()

@@ -282,21 +282,21 @@ class World:
             [self.ids[n] for n in ("admin", "member", "target", "former")],
             slug=f"matrix-{self.tag}",
         )
-        self.ids["conversation"] = group["id"]
-        await c.conversations.set_role(self.ids["owner"], group["id"], self.ids["admin"], "admin")
+        self.ids["conversation"] = group.id
+        await c.conversations.set_role(self.ids["owner"], group.id, self.ids["admin"], "admin")
         async with c.uploads.open_sink() as sink:
             await sink.write(b"matrix notes\n")
             upload = await c.uploads.create(self.ids["member"], await sink.finish(), filename="n.txt")
         self.ids["attachment"] = upload["id"]
         sent = await c.messages.send(
-            self.ids["member"], group["id"], "hello", attachment_ids=[upload["id"]]
+            self.ids["member"], group.id, "hello", attachment_ids=[upload["id"]]
         )
         self.ids["message"] = sent.message.id
-        hook = await c.webhooks.create(self.ids["owner"], group["id"], "incoming")
+        hook = await c.webhooks.create(self.ids["owner"], group.id, "incoming")
         self.ids["webhook"] = hook.webhook.id
-        await c.conversations.remove_member(self.ids["former"], group["id"], self.ids["former"])
+        await c.conversations.remove_member(self.ids["former"], group.id, self.ids["former"])
         invite, _ = await c.invites.create(
-            self.ids["owner"], group["id"], expires_in_seconds=None, max_uses=None
+            self.ids["owner"], group.id, expires_in_seconds=None, max_uses=None
         )
         self.ids["invite"] = invite["id"]
         return self

@@ -23,17 +23,20 @@ async def list_contacts(
     status_: Annotated[str, Query(alias="status", max_length=20)] = "all",
 ) -> dict[str, Any]:
     """``status``: all, accepted, incoming (requests to you), outgoing (your requests)."""
-    return {"contacts": await services.contacts.list(caller.user_id, status_)}
+    found = await services.contacts.list(caller.user_id, status_)
+    return {"contacts": [contact.to_public() for contact in found]}
 
 
 @router.post("/contacts", status_code=status.HTTP_201_CREATED)
 async def request_contact(body: UserRef, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"contact": await services.contacts.request(caller.user_id, body.user_id)}
+    state = await services.contacts.request(caller.user_id, body.user_id)
+    return {"contact": state.to_public()}
 
 
 @router.post("/contacts/{user_id}/accept")
 async def accept_contact(user_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"contact": await services.contacts.accept(caller.user_id, user_id)}
+    state = await services.contacts.accept(caller.user_id, user_id)
+    return {"contact": state.to_public()}
 
 
 @router.post("/contacts/{user_id}/decline", status_code=204)
@@ -51,7 +54,8 @@ async def remove_contact(user_id: Id, caller: Caller, services: Services) -> Res
 
 @router.get("/blocks", tags=["blocks"])
 async def list_blocks(caller: Caller, services: Services) -> dict[str, Any]:
-    return {"blocks": await services.contacts.list_blocks(caller.user_id)}
+    found = await services.contacts.list_blocks(caller.user_id)
+    return {"blocks": [blocked.to_public() for blocked in found]}
 
 
 @router.post("/blocks", status_code=204, tags=["blocks"])

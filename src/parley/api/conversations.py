@@ -66,7 +66,9 @@ async def create_conversation(
         conversation, created = await services.conversations.create_direct(
             caller.user_id, body.user_id, encrypted=body.encrypted
         )
-        return JSONResponse({"conversation": conversation}, status_code=201 if created else 200)
+        return JSONResponse(
+            {"conversation": conversation.to_public()}, status_code=201 if created else 200
+        )
     conversation = await services.conversations.create_group(
         caller.user_id,
         body.name,
@@ -76,22 +78,25 @@ async def create_conversation(
         visibility=body.visibility,
         encrypted=body.encrypted,
     )
-    return JSONResponse({"conversation": conversation}, status_code=201)
+    return JSONResponse({"conversation": conversation.to_public()}, status_code=201)
 
 
 @router.get("")
 async def list_conversations(caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversations": await services.conversations.list_for(caller.user_id)}
+    found = await services.conversations.list_for(caller.user_id)
+    return {"conversations": [view.to_public() for view in found]}
 
 
 @router.get("/by-slug/{slug}")
 async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversation": await services.conversations.get_by_slug(caller.user_id, slug)}
+    view = await services.conversations.get_by_slug(caller.user_id, slug)
+    return {"conversation": view.to_public()}
 
 
 @router.get("/{conversation_id}")
 async def get_conversation(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"conversation": await services.conversations.get(caller.user_id, conversation_id)}
+    view = await services.conversations.get(caller.user_id, conversation_id)
+    return {"conversation": view.to_public()}
 
 
 @router.patch("/{conversation_id}")
@@ -112,7 +117,7 @@ async def patch_conversation(
         conversation = await services.conversations.switch_on_encryption(
             caller.user_id, conversation_id
         )
-    return {"conversation": conversation}
+    return {"conversation": conversation.to_public()}
 
 
 @router.delete("/{conversation_id}", status_code=204)
@@ -123,7 +128,8 @@ async def delete_conversation(conversation_id: Id, caller: Caller, services: Ser
 
 @router.get("/{conversation_id}/members")
 async def list_members(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return {"members": await services.conversations.members(caller.user_id, conversation_id)}
+    found = await services.conversations.members(caller.user_id, conversation_id)
+    return {"members": [member.to_public() for member in found]}
 
 
 @router.post("/{conversation_id}/members")
@@ -160,14 +166,16 @@ async def pins(conversation_id: Id, caller: Caller, services: Services) -> dict[
 async def mark_read(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    return await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
+    marked = await services.receipts.mark_read(caller.user_id, conversation_id, body.seq)
+    return marked.to_public()
 
 
 @router.post("/{conversation_id}/delivered")
 async def mark_delivered(
     conversation_id: Id, body: SeqBody, caller: Caller, services: Services
 ) -> dict[str, Any]:
-    return await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
+    marked = await services.receipts.mark_delivered(caller.user_id, conversation_id, body.seq)
+    return marked.to_public()
 
 
 # --- messages in a conversation
@@ -221,7 +229,7 @@ async def history(
     around_id: Annotated[Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    return await services.messages.history(
+    page = await services.messages.history(
         caller.user_id,
         conversation_id,
         before_seq=before_seq,
@@ -229,6 +237,7 @@ async def history(
         around_id=around_id,
         limit=limit,
     )
+    return page.to_public()
 
 
 @router.get("/{conversation_id}/changes", tags=["messages"])
@@ -239,6 +248,7 @@ async def changes(
     after_seq: Annotated[Seq, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> dict[str, Any]:
-    return await services.messages.changes(
+    page = await services.messages.changes(
         caller.user_id, conversation_id, after_seq=after_seq, limit=limit
     )
+    return page.to_public()

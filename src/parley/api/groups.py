@@ -51,7 +51,7 @@ async def directory(
 async def join(conversation_id: Id, caller: Caller, services: Services) -> JSONResponse:
     """Join a public group: 201 when the caller is new in it, 200 when already a member."""
     conversation, joined = await services.directory.join(caller.user_id, conversation_id)
-    return JSONResponse({"conversation": conversation}, status_code=201 if joined else 200)
+    return JSONResponse({"conversation": conversation.to_public()}, status_code=201 if joined else 200)
 
 
 @router.post("/conversations/{conversation_id}/invites", status_code=201)
@@ -91,4 +91,4 @@ async def preview_invite(token: str, caller: Caller, services: Services) -> dict
 async def join_by_invite(token: str, caller: Caller, services: Services) -> JSONResponse:
     """Join by link: 201 when new in the group, 200 when already a member (no use taken)."""
     conversation, joined = await services.invites.join(caller.user_id, token)
-    return JSONResponse({"conversation": conversation}, status_code=201 if joined else 200)
+    return JSONResponse({"conversation": conversation.to_public()}, status_code=201 if joined else 200)

@@ -47,7 +47,7 @@ async def set_retention(
     await services.retention.set_conversation_days(
         caller.user_id, conversation_id, body.retention_days
     )
-    return {"conversation": await services.conversations.get(caller.user_id, conversation_id)}
+    return {"conversation": (await services.conversations.get(caller.user_id, conversation_id)).to_public()}
 
 
 @router.put("/conversations/{conversation_id}/legal-hold", status_code=204)

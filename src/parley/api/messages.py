@@ -67,7 +67,8 @@ async def remove_reaction(
 
 @router.get("/{message_id}/receipts")
 async def receipts(message_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
-    return await services.receipts.for_message(caller.user_id, message_id)
+    receipts = await services.receipts.for_message(caller.user_id, message_id)
+    return receipts.to_public()
 
 
 @router.put("/{message_id}/pin")

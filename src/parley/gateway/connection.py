@@ -497,7 +497,7 @@ class Connection:
             self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
             return
         user, conversations, audience = ready_reads.user, ready_reads.conversations, ready_reads.audience
-        await hub.sync(self, [view["id"] for view in conversations])
+        await hub.sync(self, [view.id for view in conversations])
         hub.settle(self)
         if self.state is not ConnectionState.IDENTIFYING:
             return  # closed meanwhile (shutdown, overflow)
@@ -506,7 +506,7 @@ class Connection:
             session_id=self._connection_id,
             heartbeat_interval_ms=int(self._limits.heartbeat_interval_seconds * 1000),
             max_frame_bytes=self._limits.max_frame_bytes,
-            conversations=conversations,
+            conversations=[view.to_public() for view in conversations],
             presences=await self._node.presence.snapshot(audience),
         )
         # Counted as present before ready goes out: a client acting on ready (presence.set)

@@ -1,5 +1,8 @@
 """Call handlers: one per method, params in, result dict out. They never see the socket.
 
+Services return records; a handler turns its record into the ack's JSON (the edge
+serialises, as the REST routers do).
+
 Each handler calls the same service the matching REST route calls, so a change made over
 the socket and one made over REST are the same change: same checks, same errors (raised
 as :class:`~parley.errors.ParleyError` and turned into an ``error`` frame by the
@@ -169,14 +172,16 @@ class Handlers:
     # --- receipts
 
     async def read_mark(self, context: CallContext, params: MarkParams) -> Result:
-        return await self._services.receipts.mark_read(
+        marked = await self._services.receipts.mark_read(
             context.user_id, params.conversation_id, params.seq
         )
+        return marked.to_public()
 
     async def delivered_mark(self, context: CallContext, params: MarkParams) -> Result:
-        return await self._services.receipts.mark_delivered(
+        marked = await self._services.receipts.mark_delivered(
             context.user_id, params.conversation_id, params.seq
         )
+        return marked.to_public()
 
 
 # The method table (DESIGN §2 "Methods"): a method exists when it has a row here, and its

@@ -7,7 +7,9 @@ and removes any contact between them.
 
 from __future__ import annotations
 
-import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import isoformat, utcnow
 from parley.errors import Blocked, Conflict, NotFound, ValidationFailed
 from parley.services.access import blocked_between
-from parley.services.accounts import fetch_user, fetch_users
+from parley.services.accounts import User, fetch_user, fetch_users
 from parley.services.audience import read_contact_ids
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
@@ -47,12 +49,50 @@ async def contact_ids(conn: AsyncConnection, user_id: str) -> set[str]:
     return await conn.run_sync(read_contact_ids, user_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Someone in the caller's contact list, or a request either way."""
+
+    user: User
+    status: str  # accepted | incoming | outgoing
+    created_at: datetime
+    updated_at: datetime
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "user": self.user.to_public(),
+            "status": self.status,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    """Where a request or an acceptance left the pair, from the caller's side."""
+
+    user_id: str
+    status: str  # accepted | outgoing
+
+    def to_public(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "status": self.status}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedUser:
+    user: User
+    created_at: datetime
+
+    def to_public(self) -> dict[str, Any]:
+        return {"user": self.user.to_public(), "created_at": isoformat(self.created_at)}
+
+
 class Contacts:
     def __init__(self, db: Database, events: EventSink) -> None:
         self._db = db
         self._events = events
 
-    async def list(self, user_id: str, status: str = "all") -> list[dict[str, Any]]:
+    async def list(self, user_id: str, status: str = "all") -> Sequence[Contact]:
         if status not in CONTACT_FILTERS:
             raise ValidationFailed.field("status", f"must be one of {', '.join(CONTACT_FILTERS)}")
         async with self._db.read() as conn:
@@ -74,17 +114,10 @@ class Contacts:
             )
             if status not in ("all", state) or other not in people:
                 continue
-            result.append(
-                {
-                    "user": people[other].to_public(),
-                    "status": state,
-                    "created_at": isoformat(r.created_at),
-                    "updated_at": isoformat(r.updated_at),
-                }
-            )
+            result.append(Contact(people[other], state, r.created_at, r.updated_at))
         return result
 
-    async def request(self, user_id: str, other_id: str) -> dict[str, Any]:
+    async def request(self, user_id: str, other_id: str) -> ContactState:
         """Ask ``other_id``. If they already asked, this accepts their request instead."""
         if other_id == user_id:
             raise ValidationFailed.field("user_id", "you cannot add yourself as a contact")
@@ -118,9 +151,9 @@ class Contacts:
                 )
                 state, event = "accepted", EventType.CONTACT_ACCEPTED
         await self._notify(event, user_id, other_id)
-        return {"user_id": other_id, "status": state}
+        return ContactState(other_id, state)
 
-    async def accept(self, user_id: str, requester_id: str) -> dict[str, Any]:
+    async def accept(self, user_id: str, requester_id: str) -> ContactState:
         async with self._db.transaction() as conn:
             result = await conn.execute(
                 update(contacts)
@@ -134,7 +167,7 @@ class Contacts:
             if result.rowcount != 1:
                 raise NotFound("No pending request from this user")
         await self._notify(EventType.CONTACT_ACCEPTED, user_id, requester_id)
-        return {"user_id": requester_id, "status": "accepted"}
+        return ContactState(requester_id, "accepted")
 
     async def remove(self, user_id: str, other_id: str) -> None:
         """Remove a contact, cancel an outgoing request or decline an incoming one."""
@@ -150,7 +183,7 @@ class Contacts:
 
     # --- blocks
 
-    async def list_blocks(self, user_id: str) -> builtins.list[dict[str, Any]]:
+    async def list_blocks(self, user_id: str) -> Sequence[BlockedUser]:
         async with self._db.read() as conn:
             rows = list(
                 await conn.execute(
@@ -158,11 +191,7 @@ class Contacts:
                 )
             )
             people = await fetch_users(conn, {r.blocked_id for r in rows})
-        return [
-            {"user": people[r.blocked_id].to_public(), "created_at": isoformat(r.created_at)}
-            for r in rows
-            if r.blocked_id in people
-        ]
+        return [BlockedUser(people[r.blocked_id], r.created_at) for r in rows if r.blocked_id in people]
 
     async def block(self, user_id: str, other_id: str) -> None:
         if other_id == user_id:

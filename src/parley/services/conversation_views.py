@@ -1,5 +1,6 @@
-"""Conversation payloads: the shared part every member sees, plus the caller's own state
-(role, watermarks, unread count). Built for many conversations in a handful of queries.
+"""Conversation views: the shared part every member sees (:class:`SharedView`), plus the
+caller's own state (:class:`MemberView`: role, watermarks, unread count). Records, built for
+many conversations in a handful of queries; the edges call ``to_public``.
 
 Synchronous (``read_shared_views``, ``read_member_views``), so that ``ready`` can run them
 in one hand-off to a database thread (``Database.read_sync``); ``shared_views`` and
@@ -8,6 +9,8 @@ in one hand-off to a database thread (``Database.read_sync``); ``shared_views`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, select
@@ -15,10 +18,108 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.message_records import IN_CONVERSATION, read_messages
+from parley.services.message_records import IN_CONVERSATION, Message, read_messages
 from parley.store.tables import conversations, members, messages, users
 
 MEMBER_PREVIEW = 5
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPreview:
+    user_id: str
+    username: str
+    display_name: str
+    is_bot: bool
+    role: str
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "is_bot": self.is_bot,
+            "role": self.role,
+        }
+
+
+@dataclass(slots=True)
+class SharedView:
+    """What every member sees of a conversation. (Filled in by ``read_shared_views``
+    step by step, hence not frozen; nothing changes it once returned.)"""
+
+    id: str
+    type: str
+    name: str | None
+    slug: str | None
+    topic: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    last_seq: int
+    # 'private' or 'public' (a group in the directory, DESIGN §6.3)
+    visibility: str = "private"
+    # Retention (DESIGN §6.4): NULL follows the site policy; every message at or below
+    # expired_through_seq was deleted by it.
+    retention_days: int | None = None
+    legal_hold: bool = False
+    expired_through_seq: int = 0
+    # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
+    encrypted: bool = False
+    member_count: int = 0
+    members: list[MemberPreview] = field(default_factory=list)
+    last_message: Message | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "slug": self.slug,
+            "topic": self.topic,
+            "visibility": self.visibility,
+            "created_by": self.created_by,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "last_activity_at": isoformat(self.last_activity_at),
+            "last_seq": self.last_seq,
+            "retention_days": self.retention_days,
+            "legal_hold": self.legal_hold,
+            "expired_through_seq": self.expired_through_seq,
+            "encrypted": self.encrypted,
+            "member_count": self.member_count,
+            "members": [member.to_public() for member in self.members],
+            "last_message": self.last_message.to_public() if self.last_message else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A conversation as one member sees it: the shared view and their own state."""
+
+    shared: SharedView
+    role: str
+    last_read_seq: int
+    last_delivered_seq: int
+    unread_count: int
+    unread_mentions: int
+    notify: str | None  # the member's level (None: their default; DESIGN §6.2)
+    muted_until: datetime | None  # only while it lies ahead
+
+    @property
+    def id(self) -> str:
+        return self.shared.id
+
+    def to_public(self) -> dict[str, Any]:
+        return self.shared.to_public() | {
+            "role": self.role,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+            "unread_count": self.unread_count,
+            "unread_mentions": self.unread_mentions,
+            "notify": self.notify,
+            "muted_until": isoformat(self.muted_until) if self.muted_until else None,
+        }
 
 
 def unread_condition(user_id: str | BindParameter[Any]) -> Any:
@@ -83,57 +184,45 @@ _LAST_MESSAGES = select(messages).where(
 
 async def shared_views(
     conn: AsyncConnection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SharedView]:
     return await conn.run_sync(read_shared_views, conversation_ids, urls=urls)
 
 
 def read_shared_views(
     conn: Connection, conversation_ids: Sequence[str], *, urls: AttachmentUrls | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SharedView]:
     """What every member sees of each conversation: settings, member count and preview,
     ``last_seq`` and the last message."""
     if not conversation_ids:
         return {}
     ids = {"ids": list(conversation_ids)}
-    views: dict[str, dict[str, Any]] = {}
+    views: dict[str, SharedView] = {}
     for row in conn.execute(_CONVERSATIONS, ids):
-        views[row.id] = {
-            "id": row.id,
-            "type": row.type,
-            "name": row.name,
-            "slug": row.slug,
-            "topic": row.topic,
-            "visibility": row.visibility,
-            "created_by": row.created_by,
-            "created_at": isoformat(row.created_at),
-            "updated_at": isoformat(row.updated_at),
-            "last_activity_at": isoformat(row.last_activity_at),
-            "last_seq": row.last_seq,
-            # Retention (DESIGN §6.4): NULL follows the site policy; every message at or
-            # below expired_through_seq was deleted by it.
-            "retention_days": row.retention_days,
-            "legal_hold": row.legal_hold,
-            "expired_through_seq": row.expired_through_seq,
-            # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
-            "encrypted": bool(row.encrypted),
-            "member_count": 0,
-            "members": [],
-            "last_message": None,
-        }
+        views[row.id] = SharedView(
+            id=row.id,
+            type=row.type,
+            name=row.name,
+            slug=row.slug,
+            topic=row.topic,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_activity_at=row.last_activity_at,
+            last_seq=row.last_seq,
+            visibility=row.visibility,
+            retention_days=row.retention_days,
+            legal_hold=bool(row.legal_hold),
+            expired_through_seq=row.expired_through_seq,
+            encrypted=bool(row.encrypted),
+        )
     for row in conn.execute(_MEMBER_COUNTS, ids):
-        views[row.conversation_id]["member_count"] = row.n
+        views[row.conversation_id].member_count = row.n
     for row in conn.execute(_MEMBER_PREVIEWS, ids):
-        views[row.conversation_id]["members"].append(
-            {
-                "user_id": row.user_id,
-                "username": row.username,
-                "display_name": row.display_name,
-                "is_bot": row.is_bot,
-                "role": row.role,
-            }
+        views[row.conversation_id].members.append(
+            MemberPreview(row.user_id, row.username, row.display_name, bool(row.is_bot), row.role)
         )
     for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
-        views[message.conversation_id]["last_message"] = message.to_public()
+        views[message.conversation_id].last_message = message
     return views
 
 
@@ -189,7 +278,7 @@ async def member_views(
     conversation_ids: Sequence[str] | None = None,
     *,
     urls: AttachmentUrls | None,
-) -> list[dict[str, Any]]:
+) -> list[MemberView]:
     return await conn.run_sync(read_member_views, user_id, conversation_ids, urls=urls)
 
 
@@ -199,7 +288,7 @@ def read_member_views(
     conversation_ids: Sequence[str] | None = None,
     *,
     urls: AttachmentUrls | None,
-) -> list[dict[str, Any]]:
+) -> list[MemberView]:
     """The caller's conversations (all, or those given), most recently active first."""
     if conversation_ids is None:
         mine = list(conn.execute(_MINE, {"user_id": user_id}))
@@ -222,19 +311,16 @@ def read_member_views(
         ):
             mentions[row.conversation_id] = row.n
     return [
-        shared[row.conversation_id]
-        | {
-            "role": row.role,
-            "last_read_seq": row.last_read_seq,
-            "last_delivered_seq": row.last_delivered_seq,
-            "unread_count": unread.get(row.conversation_id, 0),
-            "unread_mentions": mentions.get(row.conversation_id, 0),
-            # The member's notification level (null: their default) and mute (DESIGN §6.2).
-            "notify": row.notify,
-            "muted_until": isoformat(row.muted_until)
-            if row.muted_until and row.muted_until > now
-            else None,
-        }
+        MemberView(
+            shared[row.conversation_id],
+            role=row.role,
+            last_read_seq=row.last_read_seq,
+            last_delivered_seq=row.last_delivered_seq,
+            unread_count=unread.get(row.conversation_id, 0),
+            unread_mentions=mentions.get(row.conversation_id, 0),
+            notify=row.notify,
+            muted_until=row.muted_until if row.muted_until and row.muted_until > now else None,
+        )
         for row in mine
         if row.conversation_id in shared
     ]

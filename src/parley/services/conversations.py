@@ -41,7 +41,7 @@ from parley.services.access import (
 )
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
-from parley.services.conversation_views import member_views, shared_views
+from parley.services.conversation_views import MemberView, member_views, shared_views
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
@@ -109,6 +109,30 @@ async def _existing_users(conn: AsyncConnection, user_ids: set[str]) -> set[str]
     return {row.id for row in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member of a conversation, with their watermarks."""
+
+    user_id: str
+    username: str
+    display_name: str
+    is_bot: bool
+    role: str
+    last_read_seq: int
+    last_delivered_seq: int
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "is_bot": self.is_bot,
+            "role": self.role,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+        }
+
+
 class Conversations:
     def __init__(
         self,
@@ -124,18 +148,18 @@ class Conversations:
 
     # --- reading
 
-    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+    async def list_for(self, user_id: str) -> list[MemberView]:
         async with self._db.read_replica() as conn:
             return await member_views(conn, user_id, urls=self._urls)
 
-    async def get(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+    async def get(self, user_id: str, conversation_id: str) -> MemberView:
         async with self._db.read() as conn:
             found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
 
-    async def get_by_slug(self, user_id: str, slug: str) -> dict[str, Any]:
+    async def get_by_slug(self, user_id: str, slug: str) -> MemberView:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -147,7 +171,7 @@ class Conversations:
             raise NotFound(CONVERSATION_NOT_FOUND)
         return found[0]
 
-    async def members(self, user_id: str, conversation_id: str) -> list[dict[str, Any]]:
+    async def members(self, user_id: str, conversation_id: str) -> list[Member]:
         async with self._db.read() as conn:
             await membership(conn, conversation_id, user_id)
             rows = await conn.execute(
@@ -166,15 +190,15 @@ class Conversations:
                 .order_by(members.c.joined_at, members.c.user_id)
             )
             return [
-                {
-                    "user_id": r.user_id,
-                    "username": r.username,
-                    "display_name": r.display_name,
-                    "is_bot": r.is_bot,
-                    "role": r.role,
-                    "last_read_seq": r.last_read_seq,
-                    "last_delivered_seq": r.last_delivered_seq,
-                }
+                Member(
+                    r.user_id,
+                    r.username,
+                    r.display_name,
+                    bool(r.is_bot),
+                    r.role,
+                    r.last_read_seq,
+                    r.last_delivered_seq,
+                )
                 for r in rows
             ]
 
@@ -196,7 +220,7 @@ class Conversations:
 
     async def create_direct(
         self, user_id: str, other_id: str, *, encrypted: bool | None = None
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[MemberView, bool]:
         """The one direct conversation of the pair, created if needed. A user may open a
         direct conversation with themself (notes to self). Asking for an encrypted one when
         the pair's conversation exists unencrypted switches it on."""
@@ -255,7 +279,7 @@ class Conversations:
         topic: str = "",
         visibility: str = "private",
         encrypted: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> MemberView:
         encrypt = self.encryption_for_new(encrypted)
         clean = clean_name(name)
         visible_as = clean_visibility(visibility)
@@ -360,7 +384,7 @@ class Conversations:
             [
                 Event(
                     EventType.CONVERSATION_CREATED,
-                    {"conversation_id": conversation_id, "seq": view["last_seq"], "conversation": view},
+                    {"conversation_id": conversation_id, "seq": view.last_seq, "conversation": view.to_public()},
                     user_ids=tuple(audience),
                 )
             ]
@@ -377,7 +401,7 @@ class Conversations:
         topic: str | None = None,
         slug: str | None = None,
         visibility: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> MemberView:
         values: dict[str, Any] = {}
         if visibility is not None:
             values["visibility"] = clean_visibility(visibility)
@@ -412,7 +436,7 @@ class Conversations:
         )
         return await self.get(user_id, conversation_id)
 
-    async def switch_on_encryption(self, user_id: str, conversation_id: str) -> dict[str, Any]:
+    async def switch_on_encryption(self, user_id: str, conversation_id: str) -> MemberView:
         """Make the conversation end-to-end encrypted from its next message on (DESIGN
         §6.1): a group's admins may, either side of a direct conversation may. It never
         switches off; switching on again changes nothing."""
@@ -446,7 +470,7 @@ class Conversations:
         )
         return await self.get(user_id, conversation_id)
 
-    async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> dict[str, Any]:
+    async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> MemberView:
         found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
             raise NotFound(CONVERSATION_NOT_FOUND)
@@ -456,7 +480,7 @@ class Conversations:
         """``encrypted: false``: nothing to do for a plain conversation, refused for an
         encrypted one (end-to-end encryption is never switched off)."""
         view = await self.get(user_id, conversation_id)
-        if view["encrypted"]:
+        if view.shared.encrypted:
             raise Conflict(
                 "End-to-end encryption cannot be switched off", code="ENCRYPTION_PERMANENT"
             )

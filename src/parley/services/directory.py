@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, ValidationFailed
 from parley.services.access import CONVERSATION_NOT_FOUND, lock_conversation
+from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
 from parley.store.tables import conversations, members
@@ -90,7 +91,7 @@ class Directory:
             "has_more": len(rows) > limit,
         }
 
-    async def join(self, user_id: str, conversation_id: str) -> tuple[dict[str, Any], bool]:
+    async def join(self, user_id: str, conversation_id: str) -> tuple[MemberView, bool]:
         """Join a public group: its view for the caller, and whether they are new in it
         (joining twice changes nothing)."""
         now = utcnow()

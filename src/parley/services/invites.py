@@ -27,6 +27,7 @@ from parley.clock import isoformat, utcnow
 from parley.errors import Forbidden, InviteUnusable, NotFound
 from parley.ids import new_id
 from parley.services.access import lock_conversation, membership, require_admin
+from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
 from parley.store.tables import conversation_invites, conversations, members
@@ -202,7 +203,7 @@ class Invites:
             "expires_at": isoformat(invite.expires_at) if invite.expires_at else None,
         }
 
-    async def join(self, user_id: str, token: str) -> tuple[dict[str, Any], bool]:
+    async def join(self, user_id: str, token: str) -> tuple[MemberView, bool]:
         """Join the link's group: its view for the caller, and whether they are new in it."""
         now = utcnow()
         async with self._db.read() as conn:

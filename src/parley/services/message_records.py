@@ -101,19 +101,29 @@ class Message:
     pinned_at: datetime | None = None
     pinned_by: str | None = None
 
+    # An end-to-end encrypted message (DESIGN §6.1): content is empty, these carry it.
+    ciphertext: str | None = None
+    e2ee: dict[str, Any] | None = None
+    # The wire form, once built: a sent message's event and its sender's answer (ack or
+    # 201) share one (never mutate what ``to_public`` returns).
+    _public: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False, compare=False)
+
     @property
     def in_conversation(self) -> bool:
         """Shown in the conversation's timeline (a thread-only reply is not)."""
         return self.thread_root_id is None or self.thread_broadcast
-    # An end-to-end encrypted message (DESIGN §6.1): content is empty, these carry it.
-    ciphertext: str | None = None
-    e2ee: dict[str, Any] | None = None
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
     def to_public(self) -> dict[str, Any]:
+        """The message as every client meets it (REST, events, acks), built once per record."""
+        if not self._public:
+            self._public.append(self._build_public())
+        return self._public[0]
+
+    def _build_public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "conversation_id": self.conversation_id,

@@ -8,6 +8,7 @@ Every later change to a message takes a new seq of its conversation as ``version
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,50 @@ from parley.wire.events import EventType
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of messages in seq order; around a message, also which sides have more."""
+
+    messages: list[Message]
+    has_more: bool
+    has_more_before: bool | None = None  # these three: only for a page around a message
+    has_more_after: bool | None = None
+    target_id: str | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "messages": [m.to_public() for m in self.messages],
+            "has_more": self.has_more,
+        }
+        if self.target_id is not None:
+            body["has_more_before"] = self.has_more_before
+            body["has_more_after"] = self.has_more_after
+            body["target_id"] = self.target_id
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """A page of the resume feed (``changes``)."""
+
+    messages: list[Message]
+    last_seq: int
+    has_more: bool
+    next_after_seq: int
+    # Retention (DESIGN §6.4): every message at or below this seq was deleted; the client
+    # drops what it holds there.
+    expired_through_seq: int = 0
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "messages": [m.to_public() for m in self.messages],
+            "last_seq": self.last_seq,
+            "has_more": self.has_more,
+            "next_after_seq": self.next_after_seq,
+            "expired_through_seq": self.expired_through_seq,
+        }
 
 
 class Messages(MessageSender):
@@ -158,7 +203,7 @@ class Messages(MessageSender):
         after_seq: int | None = None,
         around_id: str | None = None,
         limit: int = DEFAULT_PAGE,
-    ) -> dict[str, Any]:
+    ) -> HistoryPage:
         """A page of messages in seq order. Default: the latest ``limit``."""
         if sum(x is not None for x in (before_seq, after_seq, around_id)) > 1:
             raise ValidationFailed.field(
@@ -181,18 +226,17 @@ class Messages(MessageSender):
                     base.where(messages.c.seq > after_seq).order_by(messages.c.seq).limit(limit + 1),
                     urls=self._urls,
                 )
-                return {"messages": [m.to_public() for m in page[:limit]], "has_more": len(page) > limit}
+                return HistoryPage(page[:limit], has_more=len(page) > limit)
             query = base if before_seq is None else base.where(messages.c.seq < before_seq)
             page = await load_messages(
                 conn, query.order_by(messages.c.seq.desc()).limit(limit + 1), urls=self._urls
             )
             has_more = len(page) > limit
-            page = list(reversed(page[:limit]))
-            return {"messages": [m.to_public() for m in page], "has_more": has_more}
+            return HistoryPage(list(reversed(page[:limit])), has_more=has_more)
 
     async def _around(
         self, conn: AsyncConnection, base: Any, conversation_id: str, around_id: str, limit: int
-    ) -> dict[str, Any]:
+    ) -> HistoryPage:
         target = (
             await conn.execute(
                 select(messages.c.seq).where(
@@ -216,17 +260,17 @@ class Messages(MessageSender):
             urls=self._urls,
         )
         page = list(reversed(older[:half])) + newer[: limit - half]
-        return {
-            "messages": [m.to_public() for m in page],
-            "has_more": len(older) > half,
-            "has_more_before": len(older) > half,
-            "has_more_after": len(newer) > limit - half,
-            "target_id": around_id,
-        }
+        return HistoryPage(
+            page,
+            has_more=len(older) > half,
+            has_more_before=len(older) > half,
+            has_more_after=len(newer) > limit - half,
+            target_id=around_id,
+        )
 
     async def changes(
         self, user_id: str, conversation_id: str, *, after_seq: int, limit: int = MAX_CHANGES_PAGE
-    ) -> dict[str, Any]:
+    ) -> ChangesPage:
         """Everything created or changed after ``after_seq`` (tombstones included), in
         version order — the resume feed. When ``has_more`` is false the client is current up
         to ``last_seq``; otherwise it asks again from ``next_after_seq``."""
@@ -260,15 +304,13 @@ class Messages(MessageSender):
         has_more = len(page) > limit
         page = page[:limit]
         current = max(last_seq, page[-1].version_seq if page else 0)
-        return {
-            "messages": [m.to_public() for m in page],
-            "last_seq": current,
-            "has_more": has_more,
-            "next_after_seq": page[-1].version_seq if has_more else current,
-            # Retention (DESIGN §6.4): every message at or below this seq was deleted; the
-            # client drops what it holds there.
-            "expired_through_seq": position.expired_through_seq,
-        }
+        return ChangesPage(
+            page,
+            last_seq=current,
+            has_more=has_more,
+            next_after_seq=page[-1].version_seq if has_more else current,
+            expired_through_seq=position.expired_through_seq,
+        )
 
 
 async def _erase(

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
@@ -24,7 +23,7 @@ from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_acquaintances
-from parley.services.conversation_views import read_member_views
+from parley.services.conversation_views import MemberView, read_member_views
 from parley.store.db import Database
 from parley.store.tables import blocks, members, sessions, users
 
@@ -60,7 +59,7 @@ def _audience(conn: Connection, user_id: str) -> set[str]:
 @dataclass(frozen=True, slots=True)
 class ReadyReads:
     user: User
-    conversations: list[dict[str, Any]]  # as GET /conversations lists them
+    conversations: list[MemberView]  # as GET /conversations lists them
     audience: set[str]  # as presence_audience
 
 

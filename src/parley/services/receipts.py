@@ -3,13 +3,14 @@ per message. They only move forward; reading implies delivery."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from parley.errors import ValidationFailed
 from parley.services.access import membership, visible_message
-from parley.services.accounts import fetch_users
+from parley.services.accounts import User, fetch_users
 from parley.services.conversation_views import unread_condition
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
@@ -17,20 +18,62 @@ from parley.store.tables import conversations, members, messages
 from parley.wire.events import EventType
 
 
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A member's watermarks in a conversation after marking, and what is left unread."""
+
+    conversation_id: str
+    last_read_seq: int
+    last_delivered_seq: int
+    unread_count: int
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "last_read_seq": self.last_read_seq,
+            "last_delivered_seq": self.last_delivered_seq,
+            "unread_count": self.unread_count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceipts:
+    """Who has a message delivered and read (its sender left out)."""
+
+    message_id: str
+    seq: int
+    recipient_count: int
+    delivered_count: int
+    read_count: int
+    delivered_to: list[User]
+    read_by: list[User]
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "seq": self.seq,
+            "recipient_count": self.recipient_count,
+            "delivered_count": self.delivered_count,
+            "read_count": self.read_count,
+            "delivered_to": [user.to_public() for user in self.delivered_to],
+            "read_by": [user.to_public() for user in self.read_by],
+        }
+
+
 class Receipts:
     def __init__(self, db: Database, events: EventSink) -> None:
         self._db = db
         self._events = events
 
-    async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> dict[str, Any]:
+    async def mark_read(self, user_id: str, conversation_id: str, seq: int) -> ReadState:
         return await self._mark(user_id, conversation_id, seq, read=True)
 
-    async def mark_delivered(self, user_id: str, conversation_id: str, seq: int) -> dict[str, Any]:
+    async def mark_delivered(self, user_id: str, conversation_id: str, seq: int) -> ReadState:
         return await self._mark(user_id, conversation_id, seq, read=False)
 
     async def _mark(
         self, user_id: str, conversation_id: str, seq: int, *, read: bool
-    ) -> dict[str, Any]:
+    ) -> ReadState:
         """Move the watermark to ``seq``. A seq behind the current mark is a no-op (another
         device got there first); a seq past the conversation's last is an error."""
         if seq < 0:
@@ -80,12 +123,7 @@ class Receipts:
         if moved_read:
             events.append(self._event(EventType.RECEIPT_READ, conversation_id, user_id, state.last_read_seq))
         await self._events.emit(events)
-        return {
-            "conversation_id": conversation_id,
-            "last_read_seq": state.last_read_seq,
-            "last_delivered_seq": state.last_delivered_seq,
-            "unread_count": unread,
-        }
+        return ReadState(conversation_id, state.last_read_seq, state.last_delivered_seq, unread)
 
     @staticmethod
     def _event(kind: EventType, conversation_id: str, user_id: str, seq: int) -> Event:
@@ -96,7 +134,7 @@ class Receipts:
             conversation_id=conversation_id,
         )
 
-    async def for_message(self, user_id: str, message_id: str) -> dict[str, Any]:
+    async def for_message(self, user_id: str, message_id: str) -> MessageReceipts:
         """Who has the message delivered and read (the sender excluded)."""
         async with self._db.read() as conn:
             row = await visible_message(conn, user_id, message_id, urls=None)
@@ -110,16 +148,12 @@ class Receipts:
             people = await fetch_users(conn, {m.user_id for m in others})
         read = [m.user_id for m in others if m.last_read_seq >= row.seq]
         delivered = [m.user_id for m in others if m.last_delivered_seq >= row.seq]
-
-        def describe(ids: list[str]) -> list[dict[str, Any]]:
-            return [people[i].to_public() for i in ids if i in people]
-
-        return {
-            "message_id": message_id,
-            "seq": row.seq,
-            "recipient_count": len(others),
-            "delivered_count": len(delivered),
-            "read_count": len(read),
-            "delivered_to": describe(delivered),
-            "read_by": describe(read),
-        }
+        return MessageReceipts(
+            message_id,
+            row.seq,
+            recipient_count=len(others),
+            delivered_count=len(delivered),
+            read_count=len(read),
+            delivered_to=[people[i] for i in delivered if i in people],
+            read_by=[people[i] for i in read if i in people],
+        )
