@@ -43,6 +43,8 @@ ROLE_MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("POST", "/api/v1/admin/users/{user_id}/password-reset-link", None, ADMIN_ONLY | {"admin": 200}),
     ("GET", "/api/v1/admin/users/{user_id}/sessions", None, ADMIN_ONLY | {"admin": 200}),
     ("DELETE", "/api/v1/admin/users/{user_id}/sessions", None, ADMIN_ONLY | {"admin": 200}),
+    # Erasure (docs/lifecycle.md): the account is gone for good.
+    ("DELETE", "/api/v1/admin/users/{user_id}", None, ADMIN_ONLY | {"admin": 204}),
     ("GET", "/api/v1/admin/settings", None, ADMIN_ONLY | {"admin": 200}),
     ("PATCH", "/api/v1/admin/settings", {"registration": "invite"}, ADMIN_ONLY | {"admin": 200}),
     ("GET", "/api/v1/admin/invites", None, ADMIN_ONLY | {"admin": 200}),

@@ -278,8 +278,8 @@ def test_cli_retention_run_as_of(database_url: str, tmp_path: Path, monkeypatch:
         try:
             user = await container.accounts.register("dora", "a perfectly fine passphrase")
             conversation = await container.conversations.create_group(user.id, "Solo", [])
-            message = await container.messages.send(user.id, conversation["id"], "bye soon")
-            return conversation["id"], message.message.id
+            message = await container.messages.send(user.id, conversation.id, "bye soon")
+            return conversation.id, message.message.id
         finally:
             await container.close()
 
