@@ -331,7 +331,7 @@ class Connection:
         """Per-connection rate limit on every frame. Over the limit: an error frame; still
         over after ``rate_limit_strikes`` frames in a row: close 4008."""
         key = f"gateway:connection:{self._connection_id}"
-        decision = await self._node.services.limiter.hit(key, self._limits.frame_rate)
+        decision = await self._node.frame_limiter.hit(key, self._limits.frame_rate)
         if decision.allowed:
             self._strikes = 0
             return True
