@@ -33,7 +33,7 @@ from databases import make_database  # noqa: E402
 
 from capacity_inputs_bench import cpu_seconds  # noqa: E402
 from tests.gateway_helpers import RawSocket, new_user, server_env  # noqa: E402
-from tests.redis_topologies import RedisClusterGroup, data_node  # noqa: E402
+from tests.redis_topologies import RedisClusterGroup, command, data_node  # noqa: E402
 from tests.scaleout_helpers import free_port  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
@@ -55,6 +55,20 @@ def counter(text: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def command_stats(ports: list[int]) -> dict[str, tuple[int, int]]:
+    """``INFO commandstats`` summed over the shards: command -> (calls, microseconds)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for port in ports:
+        text = command(port, "INFO", "commandstats").decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("cmdstat_"):
+                name, _, rest = line.partition(":")
+                fields = dict(part.split("=") for part in rest.split(",") if "=" in part)
+                calls, usec = totals.get(name[8:], (0, 0))
+                totals[name[8:]] = (calls + int(fields["calls"]), usec + int(fields["usec"]))
+    return totals
 
 
 def quantile(buckets: dict[float, float], q: float) -> float | None:
@@ -146,6 +160,7 @@ async def main() -> int:
                               "idle_redis_cores": round(idle_shard_rate, 3)}))
             for rate in rates:
                 before = await scrape(http, nodes)
+                stats_before = command_stats([p.port for p in redis_processes])
                 node_cpu = [cpu_seconds([p]) for p in node_pids]
                 shard_cpu = [cpu_seconds([p]) for p in shard_pids]
                 step_started = started = time.perf_counter()
@@ -162,6 +177,14 @@ async def main() -> int:
                     await asyncio.sleep(0.002)
                 await asyncio.sleep(1.0)  # the last deliveries
                 after = await scrape(http, nodes)
+                stats_after = command_stats([p.port for p in redis_processes])
+                per_message = {
+                    name: (
+                        round((calls - stats_before.get(name, (0, 0))[0]) / sent, 2),
+                        round((usec - stats_before.get(name, (0, 0))[1]) / sent, 1),
+                    )
+                    for name, (calls, usec) in stats_after.items()
+                }
                 seconds = time.perf_counter() - step_started
                 node_used = [cpu_seconds([p]) - c for p, c in zip(node_pids, node_cpu, strict=True)]
                 shard_used = [cpu_seconds([p]) - c for p, c in zip(shard_pids, shard_cpu, strict=True)]
@@ -185,6 +208,10 @@ async def main() -> int:
                     "node_cpu_share": [round(u / sum(node_used), 2) for u in node_used],
                     "redis_cpu_us_per_message": round(shard_work / sent * 1e6, 1),
                     "redis_shard_share": [round(u / max(sum(shard_used), 1e-9), 2) for u in shard_used],
+                    # command -> (calls per message, Redis µs per message), busiest first
+                    "redis_commands_per_message": dict(
+                        sorted(per_message.items(), key=lambda item: -item[1][1])[:8]
+                    ),
                     "delivery_p50_p95_p99_ms_bucket": [
                         None if (v := quantile(merged, q)) is None else round(v * 1000, 1)
                         for q in (0.5, 0.95, 0.99)
