@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -176,6 +177,7 @@ async def redis_costs(envelopes: int, subscribers: int) -> dict[str, Any]:
             await bus.close()
             await bus.aclose_clients()
         server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
     return {
         "subscribing_nodes": subscribers,
         "envelopes": envelopes,
@@ -207,6 +209,7 @@ async def rate_limit_costs(hits: int) -> dict[str, Any]:
     finally:
         await client.aclose()
         server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
     return {
         "hits": hits,
         "hits_per_second": round(hits / elapsed, 1),

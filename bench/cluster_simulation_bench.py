@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -232,6 +233,7 @@ async def main() -> int:
         redis_cluster.kill()
         if drop is not None:
             await drop()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n## 4 nodes on Redis ({args.topology})\n")
     print("| msgs/s | deliveries | node CPU µs/msg | node CPU µs/delivery | Redis CPU µs/msg | Redis shard shares | delivery p50/p95/p99 ms (bucket bounds) |")
     print("|---|---|---|---|---|---|---|")
