@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -176,11 +177,43 @@ async def redis_costs(envelopes: int, subscribers: int) -> dict[str, Any]:
             await bus.close()
             await bus.aclose_clients()
         server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
     return {
         "subscribing_nodes": subscribers,
         "envelopes": envelopes,
         "envelopes_per_second": round(envelopes / elapsed, 1),
         "redis_cpu_us_per_envelope": round(used / envelopes * 1e6, 1),
+    }
+
+
+async def rate_limit_costs(hits: int) -> dict[str, Any]:
+    """Redis CPU per token-bucket check (one Lua call), as every frame and send makes."""
+    from parley.redis_clients import redis_client
+    from parley.security.ratelimit import MemoryRateLimiter, Rate
+    from parley.security.ratelimit_redis import RedisRateLimiter
+
+    directory = Path(tempfile.mkdtemp(prefix="parley-redis-bench-"))
+    server = await asyncio.to_thread(data_node(directory, free_port()).start)
+    client = redis_client(f"redis://127.0.0.1:{server.port}/0")
+    limiter = RedisRateLimiter(client, prefix="rl:", fallback=MemoryRateLimiter())
+    rate = Rate(per_second=1e6, burst=10**9)
+    try:
+        await limiter.hit("warm", rate)
+        assert server.process is not None
+        before = cpu_seconds([server.process.pid])
+        started = time.perf_counter()
+        for start in range(0, hits, 100):  # 100 at a time, as concurrent sessions would
+            await asyncio.gather(*(limiter.hit(f"user:{n % 1000}", rate) for n in range(start, start + 100)))
+        elapsed = time.perf_counter() - started
+        used = cpu_seconds([server.process.pid]) - before
+    finally:
+        await client.aclose()
+        server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+    return {
+        "hits": hits,
+        "hits_per_second": round(hits / elapsed, 1),
+        "redis_cpu_us_per_hit": round(used / hits * 1e6, 1),
     }
 
 
@@ -194,6 +227,7 @@ async def main() -> int:
         "benchmark": "capacity_inputs",
         "postgres": await postgres_costs(args.messages, args.senders),
         "redis": [await redis_costs(args.messages * 4, n) for n in (1, 4)],
+        "rate_limits": await rate_limit_costs(args.messages * 4),
     }
     pg = result["postgres"]
     print("\n## Capacity inputs\n")
@@ -206,6 +240,11 @@ async def main() -> int:
             f"| {row['subscribing_nodes']} | {row['envelopes_per_second']} | "
             f"{row['redis_cpu_us_per_envelope']} |"
         )
+    limits = result["rate_limits"]
+    print(
+        f"\nRate-limit check (one Lua call): {limits['redis_cpu_us_per_hit']} µs of Redis CPU, "
+        f"{limits['hits_per_second']} checks/s from one client process"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -113,6 +113,13 @@ class SentinelGroup:
         return f"redis+sentinel://{hosts}/{SERVICE}"
 
     def start(self) -> SentinelGroup:
+        try:
+            return self._start()
+        except BaseException:
+            self.kill()  # what did start must not outlive the test
+            raise
+
+    def _start(self) -> SentinelGroup:
         self.primary.start()
         self.replica.start()
         deadline = time.monotonic() + START_TIMEOUT
@@ -201,6 +208,13 @@ class RedisClusterGroup:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> RedisClusterGroup:
+        try:
+            return self._start()
+        except BaseException:
+            self.kill()  # what did start must not outlive the test
+            raise
+
+    def _start(self) -> RedisClusterGroup:
         need_binary("redis-cli", REDIS_CLI, "Install redis-tools.")
         for node in self.nodes:
             node.start()

@@ -75,7 +75,7 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
 
     from parley.bus.redis import bus_client_options, redis_bus
     from parley.jobs.redis_streams import RedisJobQueue
-    from parley.presence.redis import CLUSTER_SHARDS, RedisPresenceStore
+    from parley.presence.redis import RedisPresenceStore
     from parley.redis_clients import any_redis_client
     from parley.redis_urls import RedisTopology, parse_redis_url, slot_tagged
     from parley.security.ratelimit_redis import RedisRateLimiter
@@ -126,7 +126,10 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
         jobs=RedisJobQueue(client, prefix=slot_tagged(f"{prefix}:jobs", topology)),
         bus=bus,
         presence=RedisPresenceStore(
-            realtime, prefix=prefix, node_id=node_id, shards=CLUSTER_SHARDS if cluster else 1
+            realtime,
+            prefix=prefix,
+            node_id=node_id,
+            shards=settings.redis_presence_groups if cluster else 1,
         ),
         checks={"bus": bus_ready, "redis": ping},
         closers=[client.aclose, realtime.aclose, bus.aclose_clients],

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_key_prefix: str = "parley"
+    # Redis Cluster only: presence is split into this many hash-tagged groups, the most
+    # primaries it can spread over (gateway/presence_redis.py). Every node must use the same
+    # number; changing it moves users between groups (restart all nodes together).
+    redis_presence_groups: int = Field(default=16, ge=1, le=16384)
 
     # --- security
     secret_key: SecretStr | None = None

@@ -16,7 +16,8 @@ and reported to exactly one caller in the whole cluster. Times come from Redis's
 
 The scripts touch keys they compute (``user:<id>``); Redis Cluster allows that only within
 the slot of the keys a script declares. On a cluster (``shards > 1``) users are therefore
-split into :data:`CLUSTER_SHARDS` fixed groups by a stable hash of their id, each group's
+split into fixed groups (``PARLEY_REDIS_PRESENCE_GROUPS``, default :data:`CLUSTER_SHARDS`)
+by a stable hash of their id, each group's
 keys under one hash tag — ``{<prefix>:presence:<n>}:user:<id>`` and
 ``{<prefix>:presence:<n>}:expiry`` — so each script call stays on one slot, and the groups
 spread over the cluster's primaries. A write of many users makes one call per group.
