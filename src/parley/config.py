@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_key_prefix: str = "parley"
     # Redis Cluster only: presence is split into this many hash-tagged groups, the most
-    # primaries it can spread over (gateway/presence_redis.py). Every node must use the same
+    # primaries it can spread over (presence/redis.py). Every node must use the same
     # number; changing it moves users between groups (restart all nodes together).
     redis_presence_groups: int = Field(default=16, ge=1, le=16384)
 
