@@ -108,6 +108,8 @@ class World:
             "subscription_id": new_id(),
             "invite_id": new_id(),
             "report_id": new_id(),
+            "avatar_key": "nokey",
+            "size": "256",
         }
         return self
 

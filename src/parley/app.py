@@ -13,6 +13,7 @@ from parley.api import (
     account,
     admin,
     auth,
+    avatars,
     contacts,
     conversations,
     email_links,
@@ -28,8 +29,8 @@ from parley.api import (
 from parley.api.deps import check_request_text
 from parley.api.errors import install_error_handlers
 from parley.api.limits import BodySizeLimit
-from parley.api.uploads import router as uploads_router
 from parley.api.openapi import install_openapi
+from parley.api.uploads import router as uploads_router
 from parley.config import Settings
 from parley.container import Container, build_container
 from parley.gateway import endpoint as gateway_endpoint
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         ops.router,
         auth.router,
         account.router,
+        avatars.router,
         admin.router,
         moderation.router,
         users.router,
@@ -98,7 +100,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         max_bytes=settings.max_request_body_bytes,
         # The upload route enforces the exact per-kind limit itself while streaming; this
         # outer cap only adds room for the multipart framing.
-        overrides={"/api/v1/uploads": settings.max_attachment_bytes + 64 * 1024},
+        overrides={
+            "/api/v1/uploads": settings.max_attachment_bytes + 64 * 1024,
+            "/api/v1/users/me/avatar": settings.max_image_bytes + 64 * 1024,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(

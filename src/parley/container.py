@@ -35,6 +35,7 @@ from parley.services.attachment_urls import AttachmentUrls, bind_urls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.audit import AuditLog
 from parley.services.auth import Auth
+from parley.services.avatars import Avatars
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.credentials import Credentials
@@ -94,6 +95,7 @@ class Container:
     administration: Administration
     registration: Registration
     reports: Reports
+    avatars: Avatars
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -330,6 +332,7 @@ def build_container(settings: Settings) -> Container:
         administration=administration,
         registration=Registration(db, accounts, default_mode=settings.registration),
         reports=Reports(db, events, messages, administration),
+        avatars=Avatars(db, blobs, uploads, accounts),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

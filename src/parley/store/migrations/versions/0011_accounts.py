@@ -9,6 +9,7 @@ DESIGN §6.3 (``parley.services.credentials``, ``two_factor``, ``administration`
 
 - ``users.role``: 'user' | 'moderator' | 'admin', added in place (existing administrators
   become 'admin'; ``is_admin`` is kept in step for older readers).
+- ``users.avatar_key``: the current profile picture's version (``services.avatars``).
 - ``totp_credentials`` (one per user, pending until confirmed; ``last_step`` refuses a
   replayed code) and ``recovery_codes`` (Argon2 hashes, each used once).
 - ``password_resets``: single-use reset tokens, stored as SHA-256 hashes.
@@ -44,6 +45,7 @@ def upgrade() -> None:
         "users", sa.Column("role", sa.String(length=16), nullable=False, server_default="user")
     )
     op.execute("UPDATE users SET role = 'admin' WHERE is_admin")
+    op.add_column("users", sa.Column("avatar_key", sa.String(length=32), nullable=True))
     op.create_index("ix_users_role", "users", ["role"])
 
     op.create_table(
@@ -158,4 +160,5 @@ def downgrade() -> None:
     op.drop_table("totp_credentials")
     op.drop_index("ix_users_role", table_name="users")
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("avatar_key")
         batch.drop_column("role")
