@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
+from parley.services.accounts import avatar_urls
 from parley.services.message_records import read_messages
 from parley.store.tables import conversations, members, messages, users
 
@@ -56,7 +57,7 @@ _RANKED = (
     .subquery()
 )
 _MEMBER_PREVIEWS = (
-    select(_RANKED, users.c.username, users.c.display_name)
+    select(_RANKED, users.c.username, users.c.display_name, users.c.avatar_key)
     .join(users, users.c.id == _RANKED.c.user_id)
     .where(_RANKED.c.position <= MEMBER_PREVIEW)
     .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
@@ -115,6 +116,7 @@ def read_shared_views(conn: Connection, conversation_ids: Sequence[str]) -> dict
                 "user_id": row.user_id,
                 "username": row.username,
                 "display_name": row.display_name,
+                "avatar": avatar_urls(row.user_id, row.avatar_key),
                 "role": row.role,
             }
         )

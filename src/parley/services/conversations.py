@@ -36,6 +36,7 @@ from parley.services.access import (
     membership,
     require_admin,
 )
+from parley.services.accounts import avatar_urls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import member_views, shared_views
 from parley.services.events import Event, EventSink
@@ -137,6 +138,7 @@ class Conversations:
                     members.c.last_delivered_seq,
                     users.c.username,
                     users.c.display_name,
+                    users.c.avatar_key,
                 )
                 .join(users, users.c.id == members.c.user_id)
                 .where(members.c.conversation_id == conversation_id)
@@ -147,6 +149,7 @@ class Conversations:
                     "user_id": r.user_id,
                     "username": r.username,
                     "display_name": r.display_name,
+                    "avatar": avatar_urls(r.user_id, r.avatar_key),
                     "role": r.role,
                     "last_read_seq": r.last_read_seq,
                     "last_delivered_seq": r.last_delivered_seq,

@@ -129,8 +129,16 @@ export class Store extends Emitter {
   rememberUser(user) {
     if (!user?.id) return;
     const known = this.users.get(user.id);
-    const merged = { ...known, id: user.id, username: user.username ?? known?.username, display_name: user.display_name ?? known?.display_name };
-    if (known && known.username === merged.username && known.display_name === merged.display_name) return;
+    const merged = {
+      ...known,
+      id: user.id,
+      username: user.username ?? known?.username,
+      display_name: user.display_name ?? known?.display_name,
+      // The profile picture's URLs (null: initials); absent from partial user objects.
+      avatar: user.avatar !== undefined ? user.avatar : known?.avatar ?? null,
+    };
+    if (known && known.username === merged.username && known.display_name === merged.display_name
+      && known.avatar?.small === merged.avatar?.small) return;
     this.users.set(user.id, merged);
     this._usersChanged();
   }
@@ -196,7 +204,7 @@ export class Store extends Emitter {
     const counted = this._countedSeq.get(conversation.id) || 0;
     this._countedSeq.set(conversation.id, Math.max(counted, merged.last_seq || 0));
     for (const member of conversation.members || []) {
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name });
+      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, avatar: member.avatar });
     }
     if (known && known.name !== merged.name) this.emit(`conversation:${conversation.id}`, merged);
   }
@@ -307,7 +315,7 @@ export class Store extends Emitter {
     const map = new Map();
     for (const member of list) {
       map.set(member.user_id, { ...member });
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name });
+      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, avatar: member.avatar });
     }
     this.members.set(conversationId, map);
     const conversation = this.conversations.get(conversationId);
