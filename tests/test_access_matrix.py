@@ -183,6 +183,10 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/password-reset"): "public, 202 for everyone (test_account_api)",
     ("POST", "/api/v1/auth/password-reset/confirm"): "public, a reset token (test_account_api)",
     ("POST", "/api/v1/users/me/password"): "own password (test_account_api)",
+    ("PUT", "/api/v1/users/me/avatar"): "own picture (test_avatars_api)",
+    ("DELETE", "/api/v1/users/me/avatar"): "own picture (test_avatars_api)",
+    ("GET", "/api/v1/avatars/{user_id}/{avatar_key}/{size}"): "public: an unguessable URL that "
+    "changes with every picture (test_avatars_api)",
     ("GET", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
     ("POST", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
     ("DELETE", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
@@ -242,6 +246,7 @@ PUBLIC = {
     ("POST", "/email/unsubscribe"),
     ("GET", "/api/v1/exports/{export_id}/download"),
     ("GET", "/api/v1/auth/registration"),
+    ("GET", "/api/v1/avatars/{user_id}/{avatar_key}/{size}"),
     ("POST", "/api/v1/auth/login/2fa"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),

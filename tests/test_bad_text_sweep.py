@@ -118,6 +118,8 @@ class World:
             "command_id": new_id(),
             # An E2EE device id (DESIGN §6.1); none is registered in this world.
             "device_id": "laptop",
+            "avatar_key": "nokey",
+            "size": "256",
         }
         return self
 

@@ -218,3 +218,35 @@ def test_report_and_admin_console(shots: Browser, rest: Rest, web_server: Server
     expect(console.locator(".audit-row", has_text="invite.created")).to_have_count(1)
     expect(console.locator(".audit-row", has_text="report.resolved").first).to_be_visible()
     assert not shots.errors, shots.errors
+
+
+def test_profile_picture(shots: Browser, rest: Rest, tmp_path: Path) -> None:
+    """A picture chosen in Settings shows in the sidebar, and to a contact in the timeline."""
+    from tests.attachment_helpers import jpeg_with_exif
+
+    me = rest.user("pic", "Pia Picture")
+    friend = rest.user("friend")
+    direct = rest.direct(friend, me)
+    rest.send(me, direct["id"], "hello with a face")
+    page = open_as(shots, me, "/settings")
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(jpeg_with_exif(400, 200))
+    page.locator("#avatar-file").set_input_files(str(photo))
+    expect(page.locator(".toast").last).to_contain_text("Picture updated")
+    picture = page.locator(".profile-picture .avatar-img")
+    expect(picture).to_be_visible()
+    # Loaded and decoded: the public, immutable URL serves the 256 px square.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.profile-picture .avatar-img');"
+        " return i && i.complete && i.naturalWidth === 256 && i.naturalHeight === 256; }"
+    )
+    expect(page.locator(".sidebar .avatar-img").first).to_be_visible()
+
+    other = open_as(shots, friend, f"/c/{direct['id']}")
+    row = other.locator(".msg", has_text="hello with a face")
+    expect(row.locator(".avatar-img")).to_be_visible()
+    # Removed: initials again, live on the other side too (user.updated).
+    page.get_by_role("button", name="Remove").click()
+    expect(page.locator(".profile-picture .avatar-img")).to_have_count(0)
+    expect(page.locator(".profile-picture .avatar")).to_contain_text("PP")
+    assert not shots.errors, shots.errors

@@ -14,6 +14,7 @@ from parley.api import (
     account,
     admin,
     auth,
+    avatars,
     bots,
     commands,
     contacts,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         ops.router,
         auth.router,
         account.router,
+        avatars.router,
         admin.router,
         moderation.router,
         users.router,
@@ -122,7 +124,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         max_bytes=settings.max_request_body_bytes,
         # The upload route enforces the exact per-kind limit itself while streaming; this
         # outer cap only adds room for the multipart framing.
-        overrides={"/api/v1/uploads": settings.max_attachment_bytes + 64 * 1024},
+        overrides={
+            "/api/v1/uploads": settings.max_attachment_bytes + 64 * 1024,
+            "/api/v1/users/me/avatar": settings.max_image_bytes + 64 * 1024,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(

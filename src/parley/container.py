@@ -46,6 +46,7 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.attachments import Attachments, register_attachment_jobs
 from parley.services.audit import AuditLog
 from parley.services.auth import Auth
+from parley.services.avatars import Avatars
 from parley.services.contacts import Contacts
 from parley.services.conversations import ConversationLimits, Conversations
 from parley.services.directory import Directory
@@ -132,6 +133,7 @@ class Container:
     e2ee_devices: E2eeDevices
     e2ee_inbox: E2eeInbox
     e2ee_backups: E2eeBackups
+    avatars: Avatars
     # Cross-node fan-out and presence; the gateway runs them. In-process, or Redis (chosen
     # by build_backends).
     bus: Bus = field(default_factory=InProcessBus)
@@ -495,6 +497,7 @@ def build_container(settings: Settings) -> Container:
         e2ee_backups=E2eeBackups(
             db, enabled=settings.e2ee != "off", max_chars=settings.e2ee_max_backup_chars
         ),
+        avatars=Avatars(db, blobs, uploads, accounts),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

@@ -28,6 +28,7 @@ from parley.services.administration import Administration
 from parley.services.attachments import Attachments
 from parley.services.audit import AuditLog
 from parley.services.auth import Auth
+from parley.services.avatars import Avatars
 from parley.services.contacts import Contacts
 from parley.services.conversations import Conversations
 from parley.services.directory import Directory
@@ -90,6 +91,7 @@ class ApiServices(Protocol):
     e2ee_devices: E2eeDevices
     e2ee_inbox: E2eeInbox
     e2ee_backups: E2eeBackups
+    avatars: Avatars
 
     async def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """Each dependency's check (``/readyz``); ``Degraded`` means serving with less."""

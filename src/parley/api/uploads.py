@@ -39,7 +39,7 @@ router = APIRouter(tags=["attachments"])
 # Downloads never run as a page: no scripts, no plugins, no forms, even if opened directly.
 DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
 CACHE_CONTROL = "private, max-age=3600"
-_UPLOAD_BODY_SCHEMA: dict[str, Any] = {
+UPLOAD_BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -55,7 +55,7 @@ _UPLOAD_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
-@router.post("/api/v1/uploads", status_code=201, openapi_extra=_UPLOAD_BODY_SCHEMA)
+@router.post("/api/v1/uploads", status_code=201, openapi_extra=UPLOAD_BODY_SCHEMA)
 async def upload(
     request: Request,
     caller: Caller,

@@ -40,8 +40,9 @@ class User:
     is_admin: bool
     created_at: datetime
     last_seen_at: datetime | None
-    role: str = "user"  # the site role (services.roles): user, moderator or admin
+    role: str = "user"  # the site role (services.administration): user, moderator or admin
     is_bot: bool = False  # a bot account (parley.integrations), shown as such everywhere
+    avatar_key: str | None = None  # the profile picture's version (services.avatars)
 
     @classmethod
     def from_row(cls, row: Row[Any] | Any) -> User:
@@ -54,6 +55,7 @@ class User:
             last_seen_at=row.last_seen_at,
             role=row.role,
             is_bot=bool(row.is_bot),
+            avatar_key=row.avatar_key,
         )
 
     def to_public(self) -> dict[str, Any]:
@@ -63,10 +65,25 @@ class User:
             "display_name": self.display_name,
             "created_at": isoformat(self.created_at),
             "is_bot": self.is_bot,
+            "avatar": avatar_urls(self.id, self.avatar_key),
         }
 
     def to_private(self) -> dict[str, Any]:
         return self.to_public() | {"is_admin": self.is_admin, "role": self.role}
+
+
+AVATAR_SIZES = {"small": 64, "large": 256}
+
+
+def avatar_urls(user_id: str, avatar_key: str | None) -> dict[str, str] | None:
+    """Where a user's profile picture is served, per size; None: none (show initials).
+    Public, unguessable URLs (the key changes with every new picture): an ``<img>`` sends no
+    bearer token, and a new picture is a new URL, so each can be cached for good."""
+    if avatar_key is None:
+        return None
+    return {
+        name: f"/api/v1/avatars/{user_id}/{avatar_key}/{size}" for name, size in AVATAR_SIZES.items()
+    }
 
 
 def normalise_username(raw: str) -> str:
@@ -95,6 +112,7 @@ _USER_COLUMNS = (
     users.c.username,
     users.c.display_name,
     users.c.role,
+    users.c.avatar_key,
     users.c.created_at,
     users.c.last_seen_at,
     users.c.is_bot,
@@ -198,6 +216,11 @@ class Accounts:
                 .where(users.c.id == user_id)
                 .values(display_name=name, updated_at=utcnow())
             )
+        return await self.announce(user_id)
+
+    async def announce(self, user_id: str) -> User:
+        """Push the user's profile as it is now (``user.updated``) to them and everyone who
+        knows them; the profile."""
         user = await self.get(user_id)
         audience = await self._db.read_sync(read_acquaintances, user_id)
         await self._events.emit(

@@ -17,6 +17,7 @@ from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
+from parley.services.accounts import avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import IN_CONVERSATION, Message, read_messages
 from parley.store.tables import conversations, members, messages, users
@@ -30,6 +31,7 @@ class MemberPreview:
     username: str
     display_name: str
     is_bot: bool
+    avatar: dict[str, str] | None  # the profile picture's URLs (None: initials)
     role: str
 
     def to_public(self) -> dict[str, Any]:
@@ -38,6 +40,7 @@ class MemberPreview:
             "username": self.username,
             "display_name": self.display_name,
             "is_bot": self.is_bot,
+            "avatar": self.avatar,
             "role": self.role,
         }
 
@@ -160,7 +163,7 @@ _RANKED = (
     .subquery()
 )
 _MEMBER_PREVIEWS = (
-    select(_RANKED, users.c.username, users.c.display_name, users.c.is_bot)
+    select(_RANKED, users.c.username, users.c.display_name, users.c.is_bot, users.c.avatar_key)
     .join(users, users.c.id == _RANKED.c.user_id)
     .where(_RANKED.c.position <= MEMBER_PREVIEW)
     .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
@@ -219,7 +222,14 @@ def read_shared_views(
         views[row.conversation_id].member_count = row.n
     for row in conn.execute(_MEMBER_PREVIEWS, ids):
         views[row.conversation_id].members.append(
-            MemberPreview(row.user_id, row.username, row.display_name, bool(row.is_bot), row.role)
+            MemberPreview(
+                row.user_id,
+                row.username,
+                row.display_name,
+                bool(row.is_bot),
+                avatar_urls(row.user_id, row.avatar_key),
+                row.role,
+            )
         )
     for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
         views[message.conversation_id].last_message = message

@@ -39,6 +39,7 @@ from parley.services.access import (
     membership,
     require_admin,
 )
+from parley.services.accounts import avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import MemberView, member_views, shared_views
@@ -117,6 +118,7 @@ class Member:
     username: str
     display_name: str
     is_bot: bool
+    avatar: dict[str, str] | None  # the profile picture's URLs (None: initials)
     role: str
     last_read_seq: int
     last_delivered_seq: int
@@ -127,6 +129,7 @@ class Member:
             "username": self.username,
             "display_name": self.display_name,
             "is_bot": self.is_bot,
+            "avatar": self.avatar,
             "role": self.role,
             "last_read_seq": self.last_read_seq,
             "last_delivered_seq": self.last_delivered_seq,
@@ -184,6 +187,7 @@ class Conversations:
                     users.c.username,
                     users.c.display_name,
                     users.c.is_bot,
+                    users.c.avatar_key,
                 )
                 .join(users, users.c.id == members.c.user_id)
                 .where(members.c.conversation_id == conversation_id)
@@ -195,6 +199,7 @@ class Conversations:
                     r.username,
                     r.display_name,
                     bool(r.is_bot),
+                    avatar_urls(r.user_id, r.avatar_key),
                     r.role,
                     r.last_read_seq,
                     r.last_delivered_seq,

@@ -128,23 +128,9 @@ class Uploads:
             raise EmptyFile()
         if encrypted:
             return await self._create_opaque(uploader_id, received)
-        sniffed = await asyncio.to_thread(sniff_file, received.path, name_hint=filename or "")
-        media_type = sniffed.media_type
-        if media_type is None:
-            reason = sniffed.refusal.value if sniffed.refusal else "an unsupported file type"
-            raise UnsupportedMediaType(
-                f"This file is {reason}. Accepted: JPEG, PNG, GIF and WebP images; PDF, text, "
-                "CSV, ZIP and office documents; Ogg, MP3, M4A and WebM audio; MP4 and WebM video"
-            )
-        family = declared_family(declared_type)
-        if family is not None and family != sniffed_family(media_type):
-            raise MediaTypeMismatch(
-                f"The file was sent as {declared_type} but its content is {media_type.content_type}"
-            )
-        if media_type.kind is MediaKind.IMAGE and received.size > self.limits.max_image_bytes:
-            raise PayloadTooLarge("The image is larger than the image size limit")
+        media_type = await self.identify(received, filename=filename, declared_type=declared_type)
         attachment_id = new_id()
-        workdir = await asyncio.to_thread(self._make_workdir)
+        workdir = await asyncio.to_thread(self.make_workdir)
         try:
             variants, sources, width, height = await self._variants(
                 attachment_id, received, media_type, workdir
@@ -201,7 +187,56 @@ class Uploads:
         await self._store_record(record, {ORIGINAL: received.path})
         return record.to_public(self._urls)
 
-    def _make_workdir(self) -> Path:
+    async def identify(
+        self, received: ReceivedFile, *, filename: str | None, declared_type: str = ""
+    ) -> MediaType:
+        """The sniffed type of a received file, or the refusal: empty, not a type Parley
+        accepts, not what it was declared as, an image over the image size limit."""
+        if received.size == 0:
+            raise EmptyFile()
+        sniffed = await asyncio.to_thread(sniff_file, received.path, name_hint=filename or "")
+        media_type = sniffed.media_type
+        if media_type is None:
+            reason = sniffed.refusal.value if sniffed.refusal else "an unsupported file type"
+            raise UnsupportedMediaType(
+                f"This file is {reason}. Accepted: JPEG, PNG, GIF and WebP images; PDF, text, "
+                "CSV, ZIP and office documents; Ogg, MP3, M4A and WebM audio; MP4 and WebM video"
+            )
+        family = declared_family(declared_type)
+        if family is not None and family != sniffed_family(media_type):
+            raise MediaTypeMismatch(
+                f"The file was sent as {declared_type} but its content is {media_type.content_type}"
+            )
+        if media_type.kind is MediaKind.IMAGE and received.size > self.limits.max_image_bytes:
+            raise PayloadTooLarge("The image is larger than the image size limit")
+        return media_type
+
+    async def decode_image(
+        self, source: Path, media_type: MediaType, workdir: Path
+    ) -> images.ProcessedImage:
+        """The clean original and thumbnails of an image, made in a worker process under
+        the pixel, memory and time limits; refusals as ``IMAGE_TOO_LARGE`` /
+        ``IMAGE_UNREADABLE``."""
+        try:
+            return await self.image_workers.process(
+                source,
+                media_type,
+                workdir,
+                max_pixels=self.limits.max_image_pixels,
+                max_total_pixels=self.limits.max_image_total_pixels,
+            )
+        except images.ImageTooLarge as exc:
+            raise ImageTooLarge(
+                f"Images can have at most {self.limits.max_image_pixels:,} pixels, "
+                f"{self.limits.max_image_total_pixels:,} over all frames ({exc})"
+            ) from None
+        except images.ImageUnreadable as exc:
+            raise ImageUnreadable(
+                f"The image could not be decoded as {media_type.content_type}: {exc}"
+            ) from None
+
+    def make_workdir(self) -> Path:
+        """A fresh private directory for one file's processing (the caller removes it)."""
         self._temp_dir.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=self._temp_dir, prefix="work-"))
 
@@ -240,23 +275,7 @@ class Uploads:
                 received.sha256,
             )
             return [original], {ORIGINAL: received.path}, None, None
-        try:
-            processed = await self.image_workers.process(
-                received.path,
-                media_type,
-                workdir,
-                max_pixels=self.limits.max_image_pixels,
-                max_total_pixels=self.limits.max_image_total_pixels,
-            )
-        except images.ImageTooLarge as exc:
-            raise ImageTooLarge(
-                f"Images can have at most {self.limits.max_image_pixels:,} pixels, "
-                f"{self.limits.max_image_total_pixels:,} over all frames ({exc})"
-            ) from None
-        except images.ImageUnreadable as exc:
-            raise ImageUnreadable(
-                f"The image could not be decoded as {media_type.content_type}: {exc}"
-            ) from None
+        processed = await self.decode_image(received.path, media_type, workdir)
         variants = [
             VariantRecord(
                 v.name, blob_key(attachment_id, v.name), v.content_type, v.size, v.sha256,

@@ -54,6 +54,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     # The site role (DESIGN §6.3): 'user' | 'moderator' | 'admin' (services.roles).
     Column("role", String(16), nullable=False, default="user", server_default="user", index=True),
+    # The profile picture's current version (services.avatars); NULL: initials are shown.
+    Column("avatar_key", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=True),

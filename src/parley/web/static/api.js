@@ -270,6 +270,27 @@ export class Api {
   requestConversationExport(id) { return this.post(`/conversations/${enc(id)}/export`).then((r) => r.export); }
   exports() { return this.get("/users/me/exports").then((r) => r.exports); }
   deleteAccount(password) { return this.request("DELETE", "/users/me", { body: { password } }); }
+  /** A new profile picture (multipart); resolves to the updated user. */
+  async setAvatar(file) {
+    const token = await this.token();
+    const form = new FormData();
+    form.append("file", file, file.name);
+    let response;
+    try {
+      response = await fetch(`${BASE}/users/me/avatar`, {
+        method: "PUT",
+        headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+        body: form,
+        credentials: "same-origin",
+      });
+    } catch (error) {
+      throw new NetworkError(error);
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data, Number(response.headers.get("Retry-After")) || undefined);
+    return data.user;
+  }
+  removeAvatar() { return this.delete("/users/me/avatar").then((r) => r.user); }
   changePassword(current, next) { return this.post("/users/me/password", { current_password: current, new_password: next }); }
   twoFactor() { return this.get("/users/me/2fa").then((r) => r.two_factor); }
   enrolTwoFactor() { return this.post("/users/me/2fa").then((r) => r.two_factor); }

@@ -2,7 +2,7 @@
 // (sidebar + main pane + connection banner), routing between views, global shortcuts.
 
 import { api } from "./api.js";
-import { h, icon, toast } from "./dom.js";
+import { h, icon, setAvatarSource, toast } from "./dom.js";
 import { setPageTitle, startNotifications } from "./notify.js";
 import { startNotificationPrefs } from "./notify-prefs.js";
 import { registerServiceWorker, syncPush } from "./push.js";
@@ -38,6 +38,7 @@ let stopNotifications = null;
 let offContacts = null;
 
 applyTheme();
+setAvatarSource((id) => (id && id === store.me?.id ? store.me.avatar : store.users.get(id)?.avatar) || null);
 
 async function boot() {
   api.onAuthLost = () => loggedOut({ reason: "Your session has ended. Please log in again." });

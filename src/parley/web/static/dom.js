@@ -148,8 +148,19 @@ export function hueClass(id) {
   return `hue-${hash % 12}`;
 }
 
+// Where a user's profile picture is: set once by the app (from the store), so every
+// avatar() shows the picture when there is one, initials otherwise.
+let pictureOf = () => null;
+
+export function setAvatarSource(lookup) {
+  pictureOf = lookup;
+}
+
 export function avatar(id, name, { size = "md", presence } = {}) {
-  const el = h("span", { class: ["avatar", `avatar-${size}`, hueClass(id)], "aria-hidden": "true" }, initials(name));
+  const picture = pictureOf(id);
+  const url = picture ? (size === "lg" ? picture.large : picture.small) : null;
+  const el = h("span", { class: ["avatar", `avatar-${size}`, hueClass(id), url && "has-picture"], "aria-hidden": "true" },
+    url ? h("img", { class: "avatar-img", src: url, alt: "", loading: "lazy", decoding: "async" }) : initials(name));
   // Online and away get a dot; offline is the absence of one (as in Slack).
   if (presence === "online" || presence === "away") {
     el.append(h("span", { class: ["presence-dot", `presence-${presence}`], title: presence === "online" ? "Online" : "Away" }));

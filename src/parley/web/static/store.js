@@ -152,8 +152,11 @@ export class Store extends Emitter {
       username: user.username ?? known?.username,
       display_name: user.display_name ?? known?.display_name,
       is_bot: user.is_bot ?? known?.is_bot ?? false, // bot accounts (DESIGN §6.6) are marked as such
+      // The profile picture's URLs (null: initials); absent from partial user objects.
+      avatar: user.avatar !== undefined ? user.avatar : known?.avatar ?? null,
     };
-    if (known && known.username === merged.username && known.display_name === merged.display_name && known.is_bot === merged.is_bot) return;
+    if (known && known.username === merged.username && known.display_name === merged.display_name
+      && known.is_bot === merged.is_bot && known.avatar?.small === merged.avatar?.small) return;
     this.users.set(user.id, merged);
     this._usersChanged();
   }
@@ -225,7 +228,7 @@ export class Store extends Emitter {
     const counted = this._countedSeq.get(conversation.id) || 0;
     this._countedSeq.set(conversation.id, Math.max(counted, merged.last_seq || 0));
     for (const member of conversation.members || []) {
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot });
+      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot, avatar: member.avatar });
     }
     if (known && known.name !== merged.name) this.emit(`conversation:${conversation.id}`, merged);
   }
@@ -385,7 +388,7 @@ export class Store extends Emitter {
     const map = new Map();
     for (const member of list) {
       map.set(member.user_id, { ...member });
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot });
+      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot, avatar: member.avatar });
     }
     this.members.set(conversationId, map);
     const conversation = this.conversations.get(conversationId);

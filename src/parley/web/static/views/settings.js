@@ -3,12 +3,13 @@
 // deleting the account (docs/lifecycle.md).
 
 import { api } from "../api.js";
-import { avatar, formatAgo, h, icon, toast } from "../dom.js";
+import { formatAgo, h, icon, toast } from "../dom.js";
 import { setPageTitle } from "../notify.js";
 import { store } from "../store.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { BotsCard } from "./integrations.js";
 import { notificationSettingsCard } from "./notify-settings.js";
+import { profilePicture } from "./profile_picture.js";
 import { passwordCard, TwoFactorCard } from "./security_settings.js";
 
 const THEME_KEY = "parley.theme";
@@ -163,7 +164,7 @@ export class SettingsView {
       },
     },
     h("div", { class: "profile-row" },
-      avatar(me.id, me.display_name || me.username, { size: "lg" }),
+      profilePicture(),
       h("div", { class: "field grow" },
         h("label", { class: "field-label", for: "profile-display-name" }, "Display name"),
         input,
