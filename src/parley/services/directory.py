@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, ValidationFailed
-from parley.services.access import CONVERSATION_NOT_FOUND, lock_conversation
+from parley.services.access import CONVERSATION_NOT_FOUND, is_member, lock_conversation
 from parley.services.conversations import Conversations
 from parley.store.db import Database
 from parley.store.tables import conversations, members
@@ -103,19 +103,13 @@ class Directory:
                     )
                 )
             ).first()
-            is_member = (
-                await conn.execute(
-                    select(members.c.user_id).where(
-                        members.c.conversation_id == conversation_id, members.c.user_id == user_id
-                    )
-                )
-            ).first()
-            if public is None and is_member is None:
+            already = await is_member(conn, conversation_id, user_id)
+            if public is None and not already:
                 raise NotFound(CONVERSATION_NOT_FOUND)
             line = (
-                await self._conversations.admit(conn, conversation_id, user_id, now, via="directory")
-                if is_member is None
-                else None
+                None
+                if already
+                else await self._conversations.admit(conn, conversation_id, user_id, now, via="directory")
             )
         if line is not None:
             await self._conversations.announce_joined(conversation_id, line, user_id)

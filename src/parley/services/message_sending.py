@@ -37,6 +37,8 @@ __all__ = [
     "SendLimits",
     "SendRequest",
     "SendResult",
+    "batch_events",
+    "changed_event",
     "created_event",
     "mention_ids",
     "resolve_mentions",

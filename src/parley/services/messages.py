@@ -19,7 +19,7 @@ from parley.observability.metrics import Metrics
 from parley.security.ratelimit import RateLimiter
 from parley.services import attachment_records
 from parley.services.access import MESSAGE_NOT_FOUND, bump_version, membership, visible_message
-from parley.services.events import Event, EventSink
+from parley.services.events import EventSink
 from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_records import (
     IN_CONVERSATION,
