@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, ValidationFailed
@@ -21,6 +21,9 @@ from parley.store.tables import conversations, members
 
 MAX_PAGE = 100
 MAX_QUERY = 100
+# Spelled as a literal, as the partial index ix_conversations_public is: a bound parameter
+# does not match its WHERE, and the planner would read every conversation instead.
+_PUBLIC = text("conversations.visibility = 'public'")
 _MEMBER_COUNT = (
     select(func.count())
     .select_from(members)
@@ -62,7 +65,7 @@ class Directory:
                 _MEMBER_COUNT.label("member_count"),
                 mine.label("joined"),
             )
-            .where(conversations.c.visibility == "public", conversations.c.type == "group")
+            .where(_PUBLIC, conversations.c.type == "group")
             .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
             .limit(limit + 1)
         )
