@@ -54,13 +54,19 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     # The Threads view lists what Bob follows (he took part), with what he has not read
     # (his open panel read everything so far; now it is closed).
     bob_page.close()
-    rest.send(alice, cid, "one more idea: Kestrel", thread_root_id=root["id"])
+    kestrel = rest.send(alice, cid, "one more idea: Kestrel", thread_root_id=root["id"])
     threads_page = open_as(shots, bob, "/threads")
     item = threads_page.locator(".threads-item", has_text="which release name?")
     expect(item).to_be_visible()
     expect(item.locator(".badge")).to_have_text("1")
     item.locator("a").click()
     expect(threads_page.get_by_role("complementary", name="Thread").locator(".thread-replies .msg-text")).to_have_count(3)
+
+    # A link to a reply in a thread (a search hit, a notification) opens its thread.
+    linked = open_as(shots, alice, f"/c/{cid}/m/{kestrel['id']}")
+    linked_panel = linked.get_by_role("complementary", name="Thread")
+    expect(linked_panel.locator(".thread-replies .msg-text")).to_have_count(3)
+    expect(linked.locator(".msg.is-highlighted", has_text="which release name?")).to_be_visible()
 
     # On a phone the panel is the whole screen.
     phone = open_as(shots, bob, f"/c/{cid}?thread={root['id']}", viewport=MOBILE)
