@@ -42,12 +42,14 @@ export class ThreadPanel {
           h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation"),
           h("button", { type: "submit", class: "btn btn-small btn-primary" }, icon("send", { size: 14 }), " Reply"))));
     this.off = store.on(`thread:${rootId}`, (change) => this.onChange(change));
+    store.openThreadId = rootId;
     this.renderFollow();
   }
 
   destroy() {
     this.off?.();
     this.destroyed = true;
+    if (store.openThreadId === this.rootId) store.openThreadId = null;
   }
 
   async load() {
@@ -119,11 +121,13 @@ export class ThreadPanel {
 
   async markRead() {
     const last = Math.max(0, ...[...this.replies.values()].map((r) => r.seq));
-    if (!last || document.visibilityState !== "visible" || last <= (this.state?.last_read_seq || 0)) return;
+    const marked = Math.max(this.state?.last_read_seq || 0, this._marking || 0);
+    if (!last || document.visibilityState !== "visible" || last <= marked) return;
+    this._marking = last; // one request per new reply, however many events announce it
     try {
       store.setThreadState(await api.markThreadRead(this.rootId, last));
     } catch {
-      /* marked again with the next reply */
+      this._marking = 0; // marked again with the next reply
     }
   }
 
@@ -139,8 +143,7 @@ export class ThreadPanel {
         thread_broadcast: this.broadcast.checked,
       });
       this.broadcast.checked = false;
-      store.applyMessage(message);
-      this.onChange({ reply: message });
+      store.applyMessage(message); // announces the reply to this panel too (thread:{root})
     } catch (error) {
       this.input.value = content;
       toast(error.message || "Couldn't send the reply", { error: true });
