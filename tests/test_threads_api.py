@@ -134,9 +134,12 @@ async def test_follow_unfollow_read_and_the_threads_view(client: httpx.AsyncClie
     # Taking part again follows again.
     await send(client, alice, cid, "one more thing", thread_root_id=busy["id"])
     assert [t["root"]["id"] for t in await followed(client, alice)] == [busy["id"]]
-    # Bob follows his own root; it shows the newest thread first.
+    # A thread followed before any reply comes last; the newest reply first.
+    silent = await send(client, bob, cid, "nothing yet")
+    await client.put(f"/api/v1/messages/{silent['id']}/thread/follow", headers=alice.headers)
+    assert [t["root"]["id"] for t in await followed(client, alice)] == [busy["id"], silent["id"]]
     await send(client, carol, cid, "on the quiet one", thread_root_id=quiet["id"])
-    assert [t["root"]["id"] for t in await followed(client, alice)] == [quiet["id"], busy["id"]]
+    assert [t["root"]["id"] for t in await followed(client, alice)] == [quiet["id"], busy["id"], silent["id"]]
 
     # Leaving the conversation takes its threads out of the listing.
     leave = await client.delete(f"/api/v1/conversations/{cid}/members/{carol.id}", headers=carol.headers)

@@ -148,7 +148,8 @@ class Threads:
                 ),
             )
             .where(thread_follows.c.user_id == user_id, thread_follows.c.following.is_(True))
-            .order_by(messages.c.thread_last_reply_at.desc(), thread_follows.c.root_id)
+            # A thread followed before any reply has no last reply: last, on both databases.
+            .order_by(messages.c.thread_last_reply_at.desc().nulls_last(), thread_follows.c.root_id)
         )
         if unread_only:
             query = query.where(_UNREAD_IN_FOLLOWED > 0)
