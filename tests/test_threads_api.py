@@ -178,7 +178,7 @@ async def test_bad_thread_replies_are_refused(client: httpx.AsyncClient) -> None
     # A reply's own thread is not a thread; huge and negative marks are refused.
     nested = await client.get(f"/api/v1/messages/{reply['id']}/thread", headers=alice.headers)
     assert nested.status_code == 400 and code(nested) == "VALIDATION_ERROR"
-    for seq in (-1, 2**63, "seven", None):
+    for seq in (-1, 2**63, 2**63 - 1, "seven", None):
         response = await client.post(f"/api/v1/messages/{root['id']}/thread/read", json={"seq": seq}, headers=alice.headers)
         assert response.status_code == 400, (seq, response.text)
     for params in ({"limit": 0}, {"limit": 101}, {"before_seq": 2**64}):

@@ -27,7 +27,7 @@ from parley.services.access import membership, visible_message
 from parley.services.events import Event, EventSink
 from parley.services.message_records import Message, load_messages
 from parley.store.db import Database
-from parley.store.tables import members, messages, thread_follows
+from parley.store.tables import conversations, members, messages, thread_follows
 from parley.store.upsert import insert_or_ignore
 
 MAX_PAGE = 100
@@ -192,10 +192,18 @@ class Threads:
         return {"state": state.to_public()}
 
     async def mark_read(self, user_id: str, root_id: str, seq: int) -> dict[str, Any]:
-        """Move the caller's read mark of the thread forward to ``seq`` (never back)."""
+        """Move the caller's read mark of the thread forward to ``seq`` (never back); a
+        seq past the conversation's last is an error, as for the conversation's mark."""
         now = utcnow()
         async with self._db.transaction() as conn:
             root = await self._root(conn, user_id, root_id)
+            last_seq = (
+                await conn.execute(
+                    select(conversations.c.last_seq).where(conversations.c.id == root.conversation_id)
+                )
+            ).scalar_one()
+            if seq > last_seq:
+                raise ValidationFailed.field("seq", f"is past the conversation's last seq ({last_seq})")
             await self._ensure_row(conn, user_id, root, now, following=False)
             await conn.execute(
                 update(thread_follows)
