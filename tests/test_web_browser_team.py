@@ -80,6 +80,26 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     expect(linked_panel.locator(".thread-replies .msg-text")).to_have_count(3)
     expect(linked.locator(".msg.is-highlighted", has_text="which release name?")).to_be_visible()
 
+    # React to, edit and delete a reply from the panel.
+    entry = linked_panel.locator(".thread-msg", has_text="Kestrel")
+    entry.hover()
+    entry.get_by_role("button", name="Add reaction").click()
+    picker = linked.get_by_role("dialog", name="Choose a reaction")
+    picker.get_by_role("searchbox", name="Search emoji").fill("rocket")
+    picker.get_by_role("button", name=re.compile(r"^React with 🚀")).click()
+    expect(entry.locator(".reaction", has_text="🚀")).to_have_attribute("aria-pressed", "true")
+    entry.hover()
+    entry.get_by_role("button", name="Edit").click()
+    editor = entry.get_by_role("textbox", name="Edit reply")
+    editor.fill("one more idea: Kestrel or Osprey")
+    editor.press("Enter")
+    expect(linked_panel.locator(".thread-msg", has_text="Osprey")).to_be_visible()
+    osprey = linked_panel.locator(".thread-msg", has_text="Osprey")
+    osprey.hover()
+    osprey.get_by_role("button", name="Delete").click()
+    linked.get_by_role("dialog", name="Delete reply?").get_by_role("button", name="Delete").click()
+    expect(linked_panel.locator(".msg-tombstone")).to_have_text("This message was deleted")
+
     # On a phone the panel is the whole screen.
     phone = open_as(shots, bob, f"/c/{cid}?thread={root['id']}", viewport=MOBILE)
     phone_panel = phone.get_by_role("complementary", name="Thread")

@@ -329,7 +329,11 @@ export class Store extends Emitter {
   applyReactions(conversationId, messageId, reactions, seq) {
     const timeline = this.timelines.get(conversationId);
     const message = timeline?.byId.get(messageId);
-    if (!message) return;
+    if (!message) {
+      // Not in the timeline: maybe a reply shown in an open thread panel (views/thread.js).
+      this.emit("reactions", { conversationId, messageId, reactions, seq });
+      return;
+    }
     if (Number.isInteger(seq) && seq < message.version_seq) return;
     this.applyMessage({ ...message, reactions, version_seq: Number.isInteger(seq) ? seq : message.version_seq });
   }
