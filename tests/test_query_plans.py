@@ -159,6 +159,26 @@ async def _retention(c: Container, d: Dataset) -> None:
     await c.retention.run(as_of=utcnow() + timedelta(days=2))
 
 
+async def _threads_and_pins(c: Container, d: Dataset) -> None:
+    """DESIGN §6.5: replies in a thread (the root's new version, follows), the thread's
+    page, the followed threads, a read mark, a pin and the pins."""
+    heavy, busy = d.heavy_user, d.busiest
+    root = d.message_ids[busy][-5]
+    for i in range(3):
+        await c.messages.send(heavy, busy, f"in the thread {i}", thread_root_id=root)
+    await c.threads.replies(heavy, root)
+    await c.threads.followed(heavy)
+    await c.threads.mark_read(heavy, root, d.last_seq[busy])
+    await c.pins.pin(heavy, root)
+    await c.pins.list(heavy, busy)
+
+
+async def _directory(c: Container, d: Dataset) -> None:
+    """DESIGN §6.3: the public groups (none made public here: the index must still serve)."""
+    await c.directory.list(d.heavy_user)
+    await c.directory.list(d.heavy_user, q="group")
+
+
 async def _delete_conversation(c: Container, d: Dataset) -> None:
     groups = [g for g in d.conversations_of(d.heavy_user) if g not in d.direct_ids]
     await c.conversations.delete(d.heavy_user, groups[-1])  # the heavy user owns theirs
@@ -181,6 +201,11 @@ OPERATIONS = [
     Operation("reactions", _reactions, lambda d: LOOKUP_BUDGET, expect=("INSERT INTO reactions",)),
     Operation("search and its lookups by id", _search, lambda d: PAGE_BUDGET),
     Operation("presence", _presence, lambda d: LOOKUP_BUDGET),
+    # Before edit and delete: its attachment sweep runs in the background after it.
+    Operation("threads and pins", _threads_and_pins, lambda d: LOOKUP_BUDGET,
+              expect=("messages.thread_root_id", "thread_follows", "messages.pinned_at")),
+    Operation("public group directory", _directory, None,
+              expect=("visibility = 'public'",)),
     Operation("edit and delete", _edit_and_delete, lambda d: LOOKUP_BUDGET),
     # A batch reads its next messages by seq: one bounded range of one conversation.
     Operation("retention sweep", _retention, lambda d: RETENTION_BATCH + LOOKUP_BUDGET,

@@ -134,9 +134,12 @@ async def test_follow_unfollow_read_and_the_threads_view(client: httpx.AsyncClie
     # Taking part again follows again.
     await send(client, alice, cid, "one more thing", thread_root_id=busy["id"])
     assert [t["root"]["id"] for t in await followed(client, alice)] == [busy["id"]]
-    # Bob follows his own root; it shows the newest thread first.
+    # A thread followed before any reply comes last; the newest reply first.
+    silent = await send(client, bob, cid, "nothing yet")
+    await client.put(f"/api/v1/messages/{silent['id']}/thread/follow", headers=alice.headers)
+    assert [t["root"]["id"] for t in await followed(client, alice)] == [busy["id"], silent["id"]]
     await send(client, carol, cid, "on the quiet one", thread_root_id=quiet["id"])
-    assert [t["root"]["id"] for t in await followed(client, alice)] == [quiet["id"], busy["id"]]
+    assert [t["root"]["id"] for t in await followed(client, alice)] == [quiet["id"], busy["id"], silent["id"]]
 
     # Leaving the conversation takes its threads out of the listing.
     leave = await client.delete(f"/api/v1/conversations/{cid}/members/{carol.id}", headers=carol.headers)
@@ -175,7 +178,7 @@ async def test_bad_thread_replies_are_refused(client: httpx.AsyncClient) -> None
     # A reply's own thread is not a thread; huge and negative marks are refused.
     nested = await client.get(f"/api/v1/messages/{reply['id']}/thread", headers=alice.headers)
     assert nested.status_code == 400 and code(nested) == "VALIDATION_ERROR"
-    for seq in (-1, 2**63, "seven", None):
+    for seq in (-1, 2**63, 2**63 - 1, "seven", None):
         response = await client.post(f"/api/v1/messages/{root['id']}/thread/read", json={"seq": seq}, headers=alice.headers)
         assert response.status_code == 400, (seq, response.text)
     for params in ({"limit": 0}, {"limit": 101}, {"before_seq": 2**64}):

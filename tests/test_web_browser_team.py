@@ -6,12 +6,23 @@ details panel, joined from their page)."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.browser_helpers import MOBILE, Browser, Rest, conversation_link, message, open_as
+
+# docs/team-chat.md shows these screens; refreshed as test_web_screenshots refreshes its own.
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
+
+
+def document(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if UPDATE:
+        page.screenshot(path=str(DOCS / f"{name}.png"))
 
 
 def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: Rest) -> None:
@@ -50,11 +61,12 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     expect(panel.locator(".thread-replies .msg-text")).to_have_text(["Hummingbird", "Hummingbird it is"])
     expect(message(bob_page, "Hummingbird it is")).to_be_visible()  # in the timeline too
     expect(bob_page.locator(".msg", has_text="which release name?").locator(".msg-thread")).to_contain_text("2 replies")
+    document(bob_page, "thread-light-desktop")
 
     # The Threads view lists what Bob follows (he took part), with what he has not read
     # (his open panel read everything so far; now it is closed).
     bob_page.close()
-    rest.send(alice, cid, "one more idea: Kestrel", thread_root_id=root["id"])
+    kestrel = rest.send(alice, cid, "one more idea: Kestrel", thread_root_id=root["id"])
     threads_page = open_as(shots, bob, "/threads")
     item = threads_page.locator(".threads-item", has_text="which release name?")
     expect(item).to_be_visible()
@@ -62,10 +74,37 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     item.locator("a").click()
     expect(threads_page.get_by_role("complementary", name="Thread").locator(".thread-replies .msg-text")).to_have_count(3)
 
+    # A link to a reply in a thread (a search hit, a notification) opens its thread.
+    linked = open_as(shots, alice, f"/c/{cid}/m/{kestrel['id']}")
+    linked_panel = linked.get_by_role("complementary", name="Thread")
+    expect(linked_panel.locator(".thread-replies .msg-text")).to_have_count(3)
+    expect(linked.locator(".msg.is-highlighted", has_text="which release name?")).to_be_visible()
+
+    # React to, edit and delete a reply from the panel.
+    entry = linked_panel.locator(".thread-msg", has_text="Kestrel")
+    entry.hover()
+    entry.get_by_role("button", name="Add reaction").click()
+    picker = linked.get_by_role("dialog", name="Choose a reaction")
+    picker.get_by_role("searchbox", name="Search emoji").fill("rocket")
+    picker.get_by_role("button", name=re.compile(r"^React with 🚀")).click()
+    expect(entry.locator(".reaction", has_text="🚀")).to_have_attribute("aria-pressed", "true")
+    entry.hover()
+    entry.get_by_role("button", name="Edit").click()
+    editor = entry.get_by_role("textbox", name="Edit reply")
+    editor.fill("one more idea: Kestrel or Osprey")
+    editor.press("Enter")
+    expect(linked_panel.locator(".thread-msg", has_text="Osprey")).to_be_visible()
+    osprey = linked_panel.locator(".thread-msg", has_text="Osprey")
+    osprey.hover()
+    osprey.get_by_role("button", name="Delete").click()
+    linked.get_by_role("dialog", name="Delete reply?").get_by_role("button", name="Delete").click()
+    expect(linked_panel.locator(".msg-tombstone")).to_have_text("This message was deleted")
+
     # On a phone the panel is the whole screen.
     phone = open_as(shots, bob, f"/c/{cid}?thread={root['id']}", viewport=MOBILE)
     phone_panel = phone.get_by_role("complementary", name="Thread")
     expect(phone_panel.locator(".thread-replies .msg-text")).to_have_count(3)
+    document(phone, "thread-light-mobile")
     box_width = phone_panel.bounding_box()["width"]
     assert box_width == MOBILE["width"], box_width
     phone_panel.get_by_role("button", name="Close thread").click()
@@ -91,6 +130,8 @@ def test_pins_and_forwarding(shots: Browser, rest: Rest) -> None:
     details = page.get_by_role("complementary", name="Conversation details")
     expect(details.locator(".pin-item")).to_have_count(1)
     expect(details.locator(".pin-item")).to_contain_text("the wiki is at /wiki")
+    details.locator(".pins").scroll_into_view_if_needed()
+    document(page, "pins-light-desktop")
 
     # Forward to another conversation: the copy says where it came from.
     bubble.hover()
@@ -130,6 +171,7 @@ def test_directory_and_invite_links(shots: Browser, rest: Rest) -> None:
     row = page.locator(".directory-item", has_text=name)
     expect(row).to_be_visible()
     expect(page.locator(".directory-item", has_text="Back room")).to_have_count(0)
+    document(page, "directory-light-desktop")
     row.get_by_role("button", name="Join").click()
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
     expect(page.locator(".msg-system", has_text="You joined")).to_be_visible()

@@ -76,6 +76,18 @@ async def membership(
     )
 
 
+async def is_member(conn: AsyncConnection, conversation_id: str, user_id: str) -> bool:
+    """Whether ``user_id`` is in the conversation now (no error either way: joining asks)."""
+    row = (
+        await conn.execute(
+            select(members.c.user_id).where(
+                members.c.conversation_id == conversation_id, members.c.user_id == user_id
+            )
+        )
+    ).first()
+    return row is not None
+
+
 async def visible_message(
     conn: AsyncConnection, user_id: str, message_id: str, *, urls: AttachmentUrls | None
 ) -> Message:

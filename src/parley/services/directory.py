@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from parley.clock import isoformat, utcnow
 from parley.errors import NotFound, ValidationFailed
-from parley.services.access import CONVERSATION_NOT_FOUND, lock_conversation
+from parley.services.access import CONVERSATION_NOT_FOUND, is_member, lock_conversation
 from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
@@ -22,6 +22,9 @@ from parley.store.tables import conversations, members
 
 MAX_PAGE = 100
 MAX_QUERY = 100
+# Spelled as a literal, as the partial index ix_conversations_public is: a bound parameter
+# does not match its WHERE, and the planner would read every conversation instead.
+_PUBLIC = text("conversations.visibility = 'public'")
 _MEMBER_COUNT = (
     select(func.count())
     .select_from(members)
@@ -63,7 +66,7 @@ class Directory:
                 _MEMBER_COUNT.label("member_count"),
                 mine.label("joined"),
             )
-            .where(conversations.c.visibility == "public", conversations.c.type == "group")
+            .where(_PUBLIC, conversations.c.type == "group")
             .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
             .limit(limit + 1)
         )
@@ -104,19 +107,13 @@ class Directory:
                     )
                 )
             ).first()
-            is_member = (
-                await conn.execute(
-                    select(members.c.user_id).where(
-                        members.c.conversation_id == conversation_id, members.c.user_id == user_id
-                    )
-                )
-            ).first()
-            if public is None and is_member is None:
+            already = await is_member(conn, conversation_id, user_id)
+            if public is None and not already:
                 raise NotFound(CONVERSATION_NOT_FOUND)
             line = (
-                await self._conversations.admit(conn, conversation_id, user_id, now, via="directory")
-                if is_member is None
-                else None
+                None
+                if already
+                else await self._conversations.admit(conn, conversation_id, user_id, now, via="directory")
             )
         if line is not None:
             await self._conversations.announce_joined(conversation_id, line, user_id)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from parley.clock import isoformat, utcnow
 from parley.errors import Forbidden, InviteUnusable, NotFound
 from parley.ids import new_id
-from parley.services.access import lock_conversation, membership, require_admin
+from parley.services.access import is_member, lock_conversation, membership, require_admin
 from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
@@ -183,14 +183,7 @@ class Invites:
                     ).where(conversations.c.id == invite.conversation_id)
                 )
             ).one()
-            joined = (
-                await conn.execute(
-                    select(members.c.user_id).where(
-                        members.c.conversation_id == invite.conversation_id,
-                        members.c.user_id == user_id,
-                    )
-                )
-            ).first() is not None
+            joined = await is_member(conn, invite.conversation_id, user_id)
         return {
             "conversation": {
                 "id": group.id,
@@ -212,16 +205,8 @@ class Invites:
             # The group's lock first (the order every join takes): the member check below
             # stays true until commit, so a use is consumed only by a real join.
             await lock_conversation(conn, invite.conversation_id)
-            is_member = (
-                await conn.execute(
-                    select(members.c.user_id).where(
-                        members.c.conversation_id == invite.conversation_id,
-                        members.c.user_id == user_id,
-                    )
-                )
-            ).first()
             line = None
-            if is_member is None:
+            if not await is_member(conn, invite.conversation_id, user_id):
                 used = await conn.execute(
                     update(conversation_invites)
                     .where(

@@ -38,6 +38,8 @@ __all__ = [
     "SendLimits",
     "SendRequest",
     "SendResult",
+    "batch_events",
+    "changed_event",
     "created_event",
 ]
 

@@ -28,7 +28,7 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event, EventSink
 from parley.services.message_records import Message, load_messages
 from parley.store.db import Database
-from parley.store.tables import members, messages, thread_follows
+from parley.store.tables import conversations, members, messages, thread_follows
 from parley.store.upsert import insert_or_ignore
 from parley.wire.events import EventType
 
@@ -155,7 +155,8 @@ class Threads:
                 ),
             )
             .where(thread_follows.c.user_id == user_id, thread_follows.c.following.is_(True))
-            .order_by(messages.c.thread_last_reply_at.desc(), thread_follows.c.root_id)
+            # A thread followed before any reply has no last reply: last, on both databases.
+            .order_by(messages.c.thread_last_reply_at.desc().nulls_last(), thread_follows.c.root_id)
         )
         if unread_only:
             query = query.where(_UNREAD_IN_FOLLOWED > 0)
@@ -200,10 +201,18 @@ class Threads:
         return {"state": state.to_public()}
 
     async def mark_read(self, user_id: str, root_id: str, seq: int) -> dict[str, Any]:
-        """Move the caller's read mark of the thread forward to ``seq`` (never back)."""
+        """Move the caller's read mark of the thread forward to ``seq`` (never back); a
+        seq past the conversation's last is an error, as for the conversation's mark."""
         now = utcnow()
         async with self._db.transaction() as conn:
             root = await self._root(conn, user_id, root_id)
+            last_seq = (
+                await conn.execute(
+                    select(conversations.c.last_seq).where(conversations.c.id == root.conversation_id)
+                )
+            ).scalar_one()
+            if seq > last_seq:
+                raise ValidationFailed.field("seq", f"is past the conversation's last seq ({last_seq})")
             await self._ensure_row(conn, user_id, root, now, following=False)
             await conn.execute(
                 update(thread_follows)

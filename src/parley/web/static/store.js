@@ -133,6 +133,7 @@ export class Store extends Emitter {
     this.openConversationId = null;
     this._countedSeq = new Map();
     this.threadStates = new Map(); // root id → {following, last_read_seq, unread_count, ...}
+    this.openThreadId = null; // the thread panel on screen, if any
   }
 
   // --- people
@@ -351,7 +352,9 @@ export class Store extends Emitter {
     const state = this.threadStates.get(message.thread_root_id);
     const fromOther = message.sender_id && message.sender_id !== this.me?.id;
     const counted = Math.max(state?.counted_seq || 0, state?.last_read_seq || 0);
-    if (state && live && fromOther && !message.deleted && message.seq > counted) {
+    // The open thread panel reads it as it arrives (and marks it read on the server).
+    const reading = this.openThreadId === message.thread_root_id && document.visibilityState === "visible";
+    if (state && live && fromOther && !reading && !message.deleted && message.seq > counted) {
       state.counted_seq = message.seq; // each reply counted once (an ack and an event)
       state.unread_count = (state.unread_count || 0) + 1;
       this.emit("threads", state);
@@ -369,7 +372,11 @@ export class Store extends Emitter {
   applyReactions(conversationId, messageId, reactions, seq) {
     const timeline = this.timelines.get(conversationId);
     const message = timeline?.byId.get(messageId);
-    if (!message) return;
+    if (!message) {
+      // Not in the timeline: maybe a reply shown in an open thread panel (views/thread.js).
+      this.emit("reactions", { conversationId, messageId, reactions, seq });
+      return;
+    }
     if (Number.isInteger(seq) && seq < message.version_seq) return;
     this.applyMessage({ ...message, reactions, version_seq: Number.isInteger(seq) ? seq : message.version_seq });
   }

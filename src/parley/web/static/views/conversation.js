@@ -6,7 +6,7 @@ import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } 
 import { plainText } from "../markdown.js";
 import { setPageTitle } from "../notify.js";
 import { conversationPath, messageUrl, navigate, threadPath } from "../router.js";
-import { store } from "../store.js";
+import { store, threadOnly } from "../store.js";
 import { sync } from "../sync.js";
 import { Composer } from "./composer.js";
 import { CommandNotes } from "./slash_commands.js";
@@ -45,6 +45,10 @@ export class ConversationView {
       }
     }
     if (this.destroyed) return;
+    // A link to a reply that lives in a thread shows its root, with the thread open.
+    const inThread = messageId ? await this.threadOf(messageId) : null;
+    if (this.destroyed) return;
+    if (inThread) messageId = inThread;
     this.build(conversation);
     store.openConversationId = this.id;
     const unreadAfter = (conversation.unread_count || 0) > 0 ? conversation.last_read_seq || 0 : null;
@@ -56,11 +60,31 @@ export class ConversationView {
     // while history loaded (opened the emoji picker, started a search): never steal it.
     const untouched = document.activeElement === focusedBefore || document.activeElement === document.body;
     if (!messageId && untouched) this.composer.focus();
+    if (inThread) this.openThread(inThread);
+  }
+
+  /** The root of `messageId` when it is a reply shown only in its thread, else null. */
+  async threadOf(messageId) {
+    let target = store.findMessage(messageId);
+    if (!target) {
+      try {
+        target = await api.message(messageId);
+      } catch {
+        return null; // the timeline says the message is gone
+      }
+    }
+    return target && threadOnly(target) && target.conversation_id === this.id ? target.thread_root_id : null;
   }
 
   /** The same conversation, another message (a quote click, a search result). */
   async showMessage(messageId) {
     if (!this.timeline) return this.open(messageId);
+    const inThread = messageId ? await this.threadOf(messageId) : null;
+    if (inThread) {
+      await this.timeline.focusMessage(inThread);
+      this.openThread(inThread);
+      return;
+    }
     if (messageId) await this.timeline.focusMessage(messageId);
     else this.timeline.clearHighlight();
   }

@@ -74,7 +74,8 @@ export function renderMessage(message, ctx) {
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
   if (message.thread?.reply_count) main.append(threadSummary(message, ctx));
   if (message.pinned && !message.deleted) {
-    main.prepend(h("div", { class: "msg-pinned", title: `Pinned by ${store.displayName(message.pinned.by)}` }, icon("pin", { size: 12 }), " Pinned"));
+    const mark = h("div", { class: "msg-pinned", title: `Pinned by ${store.displayName(message.pinned.by)}` }, icon("pin", { size: 12 }), ` Pinned by ${store.displayName(message.pinned.by)}`);
+    main.insertBefore(mark, ctx.grouped ? main.firstChild : main.firstChild?.nextSibling ?? null); // under the author
   }
   if (pending) main.append(pendingState(pending, ctx));
 

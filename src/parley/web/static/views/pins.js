@@ -2,7 +2,7 @@
 // current as messages are pinned, unpinned or deleted; a click shows the message.
 
 import { api } from "../api.js";
-import { h, icon } from "../dom.js";
+import { h } from "../dom.js";
 import { plainText } from "../markdown.js";
 import { conversationPath, navigate } from "../router.js";
 import { store } from "../store.js";
@@ -12,7 +12,7 @@ export class PinsSection {
     this.id = conversationId;
     this.list = h("ul", { class: "pins-list", "aria-label": "Pinned messages" });
     this.el = h("section", { class: "details-section pins" },
-      h("h3", { class: "details-section-title" }, icon("pin", { size: 14 }), " Pinned"), this.list);
+      h("h3", { class: "details-section-title" }, "Pinned"), this.list);
     this.off = store.on(`timeline:${conversationId}`, (change) => {
       const message = change?.message;
       if (!message) return; // a page of history, not a change

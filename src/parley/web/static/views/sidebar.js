@@ -252,6 +252,7 @@ export function systemText(message) {
       if (changes.name) return `${actor} renamed the group to “${changes.name}”`;
       if ("topic" in changes) return `${actor} changed the topic`;
       if ("slug" in changes) return `${actor} changed the group's link`;
+      if (changes.visibility) return changes.visibility === "public" ? `${actor} made the group public` : `${actor} made the group private`;
       return `${actor} changed the group settings`;
     }
     default:

@@ -5,8 +5,11 @@
 
 import { api } from "../api.js";
 import { formatFull, formatTime, avatar, h, icon, iconButton, toast } from "../dom.js";
-import { renderMarkdown } from "../markdown.js";
+import { plainText, renderMarkdown } from "../markdown.js";
 import { store } from "../store.js";
+import { sync } from "../sync.js";
+import { confirmDialog } from "./dialogs.js";
+import { openEmojiPicker } from "./emoji.js";
 
 export class ThreadPanel {
   constructor(conversationId, rootId, { onClose }) {
@@ -41,13 +44,23 @@ export class ThreadPanel {
         h("div", { class: "thread-composer-row" },
           h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation"),
           h("button", { type: "submit", class: "btn btn-small btn-primary" }, icon("send", { size: 14 }), " Reply"))));
-    this.off = store.on(`thread:${rootId}`, (change) => this.onChange(change));
+    this.editing = null; // the id of the reply being edited
+    const offThread = store.on(`thread:${rootId}`, (change) => this.onChange(change));
+    const offReactions = store.on("reactions", ({ messageId, reactions, seq }) => {
+      const reply = this.replies.get(messageId);
+      if (reply && !(Number.isInteger(seq) && seq < reply.version_seq)) {
+        this.onChange({ reply: { ...reply, reactions, version_seq: Number.isInteger(seq) ? seq : reply.version_seq } });
+      }
+    });
+    this.off = () => { offThread(); offReactions(); };
+    store.openThreadId = rootId;
     this.renderFollow();
   }
 
   destroy() {
     this.off?.();
     this.destroyed = true;
+    if (store.openThreadId === this.rootId) store.openThreadId = null;
   }
 
   async load() {
@@ -98,7 +111,7 @@ export class ThreadPanel {
 
   renderReplies() {
     const sorted = [...this.replies.values()].sort((a, b) => a.seq - b.seq);
-    this.list.replaceChildren(...sorted.map((reply) => h("li", {}, renderEntry(reply))));
+    this.list.replaceChildren(...sorted.map((reply) => h("li", {}, this.entry(reply))));
     this.list.lastElementChild?.scrollIntoView?.({ block: "nearest" });
   }
 
@@ -117,13 +130,85 @@ export class ThreadPanel {
     }
   }
 
+  /** A reply with its reactions and actions (react; edit and delete your own). */
+  entry(reply) {
+    if (reply.deleted) return renderEntry(reply);
+    const own = reply.sender_id === store.me.id;
+    if (this.editing === reply.id) return renderEntry(reply, this.editor(reply));
+    const reactions = (reply.reactions || []).map((r) => {
+      const mine = r.user_ids.includes(store.me.id);
+      return h("button", {
+        type: "button",
+        class: ["reaction", mine && "is-mine"],
+        "aria-pressed": mine ? "true" : "false",
+        "aria-label": `${r.emoji} ${r.count}. ${mine ? "Remove your reaction" : "React too"}`,
+        onclick: () => this.react(reply, r.emoji),
+      }, h("span", { class: "reaction-emoji" }, r.emoji), h("span", { class: "reaction-count" }, String(r.count)));
+    });
+    const tools = h("div", { class: "thread-tools", role: "toolbar", "aria-label": "Reply actions" },
+      iconButton("smile", "Add reaction", (event) => openEmojiPicker(event.currentTarget, (emoji) => this.react(reply, emoji))),
+      own ? iconButton("edit", "Edit", () => { this.editing = reply.id; this.renderReplies(); }) : null,
+      own ? iconButton("trash", "Delete", () => this.remove(reply)) : null);
+    return renderEntry(reply, [reactions.length ? h("div", { class: "msg-reactions" }, reactions) : null, tools]);
+  }
+
+  editor(reply) {
+    const box = h("textarea", { class: "input msg-editor-input", "aria-label": "Edit reply", rows: "2", dir: "auto" });
+    box.value = reply.content;
+    const stop = () => { this.editing = null; this.renderReplies(); };
+    box.addEventListener("keydown", async (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        stop();
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        const content = box.value;
+        if (!content.trim() || content === reply.content) return stop();
+        try {
+          await sync.edit(reply, content);
+          stop();
+        } catch (error) {
+          toast(error.message, { error: true });
+        }
+      }
+    });
+    queueMicrotask(() => box.focus());
+    return box;
+  }
+
+  async react(reply, emoji) {
+    try {
+      await sync.toggleReaction(reply, emoji);
+    } catch (error) {
+      toast(error.message || "Couldn't react", { error: true });
+    }
+  }
+
+  async remove(reply) {
+    const ok = await confirmDialog({
+      title: "Delete reply?",
+      message: `“${plainText(reply.content).slice(0, 120)}” will be deleted for everyone.`,
+      confirmLabel: "Delete",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await sync.remove(reply);
+    } catch (error) {
+      toast(error.message, { error: true });
+    }
+  }
+
   async markRead() {
     const last = Math.max(0, ...[...this.replies.values()].map((r) => r.seq));
-    if (!last || document.visibilityState !== "visible" || last <= (this.state?.last_read_seq || 0)) return;
+    const marked = Math.max(this.state?.last_read_seq || 0, this._marking || 0);
+    if (!last || document.visibilityState !== "visible" || last <= marked) return;
+    this._marking = last; // one request per new reply, however many events announce it
     try {
       store.setThreadState(await api.markThreadRead(this.rootId, last));
     } catch {
-      /* marked again with the next reply */
+      this._marking = 0; // marked again with the next reply
     }
   }
 
@@ -139,8 +224,7 @@ export class ThreadPanel {
         thread_broadcast: this.broadcast.checked,
       });
       this.broadcast.checked = false;
-      store.applyMessage(message);
-      this.onChange({ reply: message });
+      store.applyMessage(message); // announces the reply to this panel too (thread:{root})
     } catch (error) {
       this.input.value = content;
       toast(error.message || "Couldn't send the reply", { error: true });
@@ -149,7 +233,7 @@ export class ThreadPanel {
 }
 
 /** One message of the thread: author, time and text (the thread's own compact form). */
-function renderEntry(message) {
+function renderEntry(message, extra = null) {
   const author = store.displayName(message.sender_id);
   return h("div", { class: "thread-msg", id: `thread-message-${message.id}`, dataset: { messageId: message.id, seq: message.seq } },
     avatar(message.sender_id, author, { size: "sm" }),
@@ -160,5 +244,6 @@ function renderEntry(message) {
         message.thread_broadcast ? h("span", { class: "muted thread-also" }, " · also sent to the conversation") : null),
       message.deleted
         ? h("div", { class: "msg-text msg-tombstone" }, "This message was deleted")
-        : h("div", { class: "msg-text", dir: "auto" }, renderMarkdown(message.content || "", { users: new Map(), me: store.me.username.toLowerCase() }))));
+        : h("div", { class: "msg-text", dir: "auto" }, renderMarkdown(message.content || "", { users: new Map(), me: store.me.username.toLowerCase() })),
+      extra));
 }
