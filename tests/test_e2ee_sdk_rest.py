@@ -101,3 +101,30 @@ async def test_replayed_ciphertext_is_refused(sdk: object) -> None:
     assert replayed["decrypted"] is False and "already read" in replayed["decryption_error"]
     # Re-reading the original (history) is fine.
     assert (await bob.e2ee.decrypt_message(raw))["content"] == "pay bob 10"
+
+
+async def test_a_new_device_gets_history_keys_from_the_users_other_device(sdk: object) -> None:
+    make = sdk  # type: ignore[assignment]
+    alice = await make("alice")  # type: ignore[operator]
+    bob = await make("bob")  # type: ignore[operator]
+    mallory = await make("mallory")  # type: ignore[operator]
+    group = await alice.create_group("g", [bob.user_id, mallory.user_id], encrypted=True)
+    early = await bob.send_message(group["id"], "before the phone")
+    assert texts(await alice.history(group["id"]))[0]["content"] == "before the phone"
+    phone = await make("alice", register=False, state="alice-phone")  # type: ignore[operator]
+    [first_try] = texts(await phone.history(group["id"]))
+    assert first_try["decrypted"] is False  # and a key request went to alice's laptop
+    # Mallory (another user) asks alice's laptop for the same key, the way a device would.
+    await mallory.e2ee.sync_inbox()
+    envelope = first_try["e2ee"]
+    await mallory.e2ee._send_to_devices(
+        [(alice.user_id, alice.e2ee.device_id)],
+        {"type": "key_request", "content": {
+            "conversation_id": group["id"], "sender_user_id": bob.user_id,
+            "sender_device_id": envelope["sender_device_id"], "session_id": envelope["session_id"],
+        }},
+    )  # fmt: skip
+    await alice.e2ee.sync_inbox()  # the laptop answers its own phone, and only it
+    [second_try] = texts(await phone.history(group["id"]))
+    assert second_try["id"] == early["id"] and second_try["content"] == "before the phone"
+    assert await mallory.e2ee.sync_inbox() == 0  # nothing came back to mallory
