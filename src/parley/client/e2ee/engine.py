@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 TO_DEVICE_CHUNK = 500
+CLAIM_CHUNK = 1000  # devices per claim (the server's limit)
 MAX_PROCESSED = 2000
 
 
@@ -279,14 +280,17 @@ class E2ee:
         return delivered
 
     async def _start_sessions(self, targets: Sequence[tuple[str, str]]) -> None:
-        claimed = await self._client.request(
-            "POST",
-            "/api/v1/keys/claim",
-            json={"devices": [{"user_id": u, "device_id": d} for u, d in targets]},
-        )
+        bundles: list[JSON] = []
+        for start in range(0, len(targets), CLAIM_CHUNK):
+            claimed = await self._client.request(
+                "POST",
+                "/api/v1/keys/claim",
+                json={"devices": [{"user_id": u, "device_id": d} for u, d in targets[start : start + CLAIM_CHUNK]]},
+            )
+            bundles.extend(claimed["bundles"])
         with self._store.transaction() as state:
             identity = dev.identity_private(state)
-            for raw in claimed["bundles"]:
+            for raw in bundles:
                 try:
                     bundle = x3dh.Bundle.from_json(raw)
                     if not self._remember(state, raw):
