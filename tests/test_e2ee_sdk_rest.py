@@ -128,3 +128,20 @@ async def test_a_new_device_gets_history_keys_from_the_users_other_device(sdk: o
     [second_try] = texts(await phone.history(group["id"]))
     assert second_try["id"] == early["id"] and second_try["content"] == "before the phone"
     assert await mallory.e2ee.sync_inbox() == 0  # nothing came back to mallory
+
+
+async def test_a_changed_device_key_is_flagged_and_not_used(sdk: object) -> None:
+    make = sdk  # type: ignore[assignment]
+    alice = await make("alice")  # type: ignore[operator]
+    bob = await make("bob")  # type: ignore[operator]
+    assert [d["device_id"] for d in await alice.e2ee.user_devices(bob.user_id)] == [bob.e2ee.device_id]
+    before = await alice.e2ee.safety_number(bob.user_id)
+    assert before == await bob.e2ee.safety_number(alice.user_id)
+    # What alice's client remembers no longer matches what the server lists (as if a
+    # server had swapped the device's keys): the device is left out and the change flagged.
+    with alice.e2ee._store.transaction() as state:
+        slot = f"{bob.user_id}|{bob.e2ee.device_id}"
+        state["known_devices"][slot]["identity_key"] = "A" * 43
+    assert await alice.e2ee.user_devices(bob.user_id) == []
+    [change] = alice.e2ee.identity_changes()
+    assert change["user_id"] == bob.user_id and change["device_id"] == bob.e2ee.device_id
