@@ -101,3 +101,47 @@ async def test_replayed_ciphertext_is_refused(sdk: object) -> None:
     assert replayed["decrypted"] is False and "already read" in replayed["decryption_error"]
     # Re-reading the original (history) is fine.
     assert (await bob.e2ee.decrypt_message(raw))["content"] == "pay bob 10"
+
+
+async def test_a_new_device_gets_history_keys_from_the_users_other_device(sdk: object) -> None:
+    make = sdk  # type: ignore[assignment]
+    alice = await make("alice")  # type: ignore[operator]
+    bob = await make("bob")  # type: ignore[operator]
+    mallory = await make("mallory")  # type: ignore[operator]
+    group = await alice.create_group("g", [bob.user_id, mallory.user_id], encrypted=True)
+    early = await bob.send_message(group["id"], "before the phone")
+    assert texts(await alice.history(group["id"]))[0]["content"] == "before the phone"
+    phone = await make("alice", register=False, state="alice-phone")  # type: ignore[operator]
+    [first_try] = texts(await phone.history(group["id"]))
+    assert first_try["decrypted"] is False  # and a key request went to alice's laptop
+    # Mallory (another user) asks alice's laptop for the same key, the way a device would.
+    await mallory.e2ee.sync_inbox()
+    envelope = first_try["e2ee"]
+    await mallory.e2ee._send_to_devices(
+        [(alice.user_id, alice.e2ee.device_id)],
+        {"type": "key_request", "content": {
+            "conversation_id": group["id"], "sender_user_id": bob.user_id,
+            "sender_device_id": envelope["sender_device_id"], "session_id": envelope["session_id"],
+        }},
+    )  # fmt: skip
+    await alice.e2ee.sync_inbox()  # the laptop answers its own phone, and only it
+    [second_try] = texts(await phone.history(group["id"]))
+    assert second_try["id"] == early["id"] and second_try["content"] == "before the phone"
+    assert await mallory.e2ee.sync_inbox() == 0  # nothing came back to mallory
+
+
+async def test_a_changed_device_key_is_flagged_and_not_used(sdk: object) -> None:
+    make = sdk  # type: ignore[assignment]
+    alice = await make("alice")  # type: ignore[operator]
+    bob = await make("bob")  # type: ignore[operator]
+    assert [d["device_id"] for d in await alice.e2ee.user_devices(bob.user_id)] == [bob.e2ee.device_id]
+    before = await alice.e2ee.safety_number(bob.user_id)
+    assert before == await bob.e2ee.safety_number(alice.user_id)
+    # What alice's client remembers no longer matches what the server lists (as if a
+    # server had swapped the device's keys): the device is left out and the change flagged.
+    with alice.e2ee._store.transaction() as state:
+        slot = f"{bob.user_id}|{bob.e2ee.device_id}"
+        state["known_devices"][slot]["identity_key"] = "A" * 43
+    assert await alice.e2ee.user_devices(bob.user_id) == []
+    [change] = alice.e2ee.identity_changes()
+    assert change["user_id"] == bob.user_id and change["device_id"] == bob.e2ee.device_id

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 TO_DEVICE_CHUNK = 500
+CLAIM_CHUNK = 1000  # devices per claim (the server's limit)
 MAX_PROCESSED = 2000
 
 
@@ -64,6 +65,7 @@ class E2ee:
         self._display_name = display_name
         self.device_id = ""
         self._encrypted: dict[str, bool] = {}
+        self._requested: set[str] = set()  # sessions whose keys were asked for this run
 
     @property
     def user_id(self) -> str:
@@ -277,14 +279,17 @@ class E2ee:
         return delivered
 
     async def _start_sessions(self, targets: Sequence[tuple[str, str]]) -> None:
-        claimed = await self._client.request(
-            "POST",
-            "/api/v1/keys/claim",
-            json={"devices": [{"user_id": u, "device_id": d} for u, d in targets]},
-        )
+        bundles: list[JSON] = []
+        for start in range(0, len(targets), CLAIM_CHUNK):
+            claimed = await self._client.request(
+                "POST",
+                "/api/v1/keys/claim",
+                json={"devices": [{"user_id": u, "device_id": d} for u, d in targets[start : start + CLAIM_CHUNK]]},
+            )
+            bundles.extend(claimed["bundles"])
         with self._store.transaction() as state:
             identity = dev.identity_private(state)
-            for raw in claimed["bundles"]:
+            for raw in bundles:
                 try:
                     bundle = x3dh.Bundle.from_json(raw)
                     if not self._remember(state, raw):
@@ -318,19 +323,25 @@ class E2ee:
         """Decrypt and apply pushed or fetched to-device messages, then acknowledge them
         (also those that fail: a message that cannot be read now never will be)."""
         devices = await self.devices_of(sorted({m["sender_id"] for m in messages}))
+        answers: list[tuple[tuple[str, str], JSON]] = []
         with self._store.transaction() as state:
             for message in messages:
                 if message["id"] in state["processed"]:
                     continue
                 try:
-                    self._receive_one(state, message, devices.get(message["sender_id"], []))
+                    answer = self._receive_one(state, message, devices.get(message["sender_id"], []))
                 except (p.DecryptionError, formats.FormatError, KeyError, ValueError, TypeError):
-                    pass  # unreadable: dropped (docs/e2ee.md "Failure")
+                    answer = None  # unreadable: dropped (docs/e2ee.md "Failure")
+                if answer is not None:
+                    answers.append(((message["sender_id"], message["sender_device_id"]), answer))
                 state["processed"] = (state["processed"] + [message["id"]])[-MAX_PROCESSED:]
         await self._client.request("POST", "/api/v1/to-device/ack", json={"ids": [m["id"] for m in messages]})
+        for target, content in answers:  # keys our own other devices asked for
+            await self._send_to_devices([target], content)
         await self.replenish()
 
-    def _receive_one(self, state: JSON, message: JSON, sender_devices: list[JSON]) -> None:
+    def _receive_one(self, state: JSON, message: JSON, sender_devices: list[JSON]) -> JSON | None:
+        """Apply one to-device message; what to answer its sender, if anything."""
         wire = pairwise.parse_wire(message["ciphertext"])
         sender, sender_device = message["sender_id"], message["sender_device_id"]
         sender_key = b64decode(wire["sender_key"])
@@ -372,14 +383,80 @@ class E2ee:
             or inner.get("recipient_device_id") != self.device_id
         ):
             raise p.DecryptionError("the message names another sender or recipient")
-        if inner.get("type") == "sender_key":
-            shared = InboundSession.from_export(sender, sender_device, inner["content"])
-            slot = _inbound_key(shared.conversation_id, sender, sender_device, shared.session_id)
-            if slot in state["inbound"]:
-                existing = InboundSession.from_json(state["inbound"][slot])
-                existing.merge(shared)
-                shared = existing
-            state["inbound"][slot] = shared.to_json()
+        kind, content = inner.get("type"), inner.get("content") or {}
+        if kind == "sender_key":
+            self._store_inbound(state, InboundSession.from_export(sender, sender_device, content))
+        elif sender == self.user_id and kind == "forwarded_key":
+            # Only our own devices forward keys (of anyone's sessions): the messages stay
+            # signed by their real sender, so a forwarded key can only fail, never forge.
+            origin_user, origin_device = str(content["sender_user_id"]), str(content["sender_device_id"])
+            formats.check_device_id(origin_device)
+            self._store_inbound(state, InboundSession.from_export(origin_user, origin_device, content))
+        elif sender == self.user_id and kind == "key_request":
+            slot = _inbound_key(
+                str(content["conversation_id"]),
+                str(content["sender_user_id"]),
+                str(content["sender_device_id"]),
+                str(content["session_id"]),
+            )
+            held = state["inbound"].get(slot)
+            if held is not None:
+                inbound = InboundSession.from_json(held)
+                return {
+                    "type": "forwarded_key",
+                    "content": {
+                        "conversation_id": inbound.conversation_id,
+                        "sender_user_id": inbound.sender_user_id,
+                        "sender_device_id": inbound.sender_device_id,
+                        "session_id": inbound.session_id,
+                        "index": inbound.first_index,
+                        "chain_key": b64encode(inbound.first_chain_key),
+                    },
+                }
+        return None
+
+    @staticmethod
+    def _store_inbound(state: JSON, shared: InboundSession) -> None:
+        slot = _inbound_key(shared.conversation_id, shared.sender_user_id, shared.sender_device_id, shared.session_id)
+        if slot in state["inbound"]:
+            existing = InboundSession.from_json(state["inbound"][slot])
+            existing.merge(shared)
+            shared = existing
+        state["inbound"][slot] = shared.to_json()
+
+    async def request_keys(self, messages: Iterable[JSON]) -> int:
+        """Ask this user's other devices for the keys of these (undecryptable) messages;
+        each session is asked for once per run. How many requests went out."""
+        wanted: dict[str, JSON] = {}
+        for message in messages:
+            envelope = message.get("e2ee") or {}
+            if not envelope or message.get("decrypted") is not False:
+                continue
+            slot = _inbound_key(
+                message["conversation_id"], message["sender_id"], envelope["sender_device_id"], envelope["session_id"]
+            )
+            if slot not in self._requested:
+                wanted[slot] = {
+                    "conversation_id": message["conversation_id"],
+                    "sender_user_id": message["sender_id"],
+                    "sender_device_id": envelope["sender_device_id"],
+                    "session_id": envelope["session_id"],
+                }
+        if not wanted:
+            return 0
+        own = [(self.user_id, d["device_id"]) for d in await self.user_devices(self.user_id)]
+        others = [t for t in own if t[1] != self.device_id]
+        sent = 0
+        for slot, content in wanted.items():
+            self._requested.add(slot)
+            if not others:
+                continue
+            try:
+                await self._send_to_devices(others, {"type": "key_request", "content": content})
+            except ApiError:  # best effort (this device may have been removed): reads go on
+                continue
+            sent += 1
+        return sent
 
     # --- decrypting conversation messages
 
@@ -399,10 +476,15 @@ class E2ee:
             retried = self._decrypt_page([page[i] for i in missing])
             for i, result in zip(missing, retried, strict=True):
                 results[i] = result
-        return [
+        final = [
             r if r is not None else page[i] | {"decrypted": False, "decryption_error": "no key for this message"}
             for i, r in enumerate(results)
         ]
+        if any(r is None for r in results):
+            # Still missing: our other devices may hold them (they answer when they read
+            # their inbox; the message decrypts when read again).
+            await self.request_keys([final[i] for i, r in enumerate(results) if r is None])
+        return final
 
     def _decrypt_page(self, page: list[JSON]) -> list[JSON | None]:
         """Each message decrypted, failed (with the reason), or None when no key is held."""
