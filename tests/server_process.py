@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,6 +33,9 @@ class ServerProcess:
                 cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own process group: killing it takes its image workers (a forkserver
+                # and the resource tracker) too, which would outlive a killed server.
+                start_new_session=True,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -59,9 +63,15 @@ class ServerProcess:
         return code in (0, -signal.SIGTERM) and "Application shutdown complete" in self.log()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """SIGKILL the server and whatever it started (also after a graceful stop: its
+        process group may hold workers that outlived it)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(timeout=10)
+        self.process.wait(timeout=10)
 
     def __enter__(self) -> ServerProcess:
         return self.start()
