@@ -243,7 +243,11 @@ def free_port() -> Iterator[int]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the PostgreSQL half so it can be selected (``-m postgres``) or counted."""
+    """Mark the PostgreSQL half so it can be selected (``-m postgres``) or counted, and run
+    the browser tests last: Playwright's sync API keeps an event loop running in this thread
+    from the first browser test to the end of the session, and an async test after it could
+    not start its own (the order must not depend on how test files sort)."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))  # stable
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgres":
