@@ -123,8 +123,12 @@ class Exports:
                     expires_at=now + self._ttl,
                 )
             )
+            # Read back before the job can start: the answer always says "queued".
+            created = (
+                await conn.execute(select(data_exports).where(data_exports.c.id == export_id))
+            ).one()
         await self._jobs.enqueue(BUILD_JOB, {"export_id": export_id})
-        return await self.get(user_id, export_id)
+        return self._public(created)
 
     async def get(self, user_id: str, export_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
