@@ -262,6 +262,14 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    conversations_service = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+        ),
+    )
     retention = Retention(
         db,
         blobs,
@@ -273,6 +281,7 @@ def build_container(settings: Settings) -> Container:
             archive=settings.retention_archive,
             batch_size=settings.retention_batch_size,
         ),
+        conversations_service,
         temp_dir=settings.data_dir / "tmp" / "archive",
     )
     register_retention_jobs(
@@ -291,14 +300,6 @@ def build_container(settings: Settings) -> Container:
         public_url=settings.public_url,
     )
     register_export_jobs(jobs, scheduler, exports)
-    conversations_service = Conversations(
-        db,
-        events,
-        ConversationLimits(
-            max_group_members=settings.max_group_members,
-            dm_requires_contact=settings.dm_requires_contact,
-        ),
-    )
     erasure = Erasure(
         db,
         hasher,
