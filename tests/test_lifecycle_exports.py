@@ -235,3 +235,27 @@ async def test_export_runs_as_a_job_on_redis_streams(redis_settings: Settings) -
             assert ready["status"] == "ready"
             archive = await download(client, ready["download_url"])
             assert read_json(archive, "profile.json")["username"] == "alice"
+
+
+async def test_an_export_deleted_while_building_leaves_no_archive(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user is erased while their export is being built: the finished archive must not
+    stay in the media store with no row to lead a sweep to it."""
+    alice = await make_user(client, "alice")
+
+    async def no_job(kind: str, payload: Any = None, **options: Any) -> str:
+        return "held"  # the test runs the build itself, at the moment it chooses
+
+    monkeypatch.setattr(container.exports, "_jobs", type("Held", (), {"enqueue": staticmethod(no_job)})())
+    export = await request_export(client, alice)
+    writer = container.exports._writer
+    personal = writer.personal
+
+    async def erased_meanwhile(sink: Any, user_id: str, progress: Any) -> None:
+        await personal(sink, user_id, progress)
+        await container.exports.delete_for_user(user_id)
+
+    monkeypatch.setattr(writer, "personal", erased_meanwhile)
+    await container.exports.build(export["id"])
+    assert not await container.blobs.exists(f"exports/{export['id']}.zip")
