@@ -128,6 +128,10 @@ class Erasure:
         if self.mode == "erase":
             await self._erase_messages(user_id)
         await self._leave_groups(user_id)
+        if self.mode == "erase":
+            # A send authenticated just before the revocation may have committed during
+            # the first pass; once out of the groups and revoked, no later one can.
+            await self._erase_messages(user_id)
         try:
             await self._jobs.enqueue(ATTACHMENT_SWEEP_JOB)
         except Exception:  # the periodic sweep gets there
