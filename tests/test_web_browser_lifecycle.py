@@ -34,6 +34,8 @@ def test_export_my_data_and_delete_account(shots: Browser, rest: Rest) -> None:
     direct = rest.direct(alice, bob)
     rest.send(alice, direct["id"], "something of mine")
     page = open_as(shots, alice, "/settings")
+    expect(page.locator("#email-status")).to_be_visible()
+    expect(page.locator(".settings-page")).not_to_contain_text("null")  # notify-settings once did
     page.get_by_role("button", name="Export my data").click()
     exports = page.get_by_role("list", name="Your exports")
     row = exports.locator(".export-row").first

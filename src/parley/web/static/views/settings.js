@@ -85,7 +85,7 @@ export class SettingsView {
     const items = [...this.exportsById.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
     this.exportList.replaceChildren(...items.map((item) => {
       const conversation = store.conversations.get(item.conversation_id);
-      const what = item.kind !== "conversation" ? "Your data" : conversation ? store.title(conversation) : "A conversation you left";
+      const what = item.kind !== "conversation" ? "Personal data" : conversation ? store.title(conversation) : "A conversation you left";
       const status = item.status === "ready"
         ? h("a", { class: "btn btn-small btn-primary", href: item.download_url, download: "" }, icon("download", { size: 15 }), " Download")
         : item.status === "failed"
