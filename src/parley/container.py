@@ -18,7 +18,7 @@ from parley.config import Settings
 from parley.gateway.presence_store import MemoryPresenceStore, PresenceStore
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
-from parley.lifecycle.erasure import Erasure
+from parley.lifecycle.erasure import Erasure, register_erasure_jobs
 from parley.lifecycle.exports import Exports, register_export_jobs
 from parley.lifecycle.retention import Retention, RetentionPolicy, register_retention_jobs
 from parley.media.blobstore import BlobStore
@@ -312,6 +312,7 @@ def build_container(settings: Settings) -> Container:
         metrics,
         mode=settings.erasure_mode,
     )
+    register_erasure_jobs(jobs, erasure)
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )
