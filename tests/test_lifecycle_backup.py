@@ -63,6 +63,7 @@ async def test_live_backup_restores_every_acknowledged_message(
     backup_dir = tmp_path / "backup"
     acked: list[str] = []
     stop = asyncio.Event()
+    under_way = asyncio.Event()  # the senders have 50 acknowledged messages
     async with running_server(tmp_path, database_url, free_port) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             alice = await make_user(http, "alice")
@@ -81,12 +82,13 @@ async def test_live_backup_restores_every_acknowledged_message(
                 while not stop.is_set():
                     message = await send(http, user, group["id"], f"sender {index} message {n}")
                     acked.append(message["id"])
+                    if len(acked) >= 50:
+                        under_way.set()
                     n += 1
 
             tasks = [asyncio.create_task(sender(i)) for i in range(SENDERS)]
             try:
-                while len(acked) < 50:  # the senders are well under way
-                    await asyncio.sleep(0.05)
+                await asyncio.wait_for(under_way.wait(), COMMAND_TIMEOUT)
                 acknowledged_before = list(acked)
                 code, out = await parley(env, "backup", str(backup_dir))
                 assert code == 0, out

@@ -20,6 +20,7 @@ from tests.attachment_helpers import png_bytes, upload_ok
 from tests.chat_helpers import code, open_direct, open_group, send
 from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD, UserHandle, make_user
 from tests.gateway_helpers import RawSocket, running_server
+from tests.lifecycle_helpers import EventLog
 from tests.test_attachments_api import blob_keys, stored
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -49,6 +50,11 @@ async def index_entries(container: Container, word: str) -> int:
             (word,),
         )
         return int(vectors.scalar_one())
+
+
+async def erased(log: EventLog, user: UserHandle) -> None:
+    """Wait for the erasure's content job (messages, reactions) to finish."""
+    await log.wait_for(lambda e: e.type == "user.erased" and e.data["user_id"] == user.id)
 
 
 async def texts_in_database(container: Container, needle: str) -> int:
@@ -92,7 +98,9 @@ async def test_erasure_removes_the_users_traces(client: httpx.AsyncClient, conta
     assert await texts_in_database(container, "quokka secret") == 2
     assert await index_entries(container, "secret") == (4 if container.db.is_sqlite else 2)
 
+    log = EventLog(container)
     assert (await erase(client, alice)).status_code == 204
+    await erased(log, alice)  # the job that erases the messages is done
     await container.attachments.sweep()
 
     # Cannot log in, and the old tokens are dead.
@@ -141,7 +149,9 @@ async def test_anonymise_mode_keeps_messages_as_deleted_user(
     bob = await make_user(client, "bob")
     direct = await open_direct(client, alice, bob)
     kept = await send(client, alice, direct["id"], "this stays")
+    log = EventLog(container)
     assert (await erase(client, alice)).status_code == 204
+    await erased(log, alice)
     history = (await client.get(f"/api/v1/conversations/{direct['id']}/messages", headers=bob.headers)).json()
     message = next(m for m in history["messages"] if m["id"] == kept["id"])
     assert message["content"] == "this stays" and not message["deleted"]
@@ -173,6 +183,7 @@ async def test_admin_erasure_and_concurrency(
     for target in ("01ARZ3NDEKTSV4RRFFQ69G5FAV", "nope"):
         assert (await client.delete(f"/api/v1/admin/users/{target}", headers=admin.headers)).status_code == 404
     # The user and the admin at once, twice each: no 500, one consistent result.
+    log = EventLog(container)
     responses = await asyncio.gather(
         erase(client, alice),
         client.delete(f"/api/v1/admin/users/{alice.id}", headers=admin.headers),
@@ -181,6 +192,7 @@ async def test_admin_erasure_and_concurrency(
     )
     assert all(r.status_code in (204, 401, 403) for r in responses), [r.text for r in responses]
     assert sum(r.status_code == 204 for r in responses) >= 1
+    await erased(log, alice)
     assert await texts_in_database(container, "burst") == 0
     history = (await client.get(f"/api/v1/conversations/{group['id']}/messages", headers=bob.headers)).json()
     assert all(m["deleted"] for m in history["messages"] if m["sender_id"] == alice.id)

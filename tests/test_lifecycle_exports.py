@@ -10,13 +10,16 @@ import io
 import json
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from parley.app import create_app
 from parley.clock import utcnow
+from parley.config import Settings
 from parley.container import Container
 from tests.attachment_helpers import pdf_bytes, upload_ok
 from tests.chat_helpers import code, open_direct, open_group, send
@@ -205,3 +208,54 @@ async def test_export_bad_input(client: httpx.AsyncClient) -> None:
     assert response.status_code in (400, 403, 404), response.text
     response = await client.post("/api/v1/users/me/export")
     assert response.status_code == 401
+
+
+@pytest.fixture
+def redis_settings(tmp_path: Path, database_url: str, redis_prefix: str) -> Settings:
+    from tests.conftest import test_settings
+    from tests.redis_fixtures import REDIS_URL
+
+    return test_settings(
+        tmp_path, database_url, redis_url=REDIS_URL, redis_key_prefix=redis_prefix, **NO_SEND_LIMITS
+    )
+
+
+async def test_export_runs_as_a_job_on_redis_streams(redis_settings: Settings) -> None:
+    """With Redis the build job goes through Redis Streams (any node may build it), and its
+    progress events reach the requester through the bus."""
+    application = create_app(redis_settings)
+    async with application.router.lifespan_context(application):
+        container: Container = application.state.parley
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50003))
+        async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as client:
+            alice = await make_user(client, "alice")
+            log = EventLog(container)
+            export = await request_export(client, alice)
+            ready = await export_ready(log, export["id"])
+            assert ready["status"] == "ready"
+            archive = await download(client, ready["download_url"])
+            assert read_json(archive, "profile.json")["username"] == "alice"
+
+
+async def test_an_export_deleted_while_building_leaves_no_archive(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user is erased while their export is being built: the finished archive must not
+    stay in the media store with no row to lead a sweep to it."""
+    alice = await make_user(client, "alice")
+
+    async def no_job(kind: str, payload: Any = None, **options: Any) -> str:
+        return "held"  # the test runs the build itself, at the moment it chooses
+
+    monkeypatch.setattr(container.exports, "_jobs", type("Held", (), {"enqueue": staticmethod(no_job)})())
+    export = await request_export(client, alice)
+    writer = container.exports._writer
+    personal = writer.personal
+
+    async def erased_meanwhile(sink: Any, user_id: str, progress: Any) -> None:
+        await personal(sink, user_id, progress)
+        await container.exports.delete_for_user(user_id)
+
+    monkeypatch.setattr(writer, "personal", erased_meanwhile)
+    await container.exports.build(export["id"])
+    assert not await container.blobs.exists(f"exports/{export['id']}.zip")

@@ -23,7 +23,7 @@ from parley.integrations.deliveries import DeliveryPolicy, OutgoingWebhooks
 from parley.integrations.webhooks import Webhooks
 from parley.jobs.queue import JobQueue
 from parley.jobs.scheduler import Scheduler
-from parley.lifecycle.erasure import Erasure
+from parley.lifecycle.erasure import Erasure, register_erasure_jobs
 from parley.lifecycle.exports import Exports, register_export_jobs
 from parley.lifecycle.retention import Retention, RetentionPolicy, register_retention_jobs
 from parley.media.blobstore import BlobStore
@@ -332,6 +332,16 @@ def build_container(settings: Settings) -> Container:
         uploads,
         every_seconds=settings.attachment_sweep_interval_seconds,
     )
+    conversations_service = Conversations(
+        db,
+        events,
+        ConversationLimits(
+            max_group_members=settings.max_group_members,
+            dm_requires_contact=settings.dm_requires_contact,
+            e2ee=settings.e2ee,
+        ),
+        attachment_urls,
+    )
     retention = Retention(
         db,
         blobs,
@@ -343,6 +353,7 @@ def build_container(settings: Settings) -> Container:
             archive=settings.retention_archive,
             batch_size=settings.retention_batch_size,
         ),
+        conversations_service,
         temp_dir=settings.data_dir / "tmp" / "archive",
     )
     register_retention_jobs(
@@ -361,16 +372,6 @@ def build_container(settings: Settings) -> Container:
         public_url=settings.public_url,
     )
     register_export_jobs(jobs, scheduler, exports)
-    conversations_service = Conversations(
-        db,
-        events,
-        ConversationLimits(
-            max_group_members=settings.max_group_members,
-            dm_requires_contact=settings.dm_requires_contact,
-            e2ee=settings.e2ee,
-        ),
-        attachment_urls,
-    )
     erasure = Erasure(
         db,
         hasher,
@@ -407,6 +408,7 @@ def build_container(settings: Settings) -> Container:
     webhooks.on_change.append(outgoing_webhooks.changed)
     events.add_listener(outgoing_webhooks.on_events)  # queued after the commit, as jobs
     outgoing_webhooks.register(jobs)
+    register_erasure_jobs(jobs, erasure)
     notifications = build_notifications(
         settings, db, events, jobs, scheduler, metrics, limiter, outbound
     )

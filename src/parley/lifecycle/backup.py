@@ -31,7 +31,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -57,7 +57,8 @@ class BackupError(Exception):
 class Progress:
     """A one-line progress bar on a terminal, plain lines otherwise."""
 
-    out: TextIO = sys.stderr
+    # Looked up when made, not when this module was imported (tests replace sys.stderr).
+    out: TextIO = field(default_factory=lambda: sys.stderr)
 
     def show(self, label: str, done: int, total: int) -> None:
         if total <= 0:

@@ -5,16 +5,17 @@
 1. every session is revoked through ``Auth.revoke`` — sockets close with 4001 on every node;
 2. the profile goes: display name "Deleted user", no password, no admin right, email
    address, push subscriptions, notification settings and ledger, contacts, requests and
-   blocks (both ways), reactions (their messages take a new version, so clients update),
-   exports; the row stays, deactivated and marked ``erased_at``, so the username stays
-   reserved and nobody can take it over to impersonate the old owner;
+   blocks (both ways), exports; the row stays, deactivated and marked ``erased_at``, so
+   the username stays reserved and nobody can take it over to impersonate the old owner;
 3. every file the user uploaded is marked for the attachment sweep, which deletes it
    from the media store (queued at once);
-4. messages: ``PARLEY_ERASURE_MODE=erase`` (default) turns each into a tombstone like a
-   delete does — text, mentions and search index entries gone, seq kept, ``message.deleted``
-   pushed; ``anonymise`` keeps them, shown as from "Deleted user";
-5. the user leaves every group (ownership passes on, as when leaving); direct
-   conversations keep them as the other side's history.
+4. the user leaves every group (ownership passes on, as when leaving); direct
+   conversations keep them as the other side's history;
+5. then, as a job (``erasure.content``: a heavy user's messages take a while): reactions
+   go, and with ``PARLEY_ERASURE_MODE=erase`` (default) every message becomes a tombstone
+   like a delete makes — text, mentions and search index entries gone, seq kept,
+   ``message.deleted`` pushed; ``anonymise`` keeps them, shown as from "Deleted user".
+   The job ends with a ``user.erased`` event (no session is left to receive it).
 
 Every step is idempotent and batched, so a crash part-way is finished by erasing again
 (an admin can always do so). Logged and counted (``parley_erasures_total``).
@@ -29,7 +30,7 @@ from sqlalchemy import delete, or_, select, update
 
 from parley.clock import utcnow
 from parley.errors import Forbidden, NotFound, RateLimited
-from parley.jobs.queue import JobQueue
+from parley.jobs.queue import Job, JobQueue
 from parley.lifecycle.exports import Exports
 from parley.lifecycle.retention import require_site_admin
 from parley.observability.metrics import Metrics
@@ -39,7 +40,7 @@ from parley.services.access import bump_version
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.auth import Auth
 from parley.services.conversations import Conversations
-from parley.services.events import EventSink
+from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.services.message_sending import changed_event
 from parley.store.db import Database
@@ -66,6 +67,8 @@ DELETED_USER = "Deleted user"
 # Not an Argon2 hash: no password ever verifies against it.
 NO_PASSWORD = "!erased"
 ATTACHMENT_SWEEP_JOB = "attachments.sweep"
+CONTENT_JOB = "erasure.content"
+ERASED_EVENT = EventType.USER_ERASED
 BATCH = 200
 # Password attempts on the erasure route, per user: a stolen access token must not turn it
 # into a password oracle.
@@ -125,12 +128,12 @@ class Erasure:
         await self.erase(user_id, actor_id=admin_id)
 
     async def erase(self, user_id: str, *, actor_id: str | None) -> None:
+        """Everything that must hold when the request returns — no session, no profile, no
+        files, out of every group — then the user's messages and reactions, which can be
+        many, as a job (``erasure.content``; run here if it cannot be queued)."""
         await self._auth.revoke(user_id, reason="erased")
         await self._erase_profile(user_id)
         await self._exports.delete_for_user(user_id)
-        await self._release_reactions(user_id)
-        if self.mode == "erase":
-            await self._erase_messages(user_id)
         await self._leave_groups(user_id)
         try:
             await self._jobs.enqueue(ATTACHMENT_SWEEP_JOB)
@@ -141,6 +144,28 @@ class Erasure:
             "account erased",
             extra={"user_id": user_id, "actor_id": actor_id, "mode": self.mode},
         )
+        try:
+            await self._jobs.enqueue(CONTENT_JOB, {"user_id": user_id})
+        except Exception:
+            log.exception("could not queue the erasure of messages; erasing them now")
+            await self.erase_content(user_id)
+
+    async def erase_content(self, user_id: str) -> None:
+        """The user's reactions, and (``erase`` mode) messages. Idempotent: a retried or
+        repeated run finds what is left. Runs after the revocation and after the user left
+        the groups, so no send of theirs can commit after it."""
+        await self._release_reactions(user_id)
+        if self.mode == "erase":
+            await self._erase_messages(user_id)
+        # No session of the user is left to receive it: it marks the end for the logs,
+        # the other nodes' listeners and the tests.
+        await self._events.emit([Event(ERASED_EVENT, {"user_id": user_id}, user_ids=(user_id,))])
+        log.info("account content erased", extra={"user_id": user_id, "mode": self.mode})
+
+    async def run_content_job(self, job: Job) -> None:
+        user_id = job.payload.get("user_id")
+        if isinstance(user_id, str):
+            await self.erase_content(user_id)
 
     async def _erase_profile(self, user_id: str) -> None:
         now = utcnow()
@@ -262,3 +287,7 @@ class Erasure:
                 await self._conversations.remove_member(user_id, conversation_id, user_id)
             except NotFound:
                 continue  # left or deleted meanwhile
+
+
+def register_erasure_jobs(jobs: JobQueue, erasure: Erasure) -> None:
+    jobs.register(CONTENT_JOB, erasure.run_content_job)

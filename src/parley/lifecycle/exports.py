@@ -124,8 +124,12 @@ class Exports:
                     expires_at=now + self._ttl,
                 )
             )
+            # Read back before the job can start: the answer always says "queued".
+            created = (
+                await conn.execute(select(data_exports).where(data_exports.c.id == export_id))
+            ).one()
         await self._jobs.enqueue(BUILD_JOB, {"export_id": export_id})
-        return await self.get(user_id, export_id)
+        return self._public(created)
 
     async def get(self, user_id: str, export_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
@@ -226,7 +230,11 @@ class Exports:
             key = export_key(export_id)
             await self.blobs.put_file(key, path, content_type="application/zip")
             size = path.stat().st_size
-        await self._finish(export_id, status="ready", blob_key=key, size=size)
+        if not await self._finish(export_id, status="ready", blob_key=key, size=size):
+            # The export went while it was being built (its user was erased): so does
+            # the archive, which no row would ever lead a sweep to.
+            await self.blobs.delete(key)
+            return
         self._metrics.lifecycle.exports.labels("ready").inc()
 
     async def _update(self, export_id: str, user_id: str, **values: Any) -> None:
@@ -236,7 +244,8 @@ class Exports:
             )
         await self._announce(export_id, user_id)
 
-    async def _finish(self, export_id: str, **values: Any) -> None:
+    async def _finish(self, export_id: str, **values: Any) -> bool:
+        """Record the outcome; False when the export no longer exists."""
         async with self._db.transaction() as conn:
             row = (
                 await conn.execute(
@@ -246,8 +255,10 @@ class Exports:
                     .returning(data_exports.c.user_id)
                 )
             ).first()
-        if row is not None:
-            await self._announce(export_id, row.user_id)
+        if row is None:
+            return False
+        await self._announce(export_id, row.user_id)
+        return True
 
     async def _announce(self, export_id: str, user_id: str) -> None:
         try:

@@ -42,6 +42,7 @@ from parley.lifecycle.archive import archive_key, write_archive
 from parley.media.blobstore import BlobStore
 from parley.observability.metrics import Metrics
 from parley.services.access import insert_system_message, membership, require_admin
+from parley.services.conversations import Conversations
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_messages
 from parley.store.db import Database
@@ -113,10 +114,12 @@ class Retention:
         jobs: JobQueue,
         metrics: Metrics,
         policy: RetentionPolicy,
+        conversations_service: Conversations,
         *,
         temp_dir: Path,
     ) -> None:
         self._db = db
+        self._conversations = conversations_service
         self._blobs = blobs
         self._events = events
         self._jobs = jobs
@@ -156,22 +159,7 @@ class Retention:
                 {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
                 now,
             )
-            created = await load_messages(conn, select(messages).where(messages.c.id == message_id), urls=None)
-        message = created[0]
-        await self._events.emit(
-            [
-                Event(
-                    EventType.MESSAGE_CREATED,
-                    {"conversation_id": conversation_id, "seq": message.seq, "message": message.to_public()},
-                    conversation_id=conversation_id,
-                ),
-                Event(
-                    EventType.CONVERSATION_UPDATED,
-                    {"conversation_id": conversation_id, "seq": message.seq, "changes": changes},
-                    conversation_id=conversation_id,
-                ),
-            ]
-        )
+        await self._conversations.announce_change(conversation_id, message_id, changes)
 
     async def set_legal_hold(self, actor_id: str | None, conversation_id: str, hold: bool) -> None:
         """Site administrators (``actor_id`` None: an operator at the command line)."""

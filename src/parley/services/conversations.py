@@ -699,6 +699,13 @@ class Conversations:
             {"user_ids": [target_id], "role": role, "actor_id": user_id},
         )
 
+    async def announce_change(self, conversation_id: str, message_id: str, changes: dict[str, Any]) -> None:
+        """A settings change recorded elsewhere (its system message committed), announced
+        like the changes made here: the system message, then ``conversation.updated``."""
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+
     async def _emit_with_system_message(
         self,
         conversation_id: str,

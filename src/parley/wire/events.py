@@ -50,6 +50,7 @@ class EventType(enum.StrEnum):
     COMMAND_RESPONSE = "command.response"
     DEVICE_UPDATED = "device.updated"
     TO_DEVICE = "to_device"
+    USER_ERASED = "user.erased"
 
 
 class Seq(enum.StrEnum):
@@ -210,6 +211,10 @@ class ToDevicePayload(TypedDict):
     messages: list[JSONObject]  # pairwise ciphertexts; acknowledged with POST /api/v1/to-device/ack
 
 
+class UserErasedPayload(TypedDict):
+    user_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     payload: type[Any]  # a TypedDict
@@ -277,6 +282,9 @@ EVENTS: dict[EventType, EventSpec] = {
     ),
     # Kept in the device's inbox until acknowledged, and pushed again on the next identify.
     EventType.TO_DEVICE: EventSpec(ToDevicePayload, Seq.NONE, "the recipient user's sessions"),
+    # The end of an erasure (docs/lifecycle.md): its sessions are closed by then, so it
+    # reaches none; a marker for the logs and the other nodes' listeners.
+    EventType.USER_ERASED: EventSpec(UserErasedPayload, Seq.NONE, "the erased user's sessions (none left)"),
 }
 
 # Events whose ``data.seq`` is a position in the conversation's stream (resume, dedupe).

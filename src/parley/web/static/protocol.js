@@ -2,7 +2,7 @@
 // add events, methods and codes in src/parley/wire (see its docstring), then regenerate.
 
 /** Every event type the server pushes. */
-export const EVENT_TYPES = Object.freeze(["command.response", "contact.accepted", "contact.removed", "contact.requested", "conversation.created", "conversation.deleted", "conversation.settings.updated", "conversation.updated", "device.updated", "export.updated", "member.added", "member.removed", "member.updated", "message.created", "message.deleted", "message.updated", "messages.expired", "presence.updated", "reaction.added", "reaction.removed", "receipt.delivered", "receipt.read", "report.resolved", "session.revoked", "thread.updated", "to_device", "typing.started", "typing.stopped", "user.settings.updated", "user.updated"]);
+export const EVENT_TYPES = Object.freeze(["command.response", "contact.accepted", "contact.removed", "contact.requested", "conversation.created", "conversation.deleted", "conversation.settings.updated", "conversation.updated", "device.updated", "export.updated", "member.added", "member.removed", "member.updated", "message.created", "message.deleted", "message.updated", "messages.expired", "presence.updated", "reaction.added", "reaction.removed", "receipt.delivered", "receipt.read", "report.resolved", "session.revoked", "thread.updated", "to_device", "typing.started", "typing.stopped", "user.erased", "user.settings.updated", "user.updated"]);
 
 /** Events whose data.seq is a position in the conversation's seq stream (resume, dedupe). */
 export const SEQ_EVENTS = new Set(["message.created", "message.deleted", "message.updated", "reaction.added", "reaction.removed"]);

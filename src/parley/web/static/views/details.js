@@ -218,7 +218,7 @@ export class DetailsPanel {
         select,
         h("p", { class: "field-hint" }, conversation.legal_hold
           ? "Under legal hold: nothing is deleted until the hold is lifted."
-          : "Older messages and their files are deleted for everyone.")),
+          : "Messages older than this are deleted for everyone, with their files.")),
       admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.exportConversation() }, icon("download", { size: 15 }), " Export conversation") : null);
   }
 

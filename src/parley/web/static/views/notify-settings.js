@@ -106,14 +106,15 @@ export function notificationSettingsCard() {
       h("div", { class: "notify-email-row" }, input, h("button", { type: "submit", class: "btn btn-small" }, "Save")),
       status,
       error),
-      email ? h("button", {
+      // replaceChildren() would print a null as the text "null": leave the button out instead.
+      ...(email ? [h("button", {
         type: "button",
         class: "btn btn-small btn-ghost",
         onclick: async () => {
           await api.delete("/users/me/email").catch(() => {});
           renderEmail(null, defaults);
         },
-      }, "Remove address") : null,
+      }, "Remove address")] : []),
       h("label", { class: "check-row" }, digest, h("span", {}, "Email me a digest of direct messages and mentions I miss")));
   };
 

@@ -92,7 +92,8 @@ export class SettingsView {
   renderExports() {
     const items = [...this.exportsById.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
     this.exportList.replaceChildren(...items.map((item) => {
-      const what = item.kind === "conversation" ? (store.title(store.conversations.get(item.conversation_id) || { id: item.conversation_id }) || "Conversation") : "Your data";
+      const conversation = store.conversations.get(item.conversation_id);
+      const what = item.kind !== "conversation" ? "Personal data" : conversation ? store.title(conversation) : "A conversation you left";
       const status = item.status === "ready"
         ? h("a", { class: "btn btn-small btn-primary", href: item.download_url, download: "" }, icon("download", { size: 15 }), " Download")
         : item.status === "failed"
