@@ -135,7 +135,7 @@ async def test_bot_resumes_after_a_cut_and_stops_when_revoked(tmp_path: Path, da
             for n in (2, 3, 4):
                 await alice.send_message(group, f"!count {n}")
             await log.wait_for(lambda _: len(from_bot(log, bot_id)) >= 4)
-            assert handled == ["1", "2", "3", "4"]
+            assert sorted(handled) == ["1", "2", "3", "4"]
             assert bot.session is not None and bot.session.connections >= 2
 
             # Deleting the bot closes its socket (4001): run() ends with SessionClosed.
@@ -147,7 +147,8 @@ async def test_bot_resumes_after_a_cut_and_stops_when_revoked(tmp_path: Path, da
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(runner, WAIT)
             await proxy.close()
-        assert [m["content"] for m in from_bot(log, bot_id)] == [f"counted {n}" for n in (1, 2, 3, 4)]
+        # Each handled once (the replies of 2-4 run concurrently: their order is free).
+        assert sorted(str(m["content"]) for m in from_bot(log, bot_id)) == [f"counted {n}" for n in (1, 2, 3, 4)]
 
 
 async def test_sdk_integrations_api(tmp_path: Path, database_url: str, free_port: int) -> None:

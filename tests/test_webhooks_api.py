@@ -224,10 +224,13 @@ async def test_outgoing_webhook_signed_and_answered(client: httpx.AsyncClient) -
         )
         reply = messages[-1]
         assert reply["content"] == "pong from the receiver"
-        log = (await client.get(
-            f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries", headers=alice.headers
-        )).json()["deliveries"]
-        assert [(d["status"], d["attempts"], d["response_status"]) for d in log] == [("delivered", 1, 200)]
+        # The reply is posted before the delivery is marked delivered: read until it is.
+        async def deliveries() -> list[dict[str, Any]]:
+            path = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries"
+            return list((await client.get(path, headers=alice.headers)).json()["deliveries"])
+
+        log = await eventually(deliveries, lambda entries: [d["status"] for d in entries] == ["delivered"])
+        assert [(d["attempts"], d["response_status"]) for d in log] == [(1, 200)]
         # A replayed (old) signature fails a receiver's freshness check.
         stale = sign(hook["secret"], request.body, timestamp=int(time.time()) - 3600)
         assert not verify(hook["secret"], stale, request.body)

@@ -322,7 +322,7 @@ def build_container(settings: Settings) -> Container:
         uploads=uploads,
         attachments=attachments,
         link_previews=link_previews,
-        bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
+        bots=Bots(db, auth, accounts, max_per_owner=settings.max_bots_per_user),
         webhooks=webhooks,
         outgoing_webhooks=outgoing_webhooks,
         commands=Commands(
