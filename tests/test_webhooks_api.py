@@ -255,7 +255,9 @@ async def test_trigger_words(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.settings(**FAST_RETRIES)
-async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(client: httpx.AsyncClient) -> None:
+async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(
+    client: httpx.AsyncClient, container: Container
+) -> None:
     alice = await make_user(client, "alice")
     group = await open_group(client, alice, [], name="ops")
     async with receiver() as site:
@@ -281,6 +283,10 @@ async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(clien
         await settled(2)
         state = (await client.get(base, headers=alice.headers)).json()["webhook"]
         assert state["enabled"] is False and state["failures"] == 2 and state["disabled_at"]
+        sample = container.metrics.registry.get_sample_value
+        assert sample("parley_webhook_delivery_attempts_total", {"outcome": "retried"}) == 4
+        assert sample("parley_webhook_delivery_attempts_total", {"outcome": "failed"}) == 2
+        assert sample("parley_webhooks_disabled_total") == 1
 
         # Disabled: nothing more is sent.
         await send(client, alice, group["id"], "third")

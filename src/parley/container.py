@@ -290,6 +290,7 @@ def build_container(settings: Settings) -> Container:
             retry_base_seconds=settings.webhook_retry_base_seconds,
             max_failures=settings.webhook_max_failures,
         ),
+        metrics.webhooks,
     )
     webhooks.on_change.append(outgoing_webhooks.changed)
     events.add_listener(outgoing_webhooks.on_events)  # queued after the commit, as jobs

@@ -44,6 +44,7 @@ from parley.ids import new_id
 from parley.integrations.signing import SIGNATURE_HEADER, sign
 from parley.integrations.webhooks import OUTGOING, matched_trigger, webhook_from_row
 from parley.jobs.queue import Job, JobQueue
+from parley.observability.metrics import WebhookMetrics
 from parley.outbound import OutboundClient, OutboundError
 from parley.services.events import Event
 from parley.services.message_records import load_message
@@ -83,8 +84,10 @@ class OutgoingWebhooks:
         outbound: OutboundClient,
         messages: Messages,
         policy: DeliveryPolicy,
+        metrics: WebhookMetrics,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._jobs = jobs
         self._outbound = outbound
         self._messages = messages
@@ -304,6 +307,7 @@ class OutgoingWebhooks:
         self, delivery_id: str, webhook_id: str, attempt: int, status: int | None, error: str
     ) -> None:
         if attempt < self._policy.max_attempts:
+            self._metrics.attempts.labels("retried").inc()
             await self._finish(delivery_id, webhook_id, RETRYING, status, error)
             await self._jobs.enqueue(
                 DELIVER_JOB,
@@ -336,13 +340,14 @@ class OutgoingWebhooks:
                 )
             )
             if status == DELIVERED:
+                self._metrics.attempts.labels("delivered").inc()
                 await conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(failures=0))
             elif status == FAILED and count:
                 # Counted in SQL: concurrent failures of one webhook all count.
                 await conn.execute(
                     update(webhooks).where(webhooks.c.id == webhook_id).values(failures=webhooks.c.failures + 1)
                 )
-                await conn.execute(
+                disabled = await conn.execute(
                     update(webhooks)
                     .where(
                         webhooks.c.id == webhook_id,
@@ -351,5 +356,8 @@ class OutgoingWebhooks:
                     )
                     .values(disabled_at=now)
                 )
+                self._metrics.attempts.labels("failed").inc()
+                if disabled.rowcount == 1:
+                    self._metrics.disabled.inc()
         if status == FAILED:
             log.warning("webhook delivery failed", extra={"webhook_id": webhook_id, "error": error})
