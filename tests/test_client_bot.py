@@ -121,6 +121,10 @@ async def test_bot_resumes_after_a_cut_and_stops_when_revoked(tmp_path: Path, da
             handled.append(ctx.args)
             await ctx.reply(f"counted {ctx.args}")
 
+        @bot.on_command("boom")
+        async def boom(ctx: Context) -> None:
+            raise RuntimeError("a broken handler")
+
         @bot.on_message()
         async def ignore(ctx: Context) -> None:
             return None
@@ -128,6 +132,7 @@ async def test_bot_resumes_after_a_cut_and_stops_when_revoked(tmp_path: Path, da
         runner = asyncio.create_task(bot.run())
         try:
             await asyncio.wait_for(bot.ready.wait(), WAIT)
+            await alice.send_message(group, "!boom")  # logged; the bot carries on
             await alice.send_message(group, "!count 1")
             await log.wait_for(lambda _: len(from_bot(log, bot_id)) >= 1)
             # The network drops; messages sent meanwhile are handled after the resume, once.
