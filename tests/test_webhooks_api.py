@@ -51,6 +51,15 @@ async def make_hook(
     return hook
 
 
+async def delivery_log(
+    client: httpx.AsyncClient, user: UserHandle, conversation_id: str, webhook_id: str
+) -> list[dict[str, Any]]:
+    path = f"/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/deliveries"
+    response = await client.get(path, headers=user.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["deliveries"])
+
+
 async def post_raw(client: httpx.AsyncClient, path: str, raw: str | bytes, content_type: str = "application/json") -> httpx.Response:
     return await client.post(path, content=raw, headers={"content-type": content_type})
 
@@ -225,11 +234,7 @@ async def test_outgoing_webhook_signed_and_answered(client: httpx.AsyncClient) -
         reply = messages[-1]
         assert reply["content"] == "pong from the receiver"
         # The reply is posted before the delivery is marked delivered: read until it is.
-        async def deliveries() -> list[dict[str, Any]]:
-            path = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries"
-            return list((await client.get(path, headers=alice.headers)).json()["deliveries"])
-
-        log = await eventually(deliveries, lambda entries: [d["status"] for d in entries] == ["delivered"])
+        log = await eventually(lambda: delivery_log(client, alice, group["id"], hook["id"]), lambda entries: [d["status"] for d in entries] == ["delivered"])
         assert [(d["attempts"], d["response_status"]) for d in log] == [(1, 200)]
         # A replayed (old) signature fails a receiver's freshness check.
         stale = sign(hook["secret"], request.body, timestamp=int(time.time()) - 3600)
@@ -266,7 +271,7 @@ async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(
         base = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}"
 
         async def log() -> list[dict[str, Any]]:
-            return list((await client.get(f"{base}/deliveries", headers=alice.headers)).json()["deliveries"])
+            return await delivery_log(client, alice, group["id"], hook["id"])
 
         async def settled(count: int) -> list[dict[str, Any]]:
             return await eventually(log, lambda entries: len(entries) == count and all(e["status"] == "failed" for e in entries))
@@ -319,9 +324,7 @@ async def test_concurrent_messages_are_each_delivered_once(
         # Every message dispatched again (events seen twice, at-least-once): no new
         # delivery is recorded or queued.
         await asyncio.gather(*(container.outgoing_webhooks.dispatch(m["id"]) for m in sent))
-        log = (await client.get(
-            f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries", headers=alice.headers
-        )).json()["deliveries"]
+        log = await delivery_log(client, alice, group["id"], hook["id"])
         assert len(log) == 20 and {d["message_id"] for d in log} == set(ids)
 
 
@@ -378,11 +381,7 @@ async def test_outgoing_deliveries_on_redis_jobs(tmp_path: Path, database_url: s
             hook = await make_hook(client, alice, group["id"], kind="outgoing", url=site.url("/r"))
             await send(client, alice, group["id"], "hello redis")
             await site.wait_for("/r", 2)
-            async def deliveries() -> list[dict[str, Any]]:
-                path = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries"
-                return list((await client.get(path, headers=alice.headers)).json()["deliveries"])
-
-            log = await eventually(deliveries, lambda entries: bool(entries) and entries[0]["status"] == "delivered")
+            log = await eventually(lambda: delivery_log(client, alice, group["id"], hook["id"]), lambda entries: bool(entries) and entries[0]["status"] == "delivered")
             assert log[0]["attempts"] == 2
             await eventually(
                 lambda: history(client, alice, group["id"]), lambda seen: seen[-1]["content"] == "second time lucky"
