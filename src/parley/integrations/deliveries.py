@@ -243,6 +243,10 @@ class OutgoingWebhooks:
         except OutboundError as exc:
             await self._failed(delivery_id, row.id, attempt, None, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - this attempt is claimed: record it, never strand it
+            log.exception("webhook delivery crashed", extra={"delivery_id": delivery_id})
+            await self._failed(delivery_id, row.id, attempt, None, f"{type(exc).__name__}")
+            return
         if not 200 <= response.status < 300:
             await self._failed(delivery_id, row.id, attempt, response.status, f"answered {response.status}")
             return
@@ -299,6 +303,9 @@ class OutgoingWebhooks:
             )
         except ParleyError as exc:
             return f"reply refused: {exc.code}: {exc.message}"[:300]
+        except Exception as exc:  # noqa: BLE001 - delivered all the same; the log says why
+            log.exception("posting a webhook reply failed", extra={"delivery_id": delivery_id})
+            return f"reply not posted: {type(exc).__name__}"
         return None
 
     # --- outcomes
