@@ -10,13 +10,19 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from sqlalchemy import update
+
 from parley.app import create_app
+from parley.clock import utcnow
+from parley.integrations.deliveries import DeliveryBusy
+from parley.store.tables import webhook_deliveries
 from parley.container import Container
 from parley.jobs.redis_streams import RedisJobQueue
 from parley.integrations.signing import sign, verify
@@ -386,3 +392,43 @@ async def test_outgoing_deliveries_on_redis_jobs(tmp_path: Path, database_url: s
             await eventually(
                 lambda: history(client, alice, group["id"]), lambda seen: seen[-1]["content"] == "second time lucky"
             )
+
+
+@pytest.mark.settings(**FAST_RETRIES)
+async def test_an_attempt_whose_worker_died_is_taken_over(client: httpx.AsyncClient, container: Container) -> None:
+    """At-least-once jobs: a redelivered job finds its attempt "sending". While the lease
+    runs the job waits (DeliveryBusy, retried by the queue); after it, the attempt is
+    taken over and sent."""
+    alice = await make_user(client, "alice")
+    group = await open_group(client, alice, [], name="crash")
+    async with receiver() as site:
+        hook = await make_hook(client, alice, group["id"], kind="outgoing", url=site.url("/c"))
+        await send(client, alice, group["id"], "before the crash")
+        await site.wait_for("/c")
+        [entry] = await eventually(
+            lambda: delivery_log(client, alice, group["id"], hook["id"]),
+            lambda entries: [d["status"] for d in entries] == ["delivered"],
+        )
+        table = webhook_deliveries
+
+        async def pretend(status: str, age_seconds: float) -> None:
+            async with container.db.transaction() as conn:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == entry["id"])
+                    .values(status=status, updated_at=utcnow() - timedelta(seconds=age_seconds))
+                )
+
+        # Mid-attempt on another worker, lease running: busy, nothing sent.
+        await pretend("sending", 1)
+        with pytest.raises(DeliveryBusy):
+            await container.outgoing_webhooks.deliver(entry["id"], 1)
+        # The worker died long ago: taken over and sent.
+        await pretend("sending", 3600)
+        await container.outgoing_webhooks.deliver(entry["id"], 1)
+        assert len(site.at("/c")) == 2
+        [again] = await delivery_log(client, alice, group["id"], hook["id"])
+        assert again["status"] == "delivered" and again["attempts"] == 1
+        # Finished: a late duplicate of the job does nothing.
+        await container.outgoing_webhooks.deliver(entry["id"], 1)
+        assert len(site.at("/c")) == 2

@@ -12,8 +12,9 @@ Flow:
    loops), system and deleted messages, and those no trigger word matches; it records
    one delivery per (webhook, message) — a unique row, so an event handled twice is sent
    once — and queues ``webhooks.deliver``.
-3. ``deliver`` claims attempt N of the delivery (a conditional update: a job run twice
-   sends once), POSTs through ``parley.outbound`` (SSRF guard, no redirects, time and size
+3. ``deliver`` claims attempt N of the delivery (a conditional update to ``sending``: a
+   job run twice sends once; a worker that died mid-attempt is taken over once its lease
+   — the outbound timeout plus 30 s — has run out), POSTs through ``parley.outbound`` (SSRF guard, no redirects, time and size
    limits) with ``X-Parley-Signature`` (``signing``). A 2xx marks it delivered and resets
    the webhook's failure count; anything else queues attempt N+1 after
    ``PARLEY_WEBHOOK_RETRY_BASE_SECONDS`` × 2^(N-1) (at most an hour) until
@@ -32,10 +33,12 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
 from parley.errors import ParleyError
@@ -62,7 +65,15 @@ HOOKED_TTL_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0
 # A receiver's answer is read up to this size (a reply is one chat message).
 MAX_REPLY_BYTES = 64 * 1024
-PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "failed"
+PENDING, SENDING, RETRYING, DELIVERED, FAILED = "pending", "sending", "retrying", "delivered", "failed"
+# An attempt still "sending" this long after it was claimed died with its worker (a node
+# killed mid-request): a redelivered job may take it over. Past any outbound timeout.
+LEASE_SLACK_SECONDS = 30.0
+
+
+class DeliveryBusy(Exception):
+    """Another worker is making this attempt right now: the job is retried later, when the
+    attempt has finished (nothing to do) or its lease has run out (taken over)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,7 @@ class OutgoingWebhooks:
         self._outbound = outbound
         self._messages = messages
         self._policy = policy
+        self._lease = timedelta(seconds=outbound.policy.timeout_seconds + LEASE_SLACK_SECONDS)
         self._hooked: frozenset[str] = frozenset()
         self._hooked_at = -HOOKED_TTL_SECONDS
         self._hooked_lock = asyncio.Lock()  # one refresh at a time; the others use its result
@@ -201,17 +213,8 @@ class OutgoingWebhooks:
     async def deliver(self, delivery_id: str, attempt: int) -> None:
         now = utcnow()
         async with self._db.transaction() as conn:
-            claimed = await conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    webhook_deliveries.c.id == delivery_id,
-                    webhook_deliveries.c.attempts == attempt - 1,
-                    webhook_deliveries.c.status.in_((PENDING, RETRYING)),
-                )
-                .values(attempts=attempt, updated_at=now)
-            )
-            if claimed.rowcount != 1:
-                return  # done already, or this attempt ran before (a job delivered twice)
+            if not await self._claim(conn, delivery_id, attempt, now):
+                return
             row = (
                 await conn.execute(
                     select(webhook_deliveries.c.message_id, webhooks)
@@ -252,6 +255,30 @@ class OutgoingWebhooks:
             return
         problem = await self._post_reply(row, delivery_id, response.body)
         await self._finish(delivery_id, row.id, DELIVERED, response.status, problem)
+
+    async def _claim(self, conn: AsyncConnection, delivery_id: str, attempt: int, now: datetime) -> bool:
+        """Take attempt ``attempt`` (one worker only; a job run twice sends once), or take
+        over one whose worker died; ``DeliveryBusy`` while another worker is on it."""
+        table = webhook_deliveries.c
+        taken = await conn.execute(
+            update(webhook_deliveries)
+            .where(
+                table.id == delivery_id,
+                or_(
+                    and_(table.attempts == attempt - 1, table.status.in_((PENDING, RETRYING))),
+                    and_(table.attempts == attempt, table.status == SENDING, table.updated_at < now - self._lease),
+                ),
+            )
+            .values(attempts=attempt, status=SENDING, updated_at=now)
+        )
+        if taken.rowcount == 1:
+            return True
+        current = (
+            await conn.execute(select(table.status, table.attempts).where(table.id == delivery_id))
+        ).first()
+        if current is not None and current.status == SENDING and current.attempts == attempt:
+            raise DeliveryBusy(delivery_id)
+        return False  # done already, gone, or a later attempt has started
 
     async def _payload(self, row: Any, delivery_id: str) -> dict[str, Any] | None:
         async with self._db.read() as conn:
