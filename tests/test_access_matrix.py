@@ -223,6 +223,7 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/bots"): "own bots (test_bots_api)",
     ("GET", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
     ("DELETE", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
+    ("PATCH", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
     ("POST", "/api/v1/bots/{bot_id}/token"): "own bots; others' are 404 (test_bots_api)",
     ("GET", "/api/v1/commands"): "built-ins, site-wide, and a conversation's for its members; "
     "others 404 (test_commands_api)",

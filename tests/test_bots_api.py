@@ -45,6 +45,14 @@ async def test_bot_lifecycle(client: httpx.AsyncClient) -> None:
     me = (await client.get("/api/v1/users/me", headers={"Authorization": f"Bot {token}"})).json()
     assert me["user"]["id"] == bot["id"] and me["user"]["is_bot"] is True
 
+    # Renamed by its owner (only): everyone sees the new name.
+    renamed = await client.patch(f"/api/v1/bots/{bot['id']}", json={"display_name": "Helpful"}, headers=alice.headers)
+    assert renamed.status_code == 200 and renamed.json()["bot"]["display_name"] == "Helpful"
+    assert (await client.patch(f"/api/v1/bots/{bot['id']}", json={"display_name": "Mine"}, headers=bob.headers)).status_code == 404
+    bad = await client.patch(f"/api/v1/bots/{bot['id']}", json={"display_name": "\x07"}, headers=alice.headers)
+    assert bad.status_code == 400 and code(bad) == "VALIDATION_ERROR"
+    assert (await client.get(f"/api/v1/users/{bot['id']}", headers=bob.headers)).json()["user"]["display_name"] == "Helpful"
+
     # Rotation: the old token stops at once, the new one works.
     rotated = await client.post(f"/api/v1/bots/{bot['id']}/token", headers=alice.headers)
     assert rotated.status_code == 200

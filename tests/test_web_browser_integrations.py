@@ -5,13 +5,47 @@ Settings and the group's details panel."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.browser_helpers import Browser, Rest, message, open_as, unique
+
+
+@contextmanager
+def command_endpoint(answer: dict[str, str]) -> Iterator[tuple[str, list[bytes]]]:
+    """A slash-command endpoint on loopback (the browser tests are synchronous: a thread)."""
+    seen: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/command", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def composer(page: object) -> object:
@@ -120,4 +154,28 @@ def test_manage_bots_and_webhooks(shots: Browser, rest: Rest) -> None:
     page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
     expect(section.get_by_text("No webhooks.")).to_be_visible()
     assert httpx.post(url, json={"text": "too late"}, timeout=10).status_code == 404
+
+    # A custom slash command for this group, run from the composer against its endpoint.
+    with command_endpoint({"text": "pong from the endpoint"}) as (endpoint, seen):
+        section.get_by_role("button", name="Slash command").click()
+        add = page.get_by_role("dialog", name="Add a slash command")
+        add.get_by_label("Name").fill("pingme")
+        add.get_by_label("URL").fill(endpoint)
+        add.get_by_label("Description").fill("Answers pong")
+        add.get_by_role("button", name="Create").click()
+        secret_dialog = page.get_by_role("dialog", name="Command /pingme")
+        assert len(secret_dialog.get_by_label("Its signing secret").input_value()) >= 40
+        secret_dialog.get_by_role("button", name="Done").click()
+        expect(section.locator(".command-list .webhook-row")).to_have_count(1)
+        box = composer(page)
+        box.fill("/ping")
+        expect(page.get_by_role("listbox", name="Commands").get_by_role("option", name="/pingme: Answers pong")).to_be_visible()
+        box.press("Tab")
+        box.press_sequentially("now")
+        box.press("Enter")
+        expect(page.locator(".command-note")).to_contain_text("pong from the endpoint")
+        assert json.loads(seen[0])["text"] == "now"
+    section.get_by_role("button", name="Delete command /pingme").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(section.locator(".command-list .webhook-row")).to_have_count(0)
     assert shots.errors == []

@@ -10,13 +10,19 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from sqlalchemy import update
+
 from parley.app import create_app
+from parley.clock import utcnow
+from parley.integrations.deliveries import DeliveryBusy
+from parley.store.tables import webhook_deliveries
 from parley.container import Container
 from parley.jobs.redis_streams import RedisJobQueue
 from parley.integrations.signing import sign, verify
@@ -49,6 +55,15 @@ async def make_hook(
     assert response.status_code == 201, response.text
     hook: dict[str, Any] = response.json()["webhook"]
     return hook
+
+
+async def delivery_log(
+    client: httpx.AsyncClient, user: UserHandle, conversation_id: str, webhook_id: str
+) -> list[dict[str, Any]]:
+    path = f"/api/v1/conversations/{conversation_id}/webhooks/{webhook_id}/deliveries"
+    response = await client.get(path, headers=user.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["deliveries"])
 
 
 async def post_raw(client: httpx.AsyncClient, path: str, raw: str | bytes, content_type: str = "application/json") -> httpx.Response:
@@ -224,10 +239,9 @@ async def test_outgoing_webhook_signed_and_answered(client: httpx.AsyncClient) -
         )
         reply = messages[-1]
         assert reply["content"] == "pong from the receiver"
-        log = (await client.get(
-            f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries", headers=alice.headers
-        )).json()["deliveries"]
-        assert [(d["status"], d["attempts"], d["response_status"]) for d in log] == [("delivered", 1, 200)]
+        # The reply is posted before the delivery is marked delivered: read until it is.
+        log = await eventually(lambda: delivery_log(client, alice, group["id"], hook["id"]), lambda entries: [d["status"] for d in entries] == ["delivered"])
+        assert [(d["attempts"], d["response_status"]) for d in log] == [(1, 200)]
         # A replayed (old) signature fails a receiver's freshness check.
         stale = sign(hook["secret"], request.body, timestamp=int(time.time()) - 3600)
         assert not verify(hook["secret"], stale, request.body)
@@ -252,7 +266,9 @@ async def test_trigger_words(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.settings(**FAST_RETRIES)
-async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(client: httpx.AsyncClient) -> None:
+async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(
+    client: httpx.AsyncClient, container: Container
+) -> None:
     alice = await make_user(client, "alice")
     group = await open_group(client, alice, [], name="ops")
     async with receiver() as site:
@@ -261,7 +277,7 @@ async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(clien
         base = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}"
 
         async def log() -> list[dict[str, Any]]:
-            return list((await client.get(f"{base}/deliveries", headers=alice.headers)).json()["deliveries"])
+            return await delivery_log(client, alice, group["id"], hook["id"])
 
         async def settled(count: int) -> list[dict[str, Any]]:
             return await eventually(log, lambda entries: len(entries) == count and all(e["status"] == "failed" for e in entries))
@@ -278,6 +294,10 @@ async def test_failing_receiver_is_retried_then_dead_lettered_and_disabled(clien
         await settled(2)
         state = (await client.get(base, headers=alice.headers)).json()["webhook"]
         assert state["enabled"] is False and state["failures"] == 2 and state["disabled_at"]
+        sample = container.metrics.registry.get_sample_value
+        assert sample("parley_webhook_delivery_attempts_total", {"outcome": "retried"}) == 4
+        assert sample("parley_webhook_delivery_attempts_total", {"outcome": "failed"}) == 2
+        assert sample("parley_webhooks_disabled_total") == 1
 
         # Disabled: nothing more is sent.
         await send(client, alice, group["id"], "third")
@@ -310,9 +330,7 @@ async def test_concurrent_messages_are_each_delivered_once(
         # Every message dispatched again (events seen twice, at-least-once): no new
         # delivery is recorded or queued.
         await asyncio.gather(*(container.outgoing_webhooks.dispatch(m["id"]) for m in sent))
-        log = (await client.get(
-            f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries", headers=alice.headers
-        )).json()["deliveries"]
+        log = await delivery_log(client, alice, group["id"], hook["id"])
         assert len(log) == 20 and {d["message_id"] for d in log} == set(ids)
 
 
@@ -369,12 +387,48 @@ async def test_outgoing_deliveries_on_redis_jobs(tmp_path: Path, database_url: s
             hook = await make_hook(client, alice, group["id"], kind="outgoing", url=site.url("/r"))
             await send(client, alice, group["id"], "hello redis")
             await site.wait_for("/r", 2)
-            async def deliveries() -> list[dict[str, Any]]:
-                path = f"/api/v1/conversations/{group['id']}/webhooks/{hook['id']}/deliveries"
-                return list((await client.get(path, headers=alice.headers)).json()["deliveries"])
-
-            log = await eventually(deliveries, lambda entries: bool(entries) and entries[0]["status"] == "delivered")
+            log = await eventually(lambda: delivery_log(client, alice, group["id"], hook["id"]), lambda entries: bool(entries) and entries[0]["status"] == "delivered")
             assert log[0]["attempts"] == 2
             await eventually(
                 lambda: history(client, alice, group["id"]), lambda seen: seen[-1]["content"] == "second time lucky"
             )
+
+
+@pytest.mark.settings(**FAST_RETRIES)
+async def test_an_attempt_whose_worker_died_is_taken_over(client: httpx.AsyncClient, container: Container) -> None:
+    """At-least-once jobs: a redelivered job finds its attempt "sending". While the lease
+    runs the job waits (DeliveryBusy, retried by the queue); after it, the attempt is
+    taken over and sent."""
+    alice = await make_user(client, "alice")
+    group = await open_group(client, alice, [], name="crash")
+    async with receiver() as site:
+        hook = await make_hook(client, alice, group["id"], kind="outgoing", url=site.url("/c"))
+        await send(client, alice, group["id"], "before the crash")
+        await site.wait_for("/c")
+        [entry] = await eventually(
+            lambda: delivery_log(client, alice, group["id"], hook["id"]),
+            lambda entries: [d["status"] for d in entries] == ["delivered"],
+        )
+        table = webhook_deliveries
+
+        async def pretend(status: str, age_seconds: float) -> None:
+            async with container.db.transaction() as conn:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == entry["id"])
+                    .values(status=status, updated_at=utcnow() - timedelta(seconds=age_seconds))
+                )
+
+        # Mid-attempt on another worker, lease running: busy, nothing sent.
+        await pretend("sending", 1)
+        with pytest.raises(DeliveryBusy):
+            await container.outgoing_webhooks.deliver(entry["id"], 1)
+        # The worker died long ago: taken over and sent.
+        await pretend("sending", 3600)
+        await container.outgoing_webhooks.deliver(entry["id"], 1)
+        assert len(site.at("/c")) == 2
+        [again] = await delivery_log(client, alice, group["id"], hook["id"])
+        assert again["status"] == "delivered" and again["attempts"] == 1
+        # Finished: a late duplicate of the job does nothing.
+        await container.outgoing_webhooks.deliver(entry["id"], 1)
+        assert len(site.at("/c")) == 2

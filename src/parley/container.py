@@ -404,6 +404,7 @@ def build_container(settings: Settings) -> Container:
             max_failures=settings.webhook_max_failures,
         ),
         attachment_urls,
+        metrics.webhooks,
     )
     webhooks.on_change.append(outgoing_webhooks.changed)
     events.add_listener(outgoing_webhooks.on_events)  # queued after the commit, as jobs
@@ -450,7 +451,7 @@ def build_container(settings: Settings) -> Container:
         retention=retention,
         exports=exports,
         erasure=erasure,
-        bots=Bots(db, auth, max_per_owner=settings.max_bots_per_user),
+        bots=Bots(db, auth, accounts, max_per_owner=settings.max_bots_per_user),
         webhooks=webhooks,
         outgoing_webhooks=outgoing_webhooks,
         commands=Commands(

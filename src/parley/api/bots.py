@@ -45,6 +45,15 @@ async def get_bot(bot_id: Id, caller: Caller, services: Services) -> dict[str, A
     return {"bot": (await services.bots.get(caller.user_id, bot_id)).to_public()}
 
 
+class BotPatch(RequestModel):
+    display_name: str = Field(max_length=200)
+
+
+@router.patch("/{bot_id}")
+async def rename_bot(bot_id: Id, body: BotPatch, caller: Caller, services: Services) -> dict[str, Any]:
+    return {"bot": (await services.bots.rename(caller.user_id, bot_id, body.display_name)).to_public()}
+
+
 @router.post("/{bot_id}/token")
 async def rotate_token(bot_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     bot, token = await services.bots.rotate_token(caller.user_id, bot_id)

@@ -39,6 +39,10 @@ class IntegrationsApi:
     async def bots(self) -> list[JSON]:
         return list((await self.request("GET", "/api/v1/bots"))["bots"])
 
+    async def rename_bot(self, bot_id: str, display_name: str) -> JSON:
+        body = {"display_name": display_name}
+        return dict((await self.request("PATCH", f"/api/v1/bots/{_segment(bot_id)}", json=body))["bot"])
+
     async def rotate_bot_token(self, bot_id: str) -> str:
         return str((await self.request("POST", f"/api/v1/bots/{_segment(bot_id)}/token"))["token"])
 

@@ -27,7 +27,7 @@ from parley.clock import isoformat, utcnow
 from parley.errors import Conflict, Forbidden, NotFound, UsernameTaken
 from parley.ids import new_id
 from parley.security.tokens import hash_random_token
-from parley.services.accounts import clean_display_name, normalise_username
+from parley.services.accounts import Accounts, clean_display_name, normalise_username
 from parley.services.auth import BOT_TOKEN_PREFIX, Auth
 from parley.store.db import Database
 from parley.store.tables import bots, sessions, users
@@ -121,9 +121,10 @@ async def insert_bot_user(
 
 
 class Bots:
-    def __init__(self, db: Database, auth: Auth, *, max_per_owner: int) -> None:
+    def __init__(self, db: Database, auth: Auth, accounts: Accounts, *, max_per_owner: int) -> None:
         self._db = db
         self._auth = auth
+        self._accounts = accounts
         self._max_per_owner = max_per_owner
 
     async def create(
@@ -173,6 +174,13 @@ class Bots:
     async def get(self, caller_id: str, bot_id: str) -> BotAccount:
         async with self._db.read() as conn:
             return await _owned(conn, caller_id, bot_id)
+
+    async def rename(self, caller_id: str, bot_id: str, display_name: str) -> BotAccount:
+        """A new display name, pushed as ``user.updated`` like anyone's profile change."""
+        async with self._db.read() as conn:
+            await _owned(conn, caller_id, bot_id)
+        await self._accounts.update_profile(bot_id, display_name=display_name)
+        return await self.get(caller_id, bot_id)
 
     async def rotate_token(self, caller_id: str, bot_id: str) -> tuple[BotAccount, str]:
         """A new token; the old one stops at once and its sockets close. Concurrent

@@ -12,9 +12,10 @@ Flow:
    loops), system and deleted messages, and those no trigger word matches; it records
    one delivery per (webhook, message) — a unique row, so an event handled twice is sent
    once — and queues ``webhooks.deliver``.
-3. ``deliver`` claims attempt N of the delivery (a conditional update: a job run twice
-   sends once), POSTs through ``parley.outbound`` (SSRF guard, no redirects, time and size
-   limits) with ``X-Parley-Signature`` (``signing``). A 2xx marks it delivered and resets
+3. ``deliver`` claims attempt N of the delivery (a conditional update to ``sending``: a
+   job run twice sends once; a worker that died mid-attempt is taken over once its lease
+   — the outbound timeout plus 30 s — has run out), POSTs through ``parley.outbound``
+   (SSRF guard, no redirects, time and size limits) with ``X-Parley-Signature`` (``signing``). A 2xx marks it delivered and resets
    the webhook's failure count; anything else queues attempt N+1 after
    ``PARLEY_WEBHOOK_RETRY_BASE_SECONDS`` × 2^(N-1) (at most an hour) until
    ``PARLEY_WEBHOOK_MAX_ATTEMPTS``; then the delivery is ``failed`` (dead-lettered, in the
@@ -32,10 +33,12 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
 from parley.errors import ParleyError
@@ -44,6 +47,7 @@ from parley.ids import new_id
 from parley.integrations.signing import SIGNATURE_HEADER, sign
 from parley.integrations.webhooks import OUTGOING, matched_trigger, webhook_from_row
 from parley.jobs.queue import Job, JobQueue
+from parley.observability.metrics import WebhookMetrics
 from parley.outbound import OutboundClient, OutboundError
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event
@@ -62,7 +66,15 @@ HOOKED_TTL_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0
 # A receiver's answer is read up to this size (a reply is one chat message).
 MAX_REPLY_BYTES = 64 * 1024
-PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "failed"
+PENDING, SENDING, RETRYING, DELIVERED, FAILED = "pending", "sending", "retrying", "delivered", "failed"
+# An attempt still "sending" this long after it was claimed died with its worker (a node
+# killed mid-request): a redelivered job may take it over. Past any outbound timeout.
+LEASE_SLACK_SECONDS = 30.0
+
+
+class DeliveryBusy(Exception):
+    """Another worker is making this attempt right now: the job is retried later, when the
+    attempt has finished (nothing to do) or its lease has run out (taken over)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +97,16 @@ class OutgoingWebhooks:
         messages: Messages,
         policy: DeliveryPolicy,
         urls: AttachmentUrls | None,
+        metrics: WebhookMetrics,
     ) -> None:
         self._urls = urls  # the receiver gets signed attachment links, as a member would
         self._db = db
+        self._metrics = metrics
         self._jobs = jobs
         self._outbound = outbound
         self._messages = messages
         self._policy = policy
+        self._lease = timedelta(seconds=outbound.policy.timeout_seconds + LEASE_SLACK_SECONDS)
         self._hooked: frozenset[str] = frozenset()
         self._hooked_at = -HOOKED_TTL_SECONDS
         self._hooked_lock = asyncio.Lock()  # one refresh at a time; the others use its result
@@ -201,17 +216,8 @@ class OutgoingWebhooks:
     async def deliver(self, delivery_id: str, attempt: int) -> None:
         now = utcnow()
         async with self._db.transaction() as conn:
-            claimed = await conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    webhook_deliveries.c.id == delivery_id,
-                    webhook_deliveries.c.attempts == attempt - 1,
-                    webhook_deliveries.c.status.in_((PENDING, RETRYING)),
-                )
-                .values(attempts=attempt, updated_at=now)
-            )
-            if claimed.rowcount != 1:
-                return  # done already, or this attempt ran before (a job delivered twice)
+            if not await self._claim(conn, delivery_id, attempt, now):
+                return
             row = (
                 await conn.execute(
                     select(webhook_deliveries.c.message_id, webhooks)
@@ -243,11 +249,39 @@ class OutgoingWebhooks:
         except OutboundError as exc:
             await self._failed(delivery_id, row.id, attempt, None, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - this attempt is claimed: record it, never strand it
+            log.exception("webhook delivery crashed", extra={"delivery_id": delivery_id})
+            await self._failed(delivery_id, row.id, attempt, None, f"{type(exc).__name__}")
+            return
         if not 200 <= response.status < 300:
             await self._failed(delivery_id, row.id, attempt, response.status, f"answered {response.status}")
             return
         problem = await self._post_reply(row, delivery_id, response.body)
         await self._finish(delivery_id, row.id, DELIVERED, response.status, problem)
+
+    async def _claim(self, conn: AsyncConnection, delivery_id: str, attempt: int, now: datetime) -> bool:
+        """Take attempt ``attempt`` (one worker only; a job run twice sends once), or take
+        over one whose worker died; ``DeliveryBusy`` while another worker is on it."""
+        table = webhook_deliveries.c
+        taken = await conn.execute(
+            update(webhook_deliveries)
+            .where(
+                table.id == delivery_id,
+                or_(
+                    and_(table.attempts == attempt - 1, table.status.in_((PENDING, RETRYING))),
+                    and_(table.attempts == attempt, table.status == SENDING, table.updated_at < now - self._lease),
+                ),
+            )
+            .values(attempts=attempt, status=SENDING, updated_at=now)
+        )
+        if taken.rowcount == 1:
+            return True
+        current = (
+            await conn.execute(select(table.status, table.attempts).where(table.id == delivery_id))
+        ).first()
+        if current is not None and current.status == SENDING and current.attempts == attempt:
+            raise DeliveryBusy(delivery_id)
+        return False  # done already, gone, or a later attempt has started
 
     async def _payload(self, row: Any, delivery_id: str) -> dict[str, Any] | None:
         async with self._db.read() as conn:
@@ -299,6 +333,9 @@ class OutgoingWebhooks:
             )
         except ParleyError as exc:
             return f"reply refused: {exc.code}: {exc.message}"[:300]
+        except Exception as exc:  # noqa: BLE001 - delivered all the same; the log says why
+            log.exception("posting a webhook reply failed", extra={"delivery_id": delivery_id})
+            return f"reply not posted: {type(exc).__name__}"
         return None
 
     # --- outcomes
@@ -307,6 +344,7 @@ class OutgoingWebhooks:
         self, delivery_id: str, webhook_id: str, attempt: int, status: int | None, error: str
     ) -> None:
         if attempt < self._policy.max_attempts:
+            self._metrics.attempts.labels("retried").inc()
             await self._finish(delivery_id, webhook_id, RETRYING, status, error)
             await self._jobs.enqueue(
                 DELIVER_JOB,
@@ -339,13 +377,14 @@ class OutgoingWebhooks:
                 )
             )
             if status == DELIVERED:
+                self._metrics.attempts.labels("delivered").inc()
                 await conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(failures=0))
             elif status == FAILED and count:
                 # Counted in SQL: concurrent failures of one webhook all count.
                 await conn.execute(
                     update(webhooks).where(webhooks.c.id == webhook_id).values(failures=webhooks.c.failures + 1)
                 )
-                await conn.execute(
+                disabled = await conn.execute(
                     update(webhooks)
                     .where(
                         webhooks.c.id == webhook_id,
@@ -354,5 +393,8 @@ class OutgoingWebhooks:
                     )
                     .values(disabled_at=now)
                 )
+                self._metrics.attempts.labels("failed").inc()
+                if disabled.rowcount == 1:
+                    self._metrics.disabled.inc()
         if status == FAILED:
             log.warning("webhook delivery failed", extra={"webhook_id": webhook_id, "error": error})

@@ -127,6 +127,23 @@ class NotificationMetrics:
         )
 
 
+class WebhookMetrics:
+    """Outgoing webhook deliveries (parley.integrations.deliveries)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.attempts = Counter(
+            "parley_webhook_delivery_attempts",
+            "Delivery attempts by outcome: delivered, retried, failed (dead-lettered)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.disabled = Counter(
+            "parley_webhooks_disabled",
+            "Outgoing webhooks disabled after PARLEY_WEBHOOK_MAX_FAILURES failed deliveries",
+            registry=registry,
+        )
+
+
 class NodeHealthMetrics:
     """What alerting needs at each scrape: whether each dependency answers (the readiness
     checks, run with a short timeout) and how full the data directory's disk is."""
@@ -221,6 +238,7 @@ class Metrics:
         self.bus = BusMetrics(self.registry)
         self.jobs = JobQueueMetrics(self.registry)
         self.notifications = NotificationMetrics(self.registry)
+        self.webhooks = WebhookMetrics(self.registry)
         self.health = NodeHealthMetrics(self.registry)
         self.lifecycle = LifecycleMetrics(self.registry)
         self.e2ee = E2eeMetrics(self.registry)

@@ -697,7 +697,7 @@ webhook_deliveries = Table(
     Column("error", String(300), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    CheckConstraint("status IN ('pending', 'retrying', 'delivered', 'failed')", name="status"),
+    CheckConstraint("status IN ('pending', 'sending', 'retrying', 'delivered', 'failed')", name="status"),
     UniqueConstraint("webhook_id", "message_id", name="uq_webhook_deliveries_webhook_id"),
     Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
 )

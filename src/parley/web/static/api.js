@@ -328,6 +328,8 @@ export class Api {
   webhookDeliveries(id, hookId) { return this.get(`/conversations/${enc(id)}/webhooks/${enc(hookId)}/deliveries`).then((r) => r.deliveries); }
   commands(conversationId) { return this.get("/commands", { conversation_id: conversationId }).then((r) => r.commands); }
   runCommand(id, text) { return this.post(`/conversations/${enc(id)}/commands`, { text }); }
+  registerCommand(body) { return this.post("/commands", body).then((r) => r.command); }
+  deleteCommand(id) { return this.delete(`/commands/${enc(id)}`); }
 
   search(params) { return this.get("/search", params); }
   attachment(id) { return this.get(`/attachments/${enc(id)}`).then((r) => r.attachment); }

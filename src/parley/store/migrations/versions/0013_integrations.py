@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("created_at", WHEN, nullable=False),
         sa.Column("updated_at", WHEN, nullable=False),
         sa.CheckConstraint(
-            "status IN ('pending', 'retrying', 'delivered', 'failed')",
+            "status IN ('pending', 'sending', 'retrying', 'delivered', 'failed')",
             name=op.f("ck_webhook_deliveries_status"),
         ),
         _fk("webhook_deliveries", "webhook_id", "webhooks.id"),

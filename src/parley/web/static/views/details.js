@@ -9,7 +9,7 @@ import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
 import { GallerySection } from "./gallery.js";
 import { PinsSection } from "./pins.js";
-import { WebhooksSection } from "./integrations.js";
+import { IntegrationsSection } from "./integrations.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -150,7 +150,7 @@ export class DetailsPanel {
 
   /** Kept across re-renders (its list loads once, and again after each change). */
   webhooksSection() {
-    this._webhooks ||= new WebhooksSection(this.id);
+    this._webhooks ||= new IntegrationsSection(this.id);
     return this._webhooks;
   }
 

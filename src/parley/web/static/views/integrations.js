@@ -1,5 +1,5 @@
 // Integrations in the web client (DESIGN §6.6): the bots you own (Settings → Bots), and a
-// group's webhooks (its details panel, for owners and admins). A token, a webhook URL or a
+// group's webhooks and slash commands (its details panel, for owners and admins). A token, a webhook URL or a
 // signing secret is shown once, when made or rotated, with a copy button: the server keeps
 // only what it needs (hashes for tokens and incoming URLs).
 
@@ -102,28 +102,71 @@ export class BotsCard {
   }
 }
 
-// --- a group's webhooks (details panel)
+// --- a group's webhooks and slash commands (details panel)
 
-export class WebhooksSection {
+export class IntegrationsSection {
   constructor(conversationId) {
     this.id = conversationId;
     this.list = h("ul", { class: "webhook-list", "aria-label": "Webhooks" });
+    this.commandList = h("ul", { class: "webhook-list command-list", "aria-label": "Slash commands" });
     this.el = h("section", { class: "details-section webhooks-section", "aria-labelledby": `webhooks-title-${conversationId}` },
       h("div", { class: "details-section-head" },
         h("h3", { class: "details-section-title", id: `webhooks-title-${conversationId}` }, "Integrations"),
         h("div", { class: "details-actions" },
           h("button", { type: "button", class: "btn btn-small", onclick: () => this.addIncoming() }, "Incoming webhook"),
-          h("button", { type: "button", class: "btn btn-small", onclick: () => this.addOutgoing() }, "Outgoing webhook"))),
-      this.list);
+          h("button", { type: "button", class: "btn btn-small", onclick: () => this.addOutgoing() }, "Outgoing webhook"),
+          h("button", { type: "button", class: "btn btn-small", onclick: () => this.addCommand() }, "Slash command"))),
+      this.list,
+      this.commandList);
     this.load();
   }
 
   async load() {
     try {
-      const hooks = await api.webhooks(this.id);
+      const [hooks, commands] = await Promise.all([api.webhooks(this.id), api.commands(this.id)]);
       this.list.replaceChildren(...(hooks.length ? hooks.map((hook) => this.row(hook)) : [h("li", { class: "muted" }, "No webhooks.")]));
+      const own = commands.filter((command) => command.conversation_id === this.id);
+      this.commandList.replaceChildren(...own.map((command) => h("li", { class: "webhook-row" },
+        h("span", { class: "webhook-text" },
+          h("span", { class: "webhook-name" }, `/${command.name}`, " ", h("span", { class: "tag" }, "Command")),
+          h("span", { class: "webhook-meta" }, command.description || command.url)),
+        h("button", { type: "button", class: "btn btn-small btn-danger-ghost", "aria-label": `Delete command /${command.name}`, onclick: () => this.removeCommand(command) }, "Delete"))));
     } catch (failure) {
       this.list.replaceChildren(h("li", { class: "muted" }, `Couldn't load webhooks: ${failure.message}`));
+    }
+  }
+
+  addCommand() {
+    const name = h("input", { class: "input", id: "command-name", placeholder: "weather", maxlength: "32", autofocus: true });
+    const url = h("input", { class: "input", id: "command-url", type: "url", placeholder: "https://example.com/commands/weather" });
+    const description = h("input", { class: "input", id: "command-description", placeholder: "What it does, shown in the composer", maxlength: "200" });
+    openDialog({
+      title: "Add a slash command",
+      body: h("div", { class: "stack" },
+        h("div", { class: "field" }, h("label", { class: "field-label", for: "command-name" }, "Name"), name),
+        h("div", { class: "field" }, h("label", { class: "field-label", for: "command-url" }, "URL"), url),
+        h("div", { class: "field" }, h("label", { class: "field-label", for: "command-description" }, "Description"), description),
+        h("p", { class: "field-hint" }, "/name args POSTs a signed request to the URL; its {\"text\"} answer is shown to the caller, or posted with \"response_type\": \"in_channel\".")),
+      actions: [{ label: "Cancel" }, {
+        label: "Create",
+        primary: true,
+        onClick: async () => {
+          const command = await api.registerCommand({ name: name.value.trim(), url: url.value.trim(), description: description.value.trim(), conversation_id: this.id });
+          showOnce(`Command /${command.name}`, "Its signing secret", command.secret);
+          this.load();
+        },
+      }],
+    });
+  }
+
+  async removeCommand(command) {
+    const ok = await confirmDialog({ title: `Delete /${command.name}?`, message: "It stops working here at once.", confirmLabel: "Delete", danger: true });
+    if (!ok) return;
+    try {
+      await api.deleteCommand(command.id);
+      this.load();
+    } catch (failure) {
+      toast(failure.message, { error: true });
     }
   }
 

@@ -6,6 +6,7 @@
 
 import { api } from "../api.js";
 import { h, iconButton } from "../dom.js";
+import { CompletionList } from "./completion_list.js";
 
 // "/name" then a space or the end: what the server runs (its own parse is the authority).
 const COMMAND = /^\/[A-Za-z0-9][A-Za-z0-9_-]{0,31}(\s|$)/;
@@ -16,18 +17,11 @@ export function isCommand(text) {
   return COMMAND.test(text.trimStart());
 }
 
-export class SlashCompletion {
+export class SlashCompletion extends CompletionList {
   constructor(input, conversationId, { id = "slash-command-list" } = {}) {
-    this.input = input;
+    super(input, { id, label: "Commands", className: "slash-list" });
     this.conversationId = conversationId;
-    this.id = id;
-    this.state = null; // {options, active}
     this.commands = null; // loaded on the first "/"
-    this.el = h("ul", { class: "mention-list slash-list", id, role: "listbox", "aria-label": "Commands", hidden: true });
-  }
-
-  get open() {
-    return this.state !== null;
   }
 
   update() {
@@ -47,37 +41,16 @@ export class SlashCompletion {
     const typed = match[1].toLowerCase();
     const options = this.commands.filter((c) => c.name.startsWith(typed));
     if (!options.length) return this.close();
-    this.state = { options, active: Math.min(this.state?.active || 0, options.length - 1) };
-    this._render();
+    this.show(options, {}, { keepActive: true });
     return false;
   }
 
-  keydown(event) {
-    if (!this.state) return false;
-    const count = this.state.options.length;
-    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      event.preventDefault();
-      this.state.active = (this.state.active + (event.key === "ArrowDown" ? 1 : -1) + count) % count;
-      this._render();
-      return true;
-    }
-    if (event.key === "Tab" || (event.key === "Enter" && !event.shiftKey)) {
-      const chosen = this.state.options[this.state.active];
-      // Enter on a name typed in full runs it (the composer sends); otherwise it completes.
-      if (event.key === "Enter" && this.input.value.trim().toLowerCase() === `/${chosen.name}`) {
-        this.close();
-        return false;
-      }
-      event.preventDefault();
-      this.choose(this.state.active);
-      return true;
-    }
-    if (event.key === "Escape") {
-      event.preventDefault();
-      this.close();
-      return true;
-    }
-    return false;
+  /** Enter on a name typed in full runs it (the composer sends); Tab, or Enter on a part
+   * of a name, completes it. */
+  takes(event) {
+    if (event.key === "Tab") return true;
+    const chosen = this.state.options[this.state.active];
+    return !event.shiftKey && this.input.value.trim().toLowerCase() !== `/${chosen.name}`;
   }
 
   choose(index) {
@@ -89,36 +62,12 @@ export class SlashCompletion {
     this.input.focus();
   }
 
-  close() {
-    if (this.state === null && this.el.hidden) return false;
-    this.state = null;
-    this.el.hidden = true;
-    this.el.replaceChildren();
-    if (this.input.getAttribute("aria-controls") === this.id) {
-      this.input.setAttribute("aria-expanded", "false");
-      this.input.removeAttribute("aria-activedescendant");
-    }
-    return false;
-  }
-
-  _render() {
-    const { options, active } = this.state;
-    this.el.replaceChildren(...options.map((command, i) => h("li", {
-      role: "option",
-      id: `${this.id}-${i}`,
-      class: ["mention-option", i === active && "is-active"],
-      "aria-selected": i === active ? "true" : "false",
-      "aria-label": `/${command.name}: ${command.description || ""}`,
-      onmousedown: (event) => {
-        event.preventDefault();
-        this.choose(i);
-      },
-    }, h("span", { class: "mention-name" }, `/${command.name}`),
-    h("span", { class: "mention-handle" }, command.description || (command.builtin ? "" : "Custom command")))));
-    this.el.hidden = false;
-    this.input.setAttribute("aria-controls", this.id);
-    this.input.setAttribute("aria-expanded", "true");
-    this.input.setAttribute("aria-activedescendant", `${this.id}-${active}`);
+  describe(command) {
+    return {
+      label: `/${command.name}: ${command.description || ""}`,
+      content: [h("span", { class: "mention-name" }, `/${command.name}`),
+        h("span", { class: "mention-handle" }, command.description || (command.builtin ? "" : "Custom command"))],
+    };
   }
 }
 
