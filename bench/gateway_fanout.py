@@ -145,6 +145,13 @@ def summarise_fanout(steps: list[Step]) -> list[dict[str, Any]]:
             "ratio_max": round(ratio_spread.high, 3),
             "ratios": [round(r, 3) for r in ratios],
             "ratio_per_cpu": spread(efficiency).as_dict() if efficiency else None,
+            # Parley's deliveries per second of its own CPU (median over the probes): what
+            # the independent closed loop is compared with on a machine that lends each
+            # server a varying share of its core.
+            "parley_deliveries_per_cpu_second": spread(
+                [parley_probes[r].deliveries_per_s / parley_probes[r].server_cpu
+                 for r in runs if parley_probes[r].server_cpu > 0] or [0.0]
+            ).median,
             "parley_server_cpu_at_saturation": parley_mid.server_cpu,
             "floor_server_cpu_at_saturation": floor_mid.server_cpu,
             "load_cpu_at_parley_saturation": parley_mid.load_cpu,

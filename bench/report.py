@@ -169,6 +169,14 @@ def multinode_tables(multinode: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _per_cpu_versus(outcome: dict[str, Any], probe: dict[str, Any] | None) -> str:
+    """Closed loop / probe in deliveries per second of the server's CPU."""
+    probe_rate = (probe or {}).get("parley_deliveries_per_cpu_second")
+    if not probe_rate or not outcome["server_cpu"]:
+        return "–"
+    return f"{outcome['deliveries_per_s'] / outcome['server_cpu'] / probe_rate:.2f}"
+
+
 def closed_loop_tables(result: dict[str, Any]) -> list[str]:
     """The independent closed loop beside the fan-out probe, Parley only, same run."""
     loop = result.get("closed_loop")
@@ -184,8 +192,9 @@ def closed_loop_tables(result: dict[str, Any]) -> list[str]:
         "the acks and from the rows the server committed. The probe: median of its runs.",
         "",
         "| conversation | closed loop: senders | acked msgs/s | committed msgs/s | deliveries/s "
-        "| server / load CPU | probe: senders | msgs/s | deliveries/s | **closed loop / probe** (deliveries) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server / load CPU | probe: senders | msgs/s | deliveries/s | **closed loop / probe** (deliveries) "
+        "| per server CPU-second |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for outcome in loop["outcomes"]:
         size = "dm" if outcome["workload"] == "dm" else "100"
@@ -198,7 +207,7 @@ def closed_loop_tables(result: dict[str, Any]) -> list[str]:
             f"| {outcome['server_cpu']:.2f} / {outcome['load_cpu']:.2f} "
             f"| {probe.get('probe_senders', '–') if probe else '–'} "
             f"| {_n(probe['parley_msgs_per_s']) if probe else '–'} "
-            f"| {_n(probe['parley_deliveries_per_s']) if probe else '–'} | {versus} |"
+            f"| {_n(probe['parley_deliveries_per_s']) if probe else '–'} | {versus} | {_per_cpu_versus(outcome, probe)} |"
         )
     lines.append("")
     return lines

@@ -138,10 +138,12 @@ def test_the_closed_loop_is_reported_beside_the_probe() -> None:
     outcome = {"workload": "group100", "senders": 100, "inflight": 2, "fanout": 100, "window_s": 3.0,
                "acked_per_s": 900.0, "committed_per_s": 910.0, "deliveries_per_s": 90_000.0,
                "server_cpu": 0.98, "load_cpu": 0.6, "errors": 0, "error_samples": []}
-    probe = {"size": "100", "parley_msgs_per_s": 600.0, "parley_deliveries_per_s": 60_000.0, "probe_senders": 100}
+    probe = {"size": "100", "parley_msgs_per_s": 600.0, "parley_deliveries_per_s": 60_000.0, "probe_senders": 100,
+             "parley_deliveries_per_cpu_second": 75_000.0}
     result = {"closed_loop": {"warmup_s": 1.5, "outcomes": [outcome, outcome | {"workload": "dm"}]},
               "gateway": {"fanout": {"summary": [probe]}}}
     text = "\n".join(closed_loop_tables(result))
     assert "| group of 100 | 100 | 900 | 910 | 90,000 |" in text and "**1.50**" in text
+    assert "| 1.22 |" in text  # 90,000 / 0.98 against 75,000 per CPU-second
     assert "| direct messages |" in text  # no probe of direct messages in this result: no ratio
     assert text.count("| – |") >= 1
