@@ -16,8 +16,8 @@ Flow:
    job run twice sends once; a worker that died mid-attempt is taken over once its lease
    — the outbound timeout plus 30 s — has run out), POSTs through ``parley.outbound``
    (SSRF guard, no redirects, time and size limits) with ``X-Parley-Signature``
-   (``signing``). A 2xx marks it delivered and resets the webhook's failure count; anything else queues attempt N+1 after
-   ``PARLEY_WEBHOOK_RETRY_BASE_SECONDS`` × 2^(N-1) (at most an hour) until
+   (``signing``). A 2xx marks it delivered and resets the webhook's failure count;
+   anything else queues attempt N+1 after ``PARLEY_WEBHOOK_RETRY_BASE_SECONDS`` × 2^(N-1) (at most an hour) until
    ``PARLEY_WEBHOOK_MAX_ATTEMPTS``; then the delivery is ``failed`` (dead-lettered, in the
    log) and the webhook's consecutive failures grow; at ``PARLEY_WEBHOOK_MAX_FAILURES``
    it is disabled until a manager enables it again.
