@@ -73,6 +73,15 @@ async def test_attempts_are_reserved_atomically_under_a_burst(limiter: RateLimit
     assert all(0 < d.retry_after <= BACKOFF.base_seconds for d in refused)
 
 
+async def test_free_attempts_are_never_refused_under_a_burst(limiter: RateLimiter) -> None:
+    """Attempts within the free allowance all pass, however close together: the Redis
+    script once stored its timestamp rounded up and refused some with retry_after 0."""
+    generous = Backoff(free=10_000, base_seconds=1, max_seconds=1, forget_seconds=60)
+    for _ in range(10):
+        decisions = await asyncio.gather(*(limiter.attempt("free", generous) for _ in range(40)))
+        assert all(d.allowed for d in decisions), [d for d in decisions if not d.allowed][:3]
+
+
 async def test_backoff_doubles_up_to_its_ceiling(limiter: RateLimiter) -> None:
     backoff = Backoff(free=1, base_seconds=0.1, max_seconds=0.25, forget_seconds=60)
     assert (await limiter.attempt("k", backoff)).allowed

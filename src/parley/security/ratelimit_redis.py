@@ -42,7 +42,7 @@ if tokens < cost then
   return {0, tostring((cost - tokens) / rate)}
 end
 if take then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'ts', tostring(now))
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'ts', string.format('%.6f', now))
   redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 end
 return {1, "0"}
@@ -70,10 +70,14 @@ end
 """
 
 BACKOFF_ATTEMPT = _BACKOFF_STATE + """
-if n > 0 and now < ts + delay(n) then
+-- delay(n) > 0 first: free attempts are never refused, even when two arrive within the
+-- precision of a stored timestamp.
+if n > 0 and delay(n) > 0 and now < ts + delay(n) then
   return {0, tostring(ts + delay(n) - now)}
 end
-redis.call('HSET', KEYS[1], 'n', n + 1, 'ts', tostring(now))
+-- Microseconds kept: tostring() keeps 14 significant digits and could round the stored
+-- time past the next attempt's clock.
+redis.call('HSET', KEYS[1], 'n', n + 1, 'ts', string.format('%.6f', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((delay(n + 1) + forget) * 1000) + 1000)
 return {1, "0"}
 """
