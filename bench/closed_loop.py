@@ -21,7 +21,7 @@ messages (N pairs, one side sending). It measures Parley only: the ratio to the 
 the probe's business; this says whether the probe's absolute rate is right.
 
     python bench/closed_loop.py [--senders 100] [--inflight 2] [--warmup 2] [--seconds 4]
-                                [--workloads group100,dm] [--json PATH]
+                                [--workloads group100,dm] [--idle N] [--json PATH]
 
 Not a test: nothing here asserts a time. The server is stopped when it is done.
 """
@@ -203,7 +203,11 @@ def sample_self() -> Any:
     return sample(os.getpid())
 
 
-async def run(workloads: list[str], senders: int, inflight: int, warmup: float, seconds: float) -> dict[str, Any]:
+async def run(
+    workloads: list[str], senders: int, inflight: int, warmup: float, seconds: float, idle: int = 0
+) -> dict[str, Any]:
+    """``idle``: that many more users connected and silent for the whole run, as the fan-out
+    probe's server holds a thousand (to tell what they cost per message)."""
     pinning = plan_pinning()
     pin_self(pinning.load)
     raise_open_files_limit()
@@ -212,7 +216,16 @@ async def run(workloads: list[str], senders: int, inflight: int, warmup: float, 
         server = parley_server(Path(tmp) / "parley", pinning.server).start()
         try:
             target = ParleyTarget(server, "cl")
-            await target.setup_users(max(100, 2 * senders))
+            active = max(100, 2 * senders)
+            await target.setup_users(active + idle)
+            quiet = Tally()
+            limit = asyncio.Semaphore(32)
+
+            async def idle_member(key: int) -> Member:
+                async with limit:
+                    return await open_member(server.ws_url, target.tokens[key], quiet, 1)
+
+            idlers = list(await asyncio.gather(*(idle_member(k) for k in range(active, active + idle))))
             for workload in workloads:
                 if workload == "group100":
                     members = list(range(100))
@@ -234,9 +247,12 @@ async def run(workloads: list[str], senders: int, inflight: int, warmup: float, 
                     f"{outcome.deliveries_per_s:.0f} deliveries/s; server CPU {outcome.server_cpu:.2f}, "
                     f"load CPU {outcome.load_cpu:.2f}" + (f", {outcome.errors} errors" if outcome.errors else ""))
                 outcomes.append(outcome)
+            for member in idlers:
+                await member.socket.close()
+                member.reader.cancel()
         finally:
             server.stop()
-    return {"pinning": pinning.note, "warmup_s": warmup, "outcomes": [asdict(o) for o in outcomes]}
+    return {"pinning": pinning.note, "warmup_s": warmup, "idle": idle, "outcomes": [asdict(o) for o in outcomes]}
 
 
 def main() -> int:
@@ -246,9 +262,12 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--idle", type=int, default=0, help="more users connected and silent throughout")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(run(args.workloads.split(","), args.senders, args.inflight, args.warmup, args.seconds))
+    result = asyncio.run(
+        run(args.workloads.split(","), args.senders, args.inflight, args.warmup, args.seconds, args.idle)
+    )
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.write_text(text)

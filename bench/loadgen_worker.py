@@ -241,7 +241,8 @@ class Worker:
     async def _closed_loop(self, step: StepPlan, active: list[Client], began: int) -> tuple[int, int]:
         """Keep ``inflight_cap`` messages in flight per sender; returns the window, which
         opens once every sending worker has its first round acknowledged (and ``warmup``
-        has passed) and lasts at least as long as that first round took."""
+        has passed) and lasts ``window_rounds`` such rounds, within ``duration`` and
+        ``max_window``."""
         far = 1 << 62
         self.window_start = self.window_end = far  # nothing counts before the window
         origin = int(step.start_at * 1e9)  # the same instant for every worker
