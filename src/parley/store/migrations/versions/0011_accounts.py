@@ -157,5 +157,7 @@ def downgrade() -> None:
     op.drop_table("recovery_codes")
     op.drop_table("totp_credentials")
     op.drop_index("ix_users_role", table_name="users")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("role")
+    # Plain drop_column (SQLite >= 3.35 drops a column in place): a batch rebuild of
+    # ``users`` drops and recreates the table, and with foreign keys on that cascades into
+    # every table that refers to it (memberships, sessions) — as 0014 does for its columns.
+    op.drop_column("users", "role")

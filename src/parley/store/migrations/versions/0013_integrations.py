@@ -133,5 +133,7 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
     op.drop_table("bots")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("is_bot")
+    # Plain drop_column (SQLite >= 3.35 drops a column in place): a batch rebuild of
+    # ``users`` drops and recreates the table, and with foreign keys on that cascades into
+    # every table that refers to it (memberships, sessions) — as 0014 does for its columns.
+    op.drop_column("users", "is_bot")

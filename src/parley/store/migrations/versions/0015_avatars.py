@@ -25,5 +25,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("avatar_key")
+    # Plain drop_column (SQLite >= 3.35 drops a column in place): a batch rebuild of
+    # ``users`` drops and recreates the table, and with foreign keys on that cascades into
+    # every table that refers to it (memberships, sessions) — as 0014 does for its columns.
+    op.drop_column("users", "avatar_key")
