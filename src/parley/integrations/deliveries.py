@@ -150,7 +150,7 @@ class OutgoingWebhooks:
             if event.conversation_id not in hooked:
                 continue
             message = event.data.get("message") or {}
-            if message.get("kind") != "text" or "ciphertext" in message:
+            if message.get("kind") != "text" or message.get("ciphertext") is not None:
                 continue
             try:
                 await self._jobs.enqueue(DISPATCH_JOB, {"message_id": message["id"]})
