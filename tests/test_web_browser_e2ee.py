@@ -4,16 +4,50 @@ the Python SDK, in Debian's Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from parley.client import ParleyClient
 from tests.browser_helpers import *  # noqa: F403
-from tests.browser_helpers import Browser
+from tests.browser_helpers import Browser, Rest, User, open_as
 from tests.e2ee_vectors import build
+from tests.server_process import ServerProcess
+
+T = TypeVar("T")
 
 VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "e2ee_vectors.json").read_text())
 CHECK_JS = (Path(__file__).parent / "js" / "e2ee_vectors_check.js").read_text()
+DEVICE_JS = "document.documentElement.dataset.e2eeDevice"
+
+
+def in_sdk(
+    server: ServerProcess, user: User, state_dir: Path, work: Callable[[ParleyClient], Awaitable[T]]
+) -> T:
+    """Run ``work`` with an SDK client of ``user`` (E2EE on, state in ``state_dir``) on its
+    own event loop in a thread: Playwright's sync API owns this thread's loop."""
+
+    async def main() -> T:
+        client = ParleyClient(server.base_url, device_name="sdk")
+        try:
+            await client.login(user.username, user.password)
+            await client.enable_e2ee(state_dir)
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(timeout=60)
+
+
+def browser_device(page: Any) -> str:
+    """The id of the page's E2EE device, once its keys are on the server."""
+    page.locator("html[data-e2ee-device]").wait_for(state="attached")
+    device_id: str = page.evaluate(DEVICE_JS)
+    return device_id
 
 
 def expected_vector_results() -> dict[str, Any]:
@@ -87,4 +121,65 @@ def test_the_browser_and_the_sdk_agree_on_every_vector(shots: Browser) -> None:
     assert set(results) == set(expected)
     wrong = {k: (results[k], expected[k]) for k in expected if results[k] != expected[k]}
     assert not wrong
+    assert not shots.errors
+
+
+def test_a_browser_is_a_device_the_sdk_sees(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e2a"), rest.user("e2b")
+    page = open_as(shots, alice)
+    device_id = browser_device(page)
+    assert device_id.startswith("WB")
+    listed = rest.call(alice, "GET", "/devices")["devices"]
+    assert [d["device_id"] for d in listed] == [device_id]
+    assert listed[0]["display_name"].endswith("(web)")
+    count = rest.call(alice, "GET", "/keys/count", params={"device_id": device_id})
+    assert count["one_time_prekeys"] == 50 and count["signed_prekey_id"] == 1
+
+    # The SDK verifies the browser's self-signatures and lists the device.
+    async def devices_of_alice(client: ParleyClient) -> list[dict[str, Any]]:
+        assert client.e2ee is not None
+        return await client.e2ee.user_devices(alice.id)
+
+    seen = in_sdk(web_server, bob, tmp_path / "bob", devices_of_alice)
+    assert [d["device_id"] for d in seen] == [device_id]
+    assert seen[0]["identity_keys"] == listed[0]["identity_keys"]
+
+    # A reload (or a second tab) keeps the same device and its keys: no new upload of
+    # prekeys, no change the SDK would flag.
+    page.reload()
+    assert browser_device(page) == device_id
+    again = rest.call(alice, "GET", "/devices")["devices"]
+    assert [d["identity_keys"] for d in again] == [listed[0]["identity_keys"]]
+    assert rest.call(alice, "GET", "/keys/count", params={"device_id": device_id})["one_time_prekeys"] == 50
+    # The private keys never leave the browser: not extractable from IndexedDB either.
+    extractable = page.evaluate(
+        """async (userId) => {
+            const idb = await import("/static/e2ee/idb.js");
+            const state = await idb.load(userId);
+            return [state.signing.privateKey.extractable, state.identity.privateKey.extractable,
+                    state.signedPrekeys[1].privateKey.extractable,
+                    Object.values(state.oneTimePrekeys).some((k) => k.privateKey.extractable)];
+        }""",
+        alice.id,
+    )
+    assert extractable == [False, False, False, False]
+    assert not shots.errors
+
+
+def test_prekeys_are_replenished_when_claimed_below_the_watermark(
+    shots: Browser, rest: Rest
+) -> None:
+    alice, bob = rest.user("e2c"), rest.user("e2d")
+    rest.direct(bob, alice)
+    page = open_as(shots, alice)
+    device_id = browser_device(page)
+    for _ in range(35):  # 50 → 15 left, below the watermark of 20
+        rest.call(bob, "POST", "/keys/claim", json={"devices": [{"user_id": alice.id, "device_id": device_id}]})
+    assert rest.call(alice, "GET", "/keys/count", params={"device_id": device_id})["one_time_prekeys"] == 15
+    page.reload()
+    browser_device(page)
+    # The next start tops up by a batch; the new ids follow the old ones.
+    assert rest.call(alice, "GET", "/keys/count", params={"device_id": device_id})["one_time_prekeys"] == 65
     assert not shots.errors

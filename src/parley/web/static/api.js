@@ -367,7 +367,8 @@ function enc(value) {
   return encodeURIComponent(value);
 }
 
-function deviceName() {
+/** A readable name for this browser ("Chrome on Linux (web)"): sessions and E2EE devices. */
+export function deviceName() {
   const ua = navigator.userAgent;
   const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
