@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from parley.client import ParleyClient
 from tests.browser_helpers import *  # noqa: F403
-from tests.browser_helpers import Browser, Rest, User, open_as
+from tests.browser_helpers import Browser, Rest, User, conversation_link, message, open_as
 from tests.e2ee_vectors import build
 from tests.server_process import ServerProcess
 
@@ -182,4 +182,44 @@ def test_prekeys_are_replenished_when_claimed_below_the_watermark(
     browser_device(page)
     # The next start tops up by a batch; the new ids follow the old ones.
     assert rest.call(alice, "GET", "/keys/count", params={"device_id": device_id})["one_time_prekeys"] == 65
+    assert not shots.errors
+
+
+def test_the_browser_reads_what_the_sdk_encrypts(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e2e"), rest.user("e2f")
+    state = tmp_path / "bob"
+
+    # Sent before Alice's browser has a device: its key never reaches that browser.
+    async def before(client: ParleyClient) -> dict[str, Any]:
+        dm = await client.create_direct(alice.id, encrypted=True)
+        await client.send_message(dm["id"], "sealed before the browser existed")
+        return dict(dm)
+
+    dm = in_sdk(web_server, bob, state, before)
+    page = open_as(shots, alice, f"/c/{dm['id']}")
+    browser_device(page)
+    undecrypted = page.locator(".msg-undecrypted", has_text="Can't decrypt this message yet")
+    undecrypted.wait_for()
+    page.locator(".conv-header .conv-lock").wait_for()
+    conversation_link(page, dm["id"]).locator(".conv-lock").wait_for()
+
+    # Sent now: the SDK shares its key with the browser's device first; the open page
+    # decrypts it live, and the server holds ciphertext only.
+    async def after(client: ParleyClient) -> dict[str, Any]:
+        return dict(await client.send_message(dm["id"], "hello **browser** from the SDK"))
+
+    sent = in_sdk(web_server, bob, state, after)
+    message(page, "hello browser from the SDK").wait_for()
+    assert page.locator(".msg-text strong", has_text="browser").count() == 1  # Markdown as usual
+    assert undecrypted.count() == 1
+    stored = next(m for m in rest.history(alice, dm["id"]) if m["id"] == sent["id"])
+    assert stored["content"] == "" and stored["ciphertext"] and stored["e2ee"]["sender_device_id"]
+
+    # Reloaded: the history is read again from the keys kept in IndexedDB.
+    page.reload()
+    message(page, "hello browser from the SDK").wait_for()
+    assert page.locator(".msg-undecrypted").count() == 1
+    assert "hello" in conversation_link(page, dm["id"]).inner_text()
     assert not shots.errors

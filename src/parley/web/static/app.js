@@ -63,6 +63,10 @@ async function enter(me) {
   }
   // This browser's E2EE device (docs/e2ee.md): in the background; refused when the server
   // has E2EE off, and tried again at the next start.
+  e2ee.onDecrypted = (message) => {
+    store.emit(`timeline:${message.conversation_id}`, { change: "updated", message });
+    store.emit("conversations");
+  };
   e2ee.start(me).catch(() => {});
   const stopPage = startNotifications();
   const stopPrefs = startNotificationPrefs();

@@ -5,6 +5,7 @@
 
 import { api, ApiError, NetworkError } from "./api.js";
 import { Gateway, GatewayError, GatewayUnavailable, State } from "./socket.js";
+import { e2ee } from "./e2ee/engine.js";
 import { store } from "./store.js";
 
 const PAGE = 50;
@@ -551,6 +552,9 @@ export class Sync {
       case "user.settings.updated":
       case "report.resolved": // a report of the user's was decided (app.js tells them)
         store.emit(type, data);
+        break;
+      case "to_device": // pairwise E2EE messages for this browser's device (docs/e2ee.md)
+        if (data.device_id && data.device_id === e2ee.deviceId) e2ee.receiveToDevice(data.messages || []).catch(() => {});
         break;
       default:
         break;

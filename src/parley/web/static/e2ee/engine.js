@@ -6,12 +6,25 @@
 import { api, deviceName } from "../api.js";
 import * as dev from "./device.js";
 import * as idb from "./idb.js";
+import * as pairwise from "./pairwise.js";
+import { DecryptionError, b64decode, equal, fromUtf8 } from "./primitives.js";
+import * as senderKeys from "./sender_keys.js";
+import * as x3dh from "./x3dh.js";
+
+const MAX_PROCESSED = 2000;
+const MAX_SESSIONS_PER_PEER = 4;
+
+const peerKey = (userId, deviceId) => `${userId}|${deviceId}`;
+const inboundKey = (conversationId, userId, deviceId, sessionId) => `${conversationId}|${userId}|${deviceId}|${sessionId}`;
 
 class E2ee {
   constructor() {
     this.userId = null;
     this.deviceId = null;
     this.ready = null; // a promise: the device exists and its keys are on the server
+    this.waiting = new Map(); // message id -> message that had no key yet (retried on keys)
+    this.onDecrypted = () => {}; // (message): set by the app to re-render it
+    this.inflight = new WeakSet(); // messages being decrypted
   }
 
   /** Create (first login in this browser) or load the device, upload, replenish. */
@@ -30,6 +43,7 @@ class E2ee {
     this.userId = null;
     this.deviceId = null;
     this.ready = null;
+    this.waiting.clear();
     delete document.documentElement.dataset.e2eeDevice;
   }
 
@@ -52,6 +66,8 @@ class E2ee {
     });
     this.deviceId = body.deviceId;
     await this.replenish(answer.one_time_prekey_count);
+    // What arrived while this browser was away (sender keys for what it will show).
+    await this.syncInbox().catch(() => {});
     // Observable by the page (and the browser tests): this browser has a live device.
     document.documentElement.dataset.e2eeDevice = this.deviceId;
     return this.deviceId;
@@ -68,6 +84,228 @@ class E2ee {
       value: await dev.generateOneTimePrekeys(state, dev.PREKEY_BATCH),
     }));
     await api.put(`/devices/${encodeURIComponent(this.deviceId)}/keys`, { one_time_prekeys: fresh });
+  }
+
+  // --- devices and trust
+
+  /**
+   * The listed devices of these users whose self-signatures verify and whose keys did not
+   * change since this browser first saw them (trust on first use, like the SDK).
+   */
+  async devicesOf(userIds) {
+    const wanted = [...new Set(userIds)].sort();
+    const listed = {};
+    for (let i = 0; i < wanted.length; i += 1000) {
+      Object.assign(listed, (await api.post("/keys/query", { user_ids: wanted.slice(i, i + 1000) })).devices);
+    }
+    const verified = [];
+    for (const devices of Object.values(listed)) {
+      for (const raw of devices) {
+        try {
+          await x3dh.verifyBundle(x3dh.parseBundle({ ...raw, one_time_prekey: null }));
+          verified.push(raw);
+        } catch {
+          /* a device whose signatures do not verify is never used */
+        }
+      }
+    }
+    return idb.transaction(this.userId, async (state) => {
+      const good = Object.fromEntries(wanted.map((id) => [id, []]));
+      for (const raw of verified) {
+        const key = peerKey(raw.user_id, raw.device_id);
+        const keys = raw.identity_keys;
+        const known = state.knownDevices[key];
+        if (!known) state.knownDevices[key] = { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
+        else if (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key) continue;
+        (good[raw.user_id] ||= []).push(raw);
+      }
+      return { state, value: good };
+    });
+  }
+
+  // --- to-device messages (pairwise channels)
+
+  /** Read and acknowledge this device's to-device inbox; how many were read. */
+  async syncInbox() {
+    if (!this.deviceId) await this.ready;
+    let read = 0;
+    for (;;) {
+      const page = await api.get("/to-device", { device_id: this.deviceId });
+      if (!page.messages.length) return read;
+      await this.receiveToDevice(page.messages);
+      read += page.messages.length;
+      if (!page.has_more) return read;
+    }
+  }
+
+  /**
+   * Decrypt and apply pushed or fetched to-device messages, then acknowledge them (those
+   * that fail too: a message unreadable now never will be), and retry the conversation
+   * messages that were waiting for a key.
+   */
+  async receiveToDevice(messages) {
+    if (!this.deviceId) await this.ready;
+    const devices = await this.devicesOf(messages.map((m) => m.sender_id));
+    await idb.transaction(this.userId, async (state) => {
+      for (const message of messages) {
+        if (state.processed.includes(message.id)) continue;
+        try {
+          await this._receiveOne(state, message, devices[message.sender_id] || []);
+        } catch {
+          /* unreadable: dropped (docs/e2ee.md "Failure") */
+        }
+        state.processed = [...state.processed, message.id].slice(-MAX_PROCESSED);
+      }
+      return { state };
+    });
+    await api.post("/to-device/ack", { ids: messages.map((m) => m.id) });
+    await this.replenish();
+    await this._retryWaiting();
+  }
+
+  async _receiveOne(state, message, senderDevices) {
+    const wire = pairwise.parseWire(message.ciphertext);
+    const sender = message.sender_id;
+    const senderDevice = message.sender_device_id;
+    const senderKey = b64decode(wire.sender_key);
+    const listed = senderDevices.find((d) => d.device_id === senderDevice);
+    if (!listed || !equal(b64decode(listed.identity_keys.identity_key), senderKey)) {
+      throw new DecryptionError("the sender's identity key is not the listed one");
+    }
+    const key = peerKey(sender, senderDevice);
+    const sessions = state.pairwise[key] || [];
+    let plaintext = null;
+    let used = null;
+    for (const session of sessions) {
+      if (!equal(session.peerIdentity, senderKey)) continue;
+      if (wire.prekey && !equal(b64decode(wire.prekey.ephemeral_key), session.baseKey)) continue;
+      try {
+        plaintext = await pairwise.decrypt(session, wire);
+        used = session;
+        break;
+      } catch {
+        /* another session may read it */
+      }
+    }
+    if (plaintext === null) {
+      const prekey = wire.prekey;
+      if (!prekey) throw new DecryptionError("no session for this message");
+      const signed = state.signedPrekeys[Number(prekey.signed_prekey_id)];
+      if (!signed) throw new DecryptionError("unknown signed prekey");
+      let oneTime = null;
+      if (prekey.one_time_prekey_id !== null && prekey.one_time_prekey_id !== undefined) {
+        oneTime = state.oneTimePrekeys[Number(prekey.one_time_prekey_id)];
+        if (!oneTime) throw new DecryptionError("one-time prekey unknown or already used");
+      }
+      const session = await pairwise.respond(state.identity, signed, oneTime, senderKey, b64decode(prekey.ephemeral_key));
+      plaintext = await pairwise.decrypt(session, wire);
+      if (oneTime) delete state.oneTimePrekeys[Number(prekey.one_time_prekey_id)]; // one-time
+      used = session;
+      sessions.push(session);
+    }
+    // Most recently heard from first (the one to send with), then newest.
+    state.pairwise[key] = [used, ...sessions.filter((s) => s !== used)]
+      .sort((a, b) => (b.lastReceived - a.lastReceived) || (b.createdAt - a.createdAt))
+      .slice(0, MAX_SESSIONS_PER_PEER);
+    const inner = JSON.parse(fromUtf8(plaintext));
+    if (inner.sender_user_id !== sender || inner.sender_device_id !== senderDevice
+      || inner.recipient_user_id !== this.userId || inner.recipient_device_id !== this.deviceId) {
+      throw new DecryptionError("the message names another sender or recipient");
+    }
+    const content = inner.content || {};
+    if (inner.type === "sender_key") {
+      storeInbound(state, senderKeys.inboundFromExport(sender, senderDevice, content));
+    } else if (inner.type === "forwarded_key" && sender === this.userId) {
+      // Only our own devices forward keys; the messages stay signed by their real sender.
+      storeInbound(state, senderKeys.inboundFromExport(String(content.sender_user_id), String(content.sender_device_id), content));
+    }
+  }
+
+  // --- conversation messages
+
+  /**
+   * Decrypt an encrypted message in place: `content` becomes its text and `decrypted`
+   * true, or `decrypted` false with a `decryption_error` (kept to be retried when keys
+   * arrive). Reads the inbox once when the key is missing.
+   */
+  async decryptMessage(message) {
+    try {
+      if (!this.ready) throw new Error("no device");
+      await this.ready;
+    } catch {
+      message.decrypted = false;
+      message.decryption_error = "This browser has no encryption keys yet";
+      this.waiting.set(message.id, message);
+      return message;
+    }
+    let result = await this._decrypt(message);
+    if (result.missing) {
+      await this.syncInbox();
+      result = await this._decrypt(message);
+    }
+    if (result.text !== undefined) {
+      message.content = result.text;
+      message.decrypted = true;
+      delete message.decryption_error;
+      this.waiting.delete(message.id);
+    } else {
+      message.decrypted = false;
+      message.decryption_error = result.error;
+      if (result.missing) this.waiting.set(message.id, message);
+    }
+    return message;
+  }
+
+  /** Start decrypting a message shown before it was read (once); onDecrypted tells when. */
+  decryptSoon(message) {
+    if (this.inflight.has(message)) return;
+    this.inflight.add(message);
+    this.decryptMessage(message)
+      .catch(() => {
+        message.decrypted = false;
+        message.decryption_error = "Unable to decrypt";
+      })
+      .finally(() => {
+        this.inflight.delete(message);
+        this.onDecrypted(message);
+      });
+  }
+
+  async _decrypt(message) {
+    const envelope = message.e2ee || {};
+    return idb.transaction(this.userId, async (state) => {
+      const slot = inboundKey(message.conversation_id, message.sender_id, envelope.sender_device_id, envelope.session_id);
+      const session = state.inbound[slot];
+      if (!session) return { value: { missing: true, error: "The key for this message has not arrived yet" } };
+      try {
+        const plaintext = await senderKeys.decrypt(session, envelope, message.ciphertext, message.id);
+        const payload = JSON.parse(fromUtf8(plaintext));
+        return { state, value: { text: typeof payload.body === "string" ? payload.body : "", payload } };
+      } catch (error) {
+        return { value: { missing: false, error: error.message || "Unable to decrypt" } };
+      }
+    });
+  }
+
+  async _retryWaiting() {
+    for (const message of [...this.waiting.values()]) {
+      const result = await this._decrypt(message);
+      if (result.text === undefined) continue;
+      message.content = result.text;
+      message.decrypted = true;
+      delete message.decryption_error;
+      this.waiting.delete(message.id);
+      this.onDecrypted(message);
+    }
+  }
+}
+
+function storeInbound(state, shared) {
+  const slot = inboundKey(shared.conversationId, shared.senderUserId, shared.senderDeviceId, shared.sessionId);
+  const held = state.inbound[slot];
+  // A second share of the same session: keep the earliest index known.
+  if (!held || shared.firstIndex < held.firstIndex) {
+    state.inbound[slot] = held ? { ...shared, seen: held.seen } : shared;
   }
 }
 
