@@ -223,3 +223,46 @@ def test_the_browser_reads_what_the_sdk_encrypts(
     assert page.locator(".msg-undecrypted").count() == 1
     assert "hello" in conversation_link(page, dm["id"]).inner_text()
     assert not shots.errors
+
+
+def test_the_sdk_reads_what_the_browser_encrypts(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e2g", "Alice Web"), rest.user("e2h", "Bob Sdk")
+    state = tmp_path / "bob"
+
+    async def open_dm(client: ParleyClient) -> dict[str, Any]:
+        return dict(await client.create_direct(alice.id, encrypted=True))
+
+    dm = in_sdk(web_server, bob, state, open_dm)  # Bob's SDK device exists first
+    page = open_as(shots, alice, f"/c/{dm['id']}")
+    browser_device(page)
+    composer = page.get_by_role("textbox", name="Message Bob Sdk")
+    for text in ("first from the browser", "second, with ünïcödé and 漢字"):
+        composer.fill(text)
+        composer.press("Enter")
+        message(page, text).wait_for()
+    # Acknowledged (no longer pending) before the SDK reads.
+    page.locator(".msg.is-pending").first.wait_for(state="detached")
+    stored = [m for m in rest.history(bob, dm["id"]) if m["kind"] == "text"]
+    assert len(stored) == 2 and all(m["content"] == "" and m["ciphertext"] for m in stored)
+
+    async def read(client: ParleyClient) -> list[dict[str, Any]]:
+        page_ = await client.history(dm["id"])
+        return [m for m in page_["messages"] if m["kind"] == "text"]
+
+    read_by_sdk = in_sdk(web_server, bob, state, read)
+    assert [m["content"] for m in read_by_sdk] == ["first from the browser", "second, with ünïcödé and 漢字"]
+    assert all(m["decrypted"] for m in read_by_sdk)
+
+    # And back: the SDK's answer is read in the browser over the same channel.
+    async def answer(client: ParleyClient) -> None:
+        await client.send_message(dm["id"], "got both, thanks")
+
+    in_sdk(web_server, bob, state, answer)
+    message(page, "got both, thanks").wait_for()
+    page.reload()
+    for text in ("first from the browser", "got both, thanks"):
+        message(page, text).wait_for()
+    assert page.locator(".msg-undecrypted").count() == 0
+    assert not shots.errors

@@ -282,6 +282,7 @@ export class Sync {
   }
 
   async _deliver(entry) {
+    if (store.conversations.get(entry.conversation_id)?.encrypted) return this._deliverEncrypted(entry);
     const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id };
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     const files = entry.attachment_ids || [];
@@ -298,6 +299,34 @@ export class Sync {
     if (entry.reply_to_id) body.reply_to_id = entry.reply_to_id;
     if (files.length) body.attachment_ids = files;
     return api.send(entry.conversation_id, body);
+  }
+
+  /**
+   * An end-to-end encrypted send: the text is sealed in this browser (e2ee/engine.js) and
+   * the server gets ciphertext only. The sealed form is kept with the entry, so a retry of
+   * the same client_msg_id sends the same bytes (the server deduplicates on both).
+   */
+  async _deliverEncrypted(entry) {
+    if ((entry.attachment_ids || []).length) {
+      throw new Error("Attachments in encrypted conversations are not supported in the web client yet");
+    }
+    entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content);
+    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id };
+    if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
+    let message = null;
+    if (this.gateway?.ready) {
+      try {
+        message = (await this.gateway.call("message.send", params)).message;
+      } catch (error) {
+        if (!(error instanceof GatewayUnavailable)) throw error;
+      }
+    }
+    if (!message) {
+      const { conversation_id: cid, ...body } = params;
+      message = await api.send(cid, body);
+    }
+    // Our own text, as sealed: no need to decrypt it back.
+    return { ...message, content: entry.content, decrypted: true };
   }
 
   _saveOutbox() {

@@ -7,11 +7,16 @@ import { api, deviceName } from "../api.js";
 import * as dev from "./device.js";
 import * as idb from "./idb.js";
 import * as pairwise from "./pairwise.js";
-import { DecryptionError, b64decode, equal, fromUtf8 } from "./primitives.js";
+import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
 import * as senderKeys from "./sender_keys.js";
 import * as x3dh from "./x3dh.js";
 
 const MAX_PROCESSED = 2000;
+const TO_DEVICE_CHUNK = 500;
+const CLAIM_CHUNK = 1000; // devices per claim (the server's limit)
+// An epoch ends after this many messages or seconds (DESIGN §6.1), besides membership loss.
+const MAX_EPOCH_MESSAGES = 1000;
+const MAX_EPOCH_SECONDS = 90 * 86400;
 const MAX_SESSIONS_PER_PEER = 4;
 
 const peerKey = (userId, deviceId) => `${userId}|${deviceId}`;
@@ -219,6 +224,108 @@ class E2ee {
       // Only our own devices forward keys; the messages stay signed by their real sender.
       storeInbound(state, senderKeys.inboundFromExport(String(content.sender_user_id), String(content.sender_device_id), content));
     }
+  }
+
+  // --- sending (sender keys shared over the pairwise channels)
+
+  /** `{ciphertext, e2ee}` for a message, after sharing the sender key as needed. */
+  async encrypt(conversationId, text) {
+    await this.ready;
+    await this._ensureShared(conversationId);
+    const plaintext = utf8(JSON.stringify({ body: text }));
+    return idb.transaction(this.userId, async (state) => {
+      const sealed = await senderKeys.encrypt(state.outbound[conversationId], this.userId, this.deviceId, plaintext);
+      return { state, value: sealed };
+    });
+  }
+
+  async _ensureShared(conversationId) {
+    // Members are read afresh for every send: a removal must start a new epoch at once.
+    const members = (await api.get(`/conversations/${encodeURIComponent(conversationId)}/members`)).members.map((m) => m.user_id);
+    const own = peerKey(this.userId, this.deviceId);
+    const targets = Object.values(await this.devicesOf(members)).flat()
+      .map((d) => peerKey(d.user_id, d.device_id)).filter((t) => t !== own);
+    const { exported, missing } = await idb.transaction(this.userId, async (state) => {
+      let session = state.outbound[conversationId];
+      const now = Date.now() / 1000;
+      if (!session || session.index >= MAX_EPOCH_MESSAGES || now - session.createdAt >= MAX_EPOCH_SECONDS
+        || session.members.some((m) => !members.includes(m)) // someone left or was removed
+        || session.sharedWith.some((t) => !targets.includes(t))) { // a device went away
+        session = await senderKeys.newOutbound(conversationId);
+        // Our own messages are read back like anyone's.
+        storeInbound(state, senderKeys.inboundFromExport(this.userId, this.deviceId, senderKeys.exportOutbound(session)));
+      }
+      session.members = [...members];
+      state.outbound[conversationId] = session;
+      const value = { exported: senderKeys.exportOutbound(session), missing: targets.filter((t) => !session.sharedWith.includes(t)) };
+      return { state, value };
+    });
+    if (!missing.length) return;
+    const delivered = await this._sendToDevices(missing, { type: "sender_key", content: exported });
+    await idb.transaction(this.userId, async (state) => {
+      const current = state.outbound[conversationId];
+      if (!current || b64encode(current.signing.publicKey) !== exported.session_id) return null;
+      current.sharedWith = [...new Set([...current.sharedWith, ...delivered])];
+      return { state };
+    });
+  }
+
+  /** Encrypt `content` for each device ("user|device") and post it; the devices that got it. */
+  async _sendToDevices(targets, content) {
+    const without = await idb.transaction(this.userId, async (state) => ({ value: targets.filter((t) => !state.pairwise[t]?.length) }));
+    if (without.length) await this._startSessions(without);
+    const messages = await idb.transaction(this.userId, async (state) => {
+      const out = [];
+      for (const target of targets) {
+        const session = state.pairwise[target]?.[0];
+        if (!session) continue; // no bundle: the device vanished
+        const [userId, deviceId] = target.split("|");
+        const inner = {
+          sender_user_id: this.userId,
+          sender_device_id: this.deviceId,
+          recipient_user_id: userId,
+          recipient_device_id: deviceId,
+          recipient_identity_key: b64encode(session.peerIdentity),
+          ...content,
+        };
+        const ciphertext = await pairwise.encrypt(session, state.identity.publicKey, utf8(JSON.stringify(inner)));
+        out.push({ user_id: userId, device_id: deviceId, message_id: hex(randomBytes(16)), ciphertext });
+      }
+      return { state, value: out };
+    });
+    const delivered = [];
+    for (let i = 0; i < messages.length; i += TO_DEVICE_CHUNK) {
+      const answer = await api.post("/to-device", { messages: messages.slice(i, i + TO_DEVICE_CHUNK), sender_device_id: this.deviceId });
+      delivered.push(...answer.sent.map((s) => peerKey(s.user_id, s.device_id)));
+    }
+    return delivered;
+  }
+
+  async _startSessions(targets) {
+    const bundles = [];
+    for (let i = 0; i < targets.length; i += CLAIM_CHUNK) {
+      const devices = targets.slice(i, i + CLAIM_CHUNK).map((t) => {
+        const [user_id, device_id] = t.split("|");
+        return { user_id, device_id };
+      });
+      bundles.push(...(await api.post("/keys/claim", { devices })).bundles);
+    }
+    await idb.transaction(this.userId, async (state) => {
+      for (const raw of bundles) {
+        const key = peerKey(raw.user_id, raw.device_id);
+        const known = state.knownDevices[key];
+        const keys = raw.identity_keys;
+        if (known && (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key)) continue;
+        try {
+          const session = await pairwise.initiate(state.identity, x3dh.parseBundle(raw)); // verifies both signatures
+          state.knownDevices[key] ||= { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
+          state.pairwise[key] = [session, ...(state.pairwise[key] || [])].slice(0, MAX_SESSIONS_PER_PEER);
+        } catch {
+          /* a bundle that does not verify is never used */
+        }
+      }
+      return { state };
+    });
   }
 
   // --- conversation messages
