@@ -244,15 +244,24 @@ def test_the_sdk_reads_what_the_browser_encrypts(
         message(page, text).wait_for()
     # Acknowledged (no longer pending) before the SDK reads.
     page.locator(".msg.is-pending").first.wait_for(state="detached")
+    # An edit is new ciphertext too.
+    first = page.locator(".msg", has_text="first from the browser")
+    first.hover()
+    first.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit message")
+    editor.fill("first from the browser, edited")
+    editor.press("Enter")
+    page.locator(".msg", has_text="first from the browser, edited").locator(".msg-edited").wait_for()
     stored = [m for m in rest.history(bob, dm["id"]) if m["kind"] == "text"]
     assert len(stored) == 2 and all(m["content"] == "" and m["ciphertext"] for m in stored)
+    assert stored[0]["edited_at"]
 
     async def read(client: ParleyClient) -> list[dict[str, Any]]:
         page_ = await client.history(dm["id"])
         return [m for m in page_["messages"] if m["kind"] == "text"]
 
     read_by_sdk = in_sdk(web_server, bob, state, read)
-    assert [m["content"] for m in read_by_sdk] == ["first from the browser", "second, with ünïcödé and 漢字"]
+    assert [m["content"] for m in read_by_sdk] == ["first from the browser, edited", "second, with ünïcödé and 漢字"]
     assert all(m["decrypted"] for m in read_by_sdk)
 
     # And back: the SDK's answer is read in the browser over the same channel.
@@ -262,7 +271,7 @@ def test_the_sdk_reads_what_the_browser_encrypts(
     in_sdk(web_server, bob, state, answer)
     message(page, "got both, thanks").wait_for()
     page.reload()
-    for text in ("first from the browser", "got both, thanks"):
+    for text in ("first from the browser, edited", "got both, thanks"):
         message(page, text).wait_for()
     assert page.locator(".msg-undecrypted").count() == 0
     assert not shots.errors

@@ -353,6 +353,14 @@ export class Sync {
   // --- changing messages
 
   async edit(message, content) {
+    if (message.ciphertext) {
+      // An encrypted message is edited with new ciphertext (docs/e2ee.md), never text.
+      const sealed = await e2ee.encrypt(message.conversation_id, content);
+      const path = `/messages/${encodeURIComponent(message.id)}`;
+      const edited = await this._mutate("message.edit", { message_id: message.id, ...sealed }, () => api.patch(path, sealed).then((r) => r.message));
+      store.applyMessage({ ...edited, content, decrypted: true });
+      return;
+    }
     store.applyMessage(await this._mutate("message.edit", { message_id: message.id, content }, () => api.editMessage(message.id, content)));
   }
 
