@@ -275,3 +275,41 @@ def test_the_sdk_reads_what_the_browser_encrypts(
         message(page, text).wait_for()
     assert page.locator(".msg-undecrypted").count() == 0
     assert not shots.errors
+
+
+def test_a_browser_and_two_sdk_users_in_an_encrypted_group(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob, carol = rest.user("e2i", "Alice Web"), rest.user("e2j"), rest.user("e2k")
+
+    async def nothing(client: ParleyClient) -> None:
+        return None
+
+    in_sdk(web_server, carol, tmp_path / "carol", nothing)  # Carol's device exists
+
+    async def create(client: ParleyClient) -> dict[str, Any]:
+        return dict(await client.create_group("Sealed room", [alice.id, carol.id], encrypted=True))
+
+    group = in_sdk(web_server, bob, tmp_path / "bob", create)
+    page = open_as(shots, alice, f"/c/{group['id']}")
+    browser_device(page)
+    composer = page.get_by_role("textbox", name="Message Sealed room")
+    composer.fill("hello group from the browser")
+    composer.press("Enter")
+    message(page, "hello group from the browser").wait_for()
+    page.locator(".msg.is-pending").first.wait_for(state="detached")
+
+    async def read(client: ParleyClient) -> list[str]:
+        history = await client.history(group["id"])
+        return [m["content"] for m in history["messages"] if m["kind"] == "text" and m["decrypted"]]
+
+    assert in_sdk(web_server, bob, tmp_path / "bob", read) == ["hello group from the browser"]
+    assert in_sdk(web_server, carol, tmp_path / "carol", read) == ["hello group from the browser"]
+
+    async def answer(client: ParleyClient) -> None:
+        await client.send_message(group["id"], "carol read it")
+
+    in_sdk(web_server, carol, tmp_path / "carol", answer)
+    message(page, "carol read it").wait_for()
+    assert page.locator(".msg-undecrypted").count() == 0
+    assert not shots.errors
