@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,9 @@ T = TypeVar("T")
 VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "e2ee_vectors.json").read_text())
 CHECK_JS = (Path(__file__).parent / "js" / "e2ee_vectors_check.js").read_text()
 DEVICE_JS = "document.documentElement.dataset.e2eeDevice"
+# As tests/test_web_screenshots.py: written to docs/ only with PARLEY_UPDATE_SCREENSHOTS=1.
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
 
 
 def in_sdk(
@@ -188,7 +192,7 @@ def test_prekeys_are_replenished_when_claimed_below_the_watermark(
 def test_the_browser_reads_what_the_sdk_encrypts(
     shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
 ) -> None:
-    alice, bob = rest.user("e2e"), rest.user("e2f")
+    alice, bob = rest.user("e2e", "Ann"), rest.user("e2f", "Ben Sdk")
     state = tmp_path / "bob"
 
     # Sent before Alice's browser has a device: its key never reaches that browser.
@@ -222,6 +226,12 @@ def test_the_browser_reads_what_the_sdk_encrypts(
     message(page, "hello browser from the SDK").wait_for()
     assert page.locator(".msg-undecrypted").count() == 1
     assert "hello" in conversation_link(page, dm["id"]).inner_text()
+    card = page.get_by_role("region", name="Desktop notifications")
+    if card.is_visible():
+        card.get_by_role("button", name="Not now").click()
+    shot = page.screenshot()  # the lock, a decrypted message and one that cannot be
+    if UPDATE_SCREENSHOTS:
+        (SCREENSHOTS / "e2ee-light-desktop.png").write_bytes(shot)
     assert not shots.errors
 
 
