@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from playwright.sync_api import expect
 
 from parley.client import ParleyClient
 from tests.browser_helpers import *  # noqa: F403
@@ -322,4 +325,33 @@ def test_a_browser_and_two_sdk_users_in_an_encrypted_group(
     in_sdk(web_server, carol, tmp_path / "carol", answer)
     message(page, "carol read it").wait_for()
     assert page.locator(".msg-undecrypted").count() == 0
+    assert not shots.errors
+
+
+def test_the_safety_number_matches_the_sdks(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e2l", "Ann"), rest.user("e2m", "Ben Sdk")
+    state = tmp_path / "bob"
+
+    async def open_dm(client: ParleyClient) -> dict[str, Any]:
+        return dict(await client.create_direct(alice.id, encrypted=True))
+
+    dm = in_sdk(web_server, bob, state, open_dm)
+    page = open_as(shots, alice, f"/c/{dm['id']}")
+    browser_device(page)
+    card = page.get_by_role("region", name="Desktop notifications")
+    if card.is_visible():
+        card.get_by_role("button", name="Not now").click()
+    page.get_by_role("button", name="Show details of Ben Sdk").click()
+    shown = page.get_by_label("Safety number")
+    expect(shown).to_have_text(re.compile(r"^(\d{5} ){11}\d{5}$"))
+
+    async def number(client: ParleyClient) -> str:
+        assert client.e2ee is not None
+        return await client.e2ee.safety_number(alice.id)
+
+    assert shown.inner_text() == in_sdk(web_server, bob, state, number)
+    if UPDATE_SCREENSHOTS:
+        (SCREENSHOTS / "e2ee-safety-number-light-desktop.png").write_bytes(page.screenshot())
     assert not shots.errors

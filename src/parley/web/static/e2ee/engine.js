@@ -8,6 +8,7 @@ import * as dev from "./device.js";
 import * as idb from "./idb.js";
 import * as pairwise from "./pairwise.js";
 import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
+import { safetyNumber } from "./safety.js";
 import * as senderKeys from "./sender_keys.js";
 import * as x3dh from "./x3dh.js";
 
@@ -126,6 +127,17 @@ class E2ee {
       }
       return { state, value: good };
     });
+  }
+
+  /**
+   * The safety number of this user and `userId` (docs/e2ee.md "Safety numbers"): both
+   * users' listed, verified devices; the same 60 digits on both sides and in the SDK.
+   */
+  async safetyNumber(userId) {
+    await this.ready;
+    const found = await this.devicesOf([this.userId, userId]);
+    const keys = (id) => (found[id] || []).map((d) => b64decode(d.identity_keys.signing_key));
+    return safetyNumber(this.userId, keys(this.userId), userId, keys(userId));
   }
 
   // --- to-device messages (pairwise channels)
