@@ -355,3 +355,38 @@ def test_the_safety_number_matches_the_sdks(
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-safety-number-light-desktop.png").write_bytes(page.screenshot())
     assert not shots.errors
+
+
+def test_a_new_encrypted_conversation_from_the_browser(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e2n", "Ann"), rest.user("e2o", "Ben Sdk")
+    state = tmp_path / "bob"
+
+    async def nothing(client: ParleyClient) -> None:
+        return None
+
+    in_sdk(web_server, bob, state, nothing)  # Bob's device exists
+    page = open_as(shots, alice)
+    browser_device(page)
+    page.get_by_role("button", name="New message").first.click()
+    dialog = page.get_by_role("dialog", name="New message")
+    dialog.get_by_label(re.compile("End-to-end encrypted")).check()
+    dialog.get_by_role("searchbox").fill(bob.username)
+    dialog.get_by_role("option", name=re.compile("Ben Sdk")).click()
+    expect(page.get_by_role("heading", name=re.compile("^Ben Sdk"), level=1)).to_be_visible()
+    page.locator(".conv-header .conv-lock").wait_for()
+    composer = page.get_by_role("textbox", name="Message Ben Sdk")
+    composer.fill("sealed from the first message on")
+    composer.press("Enter")
+    message(page, "sealed from the first message on").wait_for()
+    expect(page.locator(".msg.is-pending")).to_have_count(0)
+
+    async def read(client: ParleyClient) -> list[str]:
+        conversations = [c for c in await client.conversations() if c["type"] == "direct"]
+        assert len(conversations) == 1 and conversations[0]["encrypted"] is True
+        history = await client.history(conversations[0]["id"])
+        return [m["content"] for m in history["messages"] if m["kind"] == "text" and m["decrypted"]]
+
+    assert in_sdk(web_server, bob, state, read) == ["sealed from the first message on"]
+    assert not shots.errors
