@@ -5,9 +5,11 @@ the Python SDK, in Debian's Chromium."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -227,7 +229,7 @@ def test_the_browser_reads_what_the_sdk_encrypts(
     # Reloaded: the history is read again from the keys kept in IndexedDB.
     page.reload()
     message(page, "hello browser from the SDK").wait_for()
-    assert page.locator(".msg-undecrypted").count() == 1
+    expect(page.locator(".msg-undecrypted")).to_have_count(1)
     assert "hello" in conversation_link(page, dm["id"]).inner_text()
     card = page.get_by_role("region", name="Desktop notifications")
     if card.is_visible():
@@ -235,6 +237,18 @@ def test_the_browser_reads_what_the_sdk_encrypts(
     shot = page.screenshot()  # the lock, a decrypted message and one that cannot be
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-light-desktop.png").write_bytes(shot)
+
+    # Ciphertext that no key opens: forged under the real session (the signature fails) and
+    # under a session nobody shared. Each reads as undecryptable; the page goes on.
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    for session_id in (stored["e2ee"]["session_id"], b64(secrets.token_bytes(32))):
+        envelope = stored["e2ee"] | {"session_id": session_id, "index": 3}
+        rest.send(bob, dm["id"], "", ciphertext=b64(secrets.token_bytes(120)), e2ee=envelope)
+    expect(undecrypted).to_have_count(3)
+    message(page, "hello browser from the SDK").wait_for()
+    expect(conversation_link(page, dm["id"])).to_contain_text("Encrypted message")
     assert not shots.errors
 
 
