@@ -368,6 +368,27 @@ def test_the_safety_number_matches_the_sdks(
     assert shown.inner_text() == in_sdk(web_server, bob, state, number)
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-safety-number-light-desktop.png").write_bytes(page.screenshot())
+    assert page.locator(".e2ee-warning").count() == 0
+
+    # As if the server swapped the keys of Bob's device: what this browser remembers no
+    # longer matches the list, so the device is left out and the change flagged.
+    page.evaluate(
+        """async (userId) => {
+            const idb = await import("/static/e2ee/idb.js");
+            const state = await idb.load(userId);
+            for (const [key, known] of Object.entries(state.knownDevices)) {
+                if (!key.startsWith(userId + "|")) known.identity_key = "A".repeat(43);
+            }
+            await idb.save(userId, state);
+        }""",
+        alice.id,
+    )
+    page.reload()
+    browser_device(page)
+    page.get_by_role("button", name="Show details of Ben Sdk").click()
+    expect(page.get_by_role("alert")).to_contain_text("A device of Ben Sdk changed its keys")
+    expect(shown).to_have_text(re.compile(r"^(\d{5} ){11}\d{5}$"))
+    assert shown.inner_text() != in_sdk(web_server, bob, state, number)  # without that device
     assert not shots.errors
 
 

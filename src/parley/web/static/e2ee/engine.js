@@ -121,8 +121,16 @@ class E2ee {
         const key = peerKey(raw.user_id, raw.device_id);
         const keys = raw.identity_keys;
         const known = state.knownDevices[key];
-        if (!known) state.knownDevices[key] = { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
-        else if (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key) continue;
+        if (!known) {
+          state.knownDevices[key] = { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
+        } else if (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key) {
+          // Left out, and flagged: the user should compare safety numbers (as the SDK does).
+          state.identityChanges ||= [];
+          if (!state.identityChanges.some((c) => c.user_id === raw.user_id && c.device_id === raw.device_id)) {
+            state.identityChanges.push({ user_id: raw.user_id, device_id: raw.device_id, seen_at: Date.now() / 1000 });
+          }
+          continue;
+        }
         (good[raw.user_id] ||= []).push(raw);
       }
       return { state, value: good };
@@ -138,6 +146,13 @@ class E2ee {
     const found = await this.devicesOf([this.userId, userId]);
     const keys = (id) => (found[id] || []).map((d) => b64decode(d.identity_keys.signing_key));
     return safetyNumber(this.userId, keys(this.userId), userId, keys(userId));
+  }
+
+  /** Devices of `userId` whose listed keys differ from the ones first seen here. */
+  async identityChanges(userId) {
+    await this.ready;
+    const state = await idb.load(this.userId);
+    return (state?.identityChanges || []).filter((c) => c.user_id === userId);
   }
 
   // --- to-device messages (pairwise channels)

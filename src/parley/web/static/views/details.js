@@ -80,6 +80,7 @@ export class DetailsPanel {
     if (!peer) return;
     try {
       this.safety = await e2ee.safetyNumber(peer.id);
+      this.identityChanged = (await e2ee.identityChanges(peer.id)).length > 0;
     } catch {
       this.safety = null;
     }
@@ -409,6 +410,8 @@ export class DetailsPanel {
       conversation.encrypted ? h("section", { class: "details-section", "aria-label": "Encryption" },
         h("h3", { class: "details-section-title" }, "End-to-end encrypted"),
         h("p", { class: "muted" }, `Compare this safety number with ${name} (in person or on a call): if it matches, nobody is reading along.`),
+        this.identityChanged ? h("p", { class: "e2ee-warning", role: "alert" }, icon("alert", { size: 15 }),
+          ` A device of ${name} changed its keys since this browser first saw it. It gets no messages from here; check the safety number with ${name}.`) : null,
         h("p", { class: "safety-number", "aria-label": "Safety number" }, this.safety || "…")) : null,
       this.pins.el,
       this.gallery.el,
