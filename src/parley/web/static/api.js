@@ -215,8 +215,8 @@ export class Api {
   conversations() { return this.get("/conversations").then((r) => r.conversations); }
   conversation(id) { return this.get(`/conversations/${enc(id)}`).then((r) => r.conversation); }
   conversationBySlug(slug) { return this.get(`/conversations/by-slug/${enc(slug)}`).then((r) => r.conversation); }
-  createDirect(userId) { return this.post("/conversations", { type: "direct", user_id: userId }).then((r) => r.conversation); }
-  createGroup(name, memberIds, visibility = "private") { return this.post("/conversations", { type: "group", name, member_ids: memberIds, visibility }).then((r) => r.conversation); }
+  createDirect(userId, { encrypted = false } = {}) { return this.post("/conversations", { type: "direct", user_id: userId, ...(encrypted ? { encrypted } : {}) }).then((r) => r.conversation); }
+  createGroup(name, memberIds, visibility = "private", { encrypted = false } = {}) { return this.post("/conversations", { type: "group", name, member_ids: memberIds, visibility, ...(encrypted ? { encrypted } : {}) }).then((r) => r.conversation); }
   updateConversation(id, changes) { return this.patch(`/conversations/${enc(id)}`, changes).then((r) => r.conversation); }
   deleteConversation(id) { return this.delete(`/conversations/${enc(id)}`); }
   members(id) { return this.get(`/conversations/${enc(id)}/members`).then((r) => r.members); }
@@ -367,7 +367,8 @@ function enc(value) {
   return encodeURIComponent(value);
 }
 
-function deviceName() {
+/** A readable name for this browser ("Chrome on Linux (web)"): sessions and E2EE devices. */
+export function deviceName() {
   const ua = navigator.userAgent;
   const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";

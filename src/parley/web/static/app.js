@@ -6,6 +6,7 @@ import { h, icon, setAvatarSource, toast } from "./dom.js";
 import { setPageTitle, startNotifications } from "./notify.js";
 import { startNotificationPrefs } from "./notify-prefs.js";
 import { registerServiceWorker, syncPush } from "./push.js";
+import { e2ee } from "./e2ee/engine.js";
 import { conversationPath, navigate, startRouter } from "./router.js";
 import { store } from "./store.js";
 import { sync } from "./sync.js";
@@ -60,6 +61,13 @@ async function enter(me) {
   } catch {
     /* conversations load again when the socket is ready or the poll runs */
   }
+  // This browser's E2EE device (docs/e2ee.md): in the background; refused when the server
+  // has E2EE off, and tried again at the next start.
+  e2ee.onDecrypted = (message) => {
+    store.emit(`timeline:${message.conversation_id}`, { change: "updated", message });
+    store.emit("conversations");
+  };
+  e2ee.start(me).catch(() => {});
   const stopPage = startNotifications();
   const stopPrefs = startNotificationPrefs();
   stopNotifications = () => { stopPage(); stopPrefs(); };
@@ -248,6 +256,7 @@ async function logout(callServer = true) {
 function loggedOut({ reason } = {}) {
   const userId = store.me?.id;
   sync.stop();
+  e2ee.stop();
   stopNotifications?.();
   offContacts?.();
   teardownShell();

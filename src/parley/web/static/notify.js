@@ -85,7 +85,8 @@ export function notifyIncoming(message) {
   const title = conversation.type === "group" ? `${sender} in ${store.title(conversation)}` : sender;
   try {
     const notification = new Notification(title, {
-      body: plainText(message.content).slice(0, 200),
+      // Encrypted: no text unless this browser already decrypted it (the server has none).
+      body: message.ciphertext && message.decrypted !== true ? "New encrypted message" : plainText(message.content).slice(0, 200),
       tag: `conversation:${conversation.id}`, // the same tag as Web Push: one per conversation
       renotify: true,
     });

@@ -5,6 +5,7 @@
 
 import { api, ApiError, NetworkError } from "./api.js";
 import { Gateway, GatewayError, GatewayUnavailable, State } from "./socket.js";
+import { e2ee } from "./e2ee/engine.js";
 import { store } from "./store.js";
 
 const PAGE = 50;
@@ -281,6 +282,7 @@ export class Sync {
   }
 
   async _deliver(entry) {
+    if (store.conversations.get(entry.conversation_id)?.encrypted) return this._deliverEncrypted(entry);
     const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id };
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     const files = entry.attachment_ids || [];
@@ -297,6 +299,34 @@ export class Sync {
     if (entry.reply_to_id) body.reply_to_id = entry.reply_to_id;
     if (files.length) body.attachment_ids = files;
     return api.send(entry.conversation_id, body);
+  }
+
+  /**
+   * An end-to-end encrypted send: the text is sealed in this browser (e2ee/engine.js) and
+   * the server gets ciphertext only. The sealed form is kept with the entry, so a retry of
+   * the same client_msg_id sends the same bytes (the server deduplicates on both).
+   */
+  async _deliverEncrypted(entry) {
+    if ((entry.attachment_ids || []).length) {
+      throw new Error("Attachments in encrypted conversations are not supported in the web client yet");
+    }
+    entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content);
+    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id };
+    if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
+    let message = null;
+    if (this.gateway?.ready) {
+      try {
+        message = (await this.gateway.call("message.send", params)).message;
+      } catch (error) {
+        if (!(error instanceof GatewayUnavailable)) throw error;
+      }
+    }
+    if (!message) {
+      const { conversation_id: cid, ...body } = params;
+      message = await api.send(cid, body);
+    }
+    // Our own text, as sealed: no need to decrypt it back.
+    return { ...message, content: entry.content, decrypted: true };
   }
 
   _saveOutbox() {
@@ -323,6 +353,14 @@ export class Sync {
   // --- changing messages
 
   async edit(message, content) {
+    if (message.ciphertext) {
+      // An encrypted message is edited with new ciphertext (docs/e2ee.md), never text.
+      const sealed = await e2ee.encrypt(message.conversation_id, content);
+      const path = `/messages/${encodeURIComponent(message.id)}`;
+      const edited = await this._mutate("message.edit", { message_id: message.id, ...sealed }, () => api.patch(path, sealed).then((r) => r.message));
+      store.applyMessage({ ...edited, content, decrypted: true });
+      return;
+    }
     store.applyMessage(await this._mutate("message.edit", { message_id: message.id, content }, () => api.editMessage(message.id, content)));
   }
 
@@ -551,6 +589,9 @@ export class Sync {
       case "user.settings.updated":
       case "report.resolved": // a report of the user's was decided (app.js tells them)
         store.emit(type, data);
+        break;
+      case "to_device": // pairwise E2EE messages for this browser's device (docs/e2ee.md)
+        if (data.device_id && data.device_id === e2ee.deviceId) e2ee.receiveToDevice(data.messages || []).catch(() => {});
         break;
       default:
         break;

@@ -2,6 +2,7 @@
 // remove / promote, leave, delete. Direct conversations: the other person, contact and block.
 
 import { api, ApiError } from "../api.js";
+import { e2ee } from "../e2ee/engine.js";
 import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
 import { navigate } from "../router.js";
 import { store } from "../store.js";
@@ -44,6 +45,7 @@ export class DetailsPanel {
     this.render();
     sync.loadMembers(conversationId).catch(() => {});
     this.loadRelationship();
+    this.loadSafetyNumber();
   }
 
   destroy() {
@@ -67,6 +69,20 @@ export class DetailsPanel {
       this.relationship = { contact: contact?.status || null, blocked: blocks.some((b) => b.user.id === peer.id) };
     } catch {
       this.relationship = null;
+    }
+    this.render();
+  }
+
+  /** An encrypted direct conversation's safety number, to compare out of band. */
+  async loadSafetyNumber() {
+    const conversation = this.conversation;
+    const peer = conversation?.encrypted && conversation.type === "direct" ? store.peerOf(conversation) : null;
+    if (!peer) return;
+    try {
+      this.safety = await e2ee.safetyNumber(peer.id);
+      this.identityChanged = (await e2ee.identityChanges(peer.id)).length > 0;
+    } catch {
+      this.safety = null;
     }
     this.render();
   }
@@ -391,6 +407,12 @@ export class DetailsPanel {
         h("p", { class: "muted" }, "@" + (peer.username || "")),
         h("p", { class: "details-status" }, status)),
       h("section", { class: "details-section details-actions" }, buttons),
+      conversation.encrypted ? h("section", { class: "details-section", "aria-label": "Encryption" },
+        h("h3", { class: "details-section-title" }, "End-to-end encrypted"),
+        h("p", { class: "muted" }, `Compare this safety number with ${name} (in person or on a call): if it matches, nobody is reading along.`),
+        this.identityChanged ? h("p", { class: "e2ee-warning", role: "alert" }, icon("alert", { size: 15 }),
+          ` A device of ${name} changed its keys since this browser first saw it. It gets no messages from here; check the safety number with ${name}.`) : null,
+        h("p", { class: "safety-number", "aria-label": "Safety number" }, this.safety || "…")) : null,
       this.pins.el,
       this.gallery.el,
     ];

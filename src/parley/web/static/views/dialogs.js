@@ -162,12 +162,20 @@ export function peoplePicker({ multiple = false, exclude = new Set(), onPick, la
   return { el, selected: () => [...chosen.values()], focus: () => input.focus() };
 }
 
+/** "End-to-end encrypted" for a new conversation (docs/e2ee.md): never switched off later. */
+function encryptedCheck(id) {
+  const box = h("input", { type: "checkbox", id });
+  const label = h("label", { class: "field-check", for: id }, box, " End-to-end encrypted: only the members' devices can read it (permanent)");
+  return { box, label };
+}
+
 export function newDirectDialog() {
+  const encrypted = encryptedCheck("direct-encrypted");
   const picker = peoplePicker({
     label: "Find a person",
     onPick: async (user) => {
       try {
-        const conversation = await api.createDirect(user.id);
+        const conversation = await api.createDirect(user.id, { encrypted: encrypted.box.checked });
         store.upsertConversation(conversation);
         handle.close();
         navigate(conversationPath(conversation.id));
@@ -179,7 +187,7 @@ export function newDirectDialog() {
   const handle = openDialog({
     title: "New message",
     label: "New message",
-    body: h("div", {}, h("p", { class: "dialog-text" }, "Start a direct conversation with someone on this server."), picker.el),
+    body: h("div", { class: "stack" }, h("p", { class: "dialog-text" }, "Start a direct conversation with someone on this server."), picker.el, encrypted.label),
   });
 }
 
@@ -187,6 +195,7 @@ export function newGroupDialog() {
   const name = h("input", { class: "input", id: "group-name", maxlength: "100", placeholder: "e.g. Design team", autofocus: true, autocomplete: "off" });
   const picker = peoplePicker({ multiple: true, label: "Add members" });
   const open = h("input", { type: "checkbox", id: "group-public" });
+  const encrypted = encryptedCheck("group-encrypted");
   openDialog({
     title: "New group",
     label: "New group",
@@ -194,6 +203,7 @@ export function newGroupDialog() {
       h("div", { class: "field" }, h("label", { for: "group-name", class: "field-label" }, "Group name"), name),
       h("div", { class: "field" }, h("span", { class: "field-label" }, "Members"), picker.el),
       h("label", { class: "field-check", for: "group-public" }, open, " Public: anyone can find it in the directory and join"),
+      encrypted.label,
     ),
     actions: [
       { label: "Cancel" },
@@ -205,7 +215,7 @@ export function newGroupDialog() {
             name.focus();
             throw new Error("Give the group a name.");
           }
-          const conversation = await api.createGroup(name.value.trim(), picker.selected().map((u) => u.id), open.checked ? "public" : "private");
+          const conversation = await api.createGroup(name.value.trim(), picker.selected().map((u) => u.id), open.checked ? "public" : "private", { encrypted: encrypted.box.checked });
           store.upsertConversation(conversation);
           toast(`Created ${conversation.name}`);
           navigate(conversationPath(conversation.id));

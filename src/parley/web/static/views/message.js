@@ -3,6 +3,7 @@
 
 import { avatar, formatFull, formatTime, h, icon } from "../dom.js";
 import { isJumbo, plainText, renderMarkdown } from "../markdown.js";
+import { e2ee } from "../e2ee/engine.js";
 import { store } from "../store.js";
 import { renderAttachments } from "./attachments.js";
 import { renderLinkPreview } from "./link_preview.js";
@@ -63,6 +64,13 @@ export function renderMessage(message, ctx) {
     main.append(ctx.actions.editor(message));
   } else if (message.deleted) {
     main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
+  } else if (message.ciphertext && message.decrypted !== true) {
+    // End-to-end encrypted and not (yet) readable here: decrypted in the background, then
+    // re-rendered; "can't decrypt yet" until its key arrives (docs/e2ee.md "Receiving").
+    if (message.decrypted === undefined) e2ee.decryptSoon(message);
+    const waiting = message.decrypted === undefined;
+    main.append(h("div", { class: "msg-text msg-undecrypted", title: message.decryption_error || "" },
+      icon("lock", { size: 14 }), waiting ? " Decrypting…" : " Can't decrypt this message yet: its key has not reached this browser"));
   } else if (message.content || !message.attachments?.length) {
     const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"], dir: "auto" },
       renderMarkdown(message.content, { users: ctx.users, me: store.me.username.toLowerCase() }));

@@ -2,6 +2,7 @@
 // conversations by activity (unread badges, previews, presence dots), and the footer.
 
 import { avatar, formatStamp, groupAvatar, h, icon, iconButton, replaceChildren } from "../dom.js";
+import { e2ee } from "../e2ee/engine.js";
 import { plainText } from "../markdown.js";
 import { conversationPath, navigate } from "../router.js";
 import { store } from "../store.js";
@@ -173,7 +174,8 @@ export class Sidebar {
     peer ? avatar(peer.id, title, { presence }) : groupAvatar(conversation.id, title),
     h("span", { class: "conv-main" },
       h("span", { class: "conv-top" },
-        h("span", { class: "conv-name" }, title),
+        h("span", { class: "conv-name" }, title,
+          conversation.encrypted ? h("span", { class: "conv-lock", title: "End-to-end encrypted" }, icon("lock", { size: 12, label: "End-to-end encrypted" })) : null),
         h("time", { class: "conv-time", datetime: stamp }, formatStamp(stamp))),
       h("span", { class: "conv-bottom" },
         h("span", { class: "conv-preview", dir: "auto" }, preview),
@@ -218,7 +220,10 @@ function previewText(message, conversation) {
   if (message.kind === "system") return systemText(message);
   if (message.deleted) return "Message deleted";
   const files = message.attachments || [];
-  const text = plainText(message.content) || (files.length ? `📎 ${files.length === 1 ? files[0].name || "Attachment" : `${files.length} files`}` : "");
+  // Encrypted: the text only once this browser decrypted it (never from the server).
+  const sealed = message.ciphertext && message.decrypted !== true;
+  if (sealed && message.decrypted === undefined) e2ee.decryptSoon(message);
+  const text = sealed ? "🔒 Encrypted message" : plainText(message.content) || (files.length ? `📎 ${files.length === 1 ? files[0].name || "Attachment" : `${files.length} files`}` : "");
   if (message.sender_id === store.me?.id) return `You: ${text}`;
   if (conversation.type === "group") return `${store.displayName(message.sender_id)}: ${text}`;
   return text;

@@ -308,7 +308,7 @@ export class TimelineView {
       const key = entry ? `p:${entry.client_msg_id}` : `m:${message.id}`;
       const sig = [
         message.version_seq, grouped, ctx.highlighted, ctx.editing, receipt?.state, receipt?.readBy,
-        ctx.showReadBy, entry?.state, entry?.error, this.namesVersion, quoted?.version_seq,
+        ctx.showReadBy, entry?.state, entry?.error, this.namesVersion, quoted?.version_seq, message.decrypted,
       ].join("|");
       items.push({ key, sig, build: () => renderMessage(message, ctx) });
       previous = message;

@@ -1,0 +1,31 @@
+// The key backup blob (the SDK's parley.client.e2ee.backup): PBKDF2-HMAC-SHA-256 from a
+// recovery passphrase, AES-256-GCM over the JSON of the conversation keys.
+
+import { DecryptionError, aesGcmDecrypt, aesGcmEncrypt, b64decode, b64encode, fromUtf8, pbkdf2, randomBytes, utf8 } from "./primitives.js";
+
+export const ITERATIONS = 600_000;
+const AAD = utf8("parley-e2ee-v1 key backup");
+
+export async function seal(passphrase, payload, { iterations = ITERATIONS, salt = null, nonce = null } = {}) {
+  salt = salt || randomBytes(16);
+  nonce = nonce || randomBytes(12);
+  const key = await pbkdf2(passphrase, salt, iterations);
+  const body = utf8(JSON.stringify(payload));
+  const ciphertext = await aesGcmEncrypt(key, nonce, body, AAD);
+  return JSON.stringify({ v: 1, kdf: "pbkdf2-sha256", iterations, salt: b64encode(salt), nonce: b64encode(nonce), ciphertext: b64encode(ciphertext) });
+}
+
+export async function unseal(passphrase, blob) {
+  let outer;
+  try {
+    outer = JSON.parse(blob);
+  } catch {
+    throw new DecryptionError("not a key backup");
+  }
+  if (outer?.v !== 1 || outer.kdf !== "pbkdf2-sha256" || !Number.isSafeInteger(outer.iterations)) {
+    throw new DecryptionError("unknown backup format");
+  }
+  const key = await pbkdf2(passphrase, b64decode(outer.salt), outer.iterations);
+  const body = await aesGcmDecrypt(key, b64decode(outer.nonce), b64decode(outer.ciphertext), AAD);
+  return JSON.parse(fromUtf8(body));
+}

@@ -1,0 +1,446 @@
+// End-to-end encryption for the logged-in user in this browser (docs/e2ee.md; the SDK's
+// parley.client.e2ee.engine is the reference it interoperates with). One device per
+// browser and user, kept in IndexedDB (idb.js); every change of state goes through
+// idb.transaction, so tabs of the same browser take turns.
+
+import { api, deviceName } from "../api.js";
+import * as dev from "./device.js";
+import * as idb from "./idb.js";
+import * as pairwise from "./pairwise.js";
+import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
+import { safetyNumber } from "./safety.js";
+import * as senderKeys from "./sender_keys.js";
+import * as x3dh from "./x3dh.js";
+
+const MAX_PROCESSED = 2000;
+const TO_DEVICE_CHUNK = 500;
+const CLAIM_CHUNK = 1000; // devices per claim (the server's limit)
+// An epoch ends after this many messages or seconds (DESIGN §6.1), besides membership loss.
+const MAX_EPOCH_MESSAGES = 1000;
+const MAX_EPOCH_SECONDS = 90 * 86400;
+const MAX_SESSIONS_PER_PEER = 4;
+
+const peerKey = (userId, deviceId) => `${userId}|${deviceId}`;
+const inboundKey = (conversationId, userId, deviceId, sessionId) => `${conversationId}|${userId}|${deviceId}|${sessionId}`;
+
+class E2ee {
+  constructor() {
+    this.userId = null;
+    this.deviceId = null;
+    this.ready = null; // a promise: the device exists and its keys are on the server
+    this.waiting = new Map(); // message id -> message that had no key yet (retried on keys)
+    this.onDecrypted = () => {}; // (message): set by the app to re-render it
+    this.inflight = new WeakSet(); // messages being decrypted
+  }
+
+  /** Create (first login in this browser) or load the device, upload, replenish. */
+  start(me) {
+    if (this.userId === me.id && this.ready) return this.ready;
+    this.userId = me.id;
+    this.deviceId = null;
+    this.ready = this._start(me).catch((error) => {
+      this.ready = null; // the next start tries again
+      throw error;
+    });
+    return this.ready;
+  }
+
+  stop() {
+    this.userId = null;
+    this.deviceId = null;
+    this.ready = null;
+    this.waiting.clear();
+    delete document.documentElement.dataset.e2eeDevice;
+  }
+
+  async _start(me) {
+    const body = await idb.transaction(me.id, async (state) => {
+      state ||= await dev.create(me.id);
+      const upload = { identity_keys: await dev.identityKeys(state) };
+      await dev.rotateSignedPrekeyIfDue(state);
+      upload.signed_prekey = await dev.signedPrekey(state);
+      // The private halves are stored before the server has the public ones, so no
+      // prekey handed out is ever unknown here.
+      if (!state.uploaded) upload.one_time_prekeys = await dev.generateOneTimePrekeys(state, dev.PREKEY_BATCH);
+      upload.display_name = deviceName();
+      return { state, value: { deviceId: state.deviceId, upload } };
+    });
+    const answer = await api.put(`/devices/${encodeURIComponent(body.deviceId)}/keys`, body.upload);
+    await idb.transaction(me.id, async (state) => {
+      state.uploaded = true;
+      return { state };
+    });
+    this.deviceId = body.deviceId;
+    await this.replenish(answer.one_time_prekey_count);
+    // What arrived while this browser was away (sender keys for what it will show).
+    await this.syncInbox().catch(() => {});
+    // Observable by the page (and the browser tests): this browser has a live device.
+    document.documentElement.dataset.e2eeDevice = this.deviceId;
+    return this.deviceId;
+  }
+
+  /** Top up one-time prekeys when fewer than LOW_WATERMARK are left on the server. */
+  async replenish(count = null) {
+    if (count === null) {
+      count = (await api.get("/keys/count", { device_id: this.deviceId })).one_time_prekeys;
+    }
+    if (count >= dev.LOW_WATERMARK) return;
+    const fresh = await idb.transaction(this.userId, async (state) => ({
+      state,
+      value: await dev.generateOneTimePrekeys(state, dev.PREKEY_BATCH),
+    }));
+    await api.put(`/devices/${encodeURIComponent(this.deviceId)}/keys`, { one_time_prekeys: fresh });
+  }
+
+  // --- devices and trust
+
+  /**
+   * The listed devices of these users whose self-signatures verify and whose keys did not
+   * change since this browser first saw them (trust on first use, like the SDK).
+   */
+  async devicesOf(userIds) {
+    const wanted = [...new Set(userIds)].sort();
+    const listed = {};
+    for (let i = 0; i < wanted.length; i += 1000) {
+      Object.assign(listed, (await api.post("/keys/query", { user_ids: wanted.slice(i, i + 1000) })).devices);
+    }
+    const verified = [];
+    for (const devices of Object.values(listed)) {
+      for (const raw of devices) {
+        try {
+          await x3dh.verifyBundle(x3dh.parseBundle({ ...raw, one_time_prekey: null }));
+          verified.push(raw);
+        } catch {
+          /* a device whose signatures do not verify is never used */
+        }
+      }
+    }
+    return idb.transaction(this.userId, async (state) => {
+      const good = Object.fromEntries(wanted.map((id) => [id, []]));
+      for (const raw of verified) {
+        const key = peerKey(raw.user_id, raw.device_id);
+        const keys = raw.identity_keys;
+        const known = state.knownDevices[key];
+        if (!known) {
+          state.knownDevices[key] = { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
+        } else if (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key) {
+          // Left out, and flagged: the user should compare safety numbers (as the SDK does).
+          state.identityChanges ||= [];
+          if (!state.identityChanges.some((c) => c.user_id === raw.user_id && c.device_id === raw.device_id)) {
+            state.identityChanges.push({ user_id: raw.user_id, device_id: raw.device_id, seen_at: Date.now() / 1000 });
+          }
+          continue;
+        }
+        (good[raw.user_id] ||= []).push(raw);
+      }
+      return { state, value: good };
+    });
+  }
+
+  /**
+   * The safety number of this user and `userId` (docs/e2ee.md "Safety numbers"): both
+   * users' listed, verified devices; the same 60 digits on both sides and in the SDK.
+   */
+  async safetyNumber(userId) {
+    await this.ready;
+    const found = await this.devicesOf([this.userId, userId]);
+    const keys = (id) => (found[id] || []).map((d) => b64decode(d.identity_keys.signing_key));
+    return safetyNumber(this.userId, keys(this.userId), userId, keys(userId));
+  }
+
+  /** Devices of `userId` whose listed keys differ from the ones first seen here. */
+  async identityChanges(userId) {
+    await this.ready;
+    const state = await idb.load(this.userId);
+    return (state?.identityChanges || []).filter((c) => c.user_id === userId);
+  }
+
+  // --- to-device messages (pairwise channels)
+
+  /** Read and acknowledge this device's to-device inbox; how many were read. */
+  async syncInbox() {
+    if (!this.deviceId) await this.ready;
+    let read = 0;
+    for (;;) {
+      const page = await api.get("/to-device", { device_id: this.deviceId });
+      if (!page.messages.length) return read;
+      await this.receiveToDevice(page.messages);
+      read += page.messages.length;
+      if (!page.has_more) return read;
+    }
+  }
+
+  /**
+   * Decrypt and apply pushed or fetched to-device messages, then acknowledge them (those
+   * that fail too: a message unreadable now never will be), and retry the conversation
+   * messages that were waiting for a key.
+   */
+  async receiveToDevice(messages) {
+    if (!this.deviceId) await this.ready;
+    const devices = await this.devicesOf(messages.map((m) => m.sender_id));
+    await idb.transaction(this.userId, async (state) => {
+      for (const message of messages) {
+        if (state.processed.includes(message.id)) continue;
+        try {
+          await this._receiveOne(state, message, devices[message.sender_id] || []);
+        } catch {
+          /* unreadable: dropped (docs/e2ee.md "Failure") */
+        }
+        state.processed = [...state.processed, message.id].slice(-MAX_PROCESSED);
+      }
+      return { state };
+    });
+    await api.post("/to-device/ack", { ids: messages.map((m) => m.id) });
+    await this.replenish();
+    await this._retryWaiting();
+  }
+
+  async _receiveOne(state, message, senderDevices) {
+    const wire = pairwise.parseWire(message.ciphertext);
+    const sender = message.sender_id;
+    const senderDevice = message.sender_device_id;
+    const senderKey = b64decode(wire.sender_key);
+    const listed = senderDevices.find((d) => d.device_id === senderDevice);
+    if (!listed || !equal(b64decode(listed.identity_keys.identity_key), senderKey)) {
+      throw new DecryptionError("the sender's identity key is not the listed one");
+    }
+    const key = peerKey(sender, senderDevice);
+    const sessions = state.pairwise[key] || [];
+    let plaintext = null;
+    let used = null;
+    for (const session of sessions) {
+      if (!equal(session.peerIdentity, senderKey)) continue;
+      if (wire.prekey && !equal(b64decode(wire.prekey.ephemeral_key), session.baseKey)) continue;
+      try {
+        plaintext = await pairwise.decrypt(session, wire);
+        used = session;
+        break;
+      } catch {
+        /* another session may read it */
+      }
+    }
+    if (plaintext === null) {
+      const prekey = wire.prekey;
+      if (!prekey) throw new DecryptionError("no session for this message");
+      const signed = state.signedPrekeys[Number(prekey.signed_prekey_id)];
+      if (!signed) throw new DecryptionError("unknown signed prekey");
+      let oneTime = null;
+      if (prekey.one_time_prekey_id !== null && prekey.one_time_prekey_id !== undefined) {
+        oneTime = state.oneTimePrekeys[Number(prekey.one_time_prekey_id)];
+        if (!oneTime) throw new DecryptionError("one-time prekey unknown or already used");
+      }
+      const session = await pairwise.respond(state.identity, signed, oneTime, senderKey, b64decode(prekey.ephemeral_key));
+      plaintext = await pairwise.decrypt(session, wire);
+      if (oneTime) delete state.oneTimePrekeys[Number(prekey.one_time_prekey_id)]; // one-time
+      used = session;
+      sessions.push(session);
+    }
+    // Most recently heard from first (the one to send with), then newest.
+    state.pairwise[key] = [used, ...sessions.filter((s) => s !== used)]
+      .sort((a, b) => (b.lastReceived - a.lastReceived) || (b.createdAt - a.createdAt))
+      .slice(0, MAX_SESSIONS_PER_PEER);
+    const inner = JSON.parse(fromUtf8(plaintext));
+    if (inner.sender_user_id !== sender || inner.sender_device_id !== senderDevice
+      || inner.recipient_user_id !== this.userId || inner.recipient_device_id !== this.deviceId) {
+      throw new DecryptionError("the message names another sender or recipient");
+    }
+    const content = inner.content || {};
+    if (inner.type === "sender_key") {
+      storeInbound(state, senderKeys.inboundFromExport(sender, senderDevice, content));
+    } else if (inner.type === "forwarded_key" && sender === this.userId) {
+      // Only our own devices forward keys; the messages stay signed by their real sender.
+      storeInbound(state, senderKeys.inboundFromExport(String(content.sender_user_id), String(content.sender_device_id), content));
+    }
+  }
+
+  // --- sending (sender keys shared over the pairwise channels)
+
+  /** `{ciphertext, e2ee}` for a message, after sharing the sender key as needed. */
+  async encrypt(conversationId, text) {
+    await this.ready;
+    await this._ensureShared(conversationId);
+    const plaintext = utf8(JSON.stringify({ body: text }));
+    return idb.transaction(this.userId, async (state) => {
+      const sealed = await senderKeys.encrypt(state.outbound[conversationId], this.userId, this.deviceId, plaintext);
+      return { state, value: sealed };
+    });
+  }
+
+  async _ensureShared(conversationId) {
+    // Members are read afresh for every send: a removal must start a new epoch at once.
+    const members = (await api.get(`/conversations/${encodeURIComponent(conversationId)}/members`)).members.map((m) => m.user_id);
+    const own = peerKey(this.userId, this.deviceId);
+    const targets = Object.values(await this.devicesOf(members)).flat()
+      .map((d) => peerKey(d.user_id, d.device_id)).filter((t) => t !== own);
+    const { exported, missing } = await idb.transaction(this.userId, async (state) => {
+      let session = state.outbound[conversationId];
+      const now = Date.now() / 1000;
+      if (!session || session.index >= MAX_EPOCH_MESSAGES || now - session.createdAt >= MAX_EPOCH_SECONDS
+        || session.members.some((m) => !members.includes(m)) // someone left or was removed
+        || session.sharedWith.some((t) => !targets.includes(t))) { // a device went away
+        session = await senderKeys.newOutbound(conversationId);
+        // Our own messages are read back like anyone's.
+        storeInbound(state, senderKeys.inboundFromExport(this.userId, this.deviceId, senderKeys.exportOutbound(session)));
+      }
+      session.members = [...members];
+      state.outbound[conversationId] = session;
+      const value = { exported: senderKeys.exportOutbound(session), missing: targets.filter((t) => !session.sharedWith.includes(t)) };
+      return { state, value };
+    });
+    if (!missing.length) return;
+    const delivered = await this._sendToDevices(missing, { type: "sender_key", content: exported });
+    await idb.transaction(this.userId, async (state) => {
+      const current = state.outbound[conversationId];
+      if (!current || b64encode(current.signing.publicKey) !== exported.session_id) return null;
+      current.sharedWith = [...new Set([...current.sharedWith, ...delivered])];
+      return { state };
+    });
+  }
+
+  /** Encrypt `content` for each device ("user|device") and post it; the devices that got it. */
+  async _sendToDevices(targets, content) {
+    const without = await idb.transaction(this.userId, async (state) => ({ value: targets.filter((t) => !state.pairwise[t]?.length) }));
+    if (without.length) await this._startSessions(without);
+    const messages = await idb.transaction(this.userId, async (state) => {
+      const out = [];
+      for (const target of targets) {
+        const session = state.pairwise[target]?.[0];
+        if (!session) continue; // no bundle: the device vanished
+        const [userId, deviceId] = target.split("|");
+        const inner = {
+          sender_user_id: this.userId,
+          sender_device_id: this.deviceId,
+          recipient_user_id: userId,
+          recipient_device_id: deviceId,
+          recipient_identity_key: b64encode(session.peerIdentity),
+          ...content,
+        };
+        const ciphertext = await pairwise.encrypt(session, state.identity.publicKey, utf8(JSON.stringify(inner)));
+        out.push({ user_id: userId, device_id: deviceId, message_id: hex(randomBytes(16)), ciphertext });
+      }
+      return { state, value: out };
+    });
+    const delivered = [];
+    for (let i = 0; i < messages.length; i += TO_DEVICE_CHUNK) {
+      const answer = await api.post("/to-device", { messages: messages.slice(i, i + TO_DEVICE_CHUNK), sender_device_id: this.deviceId });
+      delivered.push(...answer.sent.map((s) => peerKey(s.user_id, s.device_id)));
+    }
+    return delivered;
+  }
+
+  async _startSessions(targets) {
+    const bundles = [];
+    for (let i = 0; i < targets.length; i += CLAIM_CHUNK) {
+      const devices = targets.slice(i, i + CLAIM_CHUNK).map((t) => {
+        const [user_id, device_id] = t.split("|");
+        return { user_id, device_id };
+      });
+      bundles.push(...(await api.post("/keys/claim", { devices })).bundles);
+    }
+    await idb.transaction(this.userId, async (state) => {
+      for (const raw of bundles) {
+        const key = peerKey(raw.user_id, raw.device_id);
+        const known = state.knownDevices[key];
+        const keys = raw.identity_keys;
+        if (known && (known.signing_key !== keys.signing_key || known.identity_key !== keys.identity_key)) continue;
+        try {
+          const session = await pairwise.initiate(state.identity, x3dh.parseBundle(raw)); // verifies both signatures
+          state.knownDevices[key] ||= { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
+          state.pairwise[key] = [session, ...(state.pairwise[key] || [])].slice(0, MAX_SESSIONS_PER_PEER);
+        } catch {
+          /* a bundle that does not verify is never used */
+        }
+      }
+      return { state };
+    });
+  }
+
+  // --- conversation messages
+
+  /**
+   * Decrypt an encrypted message in place: `content` becomes its text and `decrypted`
+   * true, or `decrypted` false with a `decryption_error` (kept to be retried when keys
+   * arrive). Reads the inbox once when the key is missing.
+   */
+  async decryptMessage(message) {
+    try {
+      if (!this.ready) throw new Error("no device");
+      await this.ready;
+    } catch {
+      message.decrypted = false;
+      message.decryption_error = "This browser has no encryption keys yet";
+      this.waiting.set(message.id, message);
+      return message;
+    }
+    let result = await this._decrypt(message);
+    if (result.missing) {
+      await this.syncInbox();
+      result = await this._decrypt(message);
+    }
+    if (result.text !== undefined) {
+      message.content = result.text;
+      message.decrypted = true;
+      delete message.decryption_error;
+      this.waiting.delete(message.id);
+    } else {
+      message.decrypted = false;
+      message.decryption_error = result.error;
+      if (result.missing) this.waiting.set(message.id, message);
+    }
+    return message;
+  }
+
+  /** Start decrypting a message shown before it was read (once); onDecrypted tells when. */
+  decryptSoon(message) {
+    if (this.inflight.has(message)) return;
+    this.inflight.add(message);
+    this.decryptMessage(message)
+      .catch(() => {
+        message.decrypted = false;
+        message.decryption_error = "Unable to decrypt";
+      })
+      .finally(() => {
+        this.inflight.delete(message);
+        this.onDecrypted(message);
+      });
+  }
+
+  async _decrypt(message) {
+    const envelope = message.e2ee || {};
+    return idb.transaction(this.userId, async (state) => {
+      const slot = inboundKey(message.conversation_id, message.sender_id, envelope.sender_device_id, envelope.session_id);
+      const session = state.inbound[slot];
+      if (!session) return { value: { missing: true, error: "The key for this message has not arrived yet" } };
+      try {
+        const plaintext = await senderKeys.decrypt(session, envelope, message.ciphertext, message.id);
+        const payload = JSON.parse(fromUtf8(plaintext));
+        return { state, value: { text: typeof payload.body === "string" ? payload.body : "", payload } };
+      } catch (error) {
+        return { value: { missing: false, error: error.message || "Unable to decrypt" } };
+      }
+    });
+  }
+
+  async _retryWaiting() {
+    for (const message of [...this.waiting.values()]) {
+      const result = await this._decrypt(message);
+      if (result.text === undefined) continue;
+      message.content = result.text;
+      message.decrypted = true;
+      delete message.decryption_error;
+      this.waiting.delete(message.id);
+      this.onDecrypted(message);
+    }
+  }
+}
+
+function storeInbound(state, shared) {
+  const slot = inboundKey(shared.conversationId, shared.senderUserId, shared.senderDeviceId, shared.sessionId);
+  const held = state.inbound[slot];
+  // A second share of the same session: keep the earliest index known.
+  if (!held || shared.firstIndex < held.firstIndex) {
+    state.inbound[slot] = held ? { ...shared, seen: held.seen } : shared;
+  }
+}
+
+export const e2ee = new E2ee();
