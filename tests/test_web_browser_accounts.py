@@ -65,7 +65,7 @@ def test_profile_sessions_and_contacts(shots: Browser, rest: Rest) -> None:
     alice = rest.user("prof", "Pat Profile")
     bob = rest.user("profb", "Quinn Contact")
     page = open_as(shots, alice, "/settings")
-    name = page.get_by_label("Display name")
+    name = page.get_by_label("Display name", exact=True)  # not the bot card's "Bot display name"
     name.fill("Pat P. Profile")
     page.get_by_role("button", name="Save profile").click()
     expect(page.locator("#toast")).to_contain_text("Profile saved")
