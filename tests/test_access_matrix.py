@@ -209,6 +209,7 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
             ("GET", "/api/v1/admin/audit"),
             ("GET", "/api/v1/admin/conversations"),
             ("DELETE", "/api/v1/admin/conversations/{conversation_id}"),
+            ("PATCH", "/api/v1/admin/conversations/{conversation_id}"),
             ("GET", "/api/v1/admin/reports"),
             ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
         )

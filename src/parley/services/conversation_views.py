@@ -69,6 +69,8 @@ class SharedView:
     expired_through_seq: int = 0
     # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
     encrypted: bool = False
+    # Archived by a site admin (DESIGN §6.3): read-only, history still readable.
+    archived_at: datetime | None = None
     member_count: int = 0
     members: list[MemberPreview] = field(default_factory=list)
     last_message: Message | None = None
@@ -90,6 +92,8 @@ class SharedView:
             "legal_hold": self.legal_hold,
             "expired_through_seq": self.expired_through_seq,
             "encrypted": self.encrypted,
+            "archived": self.archived_at is not None,
+            "archived_at": isoformat(self.archived_at) if self.archived_at else None,
             "member_count": self.member_count,
             "members": [member.to_public() for member in self.members],
             "last_message": self.last_message.to_public() if self.last_message else None,
@@ -217,6 +221,7 @@ def read_shared_views(
             legal_hold=bool(row.legal_hold),
             expired_through_seq=row.expired_through_seq,
             encrypted=bool(row.encrypted),
+            archived_at=row.archived_at,
         )
     for row in conn.execute(_MEMBER_COUNTS, ids):
         views[row.conversation_id].member_count = row.n

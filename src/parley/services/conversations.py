@@ -475,6 +475,42 @@ class Conversations:
         )
         return await self.get(user_id, conversation_id)
 
+    async def set_archived(self, actor_id: str, conversation_id: str, archived: bool) -> bool:
+        """Archive (read-only: sends refused with ``CONVERSATION_ARCHIVED``, history still
+        readable) or unarchive a conversation — a site admin's act (DESIGN §6.3; the caller
+        checks the site role). Members get ``conversation.updated`` with
+        ``{"archived": ...}``. False when it already was so (nothing changes)."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            state = conversations.c.archived_at.is_(None) if archived else conversations.c.archived_at.is_not(None)
+            # Under the conversation's row lock, as a send's batch reads the mark: no message
+            # commits after an archive.
+            changed = (
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id, state)
+                    .values(archived_at=now if archived else None, updated_at=now)
+                )
+            ).rowcount
+            if changed != 1:
+                exists = await conn.execute(
+                    select(conversations.c.id).where(conversations.c.id == conversation_id)
+                )
+                if exists.first() is None:
+                    raise NotFound(CONVERSATION_NOT_FOUND)
+                return False
+            changes = {"archived": archived}
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "conversation.updated", "actor_id": actor_id, "changes": changes},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+        return True
+
     async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> MemberView:
         found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
