@@ -305,6 +305,7 @@ export class Api {
   adminResetLink(id) { return this.post(`/admin/users/${enc(id)}/password-reset-link`); }
   adminRevokeSessions(id) { return this.delete(`/admin/users/${enc(id)}/sessions`); }
   adminConversations(query) { return this.get("/admin/conversations", query); }
+  adminArchiveConversation(id, archived) { return this.patch(`/admin/conversations/${enc(id)}`, { archived }); }
   adminDeleteConversation(id) { return this.delete(`/admin/conversations/${enc(id)}`); }
   adminSettings() { return this.get("/admin/settings").then((r) => r.settings); }
   adminUpdateSettings(changes) { return this.patch("/admin/settings", changes).then((r) => r.settings); }
