@@ -39,7 +39,7 @@ from parley.services.access import (
     membership,
     require_admin,
 )
-from parley.services.accounts import avatar_urls
+from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import MemberView, member_views, shared_views
@@ -510,6 +510,42 @@ class Conversations:
             conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
         )
         return True
+
+    async def switch_avatar(self, user_id: str, conversation_id: str, key: str | None) -> str | None:
+        """Make ``key`` the group's picture (None: remove it) — its admins only; the key it
+        replaced (whose blobs the caller deletes). Members get ``conversation.updated`` with
+        ``{"avatar": urls}``. Concurrent changes: the last commit wins, each returns what
+        it replaced, so every loser's blobs go too."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            require_admin(await membership(conn, conversation_id, user_id))
+            current = select(conversations.c.avatar_key).where(conversations.c.id == conversation_id)
+            if conn.dialect.name == "postgresql":  # SQLite's write transactions are serial
+                current = current.with_for_update()
+            old: str | None = (await conn.execute(current)).scalar()
+            if old is None and key is None:
+                raise NotFound("The group has no picture", code="NO_PICTURE")
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(avatar_key=key, updated_at=now)
+            )
+            changes = {"avatar": group_avatar_urls(conversation_id, key)}
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+        return old
+
+    async def check_group_admin(self, user_id: str, conversation_id: str) -> None:
+        """Raise unless ``user_id`` is an owner or admin of the group (before heavy work)."""
+        async with self._db.read() as conn:
+            require_admin(await membership(conn, conversation_id, user_id))
 
     async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> MemberView:
         found = await member_views(conn, user_id, [conversation_id], urls=self._urls)

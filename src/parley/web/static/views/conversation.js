@@ -194,7 +194,7 @@ export class ConversationView {
     const group = conversation.type === "group";
     this.header.replaceChildren(
       h("a", { class: "icon-btn back-btn", href: "/", "data-route": "", "aria-label": "Back to conversations", title: "Back" }, icon("back")),
-      peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title),
+      peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title, { picture: conversation.avatar }),
       h("button", { type: "button", class: "conv-header-text", onclick: () => this.toggleDetails(), "aria-label": `Show details of ${title}` },
         h("h1", { class: "conv-title" }, title),
         h("p", { class: "conv-subtitle" }, subtitle)),
