@@ -46,8 +46,12 @@ from parley.services.conversation_views import MemberView, member_views, shared_
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
-from parley.store.tables import conversations, members, users
+from parley.store.tables import bots, conversations, members, users, webhooks
 from parley.wire.events import EventType
+
+# ``bots.kind`` of a webhook's own bot (``parley.integrations.bots.WEBHOOK_BOT``; the
+# integrations build on this module, not the other way round).
+WEBHOOK_BOT_KIND = "webhook"
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MAX_NAME = 100
@@ -577,7 +581,21 @@ class Conversations:
                 if member.is_direct or member.role != "owner":
                     raise Forbidden("Only the group's owner can delete it")
             audience = await member_ids(conn, conversation_id)
+            # The incoming webhooks' own bots (DESIGN §6.6) post nowhere else: they go with
+            # the conversation, deactivated as deleting the webhook does (the webhook rows
+            # themselves cascade), rather than being left as orphaned accounts.
+            hook_bots = select(webhooks.c.bot_user_id).join(
+                bots, bots.c.user_id == webhooks.c.bot_user_id
+            ).where(webhooks.c.conversation_id == conversation_id, bots.c.kind == WEBHOOK_BOT_KIND)
+            orphans = [row.bot_user_id for row in await conn.execute(hook_bots)]
             await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+            if orphans:
+                now = utcnow()
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id.in_(orphans), users.c.deactivated_at.is_(None))
+                    .values(deactivated_at=now, updated_at=now)
+                )
         await self._events.emit(
             [
                 Event(
