@@ -115,3 +115,7 @@ async def test_a_burst_of_uploads_leaves_one_picture(client: httpx.AsyncClient, 
     assert (await client.get(avatar["small"])).status_code == 200
     key = avatar["small"].split("/")[-2]
     assert stored(container) == sorted([f"{group['id']}/{key}/256.webp", f"{group['id']}/{key}/64.webp"])
+    # Deleting the group deletes its picture too.
+    assert (await client.delete(f"/api/v1/conversations/{group['id']}", headers=alice.headers)).status_code == 204
+    assert stored(container) == []
+    assert (await client.get(avatar["small"])).status_code == 404

@@ -81,6 +81,7 @@ class Avatars:
         self._uploads = uploads
         self._accounts = accounts
         self._conversations = conversations_service
+        conversations_service.on_deleted(self._group_deleted)
 
     async def set_for_user(
         self, user_id: str, received: ReceivedFile, *, filename: str | None, declared_type: str = ""
@@ -134,6 +135,10 @@ class Avatars:
         if current is None or current != avatar_key:
             raise NotFound("No such picture")
         return await self._blobs.open(group_blob_key(conversation_id, avatar_key, size))
+
+    async def _group_deleted(self, conversation_id: str, key: str | None) -> None:
+        if key is not None:
+            await self._delete_group_blobs(conversation_id, key)
 
     async def _delete_group_blobs(self, conversation_id: str, key: str) -> None:
         for size in AVATAR_SIZES.values():

@@ -6,8 +6,10 @@ takes a seq, appears in history and is resumed through ``changes`` like any mess
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +50,8 @@ from parley.services.message_records import load_message
 from parley.store.db import Database
 from parley.store.tables import bots, conversations, members, users, webhooks
 from parley.wire.events import EventType
+
+log = logging.getLogger(__name__)
 
 # ``bots.kind`` of a webhook's own bot (``parley.integrations.bots.WEBHOOK_BOT``; the
 # integrations build on this module, not the other way round).
@@ -152,6 +156,12 @@ class Conversations:
         self._events = events
         self._limits = limits
         self._urls = urls  # signs the attachment URLs of views' last messages
+        # Called after a conversation is deleted, with its id and picture key (the picture's
+        # blobs live in the media store, which this service does not know: services.avatars).
+        self._on_deleted: list[Callable[[str, str | None], Awaitable[None]]] = []
+
+    def on_deleted(self, hook: Callable[[str, str | None], Awaitable[None]]) -> None:
+        self._on_deleted.append(hook)
 
     # --- reading
 
@@ -588,7 +598,13 @@ class Conversations:
                 bots, bots.c.user_id == webhooks.c.bot_user_id
             ).where(webhooks.c.conversation_id == conversation_id, bots.c.kind == WEBHOOK_BOT_KIND)
             orphans = [row.bot_user_id for row in await conn.execute(hook_bots)]
-            await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+            picture = (
+                await conn.execute(
+                    delete(conversations)
+                    .where(conversations.c.id == conversation_id)
+                    .returning(conversations.c.avatar_key)
+                )
+            ).scalar()
             if orphans:
                 now = utcnow()
                 await conn.execute(
@@ -596,6 +612,11 @@ class Conversations:
                     .where(users.c.id.in_(orphans), users.c.deactivated_at.is_(None))
                     .values(deactivated_at=now, updated_at=now)
                 )
+        for hook in self._on_deleted:
+            try:
+                await hook(conversation_id, picture)
+            except Exception:  # the deletion stands; a leftover blob is only space
+                log.exception("cleanup after a conversation's deletion failed")
         await self._events.emit(
             [
                 Event(
