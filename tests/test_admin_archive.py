@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import pytest
 
+from parley.client import ParleyClient
 from parley.container import Container
 from parley.services.events import Event
 from tests.account_helpers import make_staff
 from tests.chat_helpers import code, open_direct, open_group, send
-from tests.conftest import NO_SEND_LIMITS, make_user
+from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD, make_user
+from tests.gateway_helpers import RawSocket, create_admin, new_user, running_server
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -119,3 +122,37 @@ async def test_archive_bad_input(client: httpx.AsyncClient, container: Container
         response = await client.patch(url(target), json={"archived": True}, headers=admin.headers)
         assert response.status_code in (400, 404), response.text
     assert (await client.patch(url(group["id"]), json={"archived": True})).status_code == 401
+
+
+async def test_a_send_over_the_socket_gets_an_error_frame(tmp_path: Path, database_url: str, free_port: int) -> None:
+    async with running_server(tmp_path, database_url, free_port) as server:
+        await asyncio.to_thread(create_admin, server, "root")
+        admin = await new_user_or_login(server.base_url, "root")
+        alice = await new_user(server.base_url, "alice")
+        bob = await new_user(server.base_url, "bob")
+        socket: RawSocket | None = None
+        try:
+            dm = await alice.create_direct(bob.user_id)
+            async with httpx.AsyncClient(base_url=server.base_url) as http:
+                archived = await http.patch(
+                    url(dm["id"]),
+                    json={"archived": True},
+                    headers={"Authorization": f"Bearer {admin.tokens.access_token}"},  # type: ignore[union-attr]
+                )
+            assert archived.status_code == 200, archived.text
+            socket = await RawSocket.open(server.base_url)
+            await socket.identify(alice.tokens.access_token)  # type: ignore[union-attr]
+            answer = await socket.call("1", "message.send", {"conversation_id": dm["id"], "content": "hi"})
+            assert answer["op"] == "error" and answer["error"]["code"] == "CONVERSATION_ARCHIVED", answer
+        finally:
+            if socket is not None:
+                await socket.close()
+            for client in (admin, alice, bob):
+                await client.aclose()
+
+
+async def new_user_or_login(base_url: str, username: str) -> ParleyClient:
+    """A client logged in as an existing account (one ``parley create-admin`` made)."""
+    client = ParleyClient(base_url)
+    await client.login(username, TEST_PASSWORD)
+    return client
