@@ -187,6 +187,12 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/users/me/avatar"): "own picture (test_avatars_api)",
     ("GET", "/api/v1/avatars/{user_id}/{avatar_key}/{size}"): "public: an unguessable URL that "
     "changes with every picture (test_avatars_api)",
+    ("PUT", "/api/v1/conversations/{conversation_id}/avatar"): "a group's owner and admins "
+    "(test_group_avatars_api)",
+    ("DELETE", "/api/v1/conversations/{conversation_id}/avatar"): "a group's owner and admins "
+    "(test_group_avatars_api)",
+    ("GET", "/api/v1/group-avatars/{conversation_id}/{avatar_key}/{size}"): "public: an unguessable URL "
+    "that changes with every picture (test_group_avatars_api)",
     ("GET", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
     ("POST", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
     ("DELETE", "/api/v1/users/me/2fa"): "own 2FA (test_two_factor_api)",
@@ -209,6 +215,7 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
             ("GET", "/api/v1/admin/audit"),
             ("GET", "/api/v1/admin/conversations"),
             ("DELETE", "/api/v1/admin/conversations/{conversation_id}"),
+            ("PATCH", "/api/v1/admin/conversations/{conversation_id}"),
             ("GET", "/api/v1/admin/reports"),
             ("POST", "/api/v1/admin/reports/{report_id}/resolve"),
         )
@@ -248,6 +255,7 @@ PUBLIC = {
     ("GET", "/api/v1/exports/{export_id}/download"),
     ("GET", "/api/v1/auth/registration"),
     ("GET", "/api/v1/avatars/{user_id}/{avatar_key}/{size}"),
+    ("GET", "/api/v1/group-avatars/{conversation_id}/{avatar_key}/{size}"),
     ("POST", "/api/v1/auth/login/2fa"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),

@@ -53,6 +53,7 @@ ROLE_MATRIX: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", "/api/v1/admin/audit", None, ADMIN_ONLY | {"admin": 200}),
     ("GET", "/api/v1/admin/conversations", None, ADMIN_ONLY | {"admin": 200}),
     ("DELETE", "/api/v1/admin/conversations/{conversation_id}", None, ADMIN_ONLY | {"admin": 204}),
+    ("PATCH", "/api/v1/admin/conversations/{conversation_id}", {"archived": True}, ADMIN_ONLY | {"admin": 200}),
     ("GET", "/api/v1/admin/reports", None, STAFF | {"moderator": 200, "admin": 200}),
     ("POST", "/api/v1/admin/reports/{report_id}/resolve", {"action": "dismiss"}, STAFF | {"moderator": 200, "admin": 200}),
 ]

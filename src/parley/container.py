@@ -500,7 +500,7 @@ def build_container(settings: Settings) -> Container:
         e2ee_backups=E2eeBackups(
             db, enabled=settings.e2ee != "off", max_chars=settings.e2ee_max_backup_chars
         ),
-        avatars=Avatars(db, blobs, uploads, accounts),
+        avatars=Avatars(db, blobs, uploads, accounts, conversations_service),
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

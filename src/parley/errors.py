@@ -201,6 +201,11 @@ class InviteRequired(Forbidden):
     default_message = "Registration on this server needs an invite link"
 
 
+class ConversationArchived(Forbidden):
+    code = "CONVERSATION_ARCHIVED"
+    default_message = "This conversation is archived: it is read-only"
+
+
 class E2eeDisabled(Forbidden):
     code = "E2EE_DISABLED"
     default_message = "End-to-end encryption is switched off on this server"

@@ -1,7 +1,7 @@
 """``/api/v1/admin``: site administration (DESIGN §6.3), administrators only.
 
 Users (list and search, role, deactivate / reactivate, reset links, sessions),
-conversations (list, delete), the registration mode, registration invites and the audit log.
+conversations (list, archive, delete), the registration mode, registration invites and the audit log.
 Every change is audited. The report queue, open to moderators too, is in ``api.moderation``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from parley.api.deps import Client, RequestModel, Services
 from parley.api.roles import Admin
@@ -133,6 +133,22 @@ async def delete_conversation(
         admin.user_id, conversation_id, ip_address=client.ip_address
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class ConversationPatch(RequestModel):
+    archived: StrictBool
+
+
+@router.patch("/conversations/{conversation_id}")
+async def update_conversation(
+    conversation_id: Id, body: ConversationPatch, admin: Admin, services: Services, client: Client
+) -> dict[str, Any]:
+    """Archive (read-only, history kept) or unarchive a conversation; members get
+    ``conversation.updated``. Repeating it changes nothing."""
+    await services.administration.set_archived(
+        admin.user_id, conversation_id, body.archived, ip_address=client.ip_address
+    )
+    return {"conversation_id": conversation_id, "archived": body.archived}
 
 
 @router.get("/settings")

@@ -1,5 +1,7 @@
-"""Profile pictures (``services.avatars``): ``PUT|DELETE /api/v1/users/me/avatar`` and the
-public, immutable ``GET /api/v1/avatars/{user_id}/{avatar_key}/{size}``."""
+"""Profile and group pictures (``services.avatars``): ``PUT|DELETE /api/v1/users/me/avatar``
+and ``/api/v1/conversations/{id}/avatar`` (a group's admins), and the public, immutable
+``GET /api/v1/avatars/{user_id}/{avatar_key}/{size}`` and
+``GET /api/v1/group-avatars/{conversation_id}/{avatar_key}/{size}``."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from parley.api.upload_stream import receive_file
 from parley.api.uploads import DOWNLOAD_CSP, UPLOAD_BODY_SCHEMA
 from parley.errors import NotFound
 from parley.fields import Id
-from parley.media.blobstore import BlobNotFound
+from parley.media.blobstore import BlobNotFound, BlobStream
 from parley.services.avatars import CONTENT_TYPE
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -48,6 +50,38 @@ async def remove_avatar(caller: Caller, services: Services) -> dict[str, Any]:
     return {"user": user.to_private()}
 
 
+@router.put("/conversations/{conversation_id}/avatar", openapi_extra=UPLOAD_BODY_SCHEMA)
+async def set_group_avatar(
+    conversation_id: Id, request: Request, caller: Caller, services: Services
+) -> Response:
+    """A group's new picture (its owner and admins; multipart field ``file``), cropped to
+    a square; ``{conversation}`` with its ``avatar`` URLs. Members get
+    ``conversation.updated``."""
+    async with services.uploads.open_sink() as sink:
+        try:
+            part = await receive_file(request.stream(), request.headers.get("content-type", ""), sink)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        received = await sink.finish()
+        await services.avatars.set_for_group(
+            caller.user_id,
+            conversation_id,
+            received,
+            filename=part.filename,
+            declared_type=part.declared_type,
+        )
+    view = await services.conversations.get(caller.user_id, conversation_id)
+    return JSONResponse({"conversation": view.to_public()})
+
+
+@router.delete("/conversations/{conversation_id}/avatar")
+async def remove_group_avatar(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """Back to the initial."""
+    await services.avatars.remove_for_group(caller.user_id, conversation_id)
+    view = await services.conversations.get(caller.user_id, conversation_id)
+    return {"conversation": view.to_public()}
+
+
 @router.get("/avatars/{user_id}/{avatar_key}/{size}", response_class=Response)
 async def avatar(
     user_id: Id,
@@ -61,7 +95,25 @@ async def avatar(
         stream = await services.avatars.open(user_id, avatar_key, size)
     except BlobNotFound:
         raise NotFound("No such picture") from None
+    return _picture(stream)
 
+
+@router.get("/group-avatars/{conversation_id}/{avatar_key}/{size}", response_class=Response)
+async def group_avatar(
+    conversation_id: Id,
+    avatar_key: Annotated[str, Path(max_length=32)],
+    size: Annotated[int, Path(ge=1, le=4096)],
+    services: Services,
+) -> Response:
+    """A group's picture (WebP, ``size`` 64 or 256), public like a profile picture."""
+    try:
+        stream = await services.avatars.open_group(conversation_id, avatar_key, size)
+    except BlobNotFound:
+        raise NotFound("No such picture") from None
+    return _picture(stream)
+
+
+def _picture(stream: BlobStream) -> Response:
     async def body() -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:

@@ -17,6 +17,9 @@
    ``message.deleted`` pushed; ``anonymise`` keeps them, shown as from "Deleted user".
    The job ends with a ``user.erased`` event (no session is left to receive it).
 
+Audited: ``erasure.requested`` (by whom) with the profile's erasure, ``erasure.finished``
+when the content job ends; a repeated erasure is recorded again.
+
 Every step is idempotent and batched, so a crash part-way is finished by erasing again
 (an admin can always do so). Logged and counted (``parley_erasures_total``).
 """
@@ -38,6 +41,7 @@ from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.access import bump_version
 from parley.services.attachment_urls import AttachmentUrls
+from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth
 from parley.services.conversations import Conversations
 from parley.services.events import Event, EventSink
@@ -132,7 +136,7 @@ class Erasure:
         files, out of every group — then the user's messages and reactions, which can be
         many, as a job (``erasure.content``; run here if it cannot be queued)."""
         await self._auth.revoke(user_id, reason="erased")
-        await self._erase_profile(user_id)
+        await self._erase_profile(user_id, actor_id)
         await self._exports.delete_for_user(user_id)
         await self._leave_groups(user_id)
         try:
@@ -157,6 +161,10 @@ class Erasure:
         await self._release_reactions(user_id)
         if self.mode == "erase":
             await self._erase_messages(user_id)
+        async with self._db.transaction() as conn:
+            await write_entry(
+                conn, Action.ERASURE_FINISHED, target_user_id=user_id, details={"mode": self.mode}
+            )
         # No session of the user is left to receive it: it marks the end for the logs,
         # the other nodes' listeners and the tests.
         await self._events.emit([Event(ERASED_EVENT, {"user_id": user_id}, user_ids=(user_id,))])
@@ -167,9 +175,16 @@ class Erasure:
         if isinstance(user_id, str):
             await self.erase_content(user_id)
 
-    async def _erase_profile(self, user_id: str) -> None:
+    async def _erase_profile(self, user_id: str, actor_id: str | None) -> None:
         now = utcnow()
         async with self._db.transaction() as conn:
+            await write_entry(
+                conn,
+                Action.ERASURE_REQUESTED,
+                actor_id=actor_id,
+                target_user_id=user_id,
+                details={"mode": self.mode, "by_admin": actor_id is not None and actor_id != user_id},
+            )
             await conn.execute(
                 update(users)
                 .where(users.c.id == user_id)

@@ -10,6 +10,8 @@
   (HMAC, like attachment URLs but under its own key) and short-lived, so a plain link
   downloads it. Exports and their archives are deleted ``export_ttl_days`` after the
   request (job ``exports.sweep``, hourly).
+- Audited (``export.requested`` with who asked, ``export.finished`` with the outcome), in
+  the transaction of the change each records; never the archive's content.
 - The build job is idempotent: a retry rebuilds the archive under the same key. A build
   that fails for good marks the export ``failed``.
 """
@@ -36,6 +38,7 @@ from parley.media.blobstore import BlobStore
 from parley.observability.metrics import Metrics
 from parley.services.access import membership, require_admin
 from parley.services.attachment_urls import AttachmentUrls
+from parley.services.audit import Action, write_entry
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
 from parley.store.tables import data_exports, users
@@ -123,6 +126,14 @@ class Exports:
                     created_at=now,
                     expires_at=now + self._ttl,
                 )
+            )
+            await write_entry(
+                conn,
+                Action.EXPORT_REQUESTED,
+                actor_id=user_id,
+                target_user_id=user_id,
+                target_id=export_id,
+                details={"kind": "conversation" if conversation_id else "personal", "conversation_id": conversation_id},
             )
             # Read back before the job can start: the answer always says "queued".
             created = (
@@ -252,9 +263,17 @@ class Exports:
                     update(data_exports)
                     .where(data_exports.c.id == export_id)
                     .values(finished_at=utcnow(), **values)
-                    .returning(data_exports.c.user_id)
+                    .returning(data_exports.c.user_id, data_exports.c.conversation_id)
                 )
             ).first()
+            if row is not None:
+                await write_entry(
+                    conn,
+                    Action.EXPORT_FINISHED,
+                    target_user_id=row.user_id,
+                    target_id=export_id,
+                    details={"status": values.get("status"), "conversation_id": row.conversation_id},
+                )
         if row is None:
             return False
         await self._announce(export_id, row.user_id)

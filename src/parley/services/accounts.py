@@ -86,6 +86,17 @@ def avatar_urls(user_id: str, avatar_key: str | None) -> dict[str, str] | None:
     }
 
 
+def group_avatar_urls(conversation_id: str, avatar_key: str | None) -> dict[str, str] | None:
+    """Where a group's picture is served, per size (as :func:`avatar_urls`); None: the
+    initial is shown."""
+    if avatar_key is None:
+        return None
+    return {
+        name: f"/api/v1/group-avatars/{conversation_id}/{avatar_key}/{size}"
+        for name, size in AVATAR_SIZES.items()
+    }
+
+
 def normalise_username(raw: str) -> str:
     """Usernames are compared and stored lower-case: "Alice" and "alice" are one account."""
     username = raw.strip().lower()

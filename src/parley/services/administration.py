@@ -278,6 +278,7 @@ class Administration:
             conversations.c.created_by,
             conversations.c.created_at,
             conversations.c.last_activity_at,
+            conversations.c.archived_at,
             func.coalesce(counts.c.member_count, 0).label("member_count"),
         ).outerjoin(counts, counts.c.conversation_id == conversations.c.id)
         text = q.strip().lower()
@@ -308,6 +309,7 @@ class Administration:
                 "created_at": isoformat(r.created_at),
                 "last_activity_at": isoformat(r.last_activity_at),
                 "member_count": int(r.member_count),
+                "archived": r.archived_at is not None,
             }
             for r in rows[:limit]
         ]
@@ -320,6 +322,22 @@ class Administration:
             await write_entry(
                 conn,
                 Action.CONVERSATION_DELETED,
+                actor_id=actor_id,
+                target_id=conversation_id,
+                ip_address=ip_address,
+            )
+
+
+    async def set_archived(
+        self, actor_id: str, conversation_id: str, archived: bool, *, ip_address: str = ""
+    ) -> None:
+        """Archive or unarchive any conversation (audited when it changes)."""
+        if not await self._conversations.set_archived(actor_id, conversation_id, archived):
+            return
+        async with self._db.transaction() as conn:
+            await write_entry(
+                conn,
+                Action.CONVERSATION_ARCHIVED if archived else Action.CONVERSATION_UNARCHIVED,
                 actor_id=actor_id,
                 target_id=conversation_id,
                 ip_address=ip_address,

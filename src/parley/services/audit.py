@@ -61,6 +61,13 @@ class Action:
     REPORT_CREATED = "report.created"
     REPORT_RESOLVED = "report.resolved"
     CONVERSATION_DELETED = "conversation.deleted"
+    CONVERSATION_ARCHIVED = "conversation.archived"
+    CONVERSATION_UNARCHIVED = "conversation.unarchived"
+    # Exports and erasures: who asked, and when the work ended; never what was in them.
+    EXPORT_REQUESTED = "export.requested"
+    EXPORT_FINISHED = "export.finished"
+    ERASURE_REQUESTED = "erasure.requested"
+    ERASURE_FINISHED = "erasure.finished"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,10 @@ Each new picture gets a new random ``key`` (``users.avatar_key``), so its URLs
 authentication (an ``<img>`` sends no token) and cached for good. Replacing or removing a
 picture deletes the old blobs after the new key is committed; readers holding the old URL
 get 404 from then on. A profile change is announced as ``user.updated``, as a name change.
+
+A group's picture works the same way (``conversations.avatar_key``, blobs under
+``group-avatars/{conversation}/{key}/``), set and removed by the group's owner and admins,
+announced as ``conversation.updated``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -29,10 +34,11 @@ from parley.media.blobstore import BlobStore, BlobStream
 from parley.media.sniff import MediaKind
 from parley.services.accounts import AVATAR_SIZES, Accounts, User
 from parley.services.attachment_errors import ImageUnreadable
+from parley.services.conversations import Conversations
 from parley.services.upload_sink import ReceivedFile
 from parley.services.uploads import Uploads
 from parley.store.db import Database
-from parley.store.tables import users
+from parley.store.tables import conversations, users
 
 CONTENT_TYPE = "image/webp"
 QUALITY = 85
@@ -41,6 +47,10 @@ SOURCE_VARIANT = "thumb1280"  # the decoded, bounded, metadata-free picture to c
 
 def blob_key(user_id: str, avatar_key: str, size: int) -> str:
     return f"avatars/{user_id}/{avatar_key}/{size}.webp"
+
+
+def group_blob_key(conversation_id: str, avatar_key: str, size: int) -> str:
+    return f"group-avatars/{conversation_id}/{avatar_key}/{size}.webp"
 
 
 def crop_square(source: Path, target_dir: Path) -> dict[int, Path]:
@@ -58,32 +68,104 @@ def crop_square(source: Path, target_dir: Path) -> dict[int, Path]:
 
 
 class Avatars:
-    def __init__(self, db: Database, blobs: BlobStore, uploads: Uploads, accounts: Accounts) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        uploads: Uploads,
+        accounts: Accounts,
+        conversations_service: Conversations,
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._uploads = uploads
         self._accounts = accounts
+        self._conversations = conversations_service
+        conversations_service.on_deleted(self._group_deleted)
 
     async def set_for_user(
         self, user_id: str, received: ReceivedFile, *, filename: str | None, declared_type: str = ""
     ) -> User:
+        key = secrets.token_urlsafe(12)
+        await self._store(
+            received, filename, declared_type, lambda size: blob_key(user_id, key, size)
+        )
+        await self._switch(user_id, key)
+        return await self._accounts.get(user_id)
+
+    async def set_for_group(
+        self,
+        user_id: str,
+        conversation_id: str,
+        received: ReceivedFile,
+        *,
+        filename: str | None,
+        declared_type: str = "",
+    ) -> None:
+        """A group's new picture (its owner and admins): checked before the image is
+        decoded, and again when the key is switched."""
+        await self._conversations.check_group_admin(user_id, conversation_id)
+        key = secrets.token_urlsafe(12)
+        await self._store(
+            received, filename, declared_type, lambda size: group_blob_key(conversation_id, key, size)
+        )
+        try:
+            old = await self._conversations.switch_avatar(user_id, conversation_id, key)
+        except Exception:
+            await self._delete_group_blobs(conversation_id, key)  # refused meanwhile
+            raise
+        if old is not None:
+            await self._delete_group_blobs(conversation_id, old)
+
+    async def remove_for_group(self, user_id: str, conversation_id: str) -> None:
+        old = await self._conversations.switch_avatar(user_id, conversation_id, None)
+        if old is not None:
+            await self._delete_group_blobs(conversation_id, old)
+
+    async def open_group(self, conversation_id: str, avatar_key: str, size: int) -> BlobStream:
+        """The group's picture at ``size`` while ``avatar_key`` is its current one."""
+        if size not in AVATAR_SIZES.values():
+            raise NotFound("No such picture size")
+        async with self._db.read() as conn:
+            current = (
+                await conn.execute(
+                    select(conversations.c.avatar_key).where(conversations.c.id == conversation_id)
+                )
+            ).scalar()
+        if current is None or current != avatar_key:
+            raise NotFound("No such picture")
+        return await self._blobs.open(group_blob_key(conversation_id, avatar_key, size))
+
+    async def _group_deleted(self, conversation_id: str, key: str | None) -> None:
+        if key is not None:
+            await self._delete_group_blobs(conversation_id, key)
+
+    async def _delete_group_blobs(self, conversation_id: str, key: str) -> None:
+        for size in AVATAR_SIZES.values():
+            await self._blobs.delete(group_blob_key(conversation_id, key, size))
+
+    async def _store(
+        self,
+        received: ReceivedFile,
+        filename: str | None,
+        declared_type: str,
+        key_of: Callable[[int], str],
+    ) -> None:
+        """Check, decode, crop and store a picture at every size (``key_of(size)``)."""
         media_type = await self._uploads.identify(
             received, filename=filename, declared_type=declared_type
         )
         if media_type.kind is not MediaKind.IMAGE:
-            raise ImageUnreadable("A profile picture must be a JPEG, PNG, GIF or WebP image")
+            raise ImageUnreadable("A picture must be a JPEG, PNG, GIF or WebP image")
         workdir = await asyncio.to_thread(self._uploads.make_workdir)
-        key = secrets.token_urlsafe(12)
         try:
             processed = await self._uploads.decode_image(received.path, media_type, workdir)
             source = next(v.path for v in processed.variants if v.name == SOURCE_VARIANT)
             sizes = await asyncio.to_thread(crop_square, source, workdir)
             for size, path in sizes.items():
-                await self._blobs.put_file(blob_key(user_id, key, size), path, content_type=CONTENT_TYPE)
+                await self._blobs.put_file(key_of(size), path, content_type=CONTENT_TYPE)
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
-        await self._switch(user_id, key)
-        return await self._accounts.get(user_id)
 
     async def remove_for_user(self, user_id: str) -> User:
         if not await self._switch(user_id, None):

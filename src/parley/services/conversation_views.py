@@ -17,7 +17,7 @@ from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
-from parley.services.accounts import avatar_urls
+from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import IN_CONVERSATION, Message, read_messages
 from parley.store.tables import conversations, members, messages, users
@@ -69,6 +69,10 @@ class SharedView:
     expired_through_seq: int = 0
     # End-to-end encrypted (DESIGN §6.1): messages carry ciphertext, not content.
     encrypted: bool = False
+    # Archived by a site admin (DESIGN §6.3): read-only, history still readable.
+    archived_at: datetime | None = None
+    # A group's picture's URLs (services.avatars); None: the initial is shown.
+    avatar: dict[str, str] | None = None
     member_count: int = 0
     members: list[MemberPreview] = field(default_factory=list)
     last_message: Message | None = None
@@ -90,6 +94,9 @@ class SharedView:
             "legal_hold": self.legal_hold,
             "expired_through_seq": self.expired_through_seq,
             "encrypted": self.encrypted,
+            "archived": self.archived_at is not None,
+            "archived_at": isoformat(self.archived_at) if self.archived_at else None,
+            "avatar": self.avatar,
             "member_count": self.member_count,
             "members": [member.to_public() for member in self.members],
             "last_message": self.last_message.to_public() if self.last_message else None,
@@ -217,6 +224,8 @@ def read_shared_views(
             legal_hold=bool(row.legal_hold),
             expired_through_seq=row.expired_through_seq,
             encrypted=bool(row.encrypted),
+            archived_at=row.archived_at,
+            avatar=group_avatar_urls(row.id, row.avatar_key),
         )
     for row in conn.execute(_MEMBER_COUNTS, ids):
         views[row.conversation_id].member_count = row.n

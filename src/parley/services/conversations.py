@@ -6,8 +6,10 @@ takes a seq, appears in history and is resumed through ``changes`` like any mess
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,15 +41,21 @@ from parley.services.access import (
     membership,
     require_admin,
 )
-from parley.services.accounts import avatar_urls
+from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import MemberView, member_views, shared_views
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
-from parley.store.tables import conversations, members, users
+from parley.store.tables import bots, conversations, members, users, webhooks
 from parley.wire.events import EventType
+
+log = logging.getLogger(__name__)
+
+# ``bots.kind`` of a webhook's own bot (``parley.integrations.bots.WEBHOOK_BOT``; the
+# integrations build on this module, not the other way round).
+WEBHOOK_BOT_KIND = "webhook"
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 MAX_NAME = 100
@@ -148,6 +156,12 @@ class Conversations:
         self._events = events
         self._limits = limits
         self._urls = urls  # signs the attachment URLs of views' last messages
+        # Called after a conversation is deleted, with its id and picture key (the picture's
+        # blobs live in the media store, which this service does not know: services.avatars).
+        self._on_deleted: list[Callable[[str, str | None], Awaitable[None]]] = []
+
+    def on_deleted(self, hook: Callable[[str, str | None], Awaitable[None]]) -> None:
+        self._on_deleted.append(hook)
 
     # --- reading
 
@@ -475,6 +489,78 @@ class Conversations:
         )
         return await self.get(user_id, conversation_id)
 
+    async def set_archived(self, actor_id: str, conversation_id: str, archived: bool) -> bool:
+        """Archive (read-only: sends refused with ``CONVERSATION_ARCHIVED``, history still
+        readable) or unarchive a conversation — a site admin's act (DESIGN §6.3; the caller
+        checks the site role). Members get ``conversation.updated`` with
+        ``{"archived": ...}``. False when it already was so (nothing changes)."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            state = conversations.c.archived_at.is_(None) if archived else conversations.c.archived_at.is_not(None)
+            # Under the conversation's row lock, as a send's batch reads the mark: no message
+            # commits after an archive.
+            changed = (
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation_id, state)
+                    .values(archived_at=now if archived else None, updated_at=now)
+                )
+            ).rowcount
+            if changed != 1:
+                exists = await conn.execute(
+                    select(conversations.c.id).where(conversations.c.id == conversation_id)
+                )
+                if exists.first() is None:
+                    raise NotFound(CONVERSATION_NOT_FOUND)
+                return False
+            changes = {"archived": archived}
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "conversation.updated", "actor_id": actor_id, "changes": changes},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+        return True
+
+    async def switch_avatar(self, user_id: str, conversation_id: str, key: str | None) -> str | None:
+        """Make ``key`` the group's picture (None: remove it) — its admins only; the key it
+        replaced (whose blobs the caller deletes). Members get ``conversation.updated`` with
+        ``{"avatar": urls}``. Concurrent changes: the last commit wins, each returns what
+        it replaced, so every loser's blobs go too."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            require_admin(await membership(conn, conversation_id, user_id))
+            current = select(conversations.c.avatar_key).where(conversations.c.id == conversation_id)
+            if conn.dialect.name == "postgresql":  # SQLite's write transactions are serial
+                current = current.with_for_update()
+            old: str | None = (await conn.execute(current)).scalar()
+            if old is None and key is None:
+                raise NotFound("The group has no picture", code="NO_PICTURE")
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(avatar_key=key, updated_at=now)
+            )
+            changes = {"avatar": group_avatar_urls(conversation_id, key)}
+            message_id = await insert_system_message(
+                conn,
+                conversation_id,
+                {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
+                now,
+            )
+        await self._emit_with_system_message(
+            conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
+        )
+        return old
+
+    async def check_group_admin(self, user_id: str, conversation_id: str) -> None:
+        """Raise unless ``user_id`` is an owner or admin of the group (before heavy work)."""
+        async with self._db.read() as conn:
+            require_admin(await membership(conn, conversation_id, user_id))
+
     async def _view_in(self, conn: AsyncConnection, user_id: str, conversation_id: str) -> MemberView:
         found = await member_views(conn, user_id, [conversation_id], urls=self._urls)
         if not found:
@@ -505,7 +591,32 @@ class Conversations:
                 if member.is_direct or member.role != "owner":
                     raise Forbidden("Only the group's owner can delete it")
             audience = await member_ids(conn, conversation_id)
-            await conn.execute(delete(conversations).where(conversations.c.id == conversation_id))
+            # The incoming webhooks' own bots (DESIGN §6.6) post nowhere else: they go with
+            # the conversation, deactivated as deleting the webhook does (the webhook rows
+            # themselves cascade), rather than being left as orphaned accounts.
+            hook_bots = select(webhooks.c.bot_user_id).join(
+                bots, bots.c.user_id == webhooks.c.bot_user_id
+            ).where(webhooks.c.conversation_id == conversation_id, bots.c.kind == WEBHOOK_BOT_KIND)
+            orphans = [row.bot_user_id for row in await conn.execute(hook_bots)]
+            picture = (
+                await conn.execute(
+                    delete(conversations)
+                    .where(conversations.c.id == conversation_id)
+                    .returning(conversations.c.avatar_key)
+                )
+            ).scalar()
+            if orphans:
+                now = utcnow()
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id.in_(orphans), users.c.deactivated_at.is_(None))
+                    .values(deactivated_at=now, updated_at=now)
+                )
+        for hook in self._on_deleted:
+            try:
+                await hook(conversation_id, picture)
+            except Exception:  # the deletion stands; a leftover blob is only space
+                log.exception("cleanup after a conversation's deletion failed")
         await self._events.emit(
             [
                 Event(

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, case, or_, select, u
 
 from parley.errors import (
     Blocked,
+    ConversationArchived,
     EncryptionRequired,
     IdempotencyConflict,
     NotEncrypted,
@@ -47,7 +48,11 @@ THREAD_ROOT_INVALID = (
 # Expanding parameters take the batch's lists at execution.
 _LOCK_CONVERSATIONS = (
     select(
-        conversations.c.id, conversations.c.type, conversations.c.last_seq, conversations.c.encrypted
+        conversations.c.id,
+        conversations.c.type,
+        conversations.c.last_seq,
+        conversations.c.encrypted,
+        conversations.c.archived_at,
     )
     .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(conversations.c.id)  # two nodes lock overlapping batches in one order
@@ -391,6 +396,12 @@ def _admissible(
                     duplicates[i] = first_of[key]
                     continue
                 first_of[key] = i
+            # Checked under the conversation's row lock, which archiving takes too: no send
+            # commits after the archive did. (A repeated client_msg_id above still answers
+            # the message it sent before.)
+            if found[conversation_id].archived_at is not None:
+                outcomes[i] = ConversationArchived()
+                continue
             if i in bad_replies:
                 outcomes[i] = ValidationFailed.field("reply_to_id", REPLY_NOT_HERE)
                 continue

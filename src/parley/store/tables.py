@@ -121,6 +121,10 @@ conversations = Table(
     Column("visibility", String(8), nullable=False, server_default="private"),
     # End-to-end encrypted (DESIGN §6.1, migration 0014): switched on, never off.
     Column("encrypted", Boolean, nullable=False, default=False, server_default=false()),
+    # Archived by a site admin (migration 0016): read-only until unarchived; NULL: active.
+    Column("archived_at", UTCDateTime, nullable=True),
+    # A group's picture (services.avatars, migration 0016); NULL: the initial is shown.
+    Column("avatar_key", String(32), nullable=True),
     CheckConstraint("type IN ('direct', 'group')", name="type"),
     Index(
         "ix_conversations_public",

@@ -271,13 +271,17 @@ export class Api {
   exports() { return this.get("/users/me/exports").then((r) => r.exports); }
   deleteAccount(password) { return this.request("DELETE", "/users/me", { body: { password } }); }
   /** A new profile picture (multipart); resolves to the updated user. */
-  async setAvatar(file) {
+  setAvatar(file) { return this.putPicture("/users/me/avatar", file).then((data) => data.user); }
+  /** A group's new picture (its admins); resolves to the updated conversation. */
+  setGroupAvatar(id, file) { return this.putPicture(`/conversations/${enc(id)}/avatar`, file).then((data) => data.conversation); }
+  removeGroupAvatar(id) { return this.delete(`/conversations/${enc(id)}/avatar`).then((r) => r.conversation); }
+  async putPicture(path, file) {
     const token = await this.token();
     const form = new FormData();
     form.append("file", file, file.name);
     let response;
     try {
-      response = await fetch(`${BASE}/users/me/avatar`, {
+      response = await fetch(`${BASE}${path}`, {
         method: "PUT",
         headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
         body: form,
@@ -288,7 +292,7 @@ export class Api {
     }
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(response.status, data, Number(response.headers.get("Retry-After")) || undefined);
-    return data.user;
+    return data;
   }
   removeAvatar() { return this.delete("/users/me/avatar").then((r) => r.user); }
   changePassword(current, next) { return this.post("/users/me/password", { current_password: current, new_password: next }); }
@@ -305,6 +309,7 @@ export class Api {
   adminResetLink(id) { return this.post(`/admin/users/${enc(id)}/password-reset-link`); }
   adminRevokeSessions(id) { return this.delete(`/admin/users/${enc(id)}/sessions`); }
   adminConversations(query) { return this.get("/admin/conversations", query); }
+  adminArchiveConversation(id, archived) { return this.patch(`/admin/conversations/${enc(id)}`, { archived }); }
   adminDeleteConversation(id) { return this.delete(`/admin/conversations/${enc(id)}`); }
   adminSettings() { return this.get("/admin/settings").then((r) => r.settings); }
   adminUpdateSettings(changes) { return this.patch("/admin/settings", changes).then((r) => r.settings); }

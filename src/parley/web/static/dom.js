@@ -168,8 +168,11 @@ export function avatar(id, name, { size = "md", presence } = {}) {
   return el;
 }
 
-export function groupAvatar(id, name, { size = "md" } = {}) {
-  return h("span", { class: ["avatar", "avatar-group", `avatar-${size}`, hueClass(id)], "aria-hidden": "true" }, icon("hash", { size: size === "sm" ? 14 : 18 }));
+/** A group's picture (`picture`: its `avatar` URLs) when it has one, a hash sign otherwise. */
+export function groupAvatar(id, name, { size = "md", picture = null } = {}) {
+  const url = picture ? (size === "lg" ? picture.large : picture.small) : null;
+  return h("span", { class: ["avatar", "avatar-group", `avatar-${size}`, hueClass(id), url && "has-picture"], "aria-hidden": "true" },
+    url ? h("img", { class: "avatar-img", src: url, alt: "", loading: "lazy", decoding: "async" }) : icon("hash", { size: size === "sm" ? 14 : 18 }));
 }
 
 // --- time

@@ -195,11 +195,22 @@ export class AdminView {
               }
               load();
             });
+            const archive = h("button", { type: "button", class: "btn btn-small" }, c.archived ? "Unarchive" : "Archive");
+            archive.addEventListener("click", async () => {
+              try {
+                await api.adminArchiveConversation(c.id, !c.archived);
+                toast(c.archived ? "Conversation unarchived" : "Conversation archived: it is read-only now");
+              } catch (error) {
+                toast(failed(error), { error: true });
+              }
+              load();
+            });
             return h("tr", { class: "admin-conversation", "data-conversation-id": c.id },
-              h("td", {}, h("strong", {}, label), c.slug ? h("span", { class: "muted" }, ` /g/${c.slug}`) : null),
+              h("td", {}, h("strong", {}, label), c.slug ? h("span", { class: "muted" }, ` /g/${c.slug}`) : null,
+                c.archived ? h("span", { class: "role-badge admin-archived" }, "Archived") : null),
               h("td", {}, String(c.member_count)),
               h("td", { title: formatFull(c.last_activity_at) }, formatAgo(c.last_activity_at)),
-              h("td", {}, h("div", { class: "admin-actions" }, remove)));
+              h("td", {}, h("div", { class: "admin-actions" }, archive, remove)));
           })));
       } catch (error) {
         list.replaceChildren(h("caption", {}, failed(error)));

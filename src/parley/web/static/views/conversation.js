@@ -133,6 +133,10 @@ export class ConversationView {
       onCommand: (text) => this.runCommand(text),
     });
     this.notes = new CommandNotes();
+    // An archived conversation (a site admin's act) is read-only: this note stands where
+    // the composer was.
+    this.archivedNote = h("p", { class: "archived-note", role: "status", hidden: true },
+      icon("lock", { size: 16 }), " This conversation is archived: its history stays readable, but no one can send to it.");
     this.header = h("header", { class: "conv-header" });
     this.typing = h("div", { class: "typing", "aria-live": "polite" });
     this.main = h("div", { class: "conv-main-col" },
@@ -140,6 +144,7 @@ export class ConversationView {
       h("div", { class: "conv-body" }, this.timeline.el, this.timeline.jumpButton),
       this.typing,
       this.notes.el,
+      this.archivedNote,
       this.composer.el);
     this.el.replaceChildren(this.main);
     this.renderHeader();
@@ -173,6 +178,9 @@ export class ConversationView {
     const title = store.title(conversation);
     setPageTitle(title);
     this.composer?.setPlaceholder(composerPlaceholder(conversation));
+    const archived = Boolean(conversation.archived);
+    this.archivedNote.hidden = !archived;
+    if (this.composer) this.composer.el.hidden = archived;
     const peer = store.peerOf(conversation);
     let subtitle;
     if (peer) {
@@ -182,10 +190,11 @@ export class ConversationView {
     } else {
       subtitle = [`${conversation.member_count || 0} members`, conversation.topic].filter(Boolean).join(" · ");
     }
+    if (archived) subtitle = `Archived · ${subtitle}`;
     const group = conversation.type === "group";
     this.header.replaceChildren(
       h("a", { class: "icon-btn back-btn", href: "/", "data-route": "", "aria-label": "Back to conversations", title: "Back" }, icon("back")),
-      peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title),
+      peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title, { picture: conversation.avatar }),
       h("button", { type: "button", class: "conv-header-text", onclick: () => this.toggleDetails(), "aria-label": `Show details of ${title}` },
         h("h1", { class: "conv-title" }, title,
           conversation.encrypted ? h("span", { class: "conv-lock", title: "End-to-end encrypted" }, icon("lock", { size: 14, label: "End-to-end encrypted" })) : null),

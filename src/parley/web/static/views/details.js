@@ -114,8 +114,9 @@ export class DetailsPanel {
 
     return [
       h("div", { class: "details-hero" },
-        groupAvatar(conversation.id, conversation.name, { size: "lg" }),
+        groupAvatar(conversation.id, conversation.name, { size: "lg", picture: conversation.avatar }),
         h("h3", { class: "details-name" }, conversation.name),
+        admin ? this.pictureActions(conversation) : null,
         h("p", { class: "muted" }, `${conversation.member_count || members.length} members · ${YOU_ARE[myRole]}`)),
       h("section", { class: "details-section" }, h("h3", { class: "details-section-title" }, "Settings"), settings),
       h("section", { class: "details-section" },
@@ -132,6 +133,37 @@ export class DetailsPanel {
         h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.leave() }, icon("logout", { size: 15 }), " Leave group"),
         myRole === "owner" ? h("button", { type: "button", class: "btn btn-danger-ghost", onclick: () => this.deleteGroup() }, icon("trash", { size: 15 }), " Delete group") : null),
     ];
+  }
+
+  /** The group's picture (its admins): "Change picture" (any JPEG, PNG, GIF or WebP; the
+   * server crops it square) and "Remove picture". Members see it through
+   * `conversation.updated`, which re-renders this panel too. */
+  pictureActions(conversation) {
+    const inputId = `group-avatar-file-${conversation.id}`;
+    const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/gif,image/webp", class: "sr-only", id: inputId });
+    const change = h("label", { class: "btn btn-small", for: inputId }, "Change picture");
+    input.addEventListener("change", async () => {
+      const file = input.files?.[0];
+      input.value = "";
+      if (!file) return;
+      change.classList.add("is-busy");
+      try {
+        await api.setGroupAvatar(conversation.id, file);
+        toast("Group picture updated");
+      } catch (error) {
+        toast(error.message || "Couldn't use that picture", { error: true });
+      } finally {
+        change.classList.remove("is-busy");
+      }
+    });
+    const remove = conversation.avatar ? h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: async () => {
+      try {
+        await api.removeGroupAvatar(conversation.id);
+      } catch (error) {
+        toast(error.message, { error: true });
+      }
+    } }, "Remove picture") : null;
+    return h("div", { class: "profile-picture-actions details-picture-actions" }, change, remove, input);
   }
 
   /** Who can get in (DESIGN §6.3): public (the directory) or private, and invite links. */

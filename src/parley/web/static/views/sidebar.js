@@ -158,7 +158,7 @@ export class Sidebar {
     const stamp = pending.length ? pending[pending.length - 1].created_at : last?.created_at || conversation.created_at;
     const presence = peer ? store.presenceOf(peer.id) : null;
     const quiet = isQuiet(conversation);
-    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed"), quiet, mentionCount(conversation)].join("\u0000");
+    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed"), quiet, mentionCount(conversation), conversation.avatar?.small || ""].join("\u0000");
     let li = this.items.get(conversation.id);
     if (li && li.dataset.signature === signature) return li;
     const href = conversationPath(conversation.id);
@@ -171,7 +171,7 @@ export class Sidebar {
       "aria-current": this.activeId === conversation.id ? "page" : undefined,
       dataset: { conversationId: conversation.id },
     },
-    peer ? avatar(peer.id, title, { presence }) : groupAvatar(conversation.id, title),
+    peer ? avatar(peer.id, title, { presence }) : groupAvatar(conversation.id, title, { picture: conversation.avatar }),
     h("span", { class: "conv-main" },
       h("span", { class: "conv-top" },
         h("span", { class: "conv-name" }, title,

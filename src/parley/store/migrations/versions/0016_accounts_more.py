@@ -1,0 +1,34 @@
+"""archived conversations and group pictures: conversations.archived_at, avatar_key
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-06 04:45:00
+
+DESIGN §6.3: ``conversations.archived_at`` — set by a site admin, the conversation is
+read-only (history readable, nothing sent) until unarchived; NULL: active.
+``conversations.avatar_key`` — a group's picture, like ``users.avatar_key``
+(``parley.services.avatars``); NULL: the initial is shown.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+WHEN = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.add_column("conversations", sa.Column("archived_at", WHEN, nullable=True))
+    op.add_column("conversations", sa.Column("avatar_key", sa.String(length=32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("avatar_key")
+        batch.drop_column("archived_at")
