@@ -254,7 +254,18 @@ async function logout(callServer = true) {
 }
 
 function loggedOut({ reason } = {}) {
+  // The server signing an account out reaches the page twice (the socket's refresh fails,
+  // then the answer of the call that signed it out comes): the second time, the login
+  // page is already drawn and may hold what the user has started typing.
+  if (!store.me && !shell) {
+    api.accessToken = null;
+    return;
+  }
   const userId = store.me?.id;
+  // A dialog of the old session (the one that signed it out, say) must not stay over the
+  // login page: a modal makes the page under it inert.
+  closePopover();
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   sync.stop();
   e2ee.stop();
   stopNotifications?.();

@@ -1,0 +1,87 @@
+"""The web client in a real Chromium — defects where the merged features meet (the polish
+pass after the six branches landed together), one test each."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.browser_helpers import *  # noqa: F403 (fixtures)
+from tests.browser_helpers import Browser, Rest, open_as
+from tests.conftest import TEST_PASSWORD
+
+# Counts every login form the page draws (a MutationObserver on the app root).
+COUNT_AUTH_FORMS = """() => {
+  window.__authForms = 0;
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType === 1 && (n.matches('.auth-form') || n.querySelector('.auth-form'))) window.__authForms++;
+    }
+  }).observe(document.getElementById('app'), { childList: true, subtree: true });
+}"""
+
+
+def _answer_after_the_socket_closed(page: Any, method: str, path: str) -> None:
+    """Hold the server's answer to ``method path`` back a moment: the server closes the
+    page's socket (4001) as soon as it signs the account out, and the page's refresh then
+    draws the login page before the answer comes — the order a user sees on a slow link."""
+
+    def handle(route: Any) -> None:
+        if route.request.method != method:
+            route.continue_()
+            return
+        response = route.fetch()
+        # Forces the order of two events for the test (not a wait for a condition): the
+        # browser runs on while this handler holds the answer.
+        time.sleep(1.5)
+        route.fulfill(response=response)
+
+    page.route(f"**/api/v1{path}", handle)
+
+
+def _the_login_page_stays(page: Any) -> None:
+    """The user types into the login page; nothing draws it again under their fingers."""
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_label("Username").fill("typed-by-the-user")
+    # Every request of the old session's teardown has come back once the network is idle.
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_label("Username")).to_have_value("typed-by-the-user")
+    assert page.evaluate("window.__authForms") == 1
+
+
+def test_sign_out_everywhere_draws_the_login_page_once(shots: Browser, rest: Rest) -> None:
+    alice = rest.user("once", "Onc E")
+    page = open_as(shots, alice, "/settings")
+    page.evaluate(COUNT_AUTH_FORMS)
+    _answer_after_the_socket_closed(page, "POST", "/auth/logout-all")
+    page.get_by_role("button", name="Sign out everywhere").click()
+    page.get_by_role("dialog").get_by_role("button", name="Sign out everywhere").click()
+    _the_login_page_stays(page)
+    assert not shots.errors, shots.errors
+
+
+def test_account_erasure_draws_the_login_page_once(shots: Browser, rest: Rest) -> None:
+    alice = rest.user("erz", "Era Sed")
+    page = open_as(shots, alice, "/settings")
+    page.evaluate(COUNT_AUTH_FORMS)
+    _answer_after_the_socket_closed(page, "DELETE", "/users/me")
+    page.get_by_role("button", name="Delete my account").click()
+    dialog = page.get_by_role("dialog", name="Delete your account")
+    dialog.get_by_label("Your password").fill(TEST_PASSWORD)
+    dialog.get_by_role("button", name="Delete my account").click()
+    _the_login_page_stays(page)
+    assert not shots.errors, shots.errors
+
+
+def test_a_revoked_session_draws_the_login_page_once(shots: Browser, rest: Rest) -> None:
+    alice = rest.user("once", "Onc E")
+    page = open_as(shots, alice)
+    expect(page.get_by_role("heading", name="Welcome, Onc E")).to_be_visible()
+    page.evaluate(COUNT_AUTH_FORMS)
+    rest.call(alice, "POST", "/auth/logout-all")
+    expect(page.locator(".form-notice")).to_contain_text("Your session has ended")
+    _the_login_page_stays(page)
+    assert not shots.errors, shots.errors
