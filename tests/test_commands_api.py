@@ -265,3 +265,29 @@ async def test_ephemeral_answer_reaches_only_the_caller(tmp_path: Path, database
             finally:
                 await alice_socket.close()
                 await bob_socket.close()
+
+
+async def test_a_command_run_in_a_thread_answers_in_the_thread(client: httpx.AsyncClient) -> None:
+    alice = await make_user(client, "alice")
+    bob = await make_user(client, "bob")
+    group = await open_group(client, alice, [bob], name="threads")
+    sent = await client.post(
+        f"/api/v1/conversations/{group['id']}/messages", json={"content": "the root"}, headers=alice.headers
+    )
+    root = sent.json()["message"]
+    shrug = await client.post(
+        f"/api/v1/conversations/{group['id']}/commands",
+        json={"text": "/shrug in a thread", "thread_root_id": root["id"]},
+        headers=bob.headers,
+    )
+    assert shrug.status_code == 200, shrug.text
+    assert shrug.json()["message"]["thread_root_id"] == root["id"]
+    thread = await client.get(f"/api/v1/messages/{root['id']}/thread", headers=alice.headers)
+    assert [m["content"] for m in thread.json()["messages"]] == ["in a thread ¯\\_(ツ)_/¯"], thread.text
+    # A root that is not a message of this conversation is refused, never a server error.
+    stray = await client.post(
+        f"/api/v1/conversations/{group['id']}/commands",
+        json={"text": "/me waves", "thread_root_id": "0" * 26},
+        headers=bob.headers,
+    )
+    assert 400 <= stray.status_code < 500, stray.text

@@ -24,6 +24,8 @@ class CommandBody(RequestModel):
 
 class InvokeBody(RequestModel):
     text: str = Field(max_length=20_000)
+    # Run from a thread's reply box: a posted answer is a reply in that thread.
+    thread_root_id: Id | None = None
 
 
 @router.post("/commands", status_code=201)
@@ -59,5 +61,7 @@ async def run_command(
     """Run ``/name args``; the answer says whether it was posted (``in_channel``, with the
     message) or is for the caller only (``ephemeral``, also pushed as ``command.response``)."""
     people_only(caller)
-    result = await services.commands.invoke(caller.user_id, conversation_id, body.text)
+    result = await services.commands.invoke(
+        caller.user_id, conversation_id, body.text, thread_root_id=body.thread_root_id
+    )
     return result.to_public()

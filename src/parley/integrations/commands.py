@@ -223,7 +223,11 @@ class Commands:
 
     # --- running
 
-    async def invoke(self, caller_id: str, conversation_id: str, text: str) -> CommandResult:
+    async def invoke(
+        self, caller_id: str, conversation_id: str, text: str, *, thread_root_id: str | None = None
+    ) -> CommandResult:
+        """Run ``/name args``; ``thread_root_id``: run from a thread's reply box, so a posted
+        answer is a reply in that thread."""
         name, args = parse_invocation(text)
         async with self._db.read() as conn:
             await membership(conn, conversation_id, caller_id)
@@ -237,9 +241,9 @@ class Commands:
                 )
             ).first()
         if name in BUILTINS:
-            result = await self._builtin(caller_id, conversation_id, name, args)
+            result = await self._builtin(caller_id, conversation_id, name, args, thread_root_id)
         elif row is not None:
-            result = await self._custom(caller_id, conversation_id, row, args)
+            result = await self._custom(caller_id, conversation_id, row, args, thread_root_id)
         else:
             raise UnknownCommand(f"/{name} is not a command here", details=[])
         if result.response_type == EPHEMERAL:
@@ -251,17 +255,21 @@ class Commands:
             await self._events.emit([event])
         return result
 
-    async def _post(self, caller_id: str, conversation_id: str, content: str) -> CommandResult:
-        sent = await self._messages.send(caller_id, conversation_id, content)
+    async def _post(
+        self, caller_id: str, conversation_id: str, content: str, thread_root_id: str | None
+    ) -> CommandResult:
+        sent = await self._messages.send(caller_id, conversation_id, content, thread_root_id=thread_root_id)
         return CommandResult(IN_CHANNEL, content, sent.message.to_public())
 
-    async def _builtin(self, caller_id: str, conversation_id: str, name: str, args: str) -> CommandResult:
+    async def _builtin(
+        self, caller_id: str, conversation_id: str, name: str, args: str, thread_root_id: str | None
+    ) -> CommandResult:
         if name == "me":
             if not args:
                 raise ValidationFailed.field("text", "usage: /me <action>")
-            return await self._post(caller_id, conversation_id, f"_{args}_")
+            return await self._post(caller_id, conversation_id, f"_{args}_", thread_root_id)
         if name == "shrug":
-            return await self._post(caller_id, conversation_id, f"{args} {SHRUG}".strip())
+            return await self._post(caller_id, conversation_id, f"{args} {SHRUG}".strip(), thread_root_id)
         if name == "mute":
             await self._settings.update_conversation(caller_id, conversation_id, muted_until=FOREVER_WORD)
             return CommandResult(EPHEMERAL, "This conversation is muted. Unmute it in its settings.")
@@ -277,7 +285,9 @@ class Commands:
         said = f"@{user.username} joined." if outcome["added"] else f"@{user.username} is already here."
         return CommandResult(EPHEMERAL, said)
 
-    async def _custom(self, caller_id: str, conversation_id: str, row: Any, args: str) -> CommandResult:
+    async def _custom(
+        self, caller_id: str, conversation_id: str, row: Any, args: str, thread_root_id: str | None
+    ) -> CommandResult:
         decision = await self._limiter.hit(f"command:user:{caller_id}", COMMAND_RATE)
         if not decision.allowed:
             raise RateLimited(decision.retry_after, "You are running commands too fast")
@@ -287,6 +297,7 @@ class Commands:
             "command_id": row.id,
             "text": args,
             "conversation_id": conversation_id,
+            "thread_root_id": thread_root_id,
             "user": {"id": caller.id, "username": caller.username, "display_name": caller.display_name},
             "sent_at": isoformat(utcnow()),
         }
@@ -313,7 +324,7 @@ class Commands:
             return _failure(row.name, "answered a text that cannot be shown")
         if answer.get("response_type") == IN_CHANNEL and text.strip():
             try:
-                return await self._post(caller_id, conversation_id, text)
+                return await self._post(caller_id, conversation_id, text, thread_root_id)
             except ValidationFailed as exc:
                 return _failure(row.name, f"answered a message that cannot be posted ({exc.message})")
         return CommandResult(EPHEMERAL, text)
