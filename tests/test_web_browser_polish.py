@@ -85,3 +85,26 @@ def test_a_revoked_session_draws_the_login_page_once(shots: Browser, rest: Rest)
     expect(page.locator(".form-notice")).to_contain_text("Your session has ended")
     _the_login_page_stays(page)
     assert not shots.errors, shots.errors
+
+
+def test_a_slash_command_in_the_thread_panel_runs_in_the_thread(shots: Browser, rest: Rest) -> None:
+    alice = rest.user("slt", "Sal Thread")
+    bob = rest.user("sltb", "Sid Thread")
+    group = rest.group(alice, "Slash threads", [bob])
+    root = rest.send(alice, group["id"], "shall we ship friday?")
+    page = open_as(shots, bob, f"/c/{group['id']}?thread={root['id']}")
+    panel = page.get_by_role("complementary", name="Thread")
+    expect(panel.locator(".thread-root")).to_contain_text("shall we ship friday?")
+    box = panel.get_by_role("textbox", name="Reply in thread")
+    box.fill("/shrug who knows")
+    box.press("Enter")
+    expect(panel.locator(".thread-replies .msg-text")).to_have_text(["who knows ¯\\_(ツ)_/¯"])
+    replies = rest.call(alice, "GET", f"/messages/{root['id']}/thread")["messages"]
+    assert [m["content"] for m in replies] == ["who knows ¯\\_(ツ)_/¯"]
+    # An unknown command is explained and nothing is sent; the text stays to be fixed.
+    box.fill("/nosuch thing")
+    box.press("Enter")
+    expect(page.locator("#toast")).to_contain_text("/nosuch is not a command here")
+    expect(box).to_have_value("/nosuch thing")
+    assert len(rest.call(alice, "GET", f"/messages/{root['id']}/thread")["messages"]) == 1
+    assert not [e for e in shots.errors if "400" not in e], shots.errors

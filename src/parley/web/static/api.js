@@ -332,7 +332,7 @@ export class Api {
   deleteWebhook(id, hookId) { return this.delete(`/conversations/${enc(id)}/webhooks/${enc(hookId)}`); }
   webhookDeliveries(id, hookId) { return this.get(`/conversations/${enc(id)}/webhooks/${enc(hookId)}/deliveries`).then((r) => r.deliveries); }
   commands(conversationId) { return this.get("/commands", { conversation_id: conversationId }).then((r) => r.commands); }
-  runCommand(id, text) { return this.post(`/conversations/${enc(id)}/commands`, { text }); }
+  runCommand(id, text, threadRootId = null) { return this.post(`/conversations/${enc(id)}/commands`, threadRootId ? { text, thread_root_id: threadRootId } : { text }); }
   registerCommand(body) { return this.post("/commands", body).then((r) => r.command); }
   deleteCommand(id) { return this.delete(`/commands/${enc(id)}`); }
 

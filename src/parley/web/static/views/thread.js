@@ -10,6 +10,7 @@ import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
+import { isCommand } from "./slash_commands.js";
 
 export class ThreadPanel {
   constructor(conversationId, rootId, { onClose }) {
@@ -216,6 +217,10 @@ export class ThreadPanel {
     const content = this.input.value;
     if (!content.trim()) return;
     this.input.value = "";
+    if (isCommand(content)) {
+      await this.runCommand(content.trim());
+      return;
+    }
     try {
       const message = await api.send(this.conversationId, {
         content,
@@ -228,6 +233,20 @@ export class ThreadPanel {
     } catch (error) {
       this.input.value = content;
       toast(error.message || "Couldn't send the reply", { error: true });
+    }
+  }
+
+  /** A slash command typed in the reply box runs in this thread: a posted answer is a reply
+   * here; an answer for the caller only comes as a command.response note, shown by the
+   * conversation beside; a refusal (an unknown command, bad arguments) keeps the text. */
+  async runCommand(text) {
+    try {
+      const answer = await api.runCommand(this.conversationId, text, this.rootId);
+      if (answer.message) store.applyMessage(answer.message, { live: true });
+      else if (answer.response_type === "ephemeral" && answer.text) toast(answer.text, { error: Boolean(answer.error) });
+    } catch (error) {
+      this.input.value = text;
+      toast(error.message || "Couldn't run the command", { error: true });
     }
   }
 }
