@@ -216,3 +216,39 @@ async def test_erasure_closes_sockets(tmp_path: Path, database_url: str, free_po
                 assert await socket.closed_with(PROMPTLY) == AUTHENTICATION_FAILED
             finally:
                 await socket.close()
+
+
+async def test_an_erased_account_keeps_no_credentials_and_no_picture(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Erasure meets 2FA, reset links and profile pictures: none of them survive it, and an
+    administrator cannot hand the erased account a password again."""
+    from tests.account_helpers import enable_2fa, make_staff
+    from tests.attachment_helpers import jpeg_with_exif
+
+    admin = await make_staff(client, container, "root", "admin")
+    bob = await make_user(client, "bob")
+    files = {"file": ("me.jpg", jpeg_with_exif(300, 300), "image/jpeg")}
+    pictured = await client.put("/api/v1/users/me/avatar", files=files, headers=bob.headers)
+    assert pictured.status_code == 200, pictured.text
+    await enable_2fa(client, bob)
+    link = await client.post(f"/api/v1/admin/users/{bob.id}/password-reset-link", headers=admin.headers)
+    assert link.status_code == 200, link.text
+    erased = await client.request(
+        "DELETE", "/api/v1/users/me", json={"password": TEST_PASSWORD}, headers=bob.headers
+    )
+    assert erased.status_code == 204, erased.text
+
+    seen = await client.get(f"/api/v1/admin/users/{bob.id}", headers=admin.headers)
+    assert seen.json()["user"]["two_factor"] is False, seen.text
+    async with container.db.read() as conn:
+        key = (await conn.execute(select(users.c.avatar_key).where(users.c.id == bob.id))).scalar()
+    assert key is None
+    # The link issued before the erasure is gone, and no new one is issued.
+    token = link.json()["url"].rsplit("token=", 1)[1]
+    reset = await client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": "a new password 1"}
+    )
+    assert reset.status_code == 400, reset.text
+    again = await client.post(f"/api/v1/admin/users/{bob.id}/password-reset-link", headers=admin.headers)
+    assert again.status_code == 409 and code(again) == "ACCOUNT_ERASED", again.text

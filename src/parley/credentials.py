@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import utcnow
-from parley.errors import InvalidLink, NotFound, RateLimited, WrongPassword
+from parley.errors import Conflict, InvalidLink, NotFound, RateLimited, WrongPassword
 from parley.jobs.queue import Job, JobQueue
 from parley.notifications.email_addresses import user_for_verified_address, verified_address
 from parley.notifications.email_kit import EmailKit
@@ -138,9 +138,14 @@ class Credentials:
     async def issue_link(self, user_id: str, *, issued_by: str, ip_address: str = "") -> tuple[str, datetime]:
         """An administrator's reset link for ``user_id``: ``(url, expires_at)``."""
         async with self._db.transaction() as conn:
-            exists = (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first()
+            exists = (
+                await conn.execute(select(users.c.erased_at).where(users.c.id == user_id))
+            ).first()
             if exists is None:
                 raise NotFound("No such user")
+            if exists.erased_at is not None:
+                # An erased account is gone for good: a password would bring it back.
+                raise Conflict("This account was erased", code="ACCOUNT_ERASED")
             token, expires_at = await _new_token(conn, user_id, self._admin_link_ttl, issued_by)
             await write_entry(
                 conn,

@@ -58,8 +58,11 @@ from parley.store.tables import (
     messages,
     notification_settings,
     notifications,
+    password_resets,
     push_subscriptions,
     reactions,
+    recovery_codes,
+    totp_credentials,
     users,
 )
 from parley.wire.events import EventType
@@ -195,9 +198,13 @@ class Erasure:
                     deactivated_at=now,
                     erased_at=now,
                     updated_at=now,
+                    avatar_key=None,
                 )
             )
-            for table in (email_addresses, push_subscriptions, notification_settings, notifications):
+            # Credentials too (2FA, recovery codes, reset links): an erased account must show
+            # as having none in the admin console, and nothing may sign it in again.
+            personal = (email_addresses, push_subscriptions, notification_settings, notifications)
+            for table in (*personal, totp_credentials, recovery_codes, password_resets):
                 await conn.execute(delete(table).where(table.c.user_id == user_id))
             await conn.execute(
                 delete(contacts).where(
