@@ -258,6 +258,7 @@ export function systemText(message) {
       if ("topic" in changes) return `${actor} changed the topic`;
       if ("slug" in changes) return `${actor} changed the group's link`;
       if (changes.visibility) return changes.visibility === "public" ? `${actor} made the group public` : `${actor} made the group private`;
+      if (changes.encrypted) return `${actor} turned on end-to-end encryption`;
       return `${actor} changed the group settings`;
     }
     default:
