@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import Browser, Rest, open_as
+from tests.browser_helpers import Browser, Rest, conversation_link, open_as, unique
 from tests.conftest import TEST_PASSWORD
 
 # Counts every login form the page draws (a MutationObserver on the app root).
@@ -108,3 +108,21 @@ def test_a_slash_command_in_the_thread_panel_runs_in_the_thread(shots: Browser, 
     expect(box).to_have_value("/nosuch thing")
     assert len(rest.call(alice, "GET", f"/messages/{root['id']}/thread")["messages"]) == 1
     assert not [e for e in shots.errors if "400" not in e], shots.errors
+
+def test_a_bots_reply_in_the_thread_panel_is_marked_as_a_bots(shots: Browser, rest: Rest) -> None:
+    owner = rest.user("bto", "Bo Owner")
+    created = rest.call(owner, "POST", "/bots", json={"username": unique("helper")})
+    bot_id, token = created["bot"]["id"], created["token"]
+    group = rest.group(owner, "Bot threads", [])
+    rest.call(owner, "POST", f"/conversations/{group['id']}/members", json={"user_ids": [bot_id]})
+    root = rest.send(owner, group["id"], "bot, what's the build status?")
+    answer = rest.http.post(
+        f"/api/v1/conversations/{group['id']}/messages",
+        json={"content": "green", "thread_root_id": root["id"]},
+        headers={"Authorization": f"Bot {token}"},
+    )
+    assert answer.status_code == 201, answer.text
+    page = open_as(shots, owner, f"/c/{group['id']}?thread={root['id']}")
+    reply = page.get_by_role("complementary", name="Thread").locator(".thread-msg", has_text="green")
+    expect(reply.locator(".bot-tag")).to_have_text("Bot")
+    assert not shots.errors, shots.errors

@@ -259,6 +259,8 @@ function renderEntry(message, extra = null) {
     h("div", { class: "msg-main" },
       h("div", { class: "msg-head" },
         h("span", { class: "msg-author" }, author),
+        // A bot's reply is marked as in the timeline (views/message.js).
+        store.users.get(message.sender_id)?.is_bot ? h("span", { class: "tag bot-tag" }, "Bot") : null,
         h("time", { class: "msg-time", datetime: message.created_at, title: formatFull(message.created_at) }, formatTime(message.created_at)),
         message.thread_broadcast ? h("span", { class: "muted thread-also" }, " · also sent to the conversation") : null),
       message.deleted
