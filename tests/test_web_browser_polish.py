@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.browser_helpers import Browser, Rest, conversation_link, open_as, unique
+from tests.browser_helpers import Browser, Rest, open_as, unique
 from tests.conftest import TEST_PASSWORD
 
 # Counts every login form the page draws (a MutationObserver on the app root).
@@ -96,7 +96,14 @@ def test_a_slash_command_in_the_thread_panel_runs_in_the_thread(shots: Browser, 
     panel = page.get_by_role("complementary", name="Thread")
     expect(panel.locator(".thread-root")).to_contain_text("shall we ship friday?")
     box = panel.get_by_role("textbox", name="Reply in thread")
-    box.fill("/shrug who knows")
+    # "/" offers the commands here too; Tab completes.
+    box.fill("/")
+    menu = panel.get_by_role("listbox", name="Commands")
+    expect(menu).to_be_visible()
+    box.press_sequentially("shr")
+    box.press("Tab")
+    expect(box).to_have_value("/shrug ")
+    box.press_sequentially("who knows")
     box.press("Enter")
     expect(panel.locator(".thread-replies .msg-text")).to_have_text(["who knows ¯\\_(ツ)_/¯"])
     replies = rest.call(alice, "GET", f"/messages/{root['id']}/thread")["messages"]

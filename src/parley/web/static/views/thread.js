@@ -10,7 +10,7 @@ import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
-import { isCommand } from "./slash_commands.js";
+import { isCommand, SlashCompletion } from "./slash_commands.js";
 
 export class ThreadPanel {
   constructor(conversationId, rootId, { onClose }) {
@@ -25,7 +25,11 @@ export class ThreadPanel {
     this.followButton = h("button", { type: "button", class: "btn btn-small thread-follow", onclick: () => this.toggleFollow() }, "Follow");
     this.input = h("textarea", { class: "input thread-input", rows: "2", dir: "auto", "aria-label": "Reply in thread", placeholder: "Reply…" });
     this.broadcast = h("input", { type: "checkbox", id: `thread-broadcast-${rootId}`, class: "thread-broadcast" });
+    // "/" offers the conversation's commands here too (they run in the thread: send()).
+    this.slash = new SlashCompletion(this.input, conversationId, { id: `thread-slash-list-${rootId}` });
+    this.input.addEventListener("input", () => this.slash.update());
     this.input.addEventListener("keydown", (event) => {
+      if (this.slash.keydown(event)) return;
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.send();
@@ -40,7 +44,8 @@ export class ThreadPanel {
         this.followButton,
         iconButton("x", "Close thread", () => this.onClose())),
       h("div", { class: "thread-body" }, this.rootBox, this.list),
-      h("form", { class: "thread-composer", onsubmit: (event) => { event.preventDefault(); this.send(); } },
+      this.form = h("form", { class: "thread-composer", onsubmit: (event) => { event.preventDefault(); this.send(); } },
+        this.slash.el,
         this.input,
         h("div", { class: "thread-composer-row" },
           h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation"),
