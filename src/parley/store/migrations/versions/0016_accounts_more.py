@@ -29,6 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("conversations") as batch:
-        batch.drop_column("avatar_key")
-        batch.drop_column("archived_at")
+    # Plain drop_column (SQLite >= 3.35 drops a column in place), as 0014 does: a batch
+    # rebuild cannot drop ``conversations`` while other tables refer to it.
+    op.drop_column("conversations", "avatar_key")
+    op.drop_column("conversations", "archived_at")
