@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, insert, or_, select, update
+from sqlalchemy import Connection, Row, case, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat
@@ -305,10 +305,14 @@ async def still_shared(conn: AsyncConnection, records: Sequence[AttachmentRecord
     owners = {r.blob_owner_id or r.id for r in records}
     if not owners:
         return set()
+    # Two index lookups in a UNION (the primary key, the partial blob_owner_id index): an OR
+    # of the two let SQLite's planner, with statistics, read the whole table instead.
+    live = attachments.c.deleted_at.is_(None)
+    columns = (attachments.c.id, attachments.c.blob_owner_id)
     rows = await conn.execute(
-        select(attachments.c.id, attachments.c.blob_owner_id).where(
-            attachments.c.deleted_at.is_(None),
-            or_(attachments.c.id.in_(owners), attachments.c.blob_owner_id.in_(owners)),
+        union(
+            select(*columns).where(live, attachments.c.id.in_(owners)),
+            select(*columns).where(live, attachments.c.blob_owner_id.in_(owners)),
         )
     )
     return {row.blob_owner_id or row.id for row in rows}
