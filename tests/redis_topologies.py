@@ -244,8 +244,10 @@ class RedisClusterGroup:
         return cluster_primary_ports(alive.port)
 
     def kill_primary(self) -> RedisProcess:
-        """Kill the first primary (its replica, if any, is promoted by the cluster)."""
+        """Kill the first primary (its replica, if any, is promoted by the cluster) once its
+        replicas are in sync: one still in its first SYNC cannot be promoted."""
         port = self.primaries()[0]
+        wait_replicas_in_sync(port)
         victim = next(n for n in self.nodes if n.port == port)
         victim.kill()
         return victim
@@ -256,6 +258,27 @@ class RedisClusterGroup:
 
     def logs(self) -> str:
         return "\n".join(f"--- {n.directory.name} ---\n{n.log()}" for n in self.nodes)
+
+
+def wait_replicas_in_sync(primary_port: int, timeout: float = 30.0) -> None:
+    """Until every replica of the primary on ``primary_port`` reports its link up."""
+    rows = [
+        line.split(" ")
+        for line in command(primary_port, "CLUSTER", "NODES").decode(errors="replace").splitlines()
+        if len(line.split(" ")) > 3  # node lines, not the reply's "$length" header
+    ]
+    primary_id = next(row[0] for row in rows if "myself" in row[2])
+    replicas = [
+        int(row[1].split("@")[0].rsplit(":", 1)[1])
+        for row in rows
+        if "slave" in row[2] and row[3] == primary_id
+    ]
+    deadline = time.monotonic() + timeout
+    for replica in replicas:
+        while b"master_link_status:up" not in command(replica, "INFO", "replication"):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"the replica on {replica} did not sync within {timeout}s")
+            time.sleep(0.1)
 
 
 def cluster_primary_ports(port: int) -> list[int]:

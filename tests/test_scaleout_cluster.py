@@ -57,7 +57,7 @@ async def test_a_cluster_primary_failover_under_load_loses_no_acknowledged_messa
                 await eventually(
                     lambda: asyncio.to_thread(redis_cluster.primaries),
                     lambda now: len(now) == len(primaries) and victim.port not in now,
-                    timeout=20,
+                    timeout=40,  # failure detection (node timeout 1 s) and an election, under load
                     what="the replica promoted",
                 )
                 await all_nodes(cluster, (200, "ok", "ok"))
