@@ -12,7 +12,8 @@ from sqlalchemy import insert, update
 
 from parley.clock import utcnow
 from parley.container import Container
-from parley.store.tables import email_addresses, users
+from parley.store.tables.accounts import users
+from parley.store.tables.notifications import email_addresses
 from tests.conftest import UserHandle, make_user
 
 

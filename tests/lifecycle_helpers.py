@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from parley.container import Container
 from parley.services.events import Event
-from parley.store.tables import messages
+from parley.store.tables.messages import messages
 
 WAIT = 20.0  # seconds one expected event may take before the test fails
 

@@ -25,18 +25,11 @@ from sqlalchemy import Table, insert
 
 from parley.ids import new_id
 from parley.store.db import Database
-from parley.store.tables import (
-    attachments,
-    blocks,
-    contacts,
-    conversations,
-    members,
-    messages,
-    reactions,
-    refresh_tokens,
-    sessions,
-    users,
-)
+from parley.store.tables.accounts import refresh_tokens, sessions, users
+from parley.store.tables.contacts import blocks, contacts
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages, reactions
 
 WORDS = (
     "ship review deploy lunch meeting notes ticket merge build release design fix bug call "

@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from parley.clock import utcnow
 from parley.config import Settings
 from parley.container import Container
-from parley.store.tables import audit_log, password_resets
+from parley.store.tables.accounts import password_resets
+from parley.store.tables.administration import audit_log
 from tests.account_helpers import error_code, give_verified_address, make_staff
 from tests.conftest import TEST_PASSWORD, make_user
 from tests.notify_helpers import SmtpServer, body_text, smtp_server

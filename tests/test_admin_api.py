@@ -20,7 +20,7 @@ from parley.container import Container
 from parley.ids import new_id
 from parley.services.audit import Action
 from parley.services.events import Event
-from parley.store.tables import audit_log, registration_invites
+from parley.store.tables.administration import audit_log, registration_invites
 from tests.account_helpers import error_code, make_staff
 from tests.chat_helpers import open_group, send
 from tests.conftest import TEST_PASSWORD, UserHandle, make_user

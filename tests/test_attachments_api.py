@@ -47,7 +47,7 @@ async def blob_keys(container: Container, attachment: dict[str, Any]) -> list[st
     from sqlalchemy import select
 
     from parley.services.attachment_records import record_from_row
-    from parley.store.tables import attachments
+    from parley.store.tables.media import attachments
 
     async with container.db.read() as conn:
         row = (

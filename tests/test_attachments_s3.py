@@ -108,7 +108,7 @@ async def test_failed_storage_leaves_nothing(client: httpx.AsyncClient, containe
     assert response.status_code == 503 and code(response) == "UNAVAILABLE"
     from sqlalchemy import func, select
 
-    from parley.store.tables import attachments
+    from parley.store.tables.media import attachments
 
     async with container.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(attachments))).scalar_one() == 0

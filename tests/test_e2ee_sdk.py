@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from parley.client import CallError, ParleyClient
 from parley.store.db import Database
-from parley.store.tables import metadata
+from parley.store.tables.catalog import complete_metadata
 from tests.gateway_helpers import login, new_user, open_log, running_server
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -183,7 +183,7 @@ async def assert_nowhere_on_the_server(
     try:
         async with db.read() as conn:
             rows = 0
-            for table in metadata.sorted_tables:
+            for table in complete_metadata().sorted_tables:
                 for (row,) in await conn.execute(text(f'SELECT CAST(t AS text) FROM "{table.name}" t')):
                     rows += 1
                     for plaintext in plaintexts:

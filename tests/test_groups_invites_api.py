@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from parley.clock import utcnow
 from parley.container import Container
-from parley.store.tables import conversation_invites
+from parley.store.tables.conversations import conversation_invites
 from tests.chat_helpers import code, open_direct, open_group
 from tests.conftest import NO_SEND_LIMITS, make_user
 

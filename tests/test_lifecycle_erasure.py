@@ -15,7 +15,10 @@ import pytest
 from sqlalchemy import func, select
 
 from parley.container import Container
-from parley.store.tables import attachments, contacts, messages, reactions, users
+from parley.store.tables.accounts import users
+from parley.store.tables.contacts import contacts
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages, reactions
 from tests.attachment_helpers import png_bytes, upload_ok
 from tests.chat_helpers import code, open_direct, open_group, send
 from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD, UserHandle, make_user

@@ -20,7 +20,7 @@ from parley.notifications.rules import (
     should_notify,
 )
 from parley.services.notification_settings import NotifyLevel
-from parley.store.tables import email_addresses, notifications
+from parley.store.tables.notifications import email_addresses, notifications
 from tests.chat_helpers import open_direct, send
 from tests.conftest import make_user
 

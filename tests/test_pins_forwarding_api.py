@@ -15,7 +15,7 @@ from sqlalchemy import select
 from parley.container import Container
 from parley.services.attachment_records import record_from_row
 from parley.services.pins import MAX_PINS
-from parley.store.tables import attachments
+from parley.store.tables.media import attachments
 from tests.attachment_helpers import png_bytes, upload_ok
 from tests.chat_helpers import code, open_direct, open_group, send
 from tests.conftest import NO_SEND_LIMITS, make_user

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from parley.clock import isoformat
 from parley.store.db import Database
-from parley.store.tables import users
+from parley.store.tables.accounts import users
 from tests.gateway_helpers import EventLog, login, new_user, open_log, running_server
 from tests.redis_fixtures import REDIS_URL
 

@@ -34,7 +34,11 @@ from parley.services import realtime_reads as gateway_queries
 from parley.services.attachment_records import load_public_for_messages
 from parley.services.auth import ClientInfo
 from parley.services.messages import DEFAULT_PAGE
-from parley.store.tables import attachments, members, messages, metadata, sessions
+from parley.store.tables.accounts import sessions
+from parley.store.tables.catalog import complete_metadata
+from parley.store.tables.conversations import members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages
 from tests.conftest import NO_SEND_LIMITS
 from tests.query_plan_checks import (
     Inspector,
@@ -222,7 +226,7 @@ def foreign_key_lookups(data: Dataset) -> list[tuple[str, Select[Any]]]:
     value = {"conversations": data.busiest, "messages": data.message_ids[data.busiest][0],
              "sessions": data.session_ids[data.heavy_user][0]}  # fmt: skip
     lookups: list[tuple[str, Select[Any]]] = []
-    for table in metadata.sorted_tables:
+    for table in complete_metadata().sorted_tables:
         for key in table.foreign_keys:
             parent = key.column.table.name
             if parent in DELETED_PARENTS:

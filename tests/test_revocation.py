@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from parley.clock import utcnow
 from parley.container import Container
-from parley.store.tables import users
+from parley.store.tables.accounts import users
 from tests.conftest import TEST_PASSWORD, make_user
 from tests.gateway_helpers import RawSocket, running_server
 from tests.scaleout_helpers import running_cluster

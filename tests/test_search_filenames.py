@@ -13,7 +13,7 @@ from sqlalchemy import select
 from parley.container import Container
 from parley.services import search as search_module
 from parley.services.search_query import SearchFilters, parse_query
-from parley.store.tables import messages
+from parley.store.tables.messages import messages
 from tests.attachment_helpers import pdf_bytes, png_bytes, upload_ok
 from tests.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user

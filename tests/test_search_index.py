@@ -20,7 +20,7 @@ from parley.services import search as search_module
 from parley.services.search_query import SearchFilters, parse_query
 from parley.store.db import Database
 from parley.store.migrate import alembic_config, upgrade
-from parley.store.tables import messages
+from parley.store.tables.messages import messages
 from tests.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.test_search_query import random_queries

@@ -21,7 +21,7 @@ from parley.notifications.rules import (
     should_notify,
 )
 from parley.services.notification_settings import NotifyLevel
-from parley.store.tables import push_subscriptions
+from parley.store.tables.notifications import push_subscriptions
 from tests.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, make_user
 

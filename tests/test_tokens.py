@@ -112,7 +112,7 @@ async def test_deactivated_users_tokens_stop_working(
     from sqlalchemy import update
 
     from parley.container import Container
-    from parley.store.tables import users
+    from parley.store.tables.accounts import users
 
     assert isinstance(container, Container)
     user = await make_user(client, "leaver")

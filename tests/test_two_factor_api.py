@@ -18,7 +18,7 @@ from sqlalchemy import select
 from parley.client import ParleyClient
 from parley.client.errors import ApiError
 from parley.container import Container
-from parley.store.tables import audit_log
+from parley.store.tables.administration import audit_log
 from tests.account_helpers import enable_2fa, error_code, totp_code
 from tests.conftest import TEST_PASSWORD, make_user
 

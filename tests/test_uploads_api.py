@@ -146,7 +146,7 @@ async def test_refused_uploads(
 async def assert_nothing_stored(container: Container) -> None:
     from sqlalchemy import func, select
 
-    from parley.store.tables import attachments
+    from parley.store.tables.media import attachments
 
     async with container.db.read() as conn:
         count = (await conn.execute(select(func.count()).select_from(attachments))).scalar_one()

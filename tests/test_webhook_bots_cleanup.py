@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from parley.container import Container
-from parley.store.tables import users
+from parley.store.tables.accounts import users
 from tests.account_helpers import make_staff
 from tests.chat_helpers import open_group
 from tests.conftest import make_user

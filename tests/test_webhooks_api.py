@@ -22,7 +22,7 @@ from sqlalchemy import update
 from parley.app import create_app
 from parley.clock import utcnow
 from parley.integrations.deliveries import DeliveryBusy
-from parley.store.tables import webhook_deliveries
+from parley.store.tables.integrations import webhook_deliveries
 from parley.container import Container
 from parley.jobs.redis_streams import RedisJobQueue
 from parley.integrations.signing import sign, verify

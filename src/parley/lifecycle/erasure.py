@@ -48,23 +48,12 @@ from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.services.message_sending import changed_event
 from parley.store.db import Database
-from parley.store.tables import (
-    attachments,
-    blocks,
-    contacts,
-    conversations,
-    email_addresses,
-    members,
-    messages,
-    notification_settings,
-    notifications,
-    password_resets,
-    push_subscriptions,
-    reactions,
-    recovery_codes,
-    totp_credentials,
-    users,
-)
+from parley.store.tables.accounts import password_resets, recovery_codes, totp_credentials, users
+from parley.store.tables.contacts import blocks, contacts
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages, reactions
+from parley.store.tables.notifications import email_addresses, notification_settings, notifications, push_subscriptions
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)

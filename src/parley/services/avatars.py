@@ -38,7 +38,8 @@ from parley.services.conversations import Conversations
 from parley.services.upload_sink import ReceivedFile
 from parley.services.uploads import Uploads
 from parley.store.db import Database
-from parley.store.tables import conversations, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations
 
 CONTENT_TYPE = "image/webp"
 QUALITY = 85

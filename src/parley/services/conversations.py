@@ -48,7 +48,9 @@ from parley.services.conversation_views import MemberView, member_views, shared_
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.store.db import Database
-from parley.store.tables import bots, conversations, members, users, webhooks
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.integrations import bots, webhooks
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
