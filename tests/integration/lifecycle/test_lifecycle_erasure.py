@@ -224,6 +224,8 @@ async def test_an_erased_account_keeps_no_credentials_and_no_picture(
     """Erasure meets 2FA, reset links and profile pictures: none of them survive it, and an
     administrator cannot hand the erased account a password again."""
     from tests.support.account_helpers import enable_2fa, make_staff
+    from parley.services.accounts import AVATAR_SIZES
+    from parley.services.avatars import blob_key
     from tests.support.attachment_helpers import jpeg_with_exif
 
     admin = await make_staff(client, container, "root", "admin")
@@ -231,6 +233,11 @@ async def test_an_erased_account_keeps_no_credentials_and_no_picture(
     files = {"file": ("me.jpg", jpeg_with_exif(300, 300), "image/jpeg")}
     pictured = await client.put("/api/v1/users/me/avatar", files=files, headers=bob.headers)
     assert pictured.status_code == 200, pictured.text
+    async with container.db.read() as conn:
+        picture = (await conn.execute(select(users.c.avatar_key).where(users.c.id == bob.id))).scalar()
+    assert isinstance(picture, str)
+    picture_blobs = [blob_key(bob.id, picture, size) for size in AVATAR_SIZES.values()]
+    assert all([await container.blobs.exists(key) for key in picture_blobs])
     await enable_2fa(client, bob)
     link = await client.post(f"/api/v1/admin/users/{bob.id}/password-reset-link", headers=admin.headers)
     assert link.status_code == 200, link.text
@@ -244,6 +251,8 @@ async def test_an_erased_account_keeps_no_credentials_and_no_picture(
     async with container.db.read() as conn:
         key = (await conn.execute(select(users.c.avatar_key).where(users.c.id == bob.id))).scalar()
     assert key is None
+    # The picture's files went with it, not only the reference to them.
+    assert not any([await container.blobs.exists(key) for key in picture_blobs])
     # The link issued before the erasure is gone, and no new one is issued.
     token = link.json()["url"].rsplit("token=", 1)[1]
     reset = await client.post(
