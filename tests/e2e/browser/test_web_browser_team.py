@@ -195,4 +195,32 @@ def test_directory_and_invite_links(shots: Browser, rest: Rest) -> None:
     guest.get_by_role("button", name="Join the group").click()
     expect(guest.get_by_role("heading", name=private["name"], level=1)).to_be_visible()
     expect(guest.locator(".msg-system", has_text="joined with an invite link")).to_be_visible()
+
+    # The owner manages the links: the copied one shows its use; a new one limited to one
+    # use is shown once; revoking the first closes it for the next visitor.
+    links = owner.get_by_role("list", name="Invite links")
+    expect(links.locator(".invite-row")).to_have_count(1)
+    owner.get_by_role("button", name="New link").click()
+    owner.locator("#invite-lifetime").select_option(label="1 day")
+    owner.locator("#invite-limit").select_option(label="1 use")
+    owner.get_by_role("button", name="Create link").click()
+    once = owner.get_by_role("textbox", name="The link")
+    expect(once).to_have_value(re.compile(r"http://127\.0\.0\.1:\d+/invite/[A-Za-z0-9_-]+"))
+    assert once.input_value() != link
+    owner.get_by_role("button", name="Done").click()
+    expect(links.locator(".invite-row")).to_have_count(2)
+    expect(links.locator(".invite-row", has_text="0 of 1 used")).to_be_visible()
+    used = links.locator(".invite-row", has_text="1 used").filter(has_not_text="of 1")
+    expect(used.locator(".tag")).to_have_text("Active")  # reloaded after the new link: Carol's use shows
+    links.scroll_into_view_if_needed()
+    document(owner, "invite-links-light-desktop")
+    used.get_by_role("button", name=re.compile("Revoke")).click()
+    owner.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    expect(used.locator(".tag")).to_have_text("Revoked")
+    expect(used.get_by_role("button", name=re.compile("Revoke"))).to_have_count(0)
+    listed = rest.call(alice, "GET", f"/conversations/{private['id']}/invites")["invites"]
+    assert sorted((i["revoked"], i["max_uses"], i["uses"]) for i in listed) == [(False, 1, 0), (True, None, 1)]
+    page.goto(link)  # Bob is not in the group
+    expect(page.get_by_role("alert")).to_contain_text("revoked")
+    expect(page.get_by_role("button", name="Join the group")).to_be_disabled()
     assert not shots.errors, shots.errors
