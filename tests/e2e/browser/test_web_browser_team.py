@@ -1,14 +1,16 @@
 """The web client in a real Chromium — threads (the panel beside the conversation, a full
 screen on phones, live replies and summaries, "also send to the conversation", the
 Threads view), pins (the menu, the system line, the details panel), forwarding (the
-dialog, the attribution), the public group directory, and invite links (copied from the
-details panel, joined from their page)."""
+dialog, the attribution), the public group directory, and invite links (copied, made,
+listed and revoked in the details panel, joined from their page)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 
+from PIL import Image
 from playwright.sync_api import expect
 
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
@@ -108,6 +110,26 @@ def test_threads_panel_live_replies_and_the_threads_view(shots: Browser, rest: R
     assert box_width == MOBILE["width"], box_width
     phone_panel.get_by_role("button", name="Close thread").click()
     expect(phone_panel).to_have_count(0)
+
+    # The reply box is the composer: a picture and an emoji go into the thread.
+    picture = io.BytesIO()
+    Image.new("RGB", (320, 200), (30, 140, 90)).save(picture, format="PNG")
+    linked_panel.locator("input[type=file]").set_input_files(
+        {"name": "sketch.png", "mimeType": "image/png", "buffer": picture.getvalue()}
+    )
+    expect(linked_panel.locator(".file-chip", has_text="sketch.png")).not_to_contain_text("Uploading")
+    linked_panel.get_by_role("textbox", name="Reply in thread").fill("logo sketch ")
+    linked_panel.get_by_role("button", name="Insert emoji").click()
+    picker = linked.get_by_role("dialog", name="Insert an emoji")
+    picker.get_by_role("searchbox", name="Search emoji").fill("bird")
+    picker.get_by_role("button", name=re.compile(r"^Insert 🐦")).click()
+    linked_panel.get_by_role("button", name="Reply", exact=True).click()
+    sent = linked_panel.locator(".thread-msg", has_text="logo sketch 🐦")
+    expect(sent.locator("img.attachment-img")).to_be_visible()
+    replies = rest.call(alice, "GET", f"/messages/{root['id']}/thread")["messages"]
+    stored = [m for m in replies if m["content"] == "logo sketch 🐦"]
+    assert len(stored) == 1 and stored[0]["thread_root_id"] == root["id"], stored
+    assert [a["name"] for a in stored[0]["attachments"]] == ["sketch.png"]
     assert not shots.errors, shots.errors
 
 
