@@ -383,6 +383,7 @@ def build_container(settings: Settings) -> Container:
         events,
         jobs,
         metrics,
+        blobs,
         mode=settings.erasure_mode,
         urls=attachment_urls,
     )

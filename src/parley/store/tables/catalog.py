@@ -3,7 +3,7 @@
 A table joins ``metadata`` when its module is imported, so a caller that needs all of them
 (Alembic comparing the migrations with the tables, tests emptying every table) asks here
 rather than hoping every module happened to be imported. A new concept module goes into
-``CONCEPTS`` (``tests/test_store_tables.py`` checks that none is missing).
+``CONCEPTS`` (``tests/integration/store/test_store_tables.py`` checks that none is missing).
 """
 
 from __future__ import annotations
