@@ -43,6 +43,7 @@ from parley.services.access import (
 )
 from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
+from parley.services.audit import Action, write_entry
 from parley.services.contacts import are_contacts
 from parley.services.conversation_views import MemberView, member_views, shared_views
 from parley.services.events import Event, EventSink
@@ -483,6 +484,10 @@ class Conversations:
                 conversation_id,
                 {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
                 now,
+            )
+            # A security setting: who switched it on is audited with the switch itself.
+            await write_entry(
+                conn, Action.CONVERSATION_ENCRYPTED, actor_id=user_id, target_id=conversation_id
             )
         await self._emit_with_system_message(
             conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}
