@@ -259,3 +259,114 @@ def test_search_finds_encrypted_messages_locally_only(
     page.goto(f"/search?q={word}")
     expect(page.locator(".search-status")).to_contain_text("No messages match")
     assert not shots.errors
+
+
+# Texts and queries on which the local index must answer as the server's search does.
+CORPUS = [
+    "Deploy to prod at noon",
+    "deployment notes (final), v2",
+    "Café résumé naïve",
+    "東京タワーに行く",
+    "北京欢迎你",
+    "the e-mail went out",
+    "🎉 party at five 🎉",
+    "go there now",
+    "Прием в пятницу",
+    "ready?! yes.",
+]
+QUERIES = [
+    "deploy",
+    "Deploy prod",
+    "deplo*",
+    '"deploy to prod"',
+    '"deploy to pro"*',
+    "ploy",
+    "cafe",
+    "RÉSUMÉ",
+    "タワー",
+    "東京",
+    "欢迎",
+    "e-mail",
+    "mail",
+    "🎉 party",
+    "🎉🎉",
+    "go",
+    "пятниц*",
+    "prod noon",
+    "ready",
+    "'; --",
+    "NEAR OR",
+]
+
+
+def test_the_local_index_finds_what_the_server_would(shots: Browser, rest: Rest) -> None:
+    alice, bob = rest.user("trg"), rest.user("trh")
+    plain = rest.direct(alice, bob)
+    ids = {rest.send(bob, plain["id"], text)["id"]: text for text in CORPUS}
+    server = {
+        q: sorted(ids[r["message_id"]] for r in rest.call(alice, "GET", "/search", params={"q": q})["results"])
+        for q in QUERIES
+    }
+    assert server["deploy"] and server["タワー"] and server["cafe"]  # the corpus means something
+    page = open_as(shots, alice)
+    browser_device(page)
+    # The same texts filed in the local index as decrypted messages would be, then searched.
+    local = page.evaluate(
+        """async ([userId, texts, queries]) => {
+            const app = [...document.scripts].map((s) => s.src).find((s) => s.includes("/static/"));
+            const base = app.replace(/app\\.js.*$/, ""); // the app's own module instances
+            const index = await import(base + "e2ee/search_index.js");
+            for (const [i, text] of texts.entries()) {
+                const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+                const message = { id: `m${i}`, conversation_id: "c", sender_id: "s", created_at: at };
+                await index.add(userId, { ...message, content: text });
+            }
+            const out = {};
+            for (const q of queries) out[q] = (await index.search(userId, q)).map((r) => r.snippet).sort();
+            return out;
+        }""",
+        [alice.id, CORPUS, QUERIES],
+    )
+    assert local == server
+    assert not shots.errors
+
+
+def test_notifications_of_encrypted_messages_show_text_only_once_decrypted_here(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("tri", "Ann"), rest.user("trj", "Ben Sdk")
+    state = tmp_path / "bob"
+
+    async def open_dm(client: ParleyClient) -> dict[str, Any]:
+        return dict(await client.create_direct(alice.id, encrypted=True))
+
+    dm = as_sdk(web_server, bob, state, open_dm)
+    page = open_as(shots, alice, permissions=["notifications"])
+    # The page in the background, and every notification it shows recorded.
+    page.add_init_script(
+        """window.Notification = class {
+            constructor(title, options) {
+                const record = document.createElement("p");
+                record.className = "test-notification";
+                record.textContent = `${title}: ${options.body}`;
+                document.body.append(record);
+            }
+            static get permission() { return "granted"; }
+        };
+        document.hasFocus = () => false;"""
+    )
+    page.reload()
+    browser_device(page)
+
+    async def send(client: ParleyClient) -> None:
+        await client.send_message(dm["id"], "the gate code is 4711")
+
+    as_sdk(web_server, bob, state, send)
+    shown = page.locator(".test-notification")
+    expect(shown).to_have_text(["Ben Sdk: the gate code is 4711"])
+    # Ciphertext no key here opens: no text, ever.
+    sealed = next(m for m in rest.history(alice, dm["id"]) if m["kind"] == "text")
+    forged = sealed["e2ee"] | {"index": sealed["e2ee"]["index"] + 5}
+    rest.send(bob, dm["id"], "", ciphertext=sealed["ciphertext"], e2ee=forged)
+    expect(shown).to_have_text(["Ben Sdk: the gate code is 4711", "Ben Sdk: New encrypted message"])
+    assert not shots.errors
