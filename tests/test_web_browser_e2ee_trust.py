@@ -117,6 +117,8 @@ def test_verify_a_contact_then_their_keys_change(
     expect(header.locator(".verified-badge")).to_have_text("Verified")
     expect(details.locator(".verified-badge")).to_be_visible()
     expect(page.locator(".trust-banner")).to_be_hidden()
+    if UPDATE_SCREENSHOTS:
+        (SCREENSHOTS / "e2ee-verified-light-desktop.png").write_bytes(page.screenshot())
     # Kept in this browser only: after a reload, still verified.
     page.reload()
     browser_device(page)
@@ -203,6 +205,17 @@ def test_turn_on_encryption_as_admin_never_as_member(shots: Browser, rest: Rest,
     message(bob_page, "sealed from now on").wait_for()
     stored = [m for m in rest.history(bob, group["id"]) if m["kind"] == "text"]
     assert [m["content"] for m in stored] == [""] and stored[0]["ciphertext"]
+
+    # Members verify each other from the member list: the same number on both sides.
+    numbers = []
+    for each, other in ((page, "Ben Member"), (bob_page, "Ann Admin")):
+        each.get_by_role("button", name=f"Actions for {other}").click()
+        each.get_by_role("menuitem", name="Verify").click()
+        dialog = each.get_by_role("dialog", name=f"Verify {other}")
+        expect(dialog.get_by_label("Safety number", exact=True)).to_have_text(NUMBER)
+        numbers.append(dialog.get_by_label("Safety number", exact=True).inner_text())
+        dialog.get_by_role("button", name="Not now").click()
+    assert numbers[0] == numbers[1]
     assert not shots.errors
 
 
@@ -238,6 +251,7 @@ def test_search_finds_encrypted_messages_locally_only(
         expect(result).to_contain_text("Found on this device")
         expect(page.locator(".search-result")).to_have_count(1)
     page.goto(f"/search?q={word}")
+    expect(page.locator(".search-result")).to_contain_text("Found on this device")
     dismiss_notification_card(page)
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-local-search-light-desktop.png").write_bytes(page.screenshot())

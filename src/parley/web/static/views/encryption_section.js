@@ -34,7 +34,7 @@ export function encryptionSection(conversation, { canSwitch, peerId = null, trus
         h("p", { class: "muted" }, `Compare this safety number with ${name} (in person or on a call): if it matches, nobody is reading along.`),
         h("p", { class: "safety-number", "aria-label": "Safety number" }, trust?.number || "…"),
         h("button", { type: "button", class: "btn btn-small", onclick: () => openVerify(peerId, { onChange: refresh }).catch((e) => toast(e.message, { error: true })) },
-          icon("shield", { size: 15 }), trust?.verified ? " Verified: show" : ` Verify ${name}`),
+          icon("shield", { size: 15 }), trust?.verified ? " Show verification" : ` Verify ${name}`),
       ]
       : h("p", { class: "muted" }, "Only the members' devices can read messages here. Verify a member from their menu below."));
 }
