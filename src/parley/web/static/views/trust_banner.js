@@ -20,7 +20,8 @@ export class TrustBanner {
     this.el = h("div", { class: "trust-banner", role: "alert", hidden: true });
     this.off = [
       store.on("trust", () => this.load()),
-      store.on(`conversation:${conversationId}`, () => this.load()),
+      // Conversation updates are frequent; only the switch to encrypted matters here.
+      store.on(`conversation:${conversationId}`, (c) => { if (c?.encrypted && !this.checked) this.load(); }),
       store.on(`members:${conversationId}`, () => this.load()),
     ];
     this.load();
@@ -45,6 +46,7 @@ export class TrustBanner {
     const conversation = store.conversations.get(this.id);
     const mine = ++this.seq;
     if (!conversation?.encrypted || !e2ee.ready) return this.show([]);
+    this.checked = true;
     try {
       await e2ee.ready;
       const found = [];
