@@ -63,6 +63,8 @@ class Action:
     CONVERSATION_DELETED = "conversation.deleted"
     CONVERSATION_ARCHIVED = "conversation.archived"
     CONVERSATION_UNARCHIVED = "conversation.unarchived"
+    # End-to-end encryption switched on for an existing conversation (never off again).
+    CONVERSATION_ENCRYPTED = "conversation.encrypted"
     # Exports and erasures: who asked, and when the work ended; never what was in them.
     EXPORT_REQUESTED = "export.requested"
     EXPORT_FINISHED = "export.finished"

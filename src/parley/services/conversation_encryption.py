@@ -14,6 +14,7 @@ from parley.services.access import (
     membership,
     require_admin,
 )
+from parley.services.audit import Action, write_entry
 from parley.services.conversation_base import ConversationBase
 from parley.services.conversation_views import MemberView, member_views
 from parley.store.tables.conversations import conversations
@@ -63,6 +64,10 @@ class ConversationEncryption(ConversationBase):
                 conversation_id,
                 {"type": "conversation.updated", "actor_id": user_id, "changes": changes},
                 now,
+            )
+            # A security setting: who switched it on is audited with the switch itself.
+            await write_entry(
+                conn, Action.CONVERSATION_ENCRYPTED, actor_id=user_id, target_id=conversation_id
             )
         await self._emit_with_system_message(
             conversation_id, message_id, EventType.CONVERSATION_UPDATED, {"changes": changes}

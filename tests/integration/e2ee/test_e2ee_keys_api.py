@@ -14,8 +14,9 @@ import pytest
 from parley.container import Container
 from parley.e2ee import formats
 from parley.services.events import Event
-from tests.conftest import make_user
+from tests.support.account_helpers import make_staff
 from tests.support.chat_helpers import code, open_direct, open_group
+from tests.conftest import make_user
 from tests.support.e2ee_helpers import DeviceKeys, one_time_prekeys, register_device
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -72,6 +73,35 @@ async def test_encrypted_conversations_are_created_and_switched_on_never_off(
         "id": dm["id"],
         "encrypted": True,
     }
+
+
+async def test_a_burst_of_switches_encrypts_once_and_is_audited_once(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    root = await make_staff(client, container, "root", "admin")
+    alice, bob, carol = [await make_user(client, n) for n in ("alice", "bob", "carol")]
+    group = await open_group(client, alice, [bob, carol])
+    url = f"/api/v1/conversations/{group['id']}"
+    promoted = await client.patch(f"{url}/members/{bob.id}", json={"role": "admin"}, headers=alice.headers)
+    assert promoted.status_code == 204, promoted.text
+    captured = Captured(container)
+    # A member is refused, and leaves no trace.
+    refused = await client.patch(url, json={"encrypted": True}, headers=carol.headers)
+    assert refused.status_code == 403 and code(refused) == "FORBIDDEN"
+    # Two admins at once, eight times: one switch, one timeline line, one event, one entry.
+    answers = await asyncio.gather(
+        *(client.patch(url, json={"encrypted": True}, headers=(alice, bob)[i % 2].headers) for i in range(8))
+    )
+    assert [a.status_code for a in answers] == [200] * 8
+    assert all(a.json()["conversation"]["encrypted"] is True for a in answers)
+    history = (await client.get(f"{url}/messages", headers=carol.headers)).json()["messages"]
+    switches = [m for m in history if (m.get("system_event") or {}).get("changes") == {"encrypted": True}]
+    assert len(switches) == 1 and switches[0]["system_event"]["actor_id"] in (alice.id, bob.id)
+    updates = [e for e in captured.of("conversation.updated") if e.data.get("changes") == {"encrypted": True}]
+    assert len(updates) == 1 and updates[0].conversation_id == group["id"]
+    audit = (await client.get("/api/v1/admin/audit", headers=root.headers)).json()["entries"]
+    entries = [(e["action"], e["actor_id"], e["target_id"]) for e in audit if e["action"] == "conversation.encrypted"]
+    assert entries == [("conversation.encrypted", switches[0]["system_event"]["actor_id"], group["id"])]
 
 
 @pytest.mark.settings(e2ee="off")

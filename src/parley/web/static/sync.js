@@ -6,6 +6,7 @@
 import { api, ApiError, NetworkError } from "./api.js";
 import { Gateway, GatewayError, GatewayUnavailable, State } from "./socket.js";
 import { e2ee } from "./e2ee/engine.js";
+import * as searchIndex from "./e2ee/search_index.js";
 import { store } from "./store.js";
 
 const PAGE = 50;
@@ -543,6 +544,7 @@ export class Sync {
         // A message first seen through a gap fill is as new as a live one (the store
         // counts each seq once, so nothing is counted twice).
         store.applyMessage(data.message, { live: live || type === "message.synced" });
+        if (data.message.deleted_at && store.conversations.get(cid)?.encrypted) searchIndex.remove(store.me.id, data.message.id).catch(() => {});
         if (live && data.message.sender_id && data.message.sender_id !== store.me.id) {
           this._deliveredSoon(cid);
           store.emit("incoming", data.message);
@@ -591,6 +593,7 @@ export class Sync {
         break;
       case "messages.expired": // retention (docs/lifecycle.md)
         store.expire(cid, data.expired_through_seq);
+        if (store.conversations.get(cid)?.encrypted) searchIndex.expire(store.me.id, cid, data.expired_through_seq).catch(() => {});
         break;
       case "export.updated": // progress of an export (views/settings.js)
         store.emit(type, data);
@@ -605,6 +608,9 @@ export class Sync {
       case "user.settings.updated":
       case "report.resolved": // a report of the user's was decided (app.js tells them)
         store.emit(type, data);
+        break;
+      case "device.updated": // a contact's devices changed: verification may no longer hold
+        store.emit("trust", data);
         break;
       case "to_device": // pairwise E2EE messages for this browser's device (docs/e2ee.md)
         if (data.device_id && data.device_id === e2ee.deviceId) e2ee.receiveToDevice(data.messages || []).catch(() => {});
