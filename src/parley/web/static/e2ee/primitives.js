@@ -202,3 +202,16 @@ export async function aesGcmDecrypt(key, nonce, ciphertext, aad) {
     throw new DecryptionError("the ciphertext does not authenticate");
   }
 }
+
+/** AES-GCM under a CryptoKey the caller holds (the non-extractable at-rest key). */
+export async function aesGcmSealed(key, nonce, plaintext, aad) {
+  return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key, plaintext));
+}
+
+export async function aesGcmOpened(key, nonce, ciphertext, aad) {
+  try {
+    return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key, ciphertext));
+  } catch {
+    throw new DecryptionError("the stored state does not authenticate");
+  }
+}
