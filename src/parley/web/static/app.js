@@ -17,7 +17,7 @@ import { ConnectionBanner } from "./views/banner.js";
 import { logo } from "./views/brand.js";
 import { ContactsView, refreshIncomingRequests } from "./views/contacts.js";
 import { ConversationView, noAccess } from "./views/conversation.js";
-import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
+import { confirmDialog, newDirectDialog, newGroupDialog } from "./views/dialogs.js";
 import { closePopover } from "./views/popover.js";
 import { SearchView } from "./views/search.js";
 import { DirectoryView } from "./views/directory.js";
