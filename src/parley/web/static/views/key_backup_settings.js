@@ -40,7 +40,7 @@ export class KeyBackupCard {
   }
 
   backupForm() {
-    const input = h("input", { id: "kb-passphrase", type: "password", class: "input", autocomplete: "new-password", minlength: String(MIN_PASSPHRASE), "aria-describedby": "kb-hint" });
+    const input = h("input", { id: "kb-passphrase", type: "password", class: "input", autocomplete: "new-password", "aria-describedby": "kb-hint" });
     const run = async (replace) => {
       this.clear();
       if (input.value.length < MIN_PASSPHRASE) {
