@@ -135,13 +135,21 @@ def test_two_browsers_then_a_third_restored_from_the_backup_read_the_same_histor
     # Two sessions: Bob's chain and this browser's own.
     expect(card.get_by_role("status")).to_contain_text("Backed up 2 conversation keys")
     expect(card).to_contain_text("Backed up (version 1")
+    expect(card).to_contain_text("New keys are backed up automatically from this browser")
     stored = rest.call(alice, "GET", "/key-backup")["backup"]
     assert all(text not in stored["data"] for text in history)
+
+    # A key that arrives later (Carol's first message: her own sender key) is backed up by
+    # itself, under the key the passphrase derived (remembered, non-extractable).
+    sdk_send(web_server, carol, tmp_path / "carol", group["id"], "from carol, after the backup")
+    history.append("from carol, after the backup")
+    first.locator('html[data-e2ee-backup-version="2"]').wait_for(state="attached")
+    message(second, "from carol, after the backup").wait_for()
 
     # A third browser: a new device that no key was shared with reads nothing yet...
     third = open_as(shots, alice, f"/c/{group['id']}")
     ready(third)
-    expect(third.locator(".msg-undecrypted", has_text="Can't decrypt this message yet")).to_have_count(3)
+    expect(third.locator(".msg-undecrypted", has_text="Can't decrypt this message yet")).to_have_count(4)
     # ...until the backup is restored (a wrong passphrase is refused first).
     third.goto("/settings")
     card = third.get_by_role("region", name="Key backup")
@@ -150,7 +158,7 @@ def test_two_browsers_then_a_third_restored_from_the_backup_read_the_same_histor
     expect(card.get_by_role("alert")).to_contain_text("That passphrase does not open your key backup")
     card.get_by_label("Passphrase to restore").fill(PASSPHRASE)
     card.get_by_role("button", name="Restore keys").click()
-    expect(card.get_by_role("status")).to_contain_text("Restored 2 conversation keys")
+    expect(card.get_by_role("status")).to_contain_text("Restored 3 conversation keys")
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-key-backup-light-desktop.png").write_bytes(third.screenshot())
     third.goto(f"/c/{group['id']}")

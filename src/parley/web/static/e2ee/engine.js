@@ -21,6 +21,7 @@ const CLAIM_CHUNK = 1000; // devices per claim (the server's limit)
 const MAX_EPOCH_MESSAGES = 1000;
 const MAX_EPOCH_SECONDS = 90 * 86400;
 const MAX_SESSIONS_PER_PEER = 4;
+const BACKUP_DELAY_MS = 1000; // new keys arriving together are backed up together
 
 const peerKey = (userId, deviceId) => `${userId}|${deviceId}`;
 const inboundKey = (conversationId, userId, deviceId, sessionId) => `${conversationId}|${userId}|${deviceId}|${sessionId}`;
@@ -35,6 +36,7 @@ class E2ee {
     this.inflight = new WeakSet(); // messages being decrypted
     this.requested = new Set(); // inbound slots whose keys were asked of our other devices
     this.quotes = new Map(); // message id -> Promise<text> (replies to messages not loaded)
+    this.backupTimer = null;
   }
 
   /** Create (first login in this browser) or load the device, upload, replenish. */
@@ -56,6 +58,7 @@ class E2ee {
     this.waiting.clear();
     this.requested.clear();
     this.quotes.clear();
+    clearTimeout(this.backupTimer);
     delete document.documentElement.dataset.e2eeDevice;
   }
 
@@ -169,6 +172,32 @@ class E2ee {
     return keyBackup.backUp(this.userId, passphrase, options);
   }
 
+  /** Whether new keys are backed up automatically from this browser. */
+  async backsUpAutomatically() {
+    await this.ready;
+    return keyBackup.automatic(this.userId);
+  }
+
+  /**
+   * After new conversation keys arrive (or our own new epoch starts): back them up under the
+   * remembered key, soon and once for a burst. A conflict with another tab or device is
+   * tried again once.
+   */
+  _scheduleBackup(retry = true) {
+    clearTimeout(this.backupTimer);
+    const userId = this.userId;
+    this.backupTimer = setTimeout(() => {
+      keyBackup.backUpAutomatically(userId)
+        .then((version) => {
+          // Observable by the page (and the browser tests): the backup's current version.
+          if (version && this.userId === userId) document.documentElement.dataset.e2eeBackupVersion = String(version);
+        })
+        .catch((error) => {
+          if (retry && error?.code === "BACKUP_VERSION_MISMATCH") this._scheduleBackup(false);
+        });
+    }, BACKUP_DELAY_MS);
+  }
+
   /** Restore the key backup here, then read again what was waiting for keys. */
   async restoreKeys(passphrase) {
     await this.ready;
@@ -238,6 +267,7 @@ class E2ee {
     for (const [target, answer] of answers) { // keys our own other devices asked for
       await this._sendToDevices([target], answer).catch(() => {});
     }
+    this._scheduleBackup();
     await this.replenish();
     await this._retryWaiting();
   }
@@ -347,8 +377,9 @@ class E2ee {
         || session.members.some((m) => !members.includes(m)) // someone left or was removed
         || session.sharedWith.some((t) => !targets.includes(t))) { // a device went away
         session = await senderKeys.newOutbound(conversationId);
-        // Our own messages are read back like anyone's.
+        // Our own messages are read back like anyone's (and backed up like them).
         storeInbound(state, senderKeys.inboundFromExport(this.userId, this.deviceId, senderKeys.exportOutbound(session)));
+        this._scheduleBackup();
       }
       session.members = [...members];
       state.outbound[conversationId] = session;

@@ -2,11 +2,14 @@
 // keys (inbound sender-key sessions), sealed with a recovery passphrase (backup.js) and
 // stored on the server as an opaque blob; a new browser restores them and reads the history
 // the backup covers. The blob is the SDK's: either side restores what the other backed up.
+// Once a passphrase was used here, the key it derives is remembered as a non-extractable
+// CryptoKey in the (at-rest encrypted) state, and keys that arrive later are backed up
+// automatically, without the passphrase.
 
 import { api } from "../api.js";
-import { seal, unseal } from "./backup.js";
+import { parameters, seal, sealWithKey, unseal, unsealWithKey } from "./backup.js";
 import * as idb from "./idb.js";
-import { DecryptionError, b64decode, b64encode } from "./primitives.js";
+import { DecryptionError, b64decode, b64encode, pbkdf2AesKey } from "./primitives.js";
 
 export class BackupPassphraseError extends Error {}
 
@@ -56,6 +59,63 @@ export async function current() {
   }
 }
 
+/** Add the sessions held here to a backup's (earliest index wins); how many changed. */
+function merge(sessions, state) {
+  let changed = 0;
+  for (const [slot, held] of Object.entries(state?.inbound || {})) {
+    const known = sessions[slot] && imported(sessions[slot]);
+    if (!known || held.firstIndex < known.firstIndex) {
+      sessions[slot] = exported(held);
+      changed += 1;
+    }
+  }
+  return changed;
+}
+
+/** Remember the key `passphrase` derives for this blob's salt: later backups need no passphrase. */
+async function remember(userId, passphrase, blob) {
+  const { salt, iterations } = parameters(blob);
+  const key = await pbkdf2AesKey(passphrase, salt, iterations);
+  await idb.transaction(userId, async (state) => {
+    if (!state) return null;
+    state.backupKey = { key, salt, iterations };
+    return { state };
+  });
+}
+
+/** Whether this browser backs new keys up by itself (a passphrase was used here). */
+export async function automatic(userId) {
+  return Boolean((await idb.load(userId))?.backupKey);
+}
+
+/**
+ * Back up what arrived since, under the remembered key; the backup's version, or null when
+ * there is no remembered key (or the backup was replaced with another passphrase elsewhere:
+ * then it is forgotten, and the user sets it again).
+ */
+export async function backUpAutomatically(userId) {
+  const state = await idb.load(userId);
+  const remembered = state?.backupKey;
+  if (!remembered) return null;
+  const existing = await current();
+  let sessions = {};
+  if (existing) {
+    const payload = await unsealWithKey(remembered.key, remembered.salt, existing.data).catch(() => null);
+    if (!payload) {
+      await idb.transaction(userId, async (s) => {
+        if (!s) return null;
+        delete s.backupKey;
+        return { state: s };
+      });
+      return null;
+    }
+    sessions = payload.inbound || {};
+  }
+  if (!merge(sessions, state) && existing) return existing.version;
+  const blob = await sealWithKey(remembered.key, remembered.salt, remembered.iterations, { inbound: sessions });
+  return (await api.put("/key-backup", { data: blob, if_version: existing?.version ?? 0 })).backup.version;
+}
+
 /**
  * Back up every conversation key held here, merged with what the backup already has
  * (earliest index wins); `replace` starts over when the passphrase does not open the old
@@ -72,13 +132,10 @@ export async function backUp(userId, passphrase, { replace = false } = {}) {
       throw error;
     }
   }
-  const state = await idb.load(userId);
-  for (const [slot, held] of Object.entries(state?.inbound || {})) {
-    const known = sessions[slot] && imported(sessions[slot]);
-    if (!known || held.firstIndex < known.firstIndex) sessions[slot] = exported(held);
-  }
+  merge(sessions, await idb.load(userId));
   const blob = await seal(passphrase, { inbound: sessions });
   const answer = await api.put("/key-backup", { data: blob, if_version: existing?.version ?? 0 });
+  await remember(userId, passphrase, blob);
   return { version: answer.backup.version, sessions: Object.keys(sessions).length };
 }
 
@@ -103,5 +160,6 @@ export async function restore(userId, passphrase) {
     }
     return { state };
   });
+  await remember(userId, passphrase, existing.data);
   return restored.length;
 }

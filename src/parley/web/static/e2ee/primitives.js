@@ -183,6 +183,12 @@ export async function pbkdf2(passphrase, salt, iterations) {
   return new Uint8Array(bits);
 }
 
+/** The same PBKDF2 key as a non-extractable AES-GCM CryptoKey (the remembered backup key). */
+export async function pbkdf2AesKey(passphrase, salt, iterations) {
+  const key = await subtle.importKey("raw", utf8(passphrase), "PBKDF2", false, ["deriveKey"]);
+  return subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+}
+
 // --- AES-256-GCM (ciphertext || 16-byte tag, as pyca's AESGCM)
 
 async function aesKey(raw, usage) {

@@ -1,7 +1,8 @@
 // Settings → Security → Key backup (docs/e2ee.md "Key backup"): back this browser's
 // conversation keys up under a recovery passphrase, and restore them in a new browser so its
 // encrypted history reads again. The passphrase never leaves the browser; only it protects
-// the backup, so the card says so.
+// the backup, so the card says so. Once it was used here, new keys are backed up by
+// themselves (e2ee/key_backup.js).
 
 import { formatFull, h } from "../dom.js";
 import { e2ee } from "../e2ee/engine.js";
@@ -30,10 +31,11 @@ export class KeyBackupCard {
 
   async refresh() {
     try {
-      const backup = await current();
+      const [backup, automatic] = await Promise.all([current(), e2ee.backsUpAutomatically().catch(() => false)]);
       this.status.textContent = backup
         ? `Backed up (version ${backup.version}, ${formatFull(backup.updated_at)}).`
         : "No key backup yet.";
+      if (backup && automatic) this.status.textContent += " New keys are backed up automatically from this browser.";
     } catch (error) {
       this.status.textContent = failure(error);
     }
