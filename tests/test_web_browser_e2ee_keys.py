@@ -65,11 +65,7 @@ def test_a_key_request_to_another_browser_makes_a_message_readable(
     missing = second.locator(".msg-undecrypted", has_text="Can't decrypt this message yet")
     missing.wait_for()
     missing.get_by_role("button", name="Ask my other devices").click()
-    # Asked: waiting until the first browser (open, online) answers with a forwarded key.
-    waiting = second.locator(".msg-undecrypted.is-waiting")
-    if UPDATE_SCREENSHOTS:
-        waiting.wait_for()
-        (SCREENSHOTS / "e2ee-waiting-for-keys-light-desktop.png").write_bytes(second.screenshot())
+    # Asked: the first browser (open, online) answers with a forwarded key.
     message(second, "only the first browser got this key").wait_for()
     expect(second.locator(".msg-undecrypted")).to_have_count(0)
     # Kept: readable after a reload too.
@@ -89,8 +85,14 @@ def test_an_sdk_device_answers_a_browsers_key_request(
     page = open_as(shots, alice, f"/c/{dm['id']}")
     ready(page)
     missing = page.locator(".msg-undecrypted", has_text="Can't decrypt this message yet")
+    if UPDATE_SCREENSHOTS:
+        missing.wait_for()
+        (SCREENSHOTS / "e2ee-cant-decrypt-light-desktop.png").write_bytes(page.screenshot())
     missing.get_by_role("button", name="Ask my other devices").click()
-    page.locator(".msg-undecrypted.is-waiting").wait_for()
+    # Waiting until a device of Alice's answers (her SDK is not running yet).
+    expect(page.locator(".msg-undecrypted.is-waiting")).to_contain_text("Waiting for keys from your other devices")
+    if UPDATE_SCREENSHOTS:
+        (SCREENSHOTS / "e2ee-waiting-for-keys-light-desktop.png").write_bytes(page.screenshot())
 
     # Alice's SDK reads its inbox (as it does when it runs): it answers its own user's device.
     async def sync(client: ParleyClient) -> int:
@@ -159,7 +161,9 @@ def test_two_browsers_then_a_third_restored_from_the_backup_read_the_same_histor
     card.get_by_label("Passphrase to restore").fill(PASSPHRASE)
     card.get_by_role("button", name="Restore keys").click()
     expect(card.get_by_role("status")).to_contain_text("Restored 3 conversation keys")
+    expect(card).to_contain_text("New keys are backed up automatically from this browser")
     if UPDATE_SCREENSHOTS:
+        card.get_by_role("status").scroll_into_view_if_needed()
         (SCREENSHOTS / "e2ee-key-backup-light-desktop.png").write_bytes(third.screenshot())
     third.goto(f"/c/{group['id']}")
     for text in history:

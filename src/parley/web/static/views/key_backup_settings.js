@@ -83,6 +83,7 @@ export class KeyBackupCard {
           const count = await e2ee.restoreKeys(input.value);
           input.value = "";
           this.result.textContent = `Restored ${count} conversation key${count === 1 ? "" : "s"}: your encrypted history reads again.`;
+          this.refresh();
         } catch (error) {
           this.result.textContent = "";
           this.error.textContent = failure(error);
