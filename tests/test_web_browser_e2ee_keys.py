@@ -332,3 +332,30 @@ def test_the_indexeddb_state_holds_no_plaintext_keys(
     page.reload()
     message(page, "a secret worth keeping").wait_for()
     assert not shots.errors
+
+
+def test_restoring_without_a_backup_or_from_a_broken_one_says_so(shots: Browser, rest: Rest) -> None:
+    alice = rest.user("e4n", "Ann")
+    page = open_as(shots, alice, "/settings")
+    ready(page)
+    card = page.get_by_role("region", name="Key backup")
+    card.get_by_label("Passphrase to restore").fill(PASSPHRASE)
+    card.get_by_role("button", name="Restore keys").click()
+    expect(card.get_by_role("alert")).to_contain_text("There is no key backup for your account yet")
+    # The server holds whatever a client put there: a blob that is no backup (not JSON,
+    # another format, fields missing) is refused like a wrong passphrase; nothing changes.
+    version = 0
+    broken = '{"v": 1, "kdf": "pbkdf2-sha256", "iterations": 0, "salt": "A+/=", "nonce": "", "ciphertext": ""}'
+    for junk in ("not json at all ☃", '{"v": 2, "kdf": "scrypt"}', '{"v": 1, "kdf": "pbkdf2-sha256"}', broken):
+        version = rest.call(alice, "PUT", "/key-backup", json={"data": junk, "if_version": version})["backup"]["version"]
+        card.get_by_role("button", name="Restore keys").click()
+        expect(card.get_by_role("alert")).to_contain_text("That passphrase does not open your key backup")
+        card.get_by_role("alert").evaluate("(el) => { el.textContent = ''; }")
+    # Backing up over it with a passphrase that does not open it offers to replace it.
+    card.get_by_label("Recovery passphrase").fill(PASSPHRASE)
+    card.get_by_role("button", name="Back up keys").click()
+    expect(card.get_by_role("alert")).to_contain_text("This passphrase does not open your existing key backup")
+    card.get_by_role("button", name="Replace it with a new backup").click()
+    expect(card.get_by_role("status")).to_contain_text("Backed up 0 conversation keys")
+    assert rest.call(alice, "GET", "/key-backup")["backup"]["version"] == version + 1
+    assert not shots.errors

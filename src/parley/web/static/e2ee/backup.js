@@ -27,8 +27,14 @@ export async function unseal(passphrase, blob) {
   if (outer?.v !== 1 || outer.kdf !== "pbkdf2-sha256" || !Number.isSafeInteger(outer.iterations)) {
     throw new DecryptionError("unknown backup format");
   }
-  const key = await pbkdf2(passphrase, b64decode(outer.salt), outer.iterations);
-  const body = await aesGcmDecrypt(key, b64decode(outer.nonce), b64decode(outer.ciphertext), AAD);
+  let body;
+  try {
+    const key = await pbkdf2(passphrase, b64decode(outer.salt), outer.iterations);
+    body = await aesGcmDecrypt(key, b64decode(outer.nonce), b64decode(outer.ciphertext), AAD);
+  } catch (error) {
+    // Bad base64, a zero or huge count, a wrong passphrase: all "this does not open".
+    throw error instanceof DecryptionError ? error : new DecryptionError("not a key backup");
+  }
   return JSON.parse(fromUtf8(body));
 }
 
