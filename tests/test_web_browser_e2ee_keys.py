@@ -347,7 +347,8 @@ def test_restoring_without_a_backup_or_from_a_broken_one_says_so(shots: Browser,
     version = 0
     broken = '{"v": 1, "kdf": "pbkdf2-sha256", "iterations": 0, "salt": "A+/=", "nonce": "", "ciphertext": ""}'
     for junk in ("not json at all ☃", '{"v": 2, "kdf": "scrypt"}', '{"v": 1, "kdf": "pbkdf2-sha256"}', broken):
-        version = rest.call(alice, "PUT", "/key-backup", json={"data": junk, "if_version": version})["backup"]["version"]
+        put = rest.call(alice, "PUT", "/key-backup", json={"data": junk, "if_version": version})
+        version = put["backup"]["version"]
         card.get_by_role("button", name="Restore keys").click()
         expect(card.get_by_role("alert")).to_contain_text("That passphrase does not open your key backup")
         card.get_by_role("alert").evaluate("(el) => { el.textContent = ''; }")
