@@ -244,6 +244,10 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     assert [a["name"] for a in answer["e2ee_attachments"]] == ["timetable.png"]
     assert seen[2]["deleted"] and not seen[2].get("ciphertext")
 
+    # The server's quote of an encrypted message has no text: the browser decrypts it.
+    stored = next(m for m in rest.history(alice, dm["id"]) if m["id"] == answer["id"])
+    assert stored["reply_to"]["id"] == asked["id"] and stored["reply_to"]["content"] == ""
+
     # Reloaded: the history, the quote and the file are decrypted again from IndexedDB.
     page.reload()
     browser_device(page)
@@ -253,3 +257,31 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-attachments-light-desktop.png").write_bytes(page.screenshot())
     assert not shots.errors
+
+
+def test_a_reply_quotes_an_encrypted_message_that_is_not_loaded(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("e3i", "Ann"), rest.user("e3j", "Ben Sdk")
+    state = tmp_path / "bob"
+    dm = open_dm(web_server, bob, alice, state)
+    page = open_as(shots, alice, f"/c/{dm['id']}")
+    browser_device(page)
+
+    async def send(client: ParleyClient) -> None:
+        question = await client.send_message(dm["id"], "the question from long ago")
+        for i in range(55):  # more than a page: the question is not loaded at the end
+            await client.send_message(dm["id"], f"filler {i}")
+        await client.send_message(dm["id"], "the late answer", reply_to_id=question["id"])
+
+    in_sdk(web_server, bob, state, send)
+    page.reload()
+    browser_device(page)
+    # Opened at the first unread; the latest page holds the answer but not the question.
+    page.get_by_role("button", name="Jump to latest").click()
+    message(page, "the late answer").wait_for()
+    reply = page.locator(".msg", has_text="the late answer")
+    expect(reply.locator(".msg-quote-text")).to_have_text("the question from long ago")
+    assert message(page, "the question from long ago").count() == 0  # quoted, not loaded
+    assert not shots.errors
+
