@@ -461,7 +461,7 @@ def _senders_who_may_write(
             (row.blocker_id, row.blocked_id)
             for row in conn.execute(_BLOCKS_AMONG, {"people": list(people)})
         }
-        for cid in pairs:
+        for cid in pairs if blocking else ():
             if any(a in current[cid] and b in current[cid] for a, b in blocking):
                 for i in by_conversation[cid]:
                     if batch[i].sender_id in allowed[cid]:

@@ -16,6 +16,7 @@ run inside the caller's transaction like any other statement.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,13 +36,20 @@ def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[Mapping
         conn.execute(statement, list(rows))
         return
     sql, names, processors = _plan(statement, dialect, tuple(rows[0]))
-    values = [
-        tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip((row[name] for name in names), processors, strict=True)
-        )
-        for row in rows
-    ]
+    pick = operator.itemgetter(*names)
+    # Only the columns whose type converts (datetimes, booleans) are touched one by one.
+    converted = [(index, process) for index, process in enumerate(processors) if process is not None]
+    values: list[Sequence[Any]] = []
+    for row in rows:
+        picked = pick(row)
+        if len(names) == 1:
+            picked = (picked,)
+        if converted:
+            picked = list(picked)
+            for index, process in converted:
+                if picked[index] is not None:
+                    picked[index] = process(picked[index])
+        values.append(picked)
     driver = conn.connection.dbapi_connection
     assert driver is not None, "a connection inside a transaction has its driver connection"
     cursor = driver.cursor()
