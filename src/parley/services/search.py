@@ -11,8 +11,10 @@ Guarantees:
 - Results come only from conversations the caller is a member of now — never tombstones,
   never system messages. A filter naming a conversation the caller is not in finds nothing;
   it is not an error, so it says nothing about whether that conversation exists.
-- The indexes change in the transaction that writes the message: once an edit is
-  acknowledged, the message is found by its new text and no longer by its old.
+- A search sees every message acknowledged before it began: new text is indexed in
+  batches after the commit (``search_indexer``, migration 0017), and a search first indexes
+  whatever still waits. An edit or delete forgets the old text in its own transaction:
+  once acknowledged, the message is no longer found by its old text.
 - Ranking: relevance, then recency. Messages matching every term as whole words come first,
   ordered by the database's own relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL); then
   partial matches (substrings, short CJK) newest first. Ties: newest first.
@@ -55,6 +57,7 @@ from parley.errors import ValidationFailed
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
+from parley.services.search_indexer import SearchIndexer
 from parley.services.search_query import (
     LIKE_ESCAPE,
     Position,
@@ -91,6 +94,9 @@ _name_docs = table("attachment_search", column("doc_id"), column("message_id"))
 # PostgreSQL: the text search configuration and the stored vector of migration 0002.
 _TS_CONFIG: ColumnElement[Any] = literal_column("'parley_search'")
 _VECTOR: ColumnElement[Any] = literal_column("messages.search_vector")
+# Both GIN indexes cover indexed rows only (migration 0017): every condition that should use
+# one says so (for ``@@`` the planner infers it; ILIKE needs it spelled out).
+_INDEXED: ColumnElement[bool] = _VECTOR.isnot(None)
 _RANK_NORMALISATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 # The indexed expression of migration 0007 (file names: ".", "_" and "-" read as spaces).
 # Literal constants, as in the index definition: bound parameters would not match it.
@@ -121,9 +127,14 @@ class _Plan:
 
 
 class Search:
-    def __init__(self, db: Database, urls: AttachmentUrls | None) -> None:
+    def __init__(
+        self, db: Database, urls: AttachmentUrls | None, indexer: SearchIndexer | None = None
+    ) -> None:
         self._db = db
         self._urls = urls  # signs the hits' attachment URLs
+        # Indexes what still waits before each search, so none misses an acknowledged
+        # message (None: the caller keeps the index current itself, as the benchmarks do).
+        self._indexer = indexer
 
     async def search(
         self,
@@ -161,6 +172,8 @@ class Search:
             _sqlite_plan(query.terms) if self._db.is_sqlite else _postgres_plan(query.terms)
         )
         statement = _statement(plan, user_id, filters, position, limit + 1)
+        if self._indexer is not None:
+            await self._indexer.catch_up()
         async with self._db.read_replica() as conn:
             if not self._db.is_sqlite:
                 # The best plan depends on the values (how common a word is, how many
@@ -256,7 +269,8 @@ def _postgres_plan(terms: Sequence[Term]) -> _Plan:
             name_matches.append(_NAME_VECTOR.bool_op("@@")(queries[-1]))
         if term.substring:
             alternatives.extend(
-                messages.c.content.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
+                and_(_INDEXED, messages.c.content.ilike(p, escape=LIKE_ESCAPE))
+                for p in like_patterns(term)
             )
             if term.trigram:
                 name_matches.extend(
