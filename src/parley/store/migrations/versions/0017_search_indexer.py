@@ -111,6 +111,12 @@ POSTGRES_UPGRADE = [
     # Tombstones kept an empty vector; NULL is what "not indexed" means from here.
     "UPDATE messages SET search_vector = NULL WHERE NOT (kind = 'text' AND deleted_at IS NULL)",
     f"CREATE INDEX ix_messages_search_pending ON messages (created_at) WHERE {_PENDING}",
+    # Indexed messages newest first: a common word's ranking window is found by walking
+    # this (parley.services.search), not by reading every match.
+    """
+    CREATE INDEX ix_messages_search_recent ON messages (created_at, id)
+        WHERE search_vector IS NOT NULL
+    """,
     "DROP INDEX IF EXISTS ix_messages_search_words",
     "DROP INDEX IF EXISTS ix_messages_search_trigrams",
     """
@@ -142,6 +148,7 @@ POSTGRES_DOWNGRADE = [
     "DROP TRIGGER IF EXISTS messages_search_forget ON messages",
     "DROP FUNCTION IF EXISTS parley_search_forget()",
     "DROP INDEX IF EXISTS ix_messages_search_pending",
+    "DROP INDEX IF EXISTS ix_messages_search_recent",
     "DROP INDEX IF EXISTS ix_messages_search_trigrams",
     "DROP INDEX IF EXISTS ix_messages_search_words",
     "ALTER TABLE messages DROP COLUMN search_vector",
