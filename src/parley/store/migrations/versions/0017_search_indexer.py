@@ -112,10 +112,11 @@ POSTGRES_UPGRADE = [
     "UPDATE messages SET search_vector = NULL WHERE NOT (kind = 'text' AND deleted_at IS NULL)",
     f"CREATE INDEX ix_messages_search_pending ON messages (created_at) WHERE {_PENDING}",
     # Indexed messages newest first: a common word's ranking window is found by walking
-    # this (parley.services.search), not by reading every match.
+    # this (parley.services.search), not by reading every match. (Tombstones have no
+    # vector; the kind and deletion terms keep the word conditions from picking it.)
     """
     CREATE INDEX ix_messages_search_recent ON messages (created_at, id)
-        WHERE search_vector IS NOT NULL
+        WHERE search_vector IS NOT NULL AND kind = 'text' AND deleted_at IS NULL
     """,
     "DROP INDEX IF EXISTS ix_messages_search_words",
     "DROP INDEX IF EXISTS ix_messages_search_trigrams",
