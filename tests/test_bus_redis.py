@@ -216,6 +216,34 @@ async def test_notices_a_silent_redis(
         await stopped(bus)
 
 
+async def test_a_lagging_event_loop_is_not_a_silent_redis(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose own loop stalls past the dead-after time (a busy worker on a loaded
+    machine) has not lost Redis: its sessions are not closed for a gap, and envelopes
+    keep arriving."""
+    monkeypatch.setattr(redis_bus_module, "DEAD_AFTER_SECONDS", 0.8)
+    monkeypatch.setattr(redis_bus_module, "PING_INTERVAL_SECONDS", 0.2)
+    log = Recorder()
+    bus = await started(REDIS_URL, redis_prefix, log)
+    publisher = await started(REDIS_URL, redis_prefix)
+    try:
+        await bus.subscribe(conversation_topic("c1"))
+        await asyncio.sleep(0.3)  # a ping or two answered: the reader is in its polling loop
+        time.sleep(1.5)  # the whole loop stalls, past DEAD_AFTER_SECONDS
+        await publisher.publish(envelope(1))
+        await eventually(
+            lambda: asyncio.sleep(0, log.ids()), lambda ids: ids == ["e1"],
+            timeout=WAIT, what="delivery after the stall",
+        )
+        await asyncio.sleep(1.0)  # past another DEAD_AFTER_SECONDS of normal polling
+        assert bus.connected
+        assert bus.reconnects == 0
+        assert log.gaps == 0
+    finally:
+        await stopped(publisher, bus)
+
+
 async def test_a_node_started_without_redis_catches_up(tmp_path: Path) -> None:
     """Redis down at start: the node starts anyway, sessions subscribe (nothing to wait
     for), and once Redis answers the node subscribes and reports the gap — its sessions

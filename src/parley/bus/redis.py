@@ -18,7 +18,8 @@ How each guarantee of the contract (``tests/test_bus.py``) is kept:
   refuses is dropped, logged and counted (``parley_bus_publish_failures_total``). Clients
   close the gap by seq from the database.
 - **Redis going away.** The reader notices (a dropped socket, or no answer to its pings
-  within :data:`DEAD_AFTER_SECONDS`), reconnects with backoff and resubscribes every wanted
+  within :data:`DEAD_AFTER_SECONDS` of polls — its own event loop lagging is not Redis
+  going silent), reconnects with backoff and resubscribes every wanted
   channel. Envelopes published meanwhile are lost for this node, so once resubscribed it
   calls ``on_gap``: the gateway then has its sessions resume (DESIGN §2, "the seq exposes
   the gap").
@@ -400,11 +401,17 @@ class RedisBus:
         for start in range(0, len(channels), SUBSCRIBE_CHUNK):
             await pubsub.subscribe(*channels[start : start + SUBSCRIBE_CHUNK])
         last_heard = last_ping = time.monotonic()
+        # Polls that came back empty since Redis last said anything. Silence only counts
+        # while this node was listening: a loop that lags (a busy worker on a loaded
+        # machine) polls seldom, and a pong it had no turn to read is not Redis's silence —
+        # declaring Redis dead then would close every session (4011) for nothing.
+        empty_polls = 0
         while True:
             message = await pubsub.get_message(timeout=POLL_SECONDS)
             now = time.monotonic()
             if message is not None:
                 last_heard = now
+                empty_polls = 0
                 kind = message["type"]
                 if kind == "message":
                     self._receive(message["channel"], message["data"])
@@ -417,8 +424,10 @@ class RedisBus:
                         pending.discard(channel)
                         if not pending:
                             await self._resubscribed(had_references)
-            elif now - last_heard > DEAD_AFTER_SECONDS:
-                raise _Stalled(f"no answer from Redis for {now - last_heard:.1f}s")
+            else:
+                empty_polls += 1
+                if now - last_heard > DEAD_AFTER_SECONDS and empty_polls * POLL_SECONDS > DEAD_AFTER_SECONDS:
+                    raise _Stalled(f"no answer from Redis for {now - last_heard:.1f}s")
             if now - last_ping >= PING_INTERVAL_SECONDS:
                 last_ping = now
                 await pubsub.ping()
