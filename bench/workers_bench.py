@@ -43,9 +43,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -86,9 +88,34 @@ class WorkersServer(Server):
     """``parley serve --workers N``: uvicorn's supervisor and its N worker processes. CPU is
     summed over all of them (with one worker uvicorn serves in the supervisor's process)."""
 
+    # Each worker is a fresh interpreter importing Parley: on a loaded machine that alone
+    # took 18 s, and the supervisor starts the workers one after the other.
+    startup_timeout = 240.0
+
+    def __init__(self, count: int, *args: Any) -> None:
+        super().__init__(*args)
+        self.count = count
+
     def workers(self) -> list[int]:
         children = _children(self.pid)
         return children or [self.pid]
+
+    def start(self) -> WorkersServer:
+        """Started once *every* worker serves: the first one up answers ``/healthz`` and
+        would take every connection. A worker serves once its lifespan has started the bus,
+        so each one holding a connection to Redis is the sign."""
+        super().start()
+        redis_port = urlsplit(REDIS_URL).port or 6379
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            pids = self.workers() if self.count > 1 else [self.pid]
+            if len(pids) == self.count and all(
+                tcp_connections(pid, remote_port=redis_port) for pid in pids
+            ):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"{self.count} workers did not all start in time:\n{self.log()[-3000:]}")
 
     def sample(self) -> Sample:
         samples = [sample(pid) for pid in {self.pid, *_children(self.pid)}]
@@ -106,12 +133,19 @@ def _children(pid: int) -> list[int]:
             found += [int(p) for p in (task / "children").read_text().split()]
         except OSError:
             continue
-    return sorted(found)
+    # uvicorn's multiprocessing resource tracker is a child too; it holds no socket.
+    return sorted(p for p in found if "resource_tracker" not in _cmdline(p))
 
 
-def connections_per_worker(port: int, pids: list[int]) -> dict[int, int]:
-    """Established connections to ``port`` held by each of ``pids`` (from /proc/net/tcp*
-    and each process's socket descriptors)."""
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _established(*, local_port: int | None = None, remote_port: int | None = None) -> set[str]:
+    """Socket inodes of established TCP connections with that local or remote port."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -120,21 +154,35 @@ def connections_per_worker(port: int, pids: list[int]) -> dict[int, int]:
             continue
         for line in lines:
             fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
-                inodes.add(fields[9])
-    counts: dict[int, int] = {}
-    for pid in pids:
-        count = 0
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                link = os.readlink(fd)
-            except OSError:
+            if fields[3] != "01":  # 01: ESTABLISHED
                 continue
-            if link.startswith("socket:[") and link[8:-1] in inodes:
-                count += 1
-        counts[pid] = count
-    return counts
+            local = int(fields[1].rsplit(":", 1)[1], 16)
+            remote = int(fields[2].rsplit(":", 1)[1], 16)
+            if (local_port is None or local == local_port) and (remote_port is None or remote == remote_port):
+                inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
+
+
+def tcp_connections(pid: int, *, local_port: int | None = None, remote_port: int | None = None) -> int:
+    """Established TCP connections of ``pid`` with that local or remote port."""
+    return len(_socket_inodes(pid) & _established(local_port=local_port, remote_port=remote_port))
+
+
+def connections_per_worker(port: int, pids: list[int]) -> dict[int, int]:
+    """Client connections to ``port`` held by each of ``pids``."""
+    return {pid: tcp_connections(pid, local_port=port) for pid in pids}
 
 
 @dataclass
@@ -163,7 +211,7 @@ async def open_workers_stand(
         PARLEY_REDIS_KEY_PREFIX=f"parley-bench-workers{workers}-{os.getpid()}",
         PARLEY_WORKERS=str(workers),
     )
-    server = WorkersServer(base.name, base.argv, base.port, base.env, base.workdir, None)
+    server = WorkersServer(workers, base.name, base.argv, base.port, base.env, base.workdir, None)
     await asyncio.to_thread(server.start)
     try:
         target = ParleyTarget(server, f"w{workers}_")
