@@ -74,7 +74,7 @@ class Plan:
 
 
 PLANS = {
-    "smoke": Plan(repeats=1, probe_seconds=1.0, warmup=0.3, max_window=3.0, settle=1.0),
+    "smoke": Plan(repeats=1, probe_seconds=2.0, warmup=0.3, max_window=6.0, settle=1.0),
     "short": Plan(repeats=3, probe_seconds=2.0, warmup=0.5, max_window=4.0, settle=1.0),
     "full": Plan(repeats=3, probe_seconds=4.0, warmup=1.0, max_window=8.0, settle=2.0),
 }
