@@ -114,6 +114,8 @@ def pin_self(cores: list[int] | None) -> None:
 class Server:
     """A server child process on a loopback port: started, sampled, stopped."""
 
+    startup_timeout = STARTUP_TIMEOUT_SECONDS
+
     def __init__(
         self,
         name: str,
@@ -145,7 +147,7 @@ class Server:
             self.process = subprocess.Popen(
                 self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.log()[-3000:]}")

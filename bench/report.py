@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workers_report import workers_headline, workers_tables, workers_target
+
 # DESIGN §4 and issue #9.
 TARGET_RATIO = 0.60
 TARGET_P99_MS = 50.0
@@ -304,6 +306,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"idle CPU {100 * conn['idle_cpu']:.1f} %",
             "met" if count >= TARGET_CONNECTIONS else f"not measured at {TARGET_CONNECTIONS:,} in this mode",
         ))
+    verdicts += workers_target(result.get("workers"))
     storm = parley.get("storm")
     if storm:
         seconds = storm["all_resumed_s"]
@@ -367,6 +370,7 @@ def headline(result: dict[str, Any]) -> list[str]:
                 f"| p99 ms at {step['rate']:g} msgs/s to a group of 100: across Redis vs same node "
                 f"| {_ms(b['p99_ms'])} | {_ms(a['p99_ms'])} (same node) | {b['p99_ms'] / a['p99_ms']:.2f} |"
             )
+    lines += workers_headline(result.get("workers"))
     for run in result.get("group_commit", []):
         lines.append(
             f"| group commit on {run['database']} (vs one transaction per message) "
@@ -401,6 +405,7 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
         out += fanout_tables(gateway["fanout"]) + [""]
     out += closed_loop_tables(result)
     out += multinode_tables(gateway.get("multinode"))
+    out += workers_tables(result.get("workers"))
     out += connection_tables(gateway)
     out += history_tables(result.get("history", []))
     out += group_commit_tables(result.get("group_commit", []))

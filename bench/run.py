@@ -14,14 +14,17 @@ the same machine):
 5. a second, independent closed-loop measurement of Parley (``closed_loop.py``: the
    ``websockets`` client, N senders with k in flight, accepted messages counted from the
    acks and from the database) into a group of 100 and direct messages, reported beside
-   the fan-out probe.
+   the fan-out probe;
+6. (``full`` only) two worker processes against one on the same machine, PostgreSQL +
+   Redis (``workers_bench.py``): ratio two / one of deliveries/s for direct messages,
+   groups of 10 and a group of 100 — when PostgreSQL and Redis answer.
 
 Writes ``bench/results/<time>-<mode>.json``, prints the ratio table, appends a section to
 ``docs/benchmarks.md`` (command, commit, machine, tables) and redraws the plots in
 ``docs/benchmarks/``.
 
     python bench/run.py [--mode short|full] [--no-doc]
-                        [--skip gateway,history,group_commit,closed_loop]
+                        [--skip gateway,history,group_commit,closed_loop,workers]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import closed_loop  # noqa: E402
 import gateway_bench  # noqa: E402
 import history_bench  # noqa: E402
 import report  # noqa: E402
+import workers_bench  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOTS = ROOT / "docs" / "benchmarks"
@@ -141,7 +145,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["short", "full"], default="short")
     parser.add_argument("--no-doc", action="store_true", help="do not append to docs/benchmarks.md")
-    parser.add_argument("--skip", default="", help="comma-separated: gateway,history,group_commit,closed_loop")
+    parser.add_argument("--skip", default="", help="comma-separated: gateway,history,group_commit,closed_loop,workers")
     parser.add_argument("--processes", type=int, default=0)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -176,6 +180,12 @@ def main() -> int:
             senders, inflight, warmup, seconds = CLOSED_LOOP[args.mode]
             log(f"independent closed loop: {senders} senders × {inflight} in flight, group of 100 and direct messages")
             result["closed_loop"] = asyncio.run(closed_loop.run(["group100", "dm"], senders, inflight, warmup, seconds))
+        if "workers" not in skip and args.mode == "full":
+            if pg and workers_bench.redis_answers():
+                log("two workers against one: PostgreSQL + Redis, direct messages, groups of 10, a group of 100")
+                result["workers"] = asyncio.run(workers_bench.run("full", 2, ["dm", "10", "100"], 2, None))
+            else:
+                notes.append("Two workers against one: skipped — PostgreSQL or Redis does not answer.")
         if "history" not in skip:
             plan = HISTORY[args.mode]
             databases = [d for d in plan["databases"] if d == "sqlite" or pg]

@@ -99,6 +99,43 @@ async def test_redis_hears_only_the_first_and_last_reference(
         await stopped(bus)
 
 
+async def test_a_burst_into_one_conversation_crosses_as_one_redis_message(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """A group commit's messages into one conversation reach the other nodes in one Redis
+    message (one parse per node, not one per message), and arrive whole and in order —
+    interleaved with another topic's envelopes, which split the run."""
+    log = Recorder()
+    receiver = await started(REDIS_URL, redis_prefix, log)
+    publisher = await started(REDIS_URL, redis_prefix)
+    channel = f"{redis_prefix}:bus:{conversation_topic('c1')}".encode()
+    raw = redis_client.pubsub()
+    try:
+        await raw.subscribe(channel)
+        await receiver.subscribe(conversation_topic("c1"))
+        await receiver.subscribe(user_topic("u1"))
+        # No await yields in between: the publisher task finds all of them queued.
+        for number in range(50):
+            await publisher.publish(envelope(number))
+        await publisher.publish(envelope(50, conversation=None, users=("u1",)))
+        await publisher.publish(envelope(51))
+        expected = [f"e{n}" for n in range(52)]
+        await eventually(
+            lambda: asyncio.sleep(0, log.ids()), lambda ids: ids == expected,
+            timeout=WAIT, what="every envelope, in publish order",
+        )
+        messages = []
+        deadline = time.monotonic() + WAIT
+        while len(messages) < 2 and time.monotonic() < deadline:
+            message = await raw.get_message(timeout=0.1)
+            if message is not None and message["type"] == "message":
+                messages.append(message["data"])
+        assert [m.count(b"\n") + 1 for m in messages] == [50, 1]
+    finally:
+        await raw.aclose()
+        await stopped(publisher, receiver)
+
+
 async def test_a_handler_may_subscribe_while_envelopes_flow(redis_prefix: str) -> None:
     """The hub subscribes from inside delivery when a member joins; the confirmation it
     waits for is read by the same bus — delivery must not stall on it."""
@@ -214,6 +251,34 @@ async def test_notices_a_silent_redis(
         assert log.gaps == 1
     finally:
         await stopped(bus)
+
+
+async def test_a_lagging_event_loop_is_not_a_silent_redis(
+    redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose own loop stalls past the dead-after time (a busy worker on a loaded
+    machine) has not lost Redis: its sessions are not closed for a gap, and envelopes
+    keep arriving."""
+    monkeypatch.setattr(redis_bus_module, "DEAD_AFTER_SECONDS", 0.8)
+    monkeypatch.setattr(redis_bus_module, "PING_INTERVAL_SECONDS", 0.2)
+    log = Recorder()
+    bus = await started(REDIS_URL, redis_prefix, log)
+    publisher = await started(REDIS_URL, redis_prefix)
+    try:
+        await bus.subscribe(conversation_topic("c1"))
+        await asyncio.sleep(0.3)  # a ping or two answered: the reader is in its polling loop
+        time.sleep(1.5)  # the whole loop stalls, past DEAD_AFTER_SECONDS
+        await publisher.publish(envelope(1))
+        await eventually(
+            lambda: asyncio.sleep(0, log.ids()), lambda ids: ids == ["e1"],
+            timeout=WAIT, what="delivery after the stall",
+        )
+        await asyncio.sleep(1.0)  # past another DEAD_AFTER_SECONDS of normal polling
+        assert bus.connected
+        assert bus.reconnects == 0
+        assert log.gaps == 0
+    finally:
+        await stopped(publisher, bus)
 
 
 async def test_a_node_started_without_redis_catches_up(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ How each guarantee of the contract (``tests/contract/test_bus.py``) is kept:
   envelopes to its local sessions at once, in :meth:`RedisBus.publish` (as the in-process
   bus does), and drops them when Redis echoes them back (each message names its node).
 - **Publisher order.** One publisher task sends envelopes in the order ``publish`` was
-  called, pipelined on one connection; Redis delivers one connection's publishes in order,
-  and one reader task hands them to the handler in that order.
+  called, pipelined on one connection (consecutive envelopes with the same topics share one
+  Redis message: the reader parses a burst into one conversation once); Redis delivers one
+  connection's publishes in order, and one reader task hands them to the handler in that order.
 - **Reference-counted subscriptions.** Redis hears SUBSCRIBE on the first reference and
   UNSUBSCRIBE on the last. ``subscribe`` returns once Redis has confirmed the channel, so
   whatever is published after it returns reaches this node — the hub relies on this when
@@ -18,7 +19,8 @@ How each guarantee of the contract (``tests/contract/test_bus.py``) is kept:
   refuses is dropped, logged and counted (``parley_bus_publish_failures_total``). Clients
   close the gap by seq from the database.
 - **Redis going away.** The reader notices (a dropped socket, or no answer to its pings
-  within :data:`DEAD_AFTER_SECONDS`), reconnects with backoff and resubscribes every wanted
+  within :data:`DEAD_AFTER_SECONDS` of polls — its own event loop lagging is not Redis
+  going silent), reconnects with backoff and resubscribes every wanted
   channel. Envelopes published meanwhile are lost for this node, so once resubscribed it
   calls ``on_gap``: the gateway then has its sessions resume (DESIGN §2, "the seq exposes
   the gap").
@@ -83,6 +85,9 @@ WARN_EVERY_SECONDS = 5.0
 CLOSE_DRAIN_SECONDS = 1.0
 
 SEPARATOR = b"|"
+# Between the envelopes of one Redis message: an encoded envelope is compact JSON, in which
+# a newline is always escaped.
+ENVELOPE_SEPARATOR = b"\n"
 
 
 def bus_client_options(retries: int = 1) -> dict[str, Any]:
@@ -318,9 +323,9 @@ class RedisBus:
     async def _send(self, batch: list[tuple[Envelope, float]]) -> None:
         pipe = self._client.pipeline(transaction=False)
         try:
-            for envelope, _ in batch:
-                data = self._node + SEPARATOR + envelope.encode()
-                for topic in topics_of(envelope):
+            for topics, bodies in _runs(batch):
+                data = self._node + SEPARATOR + ENVELOPE_SEPARATOR.join(bodies)
+                for topic in topics:
                     if self._open_sharded is None:
                         pipe.publish(self._channel(topic), data)
                     else:
@@ -400,11 +405,17 @@ class RedisBus:
         for start in range(0, len(channels), SUBSCRIBE_CHUNK):
             await pubsub.subscribe(*channels[start : start + SUBSCRIBE_CHUNK])
         last_heard = last_ping = time.monotonic()
+        # Polls that came back empty since Redis last said anything. Silence only counts
+        # while this node was listening: a loop that lags (a busy worker on a loaded
+        # machine) polls seldom, and a pong it had no turn to read is not Redis's silence —
+        # declaring Redis dead then would close every session (4011) for nothing.
+        empty_polls = 0
         while True:
             message = await pubsub.get_message(timeout=POLL_SECONDS)
             now = time.monotonic()
             if message is not None:
                 last_heard = now
+                empty_polls = 0
                 kind = message["type"]
                 if kind == "message":
                     self._receive(message["channel"], message["data"])
@@ -417,8 +428,10 @@ class RedisBus:
                         pending.discard(channel)
                         if not pending:
                             await self._resubscribed(had_references)
-            elif now - last_heard > DEAD_AFTER_SECONDS:
-                raise _Stalled(f"no answer from Redis for {now - last_heard:.1f}s")
+            else:
+                empty_polls += 1
+                if now - last_heard > DEAD_AFTER_SECONDS and empty_polls * POLL_SECONDS > DEAD_AFTER_SECONDS:
+                    raise _Stalled(f"no answer from Redis for {now - last_heard:.1f}s")
             if now - last_ping >= PING_INTERVAL_SECONDS:
                 last_ping = now
                 await pubsub.ping()
@@ -452,22 +465,23 @@ class RedisBus:
     def _receive(self, channel: bytes, data: bytes) -> None:
         node, separator, body = data.partition(SEPARATOR)
         if not separator or node == self._node:
-            return  # our own envelope: delivered locally when it was published
+            return  # our own envelopes: delivered locally when they were published
         topic = channel[len(self._prefix) :].decode()
         if self._references.get(topic, 0) <= 0:
             return  # unsubscribed while it was in flight
-        try:
-            envelope = Envelope.decode(body)
-        except (ValueError, KeyError, TypeError):
-            log.error("undecodable bus message dropped", extra={"channel": channel.decode()})
-            return
-        if len(envelope.user_ids) + (envelope.conversation_id is not None) > 1:
-            if envelope.id in self._recent:
-                return  # the copy from another of its topics
-            self._recent[envelope.id] = None
-            if len(self._recent) > RECENT_IDS:
-                self._recent.popitem(last=False)
-        self._inbox.put_nowait(envelope)
+        for line in body.split(ENVELOPE_SEPARATOR):
+            try:
+                envelope = Envelope.decode(line)
+            except (ValueError, KeyError, TypeError):
+                log.error("undecodable bus message dropped", extra={"channel": channel.decode()})
+                continue
+            if len(envelope.user_ids) + (envelope.conversation_id is not None) > 1:
+                if envelope.id in self._recent:
+                    continue  # the copy from another of its topics
+                self._recent[envelope.id] = None
+                if len(self._recent) > RECENT_IDS:
+                    self._recent.popitem(last=False)
+            self._inbox.put_nowait(envelope)
 
     async def _deliver_loop(self) -> None:
         # Separate from the reader: the handler may subscribe (a member joined), and the
@@ -506,3 +520,19 @@ class RedisBus:
         if force or last is None or now - last >= WARN_EVERY_SECONDS:
             self._last_warning[message] = now
             log.warning(message, extra={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _runs(batch: list[tuple[Envelope, float]]) -> list[tuple[list[str], list[bytes]]]:
+    """The batch as runs of consecutive envelopes with the same topics, each run one Redis
+    message per topic: a group commit's messages into one conversation cross to the other
+    nodes as one message, which each reader parses once (redis-py's pub/sub read costs far
+    more per message than decoding an envelope). Only *consecutive* envelopes are joined,
+    so every subscriber still receives them in publish order, across topics too."""
+    runs: list[tuple[list[str], list[bytes]]] = []
+    for envelope, _ in batch:
+        topics = topics_of(envelope)
+        if runs and runs[-1][0] == topics:
+            runs[-1][1].append(envelope.encode())
+        else:
+            runs.append((topics, [envelope.encode()]))
+    return runs
