@@ -211,6 +211,7 @@ def main() -> int:
         timeout_graceful_shutdown=10,
         ws_max_size=1_048_576,
         ws_per_message_deflate=args.compression,
+        ws_ping_interval=None,  # as parley serve: the gateway heartbeat finds dead peers
     )
     return 0
 

@@ -47,10 +47,14 @@ async def connections_and_storm(
         await asyncio.sleep(1.0)
         points = [(0, server.sample().rss_bytes)]
         connect_seconds = 0.0
+        connect_cpu = 0.0  # server CPU-seconds spent in the connect chunks (a loaded machine
+        # stretches the seconds, not the CPU each connect + identify costs)
         chunks = 4
         for chunk in range(chunks):
             share = keyed[chunk * total // chunks : (chunk + 1) * total // chunks]
+            before_chunk = server.sample()
             outcome = await load.connect(share, concurrency=128, timeout=60)
+            connect_cpu += server.sample().cpu_seconds - before_chunk.cpu_seconds
             connect_seconds += outcome["seconds"]
             if outcome["failed"]:
                 log(f"{kind}: {outcome['failed']} connections failed ({outcome['last_error']})")
@@ -68,6 +72,7 @@ async def connections_and_storm(
                 "rss_points_mb": [(n, round(b / 2**20, 2)) for n, b in points],
                 "rss_per_connection_kb": round((rss - points[0][1]) / max(count, 1) / 1024, 1),
                 "connect_per_s": round(count / connect_seconds, 1) if connect_seconds else None,
+                "connect_cpu_ms": round(connect_cpu / max(count, 1) * 1000, 3),
                 "idle_cpu": round(cpu_share(before, after), 4),
                 "idle_seconds": mode.idle_seconds,
                 "pongs": sum(r["pongs"] for r in idle),

@@ -8,6 +8,7 @@ started on 127.0.0.1 only, with a deadline, and killed by the harness when it is
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -48,9 +49,22 @@ PARLEY_BENCH_ENV = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port: any, or one in ``BENCH_PORTS`` (``first-last``) on a machine
+    where each user of it keeps to a range of its own."""
+    span = os.environ.get("BENCH_PORTS", "")
+    candidates = [0]
+    if span:
+        first, _, last = span.partition("-")
+        candidates = list(range(int(first), int(last or first) + 1))
+        random.shuffle(candidates)  # two servers made before either binds get different ports
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError(f"no free port in BENCH_PORTS={span}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,15 +112,18 @@ def connection_tables(result: dict[str, Any]) -> list[str]:
         lines += [
             "#### Idle connections on one server process",
             "",
-            "| server | connections | RSS per connection | connect rate | idle CPU (heartbeats) | RSS at the end |",
-            "|---|---|---|---|---|---|",
+            "| server | connections | RSS per connection | connect rate | server CPU per connect "
+            "| idle CPU (heartbeats) | RSS at the end |",
+            "|---|---|---|---|---|---|---|",
         ]
         for kind, r in rows:
             c = r.get("connections")
             if c:
+                cpu = c.get("connect_cpu_ms")
                 lines.append(
                     f"| {kind} | {c['connections']:,} | {c['rss_per_connection_kb']:.1f} KB "
-                    f"| {_n(c['connect_per_s'])}/s | {100 * c['idle_cpu']:.1f} % of a core "
+                    f"| {_n(c['connect_per_s'])}/s | {'' if cpu is None else f'{cpu:.2f} ms'} "
+                    f"| {100 * c['idle_cpu']:.1f} % of a core "
                     f"| {c['rss_points_mb'][-1][1]:.0f} MB |"
                 )
         lines.append("")
@@ -357,6 +360,12 @@ def headline(result: dict[str, Any]) -> list[str]:
             f"| connect + identify rate | {_n(pc['connect_per_s'])}/s | {_n(fc['connect_per_s'])}/s "
             f"| {pc['connect_per_s'] / fc['connect_per_s']:.2f} |"
         )
+        if pc.get("connect_cpu_ms") and fc.get("connect_cpu_ms"):
+            # The same, per server CPU-second: what a loaded machine does not move.
+            lines.append(
+                f"| connect + identify per server CPU-second | {1000 / pc['connect_cpu_ms']:,.0f}/s "
+                f"| {1000 / fc['connect_cpu_ms']:,.0f}/s | {fc['connect_cpu_ms'] / pc['connect_cpu_ms']:.2f} |"
+            )
     if p.get("storm") and f.get("storm") and p["storm"]["all_resumed_s"] and f["storm"]["all_resumed_s"]:
         ps, fs = p["storm"], f["storm"]
         lines.append(

@@ -115,10 +115,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         # Path and query parameters of every API route are checked for NUL and unpaired
         # surrogates before anything else sees them (bodies: RequestModel).
         app.include_router(router, dependencies=[Depends(check_request_text)])
-    app.include_router(gateway_endpoint.router)  # /ws
     app.include_router(web.router)  # last: the web client's pages and files
 
-    # Outermost last: observe → security headers → CORS → body limit → routes.
+    # Outermost last: /ws → observe → security headers → CORS → body limit → routes.
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_body_bytes,
@@ -139,6 +138,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         )
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(RequestObserver, metrics=container.metrics, access_log=settings.access_log)
+    # Outside all of it: /ws (gateway_endpoint explains why it is not a route).
+    app.add_middleware(gateway_endpoint.GatewayEntry)
     return app
 
 

@@ -65,6 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         ws_max_size=1_048_576,
         ws_per_message_deflate=settings.gateway_compression,
+        # No protocol-level keepalive: the gateway's own heartbeat (clients ping, a silent
+        # socket is closed with 4010) already finds dead peers, and uvicorn's would be a
+        # timer and a ping frame per connection every 20 s (500 wakeups/s at 10,000).
+        ws_ping_interval=None,
     )
     return 0
 

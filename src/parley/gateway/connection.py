@@ -6,9 +6,9 @@
             │                            │                   │
             └────────────── close(code) ─┴───────────────────┴──▶ CLOSING ──▶ CLOSED
 
-Two tasks per connection: the **reader** turns frames into typed commands (through
-``protocol``) and results back into frames (handlers never touch the socket); the
-**writer** drains the bounded :class:`~parley.gateway.outbox.Outbox`. Deadlines — identify
+The **reader** task turns frames into typed commands (through ``protocol``) and results
+back into frames (handlers never touch the socket); a **writer** task drains the bounded
+:class:`~parley.gateway.outbox.Outbox`, only while it holds something to write. Deadlines — identify
 (4003), heartbeat (4010), the access token's expiry (4002: a session logged out elsewhere
 loses its socket within one token lifetime) — are checked by the node's sweeper through
 :meth:`Connection.check_deadlines`. Calls are handled in arrival order and answered in that
@@ -29,7 +29,7 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -124,8 +124,12 @@ class Host(Protocol):
     presence: Presence
     reads: RealtimeReads
 
-    async def authenticate(self, token: str) -> Principal:
-        """The identify token's user and session, or ``AuthenticationFailed``."""
+    async def identify(
+        self, token: str, claim: Callable[[Principal], Awaitable[None]]
+    ) -> tuple[Principal, list[str]]:
+        """The identify token's user and session and the conversations they are in, or
+        ``AuthenticationFailed``; ``claim`` runs once the token names them, before the
+        conversations are read (see ``Auth.identify``)."""
         ...
 
     def unavailable(self, error: BaseException) -> ParleyError | None:
@@ -150,6 +154,14 @@ class ConnectionState(enum.Enum):
 
 
 class Connection:
+    # One per socket, ten thousand per node: no per-instance dict.
+    __slots__ = (
+        "_socket", "_node", "_limits", "_connection_id", "_user_id", "session_id", "state",
+        "close_code", "_outbox", "_opened", "_last_heard", "_token_deadline", "_handling",
+        "_unanswered", "_last_answer", "_answering", "_strikes", "_frames", "_present",
+        "_was_ready", "_reader", "_closing", "_grace_timer", "frames_in", "holds_slot",
+    )
+
     def __init__(self, socket: Socket, node: Host, connection_id: str) -> None:
         self._socket = socket
         self._node = node
@@ -166,7 +178,7 @@ class Connection:
         self._handling = False  # the reader is inside a frame
         self._unanswered = 0  # pipelined calls queued and not yet answered
         self._last_answer: asyncio.Task[None] | None = None  # answers go out in this chain
-        self._answering: set[asyncio.Task[None]] = set()
+        self._answering: set[asyncio.Task[None]] | None = None  # made on the first call
         self._strikes = 0
         self._frames = TokenBucket(self._limits.frame_rate, self._opened)
         self._present = False
@@ -239,12 +251,12 @@ class Connection:
     # --- the connection's life
 
     async def run(self) -> None:
-        writer = asyncio.create_task(self._outbox.drain(self._socket), name="gateway-writer")
+        finished = self._outbox.start(self._socket)
         reader = self._reader = asyncio.create_task(self._read(), name="gateway-reader")
         try:
-            # The reader ends when the peer leaves or close() stops it; the writer when
-            # the close frame is out or the socket failed.
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            # The reader ends when the peer leaves or close() stops it; the outbox finishes
+            # when the close frame is out or the socket failed.
+            await asyncio.wait({reader, finished}, return_when=asyncio.FIRST_COMPLETED)
             if not reader.done():
                 # The socket failed under a call: let the call finish (it may be committing).
                 if self._busy:
@@ -254,11 +266,15 @@ class Connection:
                 # The peer left, or the socket failed: there is nobody to say goodbye to.
                 self.state = ConnectionState.CLOSING
                 self._outbox.abandon()
-            await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait({finished}, timeout=CLOSE_TIMEOUT_SECONDS)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
-            tasks = (reader, writer, *self._answering)
+            self._outbox.cancel()
+            writing = self._outbox.writing
+            tasks = [reader, *(self._answering or ())]
+            if writing is not None:
+                tasks.append(writing)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -407,6 +423,8 @@ class Connection:
         self._unanswered += 1
         task = asyncio.create_task(self._answer_after(previous, ref, method, outcome), name="gateway-answer")
         self._last_answer = task
+        if self._answering is None:
+            self._answering = set()
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
@@ -462,35 +480,37 @@ class Connection:
 
     async def _identify(self, frame: IdentifyFrame) -> None:
         self.state = ConnectionState.IDENTIFYING
+        hub = self._node.hub
+
+        async def claim(principal: Principal) -> None:
+            # Counted here, with no await since the check: a burst of parallel identifies by
+            # one user admits exactly the cap.
+            if not self._node.claim_slot(principal.user_id):
+                raise TooManyConnections()
+            self.holds_slot = True
+            self._user_id = principal.user_id
+            self.session_id = principal.session_id
+            # Events are held from here until ready is queued, so ready always comes first.
+            self._outbox.hold()
+            # Subscribe before reading: whatever commits after the read that follows is
+            # pushed live, so ready's last_seq values are a position nothing is missed from.
+            await hub.attach(self)
+
         try:
-            principal = await self._node.authenticate(frame.token)
+            # The token checked and the conversations to subscribe to read in one hand-off.
+            _, conversation_ids = await self._node.identify(frame.token, claim)
         except TokenExpired as error:
-            self._reply_error(None, error)
-            self.close(CloseCode.TOKEN_EXPIRED, error.code)
+            self._refuse(error, CloseCode.TOKEN_EXPIRED)
             return
         except AuthenticationFailed as error:
-            self._reply_error(None, error)
-            self.close(CloseCode.AUTHENTICATION_FAILED, error.code)
+            self._refuse(error, CloseCode.AUTHENTICATION_FAILED)
             return
-        # Counted here, with no await since the check: a burst of parallel identifies by one
-        # user admits exactly the cap.
-        if not self._node.claim_slot(principal.user_id):
-            refused = TooManyConnections()
-            self._reply_error(None, refused)
-            self.close(CloseCode.TOO_MANY_CONNECTIONS, refused.code)
+        except TooManyConnections as refused:
+            self._refuse(refused, CloseCode.TOO_MANY_CONNECTIONS)
             return
-        self.holds_slot = True
-        self._user_id = principal.user_id
-        self.session_id = principal.session_id
         self._token_deadline = token_deadline(frame.token)
-        hub = self._node.hub
-        # Events are held from here until ready is queued, so ready always comes first.
-        self._outbox.hold()
-        # Subscribe before reading: whatever commits after the read below is pushed live,
-        # so ready's last_seq values are a position from which nothing is missed.
-        await hub.attach(self)
+        await hub.sync(self, conversation_ids)
         reads = self._node.reads
-        await hub.sync(self, await reads.member_conversation_ids(self._user_id))
         try:
             ready_reads = await reads.ready(self._user_id, self.session_id)
         except AuthenticationFailed as error:  # revoked while identifying
@@ -520,6 +540,13 @@ class Connection:
         self._outbox.release(encode(ReadyFrame(op="ready", data=ready)))
 
     # --- replies
+
+    def _refuse(self, error: ParleyError, code: int) -> None:
+        """Refuse identify: events held for ready are dropped (they were never this
+        socket's to see), the error goes out, then the close frame."""
+        self._outbox.drop_held()
+        self._reply_error(None, error)
+        self.close(code, error.code)
 
     def _send(self, frame: str) -> None:
         """Queue an answer. Unlike events (``push``), answers are still queued once closing

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from parley.bus.base import Envelope
 from parley.config import Settings
@@ -31,6 +32,7 @@ from parley.gateway.typing_indicators import TypingTracker
 from parley.ids import new_id
 from parley.security.ratelimit import Rate
 from parley.services.auth import Principal
+from parley.services.realtime_reads import member_conversation_ids_in
 from parley.wire.codes import CloseCode
 from parley.wire.events import EventType
 
@@ -90,7 +92,9 @@ class Gateway:
         )
         self.reads = services.reads
         self.handlers = Handlers(services, self.typing, self.presence)
-        self._connections: dict[Connection, asyncio.Event] = {}
+        # Each live connection, with the future go_away waits on for it (made only then:
+        # an idle connection should not hold an event of its own).
+        self._connections: dict[Connection, asyncio.Future[None] | None] = {}
         self.origins = OriginPolicy(
             settings.allowed_origins,
             public_url=settings.public_url,
@@ -129,15 +133,15 @@ class Gateway:
         """Stop accepting sessions and close every one with 1001 (calls in progress finish
         first, so what was committed is acknowledged)."""
         self._accepting = False
-        waiting = list(self._connections.items())
-        for connection, _ in waiting:
+        loop = asyncio.get_running_loop()
+        waiters: list[asyncio.Future[None]] = []
+        for connection, done in list(self._connections.items()):
+            if done is None:
+                done = self._connections[connection] = loop.create_future()
+            waiters.append(done)
             connection.close(CloseCode.GOING_AWAY, "server going away")
-        if waiting:
-            waiters = [asyncio.create_task(done.wait()) for _, done in waiting]
-            _, pending = await asyncio.wait(waiters, timeout=timeout)
-            for waiter in pending:
-                waiter.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        if waiters:
+            await asyncio.wait(waiters, timeout=timeout)
 
     async def resync(self) -> None:
         """The bus lost envelopes (Redis went away and came back): every session may have
@@ -189,19 +193,22 @@ class Gateway:
             await socket.close(CloseCode.GOING_AWAY, "server going away")
             return
         connection = Connection(socket, self, new_id())
-        done = asyncio.Event()
-        self._connections[connection] = done
+        self._connections[connection] = None
         try:
             await connection.run()
         finally:
-            self._connections.pop(connection, None)
+            done = self._connections.pop(connection, None)
             if connection.holds_slot:
                 self._release_slot(connection.user_id)
-            done.set()
+            if done is not None and not done.done():
+                done.set_result(None)
             self.metrics.closes.labels(str(connection.close_code or 1006)).inc()
 
-    async def authenticate(self, token: str) -> Principal:
-        return await self.services.auth.authenticate_any(token)  # an access token or a bot token
+    async def identify(
+        self, token: str, claim: Callable[[Principal], Awaitable[None]]
+    ) -> tuple[Principal, list[str]]:
+        # An access token or a bot token; then the conversation ids the hub subscribes to.
+        return await self.services.auth.identify(token, claim, member_conversation_ids_in)
 
     def unavailable(self, error: BaseException) -> ParleyError | None:
         return self.services.unavailable(error)

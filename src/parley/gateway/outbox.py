@@ -27,21 +27,38 @@ class FrameWriter(Protocol):
 
 
 class Outbox:
+    """Frames for one connection, and the writing of them.
+
+    No task waits on an empty queue: a writer task runs only while there is something to
+    write (frames, or the close frame) and ends when the queue is empty, so an idle
+    connection holds no writer task, no event and no future besides :attr:`finished`.
+    Frames are written in the order offered, by at most one writer task at a time.
+    """
+
+    # Ten thousand idle connections hold ten thousand of these: no per-instance dict.
+    __slots__ = (
+        "_limit", "_on_written", "_stamps", "_appended", "_taken", "_frames", "_held",
+        "_close", "_abandoned", "sent", "_writer", "_writing", "_finished",
+    )
+
     def __init__(self, limit: int, on_written: Callable[[float], None] | None = None) -> None:
         self._limit = limit
         # Delivery timing: (number of the frame in the queue's life, commit time) of stamped
         # frames; when the writer has written that frame it reports the seconds since.
+        # Made on the first stamp: most connections are never timed (a few per envelope).
         self._on_written = on_written
-        self._stamps: deque[tuple[int, float]] = deque()
+        self._stamps: deque[tuple[int, float]] | None = None
         self._appended = 0  # frames ever put in _frames
         self._taken = 0  # frames ever taken out of _frames (written or dropped)
         self._frames: deque[str] = deque()
         # While a connection identifies, events are held back so that ``ready`` goes first.
         self._held: list[str] | None = None
-        self._wakeup = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._abandoned = False
         self.sent = 0
+        self._writer: FrameWriter | None = None  # where frames go, once :meth:`start` said
+        self._writing: asyncio.Task[None] | None = None  # the writer task, while it runs
+        self._finished: asyncio.Future[None] | None = None
 
     @property
     def depth(self) -> int:
@@ -50,6 +67,19 @@ class Outbox:
     @property
     def closing(self) -> bool:
         return self._close is not None or self._abandoned
+
+    def start(self, writer: FrameWriter) -> asyncio.Future[None]:
+        """Write to ``writer`` from now on. The future resolves once the close frame is
+        out, the outbox is abandoned, or the socket failed: nothing more will be written."""
+        if self._finished is None:
+            self._writer = writer
+            self._finished = asyncio.get_running_loop().create_future()
+            self._kick()
+        return self._finished
+
+    async def drain(self, writer: FrameWriter) -> None:
+        """Write to ``writer`` until the close frame is out (or the socket failed)."""
+        await self.start(writer)
 
     def offer(self, frame: str) -> bool:
         """Queue ``frame``; False when the queue is full (the caller closes with 4009).
@@ -67,25 +97,31 @@ class Outbox:
             return False
         frames.append(frame)
         self._appended += 1
-        if len(frames) == 1:  # the writer only ever waits on an empty queue
-            self._wakeup.set()
+        if self._writing is None:  # a running writer picks the frame up itself
+            self._kick()
         return True
 
     def stamp(self, committed_at: float) -> None:
         """Time the frame offered last (not while held: ready's hold is not delivery)."""
         if self._on_written is None or self._held is not None or self.closing:
             return
+        if self._stamps is None:
+            self._stamps = deque()
         self._stamps.append((self._appended, committed_at))
 
     def _drop_all(self) -> None:
         self._taken += len(self._frames)
         self._frames.clear()
-        self._stamps.clear()
+        self._stamps = None
 
     def hold(self) -> None:
         """Keep offered frames back until :meth:`release`."""
         if self._held is None:
             self._held = []
+
+    def drop_held(self) -> None:
+        """Forget the held frames and hold no more (ready is not coming)."""
+        self._held = None
 
     def release(self, first: str) -> None:
         """Send ``first``, then everything held, then whatever comes next."""
@@ -95,7 +131,7 @@ class Outbox:
         self._frames.append(first)
         self._frames.extend(held)
         self._appended += 1 + len(held)
-        self._wakeup.set()
+        self._kick()
 
     def close(self, code: int, reason: str, *, discard: bool = False) -> None:
         """Send what is queued (or drop it, with ``discard``), then the close frame."""
@@ -107,38 +143,69 @@ class Outbox:
         if self._held is not None:
             # Held frames were never going to precede ready; ready is not coming now.
             self._held = None
-        self._wakeup.set()
+        self._kick()
 
     def abandon(self) -> None:
-        """The peer is gone: drop everything and stop the writer without a close frame."""
+        """The peer is gone: drop everything and stop writing without a close frame."""
         self._abandoned = True
         self._drop_all()
         self._held = None
-        self._wakeup.set()
+        self._kick()
 
-    async def drain(self, writer: FrameWriter) -> None:
-        """The writer task: send frames in order until closed. Returns when the close frame
-        is sent, the outbox is abandoned, or the socket fails."""
+    def _kick(self) -> None:
+        """Start the writer task if there is a writer, none runs, and work is waiting."""
+        if self._writing is not None or self._writer is None:
+            return
+        finished = self._finished
+        if finished is None or finished.done():
+            return
+        if self._abandoned:
+            finished.set_result(None)
+        elif self._frames or self._close is not None:
+            self._writing = asyncio.get_running_loop().create_task(
+                self._write(self._writer, finished), name="gateway-writer"
+            )
+
+    async def _write(self, writer: FrameWriter, finished: asyncio.Future[None]) -> None:
+        """Write until the queue is empty (then end: the next offer starts another), or the
+        close frame is out, or the socket failed."""
+        frames = self._frames
         try:
-            while True:
-                while self._frames and not self._abandoned:
-                    self._taken += 1
-                    await writer.send_text(self._frames.popleft())
-                    self.sent += 1
-                    stamps = self._stamps
-                    if stamps and stamps[0][0] <= self._taken:
-                        self._report(stamps)
-                if self._abandoned:
-                    return
-                if self._close is not None:
-                    await writer.close(*self._close)
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            while frames and not self._abandoned:
+                self._taken += 1
+                await writer.send_text(frames.popleft())
+                self.sent += 1
+                stamps = self._stamps
+                if stamps and stamps[0][0] <= self._taken:
+                    self._report(stamps)
+            if self._abandoned:
+                _resolve(finished)
+            elif self._close is not None:
+                await writer.close(*self._close)
+                _resolve(finished)
+        except asyncio.CancelledError:
+            _resolve(finished)
+            raise
         except Exception as exc:  # the socket went away under us: nothing left to write to
             log.debug("writer stopped", extra={"error": type(exc).__name__})
             self._abandoned = True
             self._drop_all()
+            _resolve(finished)
+        finally:
+            self._writing = None
+
+    def cancel(self) -> None:
+        """Stop writing at once (the connection is being torn down)."""
+        self._abandoned = True
+        if self._writing is not None:
+            self._writing.cancel()
+        elif self._finished is not None:
+            _resolve(self._finished)
+
+    @property
+    def writing(self) -> asyncio.Task[None] | None:
+        """The writer task while one runs (for the connection's teardown to await)."""
+        return self._writing
 
     def _report(self, stamps: deque[tuple[int, float]]) -> None:
         """Report the stamped frames written by now (the one just written, and any whose
@@ -148,3 +215,8 @@ class Outbox:
             number, committed_at = stamps.popleft()
             if number == taken and self._on_written is not None:
                 self._on_written(max(0.0, now - committed_at))
+
+
+def _resolve(finished: asyncio.Future[None]) -> None:
+    if not finished.done():
+        finished.set_result(None)

@@ -10,12 +10,12 @@ against it on use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
@@ -37,6 +37,8 @@ from parley.store.db import Database
 from parley.store.tables.accounts import refresh_tokens, sessions, users
 from parley.store.tables.integrations import bots
 from parley.wire.events import EventType
+
+T = TypeVar("T")
 
 # The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
 
@@ -177,6 +179,20 @@ class SessionTouches:
                 )
         finally:
             self._writer = None
+
+
+def _open_session_then(
+    conn: Connection, principal: Principal, read: Callable[[Connection, str], T]
+) -> tuple[datetime, T]:
+    """The session's ``last_used_at`` once it is known open and its user active (else
+    ``SessionRevoked``), and ``read(conn, user_id)`` in the same transaction."""
+    row = conn.execute(
+        _SESSION_STATE, {"session": principal.session_id, "user": principal.user_id}
+    ).first()
+    if row is None or row.revoked_at is not None or row.deactivated_at is not None:
+        raise SessionRevoked()
+    last_used_at: datetime = row.last_used_at
+    return last_used_at, read(conn, principal.user_id)
 
 
 class Auth:
@@ -396,6 +412,34 @@ class Auth:
         if now - row.last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(row.session_id, now)
         return Principal(user_id=row.user_id, session_id=row.session_id, is_bot=True)
+
+    async def identify(
+        self,
+        token: str,
+        claim: Callable[[Principal], Awaitable[None]],
+        read: Callable[[Connection, str], T],
+    ) -> tuple[Principal, T]:
+        """Authenticate a gateway ``identify`` (an access token or a bot token) and read
+        what it needs, with one database hand-off for an access token.
+
+        The token's signature names the user and session; ``claim`` runs next (the gateway
+        subscribes the socket to the user, so that what commits after the read below reaches
+        it); then one read transaction checks that the session is open and the user active,
+        as :meth:`authenticate` does, and runs ``read(conn, user_id)``. A bot token is found
+        by its hash, so it is checked first and read second, as before.
+        ``AuthenticationFailed`` (before or after ``claim``) when the token does not hold."""
+        if token.startswith(BOT_TOKEN_PREFIX):
+            principal = await self.authenticate_bot(token)
+            await claim(principal)
+            return principal, await self._db.read_sync(read, principal.user_id)
+        claims = self._signer.verify_access(token)
+        principal = Principal(user_id=claims.user_id, session_id=claims.session_id)
+        await claim(principal)
+        now = utcnow()
+        last_used_at, result = await self._db.read_sync(_open_session_then, principal, read)
+        if now - last_used_at > LAST_USED_RESOLUTION:
+            await self._touches.touch(claims.session_id, now)
+        return principal, result
 
     async def authenticate_any(self, token: str) -> Principal:
         """An access token or a bot token (the gateway's ``identify`` takes either)."""

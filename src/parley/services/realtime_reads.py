@@ -33,10 +33,11 @@ _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindpa
 
 
 async def member_conversation_ids(db: Database, user_id: str) -> list[str]:
-    return await db.read_sync(_member_conversation_ids, user_id)
+    return await db.read_sync(member_conversation_ids_in, user_id)
 
 
-def _member_conversation_ids(conn: Connection, user_id: str) -> list[str]:
+def member_conversation_ids_in(conn: Connection, user_id: str) -> list[str]:
+    """The same, in a transaction of the caller's (identify reads it with the session)."""
     return [row.conversation_id for row in conn.execute(_MEMBER_OF, {"user_id": user_id})]
 
 

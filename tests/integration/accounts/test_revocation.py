@@ -80,6 +80,10 @@ async def test_revoked_sessions_lose_their_sockets_at_once(
                 again = await RawSocket.open(server.base_url)
                 sockets.append(again)
                 await again.send({"op": "identify", "token": laptop["access_token"]})
+                # The refusal says why before the close, and nothing of the user's reaches
+                # the socket (identify subscribed to the user before its session was read).
+                refusal = await again.recv(PROMPTLY)
+                assert refusal["op"] == "error" and refusal["error"]["code"] == "SESSION_REVOKED"
                 assert await again.closed_with(PROMPTLY) == AUTHENTICATION_FAILED
             finally:
                 for socket in sockets:

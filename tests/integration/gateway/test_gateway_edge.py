@@ -204,3 +204,25 @@ async def test_the_outbox_times_exactly_the_stamped_frames() -> None:
     dropped.close(4009, "slow", discard=True)
     await dropped.drain(Writer())
     assert len(observed) == 1  # a dropped frame is never reported
+
+
+async def test_an_idle_outbox_holds_no_writer_task_and_bursts_keep_their_order() -> None:
+    outbox = Outbox(10)
+    writer = Writer()
+    finished = outbox.start(writer)
+    assert outbox.writing is None  # nothing to write: no task
+    outbox.offer("a")
+    outbox.offer("b")
+    assert outbox.writing is not None  # one task for the burst
+    for _ in range(100):  # a few loop turns: the writer never waits on a socket here
+        if outbox.writing is None:
+            break
+        await asyncio.sleep(0)
+    assert outbox.writing is None  # the queue ran dry: the task ended
+    assert writer.sent == ["a", "b"] and not finished.done()
+    outbox.offer("c")  # the next burst starts the next task
+    outbox.close(1000, "bye")
+    await asyncio.wait_for(finished, 5)
+    assert writer.sent == ["a", "b", "c", "close 1000"] and outbox.writing is None
+    assert outbox.offer("late")  # dropped once closing, never written
+    assert writer.sent[-1] == "close 1000"
