@@ -287,14 +287,18 @@ def _postgres_plan(terms: Sequence[Term], window: Window | None = None) -> _Plan
     window, the (created_at, id) range of ``ix_messages_search_recent``."""
     vector = _VECTOR
     queries: list[ColumnElement[Any]] = []
-    conditions: list[ColumnElement[bool]] = [_INDEXED]
+    in_window: list[ColumnElement[bool]] = []
     key = tuple_(messages.c.created_at, messages.c.id)
     if window is not None and window.below is not None:
         assert isinstance(window.below, tuple)
-        conditions.append(key < tuple_(*window.below))
+        in_window.append(key < tuple_(*window.below))
     if window is not None and window.down_to is not None:
         assert isinstance(window.down_to, tuple)
-        conditions.append(key >= tuple_(*window.down_to))
+        in_window.append(key >= tuple_(*window.down_to))
+    if in_window:
+        # What ix_messages_search_recent covers: the window is read through it.
+        in_window += [_INDEXED, messages.c.kind == "text", messages.c.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [_INDEXED, *in_window]
     for term in terms:
         alternatives: list[ColumnElement[bool]] = []
         if term.uses_words:
@@ -321,7 +325,7 @@ def _postgres_plan(terms: Sequence[Term], window: Window | None = None) -> _Plan
             # One IN over the ids found by either index: an OR with a subquery would stop
             # PostgreSQL from combining the text indexes (a BitmapOr) and read every message.
             # (Substrings too short for trigrams keep the plain OR and match text only.)
-            by_text = select(messages.c.id).where(or_(*alternatives))
+            by_text = select(messages.c.id).where(or_(*alternatives), *in_window)
             # Unsent uploads match too, with no message id: IN finds nothing for them.
             by_name = select(attachments.c.message_id).where(
                 attachments.c.deleted_at.is_(None), or_(*name_matches)
