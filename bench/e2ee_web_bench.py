@@ -27,8 +27,8 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SERVER_ENV  # noqa: E402
-from tests.server_process import ServerProcess  # noqa: E402
+from tests.support.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SERVER_ENV  # noqa: E402
+from tests.support.server_process import ServerProcess  # noqa: E402
 
 MEASURE = """async ([count]) => {
   const app = [...document.scripts].map((s) => s.src).find((s) => s.includes("/static/"));

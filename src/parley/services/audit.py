@@ -29,7 +29,7 @@ from parley.ids import new_id
 from parley.jobs.queue import Job, JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.store.db import Database
-from parley.store.tables import audit_log
+from parley.store.tables.administration import audit_log
 
 PRUNE_JOB = "audit.prune"
 PRUNE_EVERY_SECONDS = 24 * 3600

@@ -232,6 +232,22 @@ export class Sync {
     return entry;
   }
 
+  /**
+   * A reply in a thread (the thread panel): sent at once, not through the outbox (its pending
+   * state belongs to the panel, not to the conversation's timeline), and sealed like any
+   * other message when the conversation is encrypted. Resolves to the stored message.
+   */
+  sendThreadReply(conversationId, rootId, content, { attachments = [], broadcast = false } = {}) {
+    return this._deliver({
+      client_msg_id: newClientId(),
+      conversation_id: conversationId,
+      content,
+      attachment_ids: attachments.map((a) => a.id),
+      thread_root_id: rootId,
+      thread_broadcast: broadcast,
+    });
+  }
+
   retry(clientMsgId) {
     store.updatePending(clientMsgId, { state: "sending", error: null, retryAt: 0 });
     this._saveOutbox();
@@ -284,7 +300,7 @@ export class Sync {
 
   async _deliver(entry) {
     if (store.conversations.get(entry.conversation_id)?.encrypted) return this._deliverEncrypted(entry);
-    const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id };
+    const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     const files = entry.attachment_ids || [];
     if (this.gateway?.ready && !files.length) {
@@ -296,7 +312,7 @@ export class Sync {
         // No answer: the same client_msg_id over REST returns the message if it went in.
       }
     }
-    const body = { content: entry.content, client_msg_id: entry.client_msg_id };
+    const body = { content: entry.content, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.reply_to_id) body.reply_to_id = entry.reply_to_id;
     if (files.length) body.attachment_ids = files;
     return api.send(entry.conversation_id, body);
@@ -312,7 +328,7 @@ export class Sync {
       throw new Error("Attachments in encrypted conversations are not supported in the web client yet");
     }
     entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content);
-    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id };
+    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     let message = null;
     if (this.gateway?.ready) {
@@ -641,6 +657,11 @@ function presenceList(presence) {
   if (!presence) return [];
   if (Array.isArray(presence)) return presence.filter((p) => p?.user_id);
   return Object.entries(presence).map(([user_id, value]) => (typeof value === "string" ? { user_id, status: value } : { user_id, ...value }));
+}
+
+/** A thread reply's fields of message.send (none for a message in the conversation). */
+function threadFields(entry) {
+  return entry.thread_root_id ? { thread_root_id: entry.thread_root_id, thread_broadcast: Boolean(entry.thread_broadcast) } : {};
 }
 
 function newClientId() {

@@ -14,6 +14,7 @@ import { openVerify } from "./verify.js";
 import { GallerySection } from "./gallery.js";
 import { PinsSection } from "./pins.js";
 import { IntegrationsSection } from "./integrations.js";
+import { InviteLinksSection } from "./invite_links.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -180,13 +181,21 @@ export class DetailsPanel {
       admin ? h("div", { class: "details-sharing-actions" },
         h("button", { type: "button", class: "btn btn-small", onclick: () => this.copyInvite() }, icon("link", { size: 15 }), " Copy invite link"),
         h("button", { type: "button", class: "btn btn-small", onclick: () => this.setVisibility(isPublic ? "private" : "public") },
-          icon("globe", { size: 15 }), isPublic ? " Make private" : " Make public")) : null);
+          icon("globe", { size: 15 }), isPublic ? " Make private" : " Make public")) : null,
+      admin ? this.inviteLinksSection().el : null);
+  }
+
+  /** Kept across re-renders, as the webhooks section: its list loads once, and after changes. */
+  inviteLinksSection() {
+    this._inviteLinks ||= new InviteLinksSection(this.id);
+    return this._inviteLinks;
   }
 
   async copyInvite() {
     try {
       const invite = await api.createInvite(this.id);
       await copyText(invite.url);
+      this._inviteLinks?.load();
     } catch (error) {
       toast(error.message, { error: true });
     }
