@@ -385,3 +385,23 @@ def test_notifications_of_encrypted_messages_show_text_only_once_decrypted_here(
     rest.send(bob, dm["id"], "", ciphertext=sealed["ciphertext"], e2ee=forged)
     expect(shown).to_have_text(["Ben Sdk: the gate code is 4711", "Ben Sdk: New encrypted message"])
     assert not shots.errors
+
+
+def test_either_side_turns_on_encryption_in_a_direct_conversation(shots: Browser, rest: Rest) -> None:
+    alice, bob = rest.user("trk", "Ann Starter"), rest.user("trl", "Ben Other")
+    dm = rest.direct(alice, bob)  # Alice started it; Bob switches it on
+    page = open_as(shots, bob, f"/c/{dm['id']}")
+    browser_device(page)
+    dismiss_notification_card(page)
+    page.get_by_role("button", name="Show details of Ann Starter").click()
+    section = page.get_by_role("region", name="Encryption")
+    expect(section).to_contain_text("Not end-to-end encrypted")
+    section.get_by_role("button", name="Turn on encryption").click()
+    page.get_by_role("dialog", name="Turn on end-to-end encryption?").get_by_role(
+        "button", name="Turn on encryption"
+    ).click()
+    page.locator(".conv-header .conv-lock").wait_for()
+    # The details now show the pair's safety number, and the server has the switch.
+    expect(page.get_by_role("region", name="Encryption").get_by_label("Safety number")).to_have_text(NUMBER)
+    assert rest.call(alice, "GET", f"/conversations/{dm['id']}")["conversation"]["encrypted"] is True
+    assert not shots.errors
