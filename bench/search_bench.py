@@ -7,7 +7,12 @@ production); searches go through ``parley.services.search.Search``, as the API c
 for a user who is a member of a tenth of the conversations.
 
     python bench/search_bench.py [--database sqlite|postgres|both] [--sizes 10000,100000]
-                                 [--repeat 20]
+                                 [--repeat 20] [--keep DIR]
+
+``--keep DIR`` builds each database once and reuses it on later runs (a SQLite file in DIR,
+a PostgreSQL database ``parley_search_bench_keep_<size>``, and what the queries need in
+``DIR/<database>-<size>.json``): building 1M messages takes minutes. Drop the PostgreSQL
+database by hand when done.
 
 Prints a Markdown table per database (median and p95 in milliseconds, median ratio).
 """
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import random
 import statistics
@@ -29,9 +36,12 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import make_database, timed  # noqa: E402
+from databases import PG_ADMIN, make_database, timed  # noqa: E402
+
+from parley.config import normalise_database_url
 from parley.ids import new_id
 from parley.services.search import Search
+from parley.services.search_indexer import SearchIndexer
 from parley.store import migrate
 from parley.store.db import Database
 from parley.store.tables.accounts import users
@@ -57,10 +67,12 @@ def vocabulary(rng: random.Random) -> list[str]:
     return ordered
 
 
-def message_text(rng: random.Random, words: list[str], weights: list[float]) -> str:
+def message_text(rng: random.Random, words: list[str], cumulative: list[float]) -> str:
+    """``cumulative``: the words' cumulative weights (``choices`` would add up all 5,000
+    weights again for every message)."""
     if rng.random() < 0.05:
         return "".join(rng.choice(CJK) for _ in range(rng.randint(6, 20)))
-    return " ".join(rng.choices(words, weights, k=rng.randint(4, 20)))
+    return " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(4, 20)))
 
 
 
@@ -72,7 +84,7 @@ async def insert_rate(kind: str, revision: str, total: int, directory: Path) -> 
     db = Database(url, pool_size=2, sqlite_synchronous="NORMAL")
     try:
         await migrate.upgrade(db, revision)
-        data = await populate(db, total, random.Random(3), analyse=False)
+        data = await populate(db, total, random.Random(3), analyse=False, index=revision == "head")
         return float(data["insert_per_second"])
     finally:
         await db.dispose()
@@ -81,9 +93,11 @@ async def insert_rate(kind: str, revision: str, total: int, directory: Path) -> 
 
 
 async def populate(
-    db: Database, total: int, rng: random.Random, *, analyse: bool = True
+    db: Database, total: int, rng: random.Random, *, analyse: bool = True, index: bool = True
 ) -> dict[str, Any]:
-    """Users, conversations and ``total`` messages; returns what the queries need."""
+    """Users, conversations and ``total`` messages; returns what the queries need.
+
+    ``index``: the batched indexer (migration 0017) indexes them, and its time counts."""
     now = datetime.now(UTC)
     user_ids = [new_id() for _ in range(USERS)]
     conversation_ids = [new_id() for _ in range(CONVERSATIONS)]
@@ -118,7 +132,8 @@ async def populate(
                 })
         await conn.execute(members.insert(), rows)
     words = vocabulary(rng)
-    weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf: a few words are everywhere
+    # Zipf: a few words are everywhere.
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(words))))
     seqs = dict.fromkeys(conversation_ids, 0)
     start = now - timedelta(days=365)
     samples: list[str] = []
@@ -129,7 +144,7 @@ async def populate(
         for _ in range(min(INSERT_BATCH, total - inserted)):
             cid = rng.choice(conversation_ids)
             seqs[cid] += 1
-            content = message_text(rng, words, weights)
+            content = message_text(rng, words, cumulative)
             if len(samples) < 200:
                 samples.append(content)
             batch.append({
@@ -142,6 +157,8 @@ async def populate(
             inserted += 1
         async with db.transaction() as conn:
             await conn.execute(messages.insert(), batch)
+    if index:
+        await SearchIndexer(db).catch_up()
     elapsed = time.perf_counter() - began
     async with db.transaction() as conn:
         for cid, seq in seqs.items():
@@ -182,13 +199,40 @@ async def populate(
     }
 
 
-async def bench(kind: str, total: int, repeat: int, directory: Path) -> list[str]:
-    name = f"parley_search_bench_{total}_{os.getpid()}"
-    url, drop = await make_database(kind, directory, name)
+async def kept_database(
+    kind: str, total: int, keep: Path
+) -> tuple[Database, dict[str, Any]]:
+    """The database of ``--keep``: built on the first run, reused after."""
+    name = f"parley_search_bench_keep_{total}"
+    saved = keep / f"{kind}-{total}.json"
+    if saved.exists():
+        if kind == "sqlite":
+            url = normalise_database_url(f"sqlite:///{keep / (name + '.db')}")
+        else:
+            url = normalise_database_url(PG_ADMIN).rsplit("/", 1)[0] + f"/{name}"
+        db = Database(url, pool_size=4, sqlite_synchronous="NORMAL")
+        await migrate.upgrade(db)  # a schema change since the build applies to the kept data
+        return db, json.loads(saved.read_text())
+    url, _ = await make_database(kind, keep, name)
     db = Database(url, pool_size=4, sqlite_synchronous="NORMAL")
+    await migrate.upgrade(db)
+    data = await populate(db, total, random.Random(7))
+    saved.write_text(json.dumps(data))
+    return db, data
+
+
+async def bench(kind: str, total: int, repeat: int, directory: Path, keep: Path | None) -> list[str]:
+    drop = None
+    if keep is not None:
+        db, data = await kept_database(kind, total, keep)
+    else:
+        name = f"parley_search_bench_{total}_{os.getpid()}"
+        url, drop = await make_database(kind, directory, name)
+        db = Database(url, pool_size=4, sqlite_synchronous="NORMAL")
     try:
-        await migrate.upgrade(db)
-        data = await populate(db, total, random.Random(7))
+        if keep is None:
+            await migrate.upgrade(db)
+            data = await populate(db, total, random.Random(7))
         search = Search(db, urls=None)
         async with db.read() as conn:
             some_id = (await conn.execute(select(messages.c.id).limit(1).offset(total // 2))).scalar_one()
@@ -229,21 +273,25 @@ async def main() -> int:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="build each database once in DIR and reuse it")
+    parser.add_argument("--skip-write-cost", action="store_true", help="only the searches")
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as directory:
         for kind in kinds:
-            # What keeping the indexes costs a write: the same inserts without them (0001).
-            without = await insert_rate(kind, "0001", WRITE_SAMPLE, Path(directory))
-            with_index = await insert_rate(kind, "head", WRITE_SAMPLE, Path(directory))
-            print(
-                f"\n{kind}: bulk insert of {WRITE_SAMPLE:,} messages: {without:,.0f}/s without the "
-                f"search indexes, {with_index:,.0f}/s with them ({with_index / without:.2f}×)",
-                flush=True,
-            )
+            if not args.skip_write_cost:
+                # What keeping the indexes costs a write: the same inserts without them (0001).
+                without = await insert_rate(kind, "0001", WRITE_SAMPLE, Path(directory))
+                with_index = await insert_rate(kind, "head", WRITE_SAMPLE, Path(directory))
+                print(
+                    f"\n{kind}: bulk insert of {WRITE_SAMPLE:,} messages: {without:,.0f}/s without "
+                    f"the search indexes, {with_index:,.0f}/s with them ({with_index / without:.2f}×)",
+                    flush=True,
+                )
             for size in sizes:
-                for line in await bench(kind, size, args.repeat, Path(directory)):
+                lines = await bench(kind, size, args.repeat, Path(directory), args.keep)
+                for line in lines:
                     print(line, flush=True)
     return 0
 

@@ -68,6 +68,7 @@ from parley.services.receipts import Receipts
 from parley.services.registration import Registration
 from parley.services.reports import Reports
 from parley.services.search import Search
+from parley.services.search_indexer import SearchIndexer
 from parley.services.threads import Threads
 from parley.services.two_factor import TwoFactor
 from parley.services.upload_sink import UploadLimits
@@ -94,6 +95,8 @@ class Container:
     reactions: Reactions
     receipts: Receipts
     search: Search
+    # Indexes sent messages in batches after their commit (migration 0017).
+    search_indexer: SearchIndexer
     # Threads, pins, forwarding, public groups and invite links (DESIGN §6.5, §6.3).
     threads: Threads
     pins: Pins
@@ -168,10 +171,11 @@ class Container:
         checks = await self.readiness_checks()
         answered = await asyncio.gather(
             self._jobs_stats(),
+            self._search_index_stats(),
             *(asyncio.wait_for(check(), METRICS_TIMEOUT_SECONDS) for check in checks.values()),
             return_exceptions=True,
         )
-        for name, outcome in zip(checks, answered[1:], strict=True):
+        for name, outcome in zip(checks, answered[2:], strict=True):
             up = 0 if isinstance(outcome, BaseException) else 1
             self.metrics.health.dependency_up.labels(name).set(up)
         try:
@@ -180,6 +184,12 @@ class Container:
             return
         self.metrics.health.data_dir_free.set(usage.free)
         self.metrics.health.data_dir_size.set(usage.total)
+
+    async def _search_index_stats(self) -> None:
+        try:
+            await asyncio.wait_for(self.search_indexer.refresh_metrics(), METRICS_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - a scrape must not fail with the database away
+            return
 
     async def _jobs_stats(self) -> None:
         try:
@@ -194,11 +204,13 @@ class Container:
         """Start background work (jobs, periodic sweeps). Called once per process."""
         await self.jobs.start()
         await self.scheduler.start()
+        self.search_indexer.start()
 
     async def close(self) -> None:
         await self.scheduler.close()
         await self.messages.close()  # flush the group-commit batch before anything closes
         await self.notifications.trigger.close()  # its jobs for that batch are queued
+        await self.search_indexer.close()  # what is left waits, durable, for the next start
         await self.jobs.close()
         await self.notifications.close()
         for closer in reversed(self._closers):
@@ -313,6 +325,8 @@ def build_container(settings: Settings) -> Container:
         unclaimed_ttl=timedelta(seconds=settings.unclaimed_upload_ttl_seconds),
     )
     events.add_listener(attachments.on_events)  # a deleted message's files go at once
+    search_indexer = SearchIndexer(db, metrics.search_index)
+    events.add_listener(search_indexer.on_events)  # a send is indexed at once, in a batch
     link_previews = LinkPreviews(
         db,
         blobs,
@@ -433,7 +447,8 @@ def build_container(settings: Settings) -> Container:
         messages=messages,
         reactions=Reactions(db, events, attachment_urls),
         receipts=Receipts(db, events),
-        search=Search(db, attachment_urls),
+        search=Search(db, attachment_urls, search_indexer),
+        search_indexer=search_indexer,
         threads=Threads(db, events, attachment_urls),
         pins=Pins(db, events, attachment_urls),
         forwarding=Forwarding(db, messages.enqueue_request),

@@ -210,6 +210,35 @@ class E2eeMetrics:
         )
 
 
+# From a message's commit (or edit) to its batch being indexed: promised within one second.
+SEARCH_INDEX_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 60.0)
+
+
+class SearchIndexMetrics:
+    """The batched search indexer (``parley.services.search_indexer``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.delay = Histogram(
+            "parley_search_indexing_delay_seconds",
+            "From a message waiting to be indexed (its commit or edit) to its batch committing",
+            buckets=SEARCH_INDEX_BUCKETS,
+            registry=registry,
+        )
+        self.indexed = Counter(
+            "parley_search_indexed", "Messages taken off the search backlog", registry=registry
+        )
+        self.backlog = Gauge(
+            "parley_search_index_backlog",
+            "Messages committed and not yet searchable (read at scrape time)",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "parley_search_index_lag_seconds",
+            "How long the oldest message of the backlog has waited (0: none waits)",
+            registry=registry,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -242,6 +271,7 @@ class Metrics:
         self.health = NodeHealthMetrics(self.registry)
         self.lifecycle = LifecycleMetrics(self.registry)
         self.e2ee = E2eeMetrics(self.registry)
+        self.search_index = SearchIndexMetrics(self.registry)
 
     def watch_pool(
         self,

@@ -36,6 +36,7 @@ from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, read_messages
+from parley.store.bulk import execute_many
 from parley.store.tables.accounts import users
 from parley.store.tables.contacts import blocks
 from parley.store.tables.conversations import conversations, members
@@ -61,15 +62,18 @@ _LOCK_CONVERSATIONS = (
     .order_by(conversations.c.id)  # two nodes lock overlapping batches in one order
     .with_for_update()
 )
-# Senders' memberships only (a group of 1,000 is not read for each batch), plus both
-# members of each direct conversation, for the block check.
+# Senders' memberships in the batch's groups (a group of 1,000 is not read for each
+# batch), plus both members of each direct conversation, for the block check.
 # Written as two index lookups OR'd: "conversation IN ids AND (user IN senders OR
 # conversation IN direct)" cannot use the (conversation_id, user_id) key and read every
-# member of every conversation in the batch.
+# member of every conversation in the batch. The first lookup is groups × their senders
+# (each pair a search of the key): direct conversations stay out of it, since the second
+# reads them whole — with them in, a batch of 100 direct messages made 10,000 searches
+# (3.3 ms of the writer's CPU per batch against 0.4 ms without, SQLite).
 _SENDING_MEMBERS = select(members.c.conversation_id, members.c.user_id).where(
     or_(
         and_(
-            members.c.conversation_id.in_(bindparam("ids", expanding=True)),
+            members.c.conversation_id.in_(bindparam("groups", expanding=True)),
             members.c.user_id.in_(bindparam("senders", expanding=True)),
         ),
         members.c.conversation_id.in_(bindparam("direct", expanding=True)),
@@ -193,6 +197,7 @@ def write_batch(
         by_conversation[request.conversation_id].append(index)
     admitted = _admissible(conn, batch, by_conversation, outcomes, duplicates, urls)
     new_rows: dict[int, dict[str, Any]] = {}
+    mentioned: dict[int, list[str]] = {}  # the ids in each row's "mentions" (not parsed back)
     seq_updates = []
     root_bumps: list[dict[str, Any]] = []
     for conversation_id, (last_seq, fresh) in admitted.items():
@@ -201,6 +206,7 @@ def write_batch(
         for offset, i in enumerate(fresh):
             seq = last_seq + 1 + offset
             request = batch[i]
+            mentioned[i] = mention_ids(request.mention_names, resolved)
             new_rows[i] = {
                 "id": new_id(),
                 "conversation_id": conversation_id,
@@ -211,7 +217,7 @@ def write_batch(
                 "content": request.content,
                 "client_msg_id": request.client_msg_id,
                 "reply_to_id": request.reply_to_id,
-                "mentions": json.dumps(mention_ids(request.mention_names, resolved)),
+                "mentions": json.dumps(mentioned[i]),
                 "system_event": None,
                 "created_at": now,
                 "edited_at": None,
@@ -240,8 +246,8 @@ def write_batch(
     if seq_updates:
         # The rows are locked (FOR UPDATE; SQLite's write lock) since _admissible read
         # last_seq: seq order stays commit order.
-        conn.execute(_ADVANCE_SEQ, seq_updates)
-        conn.execute(_INSERT_MESSAGES, list(new_rows.values()))
+        execute_many(conn, _ADVANCE_SEQ, seq_updates)
+        execute_many(conn, _INSERT_MESSAGES, list(new_rows.values()))
     if root_bumps:
         conn.execute(_BUMP_ROOT, root_bumps)
         follow_threads(
@@ -283,7 +289,9 @@ def write_batch(
         else {}
     )
     for i, row in new_rows.items():
-        outcomes[i] = SendResult(stored.get(row["id"]) or _message_from_new_row(row), created=True)
+        outcomes[i] = SendResult(
+            stored.get(row["id"]) or _message_from_new_row(row, mentioned[i]), created=True
+        )
     for i, first in duplicates.items():
         original = outcomes[first]
         outcomes[i] = replay(original.message, batch[i]) if isinstance(original, SendResult) else original
@@ -438,11 +446,12 @@ def _senders_who_may_write(
     either way stops the sender (their requests get ``Blocked`` here)."""
     if not found:
         return {}
-    senders = {batch[i].sender_id for ids in by_conversation.values() for i in ids}
     direct = [cid for cid, row in found.items() if row.type == "direct"]
+    groups = [cid for cid, row in found.items() if row.type != "direct"]
+    senders = {batch[i].sender_id for cid in groups for i in by_conversation[cid]}
     current: dict[str, set[str]] = defaultdict(set)
     for row in conn.execute(
-        _SENDING_MEMBERS, {"ids": list(found), "senders": list(senders), "direct": direct}
+        _SENDING_MEMBERS, {"groups": groups, "senders": list(senders), "direct": direct}
     ):
         current[row.conversation_id].add(row.user_id)
     allowed = {
@@ -455,7 +464,7 @@ def _senders_who_may_write(
             (row.blocker_id, row.blocked_id)
             for row in conn.execute(_BLOCKS_AMONG, {"people": list(people)})
         }
-        for cid in pairs:
+        for cid in pairs if blocking else ():
             if any(a in current[cid] and b in current[cid] for a, b in blocking):
                 for i in by_conversation[cid]:
                     if batch[i].sender_id in allowed[cid]:
@@ -563,7 +572,7 @@ def _by_client_id_statement(slots: int) -> Select[Any]:
     )
 
 
-def _message_from_new_row(row: dict[str, Any]) -> Message:
+def _message_from_new_row(row: dict[str, Any], mentions: list[str]) -> Message:
     """The message just inserted, as ``read_messages`` would read it back (no reactions,
     reply preview or attachments: those that have them are read back)."""
     return Message(
@@ -576,7 +585,7 @@ def _message_from_new_row(row: dict[str, Any]) -> Message:
         content=row["content"],
         client_msg_id=row["client_msg_id"],
         reply_to_id=row["reply_to_id"],
-        mentions=tuple(json.loads(row["mentions"])),
+        mentions=tuple(mentions),
         system_event=None,
         created_at=row["created_at"],
         edited_at=None,

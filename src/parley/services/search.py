@@ -11,8 +11,10 @@ Guarantees:
 - Results come only from conversations the caller is a member of now — never tombstones,
   never system messages. A filter naming a conversation the caller is not in finds nothing;
   it is not an error, so it says nothing about whether that conversation exists.
-- The indexes change in the transaction that writes the message: once an edit is
-  acknowledged, the message is found by its new text and no longer by its old.
+- A search sees every message acknowledged before it began: new text is indexed in
+  batches after the commit (``search_indexer``, migration 0017), and a search first indexes
+  whatever still waits. An edit or delete forgets the old text in its own transaction:
+  once acknowledged, the message is no longer found by its old text.
 - Ranking: relevance, then recency. Messages matching every term as whole words come first,
   ordered by the database's own relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL); then
   partial matches (substrings, short CJK) newest first. Ties: newest first.
@@ -46,6 +48,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    tuple_,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -55,12 +58,15 @@ from parley.errors import ValidationFailed
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
+from parley.services.search_indexer import SearchIndexer
 from parley.services.search_query import (
     LIKE_ESCAPE,
+    Bound,
     Position,
     SearchFilters,
     Term,
     TermKind,
+    Window,
     check_has,
     check_id,
     decode_cursor,
@@ -82,6 +88,12 @@ from parley.store.tables.messages import messages
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 50
+# How many whole-word hits are ranked together. A word found in most messages matches
+# hundreds of thousands: ranking them all took up to 0.9 s at a million messages. Only the
+# newest RANK_WINDOW (in the caller's conversations, after the filters) are ranked together;
+# the pages after them rank the next RANK_WINDOW older ones, and so on. Fewer hits than
+# that: one window, the exact ranking.
+RANK_WINDOW = 500
 
 # SQLite: the FTS5 tables and the doc_id ↔ message id map of migration 0002.
 _words = table("messages_fts", column("rowid"), column("content"))
@@ -94,6 +106,9 @@ _name_docs = table("attachment_search", column("doc_id"), column("message_id"))
 # PostgreSQL: the text search configuration and the stored vector of migration 0002.
 _TS_CONFIG: ColumnElement[Any] = literal_column("'parley_search'")
 _VECTOR: ColumnElement[Any] = literal_column("messages.search_vector")
+# Both GIN indexes cover indexed rows only (migration 0017): every condition that should use
+# one says so (for ``@@`` the planner infers it; ILIKE needs it spelled out).
+_INDEXED: ColumnElement[bool] = _VECTOR.isnot(None)
 _RANK_NORMALISATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 # The indexed expression of migration 0007 (file names: ".", "_" and "-" read as spaces).
 # Literal constants, as in the index definition: bound parameters would not match it.
@@ -121,12 +136,21 @@ class _Plan:
     tier: ColumnElement[Any] | None  # None: every hit has the same relevance
     score: ColumnElement[Any] | None
     postgres: bool = False
+    # Every term as whole words (what windows count): PostgreSQL's condition, SQLite's
+    # FTS5 query. None / "": no term has words, hits are not ranked (no windows).
+    whole: ColumnElement[bool] | None = None
+    every_word: str = ""
 
 
 class Search:
-    def __init__(self, db: Database, urls: AttachmentUrls | None) -> None:
+    def __init__(
+        self, db: Database, urls: AttachmentUrls | None, indexer: SearchIndexer | None = None
+    ) -> None:
         self._db = db
         self._urls = urls  # signs the hits' attachment URLs
+        # Indexes what still waits before each search, so none misses an acknowledged
+        # message (None: the caller keeps the index current itself, as the benchmarks do).
+        self._indexer = indexer
 
     async def search(
         self,
@@ -160,24 +184,21 @@ class Search:
         position = decode_cursor(cursor, fingerprint) if cursor else None
         if not query.terms:  # only punctuation: nothing can match it
             return {"results": [], "next_cursor": None, "has_more": False}
-        plan = (
-            _sqlite_plan(query.terms) if self._db.is_sqlite else _postgres_plan(query.terms)
-        )
-        statement = _statement(plan, user_id, filters, position, limit + 1)
+        if self._indexer is not None:
+            await self._indexer.catch_up()
         async with self._db.read_replica() as conn:
             if not self._db.is_sqlite:
                 # The best plan depends on the values (how common a word is, how many
                 # conversations the caller is in); a cached generic plan ignores them and
                 # can be a thousand times slower. Planning costs well under a millisecond.
                 await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-            rows = list(await conn.execute(statement))
-            page = rows[:limit]
-            results = await _results(conn, user_id, query.terms, page, self._urls)
+            page = await _page(conn, self._db.is_sqlite, query.terms, user_id, filters, position, limit)
+            results = await _results(conn, user_id, query.terms, [row for row, _ in page[:limit]], self._urls)
         next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
+        if len(page) > limit:
+            last, window = page[limit - 1]
             next_cursor = encode_cursor(
-                fingerprint, Position(last.tier, last.score, last.created_at, last.id)
+                fingerprint, Position(last.tier, last.score, last.created_at, last.id, window)
             )
         return {"results": results, "next_cursor": next_cursor, "has_more": next_cursor is not None}
 
@@ -185,11 +206,23 @@ class Search:
 # --- SQL
 
 
-def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
+def _doc_range(doc_id: ColumnElement[Any], window: Window | None) -> list[ColumnElement[bool]]:
+    if window is None:
+        return []
+    conditions = []
+    if window.below is not None:
+        conditions.append(doc_id < window.below)
+    if window.down_to is not None:
+        conditions.append(doc_id >= window.down_to)
+    return conditions
+
+
+def _sqlite_plan(terms: Sequence[Term], window: Window | None = None) -> _Plan:
     """FTS5: each term is a set of doc_ids (word index ∪ trigram index), or a LIKE on the
-    row when its substring is too short for trigrams."""
+    row when its substring is too short for trigrams. Inside a window, each index is read
+    for the window's doc ids only."""
     source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = _doc_range(_docs.c.doc_id, window)
     for term in terms:
         # Every message id the term finds through an index (its text's words or trigrams,
         # its files' names), as one IN on the primary key: an OR across tables would read
@@ -200,13 +233,23 @@ def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
             (_name_words, _name_trigrams, _name_docs, "name"),
         ):
             documents: list[Select[Any]] = []
+            # Message doc ids are in time order; file-name doc ids are not.
+            ranges = (
+                (_doc_range(words.c.rowid, window), _doc_range(trigrams.c.rowid, window))
+                if words is _words
+                else ([], [])
+            )
             if term.uses_words:
                 documents.append(
-                    select(words.c.rowid).where(words.c[text_column].match(fts5_words(term)))
+                    select(words.c.rowid).where(
+                        words.c[text_column].match(fts5_words(term)), *ranges[0]
+                    )
                 )
             if term.trigram:
                 documents.append(
-                    select(trigrams.c.rowid).where(trigrams.c[text_column].match(fts5_trigram(term)))
+                    select(trigrams.c.rowid).where(
+                        trigrams.c[text_column].match(fts5_trigram(term)), *ranges[1]
+                    )
                 )
             if documents:
                 found.append(
@@ -230,20 +273,28 @@ def _sqlite_plan(terms: Sequence[Term]) -> _Plan:
             _words.c.rowid.label("doc_id"),
             func.bm25(literal_column("messages_fts"), type_=Float).label("score"),
         )
-        .where(_words.c.content.match(every_word))
+        .where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
         .subquery("ranked")
     )
     source = source.outerjoin(ranked, ranked.c.doc_id == _docs.c.doc_id)
     tier = case((ranked.c.doc_id.is_(None), 1), else_=0)
     score = func.coalesce(ranked.c.score, 0.0, type_=Float)
-    return _Plan(source, conditions, tier, score)
+    return _Plan(source, conditions, tier, score, every_word=every_word)
 
 
-def _postgres_plan(terms: Sequence[Term]) -> _Plan:
-    """``search_vector @@ tsquery`` on its GIN index, ILIKE on the pg_trgm index."""
+def _postgres_plan(terms: Sequence[Term], window: Window | None = None) -> _Plan:
+    """``search_vector @@ tsquery`` on its GIN index, ILIKE on the pg_trgm index; inside a
+    window, the (created_at, id) range of ``ix_messages_search_recent``."""
     vector = _VECTOR
     queries: list[ColumnElement[Any]] = []
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [_INDEXED]
+    key = tuple_(messages.c.created_at, messages.c.id)
+    if window is not None and window.below is not None:
+        assert isinstance(window.below, tuple)
+        conditions.append(key < tuple_(*window.below))
+    if window is not None and window.down_to is not None:
+        assert isinstance(window.down_to, tuple)
+        conditions.append(key >= tuple_(*window.down_to))
     for term in terms:
         alternatives: list[ColumnElement[bool]] = []
         if term.uses_words:
@@ -259,7 +310,8 @@ def _postgres_plan(terms: Sequence[Term]) -> _Plan:
             name_matches.append(_NAME_VECTOR.bool_op("@@")(queries[-1]))
         if term.substring:
             alternatives.extend(
-                messages.c.content.ilike(p, escape=LIKE_ESCAPE) for p in like_patterns(term)
+                and_(_INDEXED, messages.c.content.ilike(p, escape=LIKE_ESCAPE))
+                for p in like_patterns(term)
             )
             if term.trigram:
                 name_matches.extend(
@@ -284,7 +336,7 @@ def _postgres_plan(terms: Sequence[Term]) -> _Plan:
     tier = case((whole, 0), else_=1)  # 0: every term as whole words, 1: partly substrings
     rank = func.ts_rank_cd(vector, every_word, _RANK_NORMALISATION, type_=Float)
     score = cast(case((whole, -rank), else_=literal_column("0")), Float)
-    return _Plan(messages, conditions, tier, score, postgres=True)
+    return _Plan(messages, conditions, tier, score, postgres=True, whole=whole)
 
 
 def _statement(
@@ -292,30 +344,7 @@ def _statement(
 ) -> Select[Any]:
     """(id, created_at, tier, score) of the best ``limit`` hits after ``position``: the
     plan's term conditions, the caller's conversations, visible text only, the filters."""
-    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
-    if plan.postgres:
-        # "= ANY(ARRAY(...))" is computed once, before the scan: when no index applies
-        # (a LIKE for short CJK), PostgreSQL then reads only the caller's conversations
-        # (by index) instead of every message.
-        in_mine = messages.c.conversation_id == any_(func.array(mine.scalar_subquery()))
-    else:
-        in_mine = messages.c.conversation_id.in_(mine)
-    conditions = [
-        *plan.conditions,
-        in_mine,
-        messages.c.kind == "text",
-        messages.c.deleted_at.is_(None),
-    ]
-    if filters.conversation_id is not None:
-        conditions.append(messages.c.conversation_id == filters.conversation_id)
-    if filters.sender_id is not None:
-        conditions.append(messages.c.sender_id == filters.sender_id)
-    if filters.after is not None:
-        conditions.append(messages.c.created_at >= filters.after)
-    if filters.before is not None:
-        conditions.append(messages.c.created_at < filters.before)
-    if filters.has_attachment:
-        conditions.append(has_attachment_condition())
+    conditions = [*plan.conditions, *_visible_to(plan, user_id, filters)]
     # (expression, descending, value at the cursor)
     keys: list[tuple[ColumnElement[Any], bool, Any]] = []
     if plan.tier is not None and plan.score is not None:
@@ -338,6 +367,111 @@ def _statement(
         .order_by(*(expr.desc() if descending else expr.asc() for expr, descending, _ in keys))
         .limit(limit)
     )
+
+
+def _visible_to(plan: _Plan, user_id: str, filters: SearchFilters) -> list[ColumnElement[bool]]:
+    """The caller's conversations, visible text only, the filters."""
+    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+    if plan.postgres:
+        # "= ANY(ARRAY(...))" is computed once, before the scan: when no index applies
+        # (a LIKE for short CJK), PostgreSQL then reads only the caller's conversations
+        # (by index) instead of every message.
+        in_mine = messages.c.conversation_id == any_(func.array(mine.scalar_subquery()))
+    else:
+        in_mine = messages.c.conversation_id.in_(mine)
+    conditions = [in_mine, messages.c.kind == "text", messages.c.deleted_at.is_(None)]
+    if filters.conversation_id is not None:
+        conditions.append(messages.c.conversation_id == filters.conversation_id)
+    if filters.sender_id is not None:
+        conditions.append(messages.c.sender_id == filters.sender_id)
+    if filters.after is not None:
+        conditions.append(messages.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(messages.c.created_at < filters.before)
+    if filters.has_attachment:
+        conditions.append(has_attachment_condition())
+    return conditions
+
+
+async def _page(
+    conn: AsyncConnection,
+    sqlite: bool,
+    terms: Sequence[Term],
+    user_id: str,
+    filters: SearchFilters,
+    position: Position | None,
+    limit: int,
+) -> list[tuple[Any, Window | None]]:
+    """Up to ``limit + 1`` hits after ``position``, each with the window it was ranked in:
+    the rest of the cursor's window, then as many older windows as the page needs."""
+
+    def plan_for(window: Window | None) -> _Plan:
+        return _sqlite_plan(terms, window) if sqlite else _postgres_plan(terms, window)
+
+    if position is not None:
+        window = position.window
+    else:
+        window = await _window(conn, plan_for(None), user_id, filters, None)
+    found: list[tuple[Any, Window | None]] = []
+    while True:
+        statement = _statement(plan_for(window), user_id, filters, position, limit + 1 - len(found))
+        found += [(row, window) for row in await conn.execute(statement)]
+        if len(found) > limit or window is None or window.down_to is None:
+            return found
+        window = await _window(conn, plan_for(None), user_id, filters, window.down_to)
+        position = None
+
+
+async def _window(
+    conn: AsyncConnection, plan: _Plan, user_id: str, filters: SearchFilters, below: Bound | None
+) -> Window | None:
+    """The next window below ``below`` (None: the newest): down to the RANK_WINDOW-th
+    whole-word hit, newest first, or to the oldest when fewer are left. None (no window,
+    everything ranked at once) for a first page with fewer whole-word hits than that."""
+    keys = await _window_keys(conn, plan, user_id, filters, below)
+    down_to = keys[-1] if len(keys) == RANK_WINDOW else None
+    if below is None and down_to is None:
+        return None
+    return Window(below, down_to)
+
+
+async def _window_keys(
+    conn: AsyncConnection, plan: _Plan, user_id: str, filters: SearchFilters, below: Bound | None
+) -> list[Bound]:
+    """Up to RANK_WINDOW whole-word hits below ``below``, newest first, as bounds: walked in
+    time order through the index, so a common word stops after a few thousand rows."""
+    conditions = _visible_to(plan, user_id, filters)
+    if plan.postgres:
+        if plan.whole is None:
+            return []
+        key = tuple_(messages.c.created_at, messages.c.id)
+        if below is not None:
+            assert isinstance(below, tuple)
+            conditions.append(key < tuple_(*below))
+        rows = await conn.execute(
+            select(messages.c.created_at, messages.c.id)
+            .where(_INDEXED, plan.whole, *conditions)
+            .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+            .limit(RANK_WINDOW)
+        )
+        return [(row.created_at, row.id) for row in rows]
+    if not plan.every_word:
+        return []
+    if below is not None:
+        conditions.append(_words.c.rowid < below)
+    # FTS5 hands its matches out in doc id (time) order: the join stops at RANK_WINDOW.
+    rows = await conn.execute(
+        select(_words.c.rowid)
+        .select_from(
+            _words.join(_docs, _docs.c.doc_id == _words.c.rowid).join(
+                messages, messages.c.id == _docs.c.message_id
+            )
+        )
+        .where(_words.c.content.match(plan.every_word), *conditions)
+        .order_by(_words.c.rowid.desc())
+        .limit(RANK_WINDOW)
+    )
+    return [int(row.rowid) for row in rows]
 
 
 def _after(keys: list[tuple[ColumnElement[Any], bool, Any]]) -> ColumnElement[bool]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 from parley.clock import isoformat
 from parley.errors import ValidationFailed
@@ -317,14 +318,30 @@ class SearchFilters:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
+# Where a ranking window starts or ends: a SQLite index doc id, or a PostgreSQL
+# (created_at, message id) key.
+Bound = int | tuple[datetime, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The hits ranked together (``parley.services.search``): those below ``below``
+    (exclusive; None: the newest) down to ``down_to`` (inclusive; None: the oldest)."""
+
+    below: Bound | None
+    down_to: Bound | None
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
-    """The sort key of the last result of a page: (tier, score, created_at, id)."""
+    """The sort key of the last result of a page: its window, then (tier, score, created_at,
+    id) inside it."""
 
     tier: int
     score: float
     created_at: datetime
     message_id: str
+    window: Window | None = None
 
 
 _SPACED_OFFSET = re.compile(r" (\d\d:?\d\d)$")
@@ -364,6 +381,31 @@ def check_has(value: str | None) -> bool:
     return True
 
 
+def _encode_bound(bound: Bound | None) -> Any:
+    if bound is None or isinstance(bound, int):
+        return bound
+    return [bound[0].astimezone(UTC).isoformat(), bound[1]]
+
+
+def _decode_bound(value: Any) -> Bound | None:
+    """Raises ValueError for anything ``_encode_bound`` cannot have made."""
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value < 2**63:
+        return value
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, str) for v in value)
+        and looks_like_id(value[1])
+    ):
+        moment = datetime.fromisoformat(value[0])
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return (moment.astimezone(UTC), value[1])
+    raise ValueError("not a bound")
+
+
 def encode_cursor(fingerprint: str, position: Position) -> str:
     payload = {
         "f": fingerprint,
@@ -372,6 +414,8 @@ def encode_cursor(fingerprint: str, position: Position) -> str:
         "c": position.created_at.astimezone(UTC).isoformat(),
         "i": position.message_id,
     }
+    if position.window is not None:
+        payload["w"] = [_encode_bound(position.window.below), _encode_bound(position.window.down_to)]
     raw = json.dumps(payload, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -400,6 +444,12 @@ def decode_cursor(cursor: str, fingerprint: str) -> Position:
         created_at = datetime.fromisoformat(created)
         if created_at.tzinfo is None:
             raise problem
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError, binascii.Error):
+        window = None
+        if "w" in payload:
+            bounds = payload["w"]
+            if not (isinstance(bounds, list) and len(bounds) == 2):
+                raise problem
+            window = Window(_decode_bound(bounds[0]), _decode_bound(bounds[1]))
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError, binascii.Error, OverflowError):
         raise problem from None
-    return Position(tier, float(score), created_at.astimezone(UTC), message_id)
+    return Position(tier, float(score), created_at.astimezone(UTC), message_id, window)

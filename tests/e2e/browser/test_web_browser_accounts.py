@@ -44,8 +44,11 @@ def test_register_reload_logout_and_login(shots: Browser) -> None:
     page.reload()
     expect(page.get_by_role("heading", name="Welcome, Regina Tester")).to_be_visible()
 
+    page.locator("html[data-e2ee-device]").wait_for(state="attached")
     page.get_by_role("button", name="Your account").click()
     page.get_by_role("menuitem", name="Log out").click()
+    # This browser's E2EE device goes with the session (docs/e2ee.md): a warning first.
+    page.get_by_role("dialog", name="Log out of this browser?").get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     page.reload()
     expect(page.locator(".auth-card")).to_be_visible()

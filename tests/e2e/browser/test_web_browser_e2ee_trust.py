@@ -99,7 +99,7 @@ def test_verify_a_contact_then_their_keys_change(
     assert sdk_number(web_server, bob, tmp_path / "bob", alice) == number
 
     # The verify view: the number and a QR code of it, drawn in the browser, which an
-    # independent reader (tests/qr_decode.py) reads back.
+    # independent reader (tests/support/qr_decode.py) reads back.
     details.get_by_role("button", name="Verify Ben Both").click()
     dialog = page.get_by_role("dialog", name="Verify Ben Both")
     expect(dialog.get_by_label("Safety number", exact=True)).to_have_text(number)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from parley.ids import new_id
+from parley.services import search as search_module
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import code, open_direct, open_group, send
 
@@ -285,6 +286,45 @@ async def test_pages_have_no_duplicates_and_no_gaps(client: httpx.AsyncClient) -
     other_filter = await search(client, bob, "standup", cursor=first["next_cursor"], sender_id=bob.id)
     for response in (other_query, other_filter):
         assert response.status_code == 400 and response.json()["error"]["details"][0]["field"] == "cursor"
+
+
+async def test_a_common_word_is_ranked_in_windows_of_recent_hits(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past RANK_WINDOW whole-word hits, relevance ranks the newest window of them, then the
+    next older window: every hit once, in that order, across pages."""
+    alice, bob, cid = await team(client)
+    sent = []  # oldest first
+    for i in range(8):
+        sent.append(await send(client, alice, cid, f"standup notes {i}"))
+        sent.append(await send(client, bob, cid, f"standup {'standup ' * (i % 3)}item {i}"))
+        sent.append(await send(client, alice, cid, f"prestandup chatter {i}"))  # partial matches
+    ranked = [hit["message_id"] for hit in (await search(client, bob, "standup", limit=50)).json()["results"]]
+    assert len(ranked) == 24
+
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 5)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        page = (await search(client, alice, "standup", **params)).json()
+        seen.extend(hit["message_id"] for hit in page["results"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # Windows: newest first, each down to its fifth whole-word hit; inside one, the ranking.
+    expected: list[str] = []
+    window: set[str] = set()
+    whole = 0
+    for message in reversed(sent):
+        window.add(message["id"])
+        whole += not message["content"].startswith("prestandup")
+        if whole == 5:
+            expected += [m for m in ranked if m in window]
+            window, whole = set(), 0
+    expected += [m for m in ranked if m in window]
+    assert seen == expected
+    assert sorted(seen) == sorted(ranked)
 
 
 async def test_bad_input(client: httpx.AsyncClient) -> None:

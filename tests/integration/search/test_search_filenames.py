@@ -98,7 +98,7 @@ async def test_file_name_queries_use_the_name_indexes(
         statement = search_module._statement(plan, alice.id, SearchFilters(), None, 21)
     else:
         plan = search_module._postgres_plan(terms)
-        statement = select(messages.c.id).where(plan.conditions[0])
+        statement = select(messages.c.id).where(plan.conditions[-1])  # the term, after _INDEXED
     sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.is_sqlite:

@@ -1,4 +1,5 @@
-"""The search indexes on both databases: kept in step inside the writing transaction,
+"""The search indexes on both databases: a waiting mark in the writing transaction, indexed
+in batches after it (test_search_indexer.py),
 consistent after edits, deletes and cascades, used by the queries, rebuilt by the
 migration (down and up again) — and no input reaches the database as broken SQL."""
 
@@ -67,18 +68,25 @@ async def test_index_follows_every_change(client: httpx.AsyncClient, container: 
         await check_sqlite_index(container.db)
 
 
-async def test_index_is_written_in_the_message_transaction(
+async def test_the_waiting_mark_is_written_in_the_message_transaction(
     client: httpx.AsyncClient, container: Container
 ) -> None:
+    """A send writes no index entry, only its waiting mark (migration 0017): visible to the
+    transaction that made it, gone with it when it rolls back."""
     alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
     group = await open_group(client, alice, [bob])
     db = container.db
+    message_id = new_id()
     if db.is_sqlite:
-        probe = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'uncommitted'"
+        indexed = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'uncommitted'"
+        waiting = f"SELECT count(*) FROM message_search_queue WHERE message_id = '{message_id}'"
     else:
-        probe = (
+        indexed = (
             "SELECT count(*) FROM messages "
             "WHERE search_vector @@ to_tsquery('parley_search', 'uncommitted')"
+        )
+        waiting = (
+            f"SELECT count(*) FROM messages WHERE id = '{message_id}' AND search_vector IS NULL"
         )
     now = utcnow()
 
@@ -89,17 +97,16 @@ async def test_index_is_written_in_the_message_transaction(
         async with db.transaction() as conn:
             await conn.execute(
                 insert(messages).values(
-                    id=new_id(), conversation_id=group["id"], seq=1000, version_seq=1000,
+                    id=message_id, conversation_id=group["id"], seq=1000, version_seq=1000,
                     sender_id=alice.id, kind="text", content="uncommitted words",
                     mentions="[]", created_at=now,
                 )
             )
-            # Indexed by the write itself, visible to the transaction that made it ...
-            assert (await conn.exec_driver_sql(probe)).scalar_one() == 1
+            assert (await conn.exec_driver_sql(waiting)).scalar_one() == 1
+            assert (await conn.exec_driver_sql(indexed)).scalar_one() == 0  # not on the send path
             raise Abandon
-    # ... and gone with it when it rolls back.
     async with db.read() as conn:
-        assert (await conn.exec_driver_sql(probe)).scalar_one() == 0
+        assert (await conn.exec_driver_sql(waiting)).scalar_one() == 0
     assert await hits(container, bob, "uncommitted") == []
     if db.is_sqlite:
         await check_sqlite_index(db)
@@ -119,7 +126,7 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
     if not db.is_sqlite:
         # Just the first term ("quarterly": words or substring): on an empty table the
         # planner rightly prefers other paths; the point is that the term *can* use both.
-        statement = select(messages.c.id).where(plan.conditions[0])
+        statement = select(messages.c.id).where(plan.conditions[1])  # the first term, after _INDEXED
     sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.is_sqlite:

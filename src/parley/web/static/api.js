@@ -343,11 +343,12 @@ export class Api {
 
   /** Upload one file (multipart), reporting progress 0..1; resolves to the attachment.
    * XMLHttpRequest, because fetch cannot report upload progress. */
-  async upload(file, { onProgress, signal } = {}) {
+  async upload(file, { onProgress, signal, encrypted = false } = {}) {
     const token = await this.token();
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", `${BASE}/uploads`);
+      // encrypted: an opaque blob sealed in this browser (docs/e2ee.md "Encrypted attachments").
+      xhr.open("POST", `${BASE}/uploads${encrypted ? "?encrypted=true" : ""}`);
       xhr.setRequestHeader("Authorization", `Bearer ${token}`);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.responseType = "json";
@@ -365,6 +366,19 @@ export class Api {
       form.append("file", file, file.name);
       xhr.send(form);
     });
+  }
+
+  /** An attachment's stored bytes (GET /attachments/{id}/original), for client-side decryption. */
+  async attachmentBytes(id) {
+    const token = await this.token();
+    let response;
+    try {
+      response = await fetch(`${BASE}/attachments/${enc(id)}/original`, { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
+    } catch (error) {
+      throw new NetworkError(error);
+    }
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+    return new Uint8Array(await response.arrayBuffer());
   }
 }
 

@@ -18,7 +18,7 @@ import { ConnectionBanner } from "./views/banner.js";
 import { logo } from "./views/brand.js";
 import { ContactsView, refreshIncomingRequests } from "./views/contacts.js";
 import { ConversationView, noAccess } from "./views/conversation.js";
-import { newDirectDialog, newGroupDialog } from "./views/dialogs.js";
+import { confirmDialog, newDirectDialog, newGroupDialog } from "./views/dialogs.js";
 import { closePopover } from "./views/popover.js";
 import { SearchView } from "./views/search.js";
 import { DirectoryView } from "./views/directory.js";
@@ -246,6 +246,21 @@ function homeView() {
 }
 
 async function logout(callServer = true) {
+  if (callServer && e2ee.deviceId) {
+    // Logging out removes this browser's E2EE device (docs/e2ee.md): warn first.
+    const ok = await confirmDialog({
+      title: "Log out of this browser?",
+      message: "This browser's encryption keys are deleted when you log out. Encrypted messages you have not backed up (Settings → Security → Key backup) can't be read here again.",
+      confirmLabel: "Log out",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await e2ee.removeDevice();
+    } catch {
+      /* the session ends anyway: logging it out takes the device off every list */
+    }
+  }
   try {
     if (callServer) await api.logout();
   } catch {

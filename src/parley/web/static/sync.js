@@ -218,7 +218,8 @@ export class Sync {
       conversation_id: conversationId,
       content,
       attachments,
-      attachment_ids: attachments.map((a) => a.id),
+      // Sealed files (views/composer.js) attach their thumbnails too.
+      attachment_ids: attachments.flatMap((a) => a.e2ee_ids || [a.id]),
       reply_to_id: replyTo?.id || null,
       reply_to: replyTo ? { id: replyTo.id, sender_id: replyTo.sender_id, content: replyTo.content, deleted: replyTo.deleted } : null,
       sender_id: store.me.id,
@@ -242,6 +243,7 @@ export class Sync {
       client_msg_id: newClientId(),
       conversation_id: conversationId,
       content,
+      attachments,
       attachment_ids: attachments.map((a) => a.id),
       thread_root_id: rootId,
       thread_broadcast: broadcast,
@@ -324,11 +326,15 @@ export class Sync {
    * the same client_msg_id sends the same bytes (the server deduplicates on both).
    */
   async _deliverEncrypted(entry) {
-    if ((entry.attachment_ids || []).length) {
-      throw new Error("Attachments in encrypted conversations are not supported in the web client yet");
+    const files = entry.attachments || [];
+    if (files.some((a) => !a.e2ee)) {
+      // Picked before the conversation was encrypted: the server would refuse a plain upload.
+      throw new Error("These files were uploaded unencrypted: remove them and attach them again");
     }
-    entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content);
+    const described = files.map((a) => a.e2ee);
+    entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content, described);
     const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
+    if (entry.attachment_ids?.length) params.attachment_ids = entry.attachment_ids;
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     let message = null;
     if (this.gateway?.ready) {
@@ -342,8 +348,8 @@ export class Sync {
       const { conversation_id: cid, ...body } = params;
       message = await api.send(cid, body);
     }
-    // Our own text, as sealed: no need to decrypt it back.
-    return { ...message, content: entry.content, decrypted: true };
+    // Our own text and files, as sealed: no need to decrypt them back.
+    return { ...message, content: entry.content, e2ee_attachments: described, decrypted: true };
   }
 
   _saveOutbox() {
@@ -372,10 +378,12 @@ export class Sync {
   async edit(message, content) {
     if (message.ciphertext) {
       // An encrypted message is edited with new ciphertext (docs/e2ee.md), never text.
-      const sealed = await e2ee.encrypt(message.conversation_id, content);
+      // The files stay: their descriptions are sealed again with the new text.
+      const files = message.e2ee_attachments || [];
+      const sealed = await e2ee.encrypt(message.conversation_id, content, files);
       const path = `/messages/${encodeURIComponent(message.id)}`;
       const edited = await this._mutate("message.edit", { message_id: message.id, ...sealed }, () => api.patch(path, sealed).then((r) => r.message));
-      store.applyMessage({ ...edited, content, decrypted: true });
+      store.applyMessage({ ...edited, content, e2ee_attachments: files, decrypted: true });
       return;
     }
     store.applyMessage(await this._mutate("message.edit", { message_id: message.id, content }, () => api.editMessage(message.id, content)));

@@ -6,6 +6,8 @@
 import { api, deviceName } from "../api.js";
 import * as dev from "./device.js";
 import * as idb from "./idb.js";
+import * as keyBackup from "./key_backup.js";
+import { validDescriptions } from "./media.js";
 import * as pairwise from "./pairwise.js";
 import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
 import * as searchIndex from "./search_index.js";
@@ -19,6 +21,7 @@ const CLAIM_CHUNK = 1000; // devices per claim (the server's limit)
 const MAX_EPOCH_MESSAGES = 1000;
 const MAX_EPOCH_SECONDS = 90 * 86400;
 const MAX_SESSIONS_PER_PEER = 4;
+const BACKUP_DELAY_MS = 1000; // new keys arriving together are backed up together
 
 const peerKey = (userId, deviceId) => `${userId}|${deviceId}`;
 const inboundKey = (conversationId, userId, deviceId, sessionId) => `${conversationId}|${userId}|${deviceId}|${sessionId}`;
@@ -31,6 +34,9 @@ class E2ee {
     this.waiting = new Map(); // message id -> message that had no key yet (retried on keys)
     this.onDecrypted = () => {}; // (message): set by the app to re-render it
     this.inflight = new WeakSet(); // messages being decrypted
+    this.requested = new Set(); // inbound slots whose keys were asked of our other devices
+    this.quotes = new Map(); // message id -> Promise<text> (replies to messages not loaded)
+    this.backupTimer = null;
   }
 
   /** Create (first login in this browser) or load the device, upload, replenish. */
@@ -50,6 +56,9 @@ class E2ee {
     this.deviceId = null;
     this.ready = null;
     this.waiting.clear();
+    this.requested.clear();
+    this.quotes.clear();
+    clearTimeout(this.backupTimer);
     delete document.documentElement.dataset.e2eeDevice;
   }
 
@@ -144,6 +153,68 @@ class E2ee {
     return verified;
   }
 
+  // --- key backup and logout
+
+  /** Back up this browser's conversation keys with a recovery passphrase (key_backup.js). */
+  async backUpKeys(passphrase, options) {
+    await this.ready;
+    return keyBackup.backUp(this.userId, passphrase, options);
+  }
+
+  /** Whether new keys are backed up automatically from this browser. */
+  async backsUpAutomatically() {
+    await this.ready;
+    return keyBackup.automatic(this.userId);
+  }
+
+  /**
+   * After new conversation keys arrive (or our own new epoch starts): back them up under the
+   * remembered key, soon and once for a burst. A conflict with another tab or device is
+   * tried again once.
+   */
+  _scheduleBackup(retry = true) {
+    clearTimeout(this.backupTimer);
+    const userId = this.userId;
+    this.backupTimer = setTimeout(() => {
+      keyBackup.backUpAutomatically(userId)
+        .then((version) => {
+          // Observable by the page (and the browser tests): the backup's current version.
+          if (version && this.userId === userId) document.documentElement.dataset.e2eeBackupVersion = String(version);
+        })
+        .catch((error) => {
+          if (retry && error?.code === "BACKUP_VERSION_MISMATCH") this._scheduleBackup(false);
+        });
+    }, BACKUP_DELAY_MS);
+  }
+
+  /** Restore the key backup here, then read again what was waiting for keys. */
+  async restoreKeys(passphrase) {
+    await this.ready;
+    const count = await keyBackup.restore(this.userId, passphrase);
+    await this._retryWaiting();
+    return count;
+  }
+
+  /**
+   * Logging out removes this browser's device: deleted on the server (its keys, prekeys and
+   * inbox: DELETE /devices/{id}) and here (the state and its at-rest key). Nothing more is
+   * encrypted to it; what was not backed up can't be read in this browser again.
+   */
+  async removeDevice() {
+    const userId = this.userId;
+    if (!userId) return;
+    const deviceId = this.deviceId || (await idb.load(userId).catch(() => null))?.deviceId;
+    if (deviceId) {
+      try {
+        await api.delete(`/devices/${encodeURIComponent(deviceId)}`);
+      } catch (error) {
+        if (error?.status !== 404) throw error; // already gone: fine
+      }
+    }
+    await idb.remove(userId);
+    this.stop();
+  }
+
   // --- to-device messages (pairwise channels)
 
   /** Read and acknowledge this device's to-device inbox; how many were read. */
@@ -167,23 +238,30 @@ class E2ee {
   async receiveToDevice(messages) {
     if (!this.deviceId) await this.ready;
     const devices = await this.devicesOf(messages.map((m) => m.sender_id));
-    await idb.transaction(this.userId, async (state) => {
+    const answers = await idb.transaction(this.userId, async (state) => {
+      const out = [];
       for (const message of messages) {
         if (state.processed.includes(message.id)) continue;
         try {
-          await this._receiveOne(state, message, devices[message.sender_id] || []);
+          const answer = await this._receiveOne(state, message, devices[message.sender_id] || []);
+          if (answer) out.push([peerKey(message.sender_id, message.sender_device_id), answer]);
         } catch {
           /* unreadable: dropped (docs/e2ee.md "Failure") */
         }
         state.processed = [...state.processed, message.id].slice(-MAX_PROCESSED);
       }
-      return { state };
+      return { state, value: out };
     });
     await api.post("/to-device/ack", { ids: messages.map((m) => m.id) });
+    for (const [target, answer] of answers) { // keys our own other devices asked for
+      await this._sendToDevices([target], answer).catch(() => {});
+    }
+    this._scheduleBackup();
     await this.replenish();
     await this._retryWaiting();
   }
 
+  /** Apply one to-device message; what to answer its sender, if anything. */
   async _receiveOne(state, message, senderDevices) {
     const wire = pairwise.parseWire(message.ciphertext);
     const sender = message.sender_id;
@@ -239,16 +317,36 @@ class E2ee {
     } else if (inner.type === "forwarded_key" && sender === this.userId) {
       // Only our own devices forward keys; the messages stay signed by their real sender.
       storeInbound(state, senderKeys.inboundFromExport(String(content.sender_user_id), String(content.sender_device_id), content));
+    } else if (inner.type === "key_request" && sender === this.userId) {
+      // Our other device asks for a conversation key we may hold: the session from the
+      // earliest index known here (docs/e2ee.md "Receiving").
+      const held = state.inbound[inboundKey(String(content.conversation_id), String(content.sender_user_id), String(content.sender_device_id), String(content.session_id))];
+      if (held) {
+        return {
+          type: "forwarded_key",
+          content: {
+            conversation_id: held.conversationId,
+            sender_user_id: held.senderUserId,
+            sender_device_id: held.senderDeviceId,
+            session_id: held.sessionId,
+            index: held.firstIndex,
+            chain_key: b64encode(held.firstChainKey),
+          },
+        };
+      }
     }
+    return null;
   }
 
   // --- sending (sender keys shared over the pairwise channels)
 
   /** `{ciphertext, e2ee}` for a message, after sharing the sender key as needed. */
-  async encrypt(conversationId, text) {
+  async encrypt(conversationId, text, attachments = []) {
     await this.ready;
     await this._ensureShared(conversationId);
-    const plaintext = utf8(JSON.stringify({ body: text }));
+    const payload = { body: text };
+    if (attachments.length) payload.attachments = attachments;
+    const plaintext = utf8(JSON.stringify(payload));
     return idb.transaction(this.userId, async (state) => {
       const sealed = await senderKeys.encrypt(state.outbound[conversationId], this.userId, this.deviceId, plaintext);
       return { state, value: sealed };
@@ -268,8 +366,9 @@ class E2ee {
         || session.members.some((m) => !members.includes(m)) // someone left or was removed
         || session.sharedWith.some((t) => !targets.includes(t))) { // a device went away
         session = await senderKeys.newOutbound(conversationId);
-        // Our own messages are read back like anyone's.
+        // Our own messages are read back like anyone's (and backed up like them).
         storeInbound(state, senderKeys.inboundFromExport(this.userId, this.deviceId, senderKeys.exportOutbound(session)));
+        this._scheduleBackup();
       }
       session.members = [...members];
       state.outbound[conversationId] = session;
@@ -367,13 +466,54 @@ class E2ee {
       result = await this._decrypt(message);
     }
     if (result.text !== undefined) {
-      this._readable(message, result.text);
+      this._readable(message, result);
     } else {
       message.decrypted = false;
       message.decryption_error = result.error;
+      message.decryption_missing = Boolean(result.missing);
       if (result.missing) this.waiting.set(message.id, message);
     }
     return message;
+  }
+
+  /**
+   * "Retry": ask this user's other devices for the key of an undecryptable message (a
+   * `key_request` over the pairwise channels); the message is then "waiting for keys"
+   * and decrypts when a `forwarded_key` arrives. How many devices were asked.
+   */
+  async requestKey(message) {
+    await this.ready;
+    const envelope = message.e2ee || {};
+    const content = {
+      conversation_id: message.conversation_id,
+      sender_user_id: message.sender_id,
+      sender_device_id: envelope.sender_device_id,
+      session_id: envelope.session_id,
+    };
+    const own = peerKey(this.userId, this.deviceId);
+    const others = ((await this.devicesOf([this.userId]))[this.userId] || [])
+      .map((d) => peerKey(d.user_id, d.device_id)).filter((t) => t !== own);
+    message.key_requested = true;
+    this.waiting.set(message.id, message);
+    this.requested.add(inboundKey(content.conversation_id, content.sender_user_id, content.sender_device_id, content.session_id));
+    if (!others.length) return 0;
+    return (await this._sendToDevices(others, { type: "key_request", content })).length;
+  }
+
+  /** The text of a message that is not loaded (a reply's quote), decrypted here; "" if not. */
+  quoteText(messageId) {
+    if (!this.quotes.has(messageId)) {
+      if (this.quotes.size > 200) this.quotes.clear();
+      this.quotes.set(messageId, this._quoteText(messageId));
+    }
+    return this.quotes.get(messageId);
+  }
+
+  async _quoteText(messageId) {
+    const found = (await api.get(`/messages/${encodeURIComponent(messageId)}`)).message;
+    if (!found?.ciphertext) return found?.content || "";
+    const opened = await this.decryptMessage(found);
+    return opened.decrypted ? opened.content : "";
   }
 
   /** Start decrypting a message shown before it was read (once); onDecrypted tells when. */
@@ -400,6 +540,7 @@ class E2ee {
       try {
         const plaintext = await senderKeys.decrypt(session, envelope, message.ciphertext, message.id);
         const payload = JSON.parse(fromUtf8(plaintext));
+        if (!payload || typeof payload !== "object") throw new DecryptionError("not a message payload");
         return { state, value: { text: typeof payload.body === "string" ? payload.body : "", payload } };
       } catch (error) {
         return { value: { missing: false, error: error.message || "Unable to decrypt" } };
@@ -408,10 +549,9 @@ class E2ee {
   }
 
   /** A message decrypted: its text in place, and filed in the local search index. */
-  _readable(message, text) {
-    message.content = text;
-    message.decrypted = true;
-    delete message.decryption_error;
+  /** A message decrypted here: readable, no longer waiting, and filed for local search. */
+  _readable(message, result) {
+    opened(message, result);
     this.waiting.delete(message.id);
     searchIndex.add(this.userId, message).catch(() => {});
   }
@@ -420,10 +560,20 @@ class E2ee {
     for (const message of [...this.waiting.values()]) {
       const result = await this._decrypt(message);
       if (result.text === undefined) continue;
-      this._readable(message, result.text);
+      this._readable(message, result);
       this.onDecrypted(message);
     }
   }
+}
+
+/** A decrypted message: its text, and the attachments its payload names (with their keys). */
+function opened(message, result) {
+  message.content = result.text;
+  message.e2ee_attachments = validDescriptions(result.payload?.attachments);
+  message.decrypted = true;
+  delete message.decryption_error;
+  delete message.decryption_missing;
+  delete message.key_requested;
 }
 
 function storeInbound(state, shared) {

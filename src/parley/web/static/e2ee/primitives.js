@@ -183,6 +183,12 @@ export async function pbkdf2(passphrase, salt, iterations) {
   return new Uint8Array(bits);
 }
 
+/** The same PBKDF2 key as a non-extractable AES-GCM CryptoKey (the remembered backup key). */
+export async function pbkdf2AesKey(passphrase, salt, iterations) {
+  const key = await subtle.importKey("raw", utf8(passphrase), "PBKDF2", false, ["deriveKey"]);
+  return subtle.deriveKey({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+}
+
 // --- AES-256-GCM (ciphertext || 16-byte tag, as pyca's AESGCM)
 
 async function aesKey(raw, usage) {
@@ -200,5 +206,18 @@ export async function aesGcmDecrypt(key, nonce, ciphertext, aad) {
     return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, k, ciphertext));
   } catch {
     throw new DecryptionError("the ciphertext does not authenticate");
+  }
+}
+
+/** AES-GCM under a CryptoKey the caller holds (the non-extractable at-rest key). */
+export async function aesGcmSealed(key, nonce, plaintext, aad) {
+  return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key, plaintext));
+}
+
+export async function aesGcmOpened(key, nonce, ciphertext, aad) {
+  try {
+    return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key, ciphertext));
+  } catch {
+    throw new DecryptionError("the stored state does not authenticate");
   }
 }

@@ -12,6 +12,7 @@ import { EmojiCompletion } from "./emoji_complete.js";
 import { isCommand, SlashCompletion } from "./slash_commands.js";
 import { openEmojiPicker } from "./emoji_picker.js";
 import { microphoneButton, VoiceRecorder } from "./voice.js";
+import { uploadEncrypted } from "../e2ee/media.js";
 
 const DRAFT_SAVE_MS = 300;
 const TYPING_IDLE_MS = 5000;
@@ -216,10 +217,8 @@ export class Composer {
       const entry = { key: `${Date.now()}-${Math.random()}`, file, state: "uploading", progress: 0, abort: new AbortController() };
       if (file.type.startsWith("image/")) entry.preview = URL.createObjectURL(file);
       this.files.push(entry);
-      uploads.push(api.upload(file, {
-        signal: entry.abort.signal,
-        onProgress: (progress) => { entry.progress = progress; this._renderFiles(); },
-      }).then((attachment) => {
+      const options = { signal: entry.abort.signal, onProgress: (progress) => { entry.progress = progress; this._renderFiles(); } };
+      uploads.push((store.conversations.get(this.id)?.encrypted ? sealedUpload(file, options) : api.upload(file, options)).then((attachment) => {
         entry.state = "done";
         entry.attachment = attachment;
       }).catch((error) => {
@@ -437,4 +436,15 @@ export class Composer {
     this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
   }
+}
+
+/**
+ * In an end-to-end encrypted conversation a file is sealed here before it is uploaded
+ * (e2ee/media.js): what the composer holds is the server's attachment under the file's own
+ * name (the server only knows "encrypted.bin"), its description with the key (`e2ee`, sent
+ * inside the ciphertext) and the ids to attach (the file and its thumbnail).
+ */
+async function sealedUpload(file, options) {
+  const { attachment, ids, description } = await uploadEncrypted(file, options);
+  return { ...attachment, kind: "file", url: undefined, name: description.name, size: description.size, e2ee: description, e2ee_ids: ids };
 }

@@ -8,6 +8,7 @@ import * as searchIndex from "../e2ee/search_index.js";
 import { store } from "../store.js";
 import { renderAttachments } from "./attachments.js";
 import { renderLinkPreview } from "./link_preview.js";
+import { renderSealedAttachments } from "./sealed_attachments.js";
 import { systemText } from "./sidebar.js";
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "👀", "🙏"];
@@ -68,19 +69,17 @@ export function renderMessage(message, ctx) {
     if (store.conversations.get(message.conversation_id)?.encrypted) searchIndex.forgetMessage(store.me.id, message.id);
     main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
   } else if (message.ciphertext && message.decrypted !== true) {
-    // End-to-end encrypted and not (yet) readable here: decrypted in the background, then
-    // re-rendered; "can't decrypt yet" until its key arrives (docs/e2ee.md "Receiving").
-    if (message.decrypted === undefined) e2ee.decryptSoon(message);
-    const waiting = message.decrypted === undefined;
-    main.append(h("div", { class: "msg-text msg-undecrypted", title: message.decryption_error || "" },
-      icon("lock", { size: 14 }), waiting ? " Decrypting…" : " Can't decrypt this message yet: its key has not reached this browser"));
-  } else if (message.content || !message.attachments?.length) {
+    main.append(undecrypted(message));
+  } else if (message.content || !(message.ciphertext ? message.e2ee_attachments : message.attachments)?.length) {
     const text = h("div", { class: ["msg-text", isJumbo(message.content) && "is-jumbo"], dir: "auto" },
       renderMarkdown(message.content, { users: ctx.users, me: store.me.username.toLowerCase() }));
     if (message.edited_at) text.append(h("span", { class: "msg-edited", title: `Edited ${formatFull(message.edited_at)}` }, " (edited)"));
     main.append(text);
   }
-  if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
+  if (message.ciphertext) {
+    // The server's attachments are opaque blobs: the decrypted message says what they are.
+    if (!message.deleted && message.decrypted === true && message.e2ee_attachments?.length) main.append(renderSealedAttachments(message.e2ee_attachments, message));
+  } else if (!message.deleted && message.attachments?.length) main.append(renderAttachments(message.attachments, message));
   if (!message.deleted && message.link_preview) main.append(renderLinkPreview(message.link_preview) || "");
   if (!message.deleted && message.reactions?.length) main.append(reactions(message, ctx));
   if (message.thread?.reply_count) main.append(threadSummary(message, ctx));
@@ -94,6 +93,42 @@ export function renderMessage(message, ctx) {
   if (own && !pending && !message.deleted) el.append(ticks(message, ctx));
   if (!pending && !message.deleted && !ctx.editing) el.append(toolbar(message, own, ctx));
   return el;
+}
+
+/**
+ * An end-to-end encrypted message not (yet) readable here: decrypted in the background, then
+ * re-rendered (docs/e2ee.md "Receiving"). Without its key: "can't decrypt yet" and a retry
+ * that asks this user's other devices, then "waiting for keys" until one answers. Ciphertext
+ * that no key opens (damaged, forged) says so, with no retry.
+ */
+function undecrypted(message) {
+  if (message.decrypted === undefined) e2ee.decryptSoon(message);
+  const box = h("div", { class: "msg-text msg-undecrypted", title: message.decryption_error || "" }, icon("lock", { size: 14 }));
+  if (message.decrypted === undefined) {
+    box.append(" Decrypting…");
+  } else if (!message.decryption_missing) {
+    box.classList.add("is-damaged");
+    box.append(" Can't decrypt this message: it does not open with its key");
+  } else if (message.key_requested) {
+    box.classList.add("is-waiting");
+    box.append(h("span", { role: "status" }, " Waiting for keys from your other devices…"));
+  } else {
+    box.append(" Can't decrypt this message yet: its key has not reached this browser ",
+      h("button", {
+        type: "button",
+        class: "link-btn",
+        onclick: async (event) => {
+          event.currentTarget.disabled = true;
+          try {
+            await e2ee.requestKey(message);
+          } catch {
+            message.key_requested = false;
+          }
+          e2ee.onDecrypted(message);
+        },
+      }, "Ask my other devices"));
+  }
+  return box;
 }
 
 function renderSystem(message, ctx) {
@@ -110,15 +145,22 @@ function renderSystem(message, ctx) {
 function replyQuote(snapshot, ctx) {
   const live = ctx.quoted;
   const reply = live ? { ...snapshot, content: live.content, deleted: live.deleted } : snapshot;
-  const text = reply.deleted ? "Original message was deleted" : plainText(reply.content).slice(0, 140) || "Message";
-  return h("button", {
+  const sealed = !reply.deleted && !reply.content && ctx.conversation?.encrypted;
+  const text = reply.deleted ? "Original message was deleted" : plainText(reply.content).slice(0, 140) || (sealed ? "Encrypted message" : "Message");
+  const quoteText = h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"], dir: "auto" }, text);
+  const button = h("button", {
     type: "button",
     class: "msg-quote",
     "aria-label": `Reply to ${store.displayName(reply.sender_id)}: ${text}. Show the original message`,
     onclick: () => ctx.actions.jumpTo(reply.id),
   }, icon("reply", { size: 14 }),
   h("span", { class: "msg-quote-author" }, store.displayName(reply.sender_id)),
-  h("span", { class: ["msg-quote-text", reply.deleted && "is-deleted"], dir: "auto" }, text));
+  quoteText);
+  if (sealed && !live) {
+    // Encrypted and not loaded: the server's snapshot has no text; read and decrypt it here.
+    e2ee.quoteText(reply.id).then((plain) => { if (plain) quoteText.textContent = plainText(plain).slice(0, 140); }).catch(() => {});
+  }
+  return button;
 }
 
 function threadSummary(message, ctx) {

@@ -10,6 +10,7 @@ import { confirmDialog, openDialog } from "./dialogs.js";
 import { BotsCard } from "./integrations.js";
 import { notificationSettingsCard } from "./notify-settings.js";
 import { profilePicture } from "./profile_picture.js";
+import { KeyBackupCard } from "./key_backup_settings.js";
 import { passwordCard, TwoFactorCard } from "./security_settings.js";
 
 const THEME_KEY = "parley.theme";
@@ -38,6 +39,7 @@ export class SettingsView {
         this.profileCard(),
         passwordCard(),
         new TwoFactorCard().el,
+        new KeyBackupCard().el,
         h("section", { class: "card", "aria-labelledby": "sessions-title" },
           h("div", { class: "card-head" },
             h("h2", { class: "card-title", id: "sessions-title" }, "Where you're signed in"),

@@ -309,6 +309,7 @@ export class TimelineView {
       const sig = [
         message.version_seq, grouped, ctx.highlighted, ctx.editing, receipt?.state, receipt?.readBy,
         ctx.showReadBy, entry?.state, entry?.error, this.namesVersion, quoted?.version_seq, message.decrypted,
+        message.key_requested, message.decryption_missing, quoted?.decrypted,
       ].join("|");
       items.push({ key, sig, build: () => renderMessage(message, ctx) });
       previous = message;

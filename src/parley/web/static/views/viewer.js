@@ -14,7 +14,8 @@ const URL_PREFIX = "/api/v1/attachments/";
 
 /** Only server-made attachment paths ever become a src or href. */
 function safe(url) {
-  return typeof url === "string" && url.startsWith(URL_PREFIX) ? url : null;
+  // blob: URLs of this page: images decrypted here (e2ee/media.js).
+  return typeof url === "string" && (url.startsWith(URL_PREFIX) || url.startsWith(`blob:${location.origin}/`)) ? url : null;
 }
 
 export function openImageViewer(items, index, { loadOlder } = {}) {

@@ -1,0 +1,156 @@
+"""The batched search indexer (migration 0017) on both databases: a sent message becomes
+searchable within the promised bound (read from the exported metrics), a message acknowledged
+and never indexed (the process died first) is indexed by the next indexer to start, a message
+deleted or removed before its batch never becomes searchable, and indexers running at the same
+time index each message once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from prometheus_client import generate_latest
+
+from parley.container import Container
+from parley.services.search import Search
+from parley.services.search_indexer import SEARCHABLE_WITHIN_SECONDS, SearchIndexer
+from parley.store.db import Database
+from tests.support.chat_helpers import open_group, send
+from tests.conftest import NO_SEND_LIMITS, make_user
+from tests.integration.search.test_search_index import check_sqlite_index
+
+pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
+
+WAIT_SECONDS = 10.0  # how long a test waits for progress before failing; not the bound
+
+
+async def in_index(db: Database, user_id: str, q: str) -> list[str]:
+    """What the index holds now: a search that does not catch up first."""
+    result = await Search(db, None).search(user_id, q, limit=50)
+    return sorted(hit["message"]["content"] for hit in result["results"])
+
+
+async def until_indexed(indexer: SearchIndexer, db: Database, user_id: str, q: str, want: list[str]) -> None:
+    """Wait on the indexer's batches (not a timed sleep) until ``q`` finds ``want``."""
+
+    async def progress() -> None:
+        while await in_index(db, user_id, q) != want:
+            async with indexer.indexed:
+                # A batch may have landed between the check and here: re-check at least
+                # every poll interval, woken early by each batch.
+                try:
+                    await asyncio.wait_for(indexer.indexed.wait(), 0.5)
+                except TimeoutError:
+                    pass
+
+    await asyncio.wait_for(progress(), WAIT_SECONDS)
+
+
+def sample(container: Container, name: str, labels: dict[str, str] | None = None) -> float:
+    value = container.metrics.registry.get_sample_value(name, labels or {})
+    return float(value or 0.0)
+
+
+async def test_a_sent_message_is_searchable_within_the_bound(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    texts = sorted(f"bounded delivery number {i}" for i in range(5))
+    for content in texts:
+        await send(client, alice, group["id"], content)
+    await until_indexed(container.search_indexer, container.db, bob.id, "bounded", texts)
+
+    # Every message's delay from commit to index, as exported, is within the bound.
+    count = sample(container, "parley_search_indexing_delay_seconds_count")
+    within = sample(
+        container, "parley_search_indexing_delay_seconds_bucket", {"le": str(SEARCHABLE_WITHIN_SECONDS)}
+    )
+    assert count >= len(texts)
+    assert within == count
+    await container.refresh_metrics()
+    assert sample(container, "parley_search_index_backlog") == 0
+    assert sample(container, "parley_search_index_lag_seconds") == 0
+    exported = generate_latest(container.metrics.registry).decode()
+    for name in ("parley_search_index_backlog", "parley_search_index_lag_seconds"):
+        assert name in exported
+
+
+async def test_a_message_acknowledged_but_never_indexed_is_indexed_on_restart(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    # The process "dies" between the acknowledgement and the batch: no indexer runs.
+    await container.search_indexer.close()
+    await send(client, alice, group["id"], "orphaned until restart")
+    assert await in_index(container.db, bob.id, "orphaned") == []
+    backlog = await container.search_indexer.backlog()
+    assert backlog.waiting == 1
+
+    restarted = SearchIndexer(container.db)
+    restarted.start()
+    try:
+        await until_indexed(restarted, container.db, bob.id, "orphaned", ["orphaned until restart"])
+    finally:
+        await restarted.close()
+    assert (await restarted.backlog()).waiting == 0
+    if container.db.is_sqlite:
+        await check_sqlite_index(container.db)
+
+
+async def test_deleted_edited_and_removed_messages_are_never_indexed_late(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    await container.search_indexer.close()  # everything below happens before any batch
+    deleted = await send(client, alice, group["id"], "latecomer deleted")
+    edited = await send(client, alice, group["id"], "latecomer before the edit")
+    expired = await send(client, alice, group["id"], "latecomer expired")
+    assert (await client.delete(f"/api/v1/messages/{deleted['id']}", headers=alice.headers)).status_code in (200, 204)
+    response = await client.patch(
+        f"/api/v1/messages/{edited['id']}", json={"content": "latecomer after the edit"}, headers=alice.headers
+    )
+    assert response.status_code == 200, response.text
+    async with container.db.transaction() as conn:  # as retention removes an expired message
+        await conn.exec_driver_sql(f"DELETE FROM messages WHERE id = '{expired['id']}'")
+
+    indexer = SearchIndexer(container.db)
+    while await indexer.index_batch():
+        pass
+    assert await in_index(container.db, bob.id, "latecomer") == ["latecomer after the edit"]
+    assert await in_index(container.db, bob.id, "before") == []
+    assert (await indexer.backlog()).waiting == 0
+
+    # Deleting an indexed message forgets it at once, without waiting for a batch.
+    assert (await client.delete(f"/api/v1/messages/{edited['id']}", headers=alice.headers)).status_code in (200, 204)
+    assert await in_index(container.db, bob.id, "latecomer") == []
+    if container.db.is_sqlite:
+        await check_sqlite_index(container.db)
+
+
+async def test_indexers_running_together_index_each_message_once(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    await container.search_indexer.close()
+    texts = sorted(f"together {i:02d}" for i in range(40))
+    for content in texts:
+        await send(client, alice, group["id"], content)
+    # Small batches, so the two really interleave (PostgreSQL: SKIP LOCKED claims).
+    first, second = SearchIndexer(container.db, batch_size=3), SearchIndexer(container.db, batch_size=3)
+
+    async def drain(indexer: SearchIndexer) -> int:
+        done = 0
+        while n := await indexer.index_batch():
+            done += n
+        return done
+
+    counts = await asyncio.gather(drain(first), drain(second))
+    assert sum(counts) == len(texts)
+    assert await in_index(container.db, bob.id, "together") == texts
+    if container.db.is_sqlite:
+        await check_sqlite_index(container.db)
