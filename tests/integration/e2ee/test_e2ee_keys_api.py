@@ -14,9 +14,9 @@ import pytest
 from parley.container import Container
 from parley.e2ee import formats
 from parley.services.events import Event
+from tests.conftest import make_user
 from tests.support.account_helpers import make_staff
 from tests.support.chat_helpers import code, open_direct, open_group
-from tests.conftest import make_user
 from tests.support.e2ee_helpers import DeviceKeys, one_time_prekeys, register_device
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -10,7 +10,6 @@ import * as keyBackup from "./key_backup.js";
 import { validDescriptions } from "./media.js";
 import * as pairwise from "./pairwise.js";
 import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
-import { safetyNumber } from "./safety.js";
 import * as searchIndex from "./search_index.js";
 import * as senderKeys from "./sender_keys.js";
 import * as x3dh from "./x3dh.js";
@@ -152,24 +151,6 @@ class E2ee {
       }
     }
     return verified;
-  }
-
-  /**
-   * The safety number of this user and `userId` (docs/e2ee.md "Safety numbers"): both
-   * users' listed, verified devices; the same 60 digits on both sides and in the SDK.
-   */
-  async safetyNumber(userId) {
-    await this.ready;
-    const found = await this.devicesOf([this.userId, userId]);
-    const keys = (id) => (found[id] || []).map((d) => b64decode(d.identity_keys.signing_key));
-    return safetyNumber(this.userId, keys(this.userId), userId, keys(userId));
-  }
-
-  /** Devices of `userId` whose listed keys differ from the ones first seen here. */
-  async identityChanges(userId) {
-    await this.ready;
-    const state = await idb.load(this.userId);
-    return (state?.identityChanges || []).filter((c) => c.user_id === userId);
   }
 
   // --- key backup and logout

@@ -8,6 +8,7 @@ import { candidateKeys, indexKeys, matches, parseQuery, highlights } from "./sea
 
 const STORE = "messages";
 const SNIPPET_CHARS = 300;
+const READ_CHUNK = 100; // entries read per transaction while searching
 const opened = new Map(); // user id -> Promise<IDBDatabase>
 
 const dbName = (userId) => `parley-e2ee-search:${userId}`;
@@ -123,18 +124,26 @@ export async function search(userId, q, filters = {}, limit = 50) {
     ids = ids === null ? found : new Set([...ids].filter((id) => found.has(id)));
     if (!ids.size) return [];
   }
-  const entries = await run(userId, "readonly", (store) => {
-    const out = [];
-    for (const id of ids) store.get(id).onsuccess = (event) => { if (event.target.result) out.push(event.target.result); };
-    return { result: out };
-  });
-  return entries
-    .filter((e) => matches(e.text, terms))
-    .filter((e) => !filters.conversation_id || e.conversation_id === filters.conversation_id)
-    .filter((e) => !filters.sender_id || e.sender_id === filters.sender_id)
-    .filter((e) => !filters.after || e.created_at >= filters.after)
-    .filter((e) => !filters.before || e.created_at < filters.before)
-    .filter((e) => filters.has !== "attachment" || e.has_attachment)
+  const wanted = (e) => matches(e.text, terms)
+    && (!filters.conversation_id || e.conversation_id === filters.conversation_id)
+    && (!filters.sender_id || e.sender_id === filters.sender_id)
+    && (!filters.after || e.created_at >= filters.after)
+    && (!filters.before || e.created_at < filters.before)
+    && (filters.has !== "attachment" || e.has_attachment);
+  // Message ids are time-ordered: the newest candidates are read first, a chunk at a time,
+  // until `limit` match — a common word does not load the whole index.
+  const ordered = [...ids].sort().reverse();
+  const hits = [];
+  for (let i = 0; i < ordered.length && hits.length < limit; i += READ_CHUNK) {
+    const chunk = ordered.slice(i, i + READ_CHUNK);
+    const entries = await run(userId, "readonly", (store) => {
+      const out = [];
+      for (const id of chunk) store.get(id).onsuccess = (event) => { if (event.target.result) out.push(event.target.result); };
+      return { result: out };
+    });
+    hits.push(...entries.filter(wanted));
+  }
+  return hits
     .sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
     .slice(0, limit)
     .map((e) => {
