@@ -103,3 +103,52 @@ async def test_an_unavailable_database_is_not_retried_item_by_item() -> None:
     outcomes = await asyncio.gather(*(batcher.submit(i) for i in range(20)), return_exceptions=True)
     assert all(isinstance(o, ConnectionRefusedError) for o in outcomes) and calls == 1
     await batcher.close()
+
+
+async def test_a_lone_item_waits_for_company_only_after_a_batch_of_several() -> None:
+    """The window is for gathering: a lone item after a batch of one (or none) is written
+    at once; after a batch of several, a lone item waits the window and takes the items
+    that come meanwhile along."""
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(items))
+        return list(items)
+
+    # A window no test would sit out: an item that waited for it would time out below.
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=3600, max_batch=100)
+    assert await asyncio.wait_for(batcher.submit(1), timeout=10) == 1
+    assert await asyncio.wait_for(batcher.submit(2), timeout=10) == 2
+    assert batches == [[1], [2]]
+    await batcher.close()
+
+    patient: Batcher[int, int] = Batcher(flush, window_seconds=0.2, max_batch=100)
+    batches.clear()
+    assert await asyncio.wait_for(asyncio.gather(patient.submit(1), patient.submit(2)), timeout=10) == [1, 2]
+    lone = asyncio.ensure_future(patient.submit(3))
+    for _ in range(5):  # the writer wakes and starts its window
+        await asyncio.sleep(0)
+    assert batches == [[1, 2]]  # 3 is waiting for company
+    assert await asyncio.wait_for(asyncio.gather(lone, patient.submit(4)), timeout=10) == [3, 4]
+    assert batches == [[1, 2], [3, 4]]
+    await patient.close()
+
+
+async def test_a_caller_that_goes_away_does_not_stop_its_item() -> None:
+    written: list[int] = []
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        await release.wait()
+        written.extend(items)
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.0, max_batch=100)
+    gone = asyncio.ensure_future(batcher.submit(1))
+    stays = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    gone.cancel()
+    release.set()
+    assert await asyncio.wait_for(stays, timeout=10) == 2
+    await batcher.close()
+    assert gone.cancelled() and written == [1, 2]
