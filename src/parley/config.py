@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     # Frames queued per connection before a slow client is closed with 4009. Frames are
     # shared between recipients, so this bounds references, not copies.
     gateway_outbox_limit: int = Field(default=1_024, ge=1)
+    # How long a closing connection may take to get its close frame out (a client that
+    # stopped reading may never take it); then the socket is dropped.
+    gateway_close_timeout_seconds: float = Field(default=10.0, gt=0, le=3_600)
     gateway_frame_rate_per_second: float = Field(default=20.0, gt=0)
     gateway_frame_burst: int = Field(default=60, ge=1)
     # Sockets one user may hold identified on one node at once; one more is refused with

@@ -73,9 +73,6 @@ log = logging.getLogger("parley.gateway")
 CALL_GRACE_SECONDS = 5.0
 # Sends a connection may have queued and not yet answered; the next one waits for room.
 MAX_PIPELINED_SENDS = 32
-# How long the writer may take to get the close frame out. A client that stopped reading
-# may never take it; then the connection is dropped and only the transport buffer remains.
-CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +95,9 @@ class ConnectionLimits:
     heartbeat_interval_seconds: float
     max_frame_bytes: int
     outbox_limit: int
+    # How long the writer may take to get the close frame out. A client that stopped reading
+    # may never take it; then the connection is dropped and only the transport buffer remains.
+    close_timeout_seconds: float
     frame_rate: Rate
     # Rate-limited frames in a row before the connection is closed with 4008.
     rate_limit_strikes: int
@@ -266,7 +266,7 @@ class Connection:
                 # The peer left, or the socket failed: there is nobody to say goodbye to.
                 self.state = ConnectionState.CLOSING
                 self._outbox.abandon()
-            await asyncio.wait({finished}, timeout=CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait({finished}, timeout=self._limits.close_timeout_seconds)
         finally:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()

@@ -59,6 +59,7 @@ def limits_from(settings: Settings) -> ConnectionLimits:
         heartbeat_interval_seconds=settings.gateway_heartbeat_interval_ms / 1000,
         max_frame_bytes=settings.gateway_max_frame_bytes,
         outbox_limit=settings.gateway_outbox_limit,
+        close_timeout_seconds=settings.gateway_close_timeout_seconds,
         frame_rate=Rate(settings.gateway_frame_rate_per_second, settings.gateway_frame_burst),
         rate_limit_strikes=settings.gateway_rate_limit_strikes,
     )

@@ -63,6 +63,9 @@ async def test_slow_reader_is_closed_with_4009_and_memory_stays_bounded(
         gateway_outbox_limit=OUTBOX_LIMIT,
         max_message_chars=MESSAGE_CHARS,
         max_request_body_bytes=1_048_576,
+        # Phase 2 must fit in the close timeout, or the server drops the socket (1006)
+        # before the stalled client reads its 4009; on a loaded machine it took over 10 s.
+        gateway_close_timeout_seconds=300,
     ) as server:
         assert server.process is not None
         alice = await new_user(server.base_url, "alice")
