@@ -37,6 +37,11 @@ def dismiss_notifications_card(page: Any) -> None:
         card.get_by_role("button", name="Not now").click()
 
 
+def delivered(page: Any, text: str) -> None:
+    """Wait until the message with this text is acknowledged by the server (no longer pending)."""
+    page.locator(".msg:not(.is-pending)", has_text=text).first.wait_for()
+
+
 def open_dm(web_server: ServerProcess, bob: Any, alice: Any, state: Path) -> dict[str, Any]:
     async def work(client: ParleyClient) -> dict[str, Any]:
         return dict(await client.create_direct(alice.id, encrypted=True))
@@ -101,8 +106,7 @@ def test_the_sdk_reads_the_image_and_file_the_browser_sends_sealed(
     composer.fill("two files, sealed")
     expect(page.get_by_role("button", name="Send message")).to_be_enabled()
     composer.press("Enter")
-    message(page, "two files, sealed").wait_for()
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "two files, sealed")
     # Shown from what this browser sealed: the thumbnail and the file chip.
     page.get_by_role("link", name="Open image sunset.png").wait_for()
     page.get_by_role("button", name=re.compile(r"^Download notes\.pdf, ")).wait_for()
@@ -179,7 +183,7 @@ def test_malformed_attachment_keys_read_as_cant_decrypt(
     composer = page.get_by_role("textbox", name="Message Ben Sdk")
     composer.fill("the rest still works")
     composer.press("Enter")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "the rest still works")
     assert not shots.errors
 
 
@@ -210,7 +214,7 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     reply = page.locator(".msg", has_text="the 9:15")
     # The quote shows the decrypted text of the message replied to.
     expect(reply.locator(".msg-quote-text")).to_have_text("which train do we take?")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "the 9:15")
 
     # Edited: new ciphertext that keeps the file.
     reply.hover()
@@ -226,7 +230,7 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     composer.fill("oops, wrong chat")
     composer.press("Enter")
     oops = page.locator(".msg", has_text="oops, wrong chat")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "oops, wrong chat")
     oops.hover()
     oops.get_by_role("button", name="More actions").click()
     page.get_by_role("menuitem", name="Delete").click()
