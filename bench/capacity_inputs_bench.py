@@ -2,7 +2,7 @@
 what one message costs PostgreSQL and Redis, measured on servers of this run's own so that
 their CPU can be read from /proc without the other users of the machine's shared servers.
 
-- PostgreSQL: a private primary with a streaming replica (``tests/pg_replication.py``);
+- PostgreSQL: a private primary with a streaming replica (``tests/support/pg_replication.py``);
   Parley's group-commit send path (the services, no sockets) sends into a group; measured:
   messages/s, the primary's CPU per message (every postgres process of that cluster),
   WAL bytes per message (what each replica must replay and the network must carry) and the
@@ -39,9 +39,9 @@ from parley.bus.base import Envelope, conversation_topic  # noqa: E402
 from parley.bus.redis import redis_bus  # noqa: E402
 from parley.container import build_container  # noqa: E402
 from parley.store import migrate  # noqa: E402
-from tests.pg_replication import ReplicatedPostgres  # noqa: E402
-from tests.redis_topologies import data_node  # noqa: E402
-from tests.scaleout_helpers import free_port  # noqa: E402
+from tests.support.pg_replication import ReplicatedPostgres  # noqa: E402
+from tests.support.redis_topologies import data_node  # noqa: E402
+from tests.support.scaleout_helpers import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

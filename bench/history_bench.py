@@ -38,7 +38,8 @@ from databases import bench_settings, make_database, timed  # noqa: E402
 from parley.container import build_container
 from parley.ids import new_id
 from parley.store import migrate
-from parley.store.tables import conversations, messages
+from parley.store.tables.conversations import conversations
+from parley.store.tables.messages import messages
 
 INSERT_BATCH = 5000
 WORDS = "ship review deploy lunch meeting notes ticket merge build release design fix bug call".split()

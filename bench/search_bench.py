@@ -34,7 +34,9 @@ from parley.ids import new_id
 from parley.services.search import Search
 from parley.store import migrate
 from parley.store.db import Database
-from parley.store.tables import conversations, members, messages, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages
 
 USERS = 200
 CONVERSATIONS = 400

@@ -28,9 +28,9 @@ from parley.config import Settings, normalise_database_url
 from parley.container import Container
 from parley.store import migrate
 from parley.store.db import Database
-from parley.store.tables import metadata
+from parley.store.tables.catalog import complete_metadata
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get(
@@ -91,7 +91,7 @@ class PostgresTestDatabase:
     async def empty(self) -> None:
         db = Database(self.url, pool_size=1)
         try:
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            names = ", ".join(f'"{t.name}"' for t in complete_metadata().sorted_tables)
             async with db.transaction() as conn:
                 await conn.execute(text(f"TRUNCATE {names} CASCADE"))
         finally:

@@ -48,7 +48,8 @@ from parley.services.audit import AuditLog
 from parley.services.auth import Auth
 from parley.services.avatars import Avatars
 from parley.services.contacts import Contacts
-from parley.services.conversations import ConversationLimits, Conversations
+from parley.services.conversation_rules import ConversationLimits
+from parley.services.conversations import Conversations
 from parley.services.directory import Directory
 from parley.services.e2ee_backup import E2eeBackups
 from parley.services.e2ee_devices import E2eeDevices
@@ -382,6 +383,7 @@ def build_container(settings: Settings) -> Container:
         events,
         jobs,
         metrics,
+        blobs,
         mode=settings.erasure_mode,
         urls=attachment_urls,
     )

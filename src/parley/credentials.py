@@ -34,7 +34,7 @@ from parley.security.tokens import hash_random_token
 from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth, ClientInfo
 from parley.store.db import Database
-from parley.store.tables import password_resets, users
+from parley.store.tables.accounts import password_resets, users
 
 RESET_MAIL_JOB = "password.reset_mail"
 MAX_TOKEN = 128

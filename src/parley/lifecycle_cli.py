@@ -63,7 +63,7 @@ async def _has_data(settings: Settings) -> bool:
 
     from parley.lifecycle.backup import _sqlite_path
     from parley.store.db import Database
-    from parley.store.tables import users
+    from parley.store.tables.accounts import users
 
     if settings.is_sqlite and not _sqlite_path(settings).exists():
         return False

@@ -4,7 +4,7 @@ Topics are plain strings: ``conversation:<id>`` reaches every node with a sessio
 conversation, ``user:<id>`` every node with a session of that user. An envelope names a
 conversation, users, or both; it is published to all of their topics at once.
 
-Guarantees every backend gives (the contract tests in ``tests/test_bus.py`` check them):
+Guarantees every backend gives (the contract tests in ``tests/contract/test_bus.py`` check them):
 
 - **At most once per node.** A node subscribed to several of an envelope's topics still
   receives it once. Nothing is retried: a lost envelope is recovered by the client, which

@@ -1,7 +1,7 @@
 """The :class:`~parley.bus.base.Bus` on Redis pub/sub: one channel per topic, every node a
 subscriber of the topics its local sessions need (DESIGN §2 "Scale-out").
 
-How each guarantee of the contract (``tests/test_bus.py``) is kept:
+How each guarantee of the contract (``tests/contract/test_bus.py``) is kept:
 
 - **At most once per node.** An envelope with several topics reaches a node once per
   channel it subscribes to; the repeats are dropped by envelope id. A node delivers its own

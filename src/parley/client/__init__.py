@@ -26,7 +26,8 @@ from parley.client.errors import (
     SessionClosed,
 )
 from parley.client.realtime import Backoff, RealtimeSession, SessionState
-from parley.client.rest import ParleyClient, Tokens
+from parley.client.rest import ParleyClient
+from parley.client.tokens import Tokens
 from parley.client.tracker import RealtimeEvent
 
 __all__ = [

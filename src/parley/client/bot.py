@@ -38,7 +38,8 @@ from typing import Any
 
 from parley.client.errors import SessionClosed
 from parley.client.realtime import Backoff, RealtimeSession
-from parley.client.rest import ParleyClient, Tokens
+from parley.client.rest import ParleyClient
+from parley.client.tokens import Tokens
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``parley protocol-schema`` writes it to ``docs/protocol.schema.json`` and derives the web
 client's ``static/protocol.js`` (event sets, close codes) from it; ``--check`` fails when
-either is stale (CI runs ``tests/test_protocol_schema.py``, which does the same). Nothing here
+either is stale (CI runs ``tests/integration/test_protocol_schema.py``, which does the same). Nothing here
 is written by hand: the frames and params come from ``protocol``, the methods from the
 method table in ``handlers``, events and codes from ``parley.wire``.
 

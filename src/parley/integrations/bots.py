@@ -30,7 +30,8 @@ from parley.security.tokens import hash_random_token
 from parley.services.accounts import Accounts, clean_display_name, normalise_username
 from parley.services.auth import BOT_TOKEN_PREFIX, Auth
 from parley.store.db import Database
-from parley.store.tables import bots, sessions, users
+from parley.store.tables.accounts import sessions, users
+from parley.store.tables.integrations import bots
 
 # Not an argon2 hash: verifying any password against it fails (InvalidHashError).
 NO_PASSWORD = "!bot"

@@ -40,7 +40,8 @@ from parley.services.events import Event, EventSink
 from parley.services.messages import Messages
 from parley.services.notification_settings import FOREVER_WORD, NotificationSettings
 from parley.store.db import Database
-from parley.store.tables import commands, users
+from parley.store.tables.accounts import users
+from parley.store.tables.integrations import commands
 from parley.wire.events import EventType
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

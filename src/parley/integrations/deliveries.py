@@ -54,7 +54,8 @@ from parley.services.events import Event
 from parley.services.message_records import load_message
 from parley.services.messages import Messages
 from parley.store.db import Database
-from parley.store.tables import users, webhook_deliveries, webhooks
+from parley.store.tables.accounts import users
+from parley.store.tables.integrations import webhook_deliveries, webhooks
 
 log = logging.getLogger(__name__)
 

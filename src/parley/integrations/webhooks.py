@@ -43,7 +43,8 @@ from parley.services.conversations import Conversations
 from parley.services.message_records import Message
 from parley.services.messages import Messages
 from parley.store.db import Database
-from parley.store.tables import bots, users, webhook_deliveries, webhooks
+from parley.store.tables.accounts import users
+from parley.store.tables.integrations import bots, webhook_deliveries, webhooks
 
 INCOMING = "incoming"
 OUTGOING = "outgoing"

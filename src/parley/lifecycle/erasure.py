@@ -8,7 +8,8 @@
    blocks (both ways), exports; the row stays, deactivated and marked ``erased_at``, so
    the username stays reserved and nobody can take it over to impersonate the old owner;
 3. every file the user uploaded is marked for the attachment sweep, which deletes it
-   from the media store (queued at once);
+   from the media store (queued at once); the profile picture's files are deleted once
+   the profile's erasure has committed;
 4. the user leaves every group (ownership passes on, as when leaving); direct
    conversations keep them as the other side's history;
 5. then, as a job (``erasure.content``: a heavy user's messages take a while): reactions
@@ -36,6 +37,7 @@ from parley.errors import Forbidden, NotFound, RateLimited
 from parley.jobs.queue import Job, JobQueue
 from parley.lifecycle.exports import Exports
 from parley.lifecycle.retention import require_site_admin
+from parley.media.blobstore import BlobStore
 from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
@@ -43,28 +45,18 @@ from parley.services.access import bump_version
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth
+from parley.services.avatars import delete_user_picture
 from parley.services.conversations import Conversations
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.services.message_sending import changed_event
 from parley.store.db import Database
-from parley.store.tables import (
-    attachments,
-    blocks,
-    contacts,
-    conversations,
-    email_addresses,
-    members,
-    messages,
-    notification_settings,
-    notifications,
-    password_resets,
-    push_subscriptions,
-    reactions,
-    recovery_codes,
-    totp_credentials,
-    users,
-)
+from parley.store.tables.accounts import password_resets, recovery_codes, totp_credentials, users
+from parley.store.tables.contacts import blocks, contacts
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages, reactions
+from parley.store.tables.notifications import email_addresses, notification_settings, notifications, push_subscriptions
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)
@@ -94,6 +86,7 @@ class Erasure:
         events: EventSink,
         jobs: JobQueue,
         metrics: Metrics,
+        blobs: BlobStore,
         *,
         mode: ErasureMode,
         urls: AttachmentUrls | None,
@@ -108,6 +101,7 @@ class Erasure:
         self._events = events
         self._jobs = jobs
         self._metrics = metrics
+        self._blobs = blobs
         self.mode = mode
 
     async def erase_self(self, user_id: str, password: str) -> None:
@@ -139,7 +133,9 @@ class Erasure:
         files, out of every group — then the user's messages and reactions, which can be
         many, as a job (``erasure.content``; run here if it cannot be queued)."""
         await self._auth.revoke(user_id, reason="erased")
-        await self._erase_profile(user_id, actor_id)
+        picture = await self._erase_profile(user_id, actor_id)
+        if picture is not None:  # after the commit: nobody is served it from now on
+            await delete_user_picture(self._blobs, user_id, picture)
         await self._exports.delete_for_user(user_id)
         await self._leave_groups(user_id)
         try:
@@ -178,9 +174,14 @@ class Erasure:
         if isinstance(user_id, str):
             await self.erase_content(user_id)
 
-    async def _erase_profile(self, user_id: str, actor_id: str | None) -> None:
+    async def _erase_profile(self, user_id: str, actor_id: str | None) -> str | None:
+        """The profile's erasure, in one transaction; the picture it had (its blobs go
+        once this has committed)."""
         now = utcnow()
         async with self._db.transaction() as conn:
+            picture: str | None = (
+                await conn.execute(select(users.c.avatar_key).where(users.c.id == user_id))
+            ).scalar()
             await write_entry(
                 conn,
                 Action.ERASURE_REQUESTED,
@@ -219,6 +220,7 @@ class Erasure:
                 .where(attachments.c.uploader_id == user_id, attachments.c.deleted_at.is_(None))
                 .values(deleted_at=now)
             )
+        return picture
 
     # Both walks below go through their table once, in key order from where the last batch
     # ended: there is no index by sender or reacting user (each would cost every send), so

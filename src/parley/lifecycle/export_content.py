@@ -28,19 +28,12 @@ from parley.media.blobstore import BlobStore
 from parley.services.attachment_records import record_from_row
 from parley.services.message_records import load_messages
 from parley.store.db import Database
-from parley.store.tables import (
-    attachments,
-    blocks,
-    contacts,
-    conversations,
-    email_addresses,
-    members,
-    messages,
-    notification_settings,
-    reactions,
-    sessions,
-    users,
-)
+from parley.store.tables.accounts import sessions, users
+from parley.store.tables.contacts import blocks, contacts
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages, reactions
+from parley.store.tables.notifications import email_addresses, notification_settings
 
 PAGE = 500
 STYLE = (

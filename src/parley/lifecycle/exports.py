@@ -41,7 +41,8 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audit import Action, write_entry
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import data_exports, users
+from parley.store.tables.accounts import users
+from parley.store.tables.lifecycle import data_exports
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)

@@ -46,15 +46,11 @@ from parley.services.conversations import Conversations
 from parley.services.events import Event, EventSink
 from parley.services.message_records import load_messages
 from parley.store.db import Database
-from parley.store.tables import (
-    attachments,
-    conversations,
-    message_link_previews,
-    messages,
-    notifications,
-    reactions,
-    users,
-)
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations
+from parley.store.tables.media import attachments, message_link_previews
+from parley.store.tables.messages import messages, reactions
+from parley.store.tables.notifications import notifications
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Keys are relative, slash-separated names (``attachments/7Q/<id>/original``) made
 ``[A-Za-z0-9._-]`` segments; ``check_key`` rejects anything else, so no key can climb out
 of a local directory or address another bucket prefix.
 
-Guarantees every implementation gives (``tests/test_blobstore.py`` checks them on each):
+Guarantees every implementation gives (``tests/contract/test_blobstore.py`` checks them on each):
 - ``put_file`` is atomic: a reader sees no blob or the whole new blob, never a part of it.
   Once it returns the blob is durable (fsync'd locally; acknowledged by S3).
 - ``open`` streams a byte range without loading the blob into memory.

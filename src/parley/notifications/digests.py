@@ -47,7 +47,8 @@ from parley.notifications.rules import preview, should_email
 from parley.observability.metrics import NotificationMetrics
 from parley.security.link_tokens import LinkPurpose
 from parley.store.db import Database
-from parley.store.tables import notification_settings, notifications, users
+from parley.store.tables.accounts import users
+from parley.store.tables.notifications import notification_settings, notifications
 from parley.store.upsert import insert_or_ignore
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from parley.security.link_tokens import LinkPurpose
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.accounts import fetch_user
 from parley.store.db import Database
-from parley.store.tables import email_addresses
+from parley.store.tables.notifications import email_addresses
 
 log = logging.getLogger(__name__)
 

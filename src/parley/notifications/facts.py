@@ -20,7 +20,9 @@ from parley.notifications.rules import (
 )
 from parley.services.message_records import read_messages
 from parley.services.notification_settings import NotifyLevel, read_defaults
-from parley.store.tables import conversations, members, messages, thread_follows, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages, thread_follows
 
 # An encrypted conversation (DESIGN §6.1) says so in ``conversations.encrypted``; until the
 # schema has that column, no conversation is encrypted.

@@ -44,7 +44,8 @@ from parley.observability.metrics import NotificationMetrics
 from parley.services.events import Event
 from parley.services.notification_settings import read_defaults
 from parley.store.db import Database
-from parley.store.tables import email_addresses, members, notifications, push_subscriptions
+from parley.store.tables.conversations import members
+from parley.store.tables.notifications import email_addresses, notifications, push_subscriptions
 from parley.store.upsert import insert_or_ignore
 
 log = logging.getLogger(__name__)

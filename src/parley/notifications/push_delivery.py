@@ -64,7 +64,8 @@ from parley.notifications.webpush import (
 )
 from parley.observability.metrics import NotificationMetrics
 from parley.store.db import Database
-from parley.store.tables import notifications, push_states, push_subscriptions, sessions
+from parley.store.tables.accounts import sessions
+from parley.store.tables.notifications import notifications, push_states, push_subscriptions
 from parley.store.upsert import insert_or_ignore
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from parley.errors import NotFound, ValidationFailed
 from parley.ids import new_id
 from parley.outbound import OutboundPolicy, OutboundRefused, check_url
 from parley.store.db import Database
-from parley.store.tables import push_subscriptions
+from parley.store.tables.notifications import push_subscriptions
 
 MAX_ENDPOINT = 1024
 AUTH_SECRET_BYTES = 16  # RFC 8291 §3.2

@@ -3,6 +3,6 @@ each node, shared by every node, and which changes of a user's combined status t
 
 Beside ``bus/`` and built the same way: the :class:`~parley.presence.base.PresenceStore`
 Protocol with its guarantees (``base``), the in-process store (``memory``) and its Redis twin
-(``redis``), one contract suite for both (``tests/test_presence_store.py``). The gateway's
+(``redis``), one contract suite for both (``tests/contract/test_presence_store.py``). The gateway's
 ``presence`` module uses a store; ``backends`` picks one.
 """

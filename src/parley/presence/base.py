@@ -10,7 +10,7 @@ a node that dies stops, and its entries run out after the TTL, so its users go o
 themselves. A user's last session on a node leaves an entry *without* sessions that runs
 out after the offline grace period: a reconnect anywhere within it changes nothing.
 
-Guarantees (``tests/test_presence_store.py`` runs them against every backend):
+Guarantees (``tests/contract/test_presence_store.py`` runs them against every backend):
 
 - The combined status is ONLINE while any live entry has an online session, AWAY while
   live entries have only away sessions, unchanged while only session-less entries (grace)

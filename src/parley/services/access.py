@@ -18,7 +18,9 @@ from parley.errors import Forbidden, NotFound
 from parley.ids import new_id
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, load_message
-from parley.store.tables import blocks, conversations, members, messages
+from parley.store.tables.contacts import blocks
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages
 
 ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
 

@@ -24,7 +24,7 @@ from parley.security.passwords import PasswordHasher, check_password_policy
 from parley.services.audience import read_acquaintances
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import users
+from parley.store.tables.accounts import users
 from parley.wire.events import EventType
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.-]{3,32}$")

@@ -28,13 +28,9 @@ from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth
 from parley.services.conversations import Conversations
 from parley.store.db import Database
-from parley.store.tables import (
-    conversations,
-    email_addresses,
-    members,
-    totp_credentials,
-    users,
-)
+from parley.store.tables.accounts import totp_credentials, users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.notifications import email_addresses
 
 Role = Literal["user", "moderator", "admin"]
 ROLES: tuple[Role, ...] = ("user", "moderator", "admin")

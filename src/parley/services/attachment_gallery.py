@@ -26,7 +26,8 @@ from parley.services.access import membership
 from parley.services.attachment_records import record_from_row
 from parley.services.attachment_urls import AttachmentUrls
 from parley.store.db import Database
-from parley.store.tables import attachments, messages
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages
 
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 100

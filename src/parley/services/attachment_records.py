@@ -24,7 +24,7 @@ from parley.errors import ParleyError
 from parley.ids import new_id
 from parley.services.attachment_errors import AttachmentAlreadyUsed, InvalidAttachment
 from parley.services.attachment_urls import URL_PREFIX, AttachmentUrls
-from parley.store.tables import attachments
+from parley.store.tables.media import attachments
 
 ORIGINAL = "original"
 

@@ -47,7 +47,7 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event
 from parley.services.uploads import Uploads
 from parley.store.db import Database
-from parley.store.tables import attachments
+from parley.store.tables.media import attachments
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)

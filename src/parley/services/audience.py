@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
-from parley.store.tables import contacts, members
+from parley.store.tables.contacts import contacts
+from parley.store.tables.conversations import members
 
 _MINE = aliased(members)
 _THEIRS = aliased(members)

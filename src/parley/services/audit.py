@@ -29,7 +29,7 @@ from parley.ids import new_id
 from parley.jobs.queue import Job, JobQueue
 from parley.jobs.scheduler import Scheduler
 from parley.store.db import Database
-from parley.store.tables import audit_log
+from parley.store.tables.administration import audit_log
 
 PRUNE_JOB = "audit.prune"
 PRUNE_EVERY_SECONDS = 24 * 3600
@@ -63,6 +63,8 @@ class Action:
     CONVERSATION_DELETED = "conversation.deleted"
     CONVERSATION_ARCHIVED = "conversation.archived"
     CONVERSATION_UNARCHIVED = "conversation.unarchived"
+    # End-to-end encryption switched on for an existing conversation (never off again).
+    CONVERSATION_ENCRYPTED = "conversation.encrypted"
     # Exports and erasures: who asked, and when the work ended; never what was in them.
     EXPORT_REQUESTED = "export.requested"
     EXPORT_FINISHED = "export.finished"

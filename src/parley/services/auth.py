@@ -34,7 +34,8 @@ from parley.security.tokens import TokenSigner, hash_random_token, new_refresh_t
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import bots, refresh_tokens, sessions, users
+from parley.store.tables.accounts import refresh_tokens, sessions, users
+from parley.store.tables.integrations import bots
 from parley.wire.events import EventType
 
 # The event naming revoked sessions; the gateway closes their sockets (4001) on every node.

@@ -38,7 +38,8 @@ from parley.services.conversations import Conversations
 from parley.services.upload_sink import ReceivedFile
 from parley.services.uploads import Uploads
 from parley.store.db import Database
-from parley.store.tables import conversations, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations
 
 CONTENT_TYPE = "image/webp"
 QUALITY = 85
@@ -51,6 +52,12 @@ def blob_key(user_id: str, avatar_key: str, size: int) -> str:
 
 def group_blob_key(conversation_id: str, avatar_key: str, size: int) -> str:
     return f"group-avatars/{conversation_id}/{avatar_key}/{size}.webp"
+
+
+async def delete_user_picture(blobs: BlobStore, user_id: str, avatar_key: str) -> None:
+    """Every size of a user's picture (replaced, removed, or its owner erased)."""
+    for size in AVATAR_SIZES.values():
+        await blobs.delete(blob_key(user_id, avatar_key, size))
 
 
 def crop_square(source: Path, target_dir: Path) -> dict[int, Path]:
@@ -201,7 +208,6 @@ class Avatars:
                 update(users).where(users.c.id == user_id).values(avatar_key=key, updated_at=utcnow())
             )
         if old is not None:
-            for size in AVATAR_SIZES.values():
-                await self._blobs.delete(blob_key(user_id, old, size))
+            await delete_user_picture(self._blobs, user_id, old)
         await self._accounts.announce(user_id)
         return key is not None or old is not None

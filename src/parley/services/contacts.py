@@ -23,7 +23,7 @@ from parley.services.accounts import User, fetch_user, fetch_users
 from parley.services.audience import read_contact_ids
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import blocks, contacts
+from parley.store.tables.contacts import blocks, contacts
 from parley.wire.events import EventType
 
 CONTACT_FILTERS = ("all", "accepted", "incoming", "outgoing")

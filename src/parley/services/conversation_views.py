@@ -20,7 +20,9 @@ from parley.clock import isoformat, utcnow
 from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import IN_CONVERSATION, Message, read_messages
-from parley.store.tables import conversations, members, messages, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages
 
 MEMBER_PREVIEW = 5
 

@@ -18,7 +18,7 @@ from parley.services.access import CONVERSATION_NOT_FOUND, is_member, lock_conve
 from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
-from parley.store.tables import conversations, members
+from parley.store.tables.conversations import conversations, members
 
 MAX_PAGE = 100
 MAX_QUERY = 100

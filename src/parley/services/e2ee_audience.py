@@ -10,7 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from parley.store.tables import e2ee_devices, members, sessions
+from parley.store.tables.accounts import sessions
+from parley.store.tables.conversations import members
+from parley.store.tables.e2ee import e2ee_devices
 
 # Devices whose session still stands (a join on the session's primary key).
 ACTIVE_DEVICES = (

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from parley.clock import isoformat, utcnow
 from parley.errors import Conflict, E2eeDisabled, NotFound, ValidationFailed
 from parley.store.db import Database
-from parley.store.tables import e2ee_key_backups
+from parley.store.tables.e2ee import e2ee_key_backups
 
 NO_BACKUP = "No key backup"
 

@@ -36,7 +36,8 @@ from parley.observability.metrics import Metrics
 from parley.services.e2ee_audience import ACTIVE_DEVICES, sharing_users
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import e2ee_devices, e2ee_one_time_prekeys, users
+from parley.store.tables.accounts import users
+from parley.store.tables.e2ee import e2ee_devices, e2ee_one_time_prekeys
 from parley.wire.events import EventType
 
 DEVICE_NOT_FOUND = "No such device"

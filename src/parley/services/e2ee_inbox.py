@@ -33,7 +33,8 @@ from parley.services.e2ee_audience import ACTIVE_DEVICES
 from parley.services.events import Event, EventSink
 from parley.services.markup import CLIENT_MSG_ID_PATTERN
 from parley.store.db import Database
-from parley.store.tables import e2ee_devices, e2ee_to_device, members
+from parley.store.tables.conversations import members
+from parley.store.tables.e2ee import e2ee_devices, e2ee_to_device
 from parley.store.upsert import insert_or_ignore
 from parley.wire.events import EventType
 

@@ -30,7 +30,7 @@ from parley.services.access import is_member, lock_conversation, membership, req
 from parley.services.conversation_views import MemberView
 from parley.services.conversations import Conversations
 from parley.store.db import Database
-from parley.store.tables import conversation_invites, conversations, members
+from parley.store.tables.conversations import conversation_invites, conversations, members
 
 INVITE_NOT_FOUND = "No such invite link"
 DEFAULT_TTL = timedelta(days=7)

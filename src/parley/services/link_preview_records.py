@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection, Row, select
 
 from parley.services.attachment_urls import AttachmentUrls
-from parley.store.tables import link_previews, message_link_previews
+from parley.store.tables.media import link_previews, message_link_previews
 
 IMAGE_PATH = "/api/v1/link-previews"
 # The signed URL's "variant": the same signer as attachment URLs, another namespace.

@@ -52,7 +52,9 @@ from parley.services.link_preview_records import IMAGE_VARIANT, OK, url_hash
 from parley.services.message_records import load_message
 from parley.services.message_sending import changed_event
 from parley.store.db import Database
-from parley.store.tables import link_previews, members, message_link_previews, messages
+from parley.store.tables.conversations import members
+from parley.store.tables.media import link_previews, message_link_previews
+from parley.store.tables.messages import messages
 from parley.wire.events import EventType
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,10 @@ from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, read_messages
-from parley.store.tables import blocks, conversations, members, messages, thread_follows, users
+from parley.store.tables.accounts import users
+from parley.store.tables.contacts import blocks
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages, thread_follows
 from parley.store.upsert import insert_or_ignore
 
 REPLY_NOT_HERE = "must be a message of the same conversation"

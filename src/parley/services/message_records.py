@@ -23,7 +23,7 @@ from parley.clock import isoformat
 from parley.services.attachment_records import load_public_for_messages
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.link_preview_records import read_link_previews
-from parley.store.tables import messages, reactions
+from parley.store.tables.messages import messages, reactions
 
 REPLY_PREVIEW_CHARS = 200
 # The messages of a conversation's timeline: thread replies stay in their thread unless

@@ -32,7 +32,8 @@ from parley.services.markup import check_content, mentioned_usernames
 from parley.services.message_batch import mention_ids, resolve_mentions
 from parley.services.message_records import IN_CONVERSATION, Message, load_message, load_messages
 from parley.services.message_sending import MessageSender, changed_event
-from parley.store.tables import conversations, messages, reactions
+from parley.store.tables.conversations import conversations
+from parley.store.tables.messages import messages, reactions
 from parley.wire.events import EventType
 
 MAX_PAGE = 100

@@ -29,7 +29,8 @@ from parley.errors import ValidationFailed
 from parley.services.access import membership
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import members, notification_settings
+from parley.store.tables.conversations import members
+from parley.store.tables.notifications import notification_settings
 from parley.store.upsert import insert_or_ignore
 from parley.wire.events import EventType
 

@@ -27,7 +27,7 @@ from parley.services.events import EventSink
 from parley.services.message_records import Message, load_message, load_messages
 from parley.services.message_sending import changed_event, created_event
 from parley.store.db import Database
-from parley.store.tables import messages
+from parley.store.tables.messages import messages
 from parley.wire.events import EventType
 
 # Slack's limit per channel: enough for reference material, few enough to scan.

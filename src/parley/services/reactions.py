@@ -15,7 +15,7 @@ from parley.services.events import Event, EventSink
 from parley.services.markup import check_emoji
 from parley.services.message_records import Message, load_message
 from parley.store.db import Database
-from parley.store.tables import reactions
+from parley.store.tables.messages import reactions
 from parley.wire.events import EventType
 
 MAX_DISTINCT_REACTIONS = 50

@@ -25,7 +25,9 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_acquaintances
 from parley.services.conversation_views import MemberView, read_member_views
 from parley.store.db import Database
-from parley.store.tables import blocks, members, sessions, users
+from parley.store.tables.accounts import sessions, users
+from parley.store.tables.contacts import blocks
+from parley.store.tables.conversations import members
 
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
 

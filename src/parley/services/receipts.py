@@ -14,7 +14,8 @@ from parley.services.accounts import User, fetch_users
 from parley.services.conversation_views import unread_condition
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables import conversations, members, messages
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages
 from parley.wire.events import EventType
 
 

@@ -35,7 +35,7 @@ from parley.security.tokens import hash_random_token
 from parley.services.accounts import Accounts, User
 from parley.services.audit import Action, write_entry
 from parley.store.db import Database
-from parley.store.tables import registration_invites, site_settings
+from parley.store.tables.administration import registration_invites, site_settings
 
 RegistrationMode = Literal["open", "invite", "closed"]
 MODES: tuple[RegistrationMode, ...] = ("open", "invite", "closed")

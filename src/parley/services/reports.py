@@ -36,7 +36,9 @@ from parley.services.audit import Action, write_entry
 from parley.services.events import Event, EventSink
 from parley.services.messages import Messages
 from parley.store.db import Database
-from parley.store.tables import messages, reports, users
+from parley.store.tables.accounts import users
+from parley.store.tables.administration import reports
+from parley.store.tables.messages import messages
 from parley.wire.events import EventType
 
 Resolution = Literal["dismiss", "delete_message", "deactivate_sender"]

@@ -75,7 +75,10 @@ from parley.services.search_query import (
 )
 from parley.services.search_snippets import Snippet, make_snippet
 from parley.store.db import Database
-from parley.store.tables import attachments, conversations, members, messages, users
+from parley.store.tables.accounts import users
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.media import attachments
+from parley.store.tables.messages import messages
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 50

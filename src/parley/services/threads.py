@@ -28,7 +28,8 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.events import Event, EventSink
 from parley.services.message_records import Message, load_messages
 from parley.store.db import Database
-from parley.store.tables import conversations, members, messages, thread_follows
+from parley.store.tables.conversations import conversations, members
+from parley.store.tables.messages import messages, thread_follows
 from parley.store.upsert import insert_or_ignore
 from parley.wire.events import EventType
 

@@ -36,7 +36,7 @@ from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.audit import Action, write_entry
 from parley.store.db import Database
-from parley.store.tables import recovery_codes, totp_credentials, users
+from parley.store.tables.accounts import recovery_codes, totp_credentials, users
 
 STEP_SECONDS = 30  # RFC 6238's default, what every authenticator app uses
 DRIFT_STEPS = 1  # accept the step before and after: phones' clocks drift

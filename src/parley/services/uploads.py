@@ -51,7 +51,7 @@ from parley.services.attachment_records import (
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.upload_sink import ReceivedFile, UploadLimits, UploadSink
 from parley.store.db import Database
-from parley.store.tables import attachments
+from parley.store.tables.media import attachments
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,6 @@ How a feature adds to the protocol (DESIGN §6), in one place each:
 - **a close or error code**: a member of ``CloseCode`` / ``ErrorCode`` (``wire/codes.py``).
 
 Then run ``make protocol`` (``parley protocol-schema``) and commit the regenerated
-``docs/protocol.schema.json`` and ``web/static/protocol.js``: ``tests/test_protocol_schema.py``
+``docs/protocol.schema.json`` and ``web/static/protocol.js``: ``tests/integration/test_protocol_schema.py``
 fails while they are stale. ``docs/protocol.md`` stays the prose for humans.
 """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from parley.store.tables import metadata
+from parley.store.tables.catalog import complete_metadata
 
-# Search index objects live outside tables.py (FTS5 tables, triggers, a generated column;
+# Search index objects live outside parley.store.tables (FTS5 tables, triggers, a generated column;
 # see 0002_search): autogenerate must not propose dropping them.
 SEARCH_OBJECT_PREFIXES = ("messages_fts", "message_search", "ix_messages_search", "search_vector")
 
@@ -21,7 +21,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    target_metadata=complete_metadata(),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     include_object=include_object,

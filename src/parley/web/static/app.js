@@ -7,6 +7,7 @@ import { setPageTitle, startNotifications } from "./notify.js";
 import { startNotificationPrefs } from "./notify-prefs.js";
 import { registerServiceWorker, syncPush } from "./push.js";
 import { e2ee } from "./e2ee/engine.js";
+import * as searchIndex from "./e2ee/search_index.js";
 import { conversationPath, navigate, startRouter } from "./router.js";
 import { store } from "./store.js";
 import { sync } from "./sync.js";
@@ -299,6 +300,7 @@ function loggedOut({ reason } = {}) {
 /** Drafts and the outbox hold message text: a shared computer must not keep them. */
 function forgetLocalData(userId) {
   if (!userId) return;
+  searchIndex.forget(userId).catch(() => {}); // decrypted text, like drafts
   try {
     for (const key of Object.keys(localStorage)) {
       if (key.startsWith(`parley.draft.${userId}.`) || key === `parley.outbox.${userId}`) localStorage.removeItem(key);

@@ -3,12 +3,16 @@
 // that the user answers (never a prompt on page load).
 
 import { h, icon } from "./dom.js";
+import { e2ee } from "./e2ee/engine.js";
 import { plainText } from "./markdown.js";
 import { alerts } from "./notify-prefs.js";
 import { conversationPath, navigate } from "./router.js";
 import { store } from "./store.js";
 
 const ASKED_KEY = "parley.notifications.asked";
+// How long a notification of an encrypted message waits for its decryption here before it
+// says "New encrypted message" without text.
+const DECRYPT_WAIT_MS = 3000;
 let pageTitle = "Parley";
 
 export function setPageTitle(title) {
@@ -74,13 +78,39 @@ export function notificationPrompt() {
   return card;
 }
 
+/**
+ * An encrypted message, once this browser decrypted it (or could not within `ms`): the
+ * timeline decrypts it as it arrives (e2ee/engine.js decryptSoon), and says so with a
+ * `timeline:<id>` "updated" event.
+ */
+function decryptedSoon(message, ms = DECRYPT_WAIT_MS) {
+  if (!message.ciphertext || message.decrypted !== undefined) return Promise.resolve(message);
+  return new Promise((resolve) => {
+    let off = null;
+    const done = () => {
+      off?.();
+      clearTimeout(timer);
+      resolve(message);
+    };
+    const timer = setTimeout(done, ms);
+    off = store.on(`timeline:${message.conversation_id}`, (change) => {
+      if (change?.message?.id === message.id && change.message.decrypted !== undefined) {
+        message = change.message;
+        done();
+      }
+    });
+    e2ee.decryptSoon(message);
+  });
+}
+
 /** Called for every live message from someone else. */
-export function notifyIncoming(message) {
+export async function notifyIncoming(message) {
   if (!supported() || Notification.permission !== "granted") return;
   if (document.visibilityState === "visible" && document.hasFocus()) return;
   if (message.kind !== "text" || message.deleted) return;
   const conversation = store.conversations.get(message.conversation_id);
   if (!conversation || !alerts(message, conversation)) return; // muted, or not at this level
+  message = await decryptedSoon(message);
   const sender = store.displayName(message.sender_id);
   const title = conversation.type === "group" ? `${sender} in ${store.title(conversation)}` : sender;
   try {

@@ -6,6 +6,7 @@
 import { api, ApiError, NetworkError } from "./api.js";
 import { Gateway, GatewayError, GatewayUnavailable, State } from "./socket.js";
 import { e2ee } from "./e2ee/engine.js";
+import * as searchIndex from "./e2ee/search_index.js";
 import { store } from "./store.js";
 
 const PAGE = 50;
@@ -232,6 +233,23 @@ export class Sync {
     return entry;
   }
 
+  /**
+   * A reply in a thread (the thread panel): sent at once, not through the outbox (its pending
+   * state belongs to the panel, not to the conversation's timeline), and sealed like any
+   * other message when the conversation is encrypted. Resolves to the stored message.
+   */
+  sendThreadReply(conversationId, rootId, content, { attachments = [], broadcast = false } = {}) {
+    return this._deliver({
+      client_msg_id: newClientId(),
+      conversation_id: conversationId,
+      content,
+      attachments, // sealed files carry their descriptions (views/composer.js)
+      attachment_ids: attachments.flatMap((a) => a.e2ee_ids || [a.id]),
+      thread_root_id: rootId,
+      thread_broadcast: broadcast,
+    });
+  }
+
   retry(clientMsgId) {
     store.updatePending(clientMsgId, { state: "sending", error: null, retryAt: 0 });
     this._saveOutbox();
@@ -284,7 +302,7 @@ export class Sync {
 
   async _deliver(entry) {
     if (store.conversations.get(entry.conversation_id)?.encrypted) return this._deliverEncrypted(entry);
-    const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id };
+    const params = { conversation_id: entry.conversation_id, content: entry.content, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     const files = entry.attachment_ids || [];
     if (this.gateway?.ready && !files.length) {
@@ -296,7 +314,7 @@ export class Sync {
         // No answer: the same client_msg_id over REST returns the message if it went in.
       }
     }
-    const body = { content: entry.content, client_msg_id: entry.client_msg_id };
+    const body = { content: entry.content, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.reply_to_id) body.reply_to_id = entry.reply_to_id;
     if (files.length) body.attachment_ids = files;
     return api.send(entry.conversation_id, body);
@@ -315,7 +333,7 @@ export class Sync {
     }
     const described = files.map((a) => a.e2ee);
     entry.sealed ||= await e2ee.encrypt(entry.conversation_id, entry.content, described);
-    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id };
+    const params = { conversation_id: entry.conversation_id, ...entry.sealed, client_msg_id: entry.client_msg_id, ...threadFields(entry) };
     if (entry.attachment_ids?.length) params.attachment_ids = entry.attachment_ids;
     if (entry.reply_to_id) params.reply_to_id = entry.reply_to_id;
     let message = null;
@@ -534,6 +552,7 @@ export class Sync {
         // A message first seen through a gap fill is as new as a live one (the store
         // counts each seq once, so nothing is counted twice).
         store.applyMessage(data.message, { live: live || type === "message.synced" });
+        if (data.message.deleted_at && store.conversations.get(cid)?.encrypted) searchIndex.remove(store.me.id, data.message.id).catch(() => {});
         if (live && data.message.sender_id && data.message.sender_id !== store.me.id) {
           this._deliveredSoon(cid);
           store.emit("incoming", data.message);
@@ -582,6 +601,7 @@ export class Sync {
         break;
       case "messages.expired": // retention (docs/lifecycle.md)
         store.expire(cid, data.expired_through_seq);
+        if (store.conversations.get(cid)?.encrypted) searchIndex.expire(store.me.id, cid, data.expired_through_seq).catch(() => {});
         break;
       case "export.updated": // progress of an export (views/settings.js)
         store.emit(type, data);
@@ -596,6 +616,9 @@ export class Sync {
       case "user.settings.updated":
       case "report.resolved": // a report of the user's was decided (app.js tells them)
         store.emit(type, data);
+        break;
+      case "device.updated": // a contact's devices changed: verification may no longer hold
+        store.emit("trust", data);
         break;
       case "to_device": // pairwise E2EE messages for this browser's device (docs/e2ee.md)
         if (data.device_id && data.device_id === e2ee.deviceId) e2ee.receiveToDevice(data.messages || []).catch(() => {});
@@ -642,6 +665,11 @@ function presenceList(presence) {
   if (!presence) return [];
   if (Array.isArray(presence)) return presence.filter((p) => p?.user_id);
   return Object.entries(presence).map(([user_id, value]) => (typeof value === "string" ? { user_id, status: value } : { user_id, ...value }));
+}
+
+/** A thread reply's fields of message.send (none for a message in the conversation). */
+function threadFields(entry) {
+  return entry.thread_root_id ? { thread_root_id: entry.thread_root_id, thread_broadcast: Boolean(entry.thread_broadcast) } : {};
 }
 
 function newClientId() {

@@ -23,7 +23,7 @@ index on ``content``. ``parley_search`` is the language-neutral ``simple`` confi
 with ``unaccent`` in front, so "cafe" finds "café" as it does on SQLite
 (``remove_diacritics``). Tombstones and system messages have empty content and add nothing
 to either index; queries exclude them anyway. ``search_vector`` is not in
-``parley.store.tables`` (it is PostgreSQL-only and never written): Core ``select(messages)``
+``parley.store.tables.messages`` (it is PostgreSQL-only and never written): Core ``select(messages)``
 does not read it.
 
 A later migration that rebuilds ``messages`` on SQLite (``batch_alter_table`` with

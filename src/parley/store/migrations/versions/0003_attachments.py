@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25 11:00:00
 
-One new table (``parley.store.tables.attachments``); no existing table changes, so the
+One new table (``parley.store.tables.media.attachments``); no existing table changes, so the
 search triggers of 0002 on ``messages`` are untouched. The foreign keys use SET NULL: a
 removed user or hard-deleted message/conversation leaves the row for the attachment sweep,
 which deletes the files before the row (``parley.services.attachments``).

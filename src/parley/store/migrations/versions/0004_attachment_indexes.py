@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-25 14:30:00
 
-Three indexes of ``attachments`` (``parley.store.tables``), each a whole-table read before:
+Three indexes of ``attachments`` (``parley.store.tables.media``), each a whole-table read before:
 
 - ``ix_attachments_conversation_id`` (new). ``conversation_id`` references ``conversations``
   with ON DELETE SET NULL, so deleting a conversation makes the database find its

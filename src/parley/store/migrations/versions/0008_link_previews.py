@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06 00:40:00
 
-Two new tables (``parley.store.tables.link_previews`` and ``message_link_previews``); no
+Two new tables (``parley.store.tables.media.link_previews`` and ``message_link_previews``); no
 existing table changes. A message's preview row goes with the message (CASCADE); a cached
 URL row is shared by every message linking there.
 """

@@ -11,6 +11,7 @@ import { validDescriptions } from "./media.js";
 import * as pairwise from "./pairwise.js";
 import { DecryptionError, b64decode, b64encode, equal, fromUtf8, hex, randomBytes, utf8 } from "./primitives.js";
 import { safetyNumber } from "./safety.js";
+import * as searchIndex from "./search_index.js";
 import * as senderKeys from "./sender_keys.js";
 import * as x3dh from "./x3dh.js";
 
@@ -109,21 +110,7 @@ class E2ee {
    */
   async devicesOf(userIds) {
     const wanted = [...new Set(userIds)].sort();
-    const listed = {};
-    for (let i = 0; i < wanted.length; i += 1000) {
-      Object.assign(listed, (await api.post("/keys/query", { user_ids: wanted.slice(i, i + 1000) })).devices);
-    }
-    const verified = [];
-    for (const devices of Object.values(listed)) {
-      for (const raw of devices) {
-        try {
-          await x3dh.verifyBundle(x3dh.parseBundle({ ...raw, one_time_prekey: null }));
-          verified.push(raw);
-        } catch {
-          /* a device whose signatures do not verify is never used */
-        }
-      }
-    }
+    const verified = await this.listedDevices(wanted);
     return idb.transaction(this.userId, async (state) => {
       const good = Object.fromEntries(wanted.map((id) => [id, []]));
       for (const raw of verified) {
@@ -144,6 +131,27 @@ class E2ee {
       }
       return { state, value: good };
     });
+  }
+
+  /** The listed devices of these users whose self-signatures verify (changed keys too). */
+  async listedDevices(userIds) {
+    const wanted = [...new Set(userIds)].sort();
+    const listed = {};
+    for (let i = 0; i < wanted.length; i += 1000) {
+      Object.assign(listed, (await api.post("/keys/query", { user_ids: wanted.slice(i, i + 1000) })).devices);
+    }
+    const verified = [];
+    for (const devices of Object.values(listed)) {
+      for (const raw of devices) {
+        try {
+          await x3dh.verifyBundle(x3dh.parseBundle({ ...raw, one_time_prekey: null }));
+          verified.push(raw);
+        } catch {
+          /* a device whose signatures do not verify is never used */
+        }
+      }
+    }
+    return verified;
   }
 
   /**
@@ -477,8 +485,7 @@ class E2ee {
       result = await this._decrypt(message);
     }
     if (result.text !== undefined) {
-      opened(message, result);
-      this.waiting.delete(message.id);
+      this._readable(message, result);
     } else {
       message.decrypted = false;
       message.decryption_error = result.error;
@@ -560,12 +567,18 @@ class E2ee {
     });
   }
 
+  /** A message decrypted: its text in place, and filed in the local search index. */
+  _readable(message, result) {
+    opened(message, result);
+    this.waiting.delete(message.id);
+    searchIndex.add(this.userId, message).catch(() => {});
+  }
+
   async _retryWaiting() {
     for (const message of [...this.waiting.values()]) {
       const result = await this._decrypt(message);
       if (result.text === undefined) continue;
-      opened(message, result);
-      this.waiting.delete(message.id);
+      this._readable(message, result);
       this.onDecrypted(message);
     }
   }

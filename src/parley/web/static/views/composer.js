@@ -19,8 +19,15 @@ const TYPING_IDLE_MS = 5000;
 const MAX_HEIGHT_PX = 240;
 
 export class Composer {
-  constructor({ conversationId, placeholder, onSend, onTyping, onEditLast, onCommand }) {
+  /**
+   * idPrefix names its elements (two composers on one page: the conversation's and a
+   * thread panel's); draftKey is where its draft is kept (default: the conversation's).
+   * onTyping, onEditLast and onCommand are optional.
+   */
+  constructor({ conversationId, placeholder, onSend, onTyping, onEditLast, onCommand, idPrefix = "", draftKey = null, label = "Send a message", sendLabel = "Send message" }) {
     this.id = conversationId;
+    this.draftName = draftKey || conversationId;
+    this.idPrefix = idPrefix;
     this.onSend = onSend;
     this.onCommand = onCommand;
     this.onTyping = onTyping;
@@ -31,13 +38,13 @@ export class Composer {
     this.fileList = h("div", { class: "composer-files", "aria-label": "Attachments", role: "list" });
     this.fileInput = h("input", { type: "file", multiple: true, hidden: true, tabindex: "-1", "aria-hidden": "true", onchange: () => { this.addFiles(this.fileInput.files); this.fileInput.value = ""; } });
     this.input = h("textarea", {
-      id: "composer-input",
+      id: `${idPrefix}composer-input`,
       class: "composer-input",
       rows: "1",
       placeholder,
       "aria-label": placeholder,
       "aria-autocomplete": "list",
-      "aria-controls": "mention-list",
+      "aria-controls": `${idPrefix}mention-list`,
       "aria-expanded": "false",
       autocomplete: "off",
       spellcheck: "true",
@@ -45,11 +52,11 @@ export class Composer {
       maxlength: "10000",
     });
     this.replyBox = h("div", { class: "composer-reply", hidden: true });
-    this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "People to mention", hidden: true });
-    this.emoji = new EmojiCompletion(this.input);
-    this.slash = new SlashCompletion(this.input, conversationId);
+    this.mentionList = h("ul", { class: "mention-list", id: `${idPrefix}mention-list`, role: "listbox", "aria-label": "People to mention", hidden: true });
+    this.emoji = new EmojiCompletion(this.input, { id: `${idPrefix}emoji-complete-list` });
+    this.slash = new SlashCompletion(this.input, conversationId, { id: `${idPrefix}slash-command-list` });
     const emojiButton = iconButton("smile", "Insert emoji", () => openEmojiPicker(emojiButton, (emoji) => this.insert(emoji), { label: "Insert an emoji", actionLabel: "Insert" }));
-    this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": "Send message", title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
+    this.sendButton = h("button", { type: "submit", class: "send-btn", "aria-label": sendLabel, title: "Send (Enter)", disabled: true }, icon("send", { size: 18 }));
     const formatting = h("div", { class: "composer-format", role: "toolbar", "aria-label": "Formatting" },
       iconButton("paperclip", "Attach files", () => this.fileInput.click()),
       emojiButton,
@@ -59,7 +66,7 @@ export class Composer {
       iconButton("strike", "Strikethrough", () => toggleWrap(this.input, "~~")),
       iconButton("code", "Code (Ctrl+E)", () => toggleWrap(this.input, "`")),
     );
-    this.el = h("form", { class: "composer", "aria-label": "Send a message", onsubmit: (event) => { event.preventDefault(); this.send(); } },
+    this.el = h("form", { class: "composer", "aria-label": label, onsubmit: (event) => { event.preventDefault(); this.send(); } },
       this.replyBox,
       this.mentionList,
       this.emoji.el,
@@ -300,7 +307,7 @@ export class Composer {
     clearTimeout(this._draftTimer);
     this._draftTimer = setTimeout(() => this._saveDraft(), DRAFT_SAVE_MS);
     if (this.input.value.trim()) {
-      this.onTyping(true);
+      this.onTyping?.(true);
       clearTimeout(this._typingTimer);
       this._typingTimer = setTimeout(() => this._stopTyping(), TYPING_IDLE_MS);
     } else {
@@ -313,7 +320,7 @@ export class Composer {
 
   _stopTyping() {
     clearTimeout(this._typingTimer);
-    this.onTyping(false);
+    this.onTyping?.(false);
   }
 
   _resize() {
@@ -324,7 +331,7 @@ export class Composer {
   // --- drafts (per user and conversation, in localStorage)
 
   _draftKey() {
-    return `parley.draft.${store.me.id}.${this.id}`;
+    return `parley.draft.${store.me.id}.${this.draftName}`;
   }
 
   _loadDraft() {
@@ -378,7 +385,7 @@ export class Composer {
     const { options, active } = this.mention;
     this.mentionList.replaceChildren(...options.map((m, i) => h("li", {
       role: "option",
-      id: `mention-${i}`,
+      id: `${this.idPrefix}mention-${i}`,
       class: ["mention-option", i === active && "is-active"],
       "aria-selected": i === active ? "true" : "false",
       onmousedown: (event) => {
@@ -388,7 +395,7 @@ export class Composer {
     }, h("span", { class: "mention-name" }, m.display_name || m.username), h("span", { class: "mention-handle" }, "@" + m.username))));
     this.mentionList.hidden = false;
     this.input.setAttribute("aria-expanded", "true");
-    this.input.setAttribute("aria-activedescendant", `mention-${active}`);
+    this.input.setAttribute("aria-activedescendant", `${this.idPrefix}mention-${active}`);
   }
 
   _mentionKeys(event) {

@@ -18,6 +18,8 @@ import { openEmojiPicker } from "./emoji.js";
 import { openMenu, openPopover } from "./popover.js";
 import { TimelineView, receiptsList } from "./timeline.js";
 import { ThreadPanel } from "./thread.js";
+import { TrustBanner } from "./trust_banner.js";
+import { verifiedBadge } from "./verify.js";
 import { forwardDialog } from "./forward.js";
 
 export class ConversationView {
@@ -96,6 +98,7 @@ export class ConversationView {
     this.composer?.destroy();
     this.details?.destroy();
     this.thread?.destroy();
+    this.trustBanner?.destroy();
     if (store.openConversationId === this.id) store.openConversationId = null;
   }
 
@@ -138,9 +141,11 @@ export class ConversationView {
     this.archivedNote = h("p", { class: "archived-note", role: "status", hidden: true },
       icon("lock", { size: 16 }), " This conversation is archived: its history stays readable, but no one can send to it.");
     this.header = h("header", { class: "conv-header" });
+    this.trustBanner = new TrustBanner(this.id, { onTrust: () => this.renderHeader() });
     this.typing = h("div", { class: "typing", "aria-live": "polite" });
     this.main = h("div", { class: "conv-main-col" },
       this.header,
+      this.trustBanner.el,
       h("div", { class: "conv-body" }, this.timeline.el, this.timeline.jumpButton),
       this.typing,
       this.notes.el,
@@ -197,7 +202,8 @@ export class ConversationView {
       peer ? avatar(peer.id, title, { presence: store.presenceOf(peer.id) }) : groupAvatar(conversation.id, title, { picture: conversation.avatar }),
       h("button", { type: "button", class: "conv-header-text", onclick: () => this.toggleDetails(), "aria-label": `Show details of ${title}` },
         h("h1", { class: "conv-title" }, title,
-          conversation.encrypted ? h("span", { class: "conv-lock", title: "End-to-end encrypted" }, icon("lock", { size: 14, label: "End-to-end encrypted" })) : null),
+          conversation.encrypted ? h("span", { class: "conv-lock", title: "End-to-end encrypted" }, icon("lock", { size: 14, label: "End-to-end encrypted" })) : null,
+          conversation.encrypted && this.trustBanner?.peerTrust?.verified ? verifiedBadge() : null),
         h("p", { class: "conv-subtitle" }, subtitle)),
       h("div", { class: "conv-header-actions" },
         iconButton("search", "Search in this conversation", () => navigate(`/search?conversation_id=${encodeURIComponent(this.id)}`)),

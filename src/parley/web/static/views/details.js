@@ -3,14 +3,18 @@
 
 import { api, ApiError } from "../api.js";
 import { e2ee } from "../e2ee/engine.js";
+import { trustOf } from "../e2ee/trust.js";
 import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
 import { navigate } from "../router.js";
 import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
+import { encryptionSection } from "./encryption_section.js";
+import { openVerify } from "./verify.js";
 import { GallerySection } from "./gallery.js";
 import { PinsSection } from "./pins.js";
 import { IntegrationsSection } from "./integrations.js";
+import { InviteLinksSection } from "./invite_links.js";
 import { openMenu } from "./popover.js";
 
 const RANK = { member: 1, admin: 2, owner: 3 };
@@ -37,6 +41,8 @@ export class DetailsPanel {
       store.on(`members:${conversationId}`, () => this.render()),
       store.on(`conversation:${conversationId}`, () => this.render()),
       store.on("presence", () => this.render()),
+      store.on(`conversation:${conversationId}`, () => { if (this.conversation?.encrypted && !this.trust) this.loadSafetyNumber(); }),
+      store.on("trust", () => this.loadSafetyNumber()),
       store.on("contacts", () => this.loadRelationship()),
     ];
     this.relationship = null;
@@ -73,16 +79,15 @@ export class DetailsPanel {
     this.render();
   }
 
-  /** An encrypted direct conversation's safety number, to compare out of band. */
+  /** An encrypted direct conversation's safety number and verification (e2ee/trust.js). */
   async loadSafetyNumber() {
     const conversation = this.conversation;
     const peer = conversation?.encrypted && conversation.type === "direct" ? store.peerOf(conversation) : null;
     if (!peer) return;
     try {
-      this.safety = await e2ee.safetyNumber(peer.id);
-      this.identityChanged = (await e2ee.identityChanges(peer.id)).length > 0;
+      this.trust = await trustOf(e2ee, peer.id);
     } catch {
-      this.safety = null;
+      this.trust = null;
     }
     this.render();
   }
@@ -124,6 +129,7 @@ export class DetailsPanel {
           h("h3", { class: "details-section-title" }, `Members (${members.length})`),
           admin ? h("button", { type: "button", class: "btn btn-small", onclick: () => this.addPeople(members) }, icon("userPlus", { size: 15 }), " Add people") : null),
         members.length ? list : h("p", { class: "muted" }, "Loading members…")),
+      encryptionSection(conversation, { canSwitch: admin }),
       this.cachedHistory(conversation, admin),
       this.sharing(conversation, admin),
       this.pins.el,
@@ -175,13 +181,21 @@ export class DetailsPanel {
       admin ? h("div", { class: "details-sharing-actions" },
         h("button", { type: "button", class: "btn btn-small", onclick: () => this.copyInvite() }, icon("link", { size: 15 }), " Copy invite link"),
         h("button", { type: "button", class: "btn btn-small", onclick: () => this.setVisibility(isPublic ? "private" : "public") },
-          icon("globe", { size: 15 }), isPublic ? " Make private" : " Make public")) : null);
+          icon("globe", { size: 15 }), isPublic ? " Make private" : " Make public")) : null,
+      admin ? this.inviteLinksSection().el : null);
+  }
+
+  /** Kept across re-renders, as the webhooks section: its list loads once, and after changes. */
+  inviteLinksSection() {
+    this._inviteLinks ||= new InviteLinksSection(this.id);
+    return this._inviteLinks;
   }
 
   async copyInvite() {
     try {
       const invite = await api.createInvite(this.id);
       await copyText(invite.url);
+      this._inviteLinks?.load();
     } catch (error) {
       toast(error.message, { error: true });
     }
@@ -292,6 +306,9 @@ export class DetailsPanel {
     if (!me && RANK[myRole] >= RANK.admin && RANK[member.role] < RANK[myRole]) {
       if (actions.length) actions.push("separator");
       actions.push({ label: "Remove from group", icon: "trash", danger: true, onSelect: () => this.remove(member) });
+    }
+    if (!me && this.conversation?.encrypted) {
+      actions.unshift({ label: "Verify", icon: "shield", onSelect: () => openVerify(member.user_id).catch((e) => toast(e.message, { error: true })) });
     }
     if (!me && store.conversations.size) {
       actions.unshift({ label: "Send a message", icon: "message", onSelect: () => this.messagePerson(member.user_id) }, ...(actions.length ? ["separator"] : []));
@@ -439,12 +456,7 @@ export class DetailsPanel {
         h("p", { class: "muted" }, "@" + (peer.username || "")),
         h("p", { class: "details-status" }, status)),
       h("section", { class: "details-section details-actions" }, buttons),
-      conversation.encrypted ? h("section", { class: "details-section", "aria-label": "Encryption" },
-        h("h3", { class: "details-section-title" }, "End-to-end encrypted"),
-        h("p", { class: "muted" }, `Compare this safety number with ${name} (in person or on a call): if it matches, nobody is reading along.`),
-        this.identityChanged ? h("p", { class: "e2ee-warning", role: "alert" }, icon("alert", { size: 15 }),
-          ` A device of ${name} changed its keys since this browser first saw it. It gets no messages from here; check the safety number with ${name}.`) : null,
-        h("p", { class: "safety-number", "aria-label": "Safety number" }, this.safety || "…")) : null,
+      peer.id === store.me.id ? null : encryptionSection(conversation, { canSwitch: true, peerId: peer.id, trust: this.trust, refresh: () => store.emit("trust", { user_id: peer.id }) }),
       this.pins.el,
       this.gallery.el,
     ];

@@ -4,21 +4,9 @@
 // only what it needs (hashes for tokens and incoming URLs).
 
 import { api } from "../api.js";
-import { copyText, formatAgo, h, icon, toast } from "../dom.js";
+import { formatAgo, h, icon, toast } from "../dom.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
-
-/** A secret shown once: read-only text and a copy button. */
-function secretBox(label, value) {
-  const field = h("input", { class: "input secret-value", readonly: true, value, "aria-label": label });
-  return h("div", { class: "secret-box" },
-    h("p", { class: "field-hint" }, `${label} — copy it now, it will not be shown again.`),
-    h("div", { class: "secret-row" }, field,
-      h("button", { type: "button", class: "btn btn-small", onclick: async () => { await copyText(value); toast("Copied"); } }, "Copy")));
-}
-
-function showOnce(title, label, value) {
-  openDialog({ title, body: secretBox(label, value), actions: [{ label: "Done", primary: true }] });
-}
+import { showOnce } from "./secret_box.js";
 
 // --- Settings → Bots
 

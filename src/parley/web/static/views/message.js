@@ -4,6 +4,7 @@
 import { avatar, formatFull, formatTime, h, icon } from "../dom.js";
 import { isJumbo, plainText, renderMarkdown } from "../markdown.js";
 import { e2ee } from "../e2ee/engine.js";
+import * as searchIndex from "../e2ee/search_index.js";
 import { store } from "../store.js";
 import { renderAttachments } from "./attachments.js";
 import { renderLinkPreview } from "./link_preview.js";
@@ -64,6 +65,8 @@ export function renderMessage(message, ctx) {
   if (ctx.editing) {
     main.append(ctx.actions.editor(message));
   } else if (message.deleted) {
+    // Deleted while this browser was away: out of the local search index too.
+    if (store.conversations.get(message.conversation_id)?.encrypted) searchIndex.forgetMessage(store.me.id, message.id);
     main.append(h("div", { class: "msg-text msg-tombstone" }, icon("trash", { size: 14 }), " This message was deleted"));
   } else if (message.ciphertext && message.decrypted !== true) {
     main.append(undecrypted(message));

@@ -1,8 +1,11 @@
 // Message search: a query box with filters (conversation, person, dates, has file), results
 // grouped by conversation with the matched terms highlighted, keyboard navigation, and each
-// result a deep link to its message.
+// result a deep link to its message. Encrypted conversations are searched in this browser
+// (e2ee/search_index.js; the server never sees their text nor the query for them): those
+// results come first, marked "Found on this device".
 
 import { api, ApiError } from "../api.js";
+import * as searchIndex from "../e2ee/search_index.js";
 import { avatar, formatStamp, formatFull, groupAvatar, h, icon } from "../dom.js";
 import { setPageTitle } from "../notify.js";
 import { conversationPath } from "../router.js";
@@ -10,6 +13,7 @@ import { store } from "../store.js";
 
 const PAGE = 20;
 const MIN_QUERY_CHARS = 2; // the server's lower bound for q
+const LOCAL_LIMIT = 50; // local matches shown (newest first)
 
 export class SearchView {
   constructor(query = {}) {
@@ -94,9 +98,10 @@ export class SearchView {
     this.status.textContent = "Searching…";
     this.more.hidden = true;
     try {
+      const local = more ? [] : await this.searchLocal(params);
       const page = await api.search(params);
       if (mine !== this.seq) return;
-      this.results = more ? [...this.results, ...page.results] : page.results;
+      this.results = more ? [...this.results, ...page.results] : [...local, ...page.results];
       this.nextCursor = page.next_cursor || null;
       this.render();
       const count = this.results.length;
@@ -110,6 +115,20 @@ export class SearchView {
       } else {
         this.status.textContent = error instanceof ApiError ? friendly(error) : "Search failed. Check your connection and try again.";
       }
+    }
+  }
+
+  /** Matches in the local index of decrypted messages, shaped as the server's results. */
+  async searchLocal(params) {
+    try {
+      const found = await searchIndex.search(store.me.id, params.q, params, LOCAL_LIMIT);
+      return found.map((r) => {
+        const conversation = store.conversations.get(r.conversation_id);
+        const sender = store.users.get(r.sender_id);
+        return { ...r, sender: sender || null, conversation: conversation ? { id: conversation.id, type: conversation.type, name: store.title(conversation) } : { id: r.conversation_id } };
+      });
+    } catch {
+      return []; // no IndexedDB (private window): the server's results alone
     }
   }
 
@@ -158,7 +177,8 @@ export class SearchView {
       h("span", { class: "search-result-head" },
         h("span", { class: "search-result-author" }, name),
         h("time", { datetime: created, title: formatFull(created) }, formatStamp(created))),
-      h("span", { class: "search-snippet", dir: "auto" }, highlighted(result.snippet ?? result.message?.content ?? "", result.highlights || []))));
+      h("span", { class: "search-snippet", dir: "auto" }, highlighted(result.snippet ?? result.message?.content ?? "", result.highlights || [])),
+      result.local ? h("span", { class: "search-local", title: "Decrypted and found in this browser; the server can't search encrypted messages" }, icon("lock", { size: 12 }), " Found on this device") : null));
   }
 
   keys(event) {

@@ -158,7 +158,7 @@ export class Sidebar {
     const stamp = pending.length ? pending[pending.length - 1].created_at : last?.created_at || conversation.created_at;
     const presence = peer ? store.presenceOf(peer.id) : null;
     const quiet = isQuiet(conversation);
-    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed"), quiet, mentionCount(conversation), conversation.avatar?.small || ""].join("\u0000");
+    const signature = [title, unread, preview, stamp, presence, this.activeId === conversation.id, pending.some((p) => p.state === "failed"), quiet, mentionCount(conversation), conversation.avatar?.small || "", Boolean(conversation.encrypted)].join("\u0000");
     let li = this.items.get(conversation.id);
     if (li && li.dataset.signature === signature) return li;
     const href = conversationPath(conversation.id);

@@ -10,7 +10,8 @@ import { store } from "../store.js";
 import { sync } from "../sync.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
-import { isCommand, SlashCompletion } from "./slash_commands.js";
+import { renderAttachments } from "./attachments.js";
+import { Composer } from "./composer.js";
 
 export class ThreadPanel {
   constructor(conversationId, rootId, { onClose }) {
@@ -23,17 +24,22 @@ export class ThreadPanel {
     this.list = h("ol", { class: "thread-replies", "aria-label": "Replies" });
     this.rootBox = h("div", { class: "thread-root" });
     this.followButton = h("button", { type: "button", class: "btn btn-small thread-follow", onclick: () => this.toggleFollow() }, "Follow");
-    this.input = h("textarea", { class: "input thread-input", rows: "2", dir: "auto", "aria-label": "Reply in thread", placeholder: "Reply…" });
     this.broadcast = h("input", { type: "checkbox", id: `thread-broadcast-${rootId}`, class: "thread-broadcast" });
-    // "/" offers the conversation's commands here too (they run in the thread: send()).
-    this.slash = new SlashCompletion(this.input, conversationId, { id: `thread-slash-list-${rootId}` });
-    this.input.addEventListener("input", () => this.slash.update());
+    // The conversation's composer, as a reply box: formatting, @mentions, emoji, files, voice,
+    // and "/" for the conversation's commands (run in the thread: runCommand()).
+    this.composer = new Composer({
+      conversationId,
+      placeholder: "Reply in thread",
+      label: "Thread reply",
+      sendLabel: "Reply",
+      idPrefix: `thread-${rootId}-`,
+      draftKey: `${conversationId}.thread.${rootId}`,
+      onSend: (content, _replyTo, attachments) => this.send(content, attachments),
+      onCommand: (text) => this.runCommand(text),
+    });
+    this.input = this.composer.input;
     this.input.addEventListener("keydown", (event) => {
-      if (this.slash.keydown(event)) return;
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.send();
-      } else if (event.key === "Escape") {
+      if (event.key === "Escape" && !event.defaultPrevented) {
         event.preventDefault();
         this.onClose();
       }
@@ -44,12 +50,9 @@ export class ThreadPanel {
         this.followButton,
         iconButton("x", "Close thread", () => this.onClose())),
       h("div", { class: "thread-body" }, this.rootBox, this.list),
-      this.form = h("form", { class: "thread-composer", onsubmit: (event) => { event.preventDefault(); this.send(); } },
-        this.slash.el,
-        this.input,
-        h("div", { class: "thread-composer-row" },
-          h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation"),
-          h("button", { type: "submit", class: "btn btn-small btn-primary" }, icon("send", { size: 14 }), " Reply"))));
+      h("div", { class: "thread-composer" },
+        this.composer.el,
+        h("label", { class: "thread-broadcast-label", for: `thread-broadcast-${rootId}` }, this.broadcast, " Also send to the conversation")));
     this.editing = null; // the id of the reply being edited
     const offThread = store.on(`thread:${rootId}`, (change) => this.onChange(change));
     const offReactions = store.on("reactions", ({ messageId, reactions, seq }) => {
@@ -64,6 +67,7 @@ export class ThreadPanel {
   }
 
   destroy() {
+    this.composer.destroy();
     this.off?.();
     this.destroyed = true;
     if (store.openThreadId === this.rootId) store.openThreadId = null;
@@ -218,25 +222,16 @@ export class ThreadPanel {
     }
   }
 
-  async send() {
-    const content = this.input.value;
-    if (!content.trim()) return;
-    this.input.value = "";
-    if (isCommand(content)) {
-      await this.runCommand(content.trim());
-      return;
-    }
+  async send(content, attachments) {
+    const broadcast = this.broadcast.checked;
+    this.broadcast.checked = false;
     try {
-      const message = await api.send(this.conversationId, {
-        content,
-        client_msg_id: `web-thread-${crypto.randomUUID()}`,
-        thread_root_id: this.rootId,
-        thread_broadcast: this.broadcast.checked,
-      });
-      this.broadcast.checked = false;
+      const message = await sync.sendThreadReply(this.conversationId, this.rootId, content, { attachments, broadcast });
       store.applyMessage(message); // announces the reply to this panel too (thread:{root})
     } catch (error) {
-      this.input.value = content;
+      // The composer has been cleared: the text comes back for another try.
+      if (!this.input.value) this.composer.insert(content);
+      this.broadcast.checked = broadcast;
       toast(error.message || "Couldn't send the reply", { error: true });
     }
   }
@@ -250,7 +245,7 @@ export class ThreadPanel {
       if (answer.message) store.applyMessage(answer.message, { live: true });
       else if (answer.response_type === "ephemeral" && answer.text) toast(answer.text, { error: Boolean(answer.error) });
     } catch (error) {
-      this.input.value = text;
+      if (!this.input.value) this.composer.insert(text);
       toast(error.message || "Couldn't run the command", { error: true });
     }
   }
@@ -270,6 +265,10 @@ function renderEntry(message, extra = null) {
         message.thread_broadcast ? h("span", { class: "muted thread-also" }, " · also sent to the conversation") : null),
       message.deleted
         ? h("div", { class: "msg-text msg-tombstone" }, "This message was deleted")
-        : h("div", { class: "msg-text", dir: "auto" }, renderMarkdown(message.content || "", { users: new Map(), me: store.me.username.toLowerCase() })),
+        : message.content || !message.attachments?.length
+          ? h("div", { class: "msg-text", dir: "auto" }, renderMarkdown(message.content || "", { users: new Map(), me: store.me.username.toLowerCase() }))
+          : null,
+      // Files, pictures and voice messages, as the timeline shows them.
+      !message.deleted && message.attachments?.length ? renderAttachments(message.attachments, message) : null,
       extra));
 }

@@ -1,0 +1,51 @@
+"""The real ``parley serve`` process over TCP: the path a user takes with ``make run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_PASSWORD
+from tests.support.server_process import ServerProcess
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def test_serve_register_login_refresh_logout(
+    tmp_path: Path, database_url: str, free_port: int
+) -> None:
+    env = {
+        "PARLEY_DATABASE_URL": database_url,
+        "PARLEY_DATA_DIR": str(tmp_path / "data"),
+        "PARLEY_ARGON2_MEMORY_KIB": "1024",
+        "PARLEY_ARGON2_TIME_COST": "1",
+    }
+    server = ServerProcess(free_port, env, tmp_path)
+    with server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            created = http.post(
+                "/api/v1/auth/register", json={"username": "tcpuser", "password": TEST_PASSWORD}
+            )
+            assert created.status_code == 201, created.text
+            login = http.post(
+                "/api/v1/auth/login", json={"username": "tcpuser", "password": TEST_PASSWORD}
+            ).json()
+            headers = {"Authorization": f"Bearer {login['access_token']}"}
+            assert http.get("/api/v1/users/me", headers=headers).json()["user"]["username"] == (
+                "tcpuser"
+            )
+            refreshed = http.post(
+                "/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]}
+            ).json()
+            new_headers = {"Authorization": f"Bearer {refreshed['access_token']}"}
+            assert http.post("/api/v1/auth/logout", headers=new_headers).status_code == 204
+            assert http.get("/api/v1/users/me", headers=new_headers).status_code == 401
+        # SIGTERM shuts down cleanly and quickly.
+        assert server.terminate(), server.log()
+    if database_url.startswith("sqlite"):
+        secret = tmp_path / "data" / "secret.key"
+        assert secret.exists() and oct(secret.stat().st_mode)[-3:] == "600"
+    lines = [line for line in server.log().splitlines() if '"logger": "parley.access"' in line]
+    assert any('"route": "/api/v1/auth/login"' in line for line in lines)

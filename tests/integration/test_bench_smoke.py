@@ -1,0 +1,89 @@
+"""The benchmark harness still works: the floor server and the load generator's virtual
+users speak to each other (20 messages to a room of three). No timing is asserted —
+benchmarks are not tests (``make bench`` measures)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+BENCH = REPO / "bench"
+sys.path.insert(0, str(BENCH))
+
+from loadgen import Worker  # noqa: E402
+from procs import floor_server  # noqa: E402
+
+
+@pytest.fixture
+def floor(tmp_path: Path):  # type: ignore[no-untyped-def]
+    server = floor_server(tmp_path, None).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+async def test_floor_and_load_generator_exchange_messages(floor) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    async with httpx.AsyncClient(base_url=floor.base_url) as http:
+        made = await http.post("/floor/rooms", json={"id": "ROOM", "member_ids": ["u0", "u1", "u2"]})
+        assert made.status_code == 201
+    worker = Worker(0, floor.ws_url, deflate=True)
+    connected = await worker.cmd_connect([(0, "u0"), (1, "u1"), (2, "u2")], concurrency=0, timeout=10)
+    assert connected["ok"] == 3, connected
+    try:
+        plan = {
+            "senders": [(0, "ROOM")], "rate": 200.0, "duration": 0.1, "inflight_cap": 64,
+            "start_at": time.monotonic(), "content_chars": 100, "settle": 5.0,
+        }
+        result = await worker.cmd_step(plan)
+        sent = result["sent"]  # about 20: the pacing follows the clock, not a count
+        assert sent > 0 and result["acks"] == sent and result["unacked"] == 0
+        assert result["deliveries"] == 3 * sent  # every member, the sender included
+        assert sum(result["latency"]) == 3 * sent and result["errors"] == 0
+        probe = await worker.cmd_step(plan | {"rate": math.inf, "inflight_cap": 2, "start_at": time.monotonic()})
+        assert probe["acks"] >= 1 and probe["deliveries"] == 3 * probe["acks"]
+    finally:
+        await worker.cmd_close()
+        await asyncio.sleep(0)
+
+
+async def test_a_closed_loop_window_is_shared_with_a_worker_that_only_receives(floor) -> None:  # type: ignore[no-untyped-def]
+    """Two workers (as two load processes would be) share when each one's first round came
+    back: the one holding no sender opens its window at the same instant as the sender's,
+    and counts the deliveries of that window."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=floor.base_url) as http:
+        made = await http.post("/floor/rooms", json={"id": "PAIR", "member_ids": ["s0", "r1"]})
+        assert made.status_code == 201
+    rounds = [0, 0]  # what multiprocessing's shared Array is to the load processes
+    sender = Worker(0, floor.ws_url, deflate=False, rounds=rounds)
+    receiver = Worker(1, floor.ws_url, deflate=False, rounds=rounds)
+    assert (await sender.cmd_connect([(0, "s0")], concurrency=0, timeout=10))["ok"] == 1
+    assert (await receiver.cmd_connect([(1, "r1")], concurrency=0, timeout=10))["ok"] == 1
+    try:
+        start_at = time.monotonic() + 0.1
+        plan = {
+            "rate": math.inf, "duration": 0.2, "inflight_cap": 2, "start_at": start_at,
+            "content_chars": 100, "settle": 5.0, "warmup": 0.05, "round_peers": [0],
+        }
+        mine, theirs = await asyncio.gather(
+            sender.cmd_step(plan | {"senders": [(0, "PAIR")]}),
+            receiver.cmd_step(plan | {"senders": []}),
+        )
+        assert (mine["window_start_ns"], mine["window_end_ns"]) == (theirs["window_start_ns"], theirs["window_end_ns"])
+        assert mine["window_start_ns"] >= int(start_at * 1e9)  # after the warm-up, not from the first send
+        assert mine["acks_in_window"] >= 1 and theirs["deliveries_in_window"] >= 1
+        assert theirs["acks_in_window"] == 0 and mine["first_round_s"] > 0
+    finally:
+        await sender.cmd_close()
+        await receiver.cmd_close()
