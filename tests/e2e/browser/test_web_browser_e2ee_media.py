@@ -272,17 +272,20 @@ def test_a_reply_quotes_an_encrypted_message_that_is_not_loaded(
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
 
-    async def send(client: ParleyClient) -> None:
+    async def send(client: ParleyClient) -> dict[str, Any]:
         question = await client.send_message(dm["id"], "the question from long ago")
-        for i in range(55):  # more than a page: the question is not loaded at the end
+        for i in range(55):  # more than a page: the question is not loaded with the answer
             await client.send_message(dm["id"], f"filler {i}")
-        await client.send_message(dm["id"], "the late answer", reply_to_id=question["id"])
+        return dict(await client.send_message(dm["id"], "the late answer", reply_to_id=question["id"]))
 
-    in_sdk(web_server, bob, state, send)
-    page.reload()
+    answer = in_sdk(web_server, bob, state, send)
+    # All read: a fresh page of the same browser (its keys) opens at the latest page, which
+    # holds the answer and not the question.
+    rest.call(alice, "POST", f"/conversations/{dm['id']}/read", json={"seq": answer["seq"]})
+    page.close()
+    page = shots.page(shots.contexts[-1])
+    page.goto(f"/c/{dm['id']}")
     browser_device(page)
-    # Opened at the first unread; the latest page holds the answer but not the question.
-    page.get_by_role("button", name="Jump to latest").click()
     message(page, "the late answer").wait_for()
     reply = page.locator(".msg", has_text="the late answer")
     expect(reply.locator(".msg-quote-text")).to_have_text("the question from long ago")
