@@ -11,11 +11,11 @@ from typing import Any
 from playwright.sync_api import expect
 
 from parley.client import ParleyClient
+from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
+from tests.e2e.browser.test_web_browser_e2ee_media import delivered, dismiss_notifications_card, open_dm
 from tests.support.browser_helpers import *  # noqa: F403
 from tests.support.browser_helpers import Browser, Rest, User, message, open_as
 from tests.support.server_process import ServerProcess
-from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
-from tests.e2e.browser.test_web_browser_e2ee_media import dismiss_notifications_card, open_dm
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -118,7 +118,7 @@ def test_two_browsers_then_a_third_restored_from_the_backup_read_the_same_histor
     composer = first.get_by_role("textbox", name="Message Backed up")
     composer.fill("from alice's first browser")
     composer.press("Enter")
-    expect(first.locator(".msg.is-pending")).to_have_count(0)
+    delivered(first, "from alice's first browser")
     history.append("from alice's first browser")
     for page in (first, second):
         for text in history:
@@ -274,7 +274,7 @@ def test_the_indexeddb_state_holds_no_plaintext_keys(
     composer = page.get_by_role("textbox", name="Message Ben Sdk")
     composer.fill("and one back")
     composer.press("Enter")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "and one back")
     # Read straight from IndexedDB (not through idb.js): what a thief of the profile gets.
     found = page.evaluate(
         """async (userId) => {

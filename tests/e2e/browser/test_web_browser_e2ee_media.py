@@ -17,10 +17,10 @@ from playwright.sync_api import expect
 from parley.client import ParleyClient
 from parley.client.e2ee.files import encrypt_file
 from parley.e2ee.formats import b64encode
+from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
 from tests.support.browser_helpers import *  # noqa: F403
 from tests.support.browser_helpers import Browser, Rest, message, open_as
 from tests.support.server_process import ServerProcess
-from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\x00\xff end of a binary file\n"
 
@@ -35,6 +35,11 @@ def dismiss_notifications_card(page: Any) -> None:
     card = page.get_by_role("region", name="Desktop notifications")
     if card.is_visible():
         card.get_by_role("button", name="Not now").click()
+
+
+def delivered(page: Any, text: str) -> None:
+    """Wait until the message with this text is acknowledged by the server (no longer pending)."""
+    page.locator(".msg:not(.is-pending)", has_text=text).first.wait_for()
 
 
 def open_dm(web_server: ServerProcess, bob: Any, alice: Any, state: Path) -> dict[str, Any]:
@@ -101,8 +106,7 @@ def test_the_sdk_reads_the_image_and_file_the_browser_sends_sealed(
     composer.fill("two files, sealed")
     expect(page.get_by_role("button", name="Send message")).to_be_enabled()
     composer.press("Enter")
-    message(page, "two files, sealed").wait_for()
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "two files, sealed")
     # Shown from what this browser sealed: the thumbnail and the file chip.
     page.get_by_role("link", name="Open image sunset.png").wait_for()
     page.get_by_role("button", name=re.compile(r"^Download notes\.pdf, ")).wait_for()
@@ -179,7 +183,7 @@ def test_malformed_attachment_keys_read_as_cant_decrypt(
     composer = page.get_by_role("textbox", name="Message Ben Sdk")
     composer.fill("the rest still works")
     composer.press("Enter")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "the rest still works")
     assert not shots.errors
 
 
@@ -210,7 +214,7 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     reply = page.locator(".msg", has_text="the 9:15")
     # The quote shows the decrypted text of the message replied to.
     expect(reply.locator(".msg-quote-text")).to_have_text("which train do we take?")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "the 9:15")
 
     # Edited: new ciphertext that keeps the file.
     reply.hover()
@@ -226,7 +230,7 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
     composer.fill("oops, wrong chat")
     composer.press("Enter")
     oops = page.locator(".msg", has_text="oops, wrong chat")
-    expect(page.locator(".msg.is-pending")).to_have_count(0)
+    delivered(page, "oops, wrong chat")
     oops.hover()
     oops.get_by_role("button", name="More actions").click()
     page.get_by_role("menuitem", name="Delete").click()
@@ -268,17 +272,20 @@ def test_a_reply_quotes_an_encrypted_message_that_is_not_loaded(
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
 
-    async def send(client: ParleyClient) -> None:
+    async def send(client: ParleyClient) -> dict[str, Any]:
         question = await client.send_message(dm["id"], "the question from long ago")
-        for i in range(55):  # more than a page: the question is not loaded at the end
+        for i in range(55):  # more than a page: the question is not loaded with the answer
             await client.send_message(dm["id"], f"filler {i}")
-        await client.send_message(dm["id"], "the late answer", reply_to_id=question["id"])
+        return dict(await client.send_message(dm["id"], "the late answer", reply_to_id=question["id"]))
 
-    in_sdk(web_server, bob, state, send)
-    page.reload()
+    answer = in_sdk(web_server, bob, state, send)
+    # All read: a fresh page of the same browser (its keys) opens at the latest page, which
+    # holds the answer and not the question.
+    rest.call(alice, "POST", f"/conversations/{dm['id']}/read", json={"seq": answer["seq"]})
+    page.close()
+    page = shots.page(shots.contexts[-1])
+    page.goto(f"/c/{dm['id']}")
     browser_device(page)
-    # Opened at the first unread; the latest page holds the answer but not the question.
-    page.get_by_role("button", name="Jump to latest").click()
     message(page, "the late answer").wait_for()
     reply = page.locator(".msg", has_text="the late answer")
     expect(reply.locator(".msg-quote-text")).to_have_text("the question from long ago")

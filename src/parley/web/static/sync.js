@@ -243,8 +243,8 @@ export class Sync {
       client_msg_id: newClientId(),
       conversation_id: conversationId,
       content,
-      attachments,
-      attachment_ids: attachments.map((a) => a.id),
+      attachments, // sealed files carry their descriptions (views/composer.js)
+      attachment_ids: attachments.flatMap((a) => a.e2ee_ids || [a.id]),
       thread_root_id: rootId,
       thread_broadcast: broadcast,
     });

@@ -549,7 +549,6 @@ class E2ee {
   }
 
   /** A message decrypted: its text in place, and filed in the local search index. */
-  /** A message decrypted here: readable, no longer waiting, and filed for local search. */
   _readable(message, result) {
     opened(message, result);
     this.waiting.delete(message.id);
