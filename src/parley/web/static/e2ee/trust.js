@@ -27,7 +27,11 @@ function numberOf(me, myKeys, userId, theirKeys) {
 /** `{number, verified, changed, keysChanged}` for the pair of this user and `userId`. */
 export async function trustOf(engine, userId) {
   await engine.ready;
-  await engine.devicesOf([userId]); // flags a device whose listed keys changed
+  // Both sides' devices are remembered (trust on first use, as the SDK's safety_number):
+  // the number shown covers our own devices too, and a key request from one of them that
+  // later lists other keys is then refused, not answered with what we hold. A device whose
+  // listed keys changed is flagged.
+  await engine.devicesOf([engine.userId, userId]);
   const listed = await engine.listedDevices([engine.userId, userId]);
   const keys = (id) => listed.filter((d) => d.user_id === id).map((d) => d.identity_keys.signing_key).sort();
   const number = await numberOf(engine.userId, keys(engine.userId), userId, keys(userId));
@@ -46,8 +50,8 @@ export async function trustOf(engine, userId) {
 /**
  * Mark the pair verified at `number` (the one the user compared): refused when the
  * listed keys moved on meanwhile. The contact's listed keys become the known ones, so a
- * device flagged for changed keys is used again, with fresh pairwise sessions and the
- * sender keys shared anew.
+ * device flagged for changed keys is used again, with fresh pairwise sessions and a new
+ * epoch in every conversation with the contact.
  */
 export async function markVerified(engine, userId, number) {
   await engine.ready;
@@ -62,8 +66,11 @@ export async function markVerified(engine, userId, number) {
       if (known && known.signing_key === keys.signing_key && known.identity_key === keys.identity_key) continue;
       state.knownDevices[key] = { signing_key: keys.signing_key, identity_key: keys.identity_key, first_seen: Date.now() / 1000 };
       delete state.pairwise[key]; // sessions with the old keys
-      for (const session of Object.values(state.outbound)) {
-        session.sharedWith = session.sharedWith.filter((t) => t !== key);
+      // A new epoch in every conversation with this contact: the device with the new keys
+      // never gets a chain that carried what was sent while it was left out, and whoever
+      // holds the old keys gets nothing sent from now on (docs/e2ee.md "Key changes").
+      for (const [conversationId, session] of Object.entries(state.outbound)) {
+        if (session.members.includes(userId) || session.sharedWith.includes(key)) delete state.outbound[conversationId];
       }
     }
     state.identityChanges = (state.identityChanges || []).filter((c) => c.user_id !== userId);
