@@ -83,6 +83,23 @@ def capture(db: Database) -> Iterator[list[Statement]]:
             event.remove(engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def capture_on(conn: Any) -> Iterator[list[Statement]]:
+    """Every statement one connection (a SQLAlchemy ``Connection``) runs inside the block:
+    not the background work of other connections, such as the search indexer's."""
+    seen: list[Statement] = []
+
+    def record(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        if not _IGNORED.match(sql):
+            seen.append(Statement(sql, tuple((params[0] if many and params else params) or ())))
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(conn, "before_cursor_execute", record)
+
+
 def unique(statements: Sequence[Statement]) -> list[Statement]:
     """One of each SQL text (the first values it ran with)."""
     first: dict[str, Statement] = {}

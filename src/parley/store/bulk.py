@@ -54,6 +54,10 @@ def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[Mapping
     assert driver is not None, "a connection inside a transaction has its driver connection"
     cursor = driver.cursor()
     try:
+        # Announced to SQLAlchemy's cursor listeners (tracing, the query-plan checks) as a
+        # statement SQLAlchemy ran itself would be.
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, True)
         cursor.executemany(sql, values)
     finally:
         cursor.close()

@@ -45,6 +45,7 @@ from tests.support.query_plan_checks import (
     SqliteInspector,
     Statement,
     capture,
+    capture_on,
     inspector_for,
     unique,
 )
@@ -246,9 +247,10 @@ async def run_captured(
 async def executed(
     container: Container, query: Any, params: dict[str, Any] | None = None
 ) -> Statement:
-    """``query`` as the driver gets it (run once, in a read transaction)."""
-    with capture(container.db) as seen:
-        async with container.db.read() as conn:
+    """``query`` as the driver gets it (run once, in a read transaction; only this
+    connection's statements are seen, not the search indexer's meanwhile)."""
+    async with container.db.read() as conn:
+        with capture_on(conn.sync_connection) as seen:
             await conn.execute(query, params or {})
     return seen[-1]
 
@@ -395,8 +397,8 @@ def _unindexed_columns(d: Dataset) -> tuple[Any, dict[str, Any]]:
 async def _files_of_a_page(c: Container, d: Dataset) -> Statement:
     """What every message read runs to attach files (attachment_records)."""
     page = d.message_ids[d.busiest][-DEFAULT_PAGE:]
-    with capture(c.db) as seen:
-        async with c.db.read() as conn:
+    async with c.db.read() as conn:
+        with capture_on(conn.sync_connection) as seen:
             await conn.run_sync(load_public_for_messages, page, None)
     return seen[-1]
 
