@@ -40,6 +40,8 @@ from parley.wire.events import EventType
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# How long closing waits for the batch in progress before cancelling it.
+CLOSE_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.2
 RETRY_SECONDS = 1.0
 # The bound the docs promise, and what the indexer's own test checks the metric against.
@@ -146,6 +148,7 @@ class SearchIndexer:
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         # Set after every batch: lets a caller wait for progress instead of sleeping.
         self.indexed = asyncio.Condition()
 
@@ -201,15 +204,22 @@ class SearchIndexer:
             self._task = asyncio.create_task(self._run(), name="search-indexer")
 
     async def close(self) -> None:
-        if self._task is not None:
+        """Stop after the batch in progress: a transaction cancelled mid-statement can leave
+        its asyncpg connection unclosed. Cancelled only if that batch outlasts the grace."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        finished, _ = await asyncio.wait({self._task}, timeout=CLOSE_GRACE_SECONDS)
+        if not finished:
             await cancel_and_wait([self._task])
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
         # Starting with a pass indexes what a crash left waiting.
-        while True:
+        while not self._stopping:
             try:
-                while await self.index_batch() == self._batch_size:
+                while await self.index_batch() == self._batch_size and not self._stopping:
                     pass
             except Exception:  # the database is away: the marks wait, durable
                 log.exception("search indexing failed; retrying")
