@@ -41,7 +41,7 @@ from parley.container import build_container  # noqa: E402
 from parley.store import migrate  # noqa: E402
 from tests.support.pg_replication import ReplicatedPostgres  # noqa: E402
 from tests.support.redis_topologies import data_node  # noqa: E402
-from tests.support.scaleout_helpers import free_port  # noqa: E402
+from tests.support.loopback import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

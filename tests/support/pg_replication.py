@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import need_service
-from tests.support.scaleout_helpers import free_port
+from tests.support.loopback import free_port
 
 START_TIMEOUT = 30.0
 DATABASE = "parley"

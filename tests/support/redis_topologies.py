@@ -10,7 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.scaleout_helpers import REDIS_SERVER, START_TIMEOUT, free_port, need_binary
+from tests.support.loopback import START_TIMEOUT, free_port, need_binary
+from tests.support.scaleout_helpers import REDIS_SERVER
 
 SERVICE = "parley-primary"
 # Sentinels call a primary down after this much silence, and fail over at once (quorum 2

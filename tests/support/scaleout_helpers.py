@@ -10,58 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
-import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from parley.client import ParleyClient
-from parley.wire.codes import CloseCode
-from tests.conftest import need_service
-from tests.support.gateway_helpers import EventLog, TcpProxy, metric, new_user, open_log, server_env
-from tests.support.paths import REPO
+from tests.support.gateway_helpers import EventLog, TcpProxy, metric, open_log, server_env
+from tests.support.loopback import START_TIMEOUT, free_port, need_binary
+from tests.support.nginx_edge import Nginx
 from tests.support.server_process import ServerProcess
 
-NGINX_CONF = REPO / "deploy" / "nginx" / "parley.conf"
-NGINX = os.environ.get("PARLEY_TEST_NGINX", "/usr/sbin/nginx")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-START_TIMEOUT = 15.0
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def need_binary(name: str, path: str, how: str) -> None:
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        need_service(name, how, FileNotFoundError(path))
 
 
 async def eventually(
@@ -149,145 +119,6 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
-
-
-class Nginx:
-    """nginx from Debian running ``deploy/nginx/parley.conf`` — the shipped file, with only
-    the upstream addresses, the listen ports and the certificate paths replaced — as a child
-    in the foreground. It serves TLS on ``tls_port`` with a self-signed certificate for
-    127.0.0.1 (``ca_file`` verifies it), redirects plain HTTP on ``redirect_port``, and also
-    listens in plain HTTP on ``port`` inside the TLS server block, so tests that are not
-    about TLS reach the same locations without certificates."""
-
-    def __init__(self, directory: Path, node_ports: list[int]) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.tls_port = free_port()
-        self.redirect_port = free_port()
-        self.node_ports = node_ports
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def tls_url(self) -> str:
-        return f"https://127.0.0.1:{self.tls_port}"
-
-    @property
-    def ca_file(self) -> Path:
-        return self.directory / "tls" / "cert.pem"
-
-    def config(self) -> str:
-        shipped = NGINX_CONF.read_text()
-        servers = "".join(
-            f"    server 127.0.0.1:{port} max_fails=2 fail_timeout=5s;\n"
-            for port in self.node_ports
-        )
-        shipped, count = re.subn(r"(?m)^\s*server parley\d+:8000[^\n]*\n", "", shipped)
-        assert count == 2, "deploy/nginx/parley.conf changed shape: update the test"
-        head = "upstream parley_nodes {\n"
-        shipped = shipped.replace(head, head + servers)
-        tls = self.directory / "tls"
-        replacements = {
-            "    listen [::]:80;\n": "",
-            "    listen [::]:443 ssl http2;\n": "",
-            "listen 80;": f"listen 127.0.0.1:{self.redirect_port};",
-            "listen 443 ssl http2;": (
-                f"listen 127.0.0.1:{self.tls_port} ssl http2;\n"
-                f"    listen 127.0.0.1:{self.port};"
-            ),
-            "/etc/parley/tls/fullchain.pem": str(tls / "cert.pem"),
-            "/etc/parley/tls/privkey.pem": str(tls / "key.pem"),
-        }
-        for shipped_text, test_text in replacements.items():
-            assert shipped_text in shipped, f"deploy/nginx/parley.conf lost {shipped_text!r}"
-            shipped = shipped.replace(shipped_text, test_text)
-        d = self.directory
-        # Root drops to "nobody" for workers, who could not write the test's directory.
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        return (
-            f"{user}worker_processes 1;\n"
-            f"error_log {d}/error.log warn;\npid {d}/nginx.pid;\n"
-            "events { worker_connections 1024; }\n"
-            "http {\n"
-            "  access_log off;\n"
-            f"  client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n"
-            f"  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n"
-            f"  scgi_temp_path {d}/scgi;\n"
-            + shipped
-            + "\n}\n"
-        )
-
-    def start(self) -> Nginx:
-        need_binary("nginx", NGINX, "Install it: apt-get install -y nginx (.ci/run does).")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_self_signed_certificate(self.directory / "tls", "127.0.0.1")
-        conf = self.directory / "nginx.conf"
-        conf.write_text(self.config())
-        log = (self.directory / "nginx.out").open("ab")
-        self.process = subprocess.Popen(
-            [NGINX, "-c", str(conf), "-p", str(self.directory), "-g", "daemon off;"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not port_open(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start:\n{self.log()}")
-            time.sleep(0.02)
-        return self
-
-    def log(self) -> str:
-        parts = [self.directory / "error.log", self.directory / "nginx.out"]
-        return "\n".join(p.read_text(errors="replace") for p in parts if p.exists())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: workers finish, then exit
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def write_self_signed_certificate(directory: Path, address: str) -> None:
-    """A P-256 certificate for ``address`` (and localhost), valid for a day, as
-    ``cert.pem`` and ``key.pem`` in ``directory``: the certificate is its own CA."""
-    directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "parley-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(address)), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file = directory / "key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
 
 
 class DatabaseLink(TcpProxy):
@@ -508,105 +339,3 @@ def created_ids(log: EventLog, conversation_id: str) -> list[str]:
         for e in log.of("message.created")
         if e.conversation_id == conversation_id
     ]
-
-
-# --- a group sending steadily while Redis fails (test_scaleout_redis, _sentinel, _cluster)
-
-READY = (200, "ok", "ok")  # a node's readiness: HTTP status, overall status, the bus's
-
-
-def bus_state(ready: dict[str, Any]) -> tuple[int, str, str]:
-    return ready["http_status"], ready["status"], ready["checks"]["bus"]["status"]
-
-
-async def all_nodes(cluster: Cluster, wanted: tuple[int, str, str]) -> None:
-    for index in range(len(cluster.nodes)):
-        await eventually(
-            lambda index=index: cluster.ready(index),
-            lambda ready: bus_state(ready) == wanted,
-            timeout=10,
-            what=f"node {index} readiness {wanted}",
-        )
-
-
-async def acknowledged(senders: SteadySenders, count: int) -> None:
-    target = len(senders.acked) + count
-    await eventually(
-        lambda: asyncio.sleep(0, len(senders.acked)),
-        lambda n: n >= target,
-        timeout=15,
-        what=f"{count} more sends acknowledged",
-    )
-
-
-@dataclass
-class GroupUnderLoad:
-    """The members of one group, a realtime session each (on both nodes), all sending."""
-
-    people: list[ParleyClient]
-    logs: list[EventLog]
-    conversation_id: str
-    senders: SteadySenders
-
-
-@contextlib.asynccontextmanager
-async def group_under_load(
-    cluster: Cluster, *, members: int = 4, interval: float = 0.05
-) -> AsyncIterator[GroupUnderLoad]:
-    """``members`` users in one group, each with a session through nginx (both nodes take
-    some), the nodes ready, and every session sending every ``interval`` seconds — 40
-    sends acknowledged already. Sessions and clients are closed at the end."""
-    people = [await new_user(cluster.base_url, f"member{number}") for number in range(members)]
-    logs: list[EventLog] = []
-    try:
-        group = await people[0].create_group("Load", [p.user_id for p in people[1:]])
-        nodes = []
-        for person in people:
-            located = await open_located(cluster, person, auto_delivered=False)
-            logs.append(located.log)
-            nodes.append(located.node)
-        assert set(nodes) == {0, 1}, nodes
-        await all_nodes(cluster, READY)
-
-        senders = SteadySenders(logs, group["id"], interval=interval).start()
-        await acknowledged(senders, 40)
-        yield GroupUnderLoad(people, logs, group["id"], senders)
-    finally:
-        for log in logs:
-            await log.close()
-        for person in people:
-            await person.aclose()
-
-
-async def each_got_every_acknowledged_message_once(load: GroupUnderLoad, *, told_to_resume: bool) -> None:
-    """Every acknowledged message is in every session exactly once, whether it came live or
-    from the changes feed; ``told_to_resume``: each session was also closed 4011 (resync)."""
-    acked = set(load.senders.acked.values())
-    for log in load.logs:
-        if told_to_resume:
-            assert CloseCode.RESYNC in log.session.close_codes, log.session.close_codes
-        await log.wait_for(
-            lambda _, log=log: acked <= set(created_ids(log, load.conversation_id)), timeout=20
-        )
-        repeated = {m: n for m, n in Counter(created_ids(log, load.conversation_id)).items() if n > 1}
-        assert repeated == {}, repeated
-
-
-class LoggedRedisDeployment(RedisDeployment, Protocol):
-    def logs(self) -> str: ...
-
-
-Deployment = TypeVar("Deployment", bound=LoggedRedisDeployment)
-
-
-@contextlib.contextmanager
-def redis_topology(deployment: Deployment) -> Iterator[Deployment]:
-    """A Sentinel group or a cluster (``tests/support/redis_topologies.py``) for one test: its logs
-    printed when the test fails (pytest shows them), every process killed at the end."""
-    try:
-        yield deployment
-    except BaseException:
-        print(deployment.logs())
-        raise
-    finally:
-        deployment.kill()

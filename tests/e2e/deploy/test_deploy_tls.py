@@ -17,7 +17,8 @@ import pytest
 import websockets
 
 from tests.support.gateway_helpers import TEST_PASSWORD
-from tests.support.scaleout_helpers import Cluster, Nginx, running_cluster
+from tests.support.nginx_edge import Nginx
+from tests.support.scaleout_helpers import Cluster, running_cluster
 
 pytestmark = pytest.mark.postgres
 

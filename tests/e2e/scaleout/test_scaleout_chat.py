@@ -14,13 +14,7 @@ import httpx
 
 from parley.client import ParleyClient
 from tests.support.gateway_helpers import EventLog, new_user
-from tests.support.scaleout_helpers import (
-    Cluster,
-    eventually,
-    open_located,
-    open_on,
-    running_cluster,
-)
+from tests.support.scaleout_helpers import Cluster, eventually, open_located, open_on, running_cluster
 
 WAIT = 10.0
 

@@ -12,16 +12,14 @@ from pathlib import Path
 
 from parley.wire.codes import CloseCode
 from tests.support.redis_topologies import RedisClusterGroup
-from tests.support.scaleout_helpers import (
+from tests.support.scaleout_helpers import created_ids, eventually, running_cluster
+from tests.support.scaleout_load import (
     READY,
     acknowledged,
     all_nodes,
-    created_ids,
     each_got_every_acknowledged_message_once,
-    eventually,
     group_under_load,
     redis_topology,
-    running_cluster,
 )
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.support.scaleout_helpers import (
+from tests.support.scaleout_helpers import running_cluster
+from tests.support.scaleout_load import (
     READY,
     acknowledged,
     all_nodes,
     each_got_every_acknowledged_message_once,
     group_under_load,
-    running_cluster,
 )
 
 

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 from tests.support.redis_topologies import SentinelGroup
-from tests.support.scaleout_helpers import (
+from tests.support.scaleout_helpers import running_cluster
+from tests.support.scaleout_load import (
     READY,
     acknowledged,
     all_nodes,
     each_got_every_acknowledged_message_once,
     group_under_load,
     redis_topology,
-    running_cluster,
 )
 
 
