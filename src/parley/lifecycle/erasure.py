@@ -51,7 +51,13 @@ from parley.services.events import Event, EventSink
 from parley.services.message_records import load_message
 from parley.services.message_sending import changed_event
 from parley.store.db import Database
-from parley.store.tables.accounts import password_resets, recovery_codes, totp_credentials, users
+from parley.store.tables.accounts import (
+    NEXT_PROFILE_VERSION,
+    password_resets,
+    recovery_codes,
+    totp_credentials,
+    users,
+)
 from parley.store.tables.contacts import blocks, contacts
 from parley.store.tables.conversations import conversations, members
 from parley.store.tables.media import attachments
@@ -200,6 +206,7 @@ class Erasure:
                     erased_at=now,
                     updated_at=now,
                     avatar_key=None,
+                    profile_version=NEXT_PROFILE_VERSION,
                 )
             )
             # Credentials too (2FA, recovery codes, reset links): an erased account must show

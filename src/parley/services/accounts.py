@@ -24,7 +24,7 @@ from parley.security.passwords import PasswordHasher, check_password_policy
 from parley.services.audience import read_acquaintances
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables.accounts import users
+from parley.store.tables.accounts import NEXT_PROFILE_VERSION, users
 from parley.wire.events import EventType
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.-]{3,32}$")
@@ -43,6 +43,9 @@ class User:
     role: str = "user"  # the site role (services.administration): user, moderator or admin
     is_bot: bool = False  # a bot account (parley.integrations), shown as such everywhere
     avatar_key: str | None = None  # the profile picture's version (services.avatars)
+    # Counts the changes to what others see (name, picture, erasure): a client keeps the
+    # highest it has seen, so a slow read answered after a newer user.updated cannot undo it.
+    profile_version: int = 0
 
     @classmethod
     def from_row(cls, row: Row[Any] | Any) -> User:
@@ -56,6 +59,7 @@ class User:
             role=row.role,
             is_bot=bool(row.is_bot),
             avatar_key=row.avatar_key,
+            profile_version=row.profile_version,
         )
 
     def to_public(self) -> dict[str, Any]:
@@ -66,6 +70,7 @@ class User:
             "created_at": isoformat(self.created_at),
             "is_bot": self.is_bot,
             "avatar": avatar_urls(self.id, self.avatar_key),
+            "profile_version": self.profile_version,
         }
 
     def to_private(self) -> dict[str, Any]:
@@ -127,6 +132,7 @@ _USER_COLUMNS = (
     users.c.created_at,
     users.c.last_seen_at,
     users.c.is_bot,
+    users.c.profile_version,
 )
 
 # Runs inside the registering transaction (an invite's use is counted there: services.
@@ -225,7 +231,7 @@ class Accounts:
             await conn.execute(
                 update(users)
                 .where(users.c.id == user_id)
-                .values(display_name=name, updated_at=utcnow())
+                .values(display_name=name, updated_at=utcnow(), profile_version=NEXT_PROFILE_VERSION)
             )
         return await self.announce(user_id)
 

@@ -38,7 +38,7 @@ from parley.services.conversations import Conversations
 from parley.services.upload_sink import ReceivedFile
 from parley.services.uploads import Uploads
 from parley.store.db import Database
-from parley.store.tables.accounts import users
+from parley.store.tables.accounts import NEXT_PROFILE_VERSION, users
 from parley.store.tables.conversations import conversations
 
 CONTENT_TYPE = "image/webp"
@@ -205,7 +205,9 @@ class Avatars:
                 current = current.with_for_update()
             old = (await conn.execute(current)).scalar()
             await conn.execute(
-                update(users).where(users.c.id == user_id).values(avatar_key=key, updated_at=utcnow())
+                update(users)
+                .where(users.c.id == user_id)
+                .values(avatar_key=key, updated_at=utcnow(), profile_version=NEXT_PROFILE_VERSION)
             )
         if old is not None:
             await delete_user_picture(self._blobs, user_id, old)

@@ -10,34 +10,36 @@ from sqlalchemy import select
 
 from parley.errors import NotFound
 from parley.services.access import CONVERSATION_NOT_FOUND, membership
-from parley.services.accounts import avatar_urls
 from parley.services.conversation_base import ConversationBase
-from parley.services.conversation_views import MemberView, member_views
+from parley.services.conversation_views import MEMBER_PROFILE, MemberPreview, MemberView, member_views
 from parley.store.tables.accounts import users
 from parley.store.tables.conversations import conversations, members
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
+class Member(MemberPreview):
     """One member of a conversation, with their watermarks."""
 
-    user_id: str
-    username: str
-    display_name: str
-    is_bot: bool
-    avatar: dict[str, str] | None  # the profile picture's URLs (None: initials)
-    role: str
     last_read_seq: int
     last_delivered_seq: int
 
+    @classmethod
+    def from_row(cls, row: Any) -> Member:
+        preview = MemberPreview.from_row(row)
+        return cls(
+            preview.user_id,
+            preview.username,
+            preview.display_name,
+            preview.is_bot,
+            preview.avatar,
+            preview.profile_version,
+            preview.role,
+            row.last_read_seq,
+            row.last_delivered_seq,
+        )
+
     def to_public(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id,
-            "username": self.username,
-            "display_name": self.display_name,
-            "is_bot": self.is_bot,
-            "avatar": self.avatar,
-            "role": self.role,
+        return MemberPreview.to_public(self) | {
             "last_read_seq": self.last_read_seq,
             "last_delivered_seq": self.last_delivered_seq,
         }
@@ -67,28 +69,12 @@ class ConversationReading(ConversationBase):
                 select(
                     members.c.user_id,
                     members.c.role,
-                    members.c.joined_at,
                     members.c.last_read_seq,
                     members.c.last_delivered_seq,
-                    users.c.username,
-                    users.c.display_name,
-                    users.c.is_bot,
-                    users.c.avatar_key,
+                    *MEMBER_PROFILE,
                 )
                 .join(users, users.c.id == members.c.user_id)
                 .where(members.c.conversation_id == conversation_id)
                 .order_by(members.c.joined_at, members.c.user_id)
             )
-            return [
-                Member(
-                    r.user_id,
-                    r.username,
-                    r.display_name,
-                    bool(r.is_bot),
-                    avatar_urls(r.user_id, r.avatar_key),
-                    r.role,
-                    r.last_read_seq,
-                    r.last_delivered_seq,
-                )
-                for r in rows
-            ]
+            return [Member.from_row(row) for row in rows]

@@ -27,14 +27,40 @@ from parley.store.tables.messages import messages
 MEMBER_PREVIEW = 5
 
 
+# What a member object shows of the user (selected joined to a ``members`` row).
+MEMBER_PROFILE = (
+    users.c.username,
+    users.c.display_name,
+    users.c.is_bot,
+    users.c.avatar_key,
+    users.c.profile_version,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MemberPreview:
+    """A member as the conversation list shows them: the public profile and the role."""
+
     user_id: str
     username: str
     display_name: str
     is_bot: bool
     avatar: dict[str, str] | None  # the profile picture's URLs (None: initials)
+    profile_version: int  # see users.profile_version: the client keeps the highest
     role: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> MemberPreview:
+        """From a row with ``user_id``, ``role`` and the ``MEMBER_PROFILE`` columns."""
+        return cls(
+            row.user_id,
+            row.username,
+            row.display_name,
+            bool(row.is_bot),
+            avatar_urls(row.user_id, row.avatar_key),
+            row.profile_version,
+            row.role,
+        )
 
     def to_public(self) -> dict[str, Any]:
         return {
@@ -43,6 +69,7 @@ class MemberPreview:
             "display_name": self.display_name,
             "is_bot": self.is_bot,
             "avatar": self.avatar,
+            "profile_version": self.profile_version,
             "role": self.role,
         }
 
@@ -172,7 +199,7 @@ _RANKED = (
     .subquery()
 )
 _MEMBER_PREVIEWS = (
-    select(_RANKED, users.c.username, users.c.display_name, users.c.is_bot, users.c.avatar_key)
+    select(_RANKED, *MEMBER_PROFILE)
     .join(users, users.c.id == _RANKED.c.user_id)
     .where(_RANKED.c.position <= MEMBER_PREVIEW)
     .order_by(_RANKED.c.conversation_id, _RANKED.c.position)
@@ -232,16 +259,7 @@ def read_shared_views(
     for row in conn.execute(_MEMBER_COUNTS, ids):
         views[row.conversation_id].member_count = row.n
     for row in conn.execute(_MEMBER_PREVIEWS, ids):
-        views[row.conversation_id].members.append(
-            MemberPreview(
-                row.user_id,
-                row.username,
-                row.display_name,
-                bool(row.is_bot),
-                avatar_urls(row.user_id, row.avatar_key),
-                row.role,
-            )
-        )
+        views[row.conversation_id].members.append(MemberPreview.from_row(row))
     for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
         views[message.conversation_id].last_message = message
     return views

@@ -550,10 +550,18 @@ async def _senders(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[
     if not user_ids:
         return {}
     rows = await conn.execute(
-        select(users.c.id, users.c.username, users.c.display_name).where(users.c.id.in_(user_ids))
+        select(users.c.id, users.c.username, users.c.display_name, users.c.profile_version).where(
+            users.c.id.in_(user_ids)
+        )
     )
     return {
-        r.id: {"id": r.id, "username": r.username, "display_name": r.display_name} for r in rows
+        r.id: {
+            "id": r.id,
+            "username": r.username,
+            "display_name": r.display_name,
+            "profile_version": r.profile_version,
+        }
+        for r in rows
     }
 
 

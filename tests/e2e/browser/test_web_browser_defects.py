@@ -74,6 +74,51 @@ def test_3_a_display_name_change_shows_live(shots: Browser, rest: Rest) -> None:
     assert not shots.errors, shots.errors
 
 
+def test_a_member_list_read_before_a_rename_does_not_undo_it(shots: Browser, rest: Rest) -> None:
+    """Found in CI as a flaky test_3: the conversation's member list was read before the
+    rename and answered after its user.updated event, putting the old name back. Profiles
+    carry profile_version now; the client keeps the highest."""
+    alice = rest.user("dnr", "Dana Before")
+    bob = rest.user("dns", "Dirk Watcher")
+    conversation = rest.direct(alice, bob)
+    rest.send(alice, conversation["id"], "my name is about to change")
+    sent = rest.send(bob, conversation["id"], "tell me when you read this")
+    held: list[bool] = []
+
+    def stale_members(route: Any) -> None:
+        response = route.fetch()  # read before the rename
+        if held:
+            route.fulfill(response=response)
+            return
+        held.append(True)
+        rest.call(alice, "PATCH", "/users/me", json={"display_name": "Dana After"})
+        page.wait_for_function(
+            "() => document.querySelector('.conv-item')?.textContent.includes('Dana After')"
+        )
+        # A marker that this answer was applied: alice has read bob's message by it.
+        body = response.json()
+        for member in body["members"]:
+            if member["user_id"] == alice.id:
+                member["last_read_seq"] = sent["seq"]
+        route.fulfill(response=response, json=body)
+
+    context = shots.context()
+    login = context.request.post(
+        "/api/v1/auth/login", data={"username": bob.username, "password": bob.password, "cookie": True}
+    )
+    assert login.ok
+    page = shots.page(context)
+    page.route(re.compile(r"/api/v1/conversations/[^/]+/members$"), stale_members)
+    page.goto(f"/c/{conversation['id']}")
+    own = page.locator(".msg", has_text="tell me when you read this")
+    expect(own.locator(".msg-ticks")).to_have_attribute("data-status", "read")
+    assert held
+    expect(page.get_by_role("heading", name="Dana After", level=1)).to_be_visible()
+    expect(page.locator(".msg-author").first).to_have_text("Dana After")
+    expect(conversation_link(page, conversation["id"])).to_contain_text("Dana After")
+    assert not shots.errors, shots.errors
+
+
 def test_4_the_composer_placeholder_follows_a_rename(shots: Browser, rest: Rest) -> None:
     owner = rest.user("rno", "Rena Owner")
     member = rest.user("rnm", "Remy Member")

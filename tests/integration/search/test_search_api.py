@@ -78,7 +78,7 @@ async def test_result_shape_and_highlights(client: httpx.AsyncClient) -> None:
     assert hit["message_id"] == message["id"] and hit["seq"] == message["seq"]
     assert hit["created_at"] == message["created_at"]
     assert hit["conversation"] == {"id": cid, "type": "group", "name": "Launch team"}
-    assert hit["sender"] == {"id": alice.id, "username": "alice", "display_name": "alice"}
+    assert hit["sender"] == {"id": alice.id, "username": "alice", "display_name": "alice", "profile_version": 0}
     assert hit["message"]["id"] == message["id"] and hit["message"]["content"] == message["content"]
     assert hit["match"] == "words"
     # Plain text with offsets (code points: the rocket is one), never markup.

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Integer,
     String,
     Table,
     Text,
@@ -40,7 +41,13 @@ users = Table(
     Column("erased_at", UTCDateTime, nullable=True),
     # Bot accounts (DESIGN §6.6, migration 0013): never log in, marked wherever users show.
     Column("is_bot", Boolean, nullable=False, default=False, server_default=text("false")),
+    # Raised by every change others see — name, picture, erasure (migration 0018): clients
+    # keep the highest version of a profile, whichever answer or event brings it last.
+    Column("profile_version", Integer, nullable=False, default=0, server_default=text("0")),
 )
+
+# The value an UPDATE of a profile sets ``profile_version`` to (in SQL: no lost increment).
+NEXT_PROFILE_VERSION = users.c.profile_version + 1
 
 
 sessions = Table(

@@ -139,6 +139,13 @@ export class Store extends Emitter {
   // --- people
 
   setMe(user) {
+    const known = this.me;
+    if (known?.id === user?.id && Number.isInteger(known?.profile_version) && Number.isInteger(user?.profile_version)
+      && user.profile_version < known.profile_version) {
+      // An older profile (see rememberUser): keep the newer name and picture.
+      const { username, display_name, avatar, profile_version } = known;
+      user = { ...user, username, display_name, avatar, profile_version };
+    }
     this.me = user;
     this.rememberUser(user);
     this.emit("me", user);
@@ -147,6 +154,10 @@ export class Store extends Emitter {
   rememberUser(user) {
     if (!user?.id) return;
     const known = this.users.get(user.id);
+    // Answers and events can cross: a member list read before a rename may arrive after its
+    // user.updated. Every profile carries the server's profile_version; the highest wins.
+    const version = user.profile_version;
+    if (Number.isInteger(version) && Number.isInteger(known?.profile_version) && version < known.profile_version) return;
     const merged = {
       ...known,
       id: user.id,
@@ -155,11 +166,21 @@ export class Store extends Emitter {
       is_bot: user.is_bot ?? known?.is_bot ?? false, // bot accounts (DESIGN §6.6) are marked as such
       // The profile picture's URLs (null: initials); absent from partial user objects.
       avatar: user.avatar !== undefined ? user.avatar : known?.avatar ?? null,
+      profile_version: Number.isInteger(version) ? version : known?.profile_version,
     };
     if (known && known.username === merged.username && known.display_name === merged.display_name
-      && known.is_bot === merged.is_bot && known.avatar?.small === merged.avatar?.small) return;
+      && known.is_bot === merged.is_bot && known.avatar?.small === merged.avatar?.small) {
+      known.profile_version = merged.profile_version;
+      return;
+    }
     this.users.set(user.id, merged);
     this._usersChanged();
+  }
+
+  /** The user a member object (a conversation's members, its preview) shows. */
+  rememberMember(member) {
+    const { user_id: id, username, display_name, is_bot, avatar, profile_version } = member;
+    this.rememberUser({ id, username, display_name, is_bot, avatar, profile_version });
   }
 
   _usersChanged() {
@@ -229,7 +250,7 @@ export class Store extends Emitter {
     const counted = this._countedSeq.get(conversation.id) || 0;
     this._countedSeq.set(conversation.id, Math.max(counted, merged.last_seq || 0));
     for (const member of conversation.members || []) {
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot, avatar: member.avatar });
+      this.rememberMember(member);
     }
     if (known && known.name !== merged.name) this.emit(`conversation:${conversation.id}`, merged);
   }
@@ -395,7 +416,7 @@ export class Store extends Emitter {
     const map = new Map();
     for (const member of list) {
       map.set(member.user_id, { ...member });
-      this.rememberUser({ id: member.user_id, username: member.username, display_name: member.display_name, is_bot: member.is_bot, avatar: member.avatar });
+      this.rememberMember(member);
     }
     this.members.set(conversationId, map);
     const conversation = this.conversations.get(conversationId);
