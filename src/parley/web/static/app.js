@@ -10,7 +10,7 @@ import { e2ee } from "./e2ee/engine.js";
 import * as searchIndex from "./e2ee/search_index.js";
 import { conversationPath, navigate, startRouter } from "./router.js";
 import { store } from "./store.js";
-import { sync } from "./sync.js";
+import { startSync, stopSync } from "./sync/session.js";
 import { renderAuth } from "./views/auth.js";
 import { AdminView } from "./views/admin.js";
 import { renderForgotPassword, renderResetPassword } from "./views/auth_recovery.js";
@@ -58,7 +58,7 @@ async function boot() {
 
 async function enter(me) {
   try {
-    await sync.start(me);
+    await startSync(me);
   } catch {
     /* conversations load again when the socket is ready or the poll runs */
   }
@@ -282,7 +282,7 @@ function loggedOut({ reason } = {}) {
   // login page: a modal makes the page under it inert.
   closePopover();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  sync.stop();
+  stopSync();
   e2ee.stop();
   stopNotifications?.();
   offContacts?.();

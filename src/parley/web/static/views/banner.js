@@ -3,7 +3,7 @@
 
 import { h, icon } from "../dom.js";
 import { store } from "../store.js";
-import { sync } from "../sync.js";
+import { connection } from "../sync/connection.js";
 
 // The first connection usually takes a few milliseconds; only say so when it does not.
 const FIRST_CONNECT_GRACE_MS = 1500;
@@ -35,11 +35,11 @@ export class ConnectionBanner {
       content = [icon("wifiOff", { size: 16 }), h("span", {}, h("strong", {}, "You're offline."), ` Check your connection.${queued || " New messages will appear when you're back."}`)];
     } else if (state === "waiting") {
       kind = "warning";
-      const seconds = Math.max(0, Math.ceil(((sync.gateway?.retryAt || 0) - Date.now()) / 1000));
+      const seconds = Math.max(0, Math.ceil(((connection.gateway?.retryAt || 0) - Date.now()) / 1000));
       content = [
         icon("refresh", { size: 16 }),
         h("span", {}, h("strong", {}, this.everReady ? "Connection lost." : "Can't connect to live updates."), ` Retrying in ${seconds}s.${queued}`),
-        h("button", { type: "button", class: "banner-btn", onclick: () => sync.gateway?.reconnectNow() }, "Reconnect now"),
+        h("button", { type: "button", class: "banner-btn", onclick: () => connection.gateway?.reconnectNow() }, "Reconnect now"),
       ];
     } else if (state === "connecting" && (this.everReady || Date.now() - this.startedAt > FIRST_CONNECT_GRACE_MS)) {
       content = [h("span", { class: "spinner spinner-small" }), h("span", {}, this.everReady ? "Reconnecting…" : "Connecting…")];

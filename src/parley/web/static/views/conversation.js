@@ -7,7 +7,10 @@ import { plainText } from "../markdown.js";
 import { setPageTitle } from "../notify.js";
 import { conversationPath, messageUrl, navigate, threadPath } from "../router.js";
 import { store, threadOnly } from "../store.js";
-import { sync } from "../sync.js";
+import { sendTyping } from "../sync/activity.js";
+import { loadMembers } from "../sync/conversations.js";
+import { editMessage, removeMessage, toggleReaction } from "../sync/message_actions.js";
+import { discardPending, retryPending, sendMessage } from "../sync/outbox.js";
 import { Composer } from "./composer.js";
 import { CommandNotes } from "./slash_commands.js";
 import { DetailsPanel } from "./details.js";
@@ -54,7 +57,7 @@ export class ConversationView {
     this.build(conversation);
     store.openConversationId = this.id;
     const unreadAfter = (conversation.unread_count || 0) > 0 ? conversation.last_read_seq || 0 : null;
-    sync.loadMembers(this.id).catch(() => {});
+    loadMembers(this.id).catch(() => {});
     const focusedBefore = document.activeElement;
     await this.timeline.load({ messageId, unreadAfter, unreadCount: conversation.unread_count || 0 });
     this.el.setAttribute("aria-busy", "false");
@@ -131,7 +134,7 @@ export class ConversationView {
       conversationId: this.id,
       placeholder: composerPlaceholder(conversation),
       onSend: (content, replyTo, attachments) => this.send(content, replyTo, attachments),
-      onTyping: (active) => sync.typing(this.id, active),
+      onTyping: (active) => sendTyping(this.id, active),
       onEditLast: () => this.editLast(),
       onCommand: (text) => this.runCommand(text),
     });
@@ -243,7 +246,7 @@ export class ConversationView {
   }
 
   send(content, replyTo, attachments = []) {
-    sync.send(this.id, content, replyTo, attachments);
+    sendMessage(this.id, content, replyTo, attachments);
     this.timeline.clearUnreadDivider();
     if (this.timeline.highlightId || !this.timeline.timeline.atLatest) this.timeline.jumpToLatest();
   }
@@ -264,8 +267,8 @@ export class ConversationView {
       menu: (message, anchor) => this.messageMenu(message, anchor),
       showReceipts: (message, anchor) => this.showReceipts(message, anchor),
       jumpTo: (messageId) => navigate(conversationPath(this.id, messageId)),
-      retry: (entry) => sync.retry(entry.client_msg_id),
-      discard: (entry) => sync.discard(entry.client_msg_id),
+      retry: (entry) => retryPending(entry.client_msg_id),
+      discard: (entry) => discardPending(entry.client_msg_id),
       missingMessage: () => toast("That message doesn't exist anymore.", { error: true }),
       leaveDeepLink: () => {
         if (location.pathname !== conversationPath(this.id)) history.replaceState({}, "", conversationPath(this.id));
@@ -277,7 +280,7 @@ export class ConversationView {
 
   async react(message, emoji) {
     try {
-      await sync.toggleReaction(message, emoji);
+      await toggleReaction(message, emoji);
     } catch (error) {
       toast(error.message || "Couldn't react", { error: true });
     }
@@ -320,7 +323,7 @@ export class ConversationView {
     });
     if (!ok) return;
     try {
-      await sync.remove(message);
+      await removeMessage(message);
     } catch (error) {
       toast(error.message, { error: true });
     }
@@ -334,7 +337,7 @@ export class ConversationView {
       if (!content.trim()) return this.deleteMessage(message).then(() => this.timeline.stopEdit());
       if (content === message.content) return this.timeline.stopEdit();
       try {
-        await sync.edit(message, content);
+        await editMessage(message, content);
         this.timeline.stopEdit();
         this.composer.focus();
       } catch (error) {

@@ -7,7 +7,7 @@ import { trustOf } from "../e2ee/trust.js";
 import { avatar, copyText, formatAgo, groupAvatar, h, icon, iconButton, toast } from "../dom.js";
 import { navigate } from "../router.js";
 import { store } from "../store.js";
-import { sync } from "../sync.js";
+import { loadMembers } from "../sync/conversations.js";
 import { confirmDialog, openDialog, peoplePicker } from "./dialogs.js";
 import { encryptionSection } from "./encryption_section.js";
 import { openVerify } from "./verify.js";
@@ -49,7 +49,7 @@ export class DetailsPanel {
     this.gallery = new GallerySection(conversationId); // kept across re-renders
     this.pins = new PinsSection(conversationId);
     this.render();
-    sync.loadMembers(conversationId).catch(() => {});
+    loadMembers(conversationId).catch(() => {});
     this.loadRelationship();
     this.loadSafetyNumber();
   }
@@ -347,7 +347,7 @@ export class DetailsPanel {
             const ids = picker.selected().map((u) => u.id);
             if (!ids.length) throw new Error("Choose at least one person.");
             await api.addMembers(this.id, ids);
-            await sync.loadMembers(this.id);
+            await loadMembers(this.id);
             toast(ids.length === 1 ? `Added ${store.displayName(ids[0])}` : `Added ${ids.length} people`);
           },
         },
@@ -405,7 +405,7 @@ export class DetailsPanel {
   async attempt(action) {
     try {
       await action();
-      await sync.loadMembers(this.id);
+      await loadMembers(this.id);
     } catch (error) {
       toast(error instanceof ApiError ? error.message : "That didn't work. Try again.", { error: true });
     }

@@ -7,7 +7,8 @@ import { api } from "../api.js";
 import { formatFull, formatTime, avatar, h, icon, iconButton, toast } from "../dom.js";
 import { plainText, renderMarkdown } from "../markdown.js";
 import { store } from "../store.js";
-import { sync } from "../sync.js";
+import { sendThreadReply } from "../sync/delivery.js";
+import { editMessage, removeMessage, toggleReaction } from "../sync/message_actions.js";
 import { confirmDialog } from "./dialogs.js";
 import { openEmojiPicker } from "./emoji.js";
 import { renderAttachments } from "./attachments.js";
@@ -176,7 +177,7 @@ export class ThreadPanel {
         const content = box.value;
         if (!content.trim() || content === reply.content) return stop();
         try {
-          await sync.edit(reply, content);
+          await editMessage(reply, content);
           stop();
         } catch (error) {
           toast(error.message, { error: true });
@@ -189,7 +190,7 @@ export class ThreadPanel {
 
   async react(reply, emoji) {
     try {
-      await sync.toggleReaction(reply, emoji);
+      await toggleReaction(reply, emoji);
     } catch (error) {
       toast(error.message || "Couldn't react", { error: true });
     }
@@ -204,7 +205,7 @@ export class ThreadPanel {
     });
     if (!ok) return;
     try {
-      await sync.remove(reply);
+      await removeMessage(reply);
     } catch (error) {
       toast(error.message, { error: true });
     }
@@ -226,7 +227,7 @@ export class ThreadPanel {
     const broadcast = this.broadcast.checked;
     this.broadcast.checked = false;
     try {
-      const message = await sync.sendThreadReply(this.conversationId, this.rootId, content, { attachments, broadcast });
+      const message = await sendThreadReply(this.conversationId, this.rootId, content, { attachments, broadcast });
       store.applyMessage(message); // announces the reply to this panel too (thread:{root})
     } catch (error) {
       // The composer has been cleared: the text comes back for another try.

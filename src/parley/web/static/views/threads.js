@@ -7,7 +7,7 @@ import { plainText } from "../markdown.js";
 import { setPageTitle } from "../notify.js";
 import { threadPath } from "../router.js";
 import { store } from "../store.js";
-import { sync } from "../sync.js";
+import { loadThreads } from "../sync/conversations.js";
 
 export class ThreadsView {
   constructor() {
@@ -36,7 +36,7 @@ export class ThreadsView {
 
   async load() {
     try {
-      const threads = await sync.loadThreads();
+      const threads = await loadThreads();
       this.list.replaceChildren(...(threads.length ? threads.map((t) => this.row(t))
         : [h("li", { class: "muted threads-empty" }, "No threads yet. Reply in a thread, or follow one, and it shows here.")]));
     } catch (error) {

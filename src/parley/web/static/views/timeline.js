@@ -9,7 +9,8 @@
 import { api } from "../api.js";
 import { dayKey, formatDay, h, icon } from "../dom.js";
 import { store } from "../store.js";
-import { OPEN_AT_UNREAD_AFTER, sync } from "../sync.js";
+import { jumpToLatestPage, loadNewer, loadOlder, OPEN_AT_UNREAD_AFTER, openAround, openTimeline, openUnread } from "../sync/history.js";
+import { markConversationRead } from "../sync/receipts.js";
 import { renderMessage } from "./message.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -83,17 +84,17 @@ export class TimelineView {
     try {
       if (messageId) {
         try {
-          await sync.openAround(this.id, messageId);
+          await openAround(this.id, messageId);
         } catch (error) {
           if (error?.status !== 404) throw error;
           this.highlightId = null;
           this.actions.missingMessage();
-          await sync.openTimeline(this.id);
+          await openTimeline(this.id);
         }
       } else if (unreadAfter !== null && unreadCount > OPEN_AT_UNREAD_AFTER) {
-        await sync.openUnread(this.id, unreadAfter);
+        await openUnread(this.id, unreadAfter);
       } else {
-        await sync.openTimeline(this.id);
+        await openTimeline(this.id);
       }
       this.loading = false;
       this.render({ position: this.highlightId ? "highlight" : "initial" });
@@ -111,7 +112,7 @@ export class TimelineView {
       this.loading = true;
       this.render();
       try {
-        await sync.openAround(this.id, messageId);
+        await openAround(this.id, messageId);
       } catch (error) {
         if (error?.status === 404) this.actions.missingMessage();
         this.highlightId = null;
@@ -133,7 +134,7 @@ export class TimelineView {
     if (!this.timeline.atLatest) {
       this.loading = true;
       this.render();
-      await sync.jumpToLatest(this.id);
+      await jumpToLatestPage(this.id);
       this.loading = false;
     }
     this.newBelow = 0;
@@ -362,11 +363,11 @@ export class TimelineView {
     const timeline = this.timeline;
     if (!timeline.loaded || this.loading) return;
     if (timeline.hasOlder && !timeline.loadingOlder && this.el.scrollTop < EDGE_PX) {
-      sync.loadOlder(this.id).catch(() => {});
+      loadOlder(this.id).catch(() => {});
     }
     const fromBottom = this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight;
     if (!timeline.atLatest && !timeline.loadingNewer && fromBottom < EDGE_PX) {
-      sync.loadNewer(this.id).catch(() => {});
+      loadNewer(this.id).catch(() => {});
     }
   }
 
@@ -384,7 +385,7 @@ export class TimelineView {
     const timeline = this.timeline;
     if (!timeline.loaded || !timeline.atLatest || document.visibilityState !== "visible") return;
     if (!this.isAtBottom() && this.el.scrollHeight > this.el.clientHeight) return;
-    sync.markRead(this.id);
+    markConversationRead(this.id);
   }
 
   // --- keyboard: arrows move between messages, Escape goes back to the composer
