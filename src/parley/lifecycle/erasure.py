@@ -7,6 +7,7 @@
    address, push subscriptions, notification settings and ledger, contacts, requests and
    blocks (both ways), exports; the row stays, deactivated and marked ``erased_at``, so
    the username stays reserved and nobody can take it over to impersonate the old owner;
+   everyone who knew them gets ``user.updated`` with that profile, as after a rename;
 3. every file the user uploaded is marked for the attachment sweep, which deletes it
    from the media store (queued at once); the profile picture's files are deleted once
    the profile's erasure has committed;
@@ -42,7 +43,9 @@ from parley.observability.metrics import Metrics
 from parley.security.passwords import PasswordHasher
 from parley.security.ratelimit import Rate, RateLimiter
 from parley.services.access import bump_version
+from parley.services.accounts import fetch_users
 from parley.services.attachment_urls import AttachmentUrls
+from parley.services.audience import read_acquaintances
 from parley.services.audit import Action, write_entry
 from parley.services.auth import Auth
 from parley.services.avatars import delete_user_picture
@@ -139,7 +142,11 @@ class Erasure:
         files, out of every group — then the user's messages and reactions, which can be
         many, as a job (``erasure.content``; run here if it cannot be queued)."""
         await self._auth.revoke(user_id, reason="erased")
+        # Read before the erasure drops their contacts: everyone who knew them sees
+        # "Deleted user" at once, as a rename is seen.
+        audience = await self._db.read_sync(read_acquaintances, user_id)
         picture = await self._erase_profile(user_id, actor_id)
+        await self._announce_erased_profile(user_id, audience)
         if picture is not None:  # after the commit: nobody is served it from now on
             await delete_user_picture(self._blobs, user_id, picture)
         await self._exports.delete_for_user(user_id)
@@ -179,6 +186,14 @@ class Erasure:
         user_id = job.payload.get("user_id")
         if isinstance(user_id, str):
             await self.erase_content(user_id)
+
+    async def _announce_erased_profile(self, user_id: str, audience: set[str]) -> None:
+        async with self._db.read() as conn:
+            erased = (await fetch_users(conn, {user_id})).get(user_id)
+        if erased is not None and audience:
+            await self._events.emit(
+                [Event(EventType.USER_UPDATED, {"user": erased.to_public()}, user_ids=tuple(sorted(audience)))]
+            )
 
     async def _erase_profile(self, user_id: str, actor_id: str | None) -> str | None:
         """The profile's erasure, in one transaction; the picture it had (its blobs go
