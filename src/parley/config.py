@@ -15,9 +15,10 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,8 +40,22 @@ def _config_file() -> Path | None:
     return default if default.exists() else None
 
 
+def _number_kind(annotation: Any) -> str | None:
+    """``"float"`` or ``"int"`` for a number field (optional or not), else None."""
+    kinds = get_args(annotation) or (annotation,)
+    if float in kinds:
+        return "float"
+    if int in kinds:
+        return "int"
+    return None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True)
+    # No setting is a NaN or an infinity: every float is a duration, a rate or a size, and
+    # NaN compares false with every bound (it would slip past ``gt``/``le`` or be refused
+    # with a misleading bound) while "inf" would mean "never" where a limit was asked for.
+    # Both are refused as ``finite_number`` ("Input should be a finite number").
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True, allow_inf_nan=False)
 
     # --- serving
     host: str = "127.0.0.1"
@@ -304,6 +319,19 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=5, ge=1, le=20)
     webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
     webhook_max_failures: int = Field(default=10, ge=1)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """TOML's ``true``/``false`` would pass a number field as 1/0 (pydantic's lax mode);
+        a flag where a number belongs is a mistake, refused as pydantic refuses a list there."""
+        if isinstance(value, bool) and info.field_name is not None:
+            kind = _number_kind(cls.model_fields[info.field_name].annotation)
+            if kind == "float":
+                raise PydanticCustomError("float_type", "Input should be a valid number")
+            if kind == "int":
+                raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
     @field_validator("public_url")
     @classmethod

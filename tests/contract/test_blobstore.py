@@ -1,6 +1,6 @@
 """The ``BlobStore`` contract, run against every implementation: the local directory and
 S3 (through moto's S3 server on loopback — the stand-in for AWS S3 / MinIO, see
-``tests/support/attachment_helpers.py``)."""
+``tests/support/s3_stand_in.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from parley.media.blobstore import BlobNotFound, BlobStore, InvalidKey, read_all
 from parley.media.local import LocalBlobStore
-from tests.support.attachment_helpers import new_bucket_name, s3_endpoint  # noqa: F401 (fixture)
+from tests.support.s3_stand_in import new_bucket_name, s3_endpoint  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -33,6 +33,7 @@ from parley.bus import (
 from parley.bus.redis import RedisBus
 from parley.bus.redis import redis_bus as bus_for
 from parley.redis_urls import RedisTopology
+from tests.support.bus_envelopes import envelope
 from tests.support.redis_fixtures import REDIS_URL, TOPOLOGY
 
 WAIT = 5.0
@@ -70,22 +71,6 @@ class Node:
 
     def ids(self) -> list[str]:
         return [e.id for e in self.received]
-
-
-def envelope(
-    number: int,
-    *,
-    conversation: str | None = "c1",
-    users: tuple[str, ...] = (),
-    id: str | None = None,
-) -> Envelope:
-    return Envelope(
-        id=id or f"e{number}",
-        type="message.created",
-        frame=f'{{"op":"event","n":{number}}}',
-        conversation_id=conversation,
-        user_ids=users,
-    )
 
 
 def redis_bus(prefix: str) -> RedisBus:

@@ -20,7 +20,7 @@ import redis.asyncio as redis
 import parley.bus.redis as redis_bus_module
 from parley.bus import Envelope, conversation_topic, user_topic
 from parley.bus.redis import BusUnavailable, RedisBus, bus_client
-from tests.contract.test_bus import envelope
+from tests.support.bus_envelopes import envelope
 from tests.support.redis_fixtures import REDIS_URL
 from tests.support.scaleout_helpers import RedisServer, eventually
 

@@ -1,26 +1,24 @@
-"""Test files made on the spot (Pillow images, minimal media containers, office ZIPs), the
-upload helper, and the S3 stand-in.
-
-S3: no S3 service can run here (no MinIO binary, no network), so the S3 tests use moto's
-``ThreadedMotoServer``: a real S3-protocol HTTP server on a free loopback port, which boto3
-talks to exactly as to AWS or MinIO (signed requests, ranged GETs, 404s).
-"""
+"""Attachments in tests: files made on the spot (Pillow images, minimal media containers,
+office ZIPs), the upload helper, and the blobs an attachment left in the store.
+(S3 for the tests: ``tests/support/s3_stand_in.py``.)"""
 
 from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from parley.container import Container
+from parley.services.attachment_records import record_from_row
+from parley.store.tables.media import attachments
 from tests.conftest import UserHandle
 
 # --- images
@@ -136,28 +134,19 @@ async def upload_ok(
     return attachment
 
 
-# --- S3 stand-in
+# --- the blob store
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, for the whole run."""
-    from moto.server import ThreadedMotoServer
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "parley-test",
-        "AWS_SECRET_ACCESS_KEY": "parley-test-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+async def blob_keys(container: Container, attachment: dict[str, Any]) -> list[str]:
+    """The store keys of the attachment's original and every variant made of it."""
+    async with container.db.read() as conn:
+        row = (
+            await conn.execute(select(attachments).where(attachments.c.id == attachment["id"]))
+        ).first()
+    assert row is not None
+    return record_from_row(row).blob_keys()
 
 
-def new_bucket_name() -> str:
-    return f"parley-test-{secrets.token_hex(6)}"
+async def stored(container: Container, keys: Sequence[str]) -> list[bool]:
+    """For each key, whether the container's blob store holds it."""
+    return [await container.blobs.exists(key) for key in keys]

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI, TEST_PASSWORD
+from tests.support.gateway_helpers import create_admin
 from tests.support.server_process import ServerProcess
 
 CHROMIUM = os.environ.get("PARLEY_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -43,6 +44,9 @@ DESKTOP = {"width": 1280, "height": 820}
 MOBILE = {"width": 390, "height": 780}
 # Generous for a loaded CI machine; every wait is on a condition, never a fixed sleep.
 TIMEOUT_MS = 10_000
+# Screenshots for the docs (tests/support/paths.py SCREENSHOTS) are written only when asked:
+# a test run leaves docs/ alone.
+UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
 
 # The server for browser tests: fast password hashing, send limits raised so a test can
 # insert hundreds of messages at once.
@@ -300,6 +304,28 @@ def conversation_link(page: Any, conversation_id: str) -> Any:
 def message(page: Any, text: str) -> Any:
     """The text of every message in the open conversation that contains ``text``."""
     return page.locator(".msg .msg-text", has_text=text)
+
+
+def make_admin(server: ServerProcess, rest: Rest) -> User:
+    """An administrator, made as an operator would: ``parley create-admin``."""
+    username = unique("root")
+    create_admin(server, username)
+    login = rest.http.post("/api/v1/auth/login", json={"username": username, "password": TEST_PASSWORD})
+    assert login.status_code == 200, login.text
+    data = login.json()
+    return User(data["user"]["id"], username, data["user"]["display_name"], data["access_token"])
+
+
+def dismiss_notifications_card(page: Any) -> None:
+    """Answer "Not now" to the card offering desktop notifications, if it is showing."""
+    card = page.get_by_role("region", name="Desktop notifications")
+    if card.is_visible():
+        card.get_by_role("button", name="Not now").click()
+
+
+def delivered(page: Any, text: str) -> None:
+    """Wait until the message with this text is acknowledged by the server (no longer pending)."""
+    page.locator(".msg:not(.is-pending)", has_text=text).first.wait_for()
 
 
 @pytest.fixture

@@ -31,14 +31,19 @@ async def open_group(
     return conversation
 
 
+async def post_message(
+    client: httpx.AsyncClient, user: UserHandle, conversation_id: str, **body: Any
+) -> httpx.Response:
+    """The response to posting ``body``, whatever it is: for tests of refusals."""
+    return await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=user.headers
+    )
+
+
 async def send(
     client: httpx.AsyncClient, user: UserHandle, conversation_id: str, content: str, **extra: Any
 ) -> dict[str, Any]:
-    response = await client.post(
-        f"/api/v1/conversations/{conversation_id}/messages",
-        json={"content": content, **extra},
-        headers=user.headers,
-    )
+    response = await post_message(client, user, conversation_id, content=content, **extra)
     assert response.status_code in (200, 201), response.text
     message: dict[str, Any] = response.json()["message"]
     return message

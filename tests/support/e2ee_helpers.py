@@ -1,8 +1,9 @@
 """E2EE test helpers: device key bundles made with pyca ``cryptography`` (as a client
-makes them), uploaded through the public API."""
+makes them), uploaded through the public API; the body of a sealed group message."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,3 +74,21 @@ async def register_device(
     )
     assert response.status_code == 200, response.text
     return keys
+
+
+SESSION = formats.b64encode(b"\x07" * 32)  # one sender-keys session for every sealed message
+
+
+def sealed(index: int = 0, size: int = 120) -> dict[str, Any]:
+    """A message body as an encrypting client sends it: random ciphertext (the server never
+    reads it) under a sender-keys envelope, message ``index`` of the session."""
+    return {
+        "ciphertext": formats.b64encode(os.urandom(size)),
+        "e2ee": {
+            "v": 1,
+            "alg": formats.ALG_SENDER_KEYS,
+            "sender_device_id": "laptop",
+            "session_id": SESSION,
+            "index": index,
+        },
+    }

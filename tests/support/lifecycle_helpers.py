@@ -1,47 +1,16 @@
-"""Helpers for the data lifecycle tests: event capture and back-dating messages."""
+"""Helpers for the data lifecycle tests: back-dating messages, and waiting for an export."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
 from parley.container import Container
-from parley.services.events import Event
 from parley.store.tables.messages import messages
-
-WAIT = 20.0  # seconds one expected event may take before the test fails
-
-
-class EventLog:
-    """Every event the container emits, for assertions; ``wait_for`` waits with a timeout."""
-
-    def __init__(self, container: Container) -> None:
-        self.events: list[Event] = []
-        self._changed = asyncio.Condition()
-        container.events.add_listener(self._listen)
-
-    async def _listen(self, events: Sequence[Event]) -> None:
-        async with self._changed:
-            self.events.extend(events)
-            self._changed.notify_all()
-
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = WAIT) -> Event:
-        async def found() -> Event:
-            async with self._changed:
-                while True:
-                    for event in self.events:
-                        if predicate(event):
-                            return event
-                    await self._changed.wait()
-
-        return await asyncio.wait_for(found(), timeout)
-
-    def of(self, event_type: str) -> list[Event]:
-        return [e for e in self.events if e.type == event_type]
+from tests.support.container_events import EventLog
 
 
 async def backdate(container: Container, message_ids: Sequence[str], when: datetime) -> None:

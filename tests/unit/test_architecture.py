@@ -9,11 +9,11 @@ given its layer in ``LAYERS``.
 from __future__ import annotations
 
 import ast
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.python_source import parse
 
 SOURCE = REPO / "src" / "parley"
 
@@ -60,20 +60,6 @@ def _imported(module: str, name: str) -> str:
     if module == "parley" and ((SOURCE / name).is_dir() or (SOURCE / f"{name}.py").exists()):
         return f"parley.{name}"
     return module
-
-
-def parse(path: Path) -> ast.Module:
-    """The module's syntax tree, parsed with the garbage collector paused: a collection
-    inside the parser that reports an unraisable warning (another test's leaked object,
-    turned into an error by pytest) breaks CPython's AST constructor (``SystemError: AST
-    constructor recursion depth mismatch``) and would fail this test for someone else's leak."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return ast.parse(path.read_text(encoding="utf-8"))
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def imports(path: Path) -> Iterator[tuple[int, str]]:

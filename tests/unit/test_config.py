@@ -1,11 +1,14 @@
-"""Settings: defaults, URL handling, the generated secret, masking, the TOML file."""
+"""Settings: defaults, URL handling, the generated secret, masking, the TOML file, and bad
+values refused with pydantic's error for the field (its ``type`` is the stable part)."""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from pydantic import ValidationError
 
 from parley.config import Settings, load_or_create_secret, mask_url_password, normalise_database_url
 
@@ -54,3 +57,89 @@ def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_SQLITE_SYNCHRONOUS", "sometimes")
     with pytest.raises(ValueError):
         Settings()
+
+
+CLOSE_TIMEOUT = "gateway_close_timeout_seconds"
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> list[tuple[str, str]]:
+    """(field, pydantic error type) for each error ``PARLEY_<NAME>=value`` gives: the type is
+    the stable part of the message (``float_parsing``, ``greater_than``...)."""
+    monkeypatch.setenv(f"PARLEY_{name.upper()}", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    return [(".".join(map(str, error["loc"])), error["type"]) for error in refused.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("ten", "float_parsing"),
+        ("", "float_parsing"),
+        ("true", "float_parsing"),
+        ("0x10", "float_parsing"),
+        ("-1", "greater_than"),
+        ("-0.001", "greater_than"),
+        ("0", "greater_than"),  # no time at all to send the close frame
+        ("nan", "finite_number"),
+        ("NaN", "finite_number"),
+        ("inf", "finite_number"),
+        ("-Infinity", "finite_number"),
+        ("1e999", "finite_number"),  # parses to infinity
+        ("9" * 400, "finite_number"),
+        ("3601", "less_than_equal"),
+        ("1e308", "less_than_equal"),
+    ],
+)
+def test_bad_gateway_close_timeouts_are_refused(monkeypatch: pytest.MonkeyPatch, value: str, error: str) -> None:
+    assert refusal(monkeypatch, CLOSE_TIMEOUT, value) == [(CLOSE_TIMEOUT, error)]
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0.001", 0.001), ("10", 10.0), (" 30 ", 30.0), ("3600", 3600.0)])
+def test_good_gateway_close_timeouts_are_taken(monkeypatch: pytest.MonkeyPatch, value: str, seconds: float) -> None:
+    monkeypatch.setenv("PARLEY_GATEWAY_CLOSE_TIMEOUT_SECONDS", value)
+    assert Settings().gateway_close_timeout_seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("true", "float_type"), ('"soon"', "float_parsing"), ("[10]", "float_type"), ("nan", "finite_number"),
+     ("inf", "finite_number"), ("-inf", "finite_number"), ("0", "greater_than"), ("86400", "less_than_equal")],
+)  # fmt: skip
+def test_bad_gateway_close_timeouts_in_the_toml_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, error: str
+) -> None:
+    """TOML has booleans, NaN and infinities of its own, beside what the environment can say."""
+    config = tmp_path / "parley.toml"
+    config.write_text(f"{CLOSE_TIMEOUT} = {value}\n")
+    monkeypatch.setenv("PARLEY_CONFIG_FILE", str(config))
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [((CLOSE_TIMEOUT,), error)]
+
+
+def number_types(name: str) -> set[object]:
+    annotation = Settings.model_fields[name].annotation
+    return {int, float} & {annotation, *get_args(annotation)}
+
+
+NUMBER_FIELDS = sorted(name for name in Settings.model_fields if number_types(name))
+
+
+@pytest.mark.parametrize("name", NUMBER_FIELDS)
+def test_no_number_setting_is_nan_infinite_or_a_boolean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """What the close timeout refuses, every number setting refuses the same way: NaN and
+    infinities (float settings; an int setting cannot parse them), and TOML's ``true``."""
+    is_float = float in number_types(name)
+    for value in ("nan", "inf", "-inf"):
+        assert refusal(monkeypatch, name, value) == [(name, "finite_number" if is_float else "int_parsing")]
+    monkeypatch.delenv(f"PARLEY_{name.upper()}")
+    config = tmp_path / "parley.toml"
+    config.write_text(f"{name} = true\n")
+    monkeypatch.setenv("PARLEY_CONFIG_FILE", str(config))
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    expected = "float_type" if is_float else "int_type"
+    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [((name,), expected)]

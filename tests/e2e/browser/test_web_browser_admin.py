@@ -7,7 +7,6 @@ switches registration to invite-only and makes an invite link a newcomer registe
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -19,13 +18,11 @@ from playwright.sync_api import expect
 from tests.conftest import TEST_PASSWORD
 from tests.support.account_helpers import totp_code
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.support.browser_helpers import ARTIFACTS, Browser, Rest, User, open_as, unique
-from tests.support.gateway_helpers import create_admin
+from tests.support.browser_helpers import ARTIFACTS, UPDATE_SCREENSHOTS, Browser, Rest, make_admin, open_as, unique
 from tests.support.paths import SCREENSHOTS
 from tests.support.server_process import ServerProcess
 
 NEW_PASSWORD = "a brand new passphrase"
-UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
 
 
 def shoot(page: Any, name: str) -> None:
@@ -34,18 +31,8 @@ def shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if UPDATE:
+    if UPDATE_SCREENSHOTS:
         shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
-
-
-def make_admin(server: ServerProcess, rest: Rest) -> User:
-    """An administrator, made as an operator would: ``parley create-admin``."""
-    username = unique("root")
-    create_admin(server, username)
-    login = rest.http.post("/api/v1/auth/login", json={"username": username, "password": TEST_PASSWORD})
-    assert login.status_code == 200, login.text
-    data = login.json()
-    return User(data["user"]["id"], username, data["user"]["display_name"], data["access_token"])
 
 
 def test_password_and_two_factor_from_settings(shots: Browser, rest: Rest) -> None:

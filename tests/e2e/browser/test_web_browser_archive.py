@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.browser.test_web_browser_admin import make_admin
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.support.browser_helpers import Browser, Rest, open_as
+from tests.support.browser_helpers import Browser, Rest, make_admin, open_as
 from tests.support.server_process import ServerProcess
 
 

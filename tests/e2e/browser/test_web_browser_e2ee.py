@@ -4,60 +4,33 @@ the Python SDK, in Debian's Chromium."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from playwright.sync_api import expect
 
 from parley.client import ParleyClient
+from tests.support.browser_e2ee import browser_device, in_sdk, nothing, sdk_opens_encrypted_dm
 from tests.support.browser_helpers import *  # noqa: F403
-from tests.support.browser_helpers import Browser, Rest, User, conversation_link, message, open_as
+from tests.support.browser_helpers import (
+    UPDATE_SCREENSHOTS,
+    Browser,
+    Rest,
+    conversation_link,
+    dismiss_notifications_card,
+    message,
+    open_as,
+)
 from tests.support.e2ee_vectors import build
 from tests.support.paths import SCREENSHOTS, SUPPORT
 from tests.support.server_process import ServerProcess
 
-T = TypeVar("T")
-
 VECTORS: dict[str, Any] = json.loads((SUPPORT / "e2ee_vectors.json").read_text())
 CHECK_JS = (SUPPORT / "js" / "e2ee_vectors_check.js").read_text()
-DEVICE_JS = "document.documentElement.dataset.e2eeDevice"
-# As tests/e2e/browser/test_web_screenshots.py: written to docs/ only with PARLEY_UPDATE_SCREENSHOTS=1.
-
-UPDATE_SCREENSHOTS = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
-
-
-def in_sdk(
-    server: ServerProcess, user: User, state_dir: Path, work: Callable[[ParleyClient], Awaitable[T]]
-) -> T:
-    """Run ``work`` with an SDK client of ``user`` (E2EE on, state in ``state_dir``) on its
-    own event loop in a thread: Playwright's sync API owns this thread's loop."""
-
-    async def main() -> T:
-        client = ParleyClient(server.base_url, device_name="sdk")
-        try:
-            await client.login(user.username, user.password)
-            await client.enable_e2ee(state_dir)
-            return await work(client)
-        finally:
-            await client.aclose()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(timeout=60)
-
-
-def browser_device(page: Any) -> str:
-    """The id of the page's E2EE device, once its keys are on the server."""
-    page.locator("html[data-e2ee-device]").wait_for(state="attached")
-    device_id: str = page.evaluate(DEVICE_JS)
-    return device_id
 
 
 def expected_vector_results() -> dict[str, Any]:
@@ -232,9 +205,7 @@ def test_the_browser_reads_what_the_sdk_encrypts(
     message(page, "hello browser from the SDK").wait_for()
     expect(page.locator(".msg-undecrypted")).to_have_count(1)
     assert "hello" in conversation_link(page, dm["id"]).inner_text()
-    card = page.get_by_role("region", name="Desktop notifications")
-    if card.is_visible():
-        card.get_by_role("button", name="Not now").click()
+    dismiss_notifications_card(page)
     shot = page.screenshot()  # the lock, a decrypted message and one that cannot be
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-light-desktop.png").write_bytes(shot)
@@ -262,10 +233,7 @@ def test_the_sdk_reads_what_the_browser_encrypts(
     alice, bob = rest.user("e2g", "Alice Web"), rest.user("e2h", "Bob Sdk")
     state = tmp_path / "bob"
 
-    async def open_dm(client: ParleyClient) -> dict[str, Any]:
-        return dict(await client.create_direct(alice.id, encrypted=True))
-
-    dm = in_sdk(web_server, bob, state, open_dm)  # Bob's SDK device exists first
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)  # Bob's SDK device exists first
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
     composer = page.get_by_role("textbox", name="Message Bob Sdk")
@@ -313,9 +281,6 @@ def test_a_browser_and_two_sdk_users_in_an_encrypted_group(
 ) -> None:
     alice, bob, carol = rest.user("e2i", "Alice Web"), rest.user("e2j"), rest.user("e2k")
 
-    async def nothing(client: ParleyClient) -> None:
-        return None
-
     in_sdk(web_server, carol, tmp_path / "carol", nothing)  # Carol's device exists
 
     async def create(client: ParleyClient) -> dict[str, Any]:
@@ -352,15 +317,10 @@ def test_the_safety_number_matches_the_sdks(
     alice, bob = rest.user("e2l", "Ann"), rest.user("e2m", "Ben Sdk")
     state = tmp_path / "bob"
 
-    async def open_dm(client: ParleyClient) -> dict[str, Any]:
-        return dict(await client.create_direct(alice.id, encrypted=True))
-
-    dm = in_sdk(web_server, bob, state, open_dm)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
-    card = page.get_by_role("region", name="Desktop notifications")
-    if card.is_visible():
-        card.get_by_role("button", name="Not now").click()
+    dismiss_notifications_card(page)
     page.get_by_role("button", name="Show details of Ben Sdk").click()
     shown = page.get_by_label("Safety number")
     expect(shown).to_have_text(re.compile(r"^(\d{5} ){11}\d{5}$"))
@@ -404,9 +364,6 @@ def test_a_new_encrypted_conversation_from_the_browser(
 ) -> None:
     alice, bob = rest.user("e2n", "Ann"), rest.user("e2o", "Ben Sdk")
     state = tmp_path / "bob"
-
-    async def nothing(client: ParleyClient) -> None:
-        return None
 
     in_sdk(web_server, bob, state, nothing)  # Bob's device exists
     page = open_as(shots, alice)

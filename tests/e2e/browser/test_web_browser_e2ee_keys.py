@@ -11,10 +11,19 @@ from typing import Any
 from playwright.sync_api import expect
 
 from parley.client import ParleyClient
-from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
-from tests.e2e.browser.test_web_browser_e2ee_media import delivered, dismiss_notifications_card, open_dm
+from tests.support.browser_e2ee import browser_device, in_sdk, nothing, sdk_opens_encrypted_dm
 from tests.support.browser_helpers import *  # noqa: F403
-from tests.support.browser_helpers import Browser, Rest, User, message, open_as
+from tests.support.browser_helpers import (
+    UPDATE_SCREENSHOTS,
+    Browser,
+    Rest,
+    User,
+    delivered,
+    dismiss_notifications_card,
+    message,
+    open_as,
+)
+from tests.support.paths import SCREENSHOTS
 from tests.support.server_process import ServerProcess
 
 PASSPHRASE = "correct horse battery staple"
@@ -33,13 +42,9 @@ def sdk_send(server: ServerProcess, user: User, state: Path, conversation_id: st
     return in_sdk(server, user, state, work)
 
 
-async def _nothing(client: ParleyClient) -> None:
-    return None
-
-
 def sdk_group(server: ServerProcess, tmp_path: Path, name: str, bob: User, alice: User, carol: User) -> dict[str, Any]:
     """An encrypted group Bob (SDK) creates with Alice and Carol (SDK, her device made first)."""
-    in_sdk(server, carol, tmp_path / "carol", _nothing)
+    in_sdk(server, carol, tmp_path / "carol", nothing)
 
     async def create(client: ParleyClient) -> dict[str, Any]:
         return dict(await client.create_group(name, [alice.id, carol.id], encrypted=True))
@@ -53,7 +58,7 @@ def test_a_key_request_to_another_browser_makes_a_message_readable(
     alice, bob = rest.user("e4a", "Ann"), rest.user("e4b", "Ben Sdk")
     state = tmp_path / "bob"
 
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     first = open_as(shots, alice, f"/c/{dm['id']}")
     ready(first)
     sdk_send(web_server, bob, state, dm["id"], "only the first browser got this key")
@@ -79,8 +84,8 @@ def test_an_sdk_device_answers_a_browsers_key_request(
 ) -> None:
     alice, bob = rest.user("e4c", "Ann"), rest.user("e4d", "Ben Sdk")
 
-    in_sdk(web_server, alice, tmp_path / "alice", _nothing)  # Alice's SDK device
-    dm = open_dm(web_server, bob, alice, tmp_path / "bob")
+    in_sdk(web_server, alice, tmp_path / "alice", nothing)  # Alice's SDK device
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, tmp_path / "bob")
     sdk_send(web_server, bob, tmp_path / "bob", dm["id"], "held by the SDK only")
     page = open_as(shots, alice, f"/c/{dm['id']}")
     ready(page)
@@ -266,7 +271,7 @@ def test_the_indexeddb_state_holds_no_plaintext_keys(
     alice, bob = rest.user("e4l", "Ann"), rest.user("e4m", "Ben Sdk")
     state = tmp_path / "bob"
 
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     ready(page)
     sdk_send(web_server, bob, state, dm["id"], "a secret worth keeping")

@@ -17,9 +17,18 @@ from playwright.sync_api import expect
 from parley.client import ParleyClient
 from parley.client.e2ee.files import encrypt_file
 from parley.e2ee.formats import b64encode
-from tests.e2e.browser.test_web_browser_e2ee import SCREENSHOTS, UPDATE_SCREENSHOTS, browser_device, in_sdk
+from tests.support.browser_e2ee import browser_device, in_sdk, sdk_opens_encrypted_dm
 from tests.support.browser_helpers import *  # noqa: F403
-from tests.support.browser_helpers import Browser, Rest, message, open_as
+from tests.support.browser_helpers import (
+    UPDATE_SCREENSHOTS,
+    Browser,
+    Rest,
+    delivered,
+    dismiss_notifications_card,
+    message,
+    open_as,
+)
+from tests.support.paths import SCREENSHOTS
 from tests.support.server_process import ServerProcess
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\x00\xff end of a binary file\n"
@@ -31,30 +40,12 @@ def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-def dismiss_notifications_card(page: Any) -> None:
-    card = page.get_by_role("region", name="Desktop notifications")
-    if card.is_visible():
-        card.get_by_role("button", name="Not now").click()
-
-
-def delivered(page: Any, text: str) -> None:
-    """Wait until the message with this text is acknowledged by the server (no longer pending)."""
-    page.locator(".msg:not(.is-pending)", has_text=text).first.wait_for()
-
-
-def open_dm(web_server: ServerProcess, bob: Any, alice: Any, state: Path) -> dict[str, Any]:
-    async def work(client: ParleyClient) -> dict[str, Any]:
-        return dict(await client.create_direct(alice.id, encrypted=True))
-
-    return in_sdk(web_server, bob, state, work)
-
-
 def test_the_browser_shows_and_downloads_what_the_sdk_sends_sealed(
     shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
 ) -> None:
     alice, bob = rest.user("e3a", "Ann"), rest.user("e3b", "Ben Sdk")
     state = tmp_path / "bob"
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
     picture = png(640, 480, (200, 40, 90))
@@ -93,7 +84,7 @@ def test_the_sdk_reads_the_image_and_file_the_browser_sends_sealed(
 ) -> None:
     alice, bob = rest.user("e3c", "Alice Web"), rest.user("e3d", "Bob Sdk")
     state = tmp_path / "bob"
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
     dismiss_notifications_card(page)
@@ -143,7 +134,7 @@ def test_malformed_attachment_keys_read_as_cant_decrypt(
 ) -> None:
     alice, bob = rest.user("e3e", "Ann"), rest.user("e3f", "Ben Sdk")
     state = tmp_path / "bob"
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
     dismiss_notifications_card(page)
@@ -192,7 +183,7 @@ def test_replies_edits_and_deletes_in_an_encrypted_conversation(
 ) -> None:
     alice, bob = rest.user("e3g", "Alice Web"), rest.user("e3h", "Bob Sdk")
     state = tmp_path / "bob"
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
 
     async def first(client: ParleyClient) -> dict[str, Any]:
         return dict(await client.send_message(dm["id"], "which train do we take?"))
@@ -268,7 +259,7 @@ def test_a_reply_quotes_an_encrypted_message_that_is_not_loaded(
 ) -> None:
     alice, bob = rest.user("e3i", "Ann"), rest.user("e3j", "Ben Sdk")
     state = tmp_path / "bob"
-    dm = open_dm(web_server, bob, alice, state)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
 

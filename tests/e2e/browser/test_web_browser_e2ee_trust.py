@@ -6,20 +6,28 @@ Debian's Chromium, against a real server and the Python SDK."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.sync_api import expect
 
 from parley.client import ParleyClient
-from tests.e2e.browser.test_web_browser_e2ee import UPDATE_SCREENSHOTS, browser_device
+from tests.support.browser_e2ee import browser_device, in_sdk, nothing, sdk_opens_encrypted_dm
 from tests.support.browser_helpers import *  # noqa: F403
-from tests.support.browser_helpers import Browser, Rest, User, conversation_link, message, open_as, unique
+from tests.support.browser_helpers import (
+    UPDATE_SCREENSHOTS,
+    Browser,
+    Rest,
+    User,
+    conversation_link,
+    dismiss_notifications_card,
+    message,
+    open_as,
+    unique,
+)
 from tests.support.paths import SCREENSHOTS
 from tests.support.qr_decode import read_qr
 from tests.support.server_process import ServerProcess
@@ -28,46 +36,12 @@ T = TypeVar("T")
 NUMBER = re.compile(r"^(\d{5} ){11}\d{5}$")
 
 
-def as_sdk(
-    server: ServerProcess,
-    user: User,
-    state_dir: Path,
-    work: Callable[[ParleyClient], Awaitable[T]],
-    *,
-    device_id: str | None = None,
-) -> T:
-    """``work`` with an SDK client of ``user`` (its E2EE device kept in ``state_dir``), on an
-    event loop of its own: Playwright's sync API owns this thread's."""
-
-    async def main() -> T:
-        client = ParleyClient(server.base_url, device_name="sdk")
-        try:
-            await client.login(user.username, user.password)
-            await client.enable_e2ee(state_dir, device_id=device_id)
-            return await work(client)
-        finally:
-            await client.aclose()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(timeout=60)
-
-
-async def nothing(client: ParleyClient) -> None:
-    return None
-
-
 def sdk_number(server: ServerProcess, user: User, state: Path, other: User) -> str:
     async def number(client: ParleyClient) -> str:
         assert client.e2ee is not None
         return await client.e2ee.safety_number(other.id)
 
-    return as_sdk(server, user, state, number)
-
-
-def dismiss_notification_card(page: Any) -> None:
-    card = page.get_by_role("region", name="Desktop notifications")
-    if card.is_visible():
-        card.get_by_role("button", name="Not now").click()
+    return in_sdk(server, user, state, number)
 
 
 def eventually(probe: Callable[[], T | None], what: str) -> T:
@@ -112,12 +86,12 @@ def test_verify_a_contact_then_their_keys_change(
     alice, bob = rest.user("tra", "Ann Web"), rest.user("trb", "Ben Both")
     dm = rest.direct(alice, bob)
     rest.call(alice, "PATCH", f"/conversations/{dm['id']}", json={"encrypted": True})
-    as_sdk(web_server, bob, tmp_path / "bob", nothing, device_id="BENSDK")  # Bob has a phone...
+    in_sdk(web_server, bob, tmp_path / "bob", nothing, device_id="BENSDK")  # Bob has a phone...
     bob_page = open_as(shots, bob, f"/c/{dm['id']}")  # ...and a browser
     bob_browser = browser_device(bob_page)
     page = open_as(shots, alice, f"/c/{dm['id']}")
     browser_device(page)
-    dismiss_notification_card(page)
+    dismiss_notifications_card(page)
 
     # The same 60 digits in Alice's browser, Bob's browser and Bob's SDK device.
     page.get_by_role("button", name="Show details of Ben Both").click()
@@ -125,7 +99,7 @@ def test_verify_a_contact_then_their_keys_change(
     shown = details.get_by_label("Safety number")
     expect(shown).to_have_text(NUMBER)
     number = shown.inner_text()
-    dismiss_notification_card(bob_page)
+    dismiss_notifications_card(bob_page)
     bob_page.get_by_role("button", name="Show details of Ann Web").click()
     expect(bob_page.get_by_label("Safety number")).to_have_text(number)
     assert sdk_number(web_server, bob, tmp_path / "bob", alice) == number
@@ -161,11 +135,11 @@ def test_verify_a_contact_then_their_keys_change(
     # Bob re-registers his phone: the same device id, new keys. Alice's open page hears
     # of it (device.updated), the badge goes and the warning shows.
     rest.call(bob, "DELETE", "/devices/BENSDK")
-    as_sdk(web_server, bob, tmp_path / "bob-again", nothing, device_id="BENSDK")
+    in_sdk(web_server, bob, tmp_path / "bob-again", nothing, device_id="BENSDK")
     banner = page.locator(".trust-banner")
     expect(banner).to_contain_text("Ben Both's keys changed")
     expect(header.locator(".verified-badge")).to_have_count(0)
-    dismiss_notification_card(page)
+    dismiss_notifications_card(page)
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-keys-changed-light-desktop.png").write_bytes(page.screenshot())
     # The changed device is left out of what Alice sends until she verifies again.
@@ -178,7 +152,7 @@ def test_verify_a_contact_then_their_keys_change(
         history = await client.history(dm["id"])
         return [m["content"] for m in history["messages"] if m["kind"] == "text" and m["decrypted"]]
 
-    assert as_sdk(web_server, bob, tmp_path / "bob-again", read, device_id="BENSDK") == []
+    assert in_sdk(web_server, bob, tmp_path / "bob-again", read, device_id="BENSDK") == []
     # The phone, unable to read it, asked Bob's other devices for the key: his browser read
     # the request and, the phone's keys not being the ones it knows, did not answer it.
     inbox_read(rest, bob, bob_browser)
@@ -198,11 +172,11 @@ def test_verify_a_contact_then_their_keys_change(
     # A new epoch for the device with new keys: nothing sent while it was left out is in a
     # chain Alice shares with it (and Bob's browser forwards it nothing, as above).
     assert len({m["e2ee"]["session_id"] for m in stored_texts(rest, alice, dm["id"], 2)}) == 2
-    assert as_sdk(web_server, bob, tmp_path / "bob-again", read, device_id="BENSDK") == ["after verifying again"]
+    assert in_sdk(web_server, bob, tmp_path / "bob-again", read, device_id="BENSDK") == ["after verifying again"]
 
     # A new device of a verified contact changes the number: the badge goes, and the
     # banner says the number changed.
-    as_sdk(web_server, bob, tmp_path / "bob-tablet", nothing, device_id="BENTAB")
+    in_sdk(web_server, bob, tmp_path / "bob-tablet", nothing, device_id="BENTAB")
     expect(banner).to_contain_text("Ben Both's safety number changed since you verified it")
     expect(header.locator(".verified-badge")).to_have_count(0)
     assert not shots.errors
@@ -215,8 +189,8 @@ def test_turn_on_encryption_as_admin_never_as_member(shots: Browser, rest: Rest,
     browser_device(bob_page)
     page = open_as(shots, alice, f"/c/{group['id']}")
     browser_device(page)
-    dismiss_notification_card(page)
-    dismiss_notification_card(bob_page)
+    dismiss_notifications_card(page)
+    dismiss_notifications_card(bob_page)
 
     # A member sees no switch, and the server refuses one all the same.
     bob_page.get_by_role("button", name="Group settings").click()
@@ -269,16 +243,16 @@ def test_search_finds_encrypted_messages_locally_only(
         dm = await client.create_direct(alice.id, encrypted=True)
         return dict(dm)
 
-    as_sdk(web_server, bob, state, nothing)
+    in_sdk(web_server, bob, state, nothing)
     page = open_as(shots, alice)
     browser_device(page)
-    dm = as_sdk(web_server, bob, state, write)
+    dm = in_sdk(web_server, bob, state, write)
 
     async def send(client: ParleyClient) -> list[str]:
         texts = [f"The {word} migrates at dawn", "東京タワーに行く", "nothing to see here"]
         return [(await client.send_message(dm["id"], t))["id"] for t in texts]
 
-    ids = as_sdk(web_server, bob, state, send)
+    ids = in_sdk(web_server, bob, state, send)
     page.goto(f"/c/{dm['id']}")
     message(page, f"The {word} migrates at dawn").wait_for()
     message(page, "東京タワーに行く").wait_for()
@@ -291,7 +265,7 @@ def test_search_finds_encrypted_messages_locally_only(
         expect(page.locator(".search-result")).to_have_count(1)
     page.goto(f"/search?q={word}")
     expect(page.locator(".search-result")).to_contain_text("Found on this device")
-    dismiss_notification_card(page)
+    dismiss_notifications_card(page)
     if UPDATE_SCREENSHOTS:
         (SCREENSHOTS / "e2ee-local-search-light-desktop.png").write_bytes(page.screenshot())
     # The deep link opens the message.
@@ -390,10 +364,7 @@ def test_notifications_of_encrypted_messages_show_text_only_once_decrypted_here(
     alice, bob = rest.user("tri", "Ann"), rest.user("trj", "Ben Sdk")
     state = tmp_path / "bob"
 
-    async def open_dm(client: ParleyClient) -> dict[str, Any]:
-        return dict(await client.create_direct(alice.id, encrypted=True))
-
-    dm = as_sdk(web_server, bob, state, open_dm)
+    dm = sdk_opens_encrypted_dm(web_server, bob, alice, state)
     page = open_as(shots, alice, permissions=["notifications"])
     # The page in the background, and every notification it shows recorded.
     page.add_init_script(
@@ -414,7 +385,7 @@ def test_notifications_of_encrypted_messages_show_text_only_once_decrypted_here(
     async def send(client: ParleyClient) -> None:
         await client.send_message(dm["id"], "the gate code is 4711")
 
-    as_sdk(web_server, bob, state, send)
+    in_sdk(web_server, bob, state, send)
     shown = page.locator(".test-notification")
     expect(shown).to_have_text(["Ben Sdk: the gate code is 4711"])
     # Ciphertext no key here opens: no text, ever.
@@ -430,7 +401,7 @@ def test_either_side_turns_on_encryption_in_a_direct_conversation(shots: Browser
     dm = rest.direct(alice, bob)  # Alice started it; Bob switches it on
     page = open_as(shots, bob, f"/c/{dm['id']}")
     browser_device(page)
-    dismiss_notification_card(page)
+    dismiss_notifications_card(page)
     page.get_by_role("button", name="Show details of Ann Starter").click()
     section = page.get_by_role("region", name="Encryption")
     expect(section).to_contain_text("Not end-to-end encrypted")

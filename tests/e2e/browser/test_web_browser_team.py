@@ -7,22 +7,28 @@ listed and revoked in the details panel, joined from their page)."""
 from __future__ import annotations
 
 import io
-import os
 import re
 
 from PIL import Image
 from playwright.sync_api import expect
 
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.support.browser_helpers import MOBILE, Browser, Rest, conversation_link, message, open_as
+from tests.support.browser_helpers import (
+    MOBILE,
+    UPDATE_SCREENSHOTS,
+    Browser,
+    Rest,
+    conversation_link,
+    message,
+    open_as,
+)
 from tests.support.paths import SCREENSHOTS
 
 # docs/team-chat.md shows these screens; refreshed as test_web_screenshots refreshes its own.
-UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
 
 
 def document(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    if UPDATE:
+    if UPDATE_SCREENSHOTS:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 

@@ -8,19 +8,17 @@ Always taken (so the screens are exercised with realistic content); copied into
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
-from tests.support.browser_helpers import MOBILE, Browser, Rest, open_as
+from tests.support.browser_helpers import MOBILE, UPDATE_SCREENSHOTS, Browser, Rest, dismiss_notifications_card, open_as
 from tests.support.link_site import Site
 from tests.support.link_site import site as site  # noqa: F401 (fixture)
 from tests.support.paths import SCREENSHOTS
 
-UPDATE = os.environ.get("PARLEY_UPDATE_SCREENSHOTS", "") == "1"
 SCREEN = {"width": 1440, "height": 940}
 
 CONVERSATION = [
@@ -69,12 +67,6 @@ def mockup_png() -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def dismiss_notification_card(page) -> None:
-    card = page.get_by_role("region", name="Desktop notifications")
-    if card.is_visible():
-        card.get_by_role("button", name="Not now").click()
 
 
 def test_screenshots_of_the_main_screens(
@@ -148,7 +140,7 @@ def test_screenshots_of_the_main_screens(
             login.screenshot(path=str(out / f"login-{scheme}-{name}.png"))
 
             page = open_as(shots, me, f"/c/{group['id']}", viewport=viewport, color_scheme=scheme)
-            dismiss_notification_card(page)
+            dismiss_notifications_card(page)
             expect(page.locator(".msg-text", has_text="Confirmed on my side")).to_be_visible()
             expect(page.locator(".link-preview img")).to_be_visible()
             page.mouse.move(0, 0)
@@ -181,7 +173,7 @@ def test_screenshots_of_the_main_screens(
                 expect(page.locator(".search-result").first).to_be_visible()
                 page.screenshot(path=str(out / f"search-{scheme}-{name}.png"))
     assert not shots.errors, shots.errors
-    if UPDATE:
+    if UPDATE_SCREENSHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for file in out.iterdir():
             shutil.copyfile(file, SCREENSHOTS / file.name)

@@ -15,14 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_PASSWORD, make_user
-from tests.integration.accounts.test_revocation import (
-    AUTHENTICATION_FAILED,
-    PROMPTLY,
-    identified,
-    login,
-    still_open,
-)
 from tests.support.gateway_helpers import RawSocket, create_admin, running_server, server_env
+from tests.support.socket_revocation import AUTHENTICATION_FAILED, PROMPTLY, identified, login, still_open
 
 pytestmark = pytest.mark.usefixtures("backend")
 

@@ -9,7 +9,6 @@ the sockets of those sessions with 4001 at once — on one node and across two n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,31 +17,10 @@ from sqlalchemy import update
 from parley.clock import utcnow
 from parley.container import Container
 from parley.store.tables.accounts import users
-from tests.conftest import TEST_PASSWORD, make_user
+from tests.conftest import make_user
 from tests.support.gateway_helpers import RawSocket, running_server
 from tests.support.scaleout_helpers import running_cluster
-
-AUTHENTICATION_FAILED = 4001
-# Far below the 15-minute access token: a close within this is the revocation, not expiry.
-PROMPTLY = 5.0
-
-
-async def login(http: httpx.AsyncClient, username: str) -> dict[str, Any]:
-    response = await http.post("/api/v1/auth/login", json={"username": username, "password": TEST_PASSWORD})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def identified(base_url: str, token: str) -> RawSocket:
-    socket = await RawSocket.open(base_url)
-    await socket.identify(token)
-    return socket
-
-
-async def still_open(socket: RawSocket) -> bool:
-    await socket.send({"op": "ping"})
-    return (await socket.recv_op("pong"))["op"] == "pong"
+from tests.support.socket_revocation import AUTHENTICATION_FAILED, PROMPTLY, identified, login, still_open
 
 
 @pytest.mark.usefixtures("backend")

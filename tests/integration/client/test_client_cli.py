@@ -3,34 +3,16 @@ server: two terminals chatting in real time."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TEST_PASSWORD
-from tests.support.gateway_helpers import WAIT, new_user, running_server
+from tests.support.chat_cli import chat, chat_tail
+from tests.support.gateway_helpers import new_user, running_server
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-async def chat(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "parley",
-        "chat",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), WAIT)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_chat_tail_sees_chat_send(tmp_path: Path, database_url: str, free_port: int) -> None:
@@ -43,36 +25,18 @@ async def test_chat_tail_sees_chat_send(tmp_path: Path, database_url: str, free_
             await alice.aclose()
             await bob.aclose()
         env = os.environ | {"PARLEY_SERVER": server.base_url, "PARLEY_PASSWORD": TEST_PASSWORD}
-        tail = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "parley",
-            "chat",
-            "--username",
-            "bob",
-            "tail",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        try:
-            assert tail.stderr is not None and tail.stdout is not None
-            ready = await asyncio.wait_for(tail.stderr.readline(), WAIT)
-            assert ready.decode().strip() == "connected as bob"
-
+        async with chat_tail(env, "bob") as tail:
             code, out, _ = await chat(
                 env, "--username", "alice", "send", "--to", "bob", "hello", "bob"
             )
             assert code == 0 and out.startswith("sent ")
-            line = await asyncio.wait_for(tail.stdout.readline(), WAIT)
-            assert line.decode().strip() == "@alice alice: hello bob"
+            assert await tail.line() == "@alice alice: hello bob"
 
             code, _, _ = await chat(
                 env, "--username", "alice", "send", "--conversation", "general", "hi all"
             )
             assert code == 0
-            line = await asyncio.wait_for(tail.stdout.readline(), WAIT)
-            assert line.decode().strip() == "#General alice: hi all"
+            assert await tail.line() == "#General alice: hi all"
 
             code, _, err = await chat(env, "--username", "alice", "send", "--to", "nobody", "hi")
             assert code == 2 and "NOT_FOUND" in err
@@ -86,8 +50,4 @@ async def test_chat_tail_sees_chat_send(tmp_path: Path, database_url: str, free_
                 "x",
             )
             assert code == 2 and "INVALID_CREDENTIALS" in err
-        finally:
-            if tail.returncode is None:
-                tail.send_signal(signal.SIGINT)
-            await asyncio.wait_for(tail.wait(), WAIT)
-        assert tail.returncode in (0, 130)
+        assert tail.process.returncode in (0, 130)

@@ -5,18 +5,15 @@ private."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TEST_PASSWORD
-from tests.integration.client.test_client_cli import chat
-from tests.support.gateway_helpers import WAIT, new_user, running_server
+from tests.support.chat_cli import chat, chat_tail
+from tests.support.gateway_helpers import new_user, running_server
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -33,28 +30,15 @@ async def test_chat_send_tail_and_devices_encrypted(tmp_path: Path, database_url
         assert "(this device)" in out
         for state in (tmp_path / "bob-state").iterdir():
             assert stat.S_IMODE(state.stat().st_mode) == 0o600, state
-        tail = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "parley", "chat", "--username", "bob", "tail",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=bob_env,
-        )  # fmt: skip
-        try:
-            assert tail.stderr is not None and tail.stdout is not None
-            ready = await asyncio.wait_for(tail.stderr.readline(), WAIT)
-            assert ready.decode().strip() == "connected as bob"
+        async with chat_tail(bob_env, "bob") as tail:
             code, out, err = await chat(
                 alice_env, "--username", "alice", "send", "--to", "bob", "--encrypted", "for", "your", "eyes"
             )
             assert code == 0, err
-            line = await asyncio.wait_for(tail.stdout.readline(), WAIT)
-            assert line.decode().strip() == "@alice alice: for your eyes"
+            assert await tail.line() == "@alice alice: for your eyes"
             code, out, err = await chat(alice_env, "--username", "alice", "send", "--to", "bob", "again")
             assert code == 0, err
-            line = await asyncio.wait_for(tail.stdout.readline(), WAIT)
-            assert line.decode().strip() == "@alice alice: again"
-        finally:
-            if tail.returncode is None:
-                tail.send_signal(signal.SIGINT)
-            await asyncio.wait_for(tail.wait(), WAIT)
+            assert await tail.line() == "@alice alice: again"
         code, alice_view, err = await chat(alice_env, "--username", "alice", "devices", "--user", "bob")
         assert code == 0, err
         code, bob_view, err = await chat(bob_env, "--username", "bob", "devices", "--user", "alice")

@@ -14,8 +14,8 @@ import pytest
 from parley.container import Container
 from parley.e2ee import formats
 from tests.conftest import UserHandle, make_user
-from tests.integration.e2ee.test_e2ee_keys_api import Captured
 from tests.support.chat_helpers import open_direct, open_group
+from tests.support.container_events import EventLog
 from tests.support.e2ee_helpers import register_device
 from tests.support.gateway_helpers import new_user, open_log, running_server
 
@@ -40,7 +40,7 @@ async def test_store_push_resend_and_ack(client: httpx.AsyncClient, container: C
     await register_device(client, alice, "a1")
     await register_device(client, bob, "b1")
     await register_device(client, bob, "b2")
-    captured = Captured(container)
+    captured = EventLog(container)
     sent = await post(client, alice, out(bob, "b1", "m1"), out(bob, "b2", "m1"), out(bob, "gone", "m1"))
     assert sent.status_code == 200, sent.text
     body = sent.json()

@@ -5,7 +5,6 @@ bundles — upload, list, claim (atomic one-time prekeys, under bursts), counts,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -13,27 +12,13 @@ import pytest
 
 from parley.container import Container
 from parley.e2ee import formats
-from parley.services.events import Event
 from tests.conftest import make_user
 from tests.support.account_helpers import make_staff
 from tests.support.chat_helpers import code, open_direct, open_group
+from tests.support.container_events import EventLog
 from tests.support.e2ee_helpers import DeviceKeys, one_time_prekeys, register_device
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-class Captured:
-    """Events as the gateway receives them (the shipped in-process broker)."""
-
-    def __init__(self, container: Container) -> None:
-        self.events: list[Event] = []
-        container.events.add_listener(self._take)
-
-    async def _take(self, events: Sequence[Event]) -> None:
-        self.events.extend(events)
-
-    def of(self, event_type: str) -> list[Event]:
-        return [e for e in self.events if e.type == event_type]
 
 
 # --- conversations
@@ -84,7 +69,7 @@ async def test_a_burst_of_switches_encrypts_once_and_is_audited_once(
     url = f"/api/v1/conversations/{group['id']}"
     promoted = await client.patch(f"{url}/members/{bob.id}", json={"role": "admin"}, headers=alice.headers)
     assert promoted.status_code == 204, promoted.text
-    captured = Captured(container)
+    captured = EventLog(container)
     # A member is refused, and leaves no trace.
     refused = await client.patch(url, json={"encrypted": True}, headers=carol.headers)
     assert refused.status_code == 403 and code(refused) == "FORBIDDEN"
@@ -142,7 +127,7 @@ async def test_policy_required_encrypts_every_new_conversation(client: httpx.Asy
 
 async def test_upload_list_count_and_rotate(client: httpx.AsyncClient, container: Container) -> None:
     alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
-    captured = Captured(container)
+    captured = EventLog(container)
     await open_direct(client, alice, bob)
     keys = await register_device(client, alice, "laptop", range(1, 11))
     listed = (await client.get(f"/api/v1/users/{alice.id}/devices", headers=bob.headers)).json()
@@ -287,7 +272,7 @@ async def test_removed_and_logged_out_devices_disappear(
     await open_direct(client, alice, bob)
     await register_device(client, bob, "phone")
     await register_device(client, bob, "laptop")
-    captured = Captured(container)
+    captured = EventLog(container)
     removed = await client.delete("/api/v1/devices/phone", headers=bob.headers)
     assert removed.status_code == 204
     assert (await client.delete("/api/v1/devices/phone", headers=bob.headers)).status_code == 404

@@ -14,29 +14,10 @@ import pytest
 
 from parley.e2ee import formats
 from tests.conftest import UserHandle, make_user
-from tests.support.chat_helpers import code, open_group, send
+from tests.support.chat_helpers import code, open_group, post_message, send
+from tests.support.e2ee_helpers import sealed
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-SESSION = formats.b64encode(b"\x07" * 32)
-
-
-def sealed(index: int = 0, size: int = 120) -> dict[str, Any]:
-    return {
-        "ciphertext": formats.b64encode(os.urandom(size)),
-        "e2ee": {
-            "v": 1,
-            "alg": formats.ALG_SENDER_KEYS,
-            "sender_device_id": "laptop",
-            "session_id": SESSION,
-            "index": index,
-        },
-    }
-
-
-async def post(client: httpx.AsyncClient, user: UserHandle, conversation_id: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=user.headers)
-
 
 async def world(client: httpx.AsyncClient) -> tuple[UserHandle, UserHandle, dict[str, Any], dict[str, Any]]:
     alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
@@ -48,14 +29,14 @@ async def world(client: httpx.AsyncClient) -> tuple[UserHandle, UserHandle, dict
 async def test_encrypted_messages_are_stored_served_and_deduplicated(client: httpx.AsyncClient) -> None:
     alice, bob, secret, _ = await world(client)
     body = sealed() | {"client_msg_id": "c1"}
-    first = await post(client, alice, secret["id"], body)
+    first = await post_message(client, alice, secret["id"], **body)
     assert first.status_code == 201, first.text
     message = first.json()["message"]
     assert message["content"] == "" and message["ciphertext"] == body["ciphertext"]
     assert message["e2ee"] == body["e2ee"] and message["mentions"] == []
-    again = await post(client, alice, secret["id"], body)
+    again = await post_message(client, alice, secret["id"], **body)
     assert again.status_code == 200 and again.json()["message"]["id"] == message["id"]
-    other = await post(client, alice, secret["id"], sealed() | {"client_msg_id": "c1"})
+    other = await post_message(client, alice, secret["id"], **sealed(), client_msg_id="c1")
     assert other.status_code == 409 and code(other) == "IDEMPOTENCY_CONFLICT"
     history = (await client.get(f"/api/v1/conversations/{secret['id']}/messages", headers=bob.headers)).json()
     assert history["messages"][-1]["ciphertext"] == body["ciphertext"]
@@ -66,22 +47,22 @@ async def test_encrypted_messages_are_stored_served_and_deduplicated(client: htt
     listed = (await client.get("/api/v1/conversations", headers=bob.headers)).json()["conversations"]
     mine = next(c for c in listed if c["id"] == secret["id"])
     assert mine["unread_count"] == 1 and mine["last_message"]["content"] == ""
-    reply = await post(client, bob, secret["id"], sealed(1) | {"reply_to_id": message["id"]})
+    reply = await post_message(client, bob, secret["id"], **sealed(1), reply_to_id=message["id"])
     assert reply.status_code == 201 and reply.json()["message"]["reply_to"]["content"] == ""
 
 
 async def test_plaintext_and_ciphertext_only_where_they_belong(client: httpx.AsyncClient) -> None:
     alice, bob, secret, plain = await world(client)
-    refused = await post(client, alice, secret["id"], {"content": "in the clear"})
+    refused = await post_message(client, alice, secret["id"], content="in the clear")
     assert refused.status_code == 409 and code(refused) == "ENCRYPTION_REQUIRED"
-    wrong = await post(client, alice, plain["id"], sealed())
+    wrong = await post_message(client, alice, plain["id"], **sealed())
     assert wrong.status_code == 409 and code(wrong) == "NOT_ENCRYPTED"
     # Switched on: from the next message on, plaintext is refused.
     await send(client, alice, plain["id"], "before the switch")
     switched = await client.patch(f"/api/v1/conversations/{plain['id']}", json={"encrypted": True}, headers=alice.headers)
     assert switched.status_code == 200
-    assert code(await post(client, bob, plain["id"], {"content": "after"})) == "ENCRYPTION_REQUIRED"
-    assert (await post(client, bob, plain["id"], sealed())).status_code == 201
+    assert code(await post_message(client, bob, plain["id"], content="after")) == "ENCRYPTION_REQUIRED"
+    assert (await post_message(client, bob, plain["id"], **sealed())).status_code == 201
 
 
 async def test_malformed_envelopes_are_refused_with_their_field(client: httpx.AsyncClient) -> None:
@@ -112,7 +93,7 @@ async def test_malformed_envelopes_are_refused_with_their_field(client: httpx.As
         (good | {"e2ee": {k: v for k, v in envelope.items() if k != "index"}}, "e2ee.index"),
     ]
     for body, field in cases:
-        response = await post(client, alice, secret["id"], body)
+        response = await post_message(client, alice, secret["id"], **body)
         assert response.status_code == 400, (field, response.text)
         assert response.json()["error"]["details"][0]["field"] == field, (field, response.text)
     history = (await client.get(f"/api/v1/conversations/{secret['id']}/messages", headers=alice.headers)).json()
@@ -122,7 +103,10 @@ async def test_malformed_envelopes_are_refused_with_their_field(client: httpx.As
 async def test_a_burst_of_encrypted_sends_keeps_strict_order(client: httpx.AsyncClient) -> None:
     alice, bob, secret, _ = await world(client)
     results = await asyncio.gather(
-        *(post(client, alice if i % 2 else bob, secret["id"], sealed(i) | {"client_msg_id": f"b{i}"}) for i in range(40))
+        *(
+            post_message(client, alice if i % 2 else bob, secret["id"], **sealed(i), client_msg_id=f"b{i}")
+            for i in range(40)
+        )
     )
     assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
     seqs = sorted(r.json()["message"]["seq"] for r in results)
@@ -131,7 +115,7 @@ async def test_a_burst_of_encrypted_sends_keeps_strict_order(client: httpx.Async
 
 async def test_edits_and_deletes_of_encrypted_messages(client: httpx.AsyncClient) -> None:
     alice, bob, secret, plain = await world(client)
-    message = (await post(client, alice, secret["id"], sealed())).json()["message"]
+    message = (await post_message(client, alice, secret["id"], **sealed())).json()["message"]
     url = f"/api/v1/messages/{message['id']}"
     update = sealed(1)
     edited = await client.patch(url, json=update, headers=alice.headers)
@@ -161,7 +145,7 @@ async def test_edits_and_deletes_of_encrypted_messages(client: httpx.AsyncClient
 async def test_search_never_finds_encrypted_messages(client: httpx.AsyncClient) -> None:
     alice, bob, secret, plain = await world(client)
     body = sealed()
-    await post(client, alice, secret["id"], body)
+    await post_message(client, alice, secret["id"], **body)
     await send(client, alice, plain["id"], "findable words here")
     fragment = body["ciphertext"][:12]
     for q in (fragment, "findable"):
@@ -189,11 +173,11 @@ async def test_encrypted_uploads_are_opaque_and_kept_apart(client: httpx.AsyncCl
         "/api/v1/uploads", files={"file": ("notes.txt", b"notes\n", "text/plain")}, headers=alice.headers
     )
     clear_id = clear.json()["attachment"]["id"]
-    refused = await post(client, alice, secret["id"], sealed() | {"attachment_ids": [clear_id]})
+    refused = await post_message(client, alice, secret["id"], **sealed(), attachment_ids=[clear_id])
     assert code(refused) == "ENCRYPTION_REQUIRED"
-    wrong = await post(client, alice, plain["id"], {"content": "x", "attachment_ids": [attachment["id"]]})
+    wrong = await post_message(client, alice, plain["id"], content="x", attachment_ids=[attachment["id"]])
     assert code(wrong) == "NOT_ENCRYPTED"
-    sent = await post(client, alice, secret["id"], sealed() | {"attachment_ids": [attachment["id"]]})
+    sent = await post_message(client, alice, secret["id"], **sealed(), attachment_ids=[attachment["id"]])
     assert sent.status_code == 201 and sent.json()["message"]["attachments"][0]["encrypted"] is True
     blob = await client.get(f"/api/v1/attachments/{attachment['id']}/original", headers=bob.headers)
     assert blob.status_code == 200 and blob.content == png_looking

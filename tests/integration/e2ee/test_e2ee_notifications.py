@@ -8,10 +8,13 @@ import pytest
 
 from parley.container import Container
 from tests.conftest import NO_SEND_LIMITS, make_user
-from tests.integration.e2ee.test_e2ee_messages_api import post, sealed
-from tests.integration.notifications.test_notifications_push import pushes, subscribe  # noqa: F401 - the fixture
-from tests.support.chat_helpers import open_direct
+from tests.support.chat_helpers import open_direct, post_message
+from tests.support.e2ee_helpers import sealed
 from tests.support.notify_helpers import PushService
+from tests.support.push_subscriptions import (
+    pushes,  # noqa: F401 (fixture)
+    subscribe,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("backend"),
@@ -30,7 +33,7 @@ async def test_encrypted_messages_are_pushed_without_text(
     switched = await client.patch(f"/api/v1/conversations/{dm['id']}", json={"encrypted": True}, headers=alice.headers)
     assert switched.status_code == 200
     body = sealed()
-    response = await post(client, alice, dm["id"], body)
+    response = await post_message(client, alice, dm["id"], **body)
     assert response.status_code == 201, response.text
     [delivery] = await pushes.wait_for("bob-phone")
     payload = keys.decrypt(delivery.body)

@@ -14,7 +14,8 @@ from parley.container import Container
 from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD, UserHandle, make_user
 from tests.support.account_helpers import make_staff
 from tests.support.chat_helpers import open_group, send
-from tests.support.lifecycle_helpers import EventLog, export_ready
+from tests.support.container_events import EventLog
+from tests.support.lifecycle_helpers import export_ready
 
 pytestmark = pytest.mark.usefixtures("backend")
 

@@ -20,15 +20,13 @@ from parley.store.tables.contacts import contacts
 from parley.store.tables.media import attachments
 from parley.store.tables.messages import messages, reactions
 from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD, UserHandle, make_user
-from tests.integration.media.test_attachments_api import blob_keys, stored
-from tests.support.attachment_helpers import png_bytes, upload_ok
+from tests.support.attachment_helpers import blob_keys, png_bytes, stored, upload_ok
 from tests.support.chat_helpers import code, open_direct, open_group, send
-from tests.support.gateway_helpers import RawSocket, running_server
-from tests.support.lifecycle_helpers import EventLog
+from tests.support.container_events import EventLog
+from tests.support.gateway_helpers import running_server
+from tests.support.socket_revocation import AUTHENTICATION_FAILED, PROMPTLY, identified
 
 pytestmark = pytest.mark.usefixtures("backend")
-AUTHENTICATION_FAILED = 4001
-PROMPTLY = 5.0
 
 
 async def erase(client: httpx.AsyncClient, user: UserHandle, password: str = TEST_PASSWORD) -> httpx.Response:
@@ -212,9 +210,8 @@ async def test_erasure_closes_sockets(tmp_path: Path, database_url: str, free_po
     async with running_server(tmp_path, database_url, free_port) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             alice = await make_user(http, "alice")
-            socket = await RawSocket.open(server.base_url)
+            socket = await identified(server.base_url, alice.access_token)
             try:
-                await socket.identify(alice.access_token)
                 assert (await erase(http, alice)).status_code == 204
                 assert await socket.closed_with(PROMPTLY) == AUTHENTICATION_FAILED
             finally:

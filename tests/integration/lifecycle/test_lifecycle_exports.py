@@ -24,7 +24,8 @@ from parley.container import Container
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.attachment_helpers import pdf_bytes, upload_ok
 from tests.support.chat_helpers import code, open_direct, open_group, send
-from tests.support.lifecycle_helpers import EventLog, export_ready
+from tests.support.container_events import EventLog
+from tests.support.lifecycle_helpers import export_ready
 
 pytestmark = pytest.mark.usefixtures("backend")
 

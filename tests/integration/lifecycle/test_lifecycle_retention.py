@@ -19,9 +19,10 @@ from parley.container import Container
 from parley.lifecycle.archive import ARCHIVE_PREFIX, archive_key, read_archive
 from parley.media.blobstore import read_all
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
-from tests.support.attachment_helpers import png_bytes, upload_ok
+from tests.support.attachment_helpers import blob_keys, png_bytes, stored, upload_ok
 from tests.support.chat_helpers import code, open_direct, open_group, send
-from tests.support.lifecycle_helpers import EventLog, backdate_through, stored_message_ids
+from tests.support.container_events import EventLog
+from tests.support.lifecycle_helpers import backdate_through, stored_message_ids
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -177,8 +178,6 @@ async def test_attachments_of_expired_messages_are_removed(
     alice, bob, group = await team(client)
     attachment = await upload_ok(client, alice, png_bytes(), "picture.png")
     await send(client, alice, group["id"], "with a file", attachment_ids=[attachment["id"]])
-    from tests.integration.media.test_attachments_api import blob_keys, stored
-
     keys = await blob_keys(container, attachment)
     assert all(await stored(container, keys))
     report = await container.retention.run(as_of=utcnow() + timedelta(days=2))

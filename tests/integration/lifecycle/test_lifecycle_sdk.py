@@ -18,7 +18,8 @@ from parley.client.tracker import RealtimeEvent, Tracker
 from parley.clock import utcnow
 from parley.container import Container
 from tests.conftest import NO_SEND_LIMITS, TEST_PASSWORD
-from tests.support.lifecycle_helpers import EventLog, export_ready
+from tests.support.container_events import EventLog
+from tests.support.lifecycle_helpers import export_ready
 
 
 def test_tracker_announces_expiry_found_at_reconnect() -> None:

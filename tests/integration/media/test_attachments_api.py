@@ -8,7 +8,6 @@ import io
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,19 +17,19 @@ from PIL import Image
 from parley.clock import utcnow
 from parley.container import Container
 from parley.services.events import Event
-from tests.conftest import UserHandle, make_user
-from tests.support.attachment_helpers import jpeg_with_exif, mp4_bytes, pdf_bytes, png_bytes, upload_ok
-from tests.support.chat_helpers import code, open_direct, open_group, send
+from tests.conftest import make_user
+from tests.support.attachment_helpers import (
+    blob_keys,
+    jpeg_with_exif,
+    mp4_bytes,
+    pdf_bytes,
+    png_bytes,
+    stored,
+    upload_ok,
+)
+from tests.support.chat_helpers import code, open_direct, open_group, post_message, send
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-async def post_message(
-    client: httpx.AsyncClient, user: UserHandle, conversation_id: str, **body: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=user.headers
-    )
 
 
 def unsigned(url: str) -> str:
@@ -41,24 +40,6 @@ def signed_parts(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     return parts.path, query["exp"][0], query["sig"][0]
-
-
-async def blob_keys(container: Container, attachment: dict[str, Any]) -> list[str]:
-    from sqlalchemy import select
-
-    from parley.services.attachment_records import record_from_row
-    from parley.store.tables.media import attachments
-
-    async with container.db.read() as conn:
-        row = (
-            await conn.execute(select(attachments).where(attachments.c.id == attachment["id"]))
-        ).first()
-    assert row is not None
-    return record_from_row(row).blob_keys()
-
-
-async def stored(container: Container, keys: Sequence[str]) -> list[bool]:
-    return [await container.blobs.exists(key) for key in keys]
 
 
 async def test_message_with_attachments_payload_history_and_event(

@@ -1,5 +1,5 @@
 """The attachment flow end to end with S3 storage (moto's S3 server on loopback standing in
-for AWS S3 / MinIO — see ``tests/support/attachment_helpers.py``), on both databases."""
+for AWS S3 / MinIO — see ``tests/support/s3_stand_in.py``), on both databases."""
 
 from __future__ import annotations
 
@@ -15,43 +15,22 @@ from PIL import Image
 from parley.clock import utcnow
 from parley.config import Settings
 from parley.container import Container
-from tests import conftest
 from tests.conftest import make_user
-from tests.support.attachment_helpers import (
-    jpeg_with_exif,
-    mp4_bytes,
-    new_bucket_name,
-    pdf_bytes,
-    png_bytes,
-    s3_endpoint,  # noqa: F401 (fixture)
-    upload,
-    upload_ok,
-)
+from tests.support.attachment_helpers import jpeg_with_exif, mp4_bytes, pdf_bytes, png_bytes, upload, upload_ok
 from tests.support.chat_helpers import code, open_direct
+from tests.support.s3_stand_in import (
+    REGION,
+    bucket_keys,
+    s3_endpoint,  # noqa: F401 (fixture)
+    s3_settings,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, s3_endpoint: str) -> Settings:  # noqa: F811
-    bucket = new_bucket_name()
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return conftest.test_settings(
-        tmp_path,
-        database_url,
-        media_backend="s3",
-        s3_bucket=bucket,
-        s3_endpoint_url=s3_endpoint,
-        s3_prefix="parley",
-    )
-
-
-def objects(container: Container) -> list[str]:
-    client = boto3.client(
-        "s3", endpoint_url=container.settings.s3_endpoint_url, region_name="us-east-1"
-    )
-    listing = client.list_objects_v2(Bucket=container.settings.s3_bucket)
-    return sorted(item["Key"] for item in listing.get("Contents", []))
+    return s3_settings(tmp_path, database_url, s3_endpoint)
 
 
 async def test_attachments_on_s3(client: httpx.AsyncClient, container: Container) -> None:
@@ -60,8 +39,8 @@ async def test_attachments_on_s3(client: httpx.AsyncClient, container: Container
     photo = await upload_ok(client, alice, jpeg_with_exif(), "photo.jpg")
     video_bytes = mp4_bytes(250_000)
     video = await upload_ok(client, alice, video_bytes, "clip.mp4")
-    assert len(objects(container)) == 4  # 3 image variants + 1 video
-    assert all(key.startswith("parley/attachments/") for key in objects(container))
+    assert len(bucket_keys(container)) == 4  # 3 image variants + 1 video
+    assert all(key.startswith("parley/attachments/") for key in bucket_keys(container))
 
     response = await client.post(
         f"/api/v1/conversations/{dm['id']}/messages",
@@ -93,16 +72,16 @@ async def test_attachments_on_s3(client: httpx.AsyncClient, container: Container
     deleted = await client.delete(f"/api/v1/messages/{message['id']}", headers=alice.headers)
     assert deleted.status_code == 200
     await container.jobs.drain()  # type: ignore[attr-defined]
-    assert objects(container) == [f"parley/attachments/{pdf['id'][-2:]}/{pdf['id']}/original"]
+    assert bucket_keys(container) == [f"parley/attachments/{pdf['id'][-2:]}/{pdf['id']}/original"]
     result = await container.attachments.sweep(now=utcnow() + timedelta(days=2))
-    assert result.removed == 1 and objects(container) == []
+    assert result.removed == 1 and bucket_keys(container) == []
     assert (await client.get(image_url)).status_code == 404
 
 
 async def test_failed_storage_leaves_nothing(client: httpx.AsyncClient, container: Container) -> None:
     """The bucket is gone: the upload fails with 503 and no row is left behind."""
     alice = await make_user(client, "alice")
-    s3 = boto3.client("s3", endpoint_url=container.settings.s3_endpoint_url, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=container.settings.s3_endpoint_url, region_name=REGION)
     s3.delete_bucket(Bucket=container.settings.s3_bucket)
     response = await upload(client, alice, png_bytes(), "a.png", "image/png")
     assert response.status_code == 503 and code(response) == "UNAVAILABLE"

@@ -12,7 +12,7 @@ queue and a real database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,7 +21,11 @@ import pytest
 from parley.container import Container
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_direct, open_group, send
-from tests.support.notify_helpers import BrowserKeys, PushService, push_service
+from tests.support.notify_helpers import BrowserKeys, PushService
+from tests.support.push_subscriptions import (
+    pushes,  # noqa: F401 (fixture)
+    subscribe,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("backend"),
@@ -32,24 +36,6 @@ pytestmark = [
         **NO_SEND_LIMITS,
     ),
 ]
-
-
-@pytest.fixture
-async def pushes(container: Container) -> AsyncIterator[PushService]:
-    async with push_service() as service:
-        service.server_key = container.notifications.vapid.public_key
-        yield service
-
-
-async def subscribe(
-    client: httpx.AsyncClient, user: UserHandle, service: PushService, token: str
-) -> tuple[str, BrowserKeys]:
-    keys = BrowserKeys()
-    response = await client.post(
-        "/api/v1/push/subscriptions", json=keys.subscription(service.endpoint(token)), headers=user.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["subscription"]["id"], keys
 
 
 async def dm_to_subscriber(
@@ -77,7 +63,7 @@ async def settle(container: Container, seconds: float = 0.8) -> None:
 
 
 async def test_a_direct_message_is_pushed_encrypted_and_signed(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice = await make_user(client, "alice")
     bob = await make_user(client, "bob")
@@ -108,7 +94,7 @@ async def test_a_direct_message_is_pushed_encrypted_and_signed(
 
 
 async def test_nothing_for_own_muted_read_or_left(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice = await make_user(client, "alice")
     bob = await make_user(client, "bob")
@@ -154,7 +140,7 @@ async def test_nothing_for_own_muted_read_or_left(
 
 
 async def test_levels_and_system_messages(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice = await make_user(client, "alice")
     bob = await make_user(client, "bob")
@@ -195,7 +181,7 @@ async def test_levels_and_system_messages(
 
 
 async def test_coalesced_per_conversation_and_device(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice, bob, keys, dm = await dm_to_subscriber(client, pushes, "bob")
     await send(client, alice, dm["id"], "one")
@@ -214,7 +200,7 @@ async def test_coalesced_per_conversation_and_device(
 
 
 async def test_a_failed_push_is_retried_and_a_gone_subscription_removed(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice, bob, keys, dm = await dm_to_subscriber(client, pushes, "flaky")
     pushes.answer("flaky", 503)
@@ -241,7 +227,7 @@ async def test_a_failed_push_is_retried_and_a_gone_subscription_removed(
 
 
 async def test_a_logged_out_device_gets_nothing(
-    client: httpx.AsyncClient, container: Container, pushes: PushService
+    client: httpx.AsyncClient, container: Container, pushes: PushService  # noqa: F811
 ) -> None:
     alice = await make_user(client, "alice")
     bob = await make_user(client, "bob")

@@ -19,12 +19,12 @@ from parley.errors import ValidationFailed
 from parley.ids import new_id
 from parley.services import search as search_module
 from parley.services.search_query import SearchFilters, parse_query
-from parley.store.db import Database
 from parley.store.migrate import alembic_config, upgrade
 from parley.store.tables.messages import messages
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_group, send
-from tests.unit.services.test_search_query import random_queries
+from tests.support.random_search_queries import random_queries
+from tests.support.search_index_checks import check_sqlite_index
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 
@@ -32,20 +32,6 @@ pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND
 async def hits(container: Container, user: UserHandle, q: str) -> list[str]:
     result = await container.search.search(user.id, q, limit=50)
     return [hit["message"]["content"] for hit in result["results"]]
-
-
-async def check_sqlite_index(db: Database) -> None:
-    """FTS5's own check against the content, and one index row per visible message."""
-    async with db.read() as conn:
-        for table in ("messages_fts", "messages_fts_trigram"):
-            await conn.exec_driver_sql(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
-        indexed = (await conn.exec_driver_sql("SELECT count(*) FROM message_search")).scalar_one()
-        visible = (
-            await conn.exec_driver_sql(
-                "SELECT count(*) FROM messages WHERE kind = 'text' AND deleted_at IS NULL"
-            )
-        ).scalar_one()
-    assert indexed == visible
 
 
 async def test_index_follows_every_change(client: httpx.AsyncClient, container: Container) -> None:

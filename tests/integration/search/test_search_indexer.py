@@ -16,9 +16,9 @@ from parley.container import Container
 from parley.services.search import Search
 from parley.services.search_indexer import SEARCHABLE_WITHIN_SECONDS, SearchIndexer
 from parley.store.db import Database
-from tests.support.chat_helpers import open_group, send
 from tests.conftest import NO_SEND_LIMITS, make_user
-from tests.integration.search.test_search_index import check_sqlite_index
+from tests.support.chat_helpers import open_group, send
+from tests.support.search_index_checks import check_sqlite_index
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import sqlite3
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ from parley.services.search_query import (
     tsquery_prefix,
 )
 from parley.services.search_snippets import ELLIPSIS, SNIPPET_CHARS, find_highlights, make_snippet
+from tests.support.random_search_queries import random_queries
 
 
 def terms(q: str) -> list[tuple[str, str]]:
@@ -98,17 +98,6 @@ def test_expressions() -> None:
     assert fts5_trigram(cafe) == '"café" OR "cafe\u0301"'
     assert tsquery_prefix(Term(TermKind.PREFIX, "deploy to pro")) == "'deploy' <-> 'to' <-> 'pro':*"
     assert like_patterns(Term(TermKind.WORD, "50%_/x")) == ["%50/%/_//x%"]
-
-
-ALPHABET = list('"*():^-+\'%_\\/;,.!?&|<>{}[]~`@#$= \t\n') + list("abcXYZ019") + [
-    "NEAR", "OR", "AND", "NOT", "東", "京", "タ", "п", "Ж", "é", "\u0301", "\u200d", "🎉",
-    "👩‍💻", "\ufe0f", "\x00", "\u200b", "ß", "İ",
-]
-
-
-def random_queries(count: int, seed: int = 7) -> list[str]:
-    rng = random.Random(seed)
-    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(count)]
 
 
 def test_any_input_gives_valid_fts5_expressions() -> None:
