@@ -78,34 +78,45 @@ async def _has_data(settings: Settings) -> bool:
         await db.dispose()
 
 
+async def _backup(settings: Settings, directory: Path) -> dict[str, Any]:
+    from parley.lifecycle.backup import backup
+    from parley.lifecycle.progress import Progress
+
+    revision = await _revision(settings)
+    return await backup(settings, directory, revision=revision, progress=Progress())
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    from parley.lifecycle.backup import BackupError, Progress, backup
+    from parley.lifecycle.backup import BackupError
 
     settings = Settings()
     try:
-        revision = asyncio.run(_revision(settings))
-        manifest = backup(settings, Path(args.directory), revision=revision, progress=Progress())
+        manifest = asyncio.run(_backup(settings, Path(args.directory)))
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(
         f"backup of {manifest['database']} (schema {manifest['schema_revision']}) with "
-        f"{len(manifest['files'])} files in {args.directory}"
+        f"{len(manifest['files'])} files ({manifest['blobs']} blobs from the "
+        f"{manifest['media']} media store) in {args.directory}"
     )
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from parley.lifecycle.backup import BackupError, Progress, restore
+    from parley.lifecycle.backup import BackupError, restore
+    from parley.lifecycle.progress import Progress
 
     settings = Settings()
     try:
-        manifest = restore(
-            settings,
-            Path(args.directory),
-            force=args.force,
-            has_data=lambda: asyncio.run(_has_data(settings)),
-            progress=Progress(),
+        manifest = asyncio.run(
+            restore(
+                settings,
+                Path(args.directory),
+                force=args.force,
+                has_data=lambda: _has_data(settings),
+                progress=Progress(),
+            )
         )
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -120,14 +131,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def add_lifecycle_parsers(commands: Any) -> None:
     backup_parser = commands.add_parser(
-        "backup", help="copy the database and media into a new directory (server may run)"
+        "backup", help="copy the database, media (local or S3) and keys into a new directory (server may run)"
     )
     backup_parser.add_argument("directory")
     backup_parser.set_defaults(func=cmd_backup)
     restore_parser = commands.add_parser("restore", help="restore a backup directory")
     restore_parser.add_argument("directory")
     restore_parser.add_argument(
-        "--force", action="store_true", help="overwrite a database that has data, and media"
+        "--force", action="store_true", help="overwrite a database that has data, and blobs in the media store"
     )
     restore_parser.set_defaults(func=cmd_restore)
 

@@ -9,11 +9,12 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from parley.media.blobstore import BlobNotFound, BlobStore, InvalidKey, read_all
 from parley.media.local import LocalBlobStore
-from tests.support.s3_stand_in import new_bucket_name, s3_endpoint  # noqa: F401 (fixture)
+from tests.support.s3_stand_in import REGION, new_bucket_name, s3_endpoint  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -113,3 +114,47 @@ async def test_local_store_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "media" / "d" / "e").iterdir()] == ["f"]
     await store.delete("d/e/f")
     assert list((tmp_path / "media").iterdir()) == []  # empty directories removed too
+
+
+async def test_every_blob_is_listed_once(store: BlobStore, tmp_path: Path) -> None:
+    assert [info async for info in store.list_blobs()] == []  # a store that never held a blob
+    sizes = {"attachments/7Q/a1/original": 3, "attachments/7Q/a1/thumb": 1, "avatars/u/x": 70_000, "top": 0}
+    for key, size in sizes.items():
+        await store.put_file(key, write(tmp_path, b"z" * size), content_type="application/octet-stream")
+    listed = [info async for info in store.list_blobs()]
+    assert sorted((info.key, info.size) for info in listed) == sorted(sizes.items())
+    await store.delete("attachments/7Q/a1/thumb")
+    assert sorted([info.key async for info in store.list_blobs()]) == sorted(set(sizes) - {"attachments/7Q/a1/thumb"})
+
+
+async def test_a_listing_of_many_blobs_spans_pages(store: BlobStore, tmp_path: Path) -> None:
+    """More keys than one S3 page holds (1,000), in more directories than one."""
+    source = write(tmp_path, b"x")
+    keys = {f"many/{i % 7}/{i:04d}" for i in range(1_050)}
+    await asyncio.gather(*(store.put_file(key, source, content_type="text/plain") for key in keys))
+    assert sorted([info.key async for info in store.list_blobs()]) == sorted(keys)
+
+
+async def test_local_listing_skips_what_is_not_a_blob(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "media")
+    await store.put_file("d/blob", write(tmp_path, b"abc"), content_type="text/plain")
+    (tmp_path / "media" / "d" / ".blob.0a1b2c.tmp").write_bytes(b"half a wri")  # a put under way
+    (tmp_path / "media" / "d" / "sp ace").write_bytes(b"not ours")
+    assert [(info.key, info.size) async for info in store.list_blobs()] == [("d/blob", 3)]
+
+
+async def test_s3_listing_keeps_to_the_stores_prefix(tmp_path: Path, s3_endpoint: str) -> None:  # noqa: F811
+    from parley.media.s3 import S3BlobStore
+
+    bucket = new_bucket_name()
+    store = S3BlobStore(bucket, endpoint_url=s3_endpoint, prefix="parley")
+    await store.ensure_bucket()
+    try:
+        await store.put_file("attachments/a", write(tmp_path, b"ours"), content_type="text/plain")
+        raw = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+        raw.put_object(Bucket=bucket, Key="elsewhere/theirs", Body=b"another tool's")
+        raw.put_object(Bucket=bucket, Key="parley/folder/", Body=b"")  # a console's "folder"
+        raw.put_object(Bucket=bucket, Key="parley-other/x", Body=b"a neighbouring prefix")
+        assert [(info.key, info.size) async for info in store.list_blobs()] == [("attachments/a", 4)]
+    finally:
+        await store.close()

@@ -4,8 +4,8 @@ port, which boto3 talks to exactly as to AWS or MinIO (signed requests, ranged G
 
 A test module takes the ``s3_endpoint`` fixture with
 ``from tests.support.s3_stand_in import s3_endpoint  # noqa: F401 (fixture)``, makes a fresh
-bucket per test (``new_bucket_name``, or settings on one with ``s3_settings``) and looks
-into it with ``bucket_keys``.
+bucket per test (``new_bucket``, or settings on one with ``s3_settings``) and looks into
+it with ``objects_in`` / ``bucket_keys``.
 """
 
 from __future__ import annotations
@@ -50,23 +50,33 @@ def new_bucket_name() -> str:
     return f"parley-test-{secrets.token_hex(6)}"
 
 
-def s3_settings(tmp_path: Path, database_url: str, endpoint: str, **overrides: Any) -> Settings:
-    """Test settings whose media live in a new, empty bucket under the prefix ``parley``."""
+def new_bucket(endpoint: str) -> str:
+    """A new, empty bucket on the stand-in: its name."""
     bucket = new_bucket_name()
     boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket=bucket)
+    return bucket
+
+
+def s3_settings(tmp_path: Path, database_url: str, endpoint: str, **overrides: Any) -> Settings:
+    """Test settings whose media live in a new, empty bucket under the prefix ``parley``."""
     return conftest.test_settings(
         tmp_path,
         database_url,
         media_backend="s3",
-        s3_bucket=bucket,
+        s3_bucket=new_bucket(endpoint),
         s3_endpoint_url=endpoint,
         s3_prefix="parley",
         **overrides,
     )
 
 
-def bucket_keys(container: Container) -> list[str]:
-    """Every key in the container's bucket, sorted, read past Parley (straight from S3)."""
-    client = boto3.client("s3", endpoint_url=container.settings.s3_endpoint_url, region_name=REGION)
-    listing = client.list_objects_v2(Bucket=container.settings.s3_bucket)
+def objects_in(endpoint: str, bucket: str) -> list[str]:
+    """Every key in the bucket, sorted, read past Parley (straight from S3)."""
+    listing = boto3.client("s3", endpoint_url=endpoint, region_name=REGION).list_objects_v2(Bucket=bucket)
     return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def bucket_keys(container: Container) -> list[str]:
+    """Every key in the container's bucket (``objects_in``)."""
+    assert container.settings.s3_endpoint_url and container.settings.s3_bucket
+    return objects_in(container.settings.s3_endpoint_url, container.settings.s3_bucket)

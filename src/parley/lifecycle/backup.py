@@ -5,41 +5,48 @@ A backup is a directory:
 - ``parley.db`` (SQLite) — made with SQLite's online backup API, a consistent snapshot
   taken while the server keeps writing (WAL readers never block the writer); or
   ``database.dump`` (PostgreSQL) — ``pg_dump --format=custom``, one snapshot transaction;
-- ``media/`` — the local media store (blobs are immutable and written atomically, so a
-  file copied is a whole blob). Copied *after* the database, so every blob a backed-up row
-  names was there to copy (bar one the sweeps deleted in between, whose row was going too);
+- ``media/`` — every blob of the media store, local directory or S3, one file per key
+  (``backup_media``: through the ``BlobStore`` port, streamed). Blobs are immutable and
+  written atomically, so a blob copied is a whole blob. Copied *after* the database, so
+  every blob a backed-up row names was there to copy (bar one the sweeps deleted in
+  between, whose row was going too);
 - ``secret.key`` / ``vapid_private_key.pem`` when the data directory holds them: without the
   signing secret restored, every token and signed link of the old server is void;
-- ``manifest.json`` — format, Parley version, schema revision, and the size and SHA-256
-  of every file; written last, so a backup without it is incomplete.
+- ``manifest.json`` — format, Parley version, schema revision, the media store it came
+  from, and the size and SHA-256 of every file; written last, so a backup without it is
+  incomplete.
 
 ``restore`` verifies every checksum before touching anything, refuses to overwrite a
-database that has data (or an existing media file) without ``--force``, restores, then
-migrates the schema forward (a backup from an older Parley restores into a newer one).
-
-With ``PARLEY_MEDIA_BACKEND=s3`` the bucket is not copied: use the bucket's own versioning
-or replication (docs/lifecycle.md); the manifest says so.
+database that has data (or a blob the media store already holds) without ``--force``,
+restores the database and puts every blob into the configured store (whichever kind the
+backup came from), then migrates the schema forward (a backup from an older Parley
+restores into a newer one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 
 from parley import __version__
 from parley.config import DATABASE_FILE_NAME, SECRET_FILE_NAME, Settings
+from parley.lifecycle.backup_media import MEDIA, check_keys, copy_in, copy_out, first_present
+from parley.lifecycle.progress import Progress
+from parley.media.blobstore import BlobStore, InvalidKey
+from parley.media.factory import build_blob_store
+
+T = TypeVar("T")
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -51,27 +58,6 @@ CHUNK = 1024 * 1024
 
 class BackupError(Exception):
     """A backup or restore that cannot go on; the message says why and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A one-line progress bar on a terminal, plain lines otherwise."""
-
-    # Looked up when made, not when this module was imported (tests replace sys.stderr).
-    out: TextIO = field(default_factory=lambda: sys.stderr)
-
-    def show(self, label: str, done: int, total: int) -> None:
-        if total <= 0:
-            return
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "-" * (width - filled)
-        end = "\n" if done >= total else ""
-        if self.out.isatty():
-            self.out.write(f"\r{label:<10} [{bar}] {done}/{total}{end}")
-        elif done >= total:
-            self.out.write(f"{label}: {done}/{total}\n")
-        self.out.flush()
 
 
 def _sha256(path: Path) -> str:
@@ -111,44 +97,67 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 # --- backup
 
 
-def backup(settings: Settings, target: Path, *, revision: str | None, progress: Progress) -> dict[str, Any]:
+async def backup(settings: Settings, target: Path, *, revision: str | None, progress: Progress) -> dict[str, Any]:
     """Write a backup into ``target`` (created; must be empty). Returns the manifest."""
     if target.exists() and any(target.iterdir()):
         raise BackupError(f"{target} is not empty: back up into a new directory")
-    target.mkdir(parents=True, exist_ok=True)
-    if settings.is_sqlite:
-        database = _backup_sqlite(settings, target, progress)
-    else:
-        database = _backup_postgres(settings, target)
-    media = "skipped (s3: use bucket versioning)" if settings.media_backend == "s3" else "local"
-    if settings.media_backend == "local" and settings.media_dir.exists():
-        sources = list(_files(settings.media_dir))
-        for index, source in enumerate(sources, 1):
-            copy = target / "media" / source.relative_to(settings.media_dir)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy)
-            progress.show("media", index, len(sources))
+    store = _media_store(settings)  # a misconfigured store fails before the long dump
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if settings.is_sqlite:
+            database = await asyncio.to_thread(_backup_sqlite, settings, target, progress)
+        else:
+            database = await asyncio.to_thread(_backup_postgres, settings, target)
+        blobs = await _media_step("copying media out of", settings, copy_out(store, target / MEDIA, progress))
+    finally:
+        await store.close()
     for name in KEY_FILES:
         source = settings.data_dir / name
         if source.exists():
             shutil.copy2(source, target / name)
             os.chmod(target / name, 0o600)
-    files = {}
-    entries = [p for p in _files(target) if p.name != MANIFEST]
-    for index, path in enumerate(entries, 1):
-        files[path.relative_to(target).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
-        progress.show("checksums", index, len(entries))
+    files = await asyncio.to_thread(_checksums, target, progress)
     manifest = {
         "format": FORMAT,
         "parley_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": database,
         "schema_revision": revision,
-        "media": media,
+        "media": settings.media_backend,
+        "blobs": blobs,
         "files": files,
     }
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _checksums(target: Path, progress: Progress) -> dict[str, dict[str, Any]]:
+    files = {}
+    entries = [p for p in _files(target) if p.name != MANIFEST]
+    for index, path in enumerate(entries, 1):
+        files[path.relative_to(target).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        progress.show("checksums", index, len(entries))
+    return files
+
+
+def _media_store(settings: Settings) -> BlobStore:
+    try:
+        return build_blob_store(settings)
+    except ValueError as exc:  # s3 without a bucket
+        raise BackupError(str(exc)) from None
+
+
+async def _media_step(what: str, settings: Settings, step: Awaitable[T]) -> T:
+    """``step``, its store's failure (a bucket gone, credentials refused, a full disk) told
+    as a ``BackupError`` naming the store, not as the adapter's own exception."""
+    try:
+        return await step
+    except BackupError:
+        raise
+    except Exception as exc:  # the store's adapter raises its own types (botocore, OSError)
+        raise BackupError(
+            f"{what} the {settings.media_backend} media store failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _sqlite_path(settings: Settings) -> Path:
@@ -205,43 +214,49 @@ def verify(source: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(
+async def restore(
     settings: Settings,
     source: Path,
     *,
     force: bool,
-    has_data: Callable[[], bool],
+    has_data: Callable[[], Awaitable[bool]],
     progress: Progress,
 ) -> dict[str, Any]:
-    """Restore ``source`` into the configured database and data directory."""
-    manifest = verify(source)
+    """Restore ``source`` into the configured database, media store and data directory."""
+    manifest = await asyncio.to_thread(verify, source)
     kind = "sqlite" if settings.is_sqlite else "postgresql"
     if manifest["database"] != kind:
         raise BackupError(
             f"the backup holds a {manifest['database']} database; this server uses {kind}"
         )
-    if not force and has_data():
+    try:
+        keys = check_keys(manifest["files"])
+    except InvalidKey as exc:
+        raise BackupError(
+            f"the manifest names a media file that is no blob key ({exc}): the backup is damaged"
+        ) from None
+    if not force and await has_data():
         raise BackupError("the database already has data: pass --force to overwrite it")
-    media_files = [name for name in manifest["files"] if name.startswith("media/")]
-    if not force:
-        clashes = [name for name in media_files if (settings.data_dir / name).exists()]
-        if clashes:
-            raise BackupError(f"{clashes[0]} exists: pass --force to overwrite media")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if kind == "sqlite":
-        _restore_sqlite(settings, source)
-    else:
-        url, env = _libpq(settings)
-        _run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             "--dbname", url, str(source / PG_DUMP_FILE)],
-            env,
-        )
-    for index, name in enumerate(media_files, 1):
-        target = settings.data_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target)
-        progress.show("media", index, len(media_files))
+    store = _media_store(settings)
+    try:
+        if not force and keys:
+            present = await _media_step("listing", settings, first_present(store, set(keys)))
+            if present is not None:
+                raise BackupError(f"{MEDIA}/{present} is in the media store: pass --force to overwrite media")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if kind == "sqlite":
+            await asyncio.to_thread(_restore_sqlite, settings, source)
+        else:
+            url, env = _libpq(settings)
+            await asyncio.to_thread(
+                _run,
+                ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+                 "--dbname", url, str(source / PG_DUMP_FILE)],
+                env,
+            )
+        await _media_step("restoring media into", settings, copy_in(store, source / MEDIA, keys, progress))
+    finally:
+        await store.close()
     for name in KEY_FILES:
         if name in manifest["files"] and (force or not (settings.data_dir / name).exists()):
             shutil.copy2(source / name, settings.data_dir / name)

@@ -10,6 +10,8 @@ Guarantees every implementation gives (``tests/contract/test_blobstore.py`` chec
 - ``open`` streams a byte range without loading the blob into memory.
 - ``delete`` is idempotent: deleting a missing key is not an error.
 - Missing keys raise ``BlobNotFound`` from ``stat`` and ``open`` (before any byte is read).
+- ``list_blobs`` yields every blob once, a page (or directory) at a time: a store of any
+  size is listed in constant memory (``parley backup`` walks the whole store with it).
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
+    def list_blobs(self) -> AsyncIterator[BlobInfo]:
+        """Every blob in the store, each once, in no promised order, fetched a page at a
+        time. Only names that are keys are listed (not temporary files, not foreign objects
+        beside the store's own). A blob written or deleted meanwhile may or may not appear."""
+        ...
+
     async def close(self) -> None:
         """Release connections / threads. The store is not used afterwards."""
         ...
@@ -84,6 +92,15 @@ def check_key(key: str) -> str:
         if not _SEGMENT.fullmatch(segment) or segment in {".", ".."}:
             raise InvalidKey(f"bad blob key segment {segment!r}")
     return key
+
+
+def is_key(name: str) -> bool:
+    """Whether ``name`` is a valid key (``check_key`` accepts it)."""
+    try:
+        check_key(name)
+    except InvalidKey:
+        return False
+    return True
 
 
 async def read_all(store: BlobStore, key: str) -> bytes:

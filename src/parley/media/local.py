@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from parley.media.blobstore import CHUNK_SIZE, BlobInfo, BlobNotFound, check_key
+from parley.media.blobstore import CHUNK_SIZE, BlobInfo, BlobNotFound, check_key, is_key
 
 
 class LocalBlobStream:
@@ -106,8 +106,41 @@ class LocalBlobStore:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
 
+    async def list_blobs(self) -> AsyncIterator[BlobInfo]:
+        # Depth first, one directory read (in a thread) at a time: memory holds one
+        # directory's entries and the directories still to visit, never the whole tree.
+        pending = [self.root]
+        while pending:
+            directory = pending.pop()
+            folders, files = await asyncio.to_thread(_read_directory, directory)
+            pending.extend(folders)
+            for path, size in files:
+                key = path.relative_to(self.root).as_posix()
+                if is_key(key):  # temporary files (".name.tmp") are not blobs
+                    yield BlobInfo(key, size)
+
     async def close(self) -> None:
         return None
+
+
+def _read_directory(directory: Path) -> tuple[list[Path], list[tuple[Path, int]]]:
+    """The subdirectories and the (file, size) pairs of one directory; nothing when it is
+    gone (deleted since it was seen, or a store that never held a blob)."""
+    folders: list[Path] = []
+    files: list[tuple[Path, int]] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        files.append((Path(entry.path), entry.stat(follow_symlinks=False).st_size))
+                except FileNotFoundError:  # deleted while listed
+                    continue
+    except FileNotFoundError:
+        pass
+    return folders, files
 
 
 def _create(path: Path) -> BinaryIO:

@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from parley.media.blobstore import CHUNK_SIZE, BlobInfo, BlobNotFound, check_key
+from parley.media.blobstore import CHUNK_SIZE, BlobInfo, BlobNotFound, check_key, is_key
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 
@@ -137,6 +137,15 @@ class S3BlobStore:
         except BlobNotFound:
             return False
         return True
+
+    async def list_blobs(self) -> AsyncIterator[BlobInfo]:
+        # ListObjectsV2 a page (up to 1,000 keys) per request, each fetched in a thread.
+        pages = iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._prefix))
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            for item in page.get("Contents", []):
+                key = str(item["Key"]).removeprefix(self._prefix)
+                if is_key(key):  # not a "folder/" marker or another tool's object
+                    yield BlobInfo(key, int(item["Size"]))
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -1,15 +1,20 @@
 """Backup and restore (DESIGN §6.4) on both databases: a backup taken while ten senders
 write restores into a new data directory and a new database, where every message
 acknowledged before the backup started is present, the media came along and the server
-starts; restore verifies checksums and refuses to overwrite without --force."""
+starts; restore verifies checksums and refuses to overwrite without --force. With media on
+S3 (moto's S3 server, ``tests/support/s3_stand_in.py``) the bucket's blobs come along too
+and are restored into the restoring server's bucket."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +24,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.config import normalise_database_url
+from parley.lifecycle.backup import BackupError, restore
+from parley.lifecycle.progress import Progress
+from tests import conftest
 from tests.conftest import PG_ADMIN_URL, TEST_PASSWORD, make_user
-from tests.support.attachment_helpers import png_bytes
+from tests.support.attachment_helpers import png_bytes, upload_ok
 from tests.support.chat_helpers import open_group, send
 from tests.support.gateway_helpers import running_server, server_env
+from tests.support.s3_stand_in import new_bucket, objects_in, s3_endpoint  # noqa: F401 (fixture)
 
 PARLEY = str(Path(sys.executable).parent / "parley")
 SENDERS = 10
@@ -53,6 +62,23 @@ class FreshPostgres:
                 await conn.execute(text(statement))
         finally:
             await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def restore_target(tmp_path: Path, backend: str) -> AsyncIterator[tuple[Path, str]]:
+    """A new data directory and a new, empty database of ``backend`` to restore into:
+    (root, database URL); a PostgreSQL database is dropped afterwards."""
+    root = tmp_path / "restored"
+    root.mkdir()
+    if backend == "sqlite":
+        yield root, f"sqlite:///{root / 'data' / 'parley.db'}"
+        return
+    fresh = FreshPostgres()
+    await fresh.run(f'CREATE DATABASE "{fresh.name}"')
+    try:
+        yield root, fresh.url
+    finally:
+        await fresh.run(f'DROP DATABASE IF EXISTS "{fresh.name}" WITH (FORCE)')
 
 
 @pytest.mark.usefixtures("backend")
@@ -102,16 +128,7 @@ async def test_live_backup_restores_every_acknowledged_message(
     assert any(name.startswith("media/") for name in manifest["files"])
 
     # Restore into a new data directory and a new database.
-    restored_root = tmp_path / "restored"
-    restored_root.mkdir()
-    fresh: FreshPostgres | None = None
-    if backend == "sqlite":
-        restored_url = f"sqlite:///{restored_root / 'data' / 'parley.db'}"
-    else:
-        fresh = FreshPostgres()
-        await fresh.run(f'CREATE DATABASE "{fresh.name}"')
-        restored_url = fresh.url
-    try:
+    async with restore_target(tmp_path, backend) as (restored_root, restored_url):
         restored_env = server_env(restored_root, restored_url)
         code, out = await parley(restored_env, "restore", str(backup_dir))
         assert code == 0, out
@@ -144,9 +161,6 @@ async def test_live_backup_restores_every_acknowledged_message(
                 assert not missing, f"{len(missing)} acknowledged messages missing"
                 image = await http.get(f"/api/v1/attachments/{picture['id']}/original", headers=headers)
                 assert image.status_code == 200 and image.content == png_bytes()
-    finally:
-        if fresh is not None:
-            await fresh.run(f'DROP DATABASE IF EXISTS "{fresh.name}" WITH (FORCE)')
 
 
 async def test_restore_verifies_the_backup(tmp_path: Path) -> None:
@@ -178,3 +192,73 @@ async def test_restore_verifies_the_backup(tmp_path: Path) -> None:
     assert code == 1 and "manifest" in out
     code, out = await parley(elsewhere, "restore", str(tmp_path / "does-not-exist"))
     assert code == 1
+
+
+@pytest.mark.usefixtures("backend")
+async def test_a_backup_of_an_s3_deployment_carries_its_blobs(
+    tmp_path: Path, database_url: str, free_port: int, backend: str, s3_endpoint: str  # noqa: F811
+) -> None:
+    """Media on S3: the backup holds every object of the bucket (attachments, their
+    variants, a profile picture), and a restore puts them into the restoring server's own,
+    empty bucket — from which the restored server serves them."""
+    bucket = new_bucket(s3_endpoint)
+    s3 = {"media_backend": "s3", "s3_bucket": bucket, "s3_endpoint_url": s3_endpoint, "s3_prefix": "parley"}
+    backup_dir = tmp_path / "backup"
+    async with running_server(tmp_path, database_url, free_port, **s3) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            alice, bob = await make_user(http, "alice"), await make_user(http, "bob")
+            group = await open_group(http, alice, [bob])
+            picture = await upload_ok(http, alice, png_bytes(), "p.png")
+            await send(http, alice, group["id"], "with picture", attachment_ids=[picture["id"]])
+            me_png = {"file": ("me.png", png_bytes(96, 96), "image/png")}
+            avatar = await http.put("/api/v1/users/me/avatar", files=me_png, headers=bob.headers)
+            assert avatar.status_code == 200, avatar.text
+            avatar_url = avatar.json()["user"]["avatar"]["large"]
+            avatar_bytes = (await http.get(avatar_url)).content
+            code, out = await parley(server_env(tmp_path, database_url, **s3), "backup", str(backup_dir))
+            assert code == 0, out
+    in_bucket = objects_in(s3_endpoint, bucket)
+    assert any(k.startswith("parley/attachments/") for k in in_bucket)
+    assert any(k.startswith("parley/avatars/") for k in in_bucket)
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    assert manifest["media"] == "s3" and manifest["blobs"] == len(in_bucket)
+    assert sorted(n for n in manifest["files"] if n.startswith("media/")) == [
+        "media/" + k.removeprefix("parley/") for k in in_bucket
+    ]
+    assert not (tmp_path / "data" / "media").exists()  # nothing came from a local directory
+
+    # Restore into a new database and a new, empty bucket.
+    restored_s3 = s3 | {"s3_bucket": new_bucket(s3_endpoint)}
+    async with restore_target(tmp_path, backend) as (restored_root, restored_url):
+        restored_env = server_env(restored_root, restored_url, **restored_s3)
+        code, out = await parley(restored_env, "restore", str(backup_dir))
+        assert code == 0, out
+        assert objects_in(s3_endpoint, restored_s3["s3_bucket"]) == in_bucket
+        # A database that looks empty, but a bucket that holds the backup's blobs: refused, as
+        # a local media file that exists is, before anything is written.
+        elsewhere = tmp_path / "elsewhere"
+        with pytest.raises(BackupError, match=r"media/\S+ is in the media store: pass --force"):
+            await restore(
+                conftest.test_settings(elsewhere, restored_url, **restored_s3),
+                backup_dir,
+                force=False,
+                has_data=nothing_there,
+                progress=Progress(io.StringIO()),
+            )
+        assert not elsewhere.exists()
+
+        async with running_server(restored_root, restored_url, free_port, **restored_s3) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                login = await http.post("/api/v1/auth/login", json={"username": "alice", "password": TEST_PASSWORD})
+                assert login.status_code == 200, login.text
+                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                image = await http.get(f"/api/v1/attachments/{picture['id']}/original", headers=headers)
+                assert image.status_code == 200 and image.content == png_bytes()
+                thumb = await http.get(f"/api/v1/attachments/{picture['id']}/thumb320", headers=headers)
+                assert thumb.status_code == 200
+                again = await http.get(avatar_url)
+                assert again.status_code == 200 and again.content == avatar_bytes
+
+
+async def nothing_there() -> bool:
+    return False
