@@ -1,8 +1,8 @@
 """What the web client's end-to-end encryption extras cost in the browser (Chromium):
 
 - the local search index of decrypted messages (static/e2ee/search_index.js): filing a
-  message, and searching ``--messages`` of them for a word, a prefix, a CJK substring and
-  two words;
+  message (blinding its terms and sealing its text), and searching ``--messages`` of them
+  for a word, a prefix, a CJK substring and two words;
 - a safety number (static/e2ee/safety.js: 2 x 5,200 SHA-512 rounds through WebCrypto),
   computed once per set of keys (e2ee/trust.js caches it).
 

@@ -288,6 +288,122 @@ def test_search_finds_encrypted_messages_locally_only(
     assert not shots.errors
 
 
+# Everything a database holds, read straight from IndexedDB (not through search_index.js):
+# what a thief of the browser profile gets. Every string (values, object keys, record keys
+# and index keys) and every byte string, hex; null while `wanted` is not stored yet.
+RAW_DATABASE_JS = """async ([name, wanted]) => {
+    const db = await new Promise((resolve, reject) => {
+        const request = indexedDB.open(name);
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+    });
+    const strings = [], blobs = [], records = [];
+    const walk = (value) => {
+        if (typeof value === "string") strings.push(value);
+        else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+            const bytes = new Uint8Array(value.buffer ?? value, value.byteOffset ?? 0, value.byteLength);
+            blobs.push(Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""));
+        } else if (Array.isArray(value)) value.forEach(walk);
+        else if (value && typeof value === "object") {
+            for (const [k, v] of Object.entries(value)) { strings.push(k); walk(v); }
+        } else if (value !== null && value !== undefined) strings.push(String(value));
+    };
+    const read = (request) => new Promise((resolve, reject) => {
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+    });
+    for (const storeName of db.objectStoreNames) {
+        const store = db.transaction(storeName).objectStore(storeName);
+        const values = await read(store.getAll());
+        records.push(...values);
+        walk(values);
+        walk(await read(store.getAllKeys()));
+        for (const indexName of store.indexNames) {
+            const index = db.transaction(storeName).objectStore(storeName).index(indexName);
+            await new Promise((resolve, reject) => {
+                const cursor = index.openKeyCursor();
+                cursor.onsuccess = () => {
+                    if (!cursor.result) return resolve();
+                    walk(cursor.result.key);
+                    cursor.result.continue();
+                };
+                cursor.onerror = () => reject(cursor.error);
+            });
+        }
+    }
+    const version = db.version, stores = [...db.objectStoreNames];
+    db.close();
+    if (!records.some((r) => r.id === wanted)) return null;
+    return { version, stores, strings, blobs, fields: records.map((r) => Object.keys(r).sort()),
+             keys: records.flatMap((r) => r.keys) };
+}"""
+
+
+def test_the_local_index_holds_no_plaintext_and_drops_an_unsealed_one(
+    shots: Browser, rest: Rest, web_server: ServerProcess, tmp_path: Path
+) -> None:
+    alice, bob = rest.user("trk", "Ann Sealed"), rest.user("trl", "Ben Sdk")
+    state = tmp_path / "bob"
+    word = unique("pangolin")  # every word of the text long enough never to appear by chance
+    text = f"Meeting {word} tomorrow beneath lighthouse 東京タワー"
+    old_word = unique("albatross")
+    as_sdk(web_server, bob, state, nothing)
+    page = open_as(shots, alice)
+    browser_device(page)
+    database = f"parley-e2ee-search:{alice.id}"
+    # An index as the client wrote it before sealing (version 1: text and terms in the clear).
+    page.evaluate(
+        """async ([name, oldWord]) => new Promise((resolve, reject) => {
+            const request = indexedDB.open(name, 1);
+            request.onupgradeneeded = () => {
+                const store = request.result.createObjectStore("messages", { keyPath: "id" });
+                store.createIndex("keys", "keys", { multiEntry: true });
+                store.createIndex("conversation", "conversation_id");
+                store.put({ id: "01OLDMESSAGE", conversation_id: "c", sender_id: "s", seq: 1,
+                            created_at: "2026-01-01T00:00:00Z", text: `an ${oldWord} of old`, keys: [oldWord] });
+            };
+            request.onsuccess = () => { request.result.close(); resolve(); };
+            request.onerror = () => reject(request.error);
+        })""",
+        [database, old_word],
+    )
+
+    async def send(client: ParleyClient) -> tuple[str, str]:
+        dm = await client.create_direct(alice.id, encrypted=True)
+        return str(dm["id"]), str((await client.send_message(dm["id"], text))["id"])
+
+    dm_id, message_id = as_sdk(web_server, bob, state, send)
+    page.goto(f"/c/{dm_id}")
+    message(page, text).wait_for()  # decrypted here: filed in the index
+    raw = eventually(lambda: page.evaluate(RAW_DATABASE_JS, [database, message_id]), "the message was never indexed")
+
+    # Upgraded: the unsealed entry dropped, the new one sealed, with only what must stay clear.
+    assert raw["version"] == 2 and raw["stores"] == ["messages"]
+    assert raw["fields"] == [["conversation_id", "data", "id", "iv", "keys", "seq"]]
+    assert len(raw["keys"]) > 20 and all(re.fullmatch(r"[A-Za-z0-9_-]{22}", key) for key in raw["keys"])
+    # No word of the message (as sent or folded), nor its text, anywhere: not in a string
+    # (values, record and index keys), not in the sealed bytes; nor the old entry's.
+    plaintext = [text, *text.split(), "東京", "タワー", old_word, "of old"]
+    for needle in plaintext:
+        assert not any(needle.lower() in s.lower() for s in raw["strings"]), needle
+        assert not any(needle.encode().hex() in blob for blob in raw["blobs"]), needle
+    # Nor any term it is filed under (words, prefixes, trigrams) as a key of its own.
+    terms: list[str] = page.evaluate(
+        """async (text) => (await import("/static/e2ee/search_terms.js")).indexKeys(text)""", text
+    )
+    assert "^pangol" in terms and set(terms).isdisjoint(raw["strings"])
+
+    # Searching still finds it, highlighted — and the dropped entry is not found.
+    for query, highlight in ((word, word), ("lighthou*", "lighthou"), ("タワー", "タワー")):
+        page.goto(f"/search?q={query}")
+        result = page.locator(f'.search-result[data-message-id="{message_id}"]')
+        expect(result).to_contain_text("Found on this device")
+        expect(result.locator("mark")).to_have_text(highlight, ignore_case=True)
+    page.goto(f"/search?q={old_word}")
+    expect(page.locator(".search-status")).to_contain_text("No messages match")
+    assert not shots.errors
+
+
 # Texts and queries on which the local index must answer as the server's search does.
 CORPUS = [
     "Deploy to prod at noon",

@@ -3,14 +3,24 @@
 // (structured clones the browser keeps, no script can read their bytes); everything else —
 // chain keys, ratchet roots, skipped message keys, trust records — is sealed with
 // AES-256-GCM under a per-user key that is itself a non-extractable CryptoKey in the same
-// database: it never leaves the browser, and deleting it shreds the record.
+// database: it never leaves the browser, and deleting it shreds the record. The local
+// search index (search_index.js) seals its entries under the same key and files them under
+// HMACs of their terms, keyed by a second per-user non-extractable key kept here too.
 
 import { aesGcmSealed, aesGcmOpened, b64decode, b64encode, randomBytes, utf8, fromUtf8 } from "./primitives.js";
 
 const DB_NAME = "parley-e2ee";
 const STORE = "devices";
-const KEYS = "keys"; // user id -> the at-rest AES-GCM CryptoKey (non-extractable)
+const KEYS = "keys"; // slot -> a per-user CryptoKey (non-extractable): see KINDS
 const SEALED = "parley-e2ee-sealed-v1";
+const IV_BYTES = 12; // AES-GCM's 96-bit nonce, fresh and random for every seal
+
+// The per-user keys and the slot each is kept under. The at-rest key's slot is the bare
+// user id, as it has been since the first sealed record.
+const KINDS = {
+  atRest: { slot: (userId) => userId, algorithm: { name: "AES-GCM", length: 256 }, usages: ["encrypt", "decrypt"] },
+  blindIndex: { slot: (userId) => `${userId}\0blind-index`, algorithm: { name: "HMAC", hash: "SHA-256", length: 256 }, usages: ["sign"] },
+};
 
 let opening = null;
 
@@ -41,14 +51,39 @@ function run(stores, mode, action) {
   }));
 }
 
-/** The user's at-rest key, made (non-extractable) the first time. */
-async function atRestKey(userId) {
-  const held = await run(KEYS, "readonly", (tx) => tx.objectStore(KEYS).get(userId));
-  if (held) return held;
-  const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
-  await run(KEYS, "readwrite", (tx) => tx.objectStore(KEYS).add(key, userId)).catch(() => {});
+/**
+ * The user's key of `kind`, made (non-extractable) the first time — or null when there is
+ * none yet and `create` is false.
+ */
+async function userKey(kind, userId, create) {
+  const { slot, algorithm, usages } = KINDS[kind];
+  const held = await run(KEYS, "readonly", (tx) => tx.objectStore(KEYS).get(slot(userId)));
+  if (held || !create) return held || null;
+  const key = await crypto.subtle.generateKey(algorithm, false, usages);
+  await run(KEYS, "readwrite", (tx) => tx.objectStore(KEYS).add(key, slot(userId))).catch(() => {});
   // Another tab may have stored its own first: the stored one is the key.
-  return run(KEYS, "readonly", (tx) => tx.objectStore(KEYS).get(userId));
+  return run(KEYS, "readonly", (tx) => tx.objectStore(KEYS).get(slot(userId)));
+}
+
+/** The AES-256-GCM key everything of the user's here is sealed under. */
+export function atRestKey(userId, { create = true } = {}) {
+  return userKey("atRest", userId, create);
+}
+
+/** The HMAC-SHA-256 key of the search index's blind keys (search_index.js). */
+export function blindIndexKey(userId, { create = true } = {}) {
+  return userKey("blindIndex", userId, create);
+}
+
+/** `value` as JSON sealed with AES-GCM under `key`, bound to `aad`: `{iv, data}`. */
+export async function sealJson(key, value, aad) {
+  const iv = randomBytes(IV_BYTES);
+  return { iv, data: await aesGcmSealed(key, iv, utf8(JSON.stringify(value)), utf8(aad)) };
+}
+
+/** What `sealJson` sealed (DecryptionError if it was altered, or sealed under another key or aad). */
+export async function openJson(key, { iv, data }, aad) {
+  return JSON.parse(fromUtf8(await aesGcmOpened(key, iv, data, utf8(aad))));
 }
 
 /**
@@ -79,16 +114,13 @@ function revive(value, keys) {
 
 async function seal(userId, state) {
   const keys = [];
-  const json = JSON.stringify(flatten(state, keys));
-  const iv = randomBytes(12);
-  const data = await aesGcmSealed(await atRestKey(userId), iv, utf8(json), utf8(`${SEALED}\0${userId}`));
-  return { format: SEALED, keys, iv, data };
+  const sealed = await sealJson(await atRestKey(userId), flatten(state, keys), `${SEALED}\0${userId}`);
+  return { format: SEALED, keys, ...sealed };
 }
 
 async function open(userId, record) {
   if (!record || record.format !== SEALED) return record || null; // from before sealing: sealed at the next save
-  const json = await aesGcmOpened(await atRestKey(userId), record.iv, record.data, utf8(`${SEALED}\0${userId}`));
-  return revive(JSON.parse(fromUtf8(json)), record.keys);
+  return revive(await openJson(await atRestKey(userId), record, `${SEALED}\0${userId}`), record.keys);
 }
 
 /** The stored record as it is on disk (sealed): for tests and diagnostics. */
@@ -105,10 +137,10 @@ export async function save(userId, state) {
   return run(STORE, "readwrite", (tx) => tx.objectStore(STORE).put(record, userId));
 }
 
-/** Forget the user's device here: the record and the key that opens it. */
+/** Forget the user's device here: the record and the keys that open it (and its search index's). */
 export function remove(userId) {
   return run([STORE, KEYS], "readwrite", (tx) => {
-    tx.objectStore(KEYS).delete(userId);
+    for (const { slot } of Object.values(KINDS)) tx.objectStore(KEYS).delete(slot(userId));
     return tx.objectStore(STORE).delete(userId);
   });
 }

@@ -169,6 +169,11 @@ export async function hmacSha256(keyBytes, data) {
   return new Uint8Array(await subtle.sign("HMAC", key, data));
 }
 
+/** HMAC-SHA-256 under a CryptoKey the caller holds (the non-extractable blind-index key). */
+export async function hmacSha256Keyed(key, data) {
+  return new Uint8Array(await subtle.sign("HMAC", key, data));
+}
+
 export async function sha256(data) {
   return new Uint8Array(await subtle.digest("SHA-256", data));
 }

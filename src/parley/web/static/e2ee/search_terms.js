@@ -9,6 +9,9 @@ export const MAX_QUERY_CHARS = 500;
 const MAX_TERMS = 16;
 const TRIGRAM_MIN_CHARS = 3;
 const MIN_PREFIX_CHARS = 2;
+// A word is also filed under its first 1..6 characters: longer prefixes are looked up by
+// their first six and the rest checked in full (`matches`).
+const PREFIX_KEY_CHARS = 6;
 
 // parley.services.search_query._UNSEGMENTED_RANGES
 const UNSEGMENTED = [
@@ -166,12 +169,20 @@ export function highlights(text, terms) {
 }
 
 /**
- * The keys a message is filed under in the index: its folded words, and the folded
- * trigrams of its text (substrings), "~"-prefixed; a CJK run shorter than three
- * characters is filed as itself so a two-character search still finds it.
+ * The keys a message is filed under in the index: its folded words; "^" and the first 1 to
+ * PREFIX_KEY_CHARS characters of each (so a prefix query is an exact look-up: the index
+ * holds these only blinded, search_index.js, and a blind key has no order to range over);
+ * and the folded trigrams of its text (substrings), "~"-prefixed — a CJK run shorter than
+ * three characters is filed as itself so a two-character search still finds it. A word
+ * starts with a letter or a digit, so the three kinds never meet.
  */
 export function indexKeys(text) {
-  const keys = new Set(words(text).map(foldWord));
+  const keys = new Set();
+  for (const word of words(text).map(foldWord)) {
+    keys.add(word);
+    const chars = Array.from(word);
+    for (let n = 1; n <= Math.min(PREFIX_KEY_CHARS, chars.length); n++) keys.add("^" + chars.slice(0, n).join(""));
+  }
   const chars = Array.from(foldText(text));
   for (let i = 0; i + TRIGRAM_MIN_CHARS <= chars.length; i++) keys.add("~" + chars.slice(i, i + TRIGRAM_MIN_CHARS).join(""));
   for (let i = 0; i + 1 < chars.length; i++) {
@@ -182,19 +193,20 @@ export function indexKeys(text) {
 }
 
 /**
- * For each term, an index range that holds every message it can match — the one to read
- * candidates from (all are then checked with `matches`): a word, a word prefix, or a
- * substring's first trigram (or its whole self when shorter).
+ * For each term, the keys (any one of them) under which every message it can match is
+ * filed — the ones to read candidates from (all are then checked with `matches`): a word;
+ * for a one-word prefix, its first PREFIX_KEY_CHARS characters; a substring's first
+ * trigram (or its whole self when shorter).
  */
 export function candidateKeys(term) {
   const alternatives = [];
   if (term.tokens.length) {
     const first = term.tokens[0];
-    alternatives.push(term.kind === "prefix" && term.tokens.length === 1 ? { prefix: first } : { exact: first });
+    alternatives.push(term.kind === "prefix" && term.tokens.length === 1 ? "^" + Array.from(first).slice(0, PREFIX_KEY_CHARS).join("") : first);
   }
   if (term.substring !== null) {
     const chars = Array.from(term.substring);
-    alternatives.push({ exact: "~" + chars.slice(0, Math.min(TRIGRAM_MIN_CHARS, chars.length)).join("") });
+    alternatives.push("~" + chars.slice(0, Math.min(TRIGRAM_MIN_CHARS, chars.length)).join(""));
   }
   return alternatives;
 }
