@@ -347,7 +347,7 @@ def test_the_local_index_holds_no_plaintext_and_drops_an_unsealed_one(
     word = unique("pangolin")  # every word of the text long enough never to appear by chance
     text = f"Meeting {word} tomorrow beneath lighthouse 東京タワー"
     old_word = unique("albatross")
-    as_sdk(web_server, bob, state, nothing)
+    in_sdk(web_server, bob, state, nothing)
     page = open_as(shots, alice)
     browser_device(page)
     database = f"parley-e2ee-search:{alice.id}"
@@ -372,7 +372,7 @@ def test_the_local_index_holds_no_plaintext_and_drops_an_unsealed_one(
         dm = await client.create_direct(alice.id, encrypted=True)
         return str(dm["id"]), str((await client.send_message(dm["id"], text))["id"])
 
-    dm_id, message_id = as_sdk(web_server, bob, state, send)
+    dm_id, message_id = in_sdk(web_server, bob, state, send)
     page.goto(f"/c/{dm_id}")
     message(page, text).wait_for()  # decrypted here: filed in the index
     raw = eventually(lambda: page.evaluate(RAW_DATABASE_JS, [database, message_id]), "the message was never indexed")
