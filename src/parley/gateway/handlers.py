@@ -33,6 +33,7 @@ from parley.gateway.protocol import (
 from parley.gateway.typing_indicators import TypingTracker
 from parley.presence.base import PresenceStatus
 from parley.services.access import CONVERSATION_NOT_FOUND
+from parley.wire.json_text import JsonText, object_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,8 @@ class CallContext:
     receives: Callable[[str], bool]
 
 
-Result = dict[str, Any]
+# The ack's data: a dict, or its JSON text when a part of it was written already.
+Result = dict[str, Any] | JsonText
 P = TypeVar("P", bound=CallParams)
 
 
@@ -117,7 +119,10 @@ class Handlers:
         async def answer() -> Result:
             result = await committed
             self._typing.forget(context.user_id, params.conversation_id)
-            return {"message": result.message.to_public(), "created": result.created}
+            # The message's JSON text is the one its message.created frame spliced.
+            message = result.message
+            fields = {"message": message.to_public(), "created": result.created}
+            return object_text(fields, {"message": message.public_text()})
 
         return answer()
 

@@ -32,6 +32,7 @@ from parley.services.message_batch import (
 from parley.services.message_records import Message
 from parley.store.db import Database
 from parley.wire.events import EventType
+from parley.wire.json_text import object_text
 
 __all__ = [
     "MessageSender",
@@ -57,10 +58,13 @@ class SendLimits:
 
 
 def created_event(message: Message) -> Event:
+    data = {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()}
     return Event(
         EventType.MESSAGE_CREATED,
-        {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()},
+        data,
         conversation_id=message.conversation_id,
+        # The message's text is written once: the sender's ack splices the same.
+        data_text=object_text(data, {"message": message.public_text()}),
     )
 
 
