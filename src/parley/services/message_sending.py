@@ -8,7 +8,8 @@ uploads. Every caller is answered only after the commit; events go out after it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -156,8 +157,8 @@ class MessageSender:
         thread_broadcast: bool = False,
         ciphertext: str | None = None,
         e2ee: object = None,
-    ) -> Awaitable[SendResult]:
-        """Check and queue a send; the awaitable returned resolves once it has committed.
+    ) -> asyncio.Future[SendResult]:
+        """Check and queue a send; the future returned resolves once it has committed.
         Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
         after another commit in that order — a connection queues its next send before the
         last one has committed, and the order holds."""
@@ -192,7 +193,7 @@ class MessageSender:
         )
         return await self.enqueue_request(request)
 
-    async def enqueue_request(self, request: SendRequest) -> Awaitable[SendResult]:
+    async def enqueue_request(self, request: SendRequest) -> asyncio.Future[SendResult]:
         """Queue a checked request (after the rate limits): ``enqueue`` and forwards."""
         sender_id, conversation_id = request.sender_id, request.conversation_id
         for key, rate in (
