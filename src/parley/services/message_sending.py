@@ -195,14 +195,14 @@ class MessageSender:
 
     async def enqueue_request(self, request: SendRequest) -> asyncio.Future[SendResult]:
         """Queue a checked request (after the rate limits): ``enqueue`` and forwards."""
-        sender_id, conversation_id = request.sender_id, request.conversation_id
-        for key, rate in (
-            (f"send:user:{sender_id}", self._limits.user_rate),
-            (f"send:conversation:{conversation_id}", self._limits.conversation_rate),
-        ):
-            decision = await self._limiter.hit(key, rate)
-            if not decision.allowed:
-                raise RateLimited(decision.retry_after, "You are sending messages too fast")
+        decision = await self._limiter.hit_many(
+            (
+                (f"send:user:{request.sender_id}", self._limits.user_rate),
+                (f"send:conversation:{request.conversation_id}", self._limits.conversation_rate),
+            )
+        )
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after, "You are sending messages too fast")
         return self._batcher.enqueue(request)
 
     # --- the batch
