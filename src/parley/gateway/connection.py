@@ -482,6 +482,8 @@ class Connection:
     def _answer_now(self, ref: str, method: str, outcome: Callable[[], Any]) -> None:
         try:
             data = outcome()
+        except asyncio.CancelledError:
+            return  # its work was called off, not failed: no answer (nor would a task give one)
         except Exception as exc:
             self._reply_failure(ref, method, exc)
             return
