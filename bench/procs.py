@@ -208,7 +208,31 @@ def parley_server(workdir: Path, cores: list[int] | None, port: int | None = Non
         "PARLEY_PORT": str(port),
         "PARLEY_DATA_DIR": str(workdir / "data"),
     } | extra
-    return Server("parley", [sys.executable, "-m", "parley", "serve"], port, env, workdir, cores)
+    argv = [sys.executable, "-m", "parley", "serve"]
+    profile = os.environ.get("BENCH_CPROFILE")
+    if profile:
+        argv = [sys.executable, "-c", _PROFILED_SERVE, f"{profile}-{port}.prof"]
+    return Server("parley", argv, port, env, workdir, cores)
+
+
+# ``BENCH_CPROFILE=<prefix>``: cProfile of the server's main thread (the event loop),
+# written to <prefix>-<port>.prof when it stops, for machines without py-spy. Timed in the
+# thread's own CPU time: on a loaded machine wall time would charge whatever function was
+# running when the scheduler took the core away. uvicorn raises SIGTERM again after its
+# graceful shutdown; exiting on it instead lets cProfile write its file. cProfile slows
+# Python calls down several times: read it for where the time goes, never for rates.
+_PROFILED_SERVE = """
+import cProfile, runpy, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+output, sys.argv = sys.argv[1], ["parley", "serve"]
+profile = cProfile.Profile(time.thread_time)
+try:
+    profile.runctx("runpy.run_module('parley', run_name='__main__')", globals(), {})
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats(output)
+"""
 
 
 def floor_server(workdir: Path, cores: list[int] | None, port: int | None = None) -> Server:

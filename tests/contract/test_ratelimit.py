@@ -52,6 +52,43 @@ async def test_concurrent_hits_never_exceed_the_burst(limiter: RateLimiter) -> N
     assert sum(d.allowed for d in decisions) == 10
 
 
+async def test_hit_many_takes_from_each_in_order_and_stops_at_the_first_refusal(
+    limiter: RateLimiter,
+) -> None:
+    """As separate hits in a row would: the keys before the refusal keep what they took,
+    the keys after it are not touched. (On a Redis Cluster these keys lie on different
+    slots, each its own script; elsewhere one script for all.)"""
+    user, conversation = Rate(per_second=0.5, burst=3), Rate(per_second=0.5, burst=1)
+    send = [("send:user:u", user), ("send:conversation:c", conversation)]
+    assert (await limiter.hit_many(send)).allowed
+    refused = await limiter.hit_many(send)
+    assert not refused.allowed and 0 < refused.retry_after <= 2.0
+    # u took a token on the refused call too (3 - 2 = 1 left), as hit("u"), hit("c") would.
+    assert (await limiter.hit("send:user:u", user)).allowed
+    assert not (await limiter.peek("send:user:u", user)).allowed
+    # Refused at its first key: the second is untouched, its burst whole.
+    assert not (await limiter.hit_many([("send:conversation:c", conversation), ("send:user:v", user)])).allowed
+    assert [(await limiter.hit("send:user:v", user)).allowed for _ in range(4)] == [True, True, True, False]
+
+
+async def test_hit_many_shares_its_buckets_with_hit(limiter: RateLimiter) -> None:
+    rate = Rate(per_second=0.001, burst=2)
+    assert (await limiter.hit("a", rate)).allowed
+    assert (await limiter.hit_many([("a", rate), ("b", rate)])).allowed
+    assert not (await limiter.hit("a", rate)).allowed
+    assert (await limiter.hit("b", rate)).allowed and not (await limiter.hit("b", rate)).allowed
+
+
+async def test_concurrent_hit_many_never_exceed_either_burst(limiter: RateLimiter) -> None:
+    wide, narrow = Rate(per_second=0.001, burst=10), Rate(per_second=0.001, burst=7)
+    decisions = await asyncio.gather(
+        *(limiter.hit_many([("send:user:shared", wide), ("send:conversation:shared", narrow)]) for _ in range(50))
+    )
+    assert sum(d.allowed for d in decisions) == 7
+    # Each of the first 10 calls took from the user's bucket (3 of them refused after it).
+    assert not (await limiter.peek("send:user:shared", wide)).allowed
+
+
 async def test_memory_limiter_is_bounded() -> None:
     limiter = MemoryRateLimiter(max_keys=10)
     for i in range(100):

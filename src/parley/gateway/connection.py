@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ from parley.errors import (
     TokenExpired,
     TooManyConnections,
 )
-from parley.gateway.handlers import CallContext, Handlers
+from parley.gateway.handlers import CallContext, Handlers, Queued
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
 from parley.gateway.outbox import FrameWriter, Outbox
@@ -158,8 +158,8 @@ class Connection:
     __slots__ = (
         "_socket", "_node", "_limits", "_connection_id", "_user_id", "session_id", "state",
         "close_code", "_outbox", "_opened", "_last_heard", "_token_deadline", "_handling",
-        "_unanswered", "_last_answer", "_answering", "_strikes", "_frames", "_present",
-        "_was_ready", "_reader", "_closing", "_grace_timer", "frames_in", "holds_slot",
+        "_unanswered", "_answered_all", "_strikes", "_frames", "_present", "_was_ready",
+        "_reader", "_closing", "_grace_timer", "frames_in", "holds_slot",
     )
 
     def __init__(self, socket: Socket, node: Host, connection_id: str) -> None:
@@ -176,9 +176,9 @@ class Connection:
         self._last_heard = self._opened
         self._token_deadline = math.inf  # monotonic time the identify token expires
         self._handling = False  # the reader is inside a frame
-        self._unanswered = 0  # pipelined calls queued and not yet answered
-        self._last_answer: asyncio.Task[None] | None = None  # answers go out in this chain
-        self._answering: set[asyncio.Task[None]] | None = None  # made on the first call
+        # Pipelined calls queued and not yet answered, in call order; made on the first.
+        self._unanswered: deque[_Unanswered] | None = None
+        self._answered_all: asyncio.Future[None] | None = None  # the reader waits on it
         self._strikes = 0
         self._frames = TokenBucket(self._limits.frame_rate, self._opened)
         self._present = False
@@ -220,7 +220,7 @@ class Connection:
     @property
     def _busy(self) -> bool:
         """A call is being handled or awaits its answer: it is answered before closing."""
-        return self._handling or self._unanswered > 0
+        return self._handling or bool(self._unanswered)
 
     # --- closing
 
@@ -271,8 +271,9 @@ class Connection:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             self._outbox.cancel()
+            self._forget_unanswered()
             writing = self._outbox.writing
-            tasks = [reader, *(self._answering or ())]
+            tasks = [reader]
             if writing is not None:
                 tasks.append(writing)
             for task in tasks:
@@ -408,70 +409,103 @@ class Connection:
         if not handlers.is_pipelined(frame.method):
             await self._answer(frame.ref, frame.method, handlers.dispatch(context, frame.method, params))
             return
-        outcome: Awaitable[Any]
         try:
-            outcome = await handlers.queue(context, frame.method, params)
+            queued: Queued[Any] | Exception = await handlers.queue(context, frame.method, params)
         except Exception as exc:  # refused before queueing: answered in its turn all the same
-            outcome = _raise(exc)
-        self._queue_answer(frame.ref, frame.method, outcome)
-        if self._unanswered >= MAX_PIPELINED_SENDS:
+            queued = exc
+        self._queue_answer(_Unanswered(frame.ref, frame.method, queued))
+        if self._unanswered is not None and len(self._unanswered) >= MAX_PIPELINED_SENDS:
             await self._answered()
 
-    def _queue_answer(self, ref: str, method: str, outcome: Awaitable[Any]) -> None:
-        """Answer ``ref`` once ``outcome`` resolves and every earlier answer is out."""
-        previous = self._last_answer
-        self._unanswered += 1
-        task = asyncio.create_task(self._answer_after(previous, ref, method, outcome), name="gateway-answer")
-        self._last_answer = task
-        if self._answering is None:
-            self._answering = set()
-        self._answering.add(task)
-        task.add_done_callback(self._answering.discard)
+    # --- answering pipelined calls: in call order, from the work's own callback
 
-    async def _answer_after(
-        self, previous: asyncio.Task[None] | None, ref: str, method: str, outcome: Awaitable[Any]
-    ) -> None:
-        try:
-            if previous is not None:
-                await asyncio.wait({previous})
-            await self._answer(ref, method, outcome)
-        finally:
-            if inspect.iscoroutine(outcome):
-                outcome.close()  # never started if this task was cancelled first: no warning
-            self._unanswered -= 1
-            if not self._busy and self._closing is not None and self._grace_timer is not None:
-                # Closing waited for this answer and the reader is idle: close now.
-                self._grace_timer.cancel()
-                self._stop_reading()
+    def _queue_answer(self, call: _Unanswered) -> None:
+        """Answer ``call`` once its work is done and every earlier answer is out. No task
+        per call: the work's future calls back, and the answers ready at the head of the
+        queue go out then."""
+        if self._unanswered is None:
+            self._unanswered = deque()
+        self._unanswered.append(call)
+        if isinstance(call.work, Exception):
+            self._send_ready_answers()
+        else:
+            call.work.done.add_done_callback(self._on_work_done)
+
+    def _on_work_done(self, _: asyncio.Future[Any]) -> None:
+        self._send_ready_answers()
+
+    def _send_ready_answers(self) -> None:
+        unanswered = self._unanswered
+        if not unanswered:
+            return  # the connection ended: nothing is answered any more
+        while unanswered and unanswered[0].ready:
+            call = unanswered.popleft()
+            self._answer_now(call.ref, call.method, call.outcome)
+        if unanswered:
+            return
+        waiting = self._answered_all
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+        if not self._handling and self._closing is not None and self._grace_timer is not None:
+            # Closing waited for these answers and the reader is idle: close now.
+            self._grace_timer.cancel()
+            self._stop_reading()
+
+    def _forget_unanswered(self) -> None:
+        """The connection ended: the calls still queued are never answered (their work is
+        still done: a send queued is committed with its batch)."""
+        unanswered, self._unanswered = self._unanswered, None
+        for call in unanswered or ():
+            if not isinstance(call.work, Exception):
+                call.work.done.remove_done_callback(self._on_work_done)
+                call.work.done.cancel()  # only this caller's answer: see Batcher.enqueue
 
     async def _answered(self) -> None:
         """Wait until every queued answer is out."""
-        last = self._last_answer
-        if last is not None and not last.done():
-            await asyncio.wait({last})
+        if not self._unanswered:
+            return
+        waiting = self._answered_all = asyncio.get_running_loop().create_future()
+        try:
+            await waiting
+        finally:
+            self._answered_all = None
 
     async def _answer(self, ref: str, method: str, outcome: Awaitable[Any]) -> None:
+        """Answer a call that is not pipelined once ``outcome`` resolves."""
         try:
             data = await outcome
-        except ParleyError as error:
-            if error.status >= 500:
-                log.error("gateway call failed", exc_info=error, extra={"method": method})
-            self._reply_error(ref, error)
-            return
         except Exception as exc:
-            down = self._node.unavailable(exc)
-            if down is not None:  # the database is unreachable: the client retries
-                log.warning(
-                    "gateway call failed: backend unavailable",
-                    extra={"method": method, "error": f"{type(exc).__name__}: {exc}"},
-                )
-                self._reply_error(ref, down)
-                return
-            # A bug: answer like REST answers a 500, keep the connection.
-            log.exception("gateway call failed", extra={"method": method})
-            self._reply_error(ref, ParleyError())
+            self._reply_failure(ref, method, exc)
             return
         self._send(ack_frame(ref, data))
+
+    def _answer_now(self, ref: str, method: str, outcome: Callable[[], Any]) -> None:
+        try:
+            data = outcome()
+        except asyncio.CancelledError:
+            return  # its work was called off, not failed: no answer (nor would a task give one)
+        except Exception as exc:
+            self._reply_failure(ref, method, exc)
+            return
+        self._send(ack_frame(ref, data))
+
+    def _reply_failure(self, ref: str, method: str, exc: Exception) -> None:
+        if isinstance(exc, ParleyError):
+            if exc.status >= 500:
+                log.error("gateway call failed", exc_info=exc, extra={"method": method})
+            self._reply_error(ref, exc)
+            return
+        down = self._node.unavailable(exc)
+        if down is not None:  # the database is unreachable: the client retries
+            log.warning(
+                "gateway call failed: backend unavailable",
+                extra={"method": method, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            self._reply_error(ref, down)
+            return
+        # A bug: answer like REST answers a 500, keep the connection.
+        log.exception("gateway call failed", exc_info=exc, extra={"method": method})
+        self._reply_error(ref, ParleyError())
 
     def _receives(self, conversation_id: str) -> bool:
         return self._node.hub.is_joined(self, conversation_id)
@@ -558,5 +592,20 @@ class Connection:
         self._send(error_frame(ref, error))
 
 
-async def _raise(error: Exception) -> Any:
-    raise error
+@dataclass(frozen=True, slots=True)
+class _Unanswered:
+    """A pipelined call waiting for its answer: its work queued, or why it was refused."""
+
+    ref: str
+    method: str
+    work: Queued[Any] | Exception
+
+    @property
+    def ready(self) -> bool:
+        return isinstance(self.work, Exception) or self.work.done.done()
+
+    def outcome(self) -> Any:
+        """The ack's data, or raises what to answer with an error instead."""
+        if isinstance(self.work, Exception):
+            raise self.work
+        return self.work.result()

@@ -11,6 +11,7 @@ connection), same events after commit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,8 @@ from parley.gateway.protocol import (
 from parley.gateway.typing_indicators import TypingTracker
 from parley.presence.base import PresenceStatus
 from parley.services.access import CONVERSATION_NOT_FOUND
+from parley.services.message_batch import SendResult
+from parley.wire.json_text import JsonText, object_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,25 @@ class CallContext:
     receives: Callable[[str], bool]
 
 
-Result = dict[str, Any]
+# The ack's data: a dict, or its JSON text when a part of it was written already.
+Result = dict[str, Any] | JsonText
 P = TypeVar("P", bound=CallParams)
+Done = TypeVar("Done")
+
+
+@dataclass(frozen=True, slots=True)
+class Queued(Generic[Done]):
+    """A pipelined call's work, queued: ``done`` resolves when it is (committed), and
+    ``answer`` turns what it resolved to into the ack's data, at once (no await). A future
+    and a function rather than a coroutine to await: the connection answers from the
+    future's callback, with no task per call."""
+
+    done: asyncio.Future[Done]
+    answer: Callable[[Done], Result]
+
+    def result(self) -> Result:
+        """The ack's data once ``done`` is; raises what the work raised."""
+        return self.answer(self.done.result())
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +76,9 @@ class Method(Generic[P]):
 
     params: type[P]
     handle: Callable[[Handlers, CallContext, P], Awaitable[Result]]
-    # A pipelined method does its checks and queues its work when awaited, and returns what
-    # to await for the result: the connection reads the next frame meanwhile.
-    queue: Callable[[Handlers, CallContext, P], Awaitable[Awaitable[Result]]] | None = None
+    # A pipelined method does its checks and queues its work when awaited, and returns
+    # the work queued: the connection reads the next frame meanwhile.
+    queue: Callable[[Handlers, CallContext, P], Awaitable[Queued[Any]]] | None = None
 
 
 class Handlers:
@@ -81,9 +101,9 @@ class Handlers:
         spec = METHODS.get(method)
         return spec is not None and spec.queue is not None
 
-    async def queue(self, context: CallContext, method: str, params: CallParams) -> Awaitable[Result]:
+    async def queue(self, context: CallContext, method: str, params: CallParams) -> Queued[Any]:
         """Start a pipelined ``method``: checks done and work queued in call order when this
-        returns; await the result for the answer."""
+        returns; its ``done`` resolves when the answer can be made."""
         queue = METHODS[method].queue
         assert queue is not None, f"{method} is not pipelined"
         return await queue(self, context, params)
@@ -96,11 +116,12 @@ class Handlers:
     # --- messages
 
     async def message_send(self, context: CallContext, params: MessageSendParams) -> Result:
-        return await (await self.queue_message_send(context, params))
+        queued = await self.queue_message_send(context, params)
+        return queued.answer(await queued.done)
 
     async def queue_message_send(
         self, context: CallContext, params: MessageSendParams
-    ) -> Awaitable[Result]:
+    ) -> Queued[SendResult]:
         committed = await self._services.messages.enqueue(
             context.user_id,
             params.conversation_id,
@@ -114,12 +135,14 @@ class Handlers:
             e2ee=params.e2ee,
         )
 
-        async def answer() -> Result:
-            result = await committed
+        def answer(result: SendResult) -> Result:
             self._typing.forget(context.user_id, params.conversation_id)
-            return {"message": result.message.to_public(), "created": result.created}
+            # The message's JSON text is the one its message.created frame spliced.
+            message = result.message
+            fields = {"message": message.to_public(), "created": result.created}
+            return object_text(fields, {"message": message.public_text()})
 
-        return answer()
+        return Queued(committed, answer)
 
     async def message_edit(self, context: CallContext, params: MessageEditParams) -> Result:
         message = await self._services.messages.edit(

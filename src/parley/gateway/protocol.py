@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from json.encoder import encode_basestring  # what dumps writes for a str
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -23,6 +24,7 @@ from parley import fields
 from parley.errors import FieldProblem, MalformedBody, ParleyError, ValidationFailed
 from parley.wire.codes import ErrorCode
 from parley.wire.events import PresencePayload
+from parley.wire.json_text import JsonText, dumps
 
 MAX_REF_CHARS = 64
 # Generous: the service enforces the real limit with a proper error; this only stops a
@@ -168,15 +170,20 @@ ServerFrame = ReadyFrame | PongFrame | AckFrame | ErrorFrame | EventFrame
 
 
 def encode(frame: ServerFrame) -> str:
-    # default=str: timestamps are already strings; this only guards a stray Decimal or id.
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str)
+    return dumps(frame)
 
 
-def event_frame(event_type: str, data: dict[str, Any]) -> str:
+def event_frame(event_type: str, data: dict[str, Any] | JsonText) -> str:
+    """``data`` as a dict, or already written (spliced: the same frame, encoded once)."""
+    if isinstance(data, JsonText):
+        return f'{{"op":"event","type":{encode_basestring(event_type)},"data":{data.text}}}'
     return encode(EventFrame(op="event", type=event_type, data=data))
 
 
-def ack_frame(ref: str, data: dict[str, Any]) -> str:
+def ack_frame(ref: str, data: dict[str, Any] | JsonText) -> str:
+    """``data`` as a dict, or already written (spliced: the same frame, encoded once)."""
+    if isinstance(data, JsonText):
+        return f'{{"op":"ack","ref":{encode_basestring(ref)},"data":{data.text}}}'
     return encode(AckFrame(op="ack", ref=ref, data=data))
 
 

@@ -48,7 +48,7 @@ def envelope_for(event: Event) -> Envelope:
     return Envelope(
         id=new_id(),
         type=event.type,
-        frame=event_frame(event.type, event.data),
+        frame=event_frame(event.type, event.data if event.data_text is None else event.data_text),
         conversation_id=event.conversation_id,
         user_ids=tuple(event.user_ids),
         membership=membership,

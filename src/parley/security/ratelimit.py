@@ -4,6 +4,8 @@ Two primitives, both atomic per key (a decision and its count are one step, so c
 requests can never all pass a check made before any of them was counted):
 
 - **token buckets** (``hit``): steady rates with a burst — API calls, sends, socket frames;
+  ``hit_many`` takes from several buckets in one step (a send counts against its sender and
+  its conversation: one Redis round trip, not two);
 - **backoff** (``attempt``): failures counted *before* the outcome is known, each one past
   the free allowance doubling the wait for the next — failed logins. The caller reserves
   an attempt, does the expensive check (the password hash), and ``refund``\\s the attempt
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -70,6 +73,9 @@ class Decision:
     retry_after: float = 0.0
 
 
+ALLOWED = Decision(True)
+
+
 class TokenBucket:
     """One token bucket held by its owner (a socket's frame rate): no key, no table, no
     round trip. For a limit on something that lives in one process and one object — a
@@ -92,12 +98,18 @@ class TokenBucket:
             self._tokens = tokens
             return Decision(False, (cost - tokens) / rate.per_second)
         self._tokens = tokens - cost
-        return Decision(True)
+        return ALLOWED
 
 
 class RateLimiter(Protocol):
     async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
         """Take ``cost`` tokens if available. Atomic per key; never blocks."""
+        ...
+
+    async def hit_many(self, hits: Sequence[tuple[str, Rate]], cost: float = 1.0) -> Decision:
+        """``hit`` each ``(key, rate)`` in order, stopping at the first refusal, whose
+        decision is returned: the keys before it keep what they took, exactly as separate
+        hits in a row. One step for all of them where the backend can (one round trip)."""
         ...
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
@@ -166,13 +178,23 @@ class MemoryRateLimiter:
         tokens, updated = self._buckets.get(key) or (float(rate.burst), now)
         return min(float(rate.burst), tokens + (now - updated) * rate.per_second)
 
-    async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
-        now = time.monotonic()
+    def _take(self, key: str, rate: Rate, cost: float, now: float) -> Decision:
         tokens = self._level(key, rate, now)
         if tokens < cost:
             return Decision(False, (cost - tokens) / rate.per_second)
         self._buckets.put(key, (tokens - cost, now))
-        return Decision(True)
+        return ALLOWED
+
+    async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
+        return self._take(key, rate, cost, time.monotonic())
+
+    async def hit_many(self, hits: Sequence[tuple[str, Rate]], cost: float = 1.0) -> Decision:
+        now = time.monotonic()
+        for key, rate in hits:
+            decision = self._take(key, rate, cost, now)
+            if not decision.allowed:
+                return decision
+        return ALLOWED
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
         tokens = self._level(key, rate, time.monotonic())

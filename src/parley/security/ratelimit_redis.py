@@ -1,5 +1,8 @@
 """The ``RateLimiter`` on Redis: token buckets and backoff counters, each decision one Lua
-script, so the check and the count are one atomic step across every node.
+script, so the check and the count are one atomic step across every node. ``hit_many`` is
+one script for all its buckets (one round trip for a send's two), except on a Redis
+Cluster when its keys lie on different slots: a script may touch one slot only, so there
+each key is its own script, in turn, with the same outcome.
 
 The script reads Redis's own clock (``TIME``), so nodes with skewed clocks still share one
 consistent bucket. Idle buckets expire once they would be full again.
@@ -14,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import RedisError
 
-from parley.security.ratelimit import Backoff, Decision, Rate, RateLimiter
+from parley.security.ratelimit import ALLOWED, Backoff, Decision, Rate, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +33,27 @@ log = logging.getLogger(__name__)
 # failure per period instead of one per request while Redis is down.
 FALLBACK_SECONDS = 1.0
 
-TOKEN_BUCKET = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local take = ARGV[4] == "1"
+# Each key in turn (its rate and burst at ARGV[1 + 2i], ARGV[2 + 2i]), stopping at the
+# first refusal; the keys before it keep what they took.
+TOKEN_BUCKETS = """
+local cost = tonumber(ARGV[1])
+local take = ARGV[2] == "1"
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-if tokens < cost then
-  return {0, tostring((cost - tokens) / rate)}
-end
-if take then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'ts', string.format('%.6f', now))
-  redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[1 + 2 * i])
+  local burst = tonumber(ARGV[2 + 2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  if tokens < cost then
+    return {0, tostring((cost - tokens) / rate)}
+  end
+  if take then
+    redis.call('HSET', key, 'tokens', tostring(tokens - cost), 'ts', string.format('%.6f', now))
+    redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  end
 end
 return {1, "0"}
 """
@@ -103,7 +113,8 @@ class RedisRateLimiter:
     ) -> None:
         self._client = client
         self._prefix = prefix
-        self._script: Any = client.register_script(TOKEN_BUCKET)
+        self._buckets: Any = client.register_script(TOKEN_BUCKETS)
+        self._cluster = isinstance(client, RedisCluster)
         self._attempt: Any = client.register_script(BACKOFF_ATTEMPT)
         self._refund: Any = client.register_script(BACKOFF_REFUND)
         self._fallback = fallback
@@ -123,26 +134,38 @@ class RedisRateLimiter:
             )
         self._fallback_until = time.monotonic() + self._fallback_seconds
 
-    async def _call(self, key: str, rate: Rate, cost: float, take: bool) -> Decision:
+    async def _call(self, hits: Sequence[tuple[str, Rate]], cost: float, take: bool) -> Decision:
         if not self._use_fallback():
+            args: list[float | str] = [cost, "1" if take else "0"]
+            for _, rate in hits:
+                args += [rate.per_second, rate.burst]
             try:
-                allowed, retry_after = await self._script(
-                    keys=[self._prefix + key],
-                    args=[rate.per_second, rate.burst, cost, "1" if take else "0"],
+                allowed, retry_after = await self._buckets(
+                    keys=[self._prefix + key for key, _ in hits], args=args
                 )
                 return Decision(bool(int(allowed)), float(retry_after))
             except (RedisError, OSError) as exc:
                 self._failed(exc)
         assert self._fallback is not None
-        if take:
-            return await self._fallback.hit(key, rate, cost)
-        return await self._fallback.peek(key, rate, cost)
+        if not take:
+            ((key, rate),) = hits
+            return await self._fallback.peek(key, rate, cost)
+        return await self._fallback.hit_many(hits, cost)
 
     async def hit(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
-        return await self._call(key, rate, cost, take=True)
+        return await self._call(((key, rate),), cost, take=True)
+
+    async def hit_many(self, hits: Sequence[tuple[str, Rate]], cost: float = 1.0) -> Decision:
+        if self._cluster and len({key_slot((self._prefix + key).encode()) for key, _ in hits}) > 1:
+            for key, rate in hits:
+                decision = await self.hit(key, rate, cost)
+                if not decision.allowed:
+                    return decision
+            return ALLOWED
+        return await self._call(hits, cost, take=True)
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
-        return await self._call(key, rate, cost, take=False)
+        return await self._call(((key, rate),), cost, take=False)
 
     @staticmethod
     def _backoff_args(backoff: Backoff) -> list[float]:

@@ -54,8 +54,8 @@ class Batcher(Generic[Item, Result]):
         """Queue ``item``; returns once the batch holding it has committed."""
         return await self.enqueue(item)
 
-    def enqueue(self, item: Item) -> Awaitable[Result]:
-        """Queue ``item`` now; the awaitable returned resolves once its batch has committed.
+    def enqueue(self, item: Item) -> asyncio.Future[Result]:
+        """Queue ``item`` now; the future returned resolves once its batch has committed.
         Items queued one after another are written in that order."""
         if self._closing:
             raise Unavailable("The server is shutting down; retry on another node")

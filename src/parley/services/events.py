@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from parley.wire.events import EventType
+from parley.wire.json_text import JsonText
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ class Event:
     data: dict[str, Any]
     conversation_id: str | None = None
     user_ids: tuple[str, ...] = field(default=())
+    # ``data`` as JSON text, when its producer wrote it already (``wire.json_text.
+    # object_text``: the very text ``dumps(data)`` writes); the gateway's frame splices it.
+    data_text: JsonText | None = None
 
 
 class EventSink(Protocol):

@@ -24,6 +24,7 @@ from parley.services.attachment_records import load_public_for_messages
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.link_preview_records import read_link_previews
 from parley.store.tables.messages import messages, reactions
+from parley.wire.json_text import dumps
 
 REPLY_PREVIEW_CHARS = 200
 # The messages of a conversation's timeline: thread replies stay in their thread unless
@@ -105,8 +106,10 @@ class Message:
     ciphertext: str | None = None
     e2ee: dict[str, Any] | None = None
     # The wire form, once built: a sent message's event and its sender's answer (ack or
-    # 201) share one (never mutate what ``to_public`` returns).
+    # 201) share one (never mutate what ``to_public`` returns); and its JSON text, once
+    # written, which the event's frame and the ack share.
     _public: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False, compare=False)
+    _public_text: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def in_conversation(self) -> bool:
@@ -122,6 +125,12 @@ class Message:
         if not self._public:
             self._public.append(self._build_public())
         return self._public[0]
+
+    def public_text(self) -> str:
+        """``to_public`` as JSON text (``wire.json_text.dumps``), written once per record."""
+        if not self._public_text:
+            self._public_text.append(dumps(self.to_public()))
+        return self._public_text[0]
 
     def _build_public(self) -> dict[str, Any]:
         return {

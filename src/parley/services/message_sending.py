@@ -8,7 +8,8 @@ uploads. Every caller is answered only after the commit; events go out after it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +33,7 @@ from parley.services.message_batch import (
 from parley.services.message_records import Message
 from parley.store.db import Database
 from parley.wire.events import EventType
+from parley.wire.json_text import object_text
 
 __all__ = [
     "MessageSender",
@@ -57,10 +59,13 @@ class SendLimits:
 
 
 def created_event(message: Message) -> Event:
+    data = {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()}
     return Event(
         EventType.MESSAGE_CREATED,
-        {"conversation_id": message.conversation_id, "seq": message.seq, "message": message.to_public()},
+        data,
         conversation_id=message.conversation_id,
+        # The message's text is written once: the sender's ack splices the same.
+        data_text=object_text(data, {"message": message.public_text()}),
     )
 
 
@@ -152,8 +157,8 @@ class MessageSender:
         thread_broadcast: bool = False,
         ciphertext: str | None = None,
         e2ee: object = None,
-    ) -> Awaitable[SendResult]:
-        """Check and queue a send; the awaitable returned resolves once it has committed.
+    ) -> asyncio.Future[SendResult]:
+        """Check and queue a send; the future returned resolves once it has committed.
         Raises for what needs no database (text, ids, counts, rate limits). Sends queued one
         after another commit in that order — a connection queues its next send before the
         last one has committed, and the order holds."""
@@ -188,16 +193,16 @@ class MessageSender:
         )
         return await self.enqueue_request(request)
 
-    async def enqueue_request(self, request: SendRequest) -> Awaitable[SendResult]:
+    async def enqueue_request(self, request: SendRequest) -> asyncio.Future[SendResult]:
         """Queue a checked request (after the rate limits): ``enqueue`` and forwards."""
-        sender_id, conversation_id = request.sender_id, request.conversation_id
-        for key, rate in (
-            (f"send:user:{sender_id}", self._limits.user_rate),
-            (f"send:conversation:{conversation_id}", self._limits.conversation_rate),
-        ):
-            decision = await self._limiter.hit(key, rate)
-            if not decision.allowed:
-                raise RateLimited(decision.retry_after, "You are sending messages too fast")
+        decision = await self._limiter.hit_many(
+            (
+                (f"send:user:{request.sender_id}", self._limits.user_rate),
+                (f"send:conversation:{request.conversation_id}", self._limits.conversation_rate),
+            )
+        )
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after, "You are sending messages too fast")
         return self._batcher.enqueue(request)
 
     # --- the batch

@@ -15,6 +15,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from parley.client import ParleyClient
+from parley.ids import new_id
 from tests.support.gateway_helpers import WAIT, RawSocket, login, metric, new_user, running_server
 
 BURST = 40
@@ -38,14 +39,10 @@ async def test_a_burst_of_sends_commits_and_answers_in_order(
             frames: list[dict[str, Any]] = []
             for i in range(BURST):
                 content = "" if i == 7 else f"burst {i}"  # one refused send, mid-burst
-                frames.append(
-                    {
-                        "op": "call",
-                        "ref": f"r{i}",
-                        "method": "message.send",
-                        "params": {"conversation_id": direct["id"], "content": content, "client_msg_id": f"c{i}"},
-                    }
-                )
+                params = {"conversation_id": direct["id"], "content": content, "client_msg_id": f"c{i}"}
+                if i == 12:  # one refused by its batch, at commit: a reply to no message
+                    params["reply_to_id"] = new_id()
+                frames.append({"op": "call", "ref": f"r{i}", "method": "message.send", "params": params})
             frames.insert(20, {"op": "call", "ref": "bad", "method": "message.send", "params": {"nope": 1}})
             frames.insert(30, {"op": "ping"})
             # All at once: no frame waits for an earlier answer.
@@ -57,18 +54,21 @@ async def test_a_burst_of_sends_commits_and_answers_in_order(
             by_ref = {g.get("ref"): g for g in got}
             assert by_ref["r7"]["op"] == "error" and by_ref["bad"]["op"] == "error"
             assert by_ref["bad"]["error"]["code"] == "VALIDATION_ERROR"
-            seqs = [by_ref[f"r{i}"]["data"]["message"]["seq"] for i in range(BURST) if i != 7]
+            assert by_ref["r12"]["op"] == "error", by_ref["r12"]
+            assert by_ref["r12"]["error"]["details"][0]["field"] == "reply_to_id"
+            written = [i for i in range(BURST) if i not in (7, 12)]
+            seqs = [by_ref[f"r{i}"]["data"]["message"]["seq"] for i in written]
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # commit order = send order
             history = await alice.history(direct["id"], limit=100)
             stored = [m["content"] for m in sorted(history["messages"], key=lambda m: m["seq"])]
-            assert stored == [f"burst {i}" for i in range(BURST) if i != 7]
+            assert stored == [f"burst {i}" for i in written]
             # Pipelined, not one at a time: handled serially, each send would have waited
             # for the previous one's commit and been a batch of its own.
             async with httpx.AsyncClient(base_url=server.base_url) as http:
                 text = (await http.get("/metrics")).text
             batches = metric(text, "parley_group_commit_batch_size_count")
-            assert metric(text, "parley_group_commit_batch_size_sum") == BURST - 1
-            assert batches < BURST - 1, batches
+            assert metric(text, "parley_group_commit_batch_size_sum") == BURST - 2
+            assert batches < BURST - 2, batches
 
 
 async def test_shutdown_answers_every_queued_send_before_closing(

@@ -192,7 +192,7 @@ async def _delete_conversation(c: Container, d: Dataset) -> None:
 OPERATIONS = [
     Operation("send", _send, lambda d: LOOKUP_BUDGET, expect=(
         "conversations.type, conversations.last_seq", "FROM blocks", "messages.client_msg_id =",
-        "username_key IN",
+        "SELECT users.id, users.username_key",  # the mentions, resolved
         "UPDATE conversations SET last_seq", "UPDATE attachments SET message_id",
     )),
     Operation("history pages", _history, lambda d: PAGE_BUDGET,
