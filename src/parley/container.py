@@ -434,6 +434,7 @@ def build_container(settings: Settings) -> Container:
     )
     two_factor = TwoFactor(db, hasher, limiter, issuer=settings.totp_issuer)
     administration = Administration(db, auth, conversations_service)
+    avatars = Avatars(db, blobs, uploads, accounts, conversations_service)
     return Container(
         settings=settings,
         db=db,
@@ -468,7 +469,7 @@ def build_container(settings: Settings) -> Container:
         retention=retention,
         exports=exports,
         erasure=erasure,
-        bots=Bots(db, auth, accounts, max_per_owner=settings.max_bots_per_user),
+        bots=Bots(db, auth, accounts, avatars, max_per_owner=settings.max_bots_per_user),
         webhooks=webhooks,
         outgoing_webhooks=outgoing_webhooks,
         commands=Commands(
@@ -517,7 +518,7 @@ def build_container(settings: Settings) -> Container:
         e2ee_backups=E2eeBackups(
             db, enabled=settings.e2ee != "off", max_chars=settings.e2ee_max_backup_chars
         ),
-        avatars=Avatars(db, blobs, uploads, accounts, conversations_service),
+        avatars=avatars,
         bus=backends.bus,
         presence_store=backends.presence,
         _closers=[blobs.close, image_workers.close, outbound.close],

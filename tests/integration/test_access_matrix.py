@@ -232,6 +232,8 @@ NOT_CONVERSATION_SCOPED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
     ("PATCH", "/api/v1/bots/{bot_id}"): "own bots; others' are 404 (test_bots_api)",
     ("POST", "/api/v1/bots/{bot_id}/token"): "own bots; others' are 404 (test_bots_api)",
+    ("PUT", "/api/v1/bots/{bot_id}/avatar"): "own bots; others' are 404 (test_bot_pictures)",
+    ("DELETE", "/api/v1/bots/{bot_id}/avatar"): "own bots; others' are 404 (test_bot_pictures)",
     ("GET", "/api/v1/commands"): "built-ins, site-wide, and a conversation's for its members; "
     "others 404 (test_commands_api)",
     ("POST", "/api/v1/commands"): "site admins, or a conversation's admins (test_commands_api)",

@@ -5,25 +5,41 @@ and ``/api/v1/conversations/{id}/avatar`` (a group's admins), and the public, im
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from parley.api.deps import Caller, Services
-from parley.api.upload_stream import receive_file
+from parley.api.ports import ApiServices
+from parley.api.upload_stream import FilePart, receive_file
 from parley.api.uploads import DOWNLOAD_CSP, UPLOAD_BODY_SCHEMA
 from parley.errors import NotFound
 from parley.fields import Id
 from parley.media.blobstore import BlobNotFound, BlobStream
 from parley.services.avatars import CONTENT_TYPE
+from parley.services.upload_sink import ReceivedFile
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
+T = TypeVar("T")
 
 # The key changes with every new picture: a URL's content never changes.
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def receive_picture(
+    request: Request, services: ApiServices, store: Callable[[ReceivedFile, FilePart], Awaitable[T]]
+) -> T | None:
+    """Receive a picture upload (multipart field ``file``) into a sink and ``store`` it;
+    None when the client went away mid-upload (answer 400)."""
+    async with services.uploads.open_sink() as sink:
+        try:
+            part = await receive_file(request.stream(), request.headers.get("content-type", ""), sink)
+        except ClientDisconnect:
+            return None
+        return await store(await sink.finish(), part)
 
 
 @router.put("/users/me/avatar", openapi_extra=UPLOAD_BODY_SCHEMA)
@@ -31,15 +47,15 @@ async def set_avatar(request: Request, caller: Caller, services: Services) -> Re
     """A new profile picture (multipart field ``file``: JPEG, PNG, GIF or WebP), cropped to
     a square; ``{user}`` with its ``avatar`` URLs. Everyone who knows the user gets
     ``user.updated``."""
-    async with services.uploads.open_sink() as sink:
-        try:
-            part = await receive_file(request.stream(), request.headers.get("content-type", ""), sink)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        received = await sink.finish()
-        user = await services.avatars.set_for_user(
+    user = await receive_picture(
+        request,
+        services,
+        lambda received, part: services.avatars.set_for_user(
             caller.user_id, received, filename=part.filename, declared_type=part.declared_type
-        )
+        ),
+    )
+    if user is None:
+        return Response(status_code=400)
     return JSONResponse({"user": user.to_private()})
 
 
@@ -57,19 +73,14 @@ async def set_group_avatar(
     """A group's new picture (its owner and admins; multipart field ``file``), cropped to
     a square; ``{conversation}`` with its ``avatar`` URLs. Members get
     ``conversation.updated``."""
-    async with services.uploads.open_sink() as sink:
-        try:
-            part = await receive_file(request.stream(), request.headers.get("content-type", ""), sink)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        received = await sink.finish()
+    async def store(received: ReceivedFile, part: FilePart) -> bool:
         await services.avatars.set_for_group(
-            caller.user_id,
-            conversation_id,
-            received,
-            filename=part.filename,
-            declared_type=part.declared_type,
+            caller.user_id, conversation_id, received, filename=part.filename, declared_type=part.declared_type
         )
+        return True
+
+    if await receive_picture(request, services, store) is None:
+        return Response(status_code=400)
     view = await services.conversations.get(caller.user_id, conversation_id)
     return JSONResponse({"conversation": view.to_public()})
 

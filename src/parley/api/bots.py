@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from parley.api.avatars import receive_picture
 from parley.api.deps import Caller, RequestModel, Services
+from parley.api.uploads import UPLOAD_BODY_SCHEMA
 from parley.errors import Forbidden
 from parley.fields import Id
 from parley.services.auth import Principal
@@ -52,6 +55,31 @@ class BotPatch(RequestModel):
 @router.patch("/{bot_id}")
 async def rename_bot(bot_id: Id, body: BotPatch, caller: Caller, services: Services) -> dict[str, Any]:
     return {"bot": (await services.bots.rename(caller.user_id, bot_id, body.display_name)).to_public()}
+
+
+@router.put("/{bot_id}/avatar", openapi_extra=UPLOAD_BODY_SCHEMA)
+async def set_bot_picture(bot_id: Id, request: Request, caller: Caller, services: Services) -> Response:
+    """The bot's picture (its owner; multipart field ``file``: JPEG, PNG, GIF or WebP),
+    cropped to a square like a profile picture; ``{bot}`` with its ``avatar`` URLs."""
+    people_only(caller)
+    bot = await receive_picture(
+        request,
+        services,
+        lambda received, part: services.bots.set_picture(
+            caller.user_id, bot_id, received, filename=part.filename, declared_type=part.declared_type
+        ),
+    )
+    if bot is None:
+        return Response(status_code=400)
+    return JSONResponse({"bot": bot.to_public()})
+
+
+@router.delete("/{bot_id}/avatar")
+async def remove_bot_picture(bot_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
+    """Back to initials."""
+    people_only(caller)
+    bot = await services.bots.remove_picture(caller.user_id, bot_id)
+    return {"bot": bot.to_public()}
 
 
 @router.post("/{bot_id}/token")

@@ -27,8 +27,10 @@ from parley.clock import isoformat, utcnow
 from parley.errors import Conflict, Forbidden, NotFound, UsernameTaken
 from parley.ids import new_id
 from parley.security.tokens import hash_random_token
-from parley.services.accounts import Accounts, clean_display_name, normalise_username
+from parley.services.accounts import Accounts, avatar_urls, clean_display_name, normalise_username
 from parley.services.auth import BOT_TOKEN_PREFIX, Auth
+from parley.services.avatars import Avatars
+from parley.services.upload_sink import ReceivedFile
 from parley.store.db import Database
 from parley.store.tables.accounts import sessions, users
 from parley.store.tables.integrations import bots
@@ -55,12 +57,16 @@ class BotAccount:
     owner_id: str
     created_at: datetime
     token_issued_at: datetime | None
+    avatar_key: str | None = None  # its picture's version, set by its owner (services.avatars)
+    profile_version: int = 0
 
     def to_public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "username": self.username,
             "display_name": self.display_name,
+            "avatar": avatar_urls(self.id, self.avatar_key),
+            "profile_version": self.profile_version,
             "is_bot": True,
             "owner_id": self.owner_id,
             "created_at": isoformat(self.created_at),
@@ -76,6 +82,8 @@ _BOT_COLUMNS = (
     users.c.id,
     users.c.username,
     users.c.display_name,
+    users.c.avatar_key,
+    users.c.profile_version,
     bots.c.owner_id,
     bots.c.created_at,
     bots.c.token_issued_at,
@@ -90,6 +98,8 @@ def _account(row: Any) -> BotAccount:
         owner_id=row.owner_id,
         created_at=row.created_at,
         token_issued_at=row.token_issued_at,
+        avatar_key=row.avatar_key,
+        profile_version=row.profile_version,
     )
 
 
@@ -122,10 +132,13 @@ async def insert_bot_user(
 
 
 class Bots:
-    def __init__(self, db: Database, auth: Auth, accounts: Accounts, *, max_per_owner: int) -> None:
+    def __init__(
+        self, db: Database, auth: Auth, accounts: Accounts, avatars: Avatars, *, max_per_owner: int
+    ) -> None:
         self._db = db
         self._auth = auth
         self._accounts = accounts
+        self._avatars = avatars
         self._max_per_owner = max_per_owner
 
     async def create(
@@ -181,6 +194,24 @@ class Bots:
         async with self._db.read() as conn:
             await _owned(conn, caller_id, bot_id)
         await self._accounts.update_profile(bot_id, display_name=display_name)
+        return await self.get(caller_id, bot_id)
+
+    async def set_picture(
+        self, caller_id: str, bot_id: str, received: ReceivedFile, *, filename: str | None, declared_type: str = ""
+    ) -> BotAccount:
+        """A new picture for the bot (its owner or a site admin), processed like anyone's
+        profile picture and pushed as ``user.updated``."""
+        await self.get(caller_id, bot_id)
+        await self._avatars.set_for_user(bot_id, received, filename=filename, declared_type=declared_type)
+        return await self.get(caller_id, bot_id)
+
+    async def remove_picture(self, caller_id: str, bot_id: str) -> BotAccount:
+        """Back to initials."""
+        await self.get(caller_id, bot_id)
+        try:
+            await self._avatars.remove_for_user(bot_id)
+        except NotFound:
+            raise NotFound("The bot has no picture") from None
         return await self.get(caller_id, bot_id)
 
     async def rotate_token(self, caller_id: str, bot_id: str) -> tuple[BotAccount, str]:

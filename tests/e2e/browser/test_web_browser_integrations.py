@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 from playwright.sync_api import expect
 
+from tests.support.attachment_helpers import png_bytes
 from tests.support.browser_helpers import *  # noqa: F403 (fixtures)
 from tests.support.browser_helpers import Browser, Rest, message, open_as, unique
 
@@ -127,6 +128,19 @@ def test_manage_bots_and_webhooks(shots: Browser, rest: Rest) -> None:
     expect(card.locator(".bot-row")).to_have_count(1)
     me = httpx.get(shots.base_url + "/api/v1/users/me", headers={"Authorization": f"Bot {token}"}, timeout=10)
     assert me.status_code == 200 and me.json()["user"]["is_bot"] is True
+
+    # A picture for the bot: shown in its row at once, then removed.
+    row = card.locator(".bot-row")
+    expect(row.locator(".avatar img")).to_have_count(0)
+    card.get_by_label(f"Picture for @{name}").set_input_files(
+        files=[{"name": "bot.png", "mimeType": "image/png", "buffer": png_bytes(120, 90)}]
+    )
+    expect(row.locator(".avatar img")).to_have_attribute("src", re.compile(r"/api/v1/avatars/.+/64$"))
+    bot_profile = httpx.get(shots.base_url + "/api/v1/users/me", headers={"Authorization": f"Bot {token}"}, timeout=10)
+    assert bot_profile.json()["user"]["avatar"] is not None
+    card.get_by_role("button", name=f"Remove the picture of @{name}").click()
+    expect(row.locator(".avatar img")).to_have_count(0)
+    expect(card.get_by_role("button", name=f"Remove the picture of @{name}")).to_have_count(0)
 
     card.get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete bot").click()

@@ -326,6 +326,9 @@ export class Api {
   createBot(username, displayName) { return this.post("/bots", { username, display_name: displayName || null }); }
   rotateBotToken(id) { return this.post(`/bots/${enc(id)}/token`); }
   deleteBot(id) { return this.delete(`/bots/${enc(id)}`); }
+  /** A bot's new picture (its owner); resolves to the updated bot. */
+  setBotPicture(id, file) { return this.putPicture(`/bots/${enc(id)}/avatar`, file).then((data) => data.bot); }
+  removeBotPicture(id) { return this.delete(`/bots/${enc(id)}/avatar`).then((r) => r.bot); }
   webhooks(id) { return this.get(`/conversations/${enc(id)}/webhooks`).then((r) => r.webhooks); }
   createWebhook(id, body) { return this.post(`/conversations/${enc(id)}/webhooks`, body).then((r) => r.webhook); }
   updateWebhook(id, hookId, changes) { return this.patch(`/conversations/${enc(id)}/webhooks/${enc(hookId)}`, changes).then((r) => r.webhook); }

@@ -4,7 +4,8 @@
 // only what it needs (hashes for tokens and incoming URLs).
 
 import { api } from "../api.js";
-import { formatAgo, h, icon, toast } from "../dom.js";
+import { avatar, formatAgo, h, toast } from "../dom.js";
+import { store } from "../store.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { showOnce } from "./secret_box.js";
 
@@ -53,15 +54,48 @@ export class BotsCard {
         this.list.replaceChildren(h("li", { class: "muted" }, "No bots yet."));
         return;
       }
+      for (const bot of bots) store.rememberUser(bot);
       this.list.replaceChildren(...bots.map((bot) => h("li", { class: "bot-row" },
-        h("span", { class: "bot-icon" }, icon("settings", { size: 16 })),
+        avatar(bot.id, bot.display_name || bot.username, { size: "sm" }),
         h("span", { class: "bot-text" },
           h("span", { class: "bot-name" }, bot.display_name, " ", h("span", { class: "tag" }, "Bot")),
           h("span", { class: "bot-meta" }, `@${bot.username} · token from ${formatAgo(bot.token_issued_at || bot.created_at)}`)),
+        this.pictureButtons(bot),
         h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => this.rotate(bot) }, "New token"),
         h("button", { type: "button", class: "btn btn-small btn-danger-ghost", onclick: () => this.remove(bot) }, "Delete"))));
     } catch (failure) {
       this.list.replaceChildren(h("li", { class: "muted" }, `Couldn't load bots: ${failure.message}`));
+    }
+  }
+
+  /** "Picture" (any JPEG, PNG, GIF or WebP; cropped square by the server) and, when the
+   * bot has one, "Remove picture". */
+  pictureButtons(bot) {
+    const id = `bot-picture-${bot.id}`;
+    const input = h("input", { type: "file", accept: "image/jpeg,image/png,image/gif,image/webp", class: "sr-only", id });
+    const change = h("label", { class: "btn btn-small btn-ghost", for: id, "aria-label": `Picture for @${bot.username}` }, "Picture");
+    input.addEventListener("change", async () => {
+      const file = input.files?.[0];
+      input.value = "";
+      if (!file) return;
+      change.classList.add("is-busy");
+      await this.changePicture(() => api.setBotPicture(bot.id, file), "Picture updated");
+      change.classList.remove("is-busy");
+    });
+    const remove = bot.avatar
+      ? h("button", { type: "button", class: "btn btn-small btn-ghost", "aria-label": `Remove the picture of @${bot.username}`,
+        onclick: () => this.changePicture(() => api.removeBotPicture(bot.id), "Picture removed") }, "Remove picture")
+      : null;
+    return h("span", { class: "bot-picture-actions" }, input, change, remove);
+  }
+
+  async changePicture(request, done) {
+    try {
+      store.rememberUser(await request());
+      toast(done);
+      this.load();
+    } catch (failure) {
+      toast(failure.message || "Couldn't use that picture", { error: true });
     }
   }
 
