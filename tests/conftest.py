@@ -30,7 +30,7 @@ from parley.store import migrate
 from parley.store.db import Database
 from parley.store.tables.catalog import complete_metadata
 
-pytest_plugins = ["tests.support.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures", "tests.support.connection_leaks"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get(

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from parley.store.pool_drain import RETURN_GRACE_SECONDS, wait_until_returned
 from parley.store.replicas import ReplicaSet
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -64,6 +65,8 @@ class Database:
         self._writer_engine: Engine | None = None
         self._reader_engine: Engine | None = None
         self._threads: dict[str, ThreadPoolExecutor] = {}
+        # Writes through the async engine still running for callers that went away.
+        self._detached: set[asyncio.Task[Any]] = set()
         if self.dialect == "sqlite":
             self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
             self._write_lock = asyncio.Lock()
@@ -131,7 +134,8 @@ class Database:
         transaction that has started: it finishes, and the write lock is held until it has."""
         if self._writer_engine is None or self._write_lock is None:
             task = asyncio.ensure_future(self._write_through_run_sync(work, *args, **kwargs))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._detached.add(task)  # it outlives a caller that goes away: dispose() waits
+            task.add_done_callback(self._detached_done)
             return await asyncio.shield(task)
         run = functools.partial(_run_in_transaction, self._writer_engine, work, *args, **kwargs)
         lock = self._write_lock
@@ -143,6 +147,11 @@ class Database:
             raise
         future.add_done_callback(lambda _: lock.release())
         return await asyncio.shield(future)
+
+    def _detached_done(self, task: asyncio.Task[Any]) -> None:
+        self._detached.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller, if still there, got it
 
     async def _write_through_run_sync(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -218,6 +227,13 @@ class Database:
             return {"size": 0, "checked_out": 0}
 
     async def dispose(self) -> None:
+        # Work still holding a connection (a write whose caller went away, a cancelled
+        # statement's clean-up) finishes first: checked in after the pool is gone, its
+        # connection would never be closed; and a write not yet started would open one in
+        # the pool that replaces it, which nothing disposes (``store/pool_drain.py``).
+        if self._detached:
+            await asyncio.wait(set(self._detached), timeout=RETURN_GRACE_SECONDS)
+        await wait_until_returned(self.engine)
         await self.engine.dispose()
         if self.replicas is not None:
             await self.replicas.dispose()

@@ -33,6 +33,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from parley.store.pool_drain import wait_until_returned
+
 log = logging.getLogger(__name__)
 
 # A replica that failed (refused, timed out) is not tried again for this long: every read
@@ -120,6 +122,7 @@ class ReplicaSet:
 
     async def dispose(self) -> None:
         for replica in self.replicas:
+            await wait_until_returned(replica.engine)
             await replica.engine.dispose()
 
 

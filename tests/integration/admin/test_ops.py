@@ -26,12 +26,18 @@ async def test_readiness_fails_when_the_database_is_gone(
     from parley.container import Container
 
     assert isinstance(container, Container)
-    await container.db.dispose()
-    container.db.engine.url  # still configured; point it somewhere dead below
     from parley.store.db import Database
 
-    container.db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    ready = await client.get("/readyz")
+    # Only the readiness check is pointed somewhere dead: the services keep the live
+    # database, which the app's shutdown disposes after they stop (disposing it here left
+    # the search indexer writing through it, and the connections it opened were never closed).
+    live, dead = container.db, Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    container.db = dead
+    try:
+        ready = await client.get("/readyz")
+    finally:
+        container.db = live
+        await dead.dispose()
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"]["status"] == "error"
 
