@@ -17,7 +17,8 @@ from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import ValidationFailed
 from parley.ids import new_id
-from parley.services import search as search_module
+from parley.services import search_sqlite
+from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import SearchFilters, parse_query
 from parley.store.db import Database
 from parley.store.migrate import alembic_config, upgrade
@@ -119,14 +120,14 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
     query = parse_query("quarterly report*")
     db = container.db
     if db.is_sqlite:
-        plan = search_module._sqlite_plan(query.terms)
+        plan = search_sqlite.plan(query.terms)
+        statement = search_sqlite.statement(plan, alice.id, SearchFilters(), None, 21)
     else:
-        plan = search_module._postgres_plan(query.terms)
-    statement = search_module._statement(plan, alice.id, SearchFilters(), None, 21)
-    if not db.is_sqlite:
-        # Just the first term ("quarterly": words or substring): on an empty table the
-        # planner rightly prefers other paths; the point is that the term *can* use both.
-        statement = select(messages.c.id).where(plan.conditions[1])  # the first term, after _INDEXED
+        # Just the first term ("quarterly": words or substring), in the shape that reads the
+        # indexes: on an empty table the planner rightly prefers other paths; the point is
+        # that the term *can* use both.
+        first = TermConditions.of(query.terms[:1]).through_indexes([], partial_only=False)
+        statement = select(messages.c.id).where(first)
     sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.is_sqlite:
