@@ -11,7 +11,8 @@ Each condition comes in the two shapes ``search_postgres`` chooses between:
 
 Both shapes match exactly the same rows: a term matches a message by its text as words,
 inside a word (3+ characters, or text in scripts written without spaces), or by the name of
-one of its live files. Substrings too short for trigrams match the text only.
+one of its live files. Substrings too short for trigrams match the text only: through the
+bigram index of migration 0020 when they have two characters, else by ILIKE alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    literal,
     literal_column,
     not_,
     or_,
@@ -59,9 +61,24 @@ def _tsquery(term: Term) -> ColumnElement[Any]:
 
 
 def _matches_text_only(term: Term) -> bool:
-    """Substrings too short for trigrams match the text only, by LIKE: no index holds
-    them, and file names are not searched that way."""
+    """Substrings too short for trigrams match the text only, by ILIKE: file names are not
+    searched that way."""
     return term.substring and not term.trigram
+
+
+def _has_bigrams(term: Term) -> bool:
+    """Whether the bigram index holds what a short substring needs: two characters or more,
+    as ILIKE compares them (lower-cased). Such a term is in a script without spaces, so
+    each of its bigrams holds a character the index keeps (migration 0020)."""
+    return all(len(variant.lower()) >= 2 for variant in term.variants)
+
+
+def _indexable(term: Term) -> bool:
+    return not _matches_text_only(term) or _has_bigrams(term)
+
+
+def _bigrams(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.parley_search_bigrams(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +98,9 @@ class TermConditions:
 
     @property
     def indexable(self) -> bool:
-        """Whether an index can find the matches: some term is not a short substring
-        (that term's index set then drives the search)."""
-        return any(not _matches_text_only(term) for term in self.terms)
+        """Whether an index can find the matches: some term has one (that term's index set
+        then drives the search). Not: one-character substrings, matched by ILIKE only."""
+        return any(_indexable(term) for term in self.terms)
 
     def whole(self) -> ColumnElement[bool]:
         """Every term as whole words (tier 0): the word index, or one check on the row."""
@@ -97,7 +114,9 @@ class TermConditions:
     def on_row(self, *, partial_only: bool) -> ColumnElement[bool]:
         """Every term matches, checked on the row. ``partial_only``: and not every term
         as whole words (tier 1)."""
-        conditions = [or_(*self._alternatives(term, names_by_row=True)) for term in self.terms]
+        conditions = [
+            or_(*self._alternatives(term, names_by_row=True, bigrams=False)) for term in self.terms
+        ]
         return and_(*conditions, *self._not_whole(partial_only))
 
     def through_indexes(self, in_range: Sequence[ColumnElement[bool]], *, partial_only: bool) -> ColumnElement[bool]:
@@ -105,7 +124,7 @@ class TermConditions:
         ``in_range``, conditions on ``messages`` that narrow each set)."""
         conditions: list[ColumnElement[bool]] = []
         for term in self.terms:
-            text = self._alternatives(term, names_by_row=False)
+            text = self._alternatives(term, names_by_row=False, bigrams=True)
             names = self._name_matches(term)
             if names is None:
                 conditions.append(or_(*text))
@@ -126,16 +145,22 @@ class TermConditions:
     def _not_whole(self, partial_only: bool) -> list[ColumnElement[bool]]:
         return [not_(self.whole())] if partial_only and self.ranked else []
 
-    def _alternatives(self, term: Term, *, names_by_row: bool) -> list[ColumnElement[bool]]:
+    def _alternatives(self, term: Term, *, names_by_row: bool, bigrams: bool) -> list[ColumnElement[bool]]:
         """How ``term`` matches a message's text; ``names_by_row``: and its files' names,
-        as one IN over the matching names (computed once, then a hash lookup per row)."""
+        as one IN over the matching names (computed once, then a hash lookup per row);
+        ``bigrams``: a short substring through the bigram index, ILIKE checking each."""
         alternatives: list[ColumnElement[bool]] = []
         if term.uses_words:
             alternatives.append(VECTOR.bool_op("@@")(_tsquery(term)))
         if term.substring:
-            alternatives.extend(
-                and_(INDEXED, messages.c.content.ilike(p, escape=LIKE_ESCAPE)) for p in like_patterns(term)
-            )
+            through_bigrams = bigrams and _matches_text_only(term) and _has_bigrams(term)
+            for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
+                matches = [INDEXED, messages.c.content.ilike(pattern, escape=LIKE_ESCAPE)]
+                if through_bigrams:
+                    # The index expression exactly; the term's bigrams by the same function.
+                    held = _bigrams(messages.c.content).op("@>")(_bigrams(literal(variant)))
+                    matches.insert(1, held)
+                alternatives.append(and_(*matches))
         names = self._name_matches(term) if names_by_row else None
         if names is not None:
             alternatives.append(

@@ -18,6 +18,7 @@ from parley.store.tables.messages import messages
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.attachment_helpers import pdf_bytes, png_bytes, upload_ok
 from tests.support.chat_helpers import open_group, send
+from tests.support.search_shapes import backend  # noqa: F401  (replaces conftest's: adds PostgreSQL through indexes)
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 

@@ -25,6 +25,7 @@ from parley.store.migrate import alembic_config, upgrade
 from parley.store.tables.messages import messages
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_group, send
+from tests.support.search_shapes import backend  # noqa: F401  (replaces conftest's: adds PostgreSQL through indexes)
 from tests.unit.services.test_search_query import random_queries
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
@@ -140,6 +141,36 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
             plan_text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
             assert "ix_messages_search_words" in plan_text, plan_text
             assert "ix_messages_search_trigrams" in plan_text, plan_text
+
+
+async def test_short_substrings_use_the_bigram_index(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """PostgreSQL: two characters of a script without spaces, or two emoji, are found through
+    ix_messages_search_bigrams (migration 0020): the index expression exactly, the term's
+    bigrams by the same function, lower-cased as ILIKE compares. (SQLite has no such index:
+    LIKE reads the caller's messages.)"""
+    db = container.db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's index; SQLite matches short substrings by LIKE alone")
+    async with db.read() as conn:
+        bigrams = await conn.exec_driver_sql(
+            "SELECT parley_search_bigrams('Plain A東京 👍🏽'), parley_search_bigrams('plain text')"
+        )
+        mixed, plain = bigrams.one()
+    assert {"a東", "東京", " 👍", "👍🏽"} <= set(mixed) and "pl" not in mixed
+    assert plain == []
+    for q in ("東京", "👍🏽", "A東"):
+        condition = TermConditions.of(parse_query(q).terms).through_indexes([], partial_only=False)
+        sql = str(
+            select(messages.c.id)
+            .where(condition)
+            .compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True})
+        )
+        async with db.read() as conn:
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan_text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
+        assert "ix_messages_search_bigrams" in plan_text, plan_text
 
 
 def _downgrade(connection: Connection, revision: str) -> None:
