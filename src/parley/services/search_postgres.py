@@ -1,33 +1,24 @@
-"""PostgreSQL: the hits of one search page (``parley.services.search`` owns the request and
-the order it promises; this module, how PostgreSQL finds the hits without reading more than
-it must).
+"""PostgreSQL: the hits of a search (the order and the page loop: ``search_paging``).
 
-The order (the same on both databases): hits come in ranking windows, newest first — a
-window down to its ``rank_window``-th whole-word hit. Inside a window, tier 0 (every term
-as whole words) by ts_rank_cd, then tier 1 (some term only inside a word or in a file name)
-newest first; ties newest first.
+Each set of hits — a window's whole-word hits with their ts_rank_cd scores, or a window's
+partial hits — is read newest first in one of two shapes, chosen per query by how often its
+condition matched the caller's newest messages (``_newest``):
 
-How a page is found:
+- walk: the caller's visible messages newest first, each checked on its row. The walk reads
+  ``ix_messages_search_recent`` by an index-only scan: the conversation id it carries
+  (migration 0019) keeps other conversations' messages off the heap. Its cost follows the
+  candidates read per hit found: a common word stops after a few thousand.
+- index: every match through the GIN indexes (words, trigrams, bigrams, file names), then
+  the newest. Its cost follows the matches: a rare word costs a few hundred rows, where a
+  walk would read the whole history before giving up.
 
-- Tier 0 of a window *is* the window: the statement that finds the window returns its hits
-  with their scores, and they are ordered here. Tier 1 of a window is read only when a page
-  reaches past its tier 0, so a first page with a window costs one statement or two.
-- Each set of hits is read newest first in one of two shapes, chosen per query by how often
-  its condition matched the caller's newest messages (``_newest``):
+A walk of ``WALK_PROBE`` candidates comes first: it settles common terms at once, and the
+rate it found hits at decides the rest — walk on if that should find them within
+``WALK_LIMIT`` candidates, else the indexes. (A term without any index, a one-character
+substring, is walked to the end.)
 
-  * walk: the caller's visible messages newest first, each checked on its row. The walk
-    reads ``ix_messages_search_recent`` by an index-only scan: the conversation id it
-    carries (migration 0019) keeps other conversations' messages off the heap. Its cost
-    follows the candidates read per hit: a common word stops after a few thousand.
-  * index: every match through the GIN indexes (words, trigrams, file names), then the
-    newest. Its cost follows the matches: a rare word costs a few hundred rows, where a
-    walk would read the whole history before giving up.
-
-  A walk of ``WALK_PROBE`` candidates comes first: it settles common terms at once, and
-  the rate it saw decides the rest — walk on if that should find them within
-  ``WALK_LIMIT`` candidates, else the indexes.
-- The caller's conversations are read first and given as a list, so the planner knows how
-  many messages they hold (an ``ARRAY(SELECT ...)`` counts as ten values to it).
+The caller's conversations are read first and passed as an array, so the planner knows how
+many messages they hold (``ARRAY(SELECT ...)`` counts as ten values to it).
 """
 
 from __future__ import annotations
@@ -56,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from parley.services.search_paging import fill_page
 from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import Bound, Hit, Position, SearchFilters, Term, Window
 from parley.services.search_scope import has_attachment_condition
@@ -152,35 +144,12 @@ async def page(
     limit: int,
     rank_window: int,
 ) -> list[tuple[Hit, Window | None]]:
-    """Up to ``limit + 1`` hits after ``position``, each with the window it was ranked in:
-    the rest of the cursor's window, then as many older windows as the page needs."""
+    """Up to ``limit + 1`` hits after ``position`` (``search_paging.fill_page``)."""
     mine = await _conversations_of(conn, user_id, filters.conversation_id)
     if not mine:
         return []
-    scope = _Scope.of(mine, filters)
-    conditions = TermConditions.of(terms)
-    need = limit + 1
-    if position is None:
-        window, ranked = await _next_window(conn, scope, conditions, None, rank_window)
-    else:
-        window = position.window
-        ranked = await _ranked_in(conn, scope, conditions, window, rank_window)
-    found: list[tuple[Hit, Window | None]] = []
-    while True:
-        for hit in _by_relevance(ranked):
-            if position is None or _after(hit, position):
-                found.append((hit, window))
-        if len(found) >= need:
-            return found[:need]
-        below, down_to = _bounds(window)
-        if position is not None and position.tier == 1:
-            below = (position.created_at, position.message_id)
-        partial = _Find(conditions, tier=1, below=below, down_to=down_to)
-        found += [(hit, window) for hit in await _newest(conn, scope, partial, need - len(found))]
-        if len(found) >= need or window is None or window.down_to is None:
-            return found
-        window, ranked = await _next_window(conn, scope, conditions, _key(window.down_to), rank_window)
-        position = None
+    source = _PostgresHits(conn, _Scope.of(mine, filters), TermConditions.of(terms), rank_window)
+    return await fill_page(source, position, limit)
 
 
 async def _conversations_of(conn: AsyncConnection, user_id: str, only: str | None) -> list[str]:
@@ -191,46 +160,46 @@ async def _conversations_of(conn: AsyncConnection, user_id: str, only: str | Non
     return [row.conversation_id for row in await conn.execute(query)]
 
 
-async def _next_window(
-    conn: AsyncConnection,
-    scope: _Scope,
-    conditions: TermConditions,
-    below: Key | None,
-    rank_window: int,
-) -> tuple[Window | None, list[Hit]]:
-    """The window below ``below`` (None: the newest) and its whole-word hits: down to the
-    ``rank_window``-th, or to the oldest when fewer are left. No window (None: everything
-    ranked at once) for a first page with fewer whole-word hits than that."""
-    if not conditions.ranked:
-        return None, []
-    hits = await _newest(conn, scope, _Find(conditions, tier=0, below=below), rank_window)
-    down_to = (hits[-1].created_at, hits[-1].id) if len(hits) == rank_window else None
-    if below is None and down_to is None:
-        return None, hits
-    return Window(below, down_to), hits
+@dataclass(frozen=True, slots=True)
+class _PostgresHits:
+    """The ``HitSource`` of one search."""
 
+    conn: AsyncConnection
+    scope: _Scope
+    conditions: TermConditions
+    rank_window: int
 
-async def _ranked_in(
-    conn: AsyncConnection,
-    scope: _Scope,
-    conditions: TermConditions,
-    window: Window | None,
-    rank_window: int,
-) -> list[Hit]:
-    """Every whole-word hit in ``window`` (a cursor's: edits since may have added some)."""
-    if not conditions.ranked:
-        return []
-    below, down_to = _bounds(window)
-    hits: list[Hit] = []
-    while True:
-        find = _Find(conditions, tier=0, below=below, down_to=down_to)
-        more = await _newest(conn, scope, find, rank_window)
-        hits += more
-        if len(more) < rank_window:
-            return hits
-        below = (more[-1].created_at, more[-1].id)
-        if below == down_to:
-            return hits
+    async def next_window(self, below: Bound | None) -> tuple[Window | None, list[Hit]]:
+        if not self.conditions.ranked:
+            return None, []
+        find = _Find(self.conditions, tier=0, below=_key(below))
+        hits = await _newest(self.conn, self.scope, find, self.rank_window)
+        down_to = (hits[-1].created_at, hits[-1].id) if len(hits) == self.rank_window else None
+        if below is None and down_to is None:
+            return None, hits
+        return Window(below, down_to), hits
+
+    async def ranked_in(self, window: Window | None) -> list[Hit]:
+        if not self.conditions.ranked:
+            return []
+        below, down_to = _bounds(window)
+        hits: list[Hit] = []
+        while True:
+            find = _Find(self.conditions, tier=0, below=below, down_to=down_to)
+            more = await _newest(self.conn, self.scope, find, self.rank_window)
+            hits += more
+            if len(more) < self.rank_window:
+                return hits
+            below = (more[-1].created_at, more[-1].id)
+            if below == down_to:
+                return hits
+
+    async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
+        below, down_to = _bounds(window)
+        if after is not None:
+            below = (after.created_at, after.message_id)
+        find = _Find(self.conditions, tier=1, below=below, down_to=down_to)
+        return await _newest(self.conn, self.scope, find, need)
 
 
 async def _newest(conn: AsyncConnection, scope: _Scope, find: _Find, need: int) -> list[Hit]:
@@ -329,21 +298,6 @@ def _through_indexes(scope: _Scope, find: _Find, below: Key | None, need: int) -
 
 async def _hits(conn: AsyncConnection, statement: Select[Any], tier: int) -> list[Hit]:
     return [Hit(row.id, row.created_at, tier, float(row.score)) for row in await conn.execute(statement)]
-
-
-def _by_relevance(hits: list[Hit]) -> list[Hit]:
-    """Score first (lower first), then newest first (two stable sorts)."""
-    newest = sorted(hits, key=lambda hit: (hit.created_at, hit.id), reverse=True)
-    return sorted(newest, key=lambda hit: hit.score)
-
-
-def _after(hit: Hit, position: Position) -> bool:
-    """Whether a tier-0 ``hit`` comes after ``position`` in the page order."""
-    if position.tier != 0:
-        return False  # every tier-0 hit comes before a tier-1 position
-    if hit.score != position.score:
-        return hit.score > position.score
-    return (hit.created_at, hit.id) < (position.created_at, position.message_id)
 
 
 def _bounds(window: Window | None) -> tuple[Key | None, Key | None]:

@@ -114,9 +114,7 @@ class TermConditions:
     def on_row(self, *, partial_only: bool) -> ColumnElement[bool]:
         """Every term matches, checked on the row. ``partial_only``: and not every term
         as whole words (tier 1)."""
-        conditions = [
-            or_(*self._alternatives(term, names_by_row=True, bigrams=False)) for term in self.terms
-        ]
+        conditions = [or_(*self._alternatives(term, names_by_row=True, bigrams=False)) for term in self.terms]
         return and_(*conditions, *self._not_whole(partial_only))
 
     def through_indexes(self, in_range: Sequence[ColumnElement[bool]], *, partial_only: bool) -> ColumnElement[bool]:

@@ -1,10 +1,11 @@
-"""SQLite: the hits of one search page, through the FTS5 tables of migrations 0002 and 0007
-(``parley.services.search`` owns the request and the order it promises).
+"""SQLite: the hits of a search, through the FTS5 tables of migrations 0002 and 0007 (the
+order and the page loop: ``search_paging``).
 
-Each term is a set of doc ids (word index ∪ trigram index, of the text and of file names),
-or a LIKE on the row when its substring is too short for trigrams. Whole-word hits are
-ranked by bm25 in windows of ``rank_window``: FTS5 hands its matches out in doc id order,
-which is time order, so the newest window is found by walking them newest first.
+Whole-word hits are ranked by bm25. FTS5 hands its matches out in doc id order, which is time
+order, so a window's whole-word hits are found by walking the word index newest first, with
+their scores. Partial hits (tier 1): each term is a set of doc ids (word index ∪ trigram
+index, of the text and of file names), or a LIKE on the row when its substring is too short
+for trigrams; the window's whole-word hits are left out.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from sqlalchemy import (
     Float,
     FromClause,
     Select,
-    and_,
-    case,
     column,
     func,
     literal,
@@ -27,10 +26,12 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    tuple_,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from parley.services.search_paging import fill_page
 from parley.services.search_query import (
     LIKE_ESCAPE,
     Bound,
@@ -60,15 +61,10 @@ _name_docs = table("attachment_search", column("doc_id"), column("message_id"))
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The FTS5 part of a search statement."""
+    """The FTS5 part of a search statement: what to read, and each term's condition."""
 
     source: FromClause
     conditions: list[ColumnElement[bool]]
-    tier: ColumnElement[Any] | None  # None: every hit has the same relevance
-    score: ColumnElement[Any] | None
-    # Every term as whole words (what windows count), as an FTS5 query. "": no term has
-    # words, hits are not ranked (no windows).
-    every_word: str = ""
 
 
 async def page(
@@ -80,22 +76,89 @@ async def page(
     limit: int,
     rank_window: int,
 ) -> list[tuple[Hit, Window | None]]:
-    """Up to ``limit + 1`` hits after ``position``, each with the window it was ranked in:
-    the rest of the cursor's window, then as many older windows as the page needs."""
-    if position is not None:
-        window = position.window
-    else:
-        window = await _window(conn, plan(terms), user_id, filters, None, rank_window)
-    found: list[tuple[Hit, Window | None]] = []
-    while True:
-        query = statement(plan(terms, window), user_id, filters, position, limit + 1 - len(found))
-        found += [
-            (Hit(row.id, row.created_at, row.tier, float(row.score)), window) for row in await conn.execute(query)
-        ]
-        if len(found) > limit or window is None or window.down_to is None:
-            return found
-        window = await _window(conn, plan(terms), user_id, filters, window.down_to, rank_window)
-        position = None
+    """Up to ``limit + 1`` hits after ``position`` (``search_paging.fill_page``)."""
+    return await fill_page(_SqliteHits(conn, tuple(terms), user_id, filters, rank_window), position, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteHits:
+    """The ``HitSource`` of one search."""
+
+    conn: AsyncConnection
+    terms: tuple[Term, ...]
+    user_id: str
+    filters: SearchFilters
+    rank_window: int
+
+    async def next_window(self, below: Bound | None) -> tuple[Window | None, list[Hit]]:
+        found = await self._whole(Window(below, None), self.rank_window)
+        down_to = found[-1][0] if len(found) == self.rank_window else None
+        hits = [hit for _, hit in found]
+        if below is None and down_to is None:
+            return None, hits
+        return Window(below, down_to), hits
+
+    async def ranked_in(self, window: Window | None) -> list[Hit]:
+        return [hit for _, hit in await self._whole(window, None)]
+
+    async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
+        statement = partial_statement(self.terms, self.user_id, self.filters, window, after, need)
+        return [Hit(row.id, row.created_at, 1, 0.0) for row in await self.conn.execute(statement)]
+
+    async def _whole(self, window: Window | None, limit: int | None) -> list[tuple[int, Hit]]:
+        """(doc id, hit) of the whole-word hits in ``window``, newest first, with their bm25
+        scores: FTS5 hands its matches out in doc id (time) order, so ``limit`` stops it."""
+        every_word = fts5_all_words(self.terms)
+        if not every_word:
+            return []
+        score = func.bm25(literal_column("messages_fts"), type_=Float)
+        rows = await self.conn.execute(
+            select(_words.c.rowid, messages.c.id, messages.c.created_at, score.label("score"))
+            .select_from(
+                _words.join(_docs, _docs.c.doc_id == _words.c.rowid).join(messages, messages.c.id == _docs.c.message_id)
+            )
+            .where(
+                _words.c.content.match(every_word),
+                *_doc_range(_words.c.rowid, window),
+                *_visible_to(self.user_id, self.filters),
+            )
+            .order_by(_words.c.rowid.desc())
+            .limit(limit)
+        )
+        return [(int(row.rowid), Hit(row.id, row.created_at, 0, float(row.score))) for row in rows]
+
+
+def partial_statement(
+    terms: Sequence[Term],
+    user_id: str,
+    filters: SearchFilters,
+    window: Window | None,
+    after: Position | None,
+    limit: int,
+) -> Select[Any]:
+    """(id, created_at) of the newest ``limit`` partial hits in ``window`` (after the tier-1
+    position ``after``): every term's condition, not every term as whole words, the caller's
+    conversations, visible text only, the filters."""
+    found = plan(terms, window)
+    conditions = [*found.conditions, *_visible_to(user_id, filters)]
+    every_word = fts5_all_words(tuple(terms))
+    if every_word:
+        whole = select(_words.c.rowid).where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
+        conditions.append(_docs.c.doc_id.notin_(whole))
+    if after is not None:
+        # Bound with the columns' own types (UTCDateTime stores naive UTC on SQLite).
+        key = tuple_(messages.c.created_at, messages.c.id)
+        bound = tuple_(
+            literal(after.created_at, messages.c.created_at.type), literal(after.message_id, messages.c.id.type)
+        )
+        conditions.append(key < bound)
+    return (
+        select(messages.c.id, messages.c.created_at)
+        .select_from(found.source)
+        .where(*conditions)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(limit)
+    )
 
 
 def _doc_range(doc_id: ColumnElement[Any], window: Window | None) -> list[ColumnElement[bool]]:
@@ -149,49 +212,7 @@ def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
         if term.substring and not term.trigram:
             alternatives.extend(messages.c.content.like(p, escape=LIKE_ESCAPE) for p in like_patterns(term))
         conditions.append(or_(*alternatives))
-    every_word = fts5_all_words(tuple(terms))
-    if not every_word:
-        return Plan(source, conditions, None, None)
-    ranked = (
-        select(
-            _words.c.rowid.label("doc_id"),
-            func.bm25(literal_column("messages_fts"), type_=Float).label("score"),
-        )
-        .where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
-        .subquery("ranked")
-    )
-    source = source.outerjoin(ranked, ranked.c.doc_id == _docs.c.doc_id)
-    tier = case((ranked.c.doc_id.is_(None), 1), else_=0)
-    score = func.coalesce(ranked.c.score, 0.0, type_=Float)
-    return Plan(source, conditions, tier, score, every_word=every_word)
-
-
-def statement(plan: Plan, user_id: str, filters: SearchFilters, position: Position | None, limit: int) -> Select[Any]:
-    """(id, created_at, tier, score) of the best ``limit`` hits after ``position``: the
-    plan's term conditions, the caller's conversations, visible text only, the filters."""
-    conditions = [*plan.conditions, *_visible_to(user_id, filters)]
-    # (expression, descending, value at the cursor)
-    keys: list[tuple[ColumnElement[Any], bool, Any]] = []
-    if plan.tier is not None and plan.score is not None:
-        keys += [
-            (plan.tier, False, position.tier if position else None),
-            (plan.score, False, position.score if position else None),
-        ]
-    keys += [
-        (messages.c.created_at, True, position.created_at if position else None),
-        (messages.c.id, True, position.message_id if position else None),
-    ]
-    if position is not None:
-        conditions.append(_after(keys))
-    tier = plan.tier if plan.tier is not None else literal(1)
-    score = plan.score if plan.score is not None else literal(0.0, Float)
-    return (
-        select(messages.c.id, messages.c.created_at, tier.label("tier"), score.label("score"))
-        .select_from(plan.source)
-        .where(*conditions)
-        .order_by(*(expr.desc() if descending else expr.asc() for expr, descending, _ in keys))
-        .limit(limit)
-    )
+    return Plan(source, conditions)
 
 
 def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool]]:
@@ -213,59 +234,3 @@ def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool
     if filters.has_attachment:
         conditions.append(has_attachment_condition())
     return conditions
-
-
-async def _window(
-    conn: AsyncConnection,
-    plan: Plan,
-    user_id: str,
-    filters: SearchFilters,
-    below: Bound | None,
-    rank_window: int,
-) -> Window | None:
-    """The next window below ``below`` (None: the newest): down to the ``rank_window``-th
-    whole-word hit, newest first, or to the oldest when fewer are left. None (no window,
-    everything ranked at once) for a first page with fewer whole-word hits than that."""
-    keys = await _window_keys(conn, plan, user_id, filters, below, rank_window)
-    down_to = keys[-1] if len(keys) == rank_window else None
-    if below is None and down_to is None:
-        return None
-    return Window(below, down_to)
-
-
-async def _window_keys(
-    conn: AsyncConnection,
-    plan: Plan,
-    user_id: str,
-    filters: SearchFilters,
-    below: Bound | None,
-    rank_window: int,
-) -> list[Bound]:
-    """Up to ``rank_window`` whole-word hits below ``below``, newest first, as doc ids."""
-    if not plan.every_word:
-        return []
-    conditions = _visible_to(user_id, filters)
-    if below is not None:
-        conditions.append(_words.c.rowid < below)
-    # FTS5 hands its matches out in doc id (time) order: the join stops at rank_window.
-    rows = await conn.execute(
-        select(_words.c.rowid)
-        .select_from(
-            _words.join(_docs, _docs.c.doc_id == _words.c.rowid).join(messages, messages.c.id == _docs.c.message_id)
-        )
-        .where(_words.c.content.match(plan.every_word), *conditions)
-        .order_by(_words.c.rowid.desc())
-        .limit(rank_window)
-    )
-    return [int(row.rowid) for row in rows]
-
-
-def _after(keys: list[tuple[ColumnElement[Any], bool, Any]]) -> ColumnElement[bool]:
-    """Rows strictly after the cursor in the sort order: a lexicographic comparison
-    spelled out, since row-value comparison cannot mix ascending and descending keys."""
-    clause: ColumnElement[bool] | None = None
-    for expr, descending, value in reversed(keys):
-        beyond = expr < value if descending else expr > value
-        clause = beyond if clause is None else or_(beyond, and_(expr == value, clause))
-    assert clause is not None
-    return clause

@@ -121,8 +121,7 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
     query = parse_query("quarterly report*")
     db = container.db
     if db.is_sqlite:
-        plan = search_sqlite.plan(query.terms)
-        statement = search_sqlite.statement(plan, alice.id, SearchFilters(), None, 21)
+        statement = search_sqlite.partial_statement(query.terms, alice.id, SearchFilters(), None, None, 21)
     else:
         # Just the first term ("quarterly": words or substring), in the shape that reads the
         # indexes: on an empty table the planner rightly prefers other paths; the point is
