@@ -208,18 +208,22 @@ async def _newest(conn: AsyncConnection, scope: _Scope, find: _Find, need: int) 
     hits: list[Hit] = []
     below, walked, budget = find.below, 0, WALK_PROBE
     while True:
-        hits += await _hits(conn, _walk(scope, find, below, budget, need - len(hits)), find.tier)
+        found = await _hits(conn, _walk(scope, find, below, budget, need - len(hits)), find.tier)
+        hits += found
         if len(hits) >= need:
             return hits
-        boundary = await _boundary(conn, scope, find, below, budget)
-        if boundary is None:  # the walk saw every candidate left
-            return hits
-        below, walked = boundary, walked + budget
+        walked += budget
         left = need - len(hits)
         # Candidates still to read at the rate seen so far, against WALK_LIMIT.
         if find.indexable and left * walked > WALK_LIMIT * len(hits):
-            return hits + await _hits(conn, _through_indexes(scope, find, below, left), find.tier)
-        budget = WALK_LIMIT
+            # Every hit among the candidates walked is in hand: the indexes go on below the
+            # last one (or where this walk began), with no need to find where it stopped.
+            start = (found[-1].created_at, found[-1].id) if found else below
+            return hits + await _hits(conn, _through_indexes(scope, find, start, left), find.tier)
+        boundary = await _boundary(conn, scope, find, below, budget)
+        if boundary is None:  # the walk saw every candidate left
+            return hits
+        below, budget = boundary, WALK_LIMIT
 
 
 def _walk(scope: _Scope, find: _Find, below: Key | None, budget: int, need: int) -> Select[Any]:
