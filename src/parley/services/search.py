@@ -40,6 +40,7 @@ from parley.services.attachment_urls import AttachmentUrls
 from parley.services.markup import plain_text
 from parley.services.message_records import Message, load_messages
 from parley.services.search_indexer import SearchIndexer
+from parley.services.search_paging import HitSource, fill_page
 from parley.services.search_query import (
     Hit,
     Position,
@@ -119,12 +120,13 @@ class Search:
         if self._indexer is not None:
             await self._indexer.catch_up()
         async with self._db.read_replica() as conn:
+            source: HitSource | None
             if self._db.is_sqlite:
-                find_page = search_sqlite.page
+                source = search_sqlite.hit_source(conn, query.terms, user_id, filters, RANK_WINDOW)
             else:
-                find_page = search_postgres.page
                 await conn.execute(_POSTGRES_SETTINGS)
-            page = await find_page(conn, query.terms, user_id, filters, position, limit, RANK_WINDOW)
+                source = await search_postgres.hit_source(conn, query.terms, user_id, filters, RANK_WINDOW)
+            page = [] if source is None else await fill_page(source, position, limit)
             results = await _results(conn, user_id, query.terms, [hit for hit, _ in page[:limit]], self._urls)
         next_cursor = None
         if len(page) > limit:

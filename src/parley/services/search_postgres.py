@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from parley.services.search_paging import fill_page
+from parley.services.search_paging import HitSource
 from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import Bound, Hit, Position, SearchFilters, Term, Window
 from parley.services.search_scope import has_attachment_condition
@@ -135,21 +135,14 @@ class _Find:
         return self.tier == 0 or self.terms.indexable
 
 
-async def page(
-    conn: AsyncConnection,
-    terms: Sequence[Term],
-    user_id: str,
-    filters: SearchFilters,
-    position: Position | None,
-    limit: int,
-    rank_window: int,
-) -> list[tuple[Hit, Window | None]]:
-    """Up to ``limit + 1`` hits after ``position`` (``search_paging.fill_page``)."""
+async def hit_source(
+    conn: AsyncConnection, terms: Sequence[Term], user_id: str, filters: SearchFilters, rank_window: int
+) -> HitSource | None:
+    """The hits of one search (None: the caller is in no conversation the filters allow)."""
     mine = await _conversations_of(conn, user_id, filters.conversation_id)
     if not mine:
-        return []
-    source = _PostgresHits(conn, _Scope.of(mine, filters), TermConditions.of(terms), rank_window)
-    return await fill_page(source, position, limit)
+        return None
+    return _PostgresHits(conn, _Scope.of(mine, filters), TermConditions.of(terms), rank_window)
 
 
 async def _conversations_of(conn: AsyncConnection, user_id: str, only: str | None) -> list[str]:

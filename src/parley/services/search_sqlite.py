@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from parley.services.search_paging import fill_page
+from parley.services.search_paging import HitSource
 from parley.services.search_query import (
     LIKE_ESCAPE,
     Bound,
@@ -67,17 +67,11 @@ class Plan:
     conditions: list[ColumnElement[bool]]
 
 
-async def page(
-    conn: AsyncConnection,
-    terms: Sequence[Term],
-    user_id: str,
-    filters: SearchFilters,
-    position: Position | None,
-    limit: int,
-    rank_window: int,
-) -> list[tuple[Hit, Window | None]]:
-    """Up to ``limit + 1`` hits after ``position`` (``search_paging.fill_page``)."""
-    return await fill_page(_SqliteHits(conn, tuple(terms), user_id, filters, rank_window), position, limit)
+def hit_source(
+    conn: AsyncConnection, terms: Sequence[Term], user_id: str, filters: SearchFilters, rank_window: int
+) -> HitSource:
+    """The hits of one search."""
+    return _SqliteHits(conn, tuple(terms), user_id, filters, rank_window)
 
 
 @dataclass(frozen=True, slots=True)
