@@ -10,9 +10,10 @@ for a user who is a member of a tenth of the conversations.
                                  [--repeat 20] [--keep DIR]
 
 ``--keep DIR`` builds each database once and reuses it on later runs (a SQLite file in DIR,
-a PostgreSQL database ``parley_search_bench_keep_<size>``, and what the queries need in
+a PostgreSQL database ``parley_search_bench_keep_<size>_<hash of DIR>``, so two sessions
+keeping different directories never share one, and what the queries need in
 ``DIR/<database>-<size>.json``): building 1M messages takes minutes. Drop the PostgreSQL
-database by hand when done.
+database by hand when done (its name is printed).
 
 Prints a Markdown table per database (median and p95 in milliseconds, median ratio).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -203,7 +205,9 @@ async def kept_database(
     kind: str, total: int, keep: Path
 ) -> tuple[Database, dict[str, Any]]:
     """The database of ``--keep``: built on the first run, reused after."""
-    name = f"parley_search_bench_keep_{total}"
+    directory_hash = hashlib.sha256(str(keep.resolve()).encode()).hexdigest()[:8]
+    name = f"parley_search_bench_keep_{total}_{directory_hash}"
+    print(f"{kind}: kept database {name}", flush=True)
     saved = keep / f"{kind}-{total}.json"
     if saved.exists():
         if kind == "sqlite":

@@ -333,6 +333,18 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
+class Hit:
+    """A message a search found, with its sort key inside its window: ``tier`` (0: every
+    term as whole words, 1: some term only partly), ``score`` (lower first), then newest
+    first."""
+
+    id: str
+    created_at: datetime
+    tier: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     """The sort key of the last result of a page: its window, then (tier, score, created_at,
     id) inside it."""

@@ -13,6 +13,7 @@ from parley.ids import new_id
 from parley.services import search as search_module
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import code, open_direct, open_group, send
+from tests.support.search_shapes import backend  # noqa: F401  (replaces conftest's: adds PostgreSQL through indexes)
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 

@@ -11,12 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from parley.container import Container
-from parley.services import search as search_module
+from parley.services import search_sqlite
+from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import SearchFilters, parse_query
 from parley.store.tables.messages import messages
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.attachment_helpers import pdf_bytes, png_bytes, upload_ok
 from tests.support.chat_helpers import open_group, send
+from tests.support.search_shapes import backend  # noqa: F401  (replaces conftest's: adds PostgreSQL through indexes)
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 
@@ -94,11 +96,10 @@ async def test_file_name_queries_use_the_name_indexes(
     db = container.db
     terms = parse_query("quarterly").terms
     if db.is_sqlite:
-        plan = search_module._sqlite_plan(terms)
-        statement = search_module._statement(plan, alice.id, SearchFilters(), None, 21)
-    else:
-        plan = search_module._postgres_plan(terms)
-        statement = select(messages.c.id).where(plan.conditions[-1])  # the term, after _INDEXED
+        statement = search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21)
+    else:  # the term in the shape that reads the indexes
+        condition = TermConditions.of(terms).through_indexes([], partial_only=False)
+        statement = select(messages.c.id).where(condition)
     sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.is_sqlite:

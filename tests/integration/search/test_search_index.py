@@ -17,7 +17,8 @@ from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import ValidationFailed
 from parley.ids import new_id
-from parley.services import search as search_module
+from parley.services import search_sqlite
+from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import SearchFilters, parse_query
 from parley.store.migrate import alembic_config, upgrade
 from parley.store.tables.messages import messages
@@ -25,6 +26,7 @@ from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_group, send
 from tests.support.random_search_queries import random_queries
 from tests.support.search_index_checks import check_sqlite_index
+from tests.support.search_shapes import backend  # noqa: F401  (replaces conftest's: adds PostgreSQL through indexes)
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
 
@@ -105,14 +107,13 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
     query = parse_query("quarterly report*")
     db = container.db
     if db.is_sqlite:
-        plan = search_module._sqlite_plan(query.terms)
+        statement = search_sqlite.partial_statement(query.terms, alice.id, SearchFilters(), None, None, 21)
     else:
-        plan = search_module._postgres_plan(query.terms)
-    statement = search_module._statement(plan, alice.id, SearchFilters(), None, 21)
-    if not db.is_sqlite:
-        # Just the first term ("quarterly": words or substring): on an empty table the
-        # planner rightly prefers other paths; the point is that the term *can* use both.
-        statement = select(messages.c.id).where(plan.conditions[1])  # the first term, after _INDEXED
+        # Just the first term ("quarterly": words or substring), in the shape that reads the
+        # indexes: on an empty table the planner rightly prefers other paths; the point is
+        # that the term *can* use both.
+        first = TermConditions.of(query.terms[:1]).through_indexes([], partial_only=False)
+        statement = select(messages.c.id).where(first)
     sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         if db.is_sqlite:
@@ -125,6 +126,36 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
             plan_text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
             assert "ix_messages_search_words" in plan_text, plan_text
             assert "ix_messages_search_trigrams" in plan_text, plan_text
+
+
+async def test_short_substrings_use_the_bigram_index(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """PostgreSQL: two characters of a script without spaces, or two emoji, are found through
+    ix_messages_search_bigrams (migration 0020): the index expression exactly, the term's
+    bigrams by the same function, lower-cased as ILIKE compares. (SQLite has no such index:
+    LIKE reads the caller's messages.)"""
+    db = container.db
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's index; SQLite matches short substrings by LIKE alone")
+    async with db.read() as conn:
+        bigrams = await conn.exec_driver_sql(
+            "SELECT parley_search_bigrams('Plain A東京 👍🏽'), parley_search_bigrams('plain text')"
+        )
+        mixed, plain = bigrams.one()
+    assert {"a東", "東京", " 👍", "👍🏽"} <= set(mixed) and "pl" not in mixed
+    assert plain == []
+    for q in ("東京", "👍🏽", "A東"):
+        condition = TermConditions.of(parse_query(q).terms).through_indexes([], partial_only=False)
+        sql = str(
+            select(messages.c.id)
+            .where(condition)
+            .compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True})
+        )
+        async with db.read() as conn:
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan_text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
+        assert "ix_messages_search_bigrams" in plan_text, plan_text
 
 
 def _downgrade(connection: Connection, revision: str) -> None:

@@ -1,0 +1,230 @@
+"""SQLite: the hits of a search, through the FTS5 tables of migrations 0002 and 0007 (the
+order and the page loop: ``search_paging``).
+
+Whole-word hits are ranked by bm25. FTS5 hands its matches out in doc id order, which is time
+order, so a window's whole-word hits are found by walking the word index newest first, with
+their scores. Partial hits (tier 1): each term is a set of doc ids (word index ∪ trigram
+index, of the text and of file names), or a LIKE on the row when its substring is too short
+for trigrams; the window's whole-word hits are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    FromClause,
+    Select,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    tuple_,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from parley.services.search_paging import HitSource
+from parley.services.search_query import (
+    LIKE_ESCAPE,
+    Bound,
+    Hit,
+    Position,
+    SearchFilters,
+    Term,
+    Window,
+    fts5_all_words,
+    fts5_trigram,
+    fts5_words,
+    like_patterns,
+)
+from parley.services.search_scope import has_attachment_condition
+from parley.store.tables.conversations import members
+from parley.store.tables.messages import messages
+
+# The FTS5 tables and the doc_id ↔ message id map of migration 0002.
+_words = table("messages_fts", column("rowid"), column("content"))
+_trigrams = table("messages_fts_trigram", column("rowid"), column("content"))
+_docs = table("message_search", column("doc_id"), column("message_id"))
+# The file-name FTS5 tables and their doc_id → message map (migration 0007).
+_name_words = table("attachment_names_fts", column("rowid"), column("name"))
+_name_trigrams = table("attachment_names_fts_trigram", column("rowid"), column("name"))
+_name_docs = table("attachment_search", column("doc_id"), column("message_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The FTS5 part of a search statement: what to read, and each term's condition."""
+
+    source: FromClause
+    conditions: list[ColumnElement[bool]]
+
+
+def hit_source(
+    conn: AsyncConnection, terms: Sequence[Term], user_id: str, filters: SearchFilters, rank_window: int
+) -> HitSource:
+    """The hits of one search."""
+    return _SqliteHits(conn, tuple(terms), user_id, filters, rank_window)
+
+
+@dataclass(frozen=True, slots=True)
+class _SqliteHits:
+    """The ``HitSource`` of one search."""
+
+    conn: AsyncConnection
+    terms: tuple[Term, ...]
+    user_id: str
+    filters: SearchFilters
+    rank_window: int
+
+    async def next_window(self, below: Bound | None) -> tuple[Window | None, list[Hit]]:
+        found = await self._whole(Window(below, None), self.rank_window)
+        down_to = found[-1][0] if len(found) == self.rank_window else None
+        hits = [hit for _, hit in found]
+        if below is None and down_to is None:
+            return None, hits
+        return Window(below, down_to), hits
+
+    async def ranked_in(self, window: Window | None) -> list[Hit]:
+        return [hit for _, hit in await self._whole(window, None)]
+
+    async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
+        statement = partial_statement(self.terms, self.user_id, self.filters, window, after, need)
+        return [Hit(row.id, row.created_at, 1, 0.0) for row in await self.conn.execute(statement)]
+
+    async def _whole(self, window: Window | None, limit: int | None) -> list[tuple[int, Hit]]:
+        """(doc id, hit) of the whole-word hits in ``window``, newest first, with their bm25
+        scores: FTS5 hands its matches out in doc id (time) order, so ``limit`` stops it."""
+        every_word = fts5_all_words(self.terms)
+        if not every_word:
+            return []
+        score = func.bm25(literal_column("messages_fts"), type_=Float)
+        rows = await self.conn.execute(
+            select(_words.c.rowid, messages.c.id, messages.c.created_at, score.label("score"))
+            .select_from(
+                _words.join(_docs, _docs.c.doc_id == _words.c.rowid).join(messages, messages.c.id == _docs.c.message_id)
+            )
+            .where(
+                _words.c.content.match(every_word),
+                *_doc_range(_words.c.rowid, window),
+                *_visible_to(self.user_id, self.filters),
+            )
+            .order_by(_words.c.rowid.desc())
+            .limit(limit)
+        )
+        return [(int(row.rowid), Hit(row.id, row.created_at, 0, float(row.score))) for row in rows]
+
+
+def partial_statement(
+    terms: Sequence[Term],
+    user_id: str,
+    filters: SearchFilters,
+    window: Window | None,
+    after: Position | None,
+    limit: int,
+) -> Select[Any]:
+    """(id, created_at) of the newest ``limit`` partial hits in ``window`` (after the tier-1
+    position ``after``): every term's condition, not every term as whole words, the caller's
+    conversations, visible text only, the filters."""
+    found = plan(terms, window)
+    conditions = [*found.conditions, *_visible_to(user_id, filters)]
+    every_word = fts5_all_words(tuple(terms))
+    if every_word:
+        whole = select(_words.c.rowid).where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
+        conditions.append(_docs.c.doc_id.notin_(whole))
+    if after is not None:
+        # Bound with the columns' own types (UTCDateTime stores naive UTC on SQLite).
+        key = tuple_(messages.c.created_at, messages.c.id)
+        bound = tuple_(
+            literal(after.created_at, messages.c.created_at.type), literal(after.message_id, messages.c.id.type)
+        )
+        conditions.append(key < bound)
+    return (
+        select(messages.c.id, messages.c.created_at)
+        .select_from(found.source)
+        .where(*conditions)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(limit)
+    )
+
+
+def _doc_range(doc_id: ColumnElement[Any], window: Window | None) -> list[ColumnElement[bool]]:
+    if window is None:
+        return []
+    conditions = []
+    if window.below is not None:
+        conditions.append(doc_id < window.below)
+    if window.down_to is not None:
+        conditions.append(doc_id >= window.down_to)
+    return conditions
+
+
+def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
+    """Each term is a set of doc_ids (word index ∪ trigram index), or a LIKE on the row
+    when its substring is too short for trigrams. Inside a window, each index is read for
+    the window's doc ids only."""
+    source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
+    conditions: list[ColumnElement[bool]] = _doc_range(_docs.c.doc_id, window)
+    for term in terms:
+        # Every message id the term finds through an index (its text's words or trigrams,
+        # its files' names), as one IN on the primary key: an OR across tables would read
+        # every message.
+        found: list[Select[Any]] = []
+        for words, trigrams, docs, text_column in (
+            (_words, _trigrams, _docs, "content"),
+            (_name_words, _name_trigrams, _name_docs, "name"),
+        ):
+            documents: list[Select[Any]] = []
+            # Message doc ids are in time order; file-name doc ids are not.
+            ranges = (
+                (_doc_range(words.c.rowid, window), _doc_range(trigrams.c.rowid, window))
+                if words is _words
+                else ([], [])
+            )
+            if term.uses_words:
+                documents.append(select(words.c.rowid).where(words.c[text_column].match(fts5_words(term)), *ranges[0]))
+            if term.trigram:
+                documents.append(
+                    select(trigrams.c.rowid).where(trigrams.c[text_column].match(fts5_trigram(term)), *ranges[1])
+                )
+            if documents:
+                found.append(
+                    select(docs.c.message_id).where(
+                        docs.c.doc_id.in_(union(*documents) if len(documents) > 1 else documents[0])
+                    )
+                )
+        alternatives: list[ColumnElement[bool]] = []
+        if found:
+            alternatives.append(messages.c.id.in_(union(*found) if len(found) > 1 else found[0]))
+        if term.substring and not term.trigram:
+            alternatives.extend(messages.c.content.like(p, escape=LIKE_ESCAPE) for p in like_patterns(term))
+        conditions.append(or_(*alternatives))
+    return Plan(source, conditions)
+
+
+def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool]]:
+    """The caller's conversations, visible text only, the filters."""
+    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+    conditions = [
+        messages.c.conversation_id.in_(mine),
+        messages.c.kind == "text",
+        messages.c.deleted_at.is_(None),
+    ]
+    if filters.conversation_id is not None:
+        conditions.append(messages.c.conversation_id == filters.conversation_id)
+    if filters.sender_id is not None:
+        conditions.append(messages.c.sender_id == filters.sender_id)
+    if filters.after is not None:
+        conditions.append(messages.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(messages.c.created_at < filters.before)
+    if filters.has_attachment:
+        conditions.append(has_attachment_condition())
+    return conditions
