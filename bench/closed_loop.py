@@ -44,7 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_output import log  # noqa: E402
 from gateway_targets import ParleyTarget  # noqa: E402
 from measured import Counts, require_measured  # noqa: E402
-from procs import Server, cpu_share, parley_server, pin_self, plan_pinning, raise_open_files_limit, sample  # noqa: E402
+from procs import (  # noqa: E402
+    Server,
+    cpu_share,
+    parley_server,
+    pin_self,
+    plan_pinning,
+    raise_open_files_limit,
+    sample,
+    thread_cpu_seconds,
+)
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 CREATED = '{"op":"event","type":"message.created"'
@@ -78,6 +87,10 @@ class Outcome:
     deliveries_per_s: float
     server_cpu: float
     load_cpu: float
+    # Server CPU per message committed in the window, split: the event loop (the main
+    # thread) and every other thread (SQLite's writer and readers); in microseconds.
+    loop_us_per_message: float
+    other_threads_us_per_message: float
     errors: int
     error_samples: list[str]
 
@@ -161,12 +174,14 @@ async def measure(
         while tally.acks_ever < first_round and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         rows_before, server_before, load_before = committed(database), server.sample(), sample_self()
+        loop_before = thread_cpu_seconds(server.pid)
         tally.counting = True
         opened = time.monotonic()
         await asyncio.sleep(seconds)
         tally.counting = False
         window = time.monotonic() - opened
         rows_after, server_after, load_after = committed(database), server.sample(), sample_self()
+        loop_after = thread_cpu_seconds(server.pid)
     finally:
         # A sender or reader that died (a closed socket, an error) is reported, not hidden.
         died = [task.exception() for task in [*loops, *(m.reader for m in members.values())]
@@ -181,6 +196,7 @@ async def measure(
         tally.errors += len(died)
         (tally.error_samples or []).insert(0, f"{len(died)} tasks died, first: {died[0]!r}")
     fanout = len(users) if workload != "dm" else 2
+    messages = max(1, rows_after - rows_before)
     require_measured(Counts(
         label=f"closed loop {workload} ({'; '.join(tally.error_samples or []) or 'no error'})",
         window_seconds=window, sent=tally.sent, accepted=tally.acks,
@@ -193,6 +209,10 @@ async def measure(
         deliveries_per_s=round(tally.deliveries / window, 1),
         server_cpu=round(cpu_share(server_before, server_after), 3),
         load_cpu=round(cpu_share(load_before, load_after), 3),
+        loop_us_per_message=round((loop_after - loop_before) / messages * 1e6, 1),
+        other_threads_us_per_message=round(
+            (server_after.cpu_seconds - server_before.cpu_seconds - (loop_after - loop_before)) / messages * 1e6, 1
+        ),
         errors=tally.errors, error_samples=tally.error_samples or [],
     )
 
@@ -244,7 +264,9 @@ async def run(
                 outcome = await measure(server, target, workload, users, chosen, inflight, warmup, seconds)
                 log(f"closed loop {workload}: {outcome.senders} senders × {inflight} in flight: "
                     f"{outcome.acked_per_s:.0f} msgs/s acked, {outcome.committed_per_s:.0f} committed, "
-                    f"{outcome.deliveries_per_s:.0f} deliveries/s; server CPU {outcome.server_cpu:.2f}, "
+                    f"{outcome.deliveries_per_s:.0f} deliveries/s; server CPU {outcome.server_cpu:.2f} "
+                    f"(per message: loop {outcome.loop_us_per_message:.0f} us, other threads "
+                    f"{outcome.other_threads_us_per_message:.0f} us), "
                     f"load CPU {outcome.load_cpu:.2f}" + (f", {outcome.errors} errors" if outcome.errors else ""))
                 outcomes.append(outcome)
             for member in idlers:

@@ -89,6 +89,14 @@ def sample(pid: int) -> Sample:
     return Sample(time.monotonic(), cpu, rss)
 
 
+def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU seconds of one thread of ``pid`` (its main thread by default: a server's event
+    loop), user + system."""
+    with open(f"/proc/{pid}/task/{tid or pid}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def cpu_share(before: Sample, after: Sample) -> float:
     """Fraction of one core used between two samples (1.0 = a whole core)."""
     elapsed = after.at - before.at
