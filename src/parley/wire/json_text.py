@@ -20,21 +20,27 @@ from json.encoder import encode_basestring  # what dumps writes for a str (ensur
 class JsonText:
     """A JSON value already written by :func:`dumps`: a frame splices ``text`` as it is.
 
-    Not a ``str``: put inside a dict that is encoded the ordinary way it would be written as
-    a string, not spliced; a frame takes it only as its whole ``data``."""
+    Not a ``str``, so that it never passes for a string value: a frame takes it only as its
+    whole ``data``, and :func:`dumps` refuses it anywhere inside a value."""
 
     text: str
 
 
-# default=str: timestamps are already strings; this only guards a stray Decimal or id.
-# Built once: json.dumps with any option builds a new encoder per call (a third of the
+def _stray(value: object) -> str:
+    # Timestamps are already strings; this only guards a stray Decimal or id.
+    if isinstance(value, JsonText):
+        raise TypeError("JsonText is spliced as a frame's whole data, never encoded inside a value")
+    return str(value)
+
+
+# Built once: json.dumps with any option builds a new encoder per call (about a third of the
 # time of encoding a frame as small as an ack).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_stray)
 
 
 def dumps(value: object) -> str:
     """What ``json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)``
-    writes."""
+    writes; a :class:`JsonText` inside ``value`` raises ``TypeError``."""
     return _ENCODER.encode(value)
 
 

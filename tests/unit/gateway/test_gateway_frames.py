@@ -99,3 +99,8 @@ def test_other_values_are_encoded_as_dumps_would() -> None:
     assert event_frame("typing.started", JsonText('{"a":1}')) == encode(
         EventFrame(op="event", type="typing.started", data={"a": 1})
     )
+
+
+def test_written_text_is_never_encoded_as_a_string() -> None:
+    with pytest.raises(TypeError):
+        ack_frame("1", {"message": JsonText("{}")})
