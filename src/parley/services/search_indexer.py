@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 from parley.background import cancel_and_wait
 from parley.observability.metrics import SearchIndexMetrics
@@ -83,20 +83,31 @@ _SQLITE_BACKLOG = text("SELECT count(*), min(queued_at) FROM message_search_queu
 
 # --- PostgreSQL: NULL vectors of visible text are the backlog (ix_messages_search_pending).
 _PENDING = "search_vector IS NULL AND kind = 'text' AND deleted_at IS NULL"
-_POSTGRES_INDEX = text(
-    f"""
-    WITH claimed AS (
-        SELECT id, coalesce(edited_at, created_at) AS queued_at FROM messages
-        WHERE {_PENDING}
-        ORDER BY created_at
-        LIMIT :n
-        FOR UPDATE SKIP LOCKED
+
+
+def _postgres_index(claim: str) -> TextClause:
+    return text(
+        f"""
+        WITH claimed AS (
+            SELECT id, coalesce(edited_at, created_at) AS queued_at FROM messages
+            WHERE {_PENDING}
+            ORDER BY created_at
+            LIMIT :n
+            {claim}
+        )
+        UPDATE messages SET search_vector = to_tsvector('parley_search', messages.content)
+        FROM claimed WHERE messages.id = claimed.id
+        RETURNING claimed.queued_at
+        """
     )
-    UPDATE messages SET search_vector = to_tsvector('parley_search', messages.content)
-    FROM claimed WHERE messages.id = claimed.id
-    RETURNING claimed.queued_at
-    """
-)
+
+
+# The indexers' batches: each claims what no other batch holds.
+_POSTGRES_INDEX = _postgres_index("FOR UPDATE SKIP LOCKED")
+# A search's catch-up: it waits for the batches in flight instead of skipping their messages
+# (still waiting until they commit); once one commits, PostgreSQL checks the row again and
+# it is no longer waiting.
+_POSTGRES_CATCH_UP = _postgres_index("FOR UPDATE")
 _POSTGRES_WAITING = text(f"SELECT 1 FROM messages WHERE {_PENDING} LIMIT 1")
 _POSTGRES_BACKLOG = text(
     f"SELECT count(*), min(coalesce(edited_at, created_at)) FROM messages WHERE {_PENDING}"
@@ -129,8 +140,10 @@ def _index_sqlite(conn: Connection, batch_size: int) -> list[float]:
     return [float(row.queued_at) for row in claimed]
 
 
-def _index_postgres(conn: Connection, batch_size: int) -> list[float]:
-    return [_epoch(row.queued_at) for row in conn.execute(_POSTGRES_INDEX, {"n": batch_size})]
+def _index_postgres(conn: Connection, batch_size: int, *, wait: bool = False) -> list[float]:
+    """``wait``: for batches in flight (a catch-up), instead of leaving their messages."""
+    statement = _POSTGRES_CATCH_UP if wait else _POSTGRES_INDEX
+    return [_epoch(row.queued_at) for row in conn.execute(statement, {"n": batch_size})]
 
 
 class SearchIndexer:
@@ -152,11 +165,15 @@ class SearchIndexer:
         # Set after every batch: lets a caller wait for progress instead of sleeping.
         self.indexed = asyncio.Condition()
 
-    async def index_batch(self) -> int:
+    async def index_batch(self, *, wait: bool = False) -> int:
         """Index up to one batch of waiting messages, in one transaction; how many marks it
-        cleared (0: nothing was waiting, or other nodes hold it)."""
-        work = _index_sqlite if self._db.is_sqlite else _index_postgres
-        queued = await self._db.write(work, self._batch_size)
+        cleared (0: nothing was waiting, or other nodes hold it). ``wait``: for the batches
+        other indexers have in flight, so nothing waiting now is left behind (PostgreSQL;
+        SQLite's one writer runs batches one after the other anyway)."""
+        if self._db.is_sqlite:
+            queued = await self._db.write(_index_sqlite, self._batch_size)
+        else:
+            queued = await self._db.write(_index_postgres, self._batch_size, wait=wait)
         if queued and self._metrics is not None:
             now = time.time()
             for moment in queued:
@@ -173,10 +190,12 @@ class SearchIndexer:
             return (await conn.execute(probe)).first() is not None
 
     async def catch_up(self) -> None:
-        """Index everything waiting now (what a search needs to miss nothing)."""
+        """Index everything waiting now (what a search needs to miss nothing), waiting for
+        the batches in flight: a message another batch has claimed but not committed is
+        still waiting, and a search that skipped it would miss it."""
         if not await self.waiting():
             return
-        while await self.index_batch() == self._batch_size:
+        while await self.index_batch(wait=True) == self._batch_size:
             pass
 
     async def backlog(self) -> Backlog:

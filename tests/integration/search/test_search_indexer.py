@@ -11,8 +11,10 @@ import asyncio
 import httpx
 import pytest
 from prometheus_client import generate_latest
+from sqlalchemy import text
 
 from parley.container import Container
+from parley.services import search_indexer as search_indexer_module
 from parley.services.search import Search
 from parley.services.search_indexer import SEARCHABLE_WITHIN_SECONDS, SearchIndexer
 from parley.store.db import Database
@@ -154,3 +156,38 @@ async def test_indexers_running_together_index_each_message_once(
     assert await in_index(container.db, bob.id, "together") == texts
     if container.db.is_sqlite:
         await check_sqlite_index(container.db)
+
+
+async def test_a_search_waits_for_a_batch_in_flight(client: httpx.AsyncClient, container: Container) -> None:
+    """PostgreSQL: a message claimed by another indexer's batch that has not committed yet
+    (this node's, woken by the send, or another node's) is still waiting to be indexed: the
+    search's catch-up waits for that batch instead of skipping the message, so the search
+    finds it. (SQLite has one writer: a batch and the catch-up never overlap.)"""
+    if container.db.is_sqlite:
+        pytest.skip("SQLite's single writer serialises batches and catch-ups")
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    await container.search_indexer.close()
+    await send(client, alice, group["id"], "inflight batch message")
+    async with container.db.engine.connect() as batch:
+        transaction = await batch.begin()
+        # The indexer's own claim, left uncommitted: a batch in flight.
+        claimed = await batch.run_sync(search_indexer_module._index_postgres, 500)
+        assert len(claimed) == 1
+        search = asyncio.create_task(container.search.search(bob.id, "inflight", limit=50))
+        waiting_for_lock = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+
+        async def blocked_or_done() -> None:
+            while not search.done():
+                async with container.db.read() as conn:
+                    if (await conn.execute(waiting_for_lock)).scalar_one():
+                        return
+                await asyncio.sleep(0.01)  # polling the server's view of locks, with a timeout
+
+        await asyncio.wait_for(blocked_or_done(), WAIT_SECONDS)
+        assert not search.done(), "the search read before the batch in flight committed"
+        await transaction.commit()
+    result = await asyncio.wait_for(search, WAIT_SECONDS)
+    assert [hit["message"]["content"] for hit in result["results"]] == ["inflight batch message"]
