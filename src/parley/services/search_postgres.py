@@ -214,7 +214,7 @@ async def _newest(conn: AsyncConnection, scope: _Scope, find: _Find, need: int) 
     while True:
         walk = await _walk(conn, scope, find, below, budget, need - len(hits))
         hits += walk.hits
-        if walk.candidates is None or walk.last is None or walk.candidates < budget:
+        if len(hits) >= need or walk.candidates is None or walk.last is None or walk.candidates < budget:
             return hits  # enough hits, or every candidate left seen
         below, walked = walk.last, walked + walk.candidates
         left = need - len(hits)
