@@ -43,9 +43,12 @@ async def wait_until_returned(pool: Pool, *, grace: float = RETURN_GRACE_SECONDS
     if checked_out(pool) == 0:
         return 0
     returned = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
     def on_checkin(*_: object) -> None:
-        returned.set()  # on the loop's thread: the async engine checks in from its greenlets
+        # Usually on the loop's thread (the engine's greenlets), but a connection dropped
+        # unreturned is checked in by the collector, on whichever thread it runs.
+        loop.call_soon_threadsafe(returned.set)
 
     event.listen(pool, "checkin", on_checkin)
     try:
