@@ -39,12 +39,11 @@ _OURS = (str(REPO / "src"), str(REPO / "tests"))
 def _stack() -> list[traceback.FrameSummary]:
     """The stack here and, SQLAlchemy's async engines running their pools in a greenlet of
     their own, the stack of the coroutine that greenlet serves (where Parley's frames are)."""
-    here = greenlet.getcurrent()
-    frames = traceback.extract_stack()
-    outer = here.parent
+    frames = list(traceback.extract_stack())
+    outer = greenlet.getcurrent().parent
     while outer is not None:
         if outer.gr_frame is not None:
-            frames = traceback.extract_stack(outer.gr_frame) + frames
+            frames = list(traceback.extract_stack(outer.gr_frame)) + frames
         outer = outer.parent
     return frames
 

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from parley.store.pool_drain import RETURN_GRACE_SECONDS, wait_until_returned
+from parley.store.pool_drain import RETURN_GRACE_SECONDS, dispose_when_returned
 from parley.store.replicas import ReplicaSet
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -233,8 +233,7 @@ class Database:
         # the pool that replaces it, which nothing disposes (``store/pool_drain.py``).
         if self._detached:
             await asyncio.wait(set(self._detached), timeout=RETURN_GRACE_SECONDS)
-        await wait_until_returned(self.engine)
-        await self.engine.dispose()
+        await dispose_when_returned(self.engine)
         if self.replicas is not None:
             await self.replicas.dispose()
         if not self._threads:

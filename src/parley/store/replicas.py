@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from parley.store.pool_drain import wait_until_returned
+from parley.store.pool_drain import dispose_when_returned
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,7 @@ class ReplicaSet:
 
     async def dispose(self) -> None:
         for replica in self.replicas:
-            await wait_until_returned(replica.engine)
-            await replica.engine.dispose()
+            await dispose_when_returned(replica.engine)
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:

@@ -54,3 +54,33 @@ async def test_dispose_waits_for_a_write_whose_caller_went_away(empty_postgres_u
         await holder.execute("DROP TABLE IF EXISTS dispose_probe")
         await holder.close()
         await db.dispose()
+
+
+async def test_a_connection_taken_while_dispose_closes_the_pool_stays_the_engines(empty_postgres_url: str) -> None:
+    """Closing the pooled connections awaits each one. A task that takes a connection
+    meanwhile must get it from the engine's new pool, which the next dispose() closes — not
+    from the old one, which nothing closes again once it is given back."""
+    db = Database(empty_postgres_url, pool_size=2)
+    opened: list[Any] = []
+    event.listen(db.engine.sync_engine, "connect", lambda dbapi_conn, _record: opened.append(dbapi_conn))
+    async with db.read() as first, db.read() as second:  # two connections in the pool
+        await first.execute(text("SELECT 1"))
+        await second.execute(text("SELECT 1"))
+    meanwhile: list[asyncio.Task[None]] = []
+
+    async def read_during_dispose() -> None:
+        async with db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def on_close(*_: object) -> None:
+        if not meanwhile:  # the first pooled connection is being closed
+            meanwhile.append(asyncio.get_running_loop().create_task(read_during_dispose()))
+
+    event.listen(db.engine.sync_engine, "close", on_close)
+    try:
+        await asyncio.wait_for(db.dispose(), 10)
+        assert meanwhile, "no pooled connection was closed"
+        await asyncio.wait_for(meanwhile[0], 10)
+    finally:
+        await db.dispose()  # the engine's pool now: what the read used is closed here
+    assert len(opened) >= 2 and all(conn._connection.is_closed() for conn in opened)
