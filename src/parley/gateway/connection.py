@@ -24,16 +24,12 @@ only the conditions with a close code in :class:`~parley.wire.codes.CloseCode` e
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import jwt
+from typing import Any
 
 from parley.errors import (
     AuthenticationFailed,
@@ -42,11 +38,10 @@ from parley.errors import (
     TokenExpired,
     TooManyConnections,
 )
-from parley.gateway.handlers import CallContext, Handlers, Queued
-from parley.gateway.hub import Hub
-from parley.gateway.metrics import GatewayMetrics
-from parley.gateway.outbox import FrameWriter, Outbox
-from parley.gateway.presence import Presence
+from parley.gateway.call_answers import PendingAnswer, error_for_failure
+from parley.gateway.connection_host import ConnectionState, Disconnected, Host, Socket, token_deadline
+from parley.gateway.handlers import CallContext, Queued
+from parley.gateway.outbox import Outbox
 from parley.gateway.protocol import (
     PONG,
     BadFrame,
@@ -61,9 +56,8 @@ from parley.gateway.protocol import (
     parse_frame,
     protocol_error,
 )
-from parley.security.ratelimit import Rate, TokenBucket
+from parley.security.ratelimit import TokenBucket
 from parley.services.auth import Principal
-from parley.services.realtime_reads import RealtimeReads
 from parley.wire.codes import CloseCode, ErrorCode
 
 log = logging.getLogger("parley.gateway")
@@ -73,84 +67,6 @@ log = logging.getLogger("parley.gateway")
 CALL_GRACE_SECONDS = 5.0
 # Sends a connection may have queued and not yet answered; the next one waits for room.
 MAX_PIPELINED_SENDS = 32
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    """The peer closed (or the connection dropped) with ``code``."""
-
-    code: int
-
-
-Inbound = str | bytes | Disconnected
-
-
-class Socket(FrameWriter, Protocol):
-    async def receive(self) -> Inbound: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionLimits:
-    identify_timeout_seconds: float
-    heartbeat_interval_seconds: float
-    max_frame_bytes: int
-    outbox_limit: int
-    # How long the writer may take to get the close frame out. A client that stopped reading
-    # may never take it; then the connection is dropped and only the transport buffer remains.
-    close_timeout_seconds: float
-    frame_rate: Rate
-    # Rate-limited frames in a row before the connection is closed with 4008.
-    rate_limit_strikes: int
-
-
-def token_deadline(token: str) -> float:
-    """When (monotonic) an access token expires. Called only once ``authenticate`` has
-    verified the token, so reading its claims unverified is safe."""
-    try:
-        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
-        return math.inf
-    return time.monotonic() + (expires - time.time())
-
-
-class Host(Protocol):
-    """What a connection needs from its node — the :class:`~parley.gateway.node.Gateway` is
-    one — and nothing more: no services, no database."""
-
-    limits: ConnectionLimits
-    metrics: GatewayMetrics
-    handlers: Handlers
-    hub: Hub
-    presence: Presence
-    reads: RealtimeReads
-
-    async def identify(
-        self, token: str, claim: Callable[[Principal], Awaitable[None]]
-    ) -> tuple[Principal, list[str]]:
-        """The identify token's user and session and the conversations they are in, or
-        ``AuthenticationFailed``; ``claim`` runs once the token names them, before the
-        conversations are read (see ``Auth.identify``)."""
-        ...
-
-    def unavailable(self, error: BaseException) -> ParleyError | None:
-        """The error to answer a call with when ``error`` means a backend is down."""
-        ...
-
-    async def forget(self, connection: Connection) -> None:
-        """The connection ended: it receives nothing more, and no longer counts as present."""
-        ...
-
-    def claim_slot(self, user_id: str) -> bool:
-        """Count one more identified socket of ``user_id``, unless they hold the most allowed."""
-        ...
-
-
-class ConnectionState(enum.Enum):
-    AWAITING_IDENTIFY = "awaiting_identify"
-    IDENTIFYING = "identifying"
-    READY = "ready"
-    CLOSING = "closing"
-    CLOSED = "closed"
 
 
 class Connection:
@@ -177,7 +93,7 @@ class Connection:
         self._token_deadline = math.inf  # monotonic time the identify token expires
         self._handling = False  # the reader is inside a frame
         # Pipelined calls queued and not yet answered, in call order; made on the first.
-        self._unanswered: deque[_Unanswered] | None = None
+        self._unanswered: deque[PendingAnswer] | None = None
         self._answered_all: asyncio.Future[None] | None = None  # the reader waits on it
         self._strikes = 0
         self._frames = TokenBucket(self._limits.frame_rate, self._opened)
@@ -413,13 +329,13 @@ class Connection:
             queued: Queued[Any] | Exception = await handlers.queue(context, frame.method, params)
         except Exception as exc:  # refused before queueing: answered in its turn all the same
             queued = exc
-        self._queue_answer(_Unanswered(frame.ref, frame.method, queued))
+        self._queue_answer(PendingAnswer(frame.ref, frame.method, queued))
         if self._unanswered is not None and len(self._unanswered) >= MAX_PIPELINED_SENDS:
             await self._answered()
 
     # --- answering pipelined calls: in call order, from the work's own callback
 
-    def _queue_answer(self, call: _Unanswered) -> None:
+    def _queue_answer(self, call: PendingAnswer) -> None:
         """Answer ``call`` once its work is done and every earlier answer is out. No task
         per call: the work's future calls back, and the answers ready at the head of the
         queue go out then."""
@@ -490,22 +406,7 @@ class Connection:
         self._send(ack_frame(ref, data))
 
     def _reply_failure(self, ref: str, method: str, exc: Exception) -> None:
-        if isinstance(exc, ParleyError):
-            if exc.status >= 500:
-                log.error("gateway call failed", exc_info=exc, extra={"method": method})
-            self._reply_error(ref, exc)
-            return
-        down = self._node.unavailable(exc)
-        if down is not None:  # the database is unreachable: the client retries
-            log.warning(
-                "gateway call failed: backend unavailable",
-                extra={"method": method, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            self._reply_error(ref, down)
-            return
-        # A bug: answer like REST answers a 500, keep the connection.
-        log.exception("gateway call failed", exc_info=exc, extra={"method": method})
-        self._reply_error(ref, ParleyError())
+        self._reply_error(ref, error_for_failure(exc, method, self._node.unavailable))
 
     def _receives(self, conversation_id: str) -> bool:
         return self._node.hub.is_joined(self, conversation_id)
@@ -590,22 +491,3 @@ class Connection:
 
     def _reply_error(self, ref: str | None, error: ParleyError) -> None:
         self._send(error_frame(ref, error))
-
-
-@dataclass(frozen=True, slots=True)
-class _Unanswered:
-    """A pipelined call waiting for its answer: its work queued, or why it was refused."""
-
-    ref: str
-    method: str
-    work: Queued[Any] | Exception
-
-    @property
-    def ready(self) -> bool:
-        return isinstance(self.work, Exception) or self.work.done.done()
-
-    def outcome(self) -> Any:
-        """The ack's data, or raises what to answer with an error instead."""
-        if isinstance(self.work, Exception):
-            raise self.work
-        return self.work.result()

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from parley.errors import OriginNotAllowed
-from parley.gateway.connection import Disconnected, Inbound
+from parley.gateway.connection_host import Disconnected, Inbound
 from parley.gateway.node import Gateway
 from parley.observability.requests import request_id_from
 

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from parley.bus.base import Envelope
 from parley.config import Settings
 from parley.errors import ParleyError, SessionRevoked
-from parley.gateway.connection import Connection, ConnectionLimits, ConnectionState, Socket
+from parley.gateway.connection import Connection
+from parley.gateway.connection_host import ConnectionLimits, ConnectionState, Socket
 from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
