@@ -493,11 +493,13 @@ class E2ee {
     const own = peerKey(this.userId, this.deviceId);
     const others = ((await this.devicesOf([this.userId]))[this.userId] || [])
       .map((d) => peerKey(d.user_id, d.device_id)).filter((t) => t !== own);
-    message.key_requested = true;
+    // Ready for an answer before anyone is asked (one can come back at once); shown as
+    // "waiting" only once the request has reached the server, so that state is true.
     this.waiting.set(message.id, message);
     this.requested.add(inboundKey(content.conversation_id, content.sender_user_id, content.sender_device_id, content.session_id));
-    if (!others.length) return 0;
-    return (await this._sendToDevices(others, { type: "key_request", content })).length;
+    const asked = others.length ? (await this._sendToDevices(others, { type: "key_request", content })).length : 0;
+    if (!message.decrypted) message.key_requested = true;
+    return asked;
   }
 
   /** The text of a message that is not loaded (a reply's quote), decrypted here; "" if not. */
