@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.config import Settings, normalise_database_url
+from parley.container import Container, build_container
+from parley.store import migrate
 
 PG_ADMIN = os.environ.get("PARLEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -51,6 +54,21 @@ def bench_settings(data_dir: Path, database_url: str, **overrides: Any) -> Setti
         argon2_parallelism=1,
         **overrides,
     )
+
+
+@asynccontextmanager
+async def bench_container(kind: str, directory: Path, name: str, **overrides: Any) -> AsyncIterator[Container]:
+    """A container on a fresh, migrated database named ``name`` (:func:`make_database`),
+    closed and the database dropped afterwards."""
+    url, drop = await make_database(kind, directory, name)
+    container = build_container(bench_settings(directory / f"data-{name}", url, **overrides))
+    try:
+        await migrate.upgrade(container.db)
+        yield container
+    finally:
+        await container.close()
+        if drop is not None:
+            await drop()
 
 
 async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:

@@ -34,10 +34,9 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import bench_settings, make_database, timed  # noqa: E402
-from parley.container import build_container
+from databases import bench_container, timed  # noqa: E402
+
 from parley.ids import new_id
-from parley.store import migrate
 from parley.store.tables.conversations import conversations
 from parley.store.tables.messages import messages
 
@@ -49,11 +48,7 @@ WORDS = "ship review deploy lunch meeting notes ticket merge build release desig
 
 async def bench(kind: str, total: int, repeat: int, directory: Path) -> dict[str, Any]:
     name = f"parley_history_bench_{total}_{os.getpid()}"
-    url, drop = await make_database(kind, directory, name)
-    settings = bench_settings(directory / f"data-{kind}-{total}", url, database_pool_size=4)
-    container = build_container(settings)
-    try:
-        await migrate.upgrade(container.db)
+    async with bench_container(kind, directory, name, database_pool_size=4) as container:
         alice = await container.accounts.register("alice", "bench passphrase 1")
         bob = await container.accounts.register("bob", "bench passphrase 1")
         group = await container.conversations.create_group(alice.id, "history", [bob.id])
@@ -121,10 +116,6 @@ async def bench(kind: str, total: int, repeat: int, directory: Path) -> dict[str
             "baseline_ms": round(base, 3),
             "queries": rows_out,
         }
-    finally:
-        await container.close()
-        if drop is not None:
-            await drop()
 
 
 def table(result: dict[str, Any]) -> list[str]:

@@ -31,6 +31,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# The websockets library under uvicorn logs "connection open" and "connection closed" for
+# every socket with nothing else in them (uvicorn's own "[accepted]" line names the client;
+# the gateway's "gateway session closed" says who, for how long and why). A reconnect storm
+# of thousands wrote them all, a JSON line each, on the event loop.
+_EMPTY_SOCKET_LINES = frozenset({"connection open", "connection closed"})
+
+
+def _not_an_empty_socket_line(record: logging.LogRecord) -> bool:
+    return record.msg not in _EMPTY_SOCKET_LINES
+
+
 def configure_logging(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -42,3 +53,6 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    error_log = logging.getLogger("uvicorn.error")
+    if _not_an_empty_socket_line not in error_log.filters:
+        error_log.addFilter(_not_an_empty_socket_line)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -144,11 +144,14 @@ async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
     return await conn.run_sync(read_user, user_id)
 
 
+_ACTIVE_USER = select(*_USER_COLUMNS).where(  # built once: every identify reads it
+    users.c.id == bindparam("user_id"), users.c.deactivated_at.is_(None)
+)
+
+
 def read_user(conn: Connection, user_id: str) -> User | None:
     """The active user ``user_id`` (synchronous: for ``Database.read_sync`` work)."""
-    row = conn.execute(
-        select(*_USER_COLUMNS).where(users.c.id == user_id, users.c.deactivated_at.is_(None))
-    ).first()
+    row = conn.execute(_ACTIVE_USER, {"user_id": user_id}).first()
     return User.from_row(row) if row else None
 
 

@@ -24,6 +24,7 @@ from parley.errors import ParleyError
 from parley.ids import new_id
 from parley.services.attachment_errors import AttachmentAlreadyUsed, InvalidAttachment
 from parley.services.attachment_urls import URL_PREFIX, AttachmentUrls
+from parley.store.one_of import one_of
 from parley.store.tables.media import attachments
 
 ORIGINAL = "original"
@@ -159,6 +160,13 @@ async def load_record(conn: AsyncConnection, attachment_id: str) -> AttachmentRe
     return record_from_row(row) if row is not None else None
 
 
+_LIVE_ATTACHMENTS = (  # built once: see message_records' lookups
+    select(attachments)
+    .where(one_of(attachments.c.message_id, "ids"), attachments.c.deleted_at.is_(None))
+    .order_by(attachments.c.message_id, attachments.c.position)
+)
+
+
 def load_public_for_messages(
     conn: Connection, message_ids: Sequence[str], urls: AttachmentUrls | None
 ) -> dict[str, list[dict[str, Any]]]:
@@ -166,11 +174,7 @@ def load_public_for_messages(
     signed with ``urls``; unsigned paths without)."""
     if not message_ids:
         return {}
-    rows = conn.execute(
-        select(attachments)
-        .where(attachments.c.message_id.in_(list(message_ids)), attachments.c.deleted_at.is_(None))
-        .order_by(attachments.c.message_id, attachments.c.position)
-    )
+    rows = conn.execute(_LIVE_ATTACHMENTS, {"ids": list(message_ids)})
     found: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         found.setdefault(row.message_id, []).append(record_from_row(row).to_public(urls))

@@ -20,6 +20,7 @@ from parley.clock import isoformat, utcnow
 from parley.services.accounts import avatar_urls, group_avatar_urls
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import IN_CONVERSATION, Message, read_messages
+from parley.store.one_of import one_of
 from parley.store.tables.accounts import users
 from parley.store.tables.conversations import conversations, members
 from parley.store.tables.messages import messages
@@ -175,13 +176,16 @@ def unread_condition(user_id: str | BindParameter[Any]) -> Any:
 
 # The statements below are built once: a subquery's column collection is rebuilt on every
 # construction, which made building them cost more than running them (every identify
-# reads these). ``ids`` expands to the IN list at execution.
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_CONVERSATIONS = select(conversations).where(conversations.c.id.in_(_IDS))
-_MEMBER_COUNTS = (
-    select(members.c.conversation_id, func.count().label("n"))
-    .where(members.c.conversation_id.in_(_IDS))
-    .group_by(members.c.conversation_id)
+# reads these). The conversation ids are bound as one parameter, ``ids`` (store/one_of.py):
+# one SQL text whatever their number, never rendered again.
+_MEMBER_COUNT = (  # one index range of members per conversation
+    select(func.count())
+    .select_from(members)
+    .where(members.c.conversation_id == conversations.c.id)
+    .scalar_subquery()
+)
+_CONVERSATIONS = select(conversations, _MEMBER_COUNT.label("member_count")).where(
+    one_of(conversations.c.id, "ids")
 )
 _RANKED = (
     select(
@@ -195,7 +199,7 @@ _RANKED = (
         )
         .label("position"),
     )
-    .where(members.c.conversation_id.in_(_IDS))
+    .where(one_of(members.c.conversation_id, "ids"))
     .subquery()
 )
 _MEMBER_PREVIEWS = (
@@ -217,7 +221,7 @@ _LATEST_ID = (
     .scalar_subquery()
 )
 _LAST_MESSAGES = select(messages).where(
-    messages.c.id.in_(select(_LATEST_ID).where(conversations.c.id.in_(_IDS)))
+    messages.c.id.in_(select(_LATEST_ID).where(one_of(conversations.c.id, "ids")))
 )
 
 
@@ -255,9 +259,8 @@ def read_shared_views(
             encrypted=bool(row.encrypted),
             archived_at=row.archived_at,
             avatar=group_avatar_urls(row.id, row.avatar_key),
+            member_count=row.member_count,
         )
-    for row in conn.execute(_MEMBER_COUNTS, ids):
-        views[row.conversation_id].member_count = row.n
     for row in conn.execute(_MEMBER_PREVIEWS, ids):
         views[row.conversation_id].members.append(MemberPreview.from_row(row))
     for message in read_messages(conn, _LAST_MESSAGES, ids, urls=urls):
@@ -279,7 +282,7 @@ _MINE = (
     .where(members.c.user_id == _USER)
     .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
 )
-_MINE_AMONG = _MINE.where(members.c.conversation_id.in_(_IDS))
+_MINE_AMONG = _MINE.where(one_of(members.c.conversation_id, "ids"))
 # One count per membership row, each an index range: the messages of that conversation
 # after that member's read mark. (Joining messages to members and filtering on
 # seq > last_read_seq afterwards let PostgreSQL read every message of the caller's
@@ -291,7 +294,7 @@ _UNREAD_COUNT = (
     .scalar_subquery()
 )
 _UNREAD = select(members.c.conversation_id, _UNREAD_COUNT.label("n")).where(
-    members.c.user_id == _USER, members.c.conversation_id.in_(_IDS)
+    members.c.user_id == _USER, one_of(members.c.conversation_id, "ids")
 )
 # Unread messages that mention the member (a muted conversation still shows these), only
 # for conversations with unread messages: the same index range, filtered by the mentions
@@ -307,7 +310,7 @@ _UNREAD_MENTIONS = (
     .scalar_subquery()
 )
 _MENTIONS = select(members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where(
-    members.c.user_id == _USER, members.c.conversation_id.in_(_IDS)
+    members.c.user_id == _USER, one_of(members.c.conversation_id, "ids")
 )
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection, Row, select
 
 from parley.services.attachment_urls import AttachmentUrls
+from parley.store.one_of import one_of
 from parley.store.tables.media import link_previews, message_link_previews
 
 IMAGE_PATH = "/api/v1/link-previews"
@@ -51,6 +52,13 @@ def preview_payload(row: Row[Any], urls: AttachmentUrls | None) -> dict[str, Any
     }
 
 
+_SHOWN_PREVIEWS = (  # built once: see message_records' lookups
+    select(message_link_previews.c.message_id, link_previews)
+    .join(link_previews, link_previews.c.id == message_link_previews.c.preview_id)
+    .where(one_of(message_link_previews.c.message_id, "ids"), link_previews.c.status == OK)
+)
+
+
 def read_link_previews(
     conn: Connection, message_ids: Sequence[str], urls: AttachmentUrls | None
 ) -> dict[str, dict[str, Any]]:
@@ -58,12 +66,5 @@ def read_link_previews(
     the payload). Synchronous: runs inside ``read_messages``."""
     if not message_ids:
         return {}
-    rows = conn.execute(
-        select(message_link_previews.c.message_id, link_previews)
-        .join(link_previews, link_previews.c.id == message_link_previews.c.preview_id)
-        .where(
-            message_link_previews.c.message_id.in_(list(message_ids)),
-            link_previews.c.status == OK,
-        )
-    )
+    rows = conn.execute(_SHOWN_PREVIEWS, {"ids": list(message_ids)})
     return {row.message_id: preview_payload(row, urls) for row in rows}

@@ -23,6 +23,7 @@ from parley.clock import isoformat
 from parley.services.attachment_records import load_public_for_messages
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.link_preview_records import read_link_previews
+from parley.store.one_of import one_of
 from parley.store.tables.messages import messages, reactions
 from parley.wire.json_text import dumps
 
@@ -203,6 +204,28 @@ def message_from_row(
     )
 
 
+# What read_messages adds to a page of messages, built once with each list bound as one
+# parameter (store/one_of.py): every history page, conversation list and ``ready`` runs
+# them, and building or re-rendering an IN list cost more than running these lookups.
+_REACTIONS = (
+    select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
+    .where(one_of(reactions.c.message_id, "ids"))
+    .order_by(reactions.c.created_at, reactions.c.user_id)
+)
+_REPLY_PREVIEWS = select(
+    messages.c.id, messages.c.sender_id, messages.c.content, messages.c.deleted_at
+).where(one_of(messages.c.id, "ids"))
+_THREAD_SENDERS = (
+    select(messages.c.thread_root_id, messages.c.sender_id)
+    .where(
+        one_of(messages.c.thread_root_id, "ids"),
+        messages.c.deleted_at.is_(None),
+        messages.c.sender_id.is_not(None),
+    )
+    .order_by(messages.c.thread_root_id, messages.c.seq)
+)
+
+
 def read_thread_summaries(conn: Connection, rows: Sequence[Row[Any]]) -> dict[str, ThreadSummary]:
     """The summary of each root among ``rows`` that has replies: participants are the
     distinct senders of its live replies, first reply first (the thread index, one range
@@ -211,15 +234,7 @@ def read_thread_summaries(conn: Connection, rows: Sequence[Row[Any]]) -> dict[st
     if not roots:
         return {}
     participants: dict[str, list[str]] = {root: [] for root in roots}
-    for r in conn.execute(
-        select(messages.c.thread_root_id, messages.c.sender_id)
-        .where(
-            messages.c.thread_root_id.in_(list(roots)),
-            messages.c.deleted_at.is_(None),
-            messages.c.sender_id.is_not(None),
-        )
-        .order_by(messages.c.thread_root_id, messages.c.seq)
-    ):
+    for r in conn.execute(_THREAD_SENDERS, {"ids": list(roots)}):
         seen = participants[r.thread_root_id]
         if r.sender_id not in seen:
             seen.append(r.sender_id)
@@ -254,25 +269,17 @@ def read_messages(
         return []
     ids = [row.id for row in rows]
     by_message: dict[str, dict[str, list[str]]] = {}
-    reaction_rows = conn.execute(
-        select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
-        .where(reactions.c.message_id.in_(ids))
-        .order_by(reactions.c.created_at, reactions.c.user_id)
-    )
-    for r in reaction_rows:
+    for r in conn.execute(_REACTIONS, {"ids": ids}):
         by_message.setdefault(r.message_id, {}).setdefault(r.emoji, []).append(r.user_id)
     reply_ids = {row.reply_to_id for row in rows if row.reply_to_id}
     previews: dict[str, ReplyPreview] = {}
     if reply_ids:
-        for r in conn.execute(  # type: ignore[assignment]  # the reaction loop's row shape
-            select(messages.c.id, messages.c.sender_id, messages.c.content, messages.c.deleted_at)
-            .where(messages.c.id.in_(reply_ids))
-        ):
-            previews[r.id] = ReplyPreview(
-                id=r.id,
-                sender_id=r.sender_id,
-                content=r.content[:REPLY_PREVIEW_CHARS],
-                deleted=r.deleted_at is not None,
+        for quoted in conn.execute(_REPLY_PREVIEWS, {"ids": list(reply_ids)}):
+            previews[quoted.id] = ReplyPreview(
+                id=quoted.id,
+                sender_id=quoted.sender_id,
+                content=quoted.content[:REPLY_PREVIEW_CHARS],
+                deleted=quoted.deleted_at is not None,
             )
     visible = [row.id for row in rows if row.deleted_at is None]
     files = load_public_for_messages(conn, visible, urls)

@@ -1,9 +1,7 @@
-"""The few database reads and writes the real-time gateway needs that no REST route does,
-and the domain rule of who sees whose presence.
+"""The few database reads and writes the real-time gateway needs that no REST route does.
 
 - which conversations a user is in (ids only: the hub subscribes before the full read);
-- who may see a user's presence: people sharing a conversation with them or accepted
-  contacts, minus anyone blocked in either direction (DESIGN §1 "a block hides presence");
+- who may see a user's presence (the rule is ``services.audience``'s);
 - ``users.last_seen_at``, written when a user goes offline;
 - everything ``ready`` needs, in one transaction.
 
@@ -17,16 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.audience import read_acquaintances
+from parley.services.audience import read_presence_audience
 from parley.services.conversation_views import MemberView, read_member_views
 from parley.store.db import Database
 from parley.store.tables.accounts import sessions, users
-from parley.store.tables.contacts import blocks
 from parley.store.tables.conversations import members
 
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
@@ -41,22 +38,9 @@ def member_conversation_ids_in(conn: Connection, user_id: str) -> list[str]:
     return [row.conversation_id for row in conn.execute(_MEMBER_OF, {"user_id": user_id})]
 
 
-_BLOCKS = select(blocks.c.blocker_id, blocks.c.blocked_id).where(
-    or_(blocks.c.blocker_id == bindparam("user_id"), blocks.c.blocked_id == bindparam("user_id"))
-)
-
-
 async def presence_audience(db: Database, user_id: str) -> set[str]:
     """Users who may see ``user_id``'s presence (``user_id`` not included)."""
-    return await db.read_sync(_audience, user_id)
-
-
-def _audience(conn: Connection, user_id: str) -> set[str]:
-    blocked = {
-        row.blocked_id if row.blocker_id == user_id else row.blocker_id
-        for row in conn.execute(_BLOCKS, {"user_id": user_id})
-    }
-    return read_acquaintances(conn, user_id) - blocked
+    return await db.read_sync(read_presence_audience, user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +77,7 @@ def _ready_reads(
     user = read_user(conn, user_id)
     if user is None:
         raise NotFound("No such user")
-    return ReadyReads(user, read_member_views(conn, user_id, urls=urls), _audience(conn, user_id))
+    return ReadyReads(user, read_member_views(conn, user_id, urls=urls), read_presence_audience(conn, user_id))
 
 
 async def conversation_member_ids(db: Database, conversation_id: str) -> list[str]:

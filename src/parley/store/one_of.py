@@ -25,6 +25,7 @@ from sqlalchemy import Boolean, ColumnElement, Dialect, String, Text, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -64,6 +65,12 @@ class _OneOf(ColumnElement[bool]):
     def __init__(self, column: ColumnElement[str], values: BindParameter[Sequence[str]]) -> None:
         self.column = column
         self.values = values
+
+    @property
+    def _from_objects(self) -> list[FromClause]:
+        # The column's table is a FROM of the statement this condition is in, as it is for
+        # ``column IN (...)``: a select naming no other column of it still reads from it.
+        return self.column._from_objects
 
 
 @compiles(_OneOf)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.conftest import TEST_PASSWORD
 from tests.support.server_process import ServerProcess
@@ -36,6 +39,7 @@ def test_serve_register_login_refresh_logout(
             assert http.get("/api/v1/users/me", headers=headers).json()["user"]["username"] == (
                 "tcpuser"
             )
+            asyncio.run(_identify_and_leave(server.base_url, login["access_token"]))
             refreshed = http.post(
                 "/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]}
             ).json()
@@ -49,3 +53,18 @@ def test_serve_register_login_refresh_logout(
         assert secret.exists() and oct(secret.stat().st_mode)[-3:] == "600"
     lines = [line for line in server.log().splitlines() if '"logger": "parley.access"' in line]
     assert any('"route": "/api/v1/auth/login"' in line for line in lines)
+    # A socket is logged once when it ends, with who and why, and uvicorn's line naming the
+    # client; not with the websockets library's empty "connection open" / "closed" lines.
+    entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    messages = [entry["message"] for entry in entries]
+    closed = [entry for entry in entries if entry["message"] == "gateway session closed"]
+    assert len(closed) == 1 and closed[0]["user_id"] == login["user"]["id"], messages
+    assert any(message.endswith('"WebSocket /ws" [accepted]') for message in messages), messages
+    assert "connection open" not in messages and "connection closed" not in messages, messages
+
+
+async def _identify_and_leave(base_url: str, token: str) -> None:
+    async with websockets.connect(base_url.replace("http", "ws", 1) + "/ws") as socket:
+        await socket.send(json.dumps({"op": "identify", "token": token}))
+        while json.loads(await asyncio.wait_for(socket.recv(), 10))["op"] != "ready":
+            pass
