@@ -4,7 +4,9 @@ the settings a benchmark's container runs with on it; and timing a call on it.""
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -81,3 +83,27 @@ async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
         await call()
         laps.append((time.perf_counter() - began) * 1000)
     return laps
+
+
+def database_kinds(choice: str) -> list[str]:
+    """``--database`` of a benchmark: sqlite, postgres or both."""
+    return ["sqlite", "postgres"] if choice == "both" else [choice]
+
+
+async def run_each(
+    benches: list[Callable[[Path], Awaitable[dict[str, Any]]]], table: Callable[[dict[str, Any]], list[str]]
+) -> list[dict[str, Any]]:
+    """Each benchmark in turn in one temporary directory, its table printed as it ends."""
+    results = []
+    with tempfile.TemporaryDirectory() as directory:
+        for bench in benches:
+            result = await bench(Path(directory))
+            print("\n".join(table(result)), flush=True)
+            results.append(result)
+    return results
+
+
+def write_results(path: Path | None, benchmark: str, results: list[dict[str, Any]]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"benchmark": benchmark, "results": results}, indent=2))

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import functools
 import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import bench_container, timed  # noqa: E402
+from databases import bench_container, database_kinds, run_each, timed, write_results  # noqa: E402
 
 from parley.ids import new_id
 from parley.store.tables.conversations import conversations
@@ -131,17 +130,6 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def run(kinds: list[str], sizes: list[int], repeat: int) -> list[dict[str, Any]]:
-    results = []
-    with tempfile.TemporaryDirectory() as directory:
-        for kind in kinds:
-            for size in sizes:
-                result = await bench(kind, size, repeat, Path(directory))
-                print("\n".join(table(result)), flush=True)
-                results.append(result)
-    return results
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
@@ -149,11 +137,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = asyncio.run(run(kinds, [int(s) for s in args.sizes.split(",")], args.repeat))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"benchmark": "history", "results": results}, indent=2))
+    benches = [
+        functools.partial(bench, kind, int(size), args.repeat)
+        for kind in database_kinds(args.database)
+        for size in args.sizes.split(",")
+    ]
+    write_results(args.json, "history", asyncio.run(run_each(benches, table)))
     return 0
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import functools
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import bench_container  # noqa: E402
+from databases import bench_container, database_kinds, run_each, write_results  # noqa: E402
 
 from parley.services.auth import ClientInfo, Principal
 from parley.services.realtime_reads import RealtimeReads, member_conversation_ids_in
@@ -136,16 +135,6 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def run(kinds: list[str], count: int, rounds: int) -> list[dict[str, Any]]:
-    results = []
-    with tempfile.TemporaryDirectory() as directory:
-        for kind in kinds:
-            result = await bench(kind, count, rounds, Path(directory))
-            print("\n".join(table(result)), flush=True)
-            results.append(result)
-    return results
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
@@ -153,11 +142,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds over every user")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = asyncio.run(run(kinds, args.users, args.repeat))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"benchmark": "ready_reads", "results": results}, indent=2))
+    benches = [
+        functools.partial(bench, kind, args.users, args.repeat) for kind in database_kinds(args.database)
+    ]
+    write_results(args.json, "ready_reads", asyncio.run(run_each(benches, table)))
     return 0
 
 
