@@ -192,7 +192,8 @@ async def test_signed_urls(client: httpx.AsyncClient, container: Container) -> N
     assert (await client.get(f"{path}?exp={exp}&sig={sig}")).status_code == 200
 
     forged = [
-        f"{path}?exp={exp}&sig={sig[:-2]}AA",  # tampered signature
+        # Tampered (a signature that happens to end in "AA" gets "BB": it must differ).
+        f"{path}?exp={exp}&sig={sig[:-2]}{'BB' if sig.endswith('AA') else 'AA'}",
         f"{path}?exp={int(exp) + 3600}&sig={sig}",  # extended expiry
         f"{path.replace('original', 'thumb320')}?exp={exp}&sig={sig}",  # another variant
         f"{path}?exp={exp}",
