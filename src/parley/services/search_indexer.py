@@ -236,16 +236,22 @@ class SearchIndexer:
 
     async def _run(self) -> None:
         # Starting with a pass indexes what a crash left waiting.
+        woken = True
         while not self._stopping:
             try:
-                while await self.index_batch() == self._batch_size and not self._stopping:
-                    pass
+                # A poll (for other nodes' messages) probes first and writes only when
+                # something waits: an idle node's poll is a read, not a write transaction
+                # five times a second (on SQLite, the one writer the senders need).
+                if woken or await self.waiting():
+                    while await self.index_batch() == self._batch_size and not self._stopping:
+                        pass
             except Exception:  # the database is away: the marks wait, durable
                 log.exception("search indexing failed; retrying")
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                woken = True
             except TimeoutError:
-                pass
+                woken = False
             self._wake.clear()

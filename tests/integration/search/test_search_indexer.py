@@ -1,8 +1,8 @@
 """The batched search indexer (migration 0017) on both databases: a sent message becomes
 searchable within the promised bound (read from the exported metrics), a message acknowledged
 and never indexed (the process died first) is indexed by the next indexer to start, a message
-deleted or removed before its batch never becomes searchable, and indexers running at the same
-time index each message once."""
+deleted or removed before its batch never becomes searchable, indexers running at the same
+time index each message once, and an idle indexer's polls read without writing."""
 
 from __future__ import annotations
 
@@ -191,3 +191,42 @@ async def test_a_search_waits_for_a_batch_in_flight(client: httpx.AsyncClient, c
         await transaction.commit()
     result = await asyncio.wait_for(search, WAIT_SECONDS)
     assert [hit["message"]["content"] for hit in result["results"]] == ["inflight batch message"]
+
+
+async def test_an_idle_indexers_polls_read_and_another_nodes_message_is_indexed(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    await send(client, alice, group["id"], "before the poller")
+    await container.search_indexer.catch_up()
+    await container.search_indexer.close()
+    # An indexer no local send wakes: it learns of messages only by polling, as it does of
+    # another node's.
+    indexer = SearchIndexer(container.db, poll_seconds=0.02)
+    probes, batches = 0, 0
+    polled = asyncio.Event()
+    probe, index_batch = indexer.waiting, indexer.index_batch
+
+    async def counted_probe() -> bool:
+        nonlocal probes
+        probes += 1
+        if probes >= 6:
+            polled.set()
+        return await probe()
+
+    async def counted_batch(*, wait: bool = False) -> int:
+        nonlocal batches
+        batches += 1
+        return await index_batch(wait=wait)
+
+    indexer.waiting, indexer.index_batch = counted_probe, counted_batch  # type: ignore[method-assign]
+    indexer.start()
+    try:
+        await asyncio.wait_for(polled.wait(), WAIT_SECONDS)
+        assert batches == 1  # the pass at start only: five idle polls, no write
+        await send(client, alice, group["id"], "from another node")
+        await until_indexed(indexer, container.db, bob.id, "another node", ["from another node"])
+        assert batches >= 2
+    finally:
+        await indexer.close()
