@@ -433,7 +433,7 @@ class Connection:
 
         try:
             # The token checked and the conversations to subscribe to read in one hand-off.
-            _, conversation_ids = await self._node.identify(frame.token, claim)
+            principal, conversation_ids = await self._node.identify(frame.token, claim)
         except TokenExpired as error:
             self._refuse(error, CloseCode.TOKEN_EXPIRED)
             return
@@ -443,7 +443,7 @@ class Connection:
         except TooManyConnections as refused:
             self._refuse(refused, CloseCode.TOO_MANY_CONNECTIONS)
             return
-        self._token_deadline = token_deadline(frame.token)
+        self._token_deadline = token_deadline(principal)
         await hub.sync(self, conversation_ids)
         reads = self._node.reads
         try:

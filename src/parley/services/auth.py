@@ -63,6 +63,9 @@ class Principal:
     # A bot authenticated by its token (``Authorization: Bot``): allowed a narrower API
     # (``integrations.bot_scope``) and nothing it was not added to (DESIGN §6.6).
     is_bot: bool = False
+    # When the access token that authenticated the call expires (None: a bot token, which
+    # does not): a socket closes then unless it re-identifies.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +398,9 @@ class Auth:
             raise SessionRevoked()
         if now - row.last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(claims.session_id, now)
-        return Principal(user_id=claims.user_id, session_id=claims.session_id)
+        return Principal(
+            user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at
+        )
 
     async def authenticate_bot(self, bot_token: str) -> Principal:
         """A bot's long-lived token (``integrations.bots``): its hash names the bot, whose
@@ -433,7 +438,9 @@ class Auth:
             await claim(principal)
             return principal, await self._db.read_sync(read, principal.user_id)
         claims = self._signer.verify_access(token)
-        principal = Principal(user_id=claims.user_id, session_id=claims.session_id)
+        principal = Principal(
+            user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at
+        )
         await claim(principal)
         now = utcnow()
         last_used_at, result = await self._db.read_sync(_open_session_then, principal, read)
