@@ -130,6 +130,12 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+async def run(kinds: list[str], sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+    """Every size on every database (``bench/run.py`` runs it too)."""
+    benches = [functools.partial(bench, kind, size, repeat) for kind in kinds for size in sizes]
+    return await run_each(benches, table)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
@@ -137,12 +143,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    benches = [
-        functools.partial(bench, kind, int(size), args.repeat)
-        for kind in database_kinds(args.database)
-        for size in args.sizes.split(",")
-    ]
-    write_results(args.json, "history", asyncio.run(run_each(benches, table)))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    write_results(args.json, "history", asyncio.run(run(database_kinds(args.database), sizes, args.repeat)))
     return 0
 
 

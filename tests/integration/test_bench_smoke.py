@@ -1,5 +1,6 @@
 """The benchmark harness still works: the floor server and the load generator's virtual
-users speak to each other (20 messages to a room of three). No timing is asserted —
+users speak to each other (20 messages to a room of three), and the database benchmarks
+``make bench`` runs go through on a small SQLite database. No timing is asserted —
 benchmarks are not tests (``make bench`` measures)."""
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tests.support.paths import REPO
 BENCH = REPO / "bench"
 sys.path.insert(0, str(BENCH))
 
+import history_bench  # noqa: E402
+import ready_reads_bench  # noqa: E402
 from loadgen import Worker  # noqa: E402
 from procs import floor_server  # noqa: E402
 
@@ -87,3 +90,11 @@ async def test_a_closed_loop_window_is_shared_with_a_worker_that_only_receives(f
     finally:
         await sender.cmd_close()
         await receiver.cmd_close()
+
+
+async def test_the_database_benchmarks_run(tmp_path: Path) -> None:
+    [history] = await history_bench.run(["sqlite"], [200], 2)
+    assert history["messages"] == 200 and len(history["queries"]) == 8
+    assert all(query["median_ms"] > 0 for query in history["queries"])
+    ready = await ready_reads_bench.bench("sqlite", 10, 1, tmp_path)
+    assert [step["cpu_ms"] > 0 for step in ready["steps"]] == [True, True]
