@@ -184,17 +184,21 @@ class SessionTouches:
             self._writer = None
 
 
-def _open_session_then(
-    conn: Connection, principal: Principal, read: Callable[[Connection, str], T]
-) -> tuple[datetime, T]:
+def _open_session(conn: Connection, session_id: str, user_id: str) -> datetime:
     """The session's ``last_used_at`` once it is known open and its user active (else
-    ``SessionRevoked``), and ``read(conn, user_id)`` in the same transaction."""
-    row = conn.execute(
-        _SESSION_STATE, {"session": principal.session_id, "user": principal.user_id}
-    ).first()
+    ``SessionRevoked``)."""
+    row = conn.execute(_SESSION_STATE, {"session": session_id, "user": user_id}).first()
     if row is None or row.revoked_at is not None or row.deactivated_at is not None:
         raise SessionRevoked()
     last_used_at: datetime = row.last_used_at
+    return last_used_at
+
+
+def _open_session_then(
+    conn: Connection, principal: Principal, read: Callable[[Connection, str], T]
+) -> tuple[datetime, T]:
+    """:func:`_open_session`, and ``read(conn, user_id)`` in the same transaction."""
+    last_used_at = _open_session(conn, principal.session_id, principal.user_id)
     return last_used_at, read(conn, principal.user_id)
 
 
@@ -388,15 +392,10 @@ class Auth:
         """Verify the JWT, then that its session is still open and its user still active."""
         claims = self._signer.verify_access(access_token)
         now = utcnow()
-        async with self._db.read() as conn:
-            row = (
-                await conn.execute(
-                    _SESSION_STATE, {"session": claims.session_id, "user": claims.user_id}
-                )
-            ).first()
-        if row is None or row.revoked_at is not None or row.deactivated_at is not None:
-            raise SessionRevoked()
-        if now - row.last_used_at > LAST_USED_RESOLUTION:
+        # One hand-off to a database thread (read_sync), not the async driver's several:
+        # every authenticated request runs this.
+        last_used_at = await self._db.read_sync(_open_session, claims.session_id, claims.user_id)
+        if now - last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(claims.session_id, now)
         return Principal(
             user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at
