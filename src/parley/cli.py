@@ -9,8 +9,11 @@ import getpass
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from parley import __version__
 from parley.chat_cli import add_chat_parser
@@ -22,6 +25,24 @@ from parley.store.migrate import migrate_database
 
 def _settings() -> Settings:
     return Settings()
+
+
+# Values of these settings are never echoed back in an error (they may be secrets, or URLs
+# with a password in them).
+_UNECHOED = re.compile(r"secret|password|key|token|url|dsn", re.IGNORECASE)
+
+
+def settings_error_text(error: ValidationError) -> str:
+    """What a bad setting is, for a person: each field by its environment variable, what is
+    wrong and (unless it may be a secret) the value given; no traceback."""
+    lines = ['error: invalid settings (environment or parley.toml; README, "Configuration")']
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+        variable = "PARLEY_" + field.upper().replace(".", "__")
+        given = "" if _UNECHOED.search(field) else f" (given: {problem.get('input')!r})"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable}: {message}{given}")
+    return "\n".join(lines)
 
 
 # --- serve
@@ -287,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         for detail in exc.details:
             print(f"  {detail.field}: {detail.message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(settings_error_text(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

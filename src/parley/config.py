@@ -343,6 +343,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. https://chat.example.com")
         return value.rstrip("/")
 
+    @field_validator("database_url", "database_replica_urls")
+    @classmethod
+    def _check_database_urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for url in [value] if isinstance(value, str) else value or []:
+            if url and not url.startswith(_DATABASE_SCHEMES):  # "": the default database
+                scheme = url.partition("://")[0] if "://" in url else "no scheme"
+                raise ValueError(
+                    f"unsupported database ({scheme}): use sqlite:///path/to/file.db or "
+                    "postgresql://user@host/name"
+                )
+        return value or None if isinstance(value, str | None) else value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
@@ -422,6 +434,12 @@ class Settings(BaseSettings):
                 shown[name] = str(value) if isinstance(value, Path) else value
         shown["effective_database_url"] = mask_url_password(self.effective_database_url)
         return shown
+
+
+# What normalise_database_url accepts (with its driver named, or without).
+_DATABASE_SCHEMES = (
+    "sqlite://", "sqlite+aiosqlite://", "postgres://", "postgresql://", "postgresql+asyncpg://",
+)
 
 
 def normalise_database_url(url: str) -> str:

@@ -1,5 +1,6 @@
-"""Settings: defaults, URL handling, the generated secret, masking, the TOML file, and bad
-values refused with pydantic's error for the field (its ``type`` is the stable part)."""
+"""Settings: defaults, URL handling, the generated secret, masking, the TOML file, bad
+values refused with pydantic's error for the field (its ``type`` is the stable part), and
+the ``parley`` command saying what is wrong with them without a traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
+from parley import cli
 from parley.config import Settings, load_or_create_secret, mask_url_password, normalise_database_url
 
 
@@ -57,6 +59,43 @@ def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_SQLITE_SYNCHRONOUS", "sometimes")
     with pytest.raises(ValueError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://u@h/db", "h/db", "redis://h", "sqlite:/x.db", "postgresql:/h/db", " sqlite:///x.db"],
+)
+def test_only_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    assert refusal(monkeypatch, "database_url", url) == [("database_url", "value_error")]
+    monkeypatch.delenv("PARLEY_DATABASE_URL")
+    assert refusal(monkeypatch, "database_replica_urls", f'["postgresql://r/db", "{url}"]') == [
+        ("database_replica_urls", "value_error")
+    ]
+
+
+@pytest.mark.parametrize("url", ["", "sqlite:///x.db", "postgres://u@h/db", "postgresql+asyncpg://u@h/db"])
+def test_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("PARLEY_DATABASE_URL", url)
+    assert Settings().database_url == (url or None)
+
+
+def test_the_command_says_what_is_wrong_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PARLEY_PORT", "abc")
+    monkeypatch.setenv("PARLEY_DATABASE_URL", "mysql://u:hunter2@db/x")
+    monkeypatch.setenv("PARLEY_MAX_MESSAGE_CHARS", "nan")
+    for command in (["serve"], ["check-config"], ["migrate"]):
+        assert cli.main(command) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0].startswith("error: invalid settings")
+        assert lines[1] == (
+            "  PARLEY_PORT: Input should be a valid integer, unable to parse string as an integer (given: 'abc')"
+        )
+        # A URL may hold a password: never echoed.
+        assert lines[2].startswith("  PARLEY_DATABASE_URL: unsupported database (mysql)") and "hunter2" not in lines[2]
+        assert lines[3].startswith("  PARLEY_MAX_MESSAGE_CHARS: ") and len(lines) == 4
 
 
 CLOSE_TIMEOUT = "gateway_close_timeout_seconds"
