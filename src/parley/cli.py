@@ -51,7 +51,7 @@ def settings_error_text(error: ValidationError) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from parley.observability.logging import configure_logging
+    from parley.observability.logging import configure_logging, logging_config
 
     overrides = {
         "PARLEY_HOST": args.host,
@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_config=None,
+        log_config=logging_config(settings.log_level),  # applied in every worker too
         access_log=False,
         proxy_headers=settings.trust_proxy_headers,
         timeout_graceful_shutdown=10,

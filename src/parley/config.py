@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from parley.redis_urls import parse_redis_url
+from parley.redis_urls import SCHEME, parse_redis_url
 
 SECRET_FILE_NAME = "secret.key"
 DATABASE_FILE_NAME = "parley.db"
@@ -348,7 +348,9 @@ class Settings(BaseSettings):
     def _check_database_urls(cls, value: str | list[str] | None) -> str | list[str] | None:
         for url in [value] if isinstance(value, str) else value or []:
             if url and not url.startswith(_DATABASE_SCHEMES):  # "": the default database
-                scheme = url.partition("://")[0] if "://" in url else "no scheme"
+                scheme = url.partition("://")[0].lower() if "://" in url else "no scheme"
+                if scheme != "no scheme" and not SCHEME.fullmatch(scheme):
+                    scheme = "not a URL"  # what precedes "://" may be a password
                 raise ValueError(
                     f"unsupported database ({scheme}): use sqlite:///path/to/file.db or "
                     "postgresql://user@host/name"

@@ -19,6 +19,7 @@ its sessions resume by seq (``bus/redis.py``); nothing in Redis is the source of
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -44,6 +45,9 @@ SENTINEL_PORT = 26379
 CLUSTER_PORT = 6379
 
 
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")  # RFC 3986, lowercased
+
+
 def parse_redis_url(url: str) -> RedisLocation:
     """Read ``PARLEY_REDIS_URL``; ValueError names what is wrong."""
     scheme, sep, rest = url.partition("://")
@@ -53,12 +57,16 @@ def parse_redis_url(url: str) -> RedisLocation:
     if scheme in ("redis", "rediss", "unix"):
         return RedisLocation(RedisTopology.SINGLE, url)
     if scheme not in ("redis+sentinel", "redis+cluster"):
-        raise ValueError(f"unknown Redis URL scheme {scheme!r}")
-    authority, _, path = rest.partition("/")
+        # Named only when it looks like a scheme: a malformed URL may put a password here.
+        named = f" {scheme!r}" if SCHEME.fullmatch(scheme) else ""
+        raise ValueError(f"unknown Redis URL scheme{named}")
+    # The credentials first (up to the last "@"): a password may hold a "/", and no error
+    # below quotes any of it.
+    userinfo, at, located = rest.rpartition("@")
+    authority, _, path = located.partition("/")
     path = path.partition("?")[0]
     username = password = None
-    if "@" in authority:
-        userinfo, _, authority = authority.rpartition("@")
+    if at:
         user, has_password, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None

@@ -73,6 +73,13 @@ def test_only_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.
     ]
 
 
+def test_a_malformed_database_url_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_DATABASE_URL", "u:hunter2://h/db")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "hunter2" not in cli.settings_error_text(refused.value)
+
+
 @pytest.mark.parametrize("url", ["", "sqlite:///x.db", "postgres://u@h/db", "postgresql+asyncpg://u@h/db"])
 def test_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("PARLEY_DATABASE_URL", url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
+import logging.config
 from typing import Any
 
 from parley.clock import isoformat, utcnow
@@ -21,6 +21,7 @@ class JsonFormatter(logging.Formatter):
             "time": isoformat(utcnow()),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with --workers N
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
@@ -38,21 +39,32 @@ class JsonFormatter(logging.Formatter):
 _EMPTY_SOCKET_LINES = frozenset({"connection open", "connection closed"})
 
 
-def _not_an_empty_socket_line(record: logging.LogRecord) -> bool:
-    return record.msg not in _EMPTY_SOCKET_LINES
+class EmptySocketLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in _EMPTY_SOCKET_LINES)
+
+
+def logging_config(level: str = "info") -> dict[str, Any]:
+    """Parley's logging as a ``logging.config.dictConfig`` dictionary: JSON lines on stderr.
+    uvicorn applies it in every process it starts (``log_config``), so ``--workers N`` log
+    like one (configured only in the parent, the workers wrote nothing below a warning)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"empty_socket_lines": {"()": EmptySocketLines}},
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True, "filters": ["empty_socket_lines"]},
+            # uvicorn's own access log would duplicate Parley's request log.
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        },
+    }
 
 
 def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # uvicorn's own access log would duplicate Parley's request log.
-    logging.getLogger("uvicorn.access").disabled = True
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-    error_log = logging.getLogger("uvicorn.error")
-    if _not_an_empty_socket_line not in error_log.filters:
-        error_log.addFilter(_not_an_empty_socket_line)
+    logging.config.dictConfig(logging_config(level))

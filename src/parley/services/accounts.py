@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,7 +24,7 @@ from parley.security.passwords import PasswordHasher, check_password_policy
 from parley.services.audience import read_acquaintances
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
-from parley.store.tables.accounts import NEXT_PROFILE_VERSION, users
+from parley.store.tables.accounts import NEXT_PROFILE_VERSION, sessions, users
 from parley.wire.events import EventType
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.-]{3,32}$")
@@ -147,6 +147,27 @@ async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
 _ACTIVE_USER = select(*_USER_COLUMNS).where(  # built once: every identify reads it
     users.c.id == bindparam("user_id"), users.c.deactivated_at.is_(None)
 )
+
+
+# The same user with one of their sessions, outer-joined: whether it is open comes with the
+# user in one statement (a reconnecting socket's ``ready`` needs both).
+_ACTIVE_USER_IN_SESSION = select(
+    *_USER_COLUMNS, sessions.c.id.label("session_id"), sessions.c.revoked_at
+).select_from(
+    users.outerjoin(
+        sessions,
+        and_(sessions.c.id == bindparam("session_id"), sessions.c.user_id == users.c.id),
+    )
+).where(users.c.id == bindparam("user_id"), users.c.deactivated_at.is_(None))
+
+
+def read_user_in_session(conn: Connection, user_id: str, session_id: str) -> tuple[User | None, bool]:
+    """The active user ``user_id`` (None if not) and whether ``session_id`` is theirs and
+    open."""
+    row = conn.execute(_ACTIVE_USER_IN_SESSION, {"user_id": user_id, "session_id": session_id}).first()
+    if row is None:
+        return None, False
+    return User.from_row(row), row.session_id is not None and row.revoked_at is None
 
 
 def read_user(conn: Connection, user_id: str) -> User | None:

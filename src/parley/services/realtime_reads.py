@@ -18,12 +18,12 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 
 from parley.errors import NotFound, SessionRevoked
-from parley.services.accounts import User, read_user
+from parley.services.accounts import User, read_user, read_user_in_session
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_presence_audience
 from parley.services.conversation_views import MemberView, read_member_views
 from parley.store.db import Database
-from parley.store.tables.accounts import sessions, users
+from parley.store.tables.accounts import users
 from parley.store.tables.conversations import members
 
 _MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
@@ -64,17 +64,17 @@ async def ready_reads(
     return await db.read_sync(_ready_reads, user_id, session_id, urls)
 
 
-_SESSION_REVOKED_AT = select(sessions.c.revoked_at).where(sessions.c.id == bindparam("session"))
-
-
 def _ready_reads(
     conn: Connection, user_id: str, session_id: str | None, urls: AttachmentUrls | None
 ) -> ReadyReads:
-    if session_id is not None:
-        state = conn.execute(_SESSION_REVOKED_AT, {"session": session_id}).first()
-        if state is None or state.revoked_at is not None:
+    if session_id is None:
+        user = read_user(conn, user_id)
+    else:
+        user, session_open = read_user_in_session(conn, user_id, session_id)
+        if not session_open:
+            # Also a user deactivated a moment ago, before their sessions are revoked: refused
+            # like a revoked session (a NotFound here failed the identify instead).
             raise SessionRevoked()
-    user = read_user(conn, user_id)
     if user is None:
         raise NotFound("No such user")
     return ReadyReads(user, read_member_views(conn, user_id, urls=urls), read_presence_audience(conn, user_id))

@@ -60,6 +60,13 @@ def test_sentinel_and_cluster_urls_are_parsed() -> None:
     ):
         with pytest.raises(ValueError):
             parse_redis_url(bad)
+    # A password may hold "/" and "@" (percent-encoded or not); no error quotes any of it.
+    slashed = parse_redis_url("redis+sentinel://u:pa/ss@h:26379/main")
+    assert (slashed.hosts, slashed.service, slashed.password) == ((("h", 26379),), "main", "pa/ss")
+    for bad in ("redis+sentinel://u:hunter/2@h:x/main", "u:hunter2://h", "redis+cluster://u:hunter2@:1"):
+        with pytest.raises(ValueError) as refused:
+            parse_redis_url(bad)
+        assert "hunter" not in str(refused.value)
 
 
 def test_the_contract_suites_hold_behind_sentinel(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ delivery will not cross workers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import signal
 from pathlib import Path
@@ -58,6 +59,23 @@ async def test_workers_on_redis_act_as_one_server(
                 lambda _, log=log: expected
                 <= {e.data["message"]["content"] for e in log.of("message.created")}
             )
+        # Every worker logs as the parent does (JSON lines): each socket's end is logged by
+        # the worker that served it.
+        sessions = len(logs)
+        for log in logs:
+            await log.close()
+        logs.clear()
+
+        def closed_lines() -> list[dict[str, object]]:
+            entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+            return [entry for entry in entries if entry["message"] == "gateway session closed"]
+
+        lines = await eventually(
+            lambda: asyncio.sleep(0, closed_lines()), lambda lines: len(lines) == sessions,
+            timeout=10, what="a session line from each socket's worker",
+        )
+        assert len({line["pid"] for line in lines}) == 2  # both workers, each its own process
+        assert "connection open" not in server.log()
     finally:
         for log in logs:
             await log.close()

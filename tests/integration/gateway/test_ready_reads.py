@@ -1,0 +1,75 @@
+"""What ``ready`` reads, on both databases: unread counts and member counts read with the
+conversations, the presence audience (people sharing a conversation and accepted contacts,
+minus blocks either way, never the user), and a session that is revoked — or whose user was
+deactivated a moment before the revocation — refused as revoked."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from parley.clock import utcnow
+from parley.container import Container
+from parley.errors import SessionRevoked
+from parley.services.realtime_reads import ready_reads
+from parley.store.tables.accounts import users
+from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
+from tests.support.chat_helpers import open_group, send
+
+pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
+
+
+async def befriend(client: httpx.AsyncClient, one: UserHandle, other: UserHandle) -> None:
+    asked = await client.post("/api/v1/contacts", json={"user_id": other.id}, headers=one.headers)
+    assert asked.status_code == 201, asked.text
+    accepted = await client.post(f"/api/v1/contacts/{one.id}/accept", headers=other.headers)
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_ready_carries_unread_and_member_counts_and_the_presence_audience(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    ann, bob, cat, dan, eve = [await make_user(client, name) for name in ("ann", "bob", "cat", "dan", "eve")]
+    crew = await open_group(client, ann, [bob, cat])
+    pair = await open_group(client, ann, [bob])
+    for text in ("one", "two", "three"):
+        await send(client, bob, crew["id"], text)
+    await send(client, ann, crew["id"], "mine: never unread")
+    await send(client, bob, pair["id"], "hello")
+    await befriend(client, dan, ann)  # a contact, sharing no conversation
+    await befriend(client, ann, eve)
+    blocked = await client.post("/api/v1/blocks", json={"user_id": ann.id}, headers=cat.headers)
+    assert blocked.status_code == 204, blocked.text
+
+    ready = await ready_reads(container.db, ann.id, ann.session_id, urls=None)
+    assert ready.user.id == ann.id
+    views = {view.id: view for view in ready.conversations}
+    assert (views[crew["id"]].unread_count, views[crew["id"]].shared.member_count) == (3, 3)
+    assert (views[pair["id"]].unread_count, views[pair["id"]].shared.member_count) == (1, 2)
+    assert views[crew["id"]].shared.last_message is not None
+    assert views[crew["id"]].shared.last_message.content == "mine: never unread"
+    # Cat blocked Ann: neither sees the other's presence; Ann is never her own audience.
+    assert ready.audience == {bob.id, dan.id, eve.id}
+    # Each way: Ann blocking Eve hides Eve too.
+    blocked = await client.post("/api/v1/blocks", json={"user_id": eve.id}, headers=ann.headers)
+    assert blocked.status_code == 204, blocked.text
+    assert (await ready_reads(container.db, ann.id, ann.session_id, urls=None)).audience == {bob.id, dan.id}
+
+
+async def test_a_revoked_session_or_a_deactivated_user_is_refused(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    ann, bob = await make_user(client, "ann"), await make_user(client, "bob")
+    assert (await ready_reads(container.db, bob.id, bob.session_id, urls=None)).user.id == bob.id
+    # Another user's session is not this user's.
+    with pytest.raises(SessionRevoked):
+        await ready_reads(container.db, bob.id, ann.session_id, urls=None)
+    assert (await client.post("/api/v1/auth/logout", headers=ann.headers)).status_code == 204
+    with pytest.raises(SessionRevoked):
+        await ready_reads(container.db, ann.id, ann.session_id, urls=None)
+    # Deactivated, its sessions not revoked yet (the moment between the two transactions).
+    async with container.db.transaction() as conn:
+        await conn.execute(update(users).where(users.c.id == bob.id).values(deactivated_at=utcnow()))
+    with pytest.raises(SessionRevoked):
+        await ready_reads(container.db, bob.id, bob.session_id, urls=None)
