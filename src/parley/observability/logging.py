@@ -15,6 +15,10 @@ _STANDARD_ATTRIBUTES = frozenset(
 )
 
 
+# uvicorn's copy of its message with terminal colour codes in it: noise in a JSON line.
+_DROPPED_EXTRAS = frozenset({"color_message"})
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -25,7 +29,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_") and key not in _DROPPED_EXTRAS:
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

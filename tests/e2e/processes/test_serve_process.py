@@ -61,6 +61,7 @@ def test_serve_register_login_refresh_logout(
     assert len(closed) == 1 and closed[0]["user_id"] == login["user"]["id"], messages
     assert any(message.endswith('"WebSocket /ws" [accepted]') for message in messages), messages
     assert "connection open" not in messages and "connection closed" not in messages, messages
+    assert not any("color_message" in entry for entry in entries)  # uvicorn's terminal copy
 
 
 async def _identify_and_leave(base_url: str, token: str) -> None:
