@@ -26,7 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from parley.redis_urls import SCHEME, parse_redis_url
+from parley.redis_urls import parse_redis_url
+from parley.url_text import check_url_text, shown_scheme
 
 SECRET_FILE_NAME = "secret.key"
 DATABASE_FILE_NAME = "parley.db"
@@ -347,15 +348,13 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_urls(cls, value: str | list[str] | None) -> str | list[str] | None:
         for url in [value] if isinstance(value, str) else value or []:
+            check_url_text(url)
             if url and not url.startswith(_DATABASE_SCHEMES):  # "": the default database
-                scheme = url.partition("://")[0].lower() if "://" in url else "no scheme"
-                if scheme != "no scheme" and not SCHEME.fullmatch(scheme):
-                    scheme = "not a URL"  # what precedes "://" may be a password
                 raise ValueError(
-                    f"unsupported database ({scheme}): use sqlite:///path/to/file.db or "
-                    "postgresql://user@host/name"
+                    f"unsupported database ({shown_scheme(url)}): use sqlite:///path/to/file.db "
+                    "or postgresql://user@host/name"
                 )
-        return value or None if isinstance(value, str | None) else value
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -19,9 +19,10 @@ its sessions resume by seq (``bus/redis.py``); nothing in Redis is the source of
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote
+
+from parley.url_text import check_url_text, shown_scheme
 
 
 class RedisTopology(enum.Enum):
@@ -45,11 +46,9 @@ SENTINEL_PORT = 26379
 CLUSTER_PORT = 6379
 
 
-SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")  # RFC 3986, lowercased
-
-
 def parse_redis_url(url: str) -> RedisLocation:
     """Read ``PARLEY_REDIS_URL``; ValueError names what is wrong."""
+    check_url_text(url)
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:
@@ -57,9 +56,7 @@ def parse_redis_url(url: str) -> RedisLocation:
     if scheme in ("redis", "rediss", "unix"):
         return RedisLocation(RedisTopology.SINGLE, url)
     if scheme not in ("redis+sentinel", "redis+cluster"):
-        # Named only when it looks like a scheme: a malformed URL may put a password here.
-        named = f" {scheme!r}" if SCHEME.fullmatch(scheme) else ""
-        raise ValueError(f"unknown Redis URL scheme{named}")
+        raise ValueError(f"unknown Redis URL scheme ({shown_scheme(url)})")
     # The credentials first (up to the last "@"): a password may hold a "/", and no error
     # below quotes any of it.
     userinfo, at, located = rest.rpartition("@")

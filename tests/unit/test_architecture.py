@@ -19,7 +19,8 @@ SOURCE = REPO / "src" / "parley"
 
 # Lowest first. A unit may import units of lower layers only (and itself).
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "clock", "ids", "redis_urls", "e2ee"},  # e2ee: the wire formats
+    {"__init__", "errors", "clock", "ids", "url_text", "e2ee"},  # e2ee: the wire formats
+    {"redis_urls"},  # reads a Redis URL (its checks are url_text's)
     {"config", "background"},
     # foundations and adapters: each stands alone on the layer below
     {"fields", "wire", "store", "observability", "outbound", "media", "security", "jobs"},

@@ -73,6 +73,19 @@ def test_only_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.
     ]
 
 
+@pytest.mark.parametrize(("name", "before", "after"), [
+    ("database_url", "sqlite:///x", ".db"),
+    ("redis_url", "redis://h:6379/0", ""),
+])
+def test_control_characters_in_a_url_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, before: str, after: str
+) -> None:
+    # A NUL byte cannot be in an environment variable: TOML writes it as \u0000.
+    assert toml_refusal(tmp_path, monkeypatch, f'{name} = "{before}\\u0000{after}"') == [(name, "value_error")]
+    monkeypatch.delenv("PARLEY_CONFIG_FILE")
+    assert refusal(monkeypatch, name, f"{before}\n{after}") == [(name, "value_error")]
+
+
 def test_a_malformed_database_url_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_DATABASE_URL", "u:hunter2://h/db")
     with pytest.raises(ValidationError) as refused:
@@ -83,7 +96,7 @@ def test_a_malformed_database_url_is_refused_without_echoing_it(monkeypatch: pyt
 @pytest.mark.parametrize("url", ["", "sqlite:///x.db", "postgres://u@h/db", "postgresql+asyncpg://u@h/db"])
 def test_sqlite_and_postgresql_database_urls_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("PARLEY_DATABASE_URL", url)
-    assert Settings().database_url == (url or None)
+    assert Settings().database_url == url
 
 
 def test_the_command_says_what_is_wrong_without_a_traceback(
@@ -101,11 +114,22 @@ def test_the_command_says_what_is_wrong_without_a_traceback(
             "  PARLEY_PORT: Input should be a valid integer, unable to parse string as an integer (given: 'abc')"
         )
         # A URL may hold a password: never echoed.
-        assert lines[2].startswith("  PARLEY_DATABASE_URL: unsupported database (mysql)") and "hunter2" not in lines[2]
+        assert lines[2].startswith("  PARLEY_DATABASE_URL: unsupported database ('mysql')")
+        assert "hunter2" not in lines[2]
         assert lines[3].startswith("  PARLEY_MAX_MESSAGE_CHARS: ") and len(lines) == 4
 
 
 CLOSE_TIMEOUT = "gateway_close_timeout_seconds"
+
+
+def toml_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str) -> list[tuple[str, str]]:
+    """(field, pydantic error type) for each error a parley.toml of ``line`` gives."""
+    config = tmp_path / "parley.toml"
+    config.write_text(line + "\n")
+    monkeypatch.setenv("PARLEY_CONFIG_FILE", str(config))
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    return [(".".join(map(str, error["loc"])), error["type"]) for error in refused.value.errors()]
 
 
 def refusal(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> list[tuple[str, str]]:
@@ -156,12 +180,7 @@ def test_bad_gateway_close_timeouts_in_the_toml_file_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, error: str
 ) -> None:
     """TOML has booleans, NaN and infinities of its own, beside what the environment can say."""
-    config = tmp_path / "parley.toml"
-    config.write_text(f"{CLOSE_TIMEOUT} = {value}\n")
-    monkeypatch.setenv("PARLEY_CONFIG_FILE", str(config))
-    with pytest.raises(ValidationError) as refused:
-        Settings()
-    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [((CLOSE_TIMEOUT,), error)]
+    assert toml_refusal(tmp_path, monkeypatch, f"{CLOSE_TIMEOUT} = {value}") == [(CLOSE_TIMEOUT, error)]
 
 
 def number_types(name: str) -> set[object]:
