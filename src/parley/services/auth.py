@@ -30,7 +30,7 @@ from parley.errors import (
 from parley.ids import new_id
 from parley.security.login_throttle import LoginThrottle
 from parley.security.passwords import PasswordHasher
-from parley.security.tokens import TokenSigner, hash_random_token, new_refresh_token
+from parley.security.tokens import AccessClaims, TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
@@ -182,6 +182,10 @@ class SessionTouches:
                 )
         finally:
             self._writer = None
+
+
+def _principal_of(claims: AccessClaims) -> Principal:
+    return Principal(user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at)
 
 
 def _open_session(conn: Connection, session_id: str, user_id: str) -> datetime:
@@ -397,9 +401,7 @@ class Auth:
         last_used_at = await self._db.read_sync(_open_session, claims.session_id, claims.user_id)
         if now - last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(claims.session_id, now)
-        return Principal(
-            user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at
-        )
+        return _principal_of(claims)
 
     async def authenticate_bot(self, bot_token: str) -> Principal:
         """A bot's long-lived token (``integrations.bots``): its hash names the bot, whose
@@ -437,9 +439,7 @@ class Auth:
             await claim(principal)
             return principal, await self._db.read_sync(read, principal.user_id)
         claims = self._signer.verify_access(token)
-        principal = Principal(
-            user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at
-        )
+        principal = _principal_of(claims)
         await claim(principal)
         now = utcnow()
         last_used_at, result = await self._db.read_sync(_open_session_then, principal, read)
