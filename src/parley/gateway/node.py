@@ -164,6 +164,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.go_away()
+        await self.reads.close()  # after go_away: no session identifies any more
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)

@@ -40,8 +40,16 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 
 class Batcher(Generic[Item, Result]):
-    def __init__(self, flush: Flush[Item, Result], *, window_seconds: float, max_batch: int) -> None:
+    def __init__(
+        self,
+        flush: Flush[Item, Result],
+        *,
+        window_seconds: float,
+        max_batch: int,
+        name: str = "group commit",
+    ) -> None:
         self._flush = flush
+        self._name = name  # in its task's name and its log lines
         self._window = window_seconds
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -64,7 +72,7 @@ class Batcher(Generic[Item, Result]):
         future.add_done_callback(_retrieve)
         self._pending.append((item, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-commit")
+            self._task = asyncio.create_task(self._run(), name=self._name)
         self._wakeup.set()
         # The future is this item's alone, not the batch's: a caller that goes away cancels
         # only its own answer (``_write`` skips a future already done); the item is still
@@ -108,7 +116,7 @@ class Batcher(Generic[Item, Result]):
                 await self._write(batch[:half])
                 await self._write(batch[half:])
                 return
-            log.exception("group commit failed", extra={"batch": len(batch)})
+            log.exception("%s failed", self._name, extra={"batch": len(batch)})
             outcomes = [exc] * len(batch)  # every caller of what is left learns why
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():

@@ -331,16 +331,33 @@ def read_member_views(
     urls: AttachmentUrls | None,
 ) -> list[MemberView]:
     """The caller's conversations (all, or those given), most recently active first."""
+    return _assemble(conn, {user_id: _read_mine(conn, user_id, conversation_ids)}, urls)[user_id]
+
+
+def read_member_views_of(
+    conn: Connection, user_ids: Sequence[str], *, urls: AttachmentUrls | None
+) -> dict[str, list[MemberView]]:
+    """Every conversation of each user, as ``read_member_views`` lists them; the shared
+    view of a conversation several of them are in is read once, for all of them (the
+    gateway reads ``ready`` for a burst of reconnecting sessions at once)."""
+    return _assemble(conn, {user_id: _read_mine(conn, user_id, None) for user_id in user_ids}, urls)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mine:
+    """One member's rows of their conversations: memberships, then unread mentions."""
+
+    memberships: Sequence[Any]  # rows of _MINE
+    mentions: dict[str, int]
+
+
+def _read_mine(conn: Connection, user_id: str, conversation_ids: Sequence[str] | None) -> _Mine:
     if conversation_ids is None:
         mine = list(conn.execute(_MINE, {"user_id": user_id}))
     else:
         mine = list(conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
-    ids = [row.conversation_id for row in mine]
-    shared = read_shared_views(conn, ids, urls=urls)
-    unread: dict[str, int] = {row.conversation_id: row.unread for row in mine}
-    now = utcnow()
     mentions: dict[str, int] = {}
-    with_unread = [cid for cid in ids if unread.get(cid)]
+    with_unread = [row.conversation_id for row in mine if row.unread]
     if with_unread:
         # Ids are [0-9A-Z]: no LIKE wildcard can occur in the pattern.
         quoted = f'%"{user_id}"%'
@@ -348,17 +365,29 @@ def read_member_views(
             _MENTIONS, {"user_id": user_id, "ids": with_unread, "quoted_user": quoted}
         ):
             mentions[row.conversation_id] = row.n
-    return [
-        MemberView(
-            shared[row.conversation_id],
-            role=row.role,
-            last_read_seq=row.last_read_seq,
-            last_delivered_seq=row.last_delivered_seq,
-            unread_count=unread.get(row.conversation_id, 0),
-            unread_mentions=mentions.get(row.conversation_id, 0),
-            notify=row.notify,
-            muted_until=row.muted_until if row.muted_until and row.muted_until > now else None,
-        )
-        for row in mine
-        if row.conversation_id in shared
-    ]
+    return _Mine(mine, mentions)
+
+
+def _assemble(
+    conn: Connection, theirs: dict[str, _Mine], urls: AttachmentUrls | None
+) -> dict[str, list[MemberView]]:
+    ids = sorted({row.conversation_id for mine in theirs.values() for row in mine.memberships})
+    shared = read_shared_views(conn, ids, urls=urls)
+    now = utcnow()
+    return {
+        user_id: [
+            MemberView(
+                shared[row.conversation_id],
+                role=row.role,
+                last_read_seq=row.last_read_seq,
+                last_delivered_seq=row.last_delivered_seq,
+                unread_count=row.unread,
+                unread_mentions=mine.mentions.get(row.conversation_id, 0),
+                notify=row.notify,
+                muted_until=row.muted_until if row.muted_until and row.muted_until > now else None,
+            )
+            for row in mine.memberships
+            if row.conversation_id in shared
+        ]
+        for user_id, mine in theirs.items()
+    }

@@ -11,7 +11,7 @@ does; :class:`RealtimeReads` binds them to one, for the gateway (which sees no d
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,8 @@ from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user, read_user_in_session
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_presence_audience
-from parley.services.conversation_views import MemberView, read_member_views
+from parley.services.batching import Batcher
+from parley.services.conversation_views import MemberView, read_member_views_of
 from parley.store.db import Database
 from parley.store.tables.accounts import users
 from parley.store.tables.conversations import members
@@ -50,6 +51,12 @@ class ReadyReads:
     audience: set[str]  # as presence_audience
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyRequest:
+    user_id: str
+    session_id: str | None  # the session to check again; None: none (tests, tools)
+
+
 async def ready_reads(
     db: Database, user_id: str, session_id: str | None = None, *, urls: AttachmentUrls | None
 ) -> ReadyReads:
@@ -61,23 +68,41 @@ async def ready_reads(
     ``SessionRevoked`` when ``session_id`` was revoked since identify checked it: read after
     the socket subscribed to its user, so a revocation is either seen here or announced to
     this node afterwards — never missed in between."""
-    return await db.read_sync(_ready_reads, user_id, session_id, urls)
+    (outcome,) = await db.read_sync(ready_reads_of, [ReadyRequest(user_id, session_id)], urls)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
-def _ready_reads(
-    conn: Connection, user_id: str, session_id: str | None, urls: AttachmentUrls | None
-) -> ReadyReads:
-    if session_id is None:
-        user = read_user(conn, user_id)
+def ready_reads_of(
+    conn: Connection, requests: Sequence[ReadyRequest], urls: AttachmentUrls | None
+) -> list[ReadyReads | BaseException]:
+    """``ready_reads`` for several sessions in one transaction, an outcome each, in order:
+    a refused one (its session revoked) fails alone. Each user's own rows are read per
+    user; a conversation's shared view once for everyone in it (``read_member_views_of``).
+    """
+    checked = [_checked_user(conn, request) for request in requests]
+    user_ids = list({user.id: None for user in checked if isinstance(user, User)})
+    views = read_member_views_of(conn, user_ids, urls=urls)
+    audiences = {user_id: read_presence_audience(conn, user_id) for user_id in user_ids}
+    return [
+        user if isinstance(user, BaseException) else ReadyReads(user, views[user.id], audiences[user.id])
+        for user in checked
+    ]
+
+
+def _checked_user(conn: Connection, request: ReadyRequest) -> User | BaseException:
+    if request.session_id is None:
+        user = read_user(conn, request.user_id)
     else:
-        user, session_open = read_user_in_session(conn, user_id, session_id)
+        user, session_open = read_user_in_session(conn, request.user_id, request.session_id)
         if not session_open:
             # Also a user deactivated a moment ago, before their sessions are revoked: refused
             # like a revoked session (a NotFound here failed the identify instead).
-            raise SessionRevoked()
+            return SessionRevoked()
     if user is None:
-        raise NotFound("No such user")
-    return ReadyReads(user, read_member_views(conn, user_id, urls=urls), read_presence_audience(conn, user_id))
+        return NotFound("No such user")
+    return user
 
 
 async def conversation_member_ids(db: Database, conversation_id: str) -> list[str]:
@@ -111,11 +136,27 @@ async def last_seen(db: Database, user_ids: Iterable[str]) -> dict[str, datetime
 
 
 class RealtimeReads:
-    """The functions above bound to a database: the gateway's port to them."""
+    """The functions above bound to a database: the gateway's port to them.
 
-    def __init__(self, db: Database, urls: AttachmentUrls | None) -> None:
+    ``ready`` reads are batched like sends are committed (``services.batching``, no
+    window): the sessions that identify while one read is running are read together in
+    the next, one transaction and one hand-off for all of them — in a reconnect storm, a
+    team's shared conversations are read once, not once per member. A lone session is
+    read at once."""
+
+    def __init__(self, db: Database, urls: AttachmentUrls | None, *, ready_batch: int = 128) -> None:
         self._db = db
         self._urls = urls  # signs the attachment URLs of ready's last messages
+        self._ready: Batcher[ReadyRequest, ReadyReads] = Batcher(
+            self._read_ready, window_seconds=0, max_batch=ready_batch, name="ready reads"
+        )
+
+    async def _read_ready(self, batch: Sequence[ReadyRequest]) -> list[ReadyReads | BaseException]:
+        return await self._db.read_sync(ready_reads_of, batch, self._urls)
+
+    async def close(self) -> None:
+        """Read what is queued, refuse new reads (shutdown: every session is closing)."""
+        await self._ready.close()
 
     async def member_conversation_ids(self, user_id: str) -> list[str]:
         return await member_conversation_ids(self._db, user_id)
@@ -124,7 +165,8 @@ class RealtimeReads:
         return await presence_audience(self._db, user_id)
 
     async def ready(self, user_id: str, session_id: str | None = None) -> ReadyReads:
-        return await ready_reads(self._db, user_id, session_id, urls=self._urls)
+        """``ready_reads``, batched with the other sessions identifying meanwhile."""
+        return await self._ready.submit(ReadyRequest(user_id, session_id))
 
     async def conversation_member_ids(self, conversation_id: str) -> list[str]:
         return await conversation_member_ids(self._db, conversation_id)

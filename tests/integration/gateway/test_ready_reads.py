@@ -5,6 +5,8 @@ deactivated a moment before the revocation — refused as revoked."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import update
@@ -12,7 +14,13 @@ from sqlalchemy import update
 from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import SessionRevoked
-from parley.services.realtime_reads import ready_reads
+from parley.services.realtime_reads import (
+    ReadyReads,
+    ReadyRequest,
+    RealtimeReads,
+    ready_reads,
+    ready_reads_of,
+)
 from parley.store.tables.accounts import users
 from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_group, send
@@ -73,3 +81,57 @@ async def test_a_revoked_session_or_a_deactivated_user_is_refused(
         await conn.execute(update(users).where(users.c.id == bob.id).values(deactivated_at=utcnow()))
     with pytest.raises(SessionRevoked):
         await ready_reads(container.db, bob.id, bob.session_id, urls=None)
+
+
+async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Sessions identifying at once are read in one transaction (RealtimeReads batches
+    them): each gets its own unread counts, a conversation they share is read once for all
+    of them, and a revoked session among them fails alone."""
+    ann, bob, cat = [await make_user(client, name) for name in ("ann", "bob", "cat")]
+    crew = await open_group(client, ann, [bob, cat])
+    for text in ("one", "two"):
+        await send(client, bob, crew["id"], text)
+    await send(client, cat, crew["id"], "three")
+    assert (await client.post("/api/v1/auth/logout", headers=cat.headers)).status_code == 204
+
+    requests = [
+        ReadyRequest(ann.id, ann.session_id),
+        ReadyRequest(cat.id, cat.session_id),  # revoked
+        ReadyRequest(bob.id, bob.session_id),
+        ReadyRequest(ann.id, None),  # the same user twice in one batch
+        ReadyRequest("0" * 26, None),  # no such user
+    ]
+    outcomes = await container.db.read_sync(ready_reads_of, requests, None)
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "ReadyReads", "SessionRevoked", "ReadyReads", "ReadyReads", "NotFound"
+    ]
+    first_ann, _, bobs, second_ann, _ = outcomes
+    assert isinstance(first_ann, ReadyReads) and isinstance(bobs, ReadyReads)
+    assert isinstance(second_ann, ReadyReads)
+    (anns_view,), (bobs_view,) = first_ann.conversations, bobs.conversations
+    assert (anns_view.unread_count, bobs_view.unread_count) == (3, 1)  # nobody's own count
+    assert anns_view.shared is bobs_view.shared  # read once for both
+    assert anns_view.shared.last_message is not None
+    assert anns_view.shared.last_message.content == "three"
+    assert second_ann.user.id == ann.id and second_ann.audience == first_ann.audience == {bob.id, cat.id}
+
+    # Through the gateway's port, concurrently: every caller gets what a lone read gives.
+    reads = RealtimeReads(container.db, None)
+    try:
+        calls = [(user.id, user.session_id) for user in (ann, bob) * 20] + [(cat.id, cat.session_id)]
+        answers = await asyncio.gather(
+            *(reads.ready(user_id, session_id) for user_id, session_id in calls), return_exceptions=True
+        )
+    finally:
+        await reads.close()
+    assert isinstance(answers[-1], SessionRevoked)
+    for (user_id, _), answer in zip(calls[:-1], answers[:-1], strict=True):
+        assert isinstance(answer, ReadyReads), answer
+        alone = await ready_reads(container.db, user_id, None, urls=None)
+        assert answer.user.id == user_id
+        assert [view.to_public() for view in answer.conversations] == [
+            view.to_public() for view in alone.conversations
+        ]
+        assert answer.audience == alone.audience
