@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     # A rotated refresh token presented again within this many seconds gets a new token
     # (two tabs racing); later, it revokes the session as stolen.
     refresh_reuse_grace_seconds: float = Field(default=10.0, ge=0)
+    # A session found open is trusted this long before the database is asked again
+    # (services/session_cache.py): a revocation on another node or by a command takes
+    # effect within it; on the revoking node at once. 0: every request reads the session.
+    session_check_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)

@@ -274,6 +274,7 @@ def build_container(settings: Settings) -> Container:
         events,
         refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
         reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+        session_cache_seconds=settings.session_check_cache_seconds,
     )
     messages = Messages(
         db,

@@ -33,6 +33,7 @@ from parley.security.passwords import PasswordHasher
 from parley.security.tokens import AccessClaims, TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
 from parley.services.events import Event, EventSink
+from parley.services.session_cache import SessionCache
 from parley.store.db import Database
 from parley.store.tables.accounts import refresh_tokens, sessions, users
 from parley.store.tables.integrations import bots
@@ -217,6 +218,7 @@ class Auth:
         *,
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(seconds=10),
+        session_cache_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._hasher = hasher
@@ -226,6 +228,7 @@ class Auth:
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._touches = SessionTouches(db)
+        self._open_sessions = SessionCache(session_cache_seconds)
 
     # --- login and tokens
 
@@ -393,14 +396,21 @@ class Auth:
         )
 
     async def authenticate(self, access_token: str) -> Principal:
-        """Verify the JWT, then that its session is still open and its user still active."""
+        """Verify the JWT, then that its session is still open and its user still active
+        (read from the database, or found open less than a second ago: ``SessionCache``)."""
         claims = self._signer.verify_access(access_token)
         now = utcnow()
-        # One hand-off to a database thread (read_sync), not the async driver's several:
-        # every authenticated request runs this.
-        last_used_at = await self._db.read_sync(_open_session, claims.session_id, claims.user_id)
+        session_id, user_id = claims.session_id, claims.user_id
+        cache = self._open_sessions
+        last_used_at = cache.last_used_at(session_id, user_id)
+        if last_used_at is None:
+            evictions = cache.evictions
+            # One hand-off to a database thread (read_sync), not the async driver's several.
+            last_used_at = await self._db.read_sync(_open_session, session_id, user_id)
+            cache.found_open(session_id, user_id, last_used_at, evictions_before=evictions)
         if now - last_used_at > LAST_USED_RESOLUTION:
-            await self._touches.touch(claims.session_id, now)
+            await self._touches.touch(session_id, now)
+            cache.used(session_id, now)
         return _principal_of(claims)
 
     async def authenticate_bot(self, bot_token: str) -> Principal:
@@ -520,6 +530,7 @@ class Auth:
         await self._announce_revoked(user_id, session_ids, reason)
 
     async def _announce_revoked(self, user_id: str, session_ids: list[str], reason: str) -> None:
+        self._open_sessions.evict(session_ids)  # on this node, refused from the next request
         if session_ids:
             data = {"user_id": user_id, "session_ids": session_ids, "reason": reason}
             await self._events.emit([Event(EventType.SESSION_REVOKED, data, user_ids=(user_id,))])
