@@ -74,6 +74,44 @@ class Sample:
     rss_bytes: int
 
 
+@dataclass(frozen=True)
+class MachineSample:
+    """CPU seconds the whole machine, and the database and Redis processes, have used."""
+
+    at: float  # monotonic seconds
+    busy_seconds: float  # every core's non-idle time (user, nice, system, irq, softirq, steal)
+    by_name: dict[str, float]  # process name (as /proc/<pid>/stat has it) → CPU seconds
+
+    def cores_since(self, earlier: MachineSample) -> dict[str, float]:
+        """Cores busy between ``earlier`` and this sample: the machine and each name."""
+        elapsed = max(self.at - earlier.at, 1e-9)
+        cores = {"machine": (self.busy_seconds - earlier.busy_seconds) / elapsed}
+        for name, seconds in self.by_name.items():
+            # A process that exited in between takes its CPU with it: never below zero.
+            cores[name] = max(0.0, seconds - earlier.by_name.get(name, 0.0)) / elapsed
+        return cores
+
+
+def machine_sample(names: tuple[str, ...] = ("postgres", "redis-server")) -> MachineSample:
+    """The machine's busy CPU from ``/proc/stat`` and the CPU of every process named in
+    ``names`` (PostgreSQL's backends and Redis, which a server's own CPU leaves out)."""
+    with open("/proc/stat", "rb") as handle:
+        ticks = [int(v) for v in handle.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    busy = sum(ticks[:3]) + sum(ticks[5:8])
+    by_name = dict.fromkeys(names, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_bytes()
+        except OSError:
+            continue
+        name = raw[raw.find(b"(") + 1 : raw.rfind(b")")].decode(errors="replace")
+        if name in by_name:
+            fields = raw.rsplit(b")", 1)[1].split()
+            by_name[name] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return MachineSample(time.monotonic(), busy / CLOCK_TICKS, by_name)
+
+
 def sample(pid: int) -> Sample:
     """CPU seconds and resident memory of ``pid`` right now."""
     with open(f"/proc/{pid}/stat", "rb") as handle:

@@ -3,7 +3,7 @@
 need), driven by the same closed-loop probes of the same load generator (``loadgen.py``).
 
 The workload, the same on both servers, in three conversation shapes, each with 100 senders
-keeping two messages in flight (``bench/gateway_step.py``'s closed-loop probe):
+keeping eight messages in flight (``--inflight``; ``bench/gateway_step.py``'s closed-loop probe):
 
 - **direct messages**: 100 pairs, one side of each sending;
 - **groups of 10**: ten groups of ten, every member sending into their own group;
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import os
 import shutil
@@ -58,10 +59,21 @@ from gateway_step import Step, describe, run_step  # noqa: E402
 from gateway_targets import ParleyTarget  # noqa: E402
 from loadgen import LoadGenerator  # noqa: E402
 from measured import NothingMeasured, ratio, spread  # noqa: E402
-from procs import Sample, Server, parley_server, raise_open_files_limit, sample  # noqa: E402
+from procs import (  # noqa: E402
+    Sample,
+    Server,
+    machine_sample,
+    parley_server,
+    raise_open_files_limit,
+    sample,
+)
 
-SENDERS = 100  # in every shape: 100 senders, two in flight each
-INFLIGHT = 2
+SENDERS = 100  # in every shape: 100 senders, INFLIGHT messages in flight each
+# Messages each sender keeps in flight. Two (as the gateway scenario's probes) left one
+# worker's event loop at 0.7 of a core and the machine at one core of two: the probe was
+# bound by its own round trips, not by the server. Eight fill one worker (0.85-0.9 of a
+# core, batches at the group commit's 256), so the ratio compares two saturated servers.
+INFLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class Plan:
     warmup: float
     max_window: float
     settle: float
+    inflight: int = INFLIGHT
 
 
 PLANS = {
@@ -249,7 +262,7 @@ async def probe(stand: WorkerStand, senders: list[tuple[int, str]], shape: str, 
                 plan: Plan, run: int, during: Any = None) -> Step:
     step = await run_step(
         stand.server, stand.load, senders, target=stand.label, size=shape, fanout=fanout,
-        rate=math.inf, duration=plan.probe_seconds, inflight=INFLIGHT, settle=plan.settle,
+        rate=math.inf, duration=plan.probe_seconds, inflight=plan.inflight, settle=plan.settle,
         content_chars=100, warmup=plan.warmup, max_window=plan.max_window, run=run, during=during,
     )
     log(describe(step))
@@ -283,8 +296,10 @@ async def profile(stand: WorkerStand, senders: list[tuple[int, str]], shape: str
     }}
 
 
-def _figures(probes: dict[int, Step], runs: list[int]) -> dict[str, Any]:
+def _figures(probes: dict[int, Step], runs: list[int], cores: list[dict[str, float]]) -> dict[str, Any]:
     return {
+        # Medians over the runs of what the whole machine, PostgreSQL and Redis kept busy.
+        "machine_cores": {name: spread([c[name] for c in cores]).median for name in cores[0]},
         "deliveries_per_s": spread([probes[r].deliveries_per_s for r in runs]).as_dict(),
         "msgs_per_s": spread([probes[r].accepted_per_s for r in runs]).as_dict(),
         "server_cpu": spread([probes[r].server_cpu for r in runs]).as_dict(),
@@ -294,7 +309,9 @@ def _figures(probes: dict[int, Step], runs: list[int]) -> dict[str, Any]:
     }
 
 
-def summarise(steps: list[Step], workers: int) -> list[dict[str, Any]]:
+def summarise(
+    steps: list[Step], workers: int, machine: dict[tuple[str, str, int], dict[str, float]]
+) -> list[dict[str, Any]]:
     """Per shape: two / one deliveries/s as min / median / max over the repetitions (each
     N-worker probe against the one-worker probe of the same repetition)."""
     rows = []
@@ -316,8 +333,8 @@ def summarise(steps: list[Step], workers: int) -> list[dict[str, Any]]:
             "size": shape,
             "fanout": steps[[s.size for s in steps].index(shape)].fanout,
             "runs": len(runs),
-            "one": _figures(one, runs),
-            "many": _figures(more, runs),
+            "one": _figures(one, runs, [machine[("1w", shape, r)] for r in runs]),
+            "many": _figures(more, runs, [machine[(many, shape, r)] for r in runs]),
             "ratio": ratios.as_dict(),
             "ratios": [round(more[r].deliveries_per_s / one[r].deliveries_per_s, 3) for r in runs],
             "ratio_per_server_cpu": spread(per_cpu).as_dict() if per_cpu else None,
@@ -326,10 +343,10 @@ def summarise(steps: list[Step], workers: int) -> list[dict[str, Any]]:
 
 
 async def run(mode: str, workers: int, shapes: list[str], load_processes: int,
-              profile_shape: str | None, keep_logs: bool = False) -> dict[str, Any]:
+              profile_shape: str | None, keep_logs: bool = False, inflight: int = INFLIGHT) -> dict[str, Any]:
     import asyncpg
 
-    plan = PLANS[mode]
+    plan = dataclasses.replace(PLANS[mode], inflight=inflight)
     raise_open_files_limit()
     users = SENDERS * 2  # direct messages need 100 pairs; the groups use the first 100
     admin = await asyncpg.connect(PG_ADMIN)
@@ -337,6 +354,8 @@ async def run(mode: str, workers: int, shapes: list[str], load_processes: int,
     steps: list[Step] = []
     profiles: dict[str, Any] = {}
     spreads: dict[str, dict[int, int]] = {}
+    # (stand, shape, repetition) → cores busy during that probe: the machine, PostgreSQL, Redis
+    machine: dict[tuple[str, str, int], dict[str, float]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="parley-workers-bench-") as tmp:
             try:
@@ -352,7 +371,13 @@ async def run(mode: str, workers: int, shapes: list[str], load_processes: int,
                     await asyncio.sleep(0.5)  # conversation.created events settle
                     for repetition in range(1, plan.repeats + 1):
                         for stand, senders, fanout in plans:
+                            before = machine_sample()
                             steps.append(await probe(stand, senders, shape, fanout, plan, repetition))
+                            cores = machine_sample().cores_since(before)
+                            machine[(stand.label, shape, repetition)] = cores
+                            log(f"{stand.label:<9} {shape:<7} probe #{repetition}: the machine "
+                                f"{cores['machine']:.2f} cores busy of {os.cpu_count()}, PostgreSQL "
+                                f"{cores['postgres']:.2f}, Redis {cores['redis-server']:.2f} (the whole probe)")
                     if profile_shape == shape:
                         for stand, senders, fanout in plans:
                             profiles[stand.label] = await profile(stand, senders, shape, fanout, plan)
@@ -368,14 +393,16 @@ async def run(mode: str, workers: int, shapes: list[str], load_processes: int,
         for stand in stands:
             await admin.execute(f'DROP DATABASE IF EXISTS "{stand.database}" WITH (FORCE)')
         await admin.close()
-    summary = summarise(steps, workers)
+    summary = summarise(steps, workers, machine)
     for row in summary:
         r = row["ratio"]
         log(f"{workers} workers / one, {row['size']}: {r['min']:.2f} / {r['median']:.2f} / {r['max']:.2f} "
             f"(deliveries/s {row['one']['deliveries_per_s']['median']:.0f} → "
             f"{row['many']['deliveries_per_s']['median']:.0f}; server CPU {row['one']['server_cpu']['median']:.2f} → "
             f"{row['many']['server_cpu']['median']:.2f} cores; load CPU {row['one']['load_cpu']['median']:.2f} → "
-            f"{row['many']['load_cpu']['median']:.2f})")
+            f"{row['many']['load_cpu']['median']:.2f}; the machine {row['one']['machine_cores']['machine']:.2f} → "
+            f"{row['many']['machine_cores']['machine']:.2f} cores busy, PostgreSQL "
+            f"{row['one']['machine_cores']['postgres']:.2f} → {row['many']['machine_cores']['postgres']:.2f})")
     return {
         "benchmark": "workers",
         "mode": mode,
@@ -384,7 +411,7 @@ async def run(mode: str, workers: int, shapes: list[str], load_processes: int,
         "pinning": "none: the servers and the load generator share every core",
         "load_processes": load_processes,
         "senders": SENDERS,
-        "inflight": INFLIGHT,
+        "inflight": plan.inflight,
         "connections_per_worker": spreads,
         "summary": summary,
         "steps": [vars(s) for s in steps],
@@ -398,6 +425,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="compared with one worker")
     parser.add_argument("--sizes", default="dm,10,100", help="shapes: dm and group sizes dividing 100")
     parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--inflight", type=int, default=INFLIGHT, help="messages in flight per sender")
     parser.add_argument("--profile", help="shape to profile each worker in with py-spy (e.g. 100)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep-logs", action="store_true", help="copy the servers' logs to bench/results/")
@@ -411,7 +439,7 @@ def main() -> int:
         if shape != "dm" and (not shape.isdigit() or SENDERS % int(shape)):
             raise SystemExit(f"shape {shape!r}: dm or a group size that divides {SENDERS}")
     result = asyncio.run(run(args.mode, args.workers, shapes, args.load_processes, args.profile,
-                             args.keep_logs))
+                             args.keep_logs, args.inflight))
     write_result(result, args.json)
     return 0
 

@@ -37,8 +37,9 @@ def workers_tables(workers: dict[str, Any] | None) -> list[str]:
         f"worker after connecting: {spread or '–'}.",
         "",
         f"| conversations | 1 worker deliveries/s | {n} workers deliveries/s | **{n} / 1** (min / median / max) "
-        f"| per server CPU-second | server CPU 1 → {n} | load CPU 1 → {n} | p50 ms 1 → {n} |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| per server CPU-second | server CPU 1 → {n} | load CPU 1 → {n} | p50 ms 1 → {n} "
+        f"| machine busy 1 → {n} (PostgreSQL) | ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in workers["summary"]:
         one, many = row["one"], row["many"]
@@ -48,10 +49,27 @@ def workers_tables(workers: dict[str, Any] | None) -> list[str]:
             f"| {_spread(row['ratio_per_server_cpu'])} "
             f"| {one['server_cpu']['median']:.2f} → {many['server_cpu']['median']:.2f} "
             f"| {one['load_cpu']['median']:.2f} → {many['load_cpu']['median']:.2f} "
-            f"| {one['p50_ms']:.0f} → {many['p50_ms']:.0f} |"
+            f"| {one['p50_ms']:.0f} → {many['p50_ms']:.0f} "
+            f"| {_machine(one, many, workers['cores'])} |"
         )
-    lines.append("")
+    lines += [
+        "",
+        "Machine busy: cores in use on the whole machine during the probes (`/proc/stat`), "
+        "PostgreSQL's processes in brackets. Ceiling: the machine's cores over what one worker's "
+        "probe kept busy — the most any number of workers could deliver relative to one if "
+        "everything (server, PostgreSQL, Redis, load) grew with the deliveries.",
+        "",
+    ]
     return lines
+
+
+def _machine(one: dict[str, Any], many: dict[str, Any], cores: int) -> str:
+    if "machine_cores" not in one or "machine_cores" not in many:
+        return "– | –"  # a result from before the machine was sampled
+    first, second = one["machine_cores"], many["machine_cores"]
+    ceiling = cores / first["machine"] if first["machine"] > 0 else float("nan")
+    return (f"{first['machine']:.2f} ({first['postgres']:.2f}) → {second['machine']:.2f} "
+            f"({second['postgres']:.2f}) | {ceiling:.2f}×")
 
 
 def workers_headline(workers: dict[str, Any] | None) -> list[str]:
