@@ -404,10 +404,12 @@ class Auth:
         cache = self._open_sessions
         last_used_at = cache.last_used_at(session_id, user_id)
         if last_used_at is None:
-            evictions = cache.evictions
+            asked_at, evictions = cache.now(), cache.evictions
             # One hand-off to a database thread (read_sync), not the async driver's several.
             last_used_at = await self._db.read_sync(_open_session, session_id, user_id)
-            cache.found_open(session_id, user_id, last_used_at, evictions_before=evictions)
+            cache.found_open(
+                session_id, user_id, last_used_at, asked_at=asked_at, evictions_before=evictions
+            )
         if now - last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(session_id, now)
             cache.used(session_id, now)

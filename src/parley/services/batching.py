@@ -47,9 +47,13 @@ class Batcher(Generic[Item, Result]):
         window_seconds: float,
         max_batch: int,
         name: str = "group commit",
+        drop_abandoned: bool = False,
     ) -> None:
         self._flush = flush
         self._name = name  # in its task's name and its log lines
+        # Reads: an item whose caller went away (its future cancelled) is not read at all.
+        # (Writes are written anyway: the caller may retry, and idempotency needs the row.)
+        self._drop_abandoned = drop_abandoned
         self._window = window_seconds
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -103,6 +107,10 @@ class Batcher(Generic[Item, Result]):
                 return
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        if self._drop_abandoned:
+            batch = [(item, future) for item, future in batch if not future.done()]
+            if not batch:
+                return
         try:
             outcomes = await self._flush([item for item, _ in batch])
         except asyncio.CancelledError:

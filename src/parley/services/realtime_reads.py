@@ -81,6 +81,12 @@ def ready_reads_of(
     a refused one (its session revoked) fails alone. Each user's own rows are read per
     user; a conversation's shared view once for everyone in it (``read_member_views_of``).
     """
+    if conn.dialect.name == "postgresql":
+        # One snapshot for the whole batch, as SQLite's read transactions have: under READ
+        # COMMITTED each statement sees its own, and a message committed between a user's
+        # unread count and the conversation's last_seq (read statements later) would be in
+        # one and not the other (the client drops its event as already counted).
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     checked = [_checked_user(conn, request) for request in requests]
     user_ids = list({user.id: None for user in checked if isinstance(user, User)})
     views = read_member_views_of(conn, user_ids, urls=urls)
@@ -148,7 +154,11 @@ class RealtimeReads:
         self._db = db
         self._urls = urls  # signs the attachment URLs of ready's last messages
         self._ready: Batcher[ReadyRequest, ReadyReads] = Batcher(
-            self._read_ready, window_seconds=0, max_batch=ready_batch, name="ready reads"
+            self._read_ready,
+            window_seconds=0,
+            max_batch=ready_batch,
+            name="ready reads",
+            drop_abandoned=True,  # a socket closed while waiting needs no ready
         )
 
     async def _read_ready(self, batch: Sequence[ReadyRequest]) -> list[ReadyReads | BaseException]:

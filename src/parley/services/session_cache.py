@@ -38,6 +38,10 @@ class SessionCache:
         self.evictions = 0  # read before a check: an eviction during the read voids it
 
 
+    def now(self) -> float:
+        """Read before the database is asked: an entry's age counts from then."""
+        return self._clock()
+
     def last_used_at(self, session_id: str, user_id: str) -> datetime | None:
         """The session's ``last_used_at`` if it was found open, as ``user_id``'s, less than
         ``ttl`` ago."""
@@ -50,16 +54,28 @@ class SessionCache:
         return entry[2]
 
     def found_open(
-        self, session_id: str, user_id: str, last_used_at: datetime, *, evictions_before: int
+        self,
+        session_id: str,
+        user_id: str,
+        last_used_at: datetime,
+        *,
+        asked_at: float,
+        evictions_before: int,
     ) -> None:
-        """Remember a session the database just found open — unless a revocation was
+        """Remember a session the database found open when asked at ``asked_at`` (``now()``
+        before the read: a slow read does not lengthen the trust) — unless a revocation was
         evicted while it was being read (the read may predate that revocation's commit)."""
         if self._ttl <= 0 or self.evictions != evictions_before:
             return
         self._entries.pop(session_id, None)  # re-inserted last: the oldest stay first
-        self._entries[session_id] = (user_id, self._clock(), last_used_at)
-        while len(self._entries) > self._max_entries:
-            del self._entries[next(iter(self._entries))]
+        self._entries[session_id] = (user_id, asked_at, last_used_at)
+        # Expired entries leave from the front (oldest first), past the bound the oldest too.
+        expired = self._clock() - self._ttl
+        while self._entries:
+            oldest = next(iter(self._entries))
+            if len(self._entries) <= self._max_entries and self._entries[oldest][1] > expired:
+                break
+            del self._entries[oldest]
 
     def used(self, session_id: str, last_used_at: datetime) -> None:
         """The session's ``last_used_at`` moved on (written); its check keeps its age."""

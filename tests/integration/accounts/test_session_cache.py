@@ -71,6 +71,6 @@ async def test_a_revocation_elsewhere_takes_effect_within_the_cache_seconds(
         return
     revoked_at = time.monotonic()
     while (status := await me(client, ann)) == 200:
-        assert time.monotonic() - revoked_at < cache_seconds + 5.0, "still trusted long past the bound"
+        assert time.monotonic() - revoked_at < cache_seconds + 1.5, "still trusted past the bound"
         await asyncio.sleep(0.05)
     assert status == 401

@@ -6,6 +6,7 @@ deactivated a moment before the revocation — refused as revoked."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ async def test_a_revoked_session_or_a_deactivated_user_is_refused(
 
 
 async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome(
-    client: httpx.AsyncClient, container: Container
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sessions identifying at once are read in one transaction (RealtimeReads batches
     them): each gets its own unread counts, a conversation they share is read once for all
@@ -117,7 +118,17 @@ async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome
     assert anns_view.shared.last_message.content == "three"
     assert second_ann.user.id == ann.id and second_ann.audience == first_ann.audience == {bob.id, cat.id}
 
-    # Through the gateway's port, concurrently: every caller gets what a lone read gives.
+    # Through the gateway's port, concurrently: every caller gets what a lone read gives,
+    # and the callers were read together (fewer transactions than callers).
+    transactions = 0
+    read_sync = container.db.read_sync
+
+    async def counted(work: Any, *args: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await read_sync(work, *args)
+
+    monkeypatch.setattr(container.db, "read_sync", counted)
     reads = RealtimeReads(container.db, None)
     try:
         calls = [(user.id, user.session_id) for user in (ann, bob) * 20] + [(cat.id, cat.session_id)]
@@ -126,6 +137,8 @@ async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome
         )
     finally:
         await reads.close()
+    monkeypatch.undo()
+    assert 1 <= transactions < len(calls), transactions
     assert isinstance(answers[-1], SessionRevoked)
     for (user_id, _), answer in zip(calls[:-1], answers[:-1], strict=True):
         assert isinstance(answer, ReadyReads), answer

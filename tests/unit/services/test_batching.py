@@ -152,3 +152,27 @@ async def test_a_caller_that_goes_away_does_not_stop_its_item() -> None:
     assert await asyncio.wait_for(stays, timeout=10) == 2
     await batcher.close()
     assert gone.cancelled() and written == [1, 2]
+
+
+async def test_a_reads_batcher_drops_items_whose_caller_went_away() -> None:
+    read: list[list[int]] = []
+    first_read = asyncio.Event()
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        read.append(list(items))
+        first_read.set()
+        await release.wait()
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.0, max_batch=100, drop_abandoned=True)
+    busy = asyncio.ensure_future(batcher.submit(0))  # the read in flight
+    await asyncio.wait_for(first_read.wait(), timeout=10)
+    gone = asyncio.ensure_future(batcher.submit(1))  # queued behind it, then abandoned
+    stays = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    gone.cancel()
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(busy, stays), timeout=10) == [0, 2]
+    await batcher.close()
+    assert gone.cancelled() and read == [[0], [2]]

@@ -1,6 +1,7 @@
-"""The session-check cache's rules, on its own clock: an entry lives ``ttl`` seconds, matches
-only the user it was found open for, is evicted by a revocation (and a check read while one
-was evicted is not remembered), stays bounded, and a ttl of 0 remembers nothing."""
+"""The session-check cache's rules, on its own clock: an entry lives ``ttl`` seconds from
+when the database was asked, matches only the user it was found open for, is evicted by a
+revocation (and a check read while one was evicted is not remembered), expired entries and
+the oldest past the bound leave, and a ttl of 0 remembers nothing."""
 
 from __future__ import annotations
 
@@ -19,11 +20,22 @@ class Clock:
         return self.now
 
 
+def remember(cache: SessionCache, session_id: str, user_id: str, *, evictions: int | None = None) -> None:
+    asked_at = cache.now()
+    cache.found_open(
+        session_id,
+        user_id,
+        USED,
+        asked_at=asked_at,
+        evictions_before=cache.evictions if evictions is None else evictions,
+    )
+
+
 def test_an_entry_lives_ttl_seconds_for_its_own_user_only() -> None:
     clock = Clock()
     cache = SessionCache(1.0, clock=clock)
     assert cache.last_used_at("S1", "U1") is None
-    cache.found_open("S1", "U1", USED, evictions_before=cache.evictions)
+    remember(cache, "S1", "U1")
     assert cache.last_used_at("S1", "U1") == USED
     assert cache.last_used_at("S1", "U2") is None  # another user's token naming S1
     cache.used("S1", USED + timedelta(minutes=2))
@@ -33,24 +45,38 @@ def test_an_entry_lives_ttl_seconds_for_its_own_user_only() -> None:
     assert cache.last_used_at("S1", "U1") is None  # a second old: read again
 
 
+def test_the_age_counts_from_when_the_database_was_asked() -> None:
+    clock = Clock()
+    cache = SessionCache(1.0, clock=clock)
+    asked_at = cache.now()
+    clock.now += 0.8  # a slow read
+    cache.found_open("S1", "U1", USED, asked_at=asked_at, evictions_before=cache.evictions)
+    clock.now += 0.2
+    assert cache.last_used_at("S1", "U1") is None
+
+
 def test_a_revocation_evicts_and_voids_a_check_read_meanwhile() -> None:
     cache = SessionCache(60.0, clock=Clock())
-    cache.found_open("S1", "U1", USED, evictions_before=cache.evictions)
+    remember(cache, "S1", "U1")
     before = cache.evictions
     cache.evict(["S1", "S-unknown"])
     assert cache.last_used_at("S1", "U1") is None
     # A read begun before that revocation may have seen the session still open.
-    cache.found_open("S1", "U1", USED, evictions_before=before)
+    remember(cache, "S1", "U1", evictions=before)
     assert cache.last_used_at("S1", "U1") is None
-    cache.found_open("S1", "U1", USED, evictions_before=cache.evictions)
+    remember(cache, "S1", "U1")
     assert cache.last_used_at("S1", "U1") == USED
 
 
-def test_bounded_and_off_at_zero() -> None:
-    cache = SessionCache(60.0, max_entries=3, clock=Clock())
+def test_expired_and_oldest_entries_leave_and_zero_is_off() -> None:
+    clock = Clock()
+    cache = SessionCache(60.0, max_entries=3, clock=clock)
     for n in range(5):
-        cache.found_open(f"S{n}", "U", USED, evictions_before=cache.evictions)
+        remember(cache, f"S{n}", "U")
     assert [cache.last_used_at(f"S{n}", "U") for n in range(5)] == [None, None, USED, USED, USED]
+    clock.now += 61
+    remember(cache, "S9", "U")  # the expired ones leave as it comes in
+    assert len(cache._entries) == 1  # noqa: SLF001 - the bound is the point of this test
     off = SessionCache(0.0, clock=Clock())
-    off.found_open("S1", "U1", USED, evictions_before=off.evictions)
+    remember(off, "S1", "U1")
     assert off.last_used_at("S1", "U1") is None
