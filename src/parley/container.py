@@ -213,6 +213,7 @@ class Container:
         await self.search_indexer.close()  # what is left waits, durable, for the next start
         await self.jobs.close()
         await self.notifications.close()
+        await self.auth.close()
         for closer in reversed(self._closers):
             await closer()
         for closer in reversed(self.backends.closers):

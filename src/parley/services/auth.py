@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,6 +32,7 @@ from parley.security.login_throttle import LoginThrottle
 from parley.security.passwords import PasswordHasher
 from parley.security.tokens import AccessClaims, TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
+from parley.services.batching import Batcher
 from parley.services.events import Event, EventSink
 from parley.services.session_cache import SessionCache
 from parley.store.db import Database
@@ -207,6 +208,27 @@ def _open_session_then(
     return last_used_at, read(conn, principal.user_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _IdentifyRead:
+    principal: Principal
+    read: Callable[[Connection, str], Any]
+
+
+def _open_sessions_then(
+    conn: Connection, requests: Sequence[_IdentifyRead]
+) -> list[tuple[datetime, Any] | BaseException]:
+    """:func:`_open_session_then` for several identifies in one transaction, an outcome
+    each: a revoked session fails alone. (Only ``SessionRevoked`` is an outcome; anything
+    else fails the whole read and the batcher isolates the request at fault.)"""
+    outcomes: list[tuple[datetime, Any] | BaseException] = []
+    for request in requests:
+        try:
+            outcomes.append(_open_session_then(conn, request.principal, request.read))
+        except SessionRevoked as revoked:
+            outcomes.append(revoked)
+    return outcomes
+
+
 class Auth:
     def __init__(
         self,
@@ -229,6 +251,24 @@ class Auth:
         self._reuse_grace = reuse_grace
         self._touches = SessionTouches(db)
         self._open_sessions = SessionCache(session_cache_seconds)
+        # Identifies arriving while one is being read are read together (a reconnect storm):
+        # one transaction and one hand-off for all of them.
+        self._identify_reads: Batcher[_IdentifyRead, tuple[datetime, Any]] = Batcher(
+            self._read_identities,
+            window_seconds=0,
+            max_batch=128,
+            name="identify reads",
+            drop_abandoned=True,
+        )
+
+    async def _read_identities(
+        self, batch: Sequence[_IdentifyRead]
+    ) -> list[tuple[datetime, Any] | BaseException]:
+        return await self._db.read_sync(_open_sessions_then, batch)
+
+    async def close(self) -> None:
+        """Read the identifies queued, refuse new ones (shutdown)."""
+        await self._identify_reads.close()
 
     # --- login and tokens
 
@@ -438,7 +478,8 @@ class Auth:
         read: Callable[[Connection, str], T],
     ) -> tuple[Principal, T]:
         """Authenticate a gateway ``identify`` (an access token or a bot token) and read
-        what it needs, with one database hand-off for an access token.
+        what it needs, with one database hand-off for an access token (shared with the
+        identifies read at the same moment: one transaction for a burst of them).
 
         The token's signature names the user and session; ``claim`` runs next (the gateway
         subscribes the socket to the user, so that what commits after the read below reaches
@@ -454,10 +495,10 @@ class Auth:
         principal = _principal_of(claims)
         await claim(principal)
         now = utcnow()
-        last_used_at, result = await self._db.read_sync(_open_session_then, principal, read)
+        last_used_at, result = await self._identify_reads.submit(_IdentifyRead(principal, read))
         if now - last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(claims.session_id, now)
-        return principal, result
+        return principal, cast(T, result)
 
     async def authenticate_any(self, token: str) -> Principal:
         """An access token or a bot token (the gateway's ``identify`` takes either)."""

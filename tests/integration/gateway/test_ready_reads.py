@@ -1,7 +1,9 @@
 """What ``ready`` reads, on both databases: unread counts and member counts read with the
 conversations, the presence audience (people sharing a conversation and accepted contacts,
 minus blocks either way, never the user), and a session that is revoked — or whose user was
-deactivated a moment before the revocation — refused as revoked."""
+deactivated a moment before the revocation — refused as revoked; and bursts of `ready` reads
+and of identifies read together (fewer transactions than callers), each caller with its own
+outcome."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from sqlalchemy import update
 from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import SessionRevoked
+from parley.services.auth import Principal
 from parley.services.realtime_reads import (
     ReadyReads,
     ReadyRequest,
     RealtimeReads,
+    member_conversation_ids_in,
     ready_reads,
     ready_reads_of,
 )
@@ -27,6 +31,23 @@ from tests.conftest import NO_SEND_LIMITS, UserHandle, make_user
 from tests.support.chat_helpers import open_group, send
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.settings(**NO_SEND_LIMITS)]
+
+
+class ReadTransactions:
+    count = 0
+
+
+def count_read_transactions(container: Container, monkeypatch: pytest.MonkeyPatch) -> ReadTransactions:
+    """Counts ``Database.read_sync`` calls — each one read transaction — until undone."""
+    seen = ReadTransactions()
+    read_sync = container.db.read_sync
+
+    async def counted(work: Any, *args: Any) -> Any:
+        seen.count += 1
+        return await read_sync(work, *args)
+
+    monkeypatch.setattr(container.db, "read_sync", counted)
+    return seen
 
 
 async def befriend(client: httpx.AsyncClient, one: UserHandle, other: UserHandle) -> None:
@@ -120,15 +141,7 @@ async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome
 
     # Through the gateway's port, concurrently: every caller gets what a lone read gives,
     # and the callers were read together (fewer transactions than callers).
-    transactions = 0
-    read_sync = container.db.read_sync
-
-    async def counted(work: Any, *args: Any) -> Any:
-        nonlocal transactions
-        transactions += 1
-        return await read_sync(work, *args)
-
-    monkeypatch.setattr(container.db, "read_sync", counted)
+    transactions = count_read_transactions(container, monkeypatch)
     reads = RealtimeReads(container.db, None)
     try:
         calls = [(user.id, user.session_id) for user in (ann, bob) * 20] + [(cat.id, cat.session_id)]
@@ -138,7 +151,7 @@ async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome
     finally:
         await reads.close()
     monkeypatch.undo()
-    assert 1 <= transactions < len(calls), transactions
+    assert 1 <= transactions.count < len(calls), transactions.count
     assert isinstance(answers[-1], SessionRevoked)
     for (user_id, _), answer in zip(calls[:-1], answers[:-1], strict=True):
         assert isinstance(answer, ReadyReads), answer
@@ -148,3 +161,31 @@ async def test_a_burst_of_ready_reads_is_read_together_each_with_its_own_outcome
             view.to_public() for view in alone.conversations
         ]
         assert answer.audience == alone.audience
+
+
+async def test_a_burst_of_identifies_is_read_together_a_revoked_one_failing_alone(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [await make_user(client, f"user{n}") for n in range(8)]
+    crew = await open_group(client, people[0], people[1:4])
+    revoked = people[-1]
+    assert (await client.post("/api/v1/auth/logout", headers=revoked.headers)).status_code == 204
+
+    async def claim(_principal: Principal) -> None:
+        return None
+
+    transactions = count_read_transactions(container, monkeypatch)
+    answers = await asyncio.gather(
+        *(container.auth.identify(user.access_token, claim, member_conversation_ids_in) for user in people * 3),
+        return_exceptions=True,
+    )
+    monkeypatch.undo()
+    assert 1 <= transactions.count < len(answers), transactions.count
+    for user, answer in zip(people * 3, answers, strict=True):
+        if user is revoked:
+            assert isinstance(answer, SessionRevoked), answer
+            continue
+        assert not isinstance(answer, BaseException), answer
+        principal, conversation_ids = answer
+        assert principal.user_id == user.id
+        assert conversation_ids == ([crew["id"]] if user in people[:4] else [])
