@@ -230,3 +230,42 @@ async def test_an_idle_indexers_polls_read_and_another_nodes_message_is_indexed(
         assert batches >= 2
     finally:
         await indexer.close()
+
+
+async def test_sends_in_quick_succession_are_indexed_together(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Once woken, the indexer waits ``gather_seconds`` before indexing: eight sends, each
+    its own commit, make one or two index transactions, not eight."""
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    await container.search_indexer.close()
+    indexer = SearchIndexer(container.db, poll_seconds=0.02, gather_seconds=1.0)
+    batches: list[int] = []
+    index_batch = indexer.index_batch
+
+    async def counted_batch(*, wait: bool = False) -> int:
+        indexed = await index_batch(wait=wait)
+        batches.append(indexed)
+        return indexed
+
+    indexer.index_batch = counted_batch  # type: ignore[method-assign]
+    indexer.start()
+    try:
+        texts = sorted(f"gathered message {i}" for i in range(8))
+        for content in texts:
+            await send(client, alice, group["id"], content)
+        await until_indexed(indexer, container.db, bob.id, "gathered", texts)
+        writing = [n for n in batches if n]
+        assert sum(writing) == len(texts)
+        assert len(writing) <= 2, batches
+    finally:
+        await indexer.close()
+
+
+async def test_closing_cuts_the_gathering_short(container: Container) -> None:
+    await container.search_indexer.close()
+    indexer = SearchIndexer(container.db, gather_seconds=60.0)
+    indexer.start()
+    await asyncio.sleep(0)  # the first pass is gathering now
+    await asyncio.wait_for(indexer.close(), 5.0)  # far less than the minute it would gather
