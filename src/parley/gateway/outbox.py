@@ -17,8 +17,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from parley.gateway.eager import start_eagerly
-
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +38,7 @@ class Outbox:
     # Ten thousand idle connections hold ten thousand of these: no per-instance dict.
     __slots__ = (
         "_limit", "_on_written", "_stamps", "_appended", "_taken", "_frames", "_held",
-        "_close", "_abandoned", "sent", "_writer", "_writing", "_writing_now", "_finished",
+        "_close", "_abandoned", "sent", "_writer", "_writing", "_finished",
     )
 
     def __init__(self, limit: int, on_written: Callable[[float], None] | None = None) -> None:
@@ -60,7 +58,6 @@ class Outbox:
         self.sent = 0
         self._writer: FrameWriter | None = None  # where frames go, once :meth:`start` said
         self._writing: asyncio.Task[None] | None = None  # the writer task, while it runs
-        self._writing_now = False  # the writer runs in the caller (see _kick)
         self._finished: asyncio.Future[None] | None = None
 
     @property
@@ -107,9 +104,6 @@ class Outbox:
     def stamp(self, committed_at: float) -> None:
         """Time the frame offered last (not while held: ready's hold is not delivery)."""
         if self._on_written is None or self._held is not None or self.closing:
-            return
-        if not self._frames and self._writing is None:  # written already, as it was offered
-            self._on_written(max(0.0, time.time() - committed_at))
             return
         if self._stamps is None:
             self._stamps = deque()
@@ -159,12 +153,8 @@ class Outbox:
         self._kick()
 
     def _kick(self) -> None:
-        """Start the writer if there is a writer, none runs, and work is waiting.
-
-        The writer runs at once, in the caller, for as long as the socket takes frames
-        without waiting (the usual case: no task per delivery); a write that has to wait
-        (the transport's buffer is full) continues in a task."""
-        if self._writing is not None or self._writing_now or self._writer is None:
+        """Start the writer task if there is a writer, none runs, and work is waiting."""
+        if self._writing is not None or self._writer is None:
             return
         finished = self._finished
         if finished is None or finished.done():
@@ -172,14 +162,9 @@ class Outbox:
         if self._abandoned:
             finished.set_result(None)
         elif self._frames or self._close is not None:
-            # Set while the writer runs here: a frame offered meanwhile is left to it.
-            self._writing_now = True
-            try:
-                task = start_eagerly(self._write(self._writer, finished), name="gateway-writer")
-            finally:
-                self._writing_now = False
-            if task is not None and not task.done():
-                self._writing = task
+            self._writing = asyncio.get_running_loop().create_task(
+                self._write(self._writer, finished), name="gateway-writer"
+            )
 
     async def _write(self, writer: FrameWriter, finished: asyncio.Future[None]) -> None:
         """Write until the queue is empty (then end: the next offer starts another), or the
