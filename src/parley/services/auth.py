@@ -32,7 +32,7 @@ from parley.security.login_throttle import LoginThrottle
 from parley.security.passwords import PasswordHasher
 from parley.security.tokens import AccessClaims, TokenSigner, hash_random_token, new_refresh_token
 from parley.services.accounts import User, fetch_user
-from parley.services.batching import Batcher
+from parley.services.batching import READS_CLOSE_SECONDS, Batcher
 from parley.services.events import Event, EventSink
 from parley.services.session_cache import SessionCache
 from parley.store.db import Database
@@ -253,12 +253,8 @@ class Auth:
         self._open_sessions = SessionCache(session_cache_seconds)
         # Identifies arriving while one is being read are read together (a reconnect storm):
         # one transaction and one hand-off for all of them.
-        self._identify_reads: Batcher[_IdentifyRead, tuple[datetime, Any]] = Batcher(
-            self._read_identities,
-            window_seconds=0,
-            max_batch=128,
-            name="identify reads",
-            drop_abandoned=True,
+        self._identify_reads: Batcher[_IdentifyRead, tuple[datetime, Any]] = Batcher.reads(
+            self._read_identities, name="identify reads", max_batch=128
         )
 
     async def _read_identities(
@@ -268,7 +264,7 @@ class Auth:
 
     async def close(self) -> None:
         """Read the identifies queued, refuse new ones (shutdown)."""
-        await self._identify_reads.close()
+        await self._identify_reads.close(timeout=READS_CLOSE_SECONDS)
 
     # --- login and tokens
 

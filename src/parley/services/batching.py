@@ -22,10 +22,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from parley.background import cancel_and_wait
 from parley.errors import Unavailable
 from parley.store.failures import is_unavailable
 
 log = logging.getLogger(__name__)
+
+# How long a read batcher's close waits for the reads queued at shutdown (every session is
+# closing: an answer later than this helps nobody).
+READS_CLOSE_SECONDS = 5.0
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -134,9 +139,29 @@ class Batcher(Generic[Item, Result]):
             else:
                 future.set_result(outcome)
 
-    async def close(self) -> None:
-        """Refuse new items, write what is queued, stop."""
+    @classmethod
+    def reads(cls, flush: Flush[Item, Result], *, name: str, max_batch: int) -> Batcher[Item, Result]:
+        """A batcher of reads: no window (the reads arriving while one runs have company
+        enough), and an item whose caller went away is not read at all."""
+        return cls(flush, window_seconds=0, max_batch=max_batch, name=name, drop_abandoned=True)
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Refuse new items, write what is queued, stop. With ``timeout``: whatever is not
+        written by then fails with ``Unavailable`` (a database that stopped answering must
+        not hold a shutdown forever)."""
         self._closing = True
         self._wakeup.set()
-        if self._task is not None:
-            await self._task
+        task = self._task
+        if task is None:
+            return
+        if timeout is None:
+            await task
+            return
+        finished, _ = await asyncio.wait({task}, timeout=timeout)
+        if finished:
+            return
+        await cancel_and_wait([task])  # the batch in flight fails (``_write``)
+        pending, self._pending = self._pending, []
+        for _, future in pending:
+            if not future.done():
+                future.set_exception(Unavailable("The server is shutting down; retry on another node"))

@@ -21,7 +21,7 @@ from parley.errors import NotFound, SessionRevoked
 from parley.services.accounts import User, read_user, read_user_in_session
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.audience import read_presence_audience
-from parley.services.batching import Batcher
+from parley.services.batching import READS_CLOSE_SECONDS, Batcher
 from parley.services.conversation_views import MemberView, read_member_views_of
 from parley.store.db import Database
 from parley.store.tables.accounts import users
@@ -153,12 +153,9 @@ class RealtimeReads:
     def __init__(self, db: Database, urls: AttachmentUrls | None, *, ready_batch: int = 128) -> None:
         self._db = db
         self._urls = urls  # signs the attachment URLs of ready's last messages
-        self._ready: Batcher[ReadyRequest, ReadyReads] = Batcher(
-            self._read_ready,
-            window_seconds=0,
-            max_batch=ready_batch,
-            name="ready reads",
-            drop_abandoned=True,  # a socket closed while waiting needs no ready
+        # A socket closed while waiting needs no ready: its read is dropped.
+        self._ready: Batcher[ReadyRequest, ReadyReads] = Batcher.reads(
+            self._read_ready, name="ready reads", max_batch=ready_batch
         )
 
     async def _read_ready(self, batch: Sequence[ReadyRequest]) -> list[ReadyReads | BaseException]:
@@ -166,7 +163,7 @@ class RealtimeReads:
 
     async def close(self) -> None:
         """Read what is queued, refuse new reads (shutdown: every session is closing)."""
-        await self._ready.close()
+        await self._ready.close(timeout=READS_CLOSE_SECONDS)
 
     async def member_conversation_ids(self, user_id: str) -> list[str]:
         return await member_conversation_ids(self._db, user_id)

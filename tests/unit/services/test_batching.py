@@ -165,7 +165,7 @@ async def test_a_reads_batcher_drops_items_whose_caller_went_away() -> None:
         await release.wait()
         return list(items)
 
-    batcher: Batcher[int, int] = Batcher(flush, window_seconds=0.0, max_batch=100, drop_abandoned=True)
+    batcher: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=100)
     busy = asyncio.ensure_future(batcher.submit(0))  # the read in flight
     await asyncio.wait_for(first_read.wait(), timeout=10)
     gone = asyncio.ensure_future(batcher.submit(1))  # queued behind it, then abandoned
@@ -176,3 +176,23 @@ async def test_a_reads_batcher_drops_items_whose_caller_went_away() -> None:
     assert await asyncio.wait_for(asyncio.gather(busy, stays), timeout=10) == [0, 2]
     await batcher.close()
     assert gone.cancelled() and read == [[0], [2]]
+
+
+async def test_close_with_a_timeout_fails_what_a_stuck_database_never_answered() -> None:
+    started = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        started.set()
+        await asyncio.Event().wait()  # a database that no longer answers
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=1)
+    in_flight = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.wait_for(started.wait(), timeout=10)
+    queued = asyncio.ensure_future(batcher.submit(2))  # behind it (a batch holds one)
+    await asyncio.wait_for(batcher.close(timeout=0.05), timeout=10)
+    for caller in (in_flight, queued):
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(caller, timeout=10)
+    with pytest.raises(Unavailable):
+        await batcher.submit(3)  # closed: refused
