@@ -202,6 +202,7 @@ class Connection:
                 extra={
                     "connection_id": self._connection_id,
                     "user_id": self._user_id or None,
+                    "client": self._socket.client,
                     "close_code": self.close_code,
                     "frames_in": self.frames_in,
                     "frames_out": self._outbox.sent,

@@ -39,6 +39,12 @@ Inbound = str | bytes | Disconnected
 class Socket(FrameWriter, Protocol):
     async def receive(self) -> Inbound: ...
 
+    @property
+    def client(self) -> str | None:
+        """The peer's address as "host:port" (behind a trusted proxy, the proxy's client),
+        for the log line that ends the session; None when the server does not know it."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:

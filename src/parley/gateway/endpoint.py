@@ -47,6 +47,12 @@ class StarletteSocket:
             return str(text)
         return bytes(message.get("bytes") or b"")
 
+    @property
+    def client(self) -> str | None:
+        # Read when the session ends, not kept: ten thousand idle sockets need no copy.
+        peer = self._websocket.client
+        return f"{peer.host}:{peer.port}" if peer is not None else None
+
     async def send_text(self, text: str) -> None:
         # The ASGI message itself (what send_text builds): one call less per frame.
         await self._websocket.send({"type": "websocket.send", "text": text})

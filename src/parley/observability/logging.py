@@ -36,16 +36,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-# The websockets library under uvicorn logs "connection open" and "connection closed" for
-# every socket with nothing else in them (uvicorn's own "[accepted]" line names the client;
-# the gateway's "gateway session closed" says who, for how long and why). A reconnect storm
-# of thousands wrote them all, a JSON line each, on the event loop.
-_EMPTY_SOCKET_LINES = frozenset({"connection open", "connection closed"})
+# A socket is logged once, when it ends: the gateway's "gateway session closed" says who,
+# from where, for how long and why — as an HTTP request is logged once, with its response.
+# The lines the servers below write for every socket say less and cost the event loop a JSON
+# line each: the websockets library's "connection open" / "connection closed" (nothing in
+# them) and uvicorn's "[accepted]" naming the client (7.7 % of the loop's time while 10,000
+# sockets connected and identified: docs/benchmarks.md, round six). Refusals stay.
+_PER_SOCKET_LINES = frozenset({"connection open", "connection closed", '%s - "WebSocket %s" [accepted]'})
 
 
-class EmptySocketLines(logging.Filter):
+class PerSocketLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg in _EMPTY_SOCKET_LINES)
+        return not (isinstance(record.msg, str) and record.msg in _PER_SOCKET_LINES)
 
 
 def logging_config(level: str = "info") -> dict[str, Any]:
@@ -55,7 +57,7 @@ def logging_config(level: str = "info") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"empty_socket_lines": {"()": EmptySocketLines}},
+        "filters": {"per_socket_lines": {"()": PerSocketLines}},
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}
@@ -63,7 +65,7 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
-            "uvicorn.error": {"handlers": [], "propagate": True, "filters": ["empty_socket_lines"]},
+            "uvicorn.error": {"handlers": [], "propagate": True, "filters": ["per_socket_lines"]},
             # uvicorn's own access log would duplicate Parley's request log.
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
         },

@@ -53,13 +53,14 @@ def test_serve_register_login_refresh_logout(
         assert secret.exists() and oct(secret.stat().st_mode)[-3:] == "600"
     lines = [line for line in server.log().splitlines() if '"logger": "parley.access"' in line]
     assert any('"route": "/api/v1/auth/login"' in line for line in lines)
-    # A socket is logged once when it ends, with who and why, and uvicorn's line naming the
-    # client; not with the websockets library's empty "connection open" / "closed" lines.
+    # A socket is logged once, when it ends: who, from where and why; not with uvicorn's
+    # "[accepted]" line nor the websockets library's "connection open" / "closed" lines.
     entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     messages = [entry["message"] for entry in entries]
     closed = [entry for entry in entries if entry["message"] == "gateway session closed"]
     assert len(closed) == 1 and closed[0]["user_id"] == login["user"]["id"], messages
-    assert any(message.endswith('"WebSocket /ws" [accepted]') for message in messages), messages
+    assert closed[0]["client"].startswith("127.0.0.1:"), closed
+    assert not any(message.endswith('"WebSocket /ws" [accepted]') for message in messages), messages
     assert "connection open" not in messages and "connection closed" not in messages, messages
     assert not any("color_message" in entry for entry in entries)  # uvicorn's terminal copy
 
