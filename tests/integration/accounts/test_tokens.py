@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from parley.clock import utcnow
 from parley.errors import InvalidToken, TokenExpired
+from parley.security import tokens as tokens_module
 from parley.security.tokens import TokenSigner
 from tests.conftest import make_user
 
@@ -58,6 +60,55 @@ def test_wrong_type_or_missing_claims() -> None:
         token = jwt.encode(broken, SECRET, algorithm="HS256")
         with pytest.raises(InvalidToken):
             TokenSigner(SECRET, access_ttl=timedelta(minutes=1)).verify_access(token)
+
+
+class Clock:
+    """The wall clock, or a moment set by the test (what a remembered token is checked by)."""
+
+    def __init__(self) -> None:
+        self.fixed: float | None = None
+
+    def __call__(self) -> float:
+        return self.fixed if self.fixed is not None else time.time()
+
+
+def test_a_remembered_token_still_expires_on_time() -> None:
+    clock = Clock()
+    signer = TokenSigner(SECRET, access_ttl=timedelta(minutes=15), clock=clock)
+    token = signer.issue_access("u1", "s1")
+    first = signer.verify_access(token)
+    assert signer.verify_access(token) == first  # remembered: the same claims
+    expires = first.expires_at.timestamp()
+    clock.fixed = expires - 0.001
+    assert signer.verify_access(token) == first
+    clock.fixed = expires  # PyJWT's rule: expired once exp <= now
+    with pytest.raises(TokenExpired):
+        signer.verify_access(token)
+    assert token not in signer._verified  # noqa: SLF001 — forgotten once expired
+
+
+def test_only_the_exact_token_this_secret_verified_is_remembered() -> None:
+    signer = TokenSigner(SECRET, access_ttl=timedelta(minutes=15))
+    token = signer.issue_access("u1", "s1")
+    signer.verify_access(token)
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = ".".join((header, b64(claims | {"sub": "u2"}), signature))
+    for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), forged, token + "\x00"):
+        with pytest.raises(InvalidToken):
+            signer.verify_access(bad)
+    with pytest.raises(InvalidToken):  # another secret's signer remembers nothing of this one
+        TokenSigner("o" * 48, access_ttl=timedelta(minutes=15)).verify_access(token)
+
+
+def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens_module, "VERIFIED_CACHE_SIZE", 3)
+    signer = TokenSigner(SECRET, access_ttl=timedelta(minutes=15))
+    issued = [signer.issue_access(f"u{i}", f"s{i}") for i in range(5)]
+    for token in issued:
+        signer.verify_access(token)
+    assert len(signer._verified) == 3  # noqa: SLF001 — the bound is the point of the test
+    assert signer.verify_access(issued[0]).user_id == "u0"  # forgotten: decoded again
 
 
 def test_short_secret_refused() -> None:
