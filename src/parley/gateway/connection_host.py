@@ -41,8 +41,9 @@ class Socket(FrameWriter, Protocol):
 
     @property
     def client(self) -> str | None:
-        """The peer's address as "host:port" (behind a trusted proxy, the proxy's client),
-        for the log line that ends the session; None when the server does not know it."""
+        """The peer's address as uvicorn has it, "host:port", for the log line that ends the
+        session (behind a proxy, the proxy's own address unless uvicorn trusts its forwarded
+        headers: ``--forwarded-allow-ips``); None when the server does not know it."""
         ...
 
 

@@ -89,6 +89,7 @@ class NotificationTrigger:
         self._gather = min(gather_seconds, delay_seconds)
         self._gathered: list[tuple[str, str]] = []
         self._flushing: asyncio.TimerHandle | None = None
+        self._closed = False  # after close: nothing waits for a timer any more
         self._pending: set[asyncio.Task[None]] = set()
 
     async def on_events(self, events: Sequence[Event]) -> None:
@@ -96,7 +97,7 @@ class NotificationTrigger:
         if not found:
             return
         self._gathered.extend(found)
-        if self._gather <= 0 or len(self._gathered) >= MAX_PLAN_IDS:
+        if self._gather <= 0 or self._closed or len(self._gathered) >= MAX_PLAN_IDS:
             self._flush()
         elif self._flushing is None:
             self._flushing = asyncio.get_running_loop().call_later(self._gather, self._flush)
@@ -127,6 +128,7 @@ class NotificationTrigger:
     async def close(self) -> None:
         """Queue what is gathered and let enqueues in flight finish (shutdown: the batch
         was just flushed)."""
+        self._closed = True
         self._flush()
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,8 +70,9 @@ class TokenSigner:
         self.access_ttl = access_ttl
         self.device_ttl = device_ttl
         self._clock = clock  # what a remembered token's expiry is checked against
-        # Access tokens verified already: token -> (its claims, its exp as a timestamp).
-        self._verified: dict[str, tuple[AccessClaims, int]] = {}
+        # Access tokens verified already: token -> (its claims, its exp as a timestamp),
+        # oldest first. Used from the event loop only (both callers are coroutines).
+        self._verified: OrderedDict[str, tuple[AccessClaims, int]] = OrderedDict()
 
     def _issue(self, claims: dict[str, str], ttl: timedelta, now: datetime | None) -> str:
         issued = now or utcnow()
@@ -127,11 +129,11 @@ class TokenSigner:
             claims, expires = known
             if expires > self._clock():  # PyJWT: expired once exp <= now
                 return claims
-            del self._verified[token]
+            self._verified.pop(token, None)
             raise TokenExpired()
         claims = self._verify_access(token)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified.popitem(last=False)  # the oldest
         self._verified[token] = (claims, int(claims.expires_at.timestamp()))
         return claims
 

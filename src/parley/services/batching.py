@@ -44,6 +44,12 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def _fail(batch: Sequence[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
 class Batcher(Generic[Item, Result]):
     def __init__(
         self,
@@ -107,7 +113,13 @@ class Batcher(Generic[Item, Result]):
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 self._last_batch = len(batch)
-                await self._write(batch)
+                try:
+                    await self._write(batch)
+                except asyncio.CancelledError:
+                    # Here, not in ``_write``: a batch being split has halves that no
+                    # ``_write`` holds yet, and their callers must hear too.
+                    _fail(batch, Unavailable("The write was interrupted; retry"))
+                    raise
             if self._closing:
                 return
 
@@ -118,11 +130,6 @@ class Batcher(Generic[Item, Result]):
                 return
         try:
             outcomes = await self._flush([item for item, _ in batch])
-        except asyncio.CancelledError:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(Unavailable("The write was interrupted; retry"))
-            raise
         except Exception as exc:
             if len(batch) > 1 and not is_unavailable(exc):
                 half = len(batch) // 2  # find the request at fault; the others commit
@@ -160,8 +167,6 @@ class Batcher(Generic[Item, Result]):
         finished, _ = await asyncio.wait({task}, timeout=timeout)
         if finished:
             return
-        await cancel_and_wait([task])  # the batch in flight fails (``_write``)
+        await cancel_and_wait([task])  # the batch in flight fails (``_run``)
         pending, self._pending = self._pending, []
-        for _, future in pending:
-            if not future.done():
-                future.set_exception(Unavailable("The server is shutting down; retry on another node"))
+        _fail(pending, Unavailable("The server is shutting down; retry on another node"))

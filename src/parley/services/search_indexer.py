@@ -254,6 +254,7 @@ class SearchIndexer:
                 # five times a second (on SQLite, the one writer the senders need).
                 if woken or await self.waiting():
                     await self._gather()
+                    self._wake.clear()  # what woke it while it gathered is in this pass
                     while not self._stopping and await self.index_batch() == self._batch_size:
                         pass
             except Exception:  # the database is away: the marks wait, durable

@@ -236,11 +236,12 @@ async def test_sends_in_quick_succession_are_indexed_together(
     client: httpx.AsyncClient, container: Container
 ) -> None:
     """Once woken, the indexer waits ``gather_seconds`` before indexing: eight sends, each
-    its own commit, make one or two index transactions, not eight."""
+    its own commit, make one or two index transactions, not eight. (This indexer learns of
+    them by polling, as of another node's; a local send's event wakes it the same way.)"""
     alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
     group = await open_group(client, alice, [bob])
     await container.search_indexer.close()
-    indexer = SearchIndexer(container.db, poll_seconds=0.02, gather_seconds=1.0)
+    indexer = SearchIndexer(container.db, poll_seconds=0.02, gather_seconds=2.0)
     batches: list[int] = []
     index_batch = indexer.index_batch
 
@@ -253,8 +254,7 @@ async def test_sends_in_quick_succession_are_indexed_together(
     indexer.start()
     try:
         texts = sorted(f"gathered message {i}" for i in range(8))
-        for content in texts:
-            await send(client, alice, group["id"], content)
+        await asyncio.gather(*(send(client, alice, group["id"], content) for content in texts))
         await until_indexed(indexer, container.db, bob.id, "gathered", texts)
         writing = [n for n in batches if n]
         assert sum(writing) == len(texts)
@@ -268,4 +268,5 @@ async def test_closing_cuts_the_gathering_short(container: Container) -> None:
     indexer = SearchIndexer(container.db, gather_seconds=60.0)
     indexer.start()
     await asyncio.sleep(0)  # the first pass is gathering now
-    await asyncio.wait_for(indexer.close(), 5.0)  # far less than the minute it would gather
+    # Far less than the minute it would gather, and than close's grace for a batch (5 s).
+    await asyncio.wait_for(indexer.close(), 2.0)

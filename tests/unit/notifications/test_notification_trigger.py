@@ -88,3 +88,14 @@ async def test_closing_queues_what_is_gathered() -> None:
     await asyncio.wait_for(trigger.close(), WAIT_SECONDS)
     assert [p["message_ids"] for p in jobs.payloads] == [["m1"]]
     await jobs.close()
+
+
+async def test_after_closing_nothing_waits_for_a_timer() -> None:
+    jobs = PlanJobs()
+    trigger = NotificationTrigger(jobs, delay_seconds=60.0, gather_seconds=60.0)
+    await trigger.close()
+    await trigger.on_events([created("m1", "c1")])  # a late event (a job still running)
+    await jobs.until(1)  # queued at once, not after the minute's window
+    assert [p["message_ids"] for p in jobs.payloads] == [["m1"]]
+    await trigger.close()
+    await jobs.close()

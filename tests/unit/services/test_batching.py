@@ -196,3 +196,24 @@ async def test_close_with_a_timeout_fails_what_a_stuck_database_never_answered()
             await asyncio.wait_for(caller, timeout=10)
     with pytest.raises(Unavailable):
         await batcher.submit(3)  # closed: refused
+
+
+async def test_close_with_a_timeout_fails_a_batch_cut_short_while_being_split() -> None:
+    """A batch that failed whole is split to find the item at fault; a close that cancels
+    the search must still answer the halves no flush holds yet."""
+    reading = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        if len(items) > 1:
+            raise ValueError("one of these is bad")
+        reading.set()
+        await asyncio.Event().wait()  # the lone item's read never returns
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=4)
+    callers = [asyncio.ensure_future(batcher.submit(i)) for i in range(4)]
+    await asyncio.wait_for(reading.wait(), timeout=10)
+    await asyncio.wait_for(batcher.close(timeout=0.05), timeout=10)
+    for caller in callers:
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(caller, timeout=10)
