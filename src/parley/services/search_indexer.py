@@ -175,7 +175,6 @@ class SearchIndexer:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         # Set after every batch: lets a caller wait for progress instead of sleeping.
         self.indexed = asyncio.Condition()
 
@@ -241,7 +240,6 @@ class SearchIndexer:
         its asyncpg connection unclosed. Cancelled only if that batch outlasts the grace."""
         if self._task is None:
             return
-        self._stopping = True
         self._stop.set()
         self._wake.set()
         finished, _ = await asyncio.wait({self._task}, timeout=CLOSE_GRACE_SECONDS)
@@ -252,7 +250,7 @@ class SearchIndexer:
     async def _run(self) -> None:
         # Starting with a pass indexes what a crash left waiting.
         woken = True
-        while not self._stopping:
+        while not self._stop.is_set():
             try:
                 # A poll (for other nodes' messages) probes first and writes only when
                 # something waits: an idle node's poll is a read, not a write transaction
@@ -260,7 +258,7 @@ class SearchIndexer:
                 if woken or await self.waiting():
                     await self._gather()
                     self._wake.clear()  # what woke it while it gathered is in this pass
-                    while not self._stopping and await self.index_batch() == self._batch_size:
+                    while not self._stop.is_set() and await self.index_batch() == self._batch_size:
                         pass
             except Exception:  # the database is away: the marks wait, durable
                 log.exception("search indexing failed; retrying")
