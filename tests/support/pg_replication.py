@@ -36,9 +36,10 @@ def postgres_bin() -> Path | None:
 
 
 class ReplicatedPostgres:
-    def __init__(self, *, durable: bool = False) -> None:
+    def __init__(self, *, durable: bool = False, primary_settings: str = "") -> None:
         """``durable``: PostgreSQL's defaults (fsync, synchronous commit), for measuring;
-        otherwise off, for speed: durability is not what the tests check."""
+        otherwise off, for speed: durability is not what the tests check.
+        ``primary_settings``: more ``postgresql.conf`` lines for the primary."""
         binaries = postgres_bin()
         if binaries is None or not (binaries / "pg_basebackup").exists():
             need_service("PostgreSQL server binaries", "Install postgresql (initdb, pg_ctl).")
@@ -53,6 +54,7 @@ class ReplicatedPostgres:
         self.replica_port = free_port()
         self.started: list[Path] = []
         self.durable = durable
+        self.primary_settings = primary_settings
 
     def url(self, port: int, database: str = DATABASE) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{database}"
@@ -100,6 +102,7 @@ class ReplicatedPostgres:
             )
             if not self.durable:
                 conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            conf.write(f"{self.primary_settings}\n")
         with (primary / "pg_hba.conf").open("a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
         self._pg_ctl(primary, "start")
@@ -131,8 +134,9 @@ class ReplicatedPostgres:
         self.sql(self.replica_port, "SELECT pg_wal_replay_resume()")
 
     def caught_up(self) -> bool:
-        """Whether the replica has replayed everything the primary wrote so far."""
-        target = self.sql(self.primary_port, "SELECT pg_current_wal_lsn()")
+        """Whether the replica has replayed everything the primary wrote so far — its insert
+        position, which covers asynchronous commits not yet written out (store/replicas.py)."""
+        target = self.sql(self.primary_port, "SELECT pg_current_wal_insert_lsn()")
         return self.sql(
             self.replica_port, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
         ) == "t"

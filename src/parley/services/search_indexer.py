@@ -160,17 +160,12 @@ class SearchIndexer:
         *,
         batch_size: int = BATCH_SIZE,
         poll_seconds: float = POLL_SECONDS,
-        gather_seconds: float | None = None,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self._db = db
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
-        # SQLite only by default: measured there (its one writer, FTS5's segment per
-        # transaction). On PostgreSQL the delayed batch broke the read-replica test's lag
-        # check in a way not yet understood (docs/benchmarks.md, round six): at once there.
-        if gather_seconds is None:
-            gather_seconds = GATHER_SECONDS if db.is_sqlite else 0.0
         self._gather_seconds = gather_seconds
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()

@@ -6,8 +6,13 @@ up with what the caller needs, on the primary otherwise (DESIGN §2 "Scale-out")
 client that just sent a message and then pages history must find it, and a session that
 resumes after a gap must get every change up to now, or it would skip what the replica had
 not replayed yet. So a read first asks the primary for its WAL position
-(``pg_current_wal_lsn()``: no table, no lock, a fraction of a millisecond), then opens a
-transaction on a replica and checks ``pg_last_wal_replay_lsn()`` against it. A replica that
+(``pg_current_wal_insert_lsn()``: no table, no lock, a fraction of a millisecond), then
+opens a transaction on a replica and checks ``pg_last_wal_replay_lsn()`` against it.
+The *insert* position, not ``pg_current_wal_lsn()`` (the *write* position): with
+``synchronous_commit = off`` a commit returns before its WAL is written out, so the write
+position can stand before a committed row, and a replica that replayed up to it would not
+have the row (the primary streams only written WAL). The insert position covers every
+commit; at worst it is a page header ahead, and the read goes to the primary. A replica that
 is behind is skipped (the next one is tried, then the primary); a replica that fails is
 left alone for :data:`RETRY_AFTER_SECONDS`. Replay only moves forward, so once the check
 passes every later statement of the transaction sees at least that position.
@@ -42,7 +47,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 
-_PRIMARY_LSN = text("SELECT pg_current_wal_lsn()::text")
+_PRIMARY_LSN = text("SELECT pg_current_wal_insert_lsn()::text")
 # Through text: asyncpg has no codec for pg_lsn parameters.
 _CAUGHT_UP = text(
     "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn), false)"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from parley.config import Settings
 from parley.store.db import Database
@@ -105,6 +106,38 @@ async def test_reads_follow_the_replica_only_when_it_has_caught_up(
             await http.aclose()
             await alice.aclose()
             await bob.aclose()
+
+
+async def test_an_asynchronous_commit_is_not_read_from_a_replica_that_lacks_it() -> None:
+    """A commit with ``synchronous_commit = off`` returns before its WAL is written out, so
+    the primary's *write* position can stand before it, and a replica that has replayed up
+    to that position does not have the row. The check compares with the *insert* position.
+    The WAL writer is slowed to ten seconds so that nothing writes the commit out during
+    the test (the primary streams only written WAL): the read must go to the primary."""
+    pair = ReplicatedPostgres(primary_settings="wal_writer_delay = 10s").start()
+    asyncpg_url = "postgresql+asyncpg://"
+    db = Database(
+        pair.primary_url.replace("postgresql://", asyncpg_url),
+        replica_urls=[pair.replica_url.replace("postgresql://", asyncpg_url)],
+    )
+    try:
+        # Created with a synchronous commit: written out, then replayed.
+        pair.sql(pair.primary_port, "SET synchronous_commit = on; CREATE TABLE notes (n int)")
+        await asyncio.to_thread(pair.wait_caught_up)
+        async with db.read_replica() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
+        assert db.read_sources() == {"replica": 1}
+
+        async with db.transaction() as conn:  # the primary's default: asynchronous here
+            await conn.execute(text("INSERT INTO notes VALUES (1)"))
+        replayed = "SELECT count(*) FROM notes"
+        assert await asyncio.to_thread(pair.sql, pair.replica_port, replayed) == "0"
+        async with db.read_replica() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 1
+        assert db.read_sources() == {"replica": 1, "primary_lagging": 1}
+    finally:
+        await db.dispose()
+        pair.stop()
 
 
 def test_replicas_need_postgresql(tmp_path: Path) -> None:
