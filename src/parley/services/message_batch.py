@@ -36,7 +36,7 @@ from parley.services import attachment_records
 from parley.services.access import CONVERSATION_NOT_FOUND
 from parley.services.attachment_urls import AttachmentUrls
 from parley.services.message_records import Message, read_messages
-from parley.store.bulk import execute_many
+from parley.store.bulk import execute_many, fetch_all
 from parley.store.one_of import one_of
 from parley.store.tables.accounts import users
 from parley.store.tables.contacts import blocks
@@ -382,7 +382,7 @@ def _admissible(
     order), its ``last_seq`` and the requests to write, in order; the other requests get
     their outcome (an error, or the earlier message for a repeated id)."""
     conversation_ids = sorted(by_conversation)
-    found = {row.id: row for row in conn.execute(_LOCK_CONVERSATIONS, {"ids": conversation_ids})}
+    found = {row.id: row for row in fetch_all(conn, _LOCK_CONVERSATIONS, {"ids": conversation_ids})}
     allowed = _senders_who_may_write(conn, batch, by_conversation, found, outcomes)
     existing = _existing_by_client_id(conn, batch, urls)
     bad_replies, bad_roots = _foreign_replies(conn, batch)
@@ -449,8 +449,8 @@ def _senders_who_may_write(
     groups = [cid for cid, row in found.items() if row.type != "direct"]
     senders = {batch[i].sender_id for cid in groups for i in by_conversation[cid]}
     current: dict[str, set[str]] = defaultdict(set)
-    for row in conn.execute(
-        _SENDING_MEMBERS, {"groups": groups, "senders": list(senders), "direct": direct}
+    for row in fetch_all(
+        conn, _SENDING_MEMBERS, {"groups": groups, "senders": list(senders), "direct": direct}
     ):
         current[row.conversation_id].add(row.user_id)
     allowed = {
@@ -461,7 +461,7 @@ def _senders_who_may_write(
         people = set().union(*(current[cid] for cid in pairs))
         blocking = {
             (row.blocker_id, row.blocked_id)
-            for row in conn.execute(_BLOCKS_AMONG, {"people": list(people)})
+            for row in fetch_all(conn, _BLOCKS_AMONG, {"people": list(people)})
         }
         for cid in pairs if blocking else ():
             if any(a in current[cid] and b in current[cid] for a, b in blocking):
@@ -540,7 +540,11 @@ def _existing_by_client_id(
     params = {}
     for i, (conversation_id, sender_id, client_msg_id) in enumerate(padded):
         params[f"c{i}"], params[f"s{i}"], params[f"m{i}"] = conversation_id, sender_id, client_msg_id
-    found = read_messages(conn, _by_client_id_statement(slots), params, urls=urls)
+    statement = _by_client_id_statement(slots)
+    # Nearly always none (a client's retry finds its first send): only then read whole.
+    if not fetch_all(conn, statement, params):
+        return {}
+    found = read_messages(conn, statement, params, urls=urls)
     return {(m.conversation_id, m.sender_id or "", m.client_msg_id or ""): m for m in found}
 
 

@@ -1,6 +1,7 @@
-"""``store.bulk.execute_many`` stores exactly what SQLAlchemy's own ``executemany`` stores:
-the same rows, written both ways, read back equal — aware datetimes, booleans, ``None``,
-text with control and non-BMP characters — on SQLite (straight to the driver) and PostgreSQL."""
+"""``store.bulk`` stores and reads exactly what SQLAlchemy does: ``execute_many`` the rows
+SQLAlchemy's own ``executemany`` stores, ``fetch_all`` the rows ``Connection.execute``
+returns — aware datetimes, booleans, ``None``, text with control and non-BMP characters — on
+SQLite (straight to the driver) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from parley.store.bulk import execute_many
+from parley.store.bulk import execute_many, fetch_all
 from parley.store.db import Database
+from parley.store.one_of import one_of
 from parley.store.types import UTCDateTime
 
 
@@ -24,10 +28,10 @@ def _rows(tag: str) -> list[dict[str, Any]]:
     ]
 
 
-async def test_execute_many_stores_what_executemany_stores(database_url: str) -> None:
-    metadata = MetaData()
-    table = Table(
-        f"bulk_probe_{secrets.token_hex(4)}",
+def _probe_table(metadata: MetaData, prefix: str) -> Table:
+    """A table of its own for one test (unique name: tests may share a database)."""
+    return Table(
+        f"{prefix}_{secrets.token_hex(4)}",
         metadata,
         Column("id", String(8), primary_key=True),
         Column("n", Integer, nullable=False),
@@ -36,6 +40,11 @@ async def test_execute_many_stores_what_executemany_stores(database_url: str) ->
         Column("maybe_at", UTCDateTime, nullable=True),
         Column("text", Text, nullable=True),
     )
+
+
+async def test_execute_many_stores_what_executemany_stores(database_url: str) -> None:
+    metadata = MetaData()
+    table = _probe_table(metadata, "bulk_probe")
     # An UPDATE with bind parameters named apart from its columns, as the group commit's.
     bump = table.update().where(table.c.id == bindparam("target")).values(n=bindparam("to"), at=bindparam("when"))
 
@@ -61,3 +70,44 @@ async def test_execute_many_stores_what_executemany_stores(database_url: str) ->
     assert n == (0, 10, 2, 3) and flag == (True, False, True, False)
     assert at[0].tzinfo is not None and maybe_at[0] == at[0] and maybe_at[1] is None
     assert text == ("plain", "tab\tand\nnewline", "emoji 🦜 ü", None)
+
+
+async def test_fetch_all_reads_what_execute_reads(database_url: str) -> None:
+    """The same selects through ``fetch_all`` and ``Connection.execute``: equal rows, the
+    same types (aware datetimes, booleans, ``None``), a list bound whole (``one_of``), a
+    literal in the statement, and an expanding ``IN`` (left to SQLAlchemy)."""
+    metadata = MetaData()
+    table = _probe_table(metadata, "fetch_probe")
+    listed = select(table).where(one_of(table.c.id, "ids"), table.c.n >= 1).order_by(table.c.id)
+    named = select(table.c.id, table.c.flag).where(table.c.id == bindparam("wanted"))
+    expanding = select(table.c.id).where(table.c.id.in_(["a1", "a3"])).order_by(table.c.id)
+
+    def read(conn: Connection) -> dict[str, Any]:
+        metadata.create_all(conn)
+        conn.execute(table.insert(), _rows("a"))
+        ids = {"ids": ["a0", "a1", "a2", "a3", "nope", "\U0001f99c"]}  # (a NUL is refused before it gets here)
+        found = {
+            "listed": (fetch_all(conn, listed, ids), conn.execute(listed, ids).all()),
+            "named": (fetch_all(conn, named, {"wanted": "a2"}), conn.execute(named, {"wanted": "a2"}).all()),
+            "none": (fetch_all(conn, named, {"wanted": "zz"}), conn.execute(named, {"wanted": "zz"}).all()),
+            "expanding": (fetch_all(conn, expanding, {}), conn.execute(expanding).all()),
+        }
+        with pytest.raises(SQLAlchemyError, match="A value is required for bind parameter 'wanted'"):
+            fetch_all(conn, named, {})
+        metadata.drop_all(conn)
+        return found
+
+    db = Database(database_url, pool_size=1)
+    try:
+        found = await db.write(read)
+    finally:
+        await db.dispose()
+    for name, (lean, plain) in found.items():
+        assert [tuple(r) for r in lean] == [tuple(r) for r in plain], name
+    rows = found["listed"][0]
+    assert [r.id for r in rows] == ["a1", "a2", "a3"]
+    assert rows[0].flag is False and rows[1].flag is True
+    assert rows[0].at.tzinfo is not None and rows[0].maybe_at is None
+    assert rows[1].maybe_at == rows[0].at - timedelta(days=1)
+    assert found["named"][0][0].flag is True and found["none"][0] == []
+    assert [r.id for r in found["expanding"][0]] == ["a1", "a3"]
