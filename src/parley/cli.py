@@ -83,6 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=logging_config(settings.log_level),  # applied in every worker too
         access_log=False,
         proxy_headers=settings.trust_proxy_headers,
+        # Trusted from any peer when the setting is on, as the REST handlers already read
+        # X-Forwarded-For: uvicorn's default trusts only 127.0.0.1, so behind a proxy on
+        # another host a socket's address (in the gateway's log lines) was the proxy's.
+        forwarded_allow_ips="*" if settings.trust_proxy_headers else None,
         timeout_graceful_shutdown=10,
         ws_max_size=1_048_576,
         ws_per_message_deflate=settings.gateway_compression,

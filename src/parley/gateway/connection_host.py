@@ -42,8 +42,8 @@ class Socket(FrameWriter, Protocol):
     @property
     def client(self) -> str | None:
         """The peer's address as uvicorn has it, "host:port", for the log line that ends the
-        session (behind a proxy, the proxy's own address unless uvicorn trusts its forwarded
-        headers: ``--forwarded-allow-ips``); None when the server does not know it."""
+        session (behind a proxy, the forwarded address when ``PARLEY_TRUST_PROXY_HEADERS`` is
+        on, else the proxy's own); None when the server does not know it."""
         ...
 
 

@@ -43,7 +43,7 @@ from parley.notifications.facts import (
     read_recipients,
     read_thread_follows,
 )
-from parley.notifications.rules import CONCERNING_EVENTS, should_email, should_notify
+from parley.notifications.rules import CONCERNING_EVENTS, RecipientFacts, should_email, should_notify
 from parley.observability.metrics import NotificationMetrics
 from parley.services.events import Event
 from parley.services.notification_settings import read_defaults
@@ -178,14 +178,18 @@ def read_plan(
     follows = read_thread_follows(conn, found.values(), user_ids)
     addresses = read_verified_addresses(conn, user_ids)
     defaults = read_defaults(conn, user_ids)
+    # Each conversation's recipients once: a gathered job holds many conversations' messages,
+    # and scanning every recipient for each message grew as messages × recipients.
+    recipients_of: dict[str, list[tuple[str, RecipientFacts]]] = defaultdict(list)
+    for (cid, uid), recipient in recipients.items():
+        recipients_of[cid].append((uid, recipient))
     rows: list[dict[str, Any]] = []
     for message in found.values():
         conversation = by_conversation.get(message.conversation_id)
         if conversation is None:
             continue
-        for (cid, uid), recipient in recipients.items():
-            if cid != message.conversation_id:
-                continue
+        cid = message.conversation_id
+        for uid, recipient in recipients_of.get(cid, ()):
             base = {
                 "user_id": uid,
                 "message_id": message.id,

@@ -39,7 +39,8 @@ def test_serve_register_login_refresh_logout(
             assert http.get("/api/v1/users/me", headers=headers).json()["user"]["username"] == (
                 "tcpuser"
             )
-            asyncio.run(_identify_and_leave(server.base_url, login["access_token"]))
+            # Not behind a proxy: a forwarded address is not believed.
+            asyncio.run(_identify_and_leave(server.base_url, login["access_token"], forwarded="203.0.113.7"))
             refreshed = http.post(
                 "/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]}
             ).json()
@@ -65,8 +66,46 @@ def test_serve_register_login_refresh_logout(
     assert not any("color_message" in entry for entry in entries)  # uvicorn's terminal copy
 
 
-async def _identify_and_leave(base_url: str, token: str) -> None:
-    async with websockets.connect(base_url.replace("http", "ws", 1) + "/ws") as socket:
+def test_serve_behind_a_proxy_logs_the_forwarded_address(
+    tmp_path: Path, database_url: str, free_port: int
+) -> None:
+    """With ``PARLEY_TRUST_PROXY_HEADERS`` a socket's address is the one the proxy forwards,
+    whichever host the proxy is on (here 127.0.0.2, which uvicorn would not trust alone)."""
+    env = {
+        "PARLEY_DATABASE_URL": database_url,
+        "PARLEY_DATA_DIR": str(tmp_path / "data"),
+        "PARLEY_ARGON2_MEMORY_KIB": "1024",
+        "PARLEY_ARGON2_TIME_COST": "1",
+        "PARLEY_TRUST_PROXY_HEADERS": "true",
+    }
+    server = ServerProcess(free_port, env, tmp_path)
+    with server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            created = http.post(
+                "/api/v1/auth/register", json={"username": "proxied", "password": TEST_PASSWORD}
+            )
+            assert created.status_code == 201, created.text
+            login = http.post(
+                "/api/v1/auth/login", json={"username": "proxied", "password": TEST_PASSWORD}
+            )
+            token = login.json()["access_token"]
+        asyncio.run(
+            _identify_and_leave(server.base_url, token, forwarded="203.0.113.7", source="127.0.0.2")
+        )
+        assert server.terminate(), server.log()
+    entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    closed = [entry for entry in entries if entry["message"] == "gateway session closed"]
+    assert len(closed) == 1 and closed[0]["client"].startswith("203.0.113.7:"), closed
+
+
+async def _identify_and_leave(
+    base_url: str, token: str, *, forwarded: str, source: str = "127.0.0.1"
+) -> None:
+    async with websockets.connect(
+        base_url.replace("http", "ws", 1) + "/ws",
+        additional_headers={"X-Forwarded-For": forwarded},
+        local_addr=(source, 0),
+    ) as socket:
         await socket.send(json.dumps({"op": "identify", "token": token}))
         while json.loads(await asyncio.wait_for(socket.recv(), 10))["op"] != "ready":
             pass
