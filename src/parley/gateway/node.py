@@ -105,6 +105,7 @@ class Gateway:
         self._max_sockets_per_user = settings.gateway_max_sockets_per_user
         self._sockets_by_user: dict[str, int] = {}
         self._accepting = False
+        self._logged_refusing = False
         self._sweeper: asyncio.Task[None] | None = None
         # Last: the registry reads the stats once as the collector registers.
         self.metrics = GatewayMetrics(services.metrics, self)
@@ -193,6 +194,12 @@ class Gateway:
     async def serve(self, socket: Socket) -> None:
         """Run one accepted WebSocket until it closes."""
         if not self._accepting:
+            # Counted with the other closes; logged once, not once per socket (a reconnect
+            # storm into a stopping node would be thousands of lines).
+            self.metrics.closes.labels(str(CloseCode.GOING_AWAY.value)).inc()
+            if not self._logged_refusing:
+                self._logged_refusing = True
+                log.info("gateway refusing new sockets: not started or stopping", extra={"client": socket.client})
             await socket.close(CloseCode.GOING_AWAY, "server going away")
             return
         connection = Connection(socket, self, new_id())
