@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from parley.store.replicas import record_end
 from tests.conftest import need_service
 from tests.support.loopback import free_port
 
@@ -135,11 +136,25 @@ class ReplicatedPostgres:
 
     def caught_up(self) -> bool:
         """Whether the replica has replayed everything the primary wrote so far — its insert
-        position, which covers asynchronous commits not yet written out (store/replicas.py)."""
-        target = self.sql(self.primary_port, "SELECT pg_current_wal_insert_lsn()")
+        position, which covers asynchronous commits not yet written out, less a page header
+        (store/replicas.py)."""
+        inserted, segment, block = self.sql(
+            self.primary_port,
+            "SELECT pg_current_wal_insert_lsn(), pg_size_bytes(current_setting('wal_segment_size')),"
+            " current_setting('wal_block_size')",
+        ).split("|")
+        target = record_end(inserted, segment_bytes=int(segment), block_bytes=int(block))
         return self.sql(
             self.replica_port, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
         ) == "t"
+
+    def wait_replayed(self, lsn: str, timeout: float = START_TIMEOUT) -> None:
+        """Until the replica has replayed up to ``lsn``."""
+        deadline = time.monotonic() + timeout
+        while self.sql(self.replica_port, f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") != "t":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replica did not replay up to {lsn}")
+            time.sleep(0.05)
 
     def wait_caught_up(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

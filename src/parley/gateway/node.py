@@ -119,6 +119,7 @@ class Gateway:
         self.services.events.add_listener(self.introductions)
         self._sweeper = asyncio.create_task(self._sweep(), name="gateway-sweeper")
         self._accepting = True
+        self._logged_refusing = False  # refused before it started: log the stop's too
 
     async def _sweep(self) -> None:
         interval = min(

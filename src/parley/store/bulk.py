@@ -21,6 +21,7 @@ listeners (tracing, the query-plan checks) are told of each statement as usual.
 from __future__ import annotations
 
 import functools
+import keyword
 import operator
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect, Select
 from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.type_api import TypeEngine
@@ -79,7 +80,7 @@ def fetch_all(conn: Connection, statement: Select[Any], params: Mapping[str, Any
         value = params.get(name, default)
         if value is _REQUIRED:
             raise InvalidRequestError(f"A value is required for bind parameter {name!r}")
-        values.append(process(value) if process is not None and value is not None else value)
+        values.append(process(value) if process is not None else value)
     with _cursor(conn, plan.sql, values, many=False) as cursor:
         cursor.execute(plan.sql, values)
         raw = cursor.fetchall()
@@ -105,6 +106,12 @@ def _cursor(conn: Connection, sql: str, values: Any, *, many: bool) -> Iterator[
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
         yield cursor
+    except conn.dialect.loaded_dbapi.Error as error:
+        # Wrapped as SQLAlchemy wraps a driver's error (IntegrityError, OperationalError, …):
+        # callers catch those, and store.failures reads them.
+        raise DBAPIError.instance(
+            sql, values, error, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from error
     finally:
         cursor.close()
 
@@ -148,12 +155,15 @@ def _select_plan(statement: Select[Any], dialect: Dialect) -> _SelectPlan | None
     if dialect.paramstyle != "qmark" or compiled.literal_execute_params or compiled.post_compile_params:
         return None
     keys = [column.key or "" for column in statement.selected_columns]
-    if len(set(keys)) != len(keys) or not all(key.isidentifier() for key in keys):
+    # Row attributes: names a named tuple can carry (not a keyword, not "_private").
+    if len(set(keys)) != len(keys) or not all(
+        key.isidentifier() and not keyword.iskeyword(key) and not key.startswith("_") for key in keys
+    ):
         return None
     binds = []
     for name in compiled.positiontup or ():
         bind = compiled.binds[name]
-        if bind.expanding:
+        if bind.expanding or bind.callable is not None:  # rendered / evaluated per execution
             return None
         default = _REQUIRED if bind.required else bind.effective_value
         binds.append((name, default, _bind_processor(bind.type, dialect)))

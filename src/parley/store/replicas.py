@@ -11,8 +11,13 @@ opens a transaction on a replica and checks ``pg_last_wal_replay_lsn()`` against
 The *insert* position, not ``pg_current_wal_lsn()`` (the *write* position): with
 ``synchronous_commit = off`` a commit returns before its WAL is written out, so the write
 position can stand before a committed row, and a replica that replayed up to it would not
-have the row (the primary streams only written WAL). The insert position covers every
-commit; at worst it is a page header ahead, and the read goes to the primary. A replica that
+have the row (the primary streams only flushed WAL). The insert position covers every
+commit. It is stricter than needed in two ways, both erring towards the primary: it covers
+other sessions' WAL still in flight (under steady writes with asynchronous commit most
+replica reads go to the primary — correct, and counted as ``primary_lagging``); and when the
+next record would start a page, it names the position after that page's header, which no
+replica ever replays to — on an idle primary after a WAL segment switch every read would go
+to the primary until the next write. That header is taken off (:func:`record_end`). A replica that
 is behind is skipped (the next one is tried, then the primary); a replica that fails is
 left alone for :data:`RETRY_AFTER_SECONDS`. Replay only moves forward, so once the check
 passes every later statement of the transaction sees at least that position.
@@ -47,7 +52,14 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 
-_PRIMARY_LSN = text("SELECT pg_current_wal_insert_lsn()::text")
+_PRIMARY_LSN = text(
+    "SELECT pg_current_wal_insert_lsn()::text, "
+    "pg_size_bytes(current_setting('wal_segment_size')), "
+    "current_setting('wal_block_size')::int"
+)
+# A WAL page's header (access/xlog_internal.h, 64-bit builds): the long form opens a segment.
+SHORT_PAGE_HEADER = 24
+LONG_PAGE_HEADER = 40
 # Through text: asyncpg has no codec for pg_lsn parameters.
 _CAUGHT_UP = text(
     "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn), false)"
@@ -97,8 +109,9 @@ class ReplicaSet:
 
     async def _caught_up_replica(self, primary: AsyncEngine) -> AsyncConnection | None:
         async with primary.connect() as conn:
-            lsn = (await conn.execute(_PRIMARY_LSN)).scalar_one()
+            inserted, segment, block = (await conn.execute(_PRIMARY_LSN)).one()
             await conn.rollback()
+        lsn = record_end(inserted, segment_bytes=int(segment), block_bytes=int(block))
         now = time.monotonic()
         lagging = False
         start = next(self._turn)
@@ -128,6 +141,20 @@ class ReplicaSet:
     async def dispose(self) -> None:
         for replica in self.replicas:
             await dispose_when_returned(replica.engine)
+
+
+def record_end(insert_lsn: str, *, segment_bytes: int, block_bytes: int) -> str:
+    """The end of the last record inserted, from ``pg_current_wal_insert_lsn()``: the same
+    position unless it stands just past a page header (no record ends there: a record that
+    reaches into a page holds at least one byte of it), then the page boundary itself —
+    where a replica's ``pg_last_wal_replay_lsn()`` stops after replaying that record."""
+    high, _, low = insert_lsn.partition("/")
+    position = (int(high, 16) << 32) | int(low, 16)
+    if position % segment_bytes == LONG_PAGE_HEADER:
+        position -= LONG_PAGE_HEADER
+    elif position % block_bytes == SHORT_PAGE_HEADER:
+        position -= SHORT_PAGE_HEADER
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
 async def _close_quietly(conn: AsyncConnection) -> None:

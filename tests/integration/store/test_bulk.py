@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, bindparam, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from parley.store.bulk import execute_many, fetch_all
+from parley.store.bulk import _select_plan, execute_many, fetch_all
 from parley.store.db import Database
 from parley.store.one_of import one_of
 from parley.store.types import UTCDateTime
@@ -81,6 +81,7 @@ async def test_fetch_all_reads_what_execute_reads(database_url: str) -> None:
     listed = select(table).where(one_of(table.c.id, "ids"), table.c.n >= 1).order_by(table.c.id)
     named = select(table.c.id, table.c.flag).where(table.c.id == bindparam("wanted"))
     expanding = select(table.c.id).where(table.c.id.in_(["a1", "a3"])).order_by(table.c.id)
+    keyword_named = select(table.c.id.label("from")).where(table.c.id == "a0")
 
     def read(conn: Connection) -> dict[str, Any]:
         metadata.create_all(conn)
@@ -91,7 +92,17 @@ async def test_fetch_all_reads_what_execute_reads(database_url: str) -> None:
             "named": (fetch_all(conn, named, {"wanted": "a2"}), conn.execute(named, {"wanted": "a2"}).all()),
             "none": (fetch_all(conn, named, {"wanted": "zz"}), conn.execute(named, {"wanted": "zz"}).all()),
             "expanding": (fetch_all(conn, expanding, {}), conn.execute(expanding).all()),
+            "keyword": (fetch_all(conn, keyword_named, {}), conn.execute(keyword_named).all()),
         }
+        # On SQLite the plain selects went to the driver; the others fell back.
+        planned = {name: _select_plan(statement, conn.dialect) is not None
+                   for name, statement in (("listed", listed), ("named", named),
+                                           ("expanding", expanding), ("keyword", keyword_named))}
+        sqlite = conn.dialect.name == "sqlite"
+        assert planned == {"listed": sqlite, "named": sqlite, "expanding": False, "keyword": False}
+        # A driver's error comes out as SQLAlchemy's, as from Connection.execute.
+        with pytest.raises(IntegrityError), conn.begin_nested():  # (PostgreSQL: the savepoint)
+            execute_many(conn, table.insert(), _rows("a")[:1])
         with pytest.raises(SQLAlchemyError, match="A value is required for bind parameter 'wanted'"):
             fetch_all(conn, named, {})
         metadata.drop_all(conn)

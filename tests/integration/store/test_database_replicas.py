@@ -58,7 +58,10 @@ async def test_reads_follow_the_replica_only_when_it_has_caught_up(
             async def sources() -> dict[str, float]:
                 return reads((await http.get("/metrics")).text)
 
-            # Caught up: every kind of heavy read is served by the replica.
+            # Caught up: every kind of heavy read is served by the replica. The search
+            # indexer's pass (gathered for 0.25 s after the sends) is a write of its own:
+            # a search first catches the index up, so nothing writes during the reads below.
+            assert (await alice.search("before"))["results"]
             await asyncio.to_thread(pair.wait_caught_up)
             start = await sources()
             history = await bob.history(group["id"])
@@ -113,7 +116,11 @@ async def test_an_asynchronous_commit_is_not_read_from_a_replica_that_lacks_it()
     the primary's *write* position can stand before it, and a replica that has replayed up
     to that position does not have the row. The check compares with the *insert* position.
     The WAL writer is slowed to ten seconds so that nothing writes the commit out during
-    the test (the primary streams only written WAL): the read must go to the primary."""
+    the test (the primary streams only flushed WAL): the read must go to the primary.
+    (Nearly deterministic: a background record flushed in those milliseconds would let the
+    old check pass too.) First, on an idle primary just after a WAL segment switch — the
+    insert position then stands past the next segment's page header, where no replica ever
+    stops — the replica must still serve."""
     pair = ReplicatedPostgres(primary_settings="wal_writer_delay = 10s").start()
     asyncpg_url = "postgresql+asyncpg://"
     db = Database(
@@ -123,7 +130,12 @@ async def test_an_asynchronous_commit_is_not_read_from_a_replica_that_lacks_it()
     try:
         # Created with a synchronous commit: written out, then replayed.
         pair.sql(pair.primary_port, "SET synchronous_commit = on; CREATE TABLE notes (n int)")
-        await asyncio.to_thread(pair.wait_caught_up)
+        pair.sql(pair.primary_port, "SELECT pg_switch_wal()")
+        inserted = pair.sql(pair.primary_port, "SELECT pg_current_wal_insert_lsn()")
+        assert inserted.endswith("000028"), inserted  # a segment's first page header: 40 bytes
+        # The replica has replayed the switch: it stands on the segment boundary.
+        boundary = inserted[: -len("28")] + "00"
+        await asyncio.to_thread(pair.wait_replayed, boundary)
         async with db.read_replica() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
         assert db.read_sources() == {"replica": 1}
