@@ -41,7 +41,8 @@ from databases import bench_settings, make_database  # noqa: E402
 
 from parley.clock import utcnow  # noqa: E402
 from parley.container import build_container  # noqa: E402
-from parley.services.message_batch import SendRequest, write_batch  # noqa: E402
+from parley.services.message_batch import write_batch  # noqa: E402
+from parley.services.send_admission import SendRequest  # noqa: E402
 from parley.store import migrate  # noqa: E402
 from parley.store.db import Database  # noqa: E402
 

@@ -34,7 +34,7 @@ from parley.gateway.protocol import (
 from parley.gateway.typing_indicators import TypingTracker
 from parley.presence.base import PresenceStatus
 from parley.services.access import CONVERSATION_NOT_FOUND
-from parley.services.message_batch import SendResult
+from parley.services.send_admission import SendResult
 from parley.wire.json_text import JsonText, object_text
 
 

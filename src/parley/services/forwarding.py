@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from parley.clock import isoformat
 from parley.errors import MessageDeleted, ValidationFailed
 from parley.services.access import membership, visible_message
-from parley.services.message_batch import SendRequest, SendResult
 from parley.services.message_records import Message
+from parley.services.send_admission import SendRequest, SendResult
 from parley.store.db import Database
 
 MAX_TARGETS = 10

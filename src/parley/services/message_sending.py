@@ -24,13 +24,9 @@ from parley.services.batching import Batcher
 from parley.services.e2ee_messages import check_encrypted
 from parley.services.events import Event, EventSink
 from parley.services.markup import check_client_msg_id, check_content, mentioned_usernames
-from parley.services.message_batch import (
-    BatchWritten,
-    SendRequest,
-    SendResult,
-    write_batch,
-)
+from parley.services.message_batch import BatchWritten, write_batch
 from parley.services.message_records import Message
+from parley.services.send_admission import SendRequest, SendResult
 from parley.store.db import Database
 from parley.wire.events import EventType
 from parley.wire.json_text import object_text

@@ -16,16 +16,20 @@ from tests.support.server_process import ServerProcess
 pytestmark = pytest.mark.usefixtures("backend")
 
 
-def test_serve_register_login_refresh_logout(
-    tmp_path: Path, database_url: str, free_port: int
-) -> None:
-    env = {
+def _env(tmp_path: Path, database_url: str, **more: str) -> dict[str, str]:
+    return {
         "PARLEY_DATABASE_URL": database_url,
         "PARLEY_DATA_DIR": str(tmp_path / "data"),
         "PARLEY_ARGON2_MEMORY_KIB": "1024",
         "PARLEY_ARGON2_TIME_COST": "1",
+        **more,
     }
-    server = ServerProcess(free_port, env, tmp_path)
+
+
+def test_serve_register_login_refresh_logout(
+    tmp_path: Path, database_url: str, free_port: int
+) -> None:
+    server = ServerProcess(free_port, _env(tmp_path, database_url), tmp_path)
     with server:
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
             created = http.post(
@@ -71,14 +75,9 @@ def test_serve_behind_a_proxy_logs_the_forwarded_address(
 ) -> None:
     """With ``PARLEY_TRUST_PROXY_HEADERS`` a socket's address is the one the proxy forwards,
     whichever host the proxy is on (here 127.0.0.2, which uvicorn would not trust alone)."""
-    env = {
-        "PARLEY_DATABASE_URL": database_url,
-        "PARLEY_DATA_DIR": str(tmp_path / "data"),
-        "PARLEY_ARGON2_MEMORY_KIB": "1024",
-        "PARLEY_ARGON2_TIME_COST": "1",
-        "PARLEY_TRUST_PROXY_HEADERS": "true",
-    }
-    server = ServerProcess(free_port, env, tmp_path)
+    server = ServerProcess(
+        free_port, _env(tmp_path, database_url, PARLEY_TRUST_PROXY_HEADERS="true"), tmp_path
+    )
     with server:
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
             created = http.post(
