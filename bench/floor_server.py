@@ -7,6 +7,9 @@ validation beyond ``json.loads``, no persistence, no per-connection queue, no ra
 
 - ``POST /floor/rooms`` ``{"id": ..., "member_ids": [...]}`` makes a room (what creating a
   group or a direct conversation is in Parley). ``GET /healthz`` says it is up.
+- ``POST /api/v1/conversations/{id}/messages`` ``{"content": ..., "client_msg_id": ...}``
+  sends as Parley's REST route does: the ``message.created`` event to every member's
+  connections, then ``201`` with the message. The sender is the bearer token (a user id).
 - ``/ws``: the first frame is ``identify``, whose ``token`` is simply the user id; the
   answer is a ``ready`` frame. A ``call`` of ``message.send`` builds a ``message.created``
   event with every field Parley's has (same keys, same id and timestamp formats, so the
@@ -139,6 +142,17 @@ async def make_room(request: Request) -> JSONResponse:
     return JSONResponse({"id": room, "member_count": len(floor.rooms[room])}, status_code=201)
 
 
+async def send_message(request: Request) -> JSONResponse:
+    room = request.path_params["room"]
+    if room not in floor.rooms:
+        return JSONResponse({"error": {"code": "NOT_FOUND"}}, status_code=404)
+    sender = request.headers.get("authorization", "").partition(" ")[2]
+    message = floor.message(room, sender, await request.json())
+    event = {"conversation_id": room, "seq": message["seq"], "message": message}
+    floor.broadcast(room, encode({"op": "event", "type": "message.created", "data": event}))
+    return JSONResponse({"message": message}, status_code=201)
+
+
 async def gateway(websocket: WebSocket) -> None:
     await websocket.accept()
     user = ""
@@ -184,6 +198,7 @@ app = Starlette(
     routes=[
         Route("/healthz", healthz),
         Route("/floor/rooms", make_room, methods=["POST"]),
+        Route("/api/v1/conversations/{room}/messages", send_message, methods=["POST"]),
         WebSocketRoute("/ws", gateway),
     ]
 )

@@ -1,24 +1,30 @@
 """Latency of a message sent over REST to a group whose members are all connected: the
-figure of issue #23's "p50 for a 50-member group at 20 msg/s, sender on REST".
+figure of issue #23's "p50 for a 50-member group at 20 msg/s, sender on REST", against the
+floor (``floor_server.py``) measured the same way in the same run.
 
-One fresh ``parley serve`` (pinned like the probe's: server on the first core, this load on
-the others); a group of ``--members`` users, every one connected over a WebSocket; one of
-them sends ``--rate`` messages a second for ``--seconds`` with ``POST
-/api/v1/conversations/{id}/messages`` (httpx, one keep-alive connection, open loop: a send
-does not wait for the one before). For each message it records:
+One fresh ``parley serve`` and one floor, each pinned like the probe's (server on the first
+core, this load on the others); on each, a group of ``--members`` users, every one connected
+over a WebSocket; one of them sends ``--rate`` messages a second for ``--seconds`` with
+``POST /api/v1/conversations/{id}/messages`` (httpx, one keep-alive connection, open loop: a
+send does not wait for the one before). For each message it records:
 
 - **delivery latency**: from just before the POST to each member's receipt of its
   ``message.created`` (every member, the sender's other socket included): the figure the
   issue names;
 - **REST latency**: from just before the POST to its ``201``.
 
-Both clocks are this process's ``time.monotonic``. The first ``--warmup`` seconds are not
-counted. Logs p50 / p99 of each and the server's CPU share per run; ``--json`` keeps them all.
+Both clocks are this process's ``time.monotonic``, so both include this load generator's
+own time: building the request in httpx and reading 50 frames in Python. The floor's
+figures are that share plus the least a server can do (no authentication, no database).
+Runs alternate floor, Parley, floor, Parley...; the first ``--warmup`` seconds of each are
+not counted. Logs p50 / p99 of each, the server's CPU share per run, and at the end the
+delivery p50 of each as min / median / max over the runs with Parley / floor and Parley −
+floor (what Parley itself adds); ``--json`` keeps them all.
 
     python bench/rest_latency.py [--members 50] [--rate 20] [--seconds 10] [--warmup 2]
                                  [--runs 3] [--json PATH]
 
-Not a test: nothing here asserts a time. The server is stopped when it is done.
+Not a test: nothing here asserts a time. The servers are stopped when it is done.
 """
 
 from __future__ import annotations
@@ -36,9 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 from gateway_output import log  # noqa: E402
-from gateway_targets import ParleyTarget  # noqa: E402
-from measured import Counts, require_measured  # noqa: E402
-from procs import cpu_share, parley_server, pin_self, plan_pinning, raise_open_files_limit  # noqa: E402
+from gateway_targets import FloorTarget, ParleyTarget, Target  # noqa: E402
+from measured import Counts, ratio, require_measured, spread  # noqa: E402
+from procs import (  # noqa: E402
+    cpu_share,
+    floor_server,
+    parley_server,
+    pin_self,
+    plan_pinning,
+    raise_open_files_limit,
+)
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 CREATED = '{"op":"event","type":"message.created"'
@@ -76,7 +89,7 @@ async def open_socket(url: str, token: str) -> ClientConnection:
 
 
 async def one_run(
-    target: ParleyTarget, conversation: str, members: int, rate: float, seconds: float, warmup: float, run: int,
+    target: Target, conversation: str, members: int, rate: float, seconds: float, warmup: float, run: int,
 ) -> dict[str, Any]:
     server = target.server
     sent_at: dict[int, float] = {}
@@ -125,12 +138,12 @@ async def one_run(
         for socket in sockets:
             await socket.close()
     require_measured(Counts(
-        label=f"rest latency run {run} ({'; '.join(errors[:2]) or 'no error'})", window_seconds=seconds,
+        label=f"rest latency {target.name} run {run} ({'; '.join(errors[:2]) or 'no error'})", window_seconds=seconds,
         sent=total - counted_from, accepted=len(answers), deliveries=len(deliveries),
         latency_samples=len(deliveries), errors=len(errors),
     ))
-    outcome = {
-        "run": run, "members": members, "rate": rate, "seconds": seconds,
+    outcome: dict[str, Any] = {
+        "server": target.name, "run": run, "members": members, "rate": rate, "seconds": seconds,
         "messages": len(answers), "deliveries": len(deliveries), "expected_deliveries": expected,
         "errors": len(errors),
         "delivery_ms": {name: round(percentile(deliveries, q) * 1000, 2)
@@ -139,7 +152,7 @@ async def one_run(
                     for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
         "server_cpu": round(cpu_share(before, after), 3),
     }
-    log(f"rest latency run {run}: {members} members at {rate:g} msg/s: delivery p50 "
+    log(f"rest latency {target.name} run {run}: {members} members at {rate:g} msg/s: delivery p50 "
         f"{outcome['delivery_ms']['p50']} ms, p99 {outcome['delivery_ms']['p99']} ms; REST p50 "
         f"{outcome['rest_ms']['p50']} ms; {len(deliveries)}/{expected} deliveries; "
         f"server CPU {outcome['server_cpu']:.2f}" + (f"; {len(errors)} errors" if errors else ""))
@@ -151,17 +164,41 @@ async def run(members: int, rate: float, seconds: float, warmup: float, runs: in
     pin_self(pinning.load)
     raise_open_files_limit()
     with tempfile.TemporaryDirectory(prefix="parley-rest-latency-") as tmp:
-        server = parley_server(Path(tmp) / "parley", pinning.server).start()
+        servers = [floor_server(Path(tmp) / "floor", pinning.server).start(),
+                   parley_server(Path(tmp) / "parley", pinning.server).start()]
         try:
-            target = ParleyTarget(server, "rl")
-            await target.setup_users(members)
-            conversation = await target.group(list(range(members)), "rest latency")
+            targets: list[Target] = [FloorTarget(servers[0], "rl"), ParleyTarget(servers[1], "rl")]
+            conversations = []
+            for target in targets:
+                await target.setup_users(members)
+                conversations.append(await target.group(list(range(members)), "rest latency"))
             await asyncio.sleep(1.0)  # conversation.created settles
-            outcomes = [await one_run(target, conversation, members, rate, seconds, warmup, r)
-                        for r in range(1, runs + 1)]
+            outcomes = [
+                await one_run(target, conversation, members, rate, seconds, warmup, r)
+                for r in range(1, runs + 1)
+                for target, conversation in zip(targets, conversations, strict=True)
+            ]
         finally:
-            server.stop()
-    return {"pinning": pinning.note, "outcomes": outcomes}
+            for server in servers:
+                server.stop()
+    return {"pinning": pinning.note, "outcomes": outcomes, "summary": summarize(outcomes)}
+
+
+def summarize(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Delivery p50 of each server over the runs, and Parley against the floor run by run."""
+    p50 = {name: [o["delivery_ms"]["p50"] for o in outcomes if o["server"] == name] for name in ("floor", "parley")}
+    pairs = list(zip(p50["floor"], p50["parley"], strict=True))
+    summary = {
+        "floor_p50_ms": spread(p50["floor"]).as_dict(),
+        "parley_p50_ms": spread(p50["parley"]).as_dict(),
+        "parley_over_floor": spread([ratio(parley, floor, "rest latency p50") for floor, parley in pairs]).as_dict(),
+        "parley_minus_floor_ms": spread([parley - floor for floor, parley in pairs]).as_dict(),
+    }
+    log("rest latency, delivery p50 (min / median / max over the runs): floor "
+        f"{spread(p50['floor']).text()} ms, Parley {spread(p50['parley']).text()} ms; Parley / floor "
+        f"{spread([ratio(b, a, 'rest latency p50') for a, b in pairs]).text()}; Parley − floor "
+        f"{spread([b - a for a, b in pairs]).text()} ms")
+    return summary
 
 
 def main() -> int:

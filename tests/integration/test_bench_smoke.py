@@ -59,6 +59,34 @@ async def test_floor_and_load_generator_exchange_messages(floor) -> None:  # typ
         await asyncio.sleep(0)
 
 
+async def test_the_floor_sends_over_rest_as_parley_does(floor) -> None:  # type: ignore[no-untyped-def]
+    """``bench/rest_latency.py``'s baseline: a POST to the floor's message route reaches
+    every member's socket as ``message.created`` and answers 201 with the message."""
+    import json
+
+    import httpx
+    from websockets.asyncio.client import connect
+
+    async with httpx.AsyncClient(base_url=floor.base_url) as http:
+        made = await http.post("/floor/rooms", json={"id": "REST", "member_ids": ["a0", "a1"]})
+        assert made.status_code == 201
+        async with connect(floor.ws_url) as socket:
+            await socket.send(json.dumps({"op": "identify", "token": "a1"}))
+            ready = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert ready["op"] == "ready"
+            sent = await http.post(
+                "/api/v1/conversations/REST/messages", headers={"authorization": "Bearer a0"},
+                json={"content": "over rest", "client_msg_id": "r1"},
+            )
+            assert sent.status_code == 201
+            assert sent.json()["message"]["sender_id"] == "a0"
+            event = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert event["type"] == "message.created"
+            assert event["data"]["message"]["content"] == "over rest"
+        missing = await http.post("/api/v1/conversations/NOPE/messages", json={"content": "x"})
+        assert missing.status_code == 404
+
+
 async def test_a_closed_loop_window_is_shared_with_a_worker_that_only_receives(floor) -> None:  # type: ignore[no-untyped-def]
     """Two workers (as two load processes would be) share when each one's first round came
     back: the one holding no sender opens its window at the same instant as the sender's,
