@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +44,7 @@ from parley.container import Container, build_container
 from parley.gateway import endpoint as gateway_endpoint
 from parley.gateway.node import Gateway
 from parley.gateway.shutdown import install_going_away
+from parley.observability.gc_policy import server_collection
 from parley.observability.requests import RequestObserver
 from parley.security.headers import SecurityHeaders
 from parley.store import migrate
@@ -62,19 +62,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
             await migrate.upgrade(container.db)
         await container.start()
         await gateway.start()
-        # Everything built so far (modules, the app, the services) lives as long as the
-        # process: out of the cyclic collector's sight, a full collection walks only what
-        # the traffic made. With 1,000 sockets under load, full collections paused the loop
-        # for 70-240 ms each (every session's p99); frozen, about half (docs/benchmarks.md).
-        gc.freeze()
-        uninstall_going_away = install_going_away(gateway)
-        try:
-            yield
-        finally:
-            uninstall_going_away()
-            gc.unfreeze()  # several apps may live in one process one after another (tests)
-            await gateway.close()  # every session gets 1001 before the batch is flushed
-            await container.close()
+        # What is built so far lives as long as the process: frozen out of the collector's
+        # sight; thresholds for a server's traffic (both explained in gc_policy.py).
+        with server_collection(container.metrics.gc_pause):
+            uninstall_going_away = install_going_away(gateway)
+            try:
+                yield
+            finally:
+                uninstall_going_away()
+                await gateway.close()  # every session gets 1001 before the batch is flushed
+                await container.close()
 
     app = FastAPI(
         title="Parley",

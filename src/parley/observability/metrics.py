@@ -264,6 +264,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
+        self.gc_pause = Histogram(
+            "parley_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector (every thread stops), by generation",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
         self.bus = BusMetrics(self.registry)
         self.jobs = JobQueueMetrics(self.registry)
         self.notifications = NotificationMetrics(self.registry)
