@@ -16,8 +16,8 @@ send does not wait for the one before). For each message it records:
 Both clocks are this process's ``time.monotonic``, so both include this load generator's
 own time: building the request in httpx and reading 50 frames in Python. The floor's
 figures are that share plus the least a server can do (no authentication, no database).
-Runs alternate floor, Parley, floor, Parley...; the first ``--warmup`` seconds of each are
-not counted. Logs p50 / p99 of each, the server's CPU share per run, and at the end the
+Runs alternate floor, Parley, floor, Parley...; the server not measured is stopped
+(SIGSTOP) meanwhile, and the first ``--warmup`` seconds of each run are not counted. Logs p50 / p99 of each, the server's CPU share per run, and at the end the
 delivery p50 of each as min / median / max over the runs with Parley / floor and Parley −
 floor (what Parley itself adds); ``--json`` keeps them all.
 
@@ -32,9 +32,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ from gateway_output import log  # noqa: E402
 from gateway_targets import FloorTarget, ParleyTarget, Target  # noqa: E402
 from measured import Counts, ratio, require_measured, spread  # noqa: E402
 from procs import (  # noqa: E402
+    Server,
     cpu_share,
     floor_server,
     parley_server,
@@ -164,24 +169,38 @@ async def run(members: int, rate: float, seconds: float, warmup: float, runs: in
     pin_self(pinning.load)
     raise_open_files_limit()
     with tempfile.TemporaryDirectory(prefix="parley-rest-latency-") as tmp:
-        servers = [floor_server(Path(tmp) / "floor", pinning.server).start(),
-                   parley_server(Path(tmp) / "parley", pinning.server).start()]
+        servers: list[Server] = []
         try:
+            servers.append(floor_server(Path(tmp) / "floor", pinning.server).start())
+            servers.append(parley_server(Path(tmp) / "parley", pinning.server).start())
             targets: list[Target] = [FloorTarget(servers[0], "rl"), ParleyTarget(servers[1], "rl")]
             conversations = []
             for target in targets:
                 await target.setup_users(members)
                 conversations.append(await target.group(list(range(members)), "rest latency"))
             await asyncio.sleep(1.0)  # conversation.created settles
-            outcomes = [
-                await one_run(target, conversation, members, rate, seconds, warmup, r)
-                for r in range(1, runs + 1)
-                for target, conversation in zip(targets, conversations, strict=True)
-            ]
+            outcomes = []
+            for r in range(1, runs + 1):
+                for target, conversation in zip(targets, conversations, strict=True):
+                    with paused([server for server in servers if server is not target.server]):
+                        outcomes.append(await one_run(target, conversation, members, rate, seconds, warmup, r))
         finally:
             for server in servers:
                 server.stop()
     return {"pinning": pinning.note, "outcomes": outcomes, "summary": summarize(outcomes)}
+
+
+@contextmanager
+def paused(servers: list[Server]) -> Iterator[None]:
+    """Stop these servers' processes (SIGSTOP) for the block: an idle server still wakes for
+    its timers (Parley about 1 % of a core), on the core the measured one runs on."""
+    for server in servers:
+        os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for server in servers:
+            os.kill(server.pid, signal.SIGCONT)
 
 
 def summarize(outcomes: list[dict[str, Any]]) -> dict[str, Any]:

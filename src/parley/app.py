@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         await gateway.start()
         # What is built so far lives as long as the process: frozen out of the collector's
         # sight; thresholds for a server's traffic (both explained in gc_policy.py).
-        with server_collection(container.metrics.gc_pause):
+        with server_collection(container.metrics.gc_pauses):
             uninstall_going_away = install_going_away(gateway)
             try:
                 yield

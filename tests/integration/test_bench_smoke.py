@@ -87,6 +87,30 @@ async def test_the_floor_sends_over_rest_as_parley_does(floor) -> None:  # type:
         assert missing.status_code == 404
 
 
+def test_rest_latency_measures_the_floor_and_parley(tmp_path: Path) -> None:
+    """``bench/rest_latency.py`` end to end, small: one run on each server, every delivery
+    counted, the summary computed. A subprocess: the script pins the process it runs in."""
+    import json
+    import subprocess
+
+    output = tmp_path / "rest.json"
+    finished = subprocess.run(
+        [sys.executable, str(BENCH / "rest_latency.py"), "--members", "3", "--rate", "20",
+         "--seconds", "1", "--warmup", "0", "--runs", "1", "--json", str(output)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    result = json.loads(output.read_text())
+    servers = [outcome["server"] for outcome in result["outcomes"]]
+    assert servers == ["floor", "parley"]
+    for outcome in result["outcomes"]:
+        assert outcome["errors"] == 0
+        assert outcome["deliveries"] == outcome["expected_deliveries"] == 3 * outcome["messages"] > 0
+    summary = result["summary"]
+    assert summary["parley_p50_ms"]["runs"] == summary["floor_p50_ms"]["runs"] == 1
+    assert summary["parley_over_floor"]["median"] > 0
+
+
 async def test_a_closed_loop_window_is_shared_with_a_worker_that_only_receives(floor) -> None:  # type: ignore[no-untyped-def]
     """Two workers (as two load processes would be) share when each one's first round came
     back: the one holding no sender opens its window at the same instant as the sender's,

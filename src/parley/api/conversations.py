@@ -87,12 +87,6 @@ async def list_conversations(caller: Caller, services: Services) -> dict[str, An
     return {"conversations": [view.to_public() for view in found]}
 
 
-@router.get("/by-slug/{slug}")
-async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str, Any]:
-    view = await services.conversations.get_by_slug(caller.user_id, slug)
-    return {"conversation": view.to_public()}
-
-
 @router.get("/{conversation_id}")
 async def get_conversation(conversation_id: Id, caller: Caller, services: Services) -> dict[str, Any]:
     view = await services.conversations.get(caller.user_id, conversation_id)

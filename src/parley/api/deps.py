@@ -39,20 +39,20 @@ async def check_request_text(request: HTTPConnection) -> None:
         raise ValidationFailed.field(bad, BAD_TEXT_MESSAGE)
 
 
-def container_of(request: Request) -> ApiServices:
+def api_services(request: Request) -> ApiServices:
     container: ApiServices = request.app.state.parley
     return container
 
 
 async def services_dependency(request: Request) -> ApiServices:
-    return container_of(request)
+    return api_services(request)
 
 
 Services = Annotated[ApiServices, Depends(services_dependency)]
 
 
 async def client_info(request: Request) -> ClientInfo:
-    container = container_of(request)
+    container = api_services(request)
     address = request.client.host if request.client else ""
     if container.settings.trust_proxy_headers:
         forwarded = request.headers.get("x-forwarded-for", "")
@@ -88,7 +88,7 @@ async def authenticate_request(container: ApiServices, request: Request) -> Prin
 
 
 async def current_principal(request: Request) -> Principal:
-    container = container_of(request)
+    container = api_services(request)
     principal = await authenticate_request(container, request)
     request.state.user_id = principal.user_id
     decision = await container.limiter.hit(f"api:user:{principal.user_id}", container.api_rate)

@@ -1,9 +1,10 @@
 """Public groups and invite links (DESIGN §6.3): ``/api/v1/conversations/directory``,
-``/api/v1/conversations/{id}/join``, ``/api/v1/conversations/{id}/invites`` and
-``/api/v1/invites/{token}``.
+``/api/v1/conversations/by-slug/{slug}``, ``/api/v1/conversations/{id}/join``,
+``/api/v1/conversations/{id}/invites`` and ``/api/v1/invites/{token}``.
 
 Included before the conversations router, so ``/conversations/directory`` is not read as
-a conversation id.
+a conversation id; ``by-slug`` comes before ``{id}/invites`` here, so a group whose slug is
+``invites`` is found by it (tests/integration/test_route_table.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def invite_url(request: Request, services: Services, token: str) -> str:
     to (DESIGN §6.0)."""
     base = services.settings.public_url or str(request.base_url)
     return f"{base.rstrip('/')}/invite/{token}"
+
+
+@router.get("/conversations/by-slug/{slug}", tags=["conversations"])
+async def get_by_slug(slug: str, caller: Caller, services: Services) -> dict[str, Any]:
+    view = await services.conversations.get_by_slug(caller.user_id, slug)
+    return {"conversation": view.to_public()}
 
 
 @router.get("/conversations/directory")

@@ -19,22 +19,26 @@ kept: a larger youngest generation (5,000, 5, 50) ended the full collections of 
 run altogether but cost small conversations more CPU and a longer latency tail than the
 pauses it saved them.
 
-``parley_gc_pause_seconds{generation}`` records every collection's pause, so a latency
-tail can be laid beside the collector's.
+From 3.14 CPython's collector may be incremental, where the third threshold means nothing:
+there the thresholds are left as they are.
+
+``parley_gc_pause_seconds{generation}`` (``metrics.GcPauses``) records every collection's
+pause, so a latency tail can be laid beside the collector's.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from prometheus_client import Histogram
+from parley.observability.metrics import GcPauses
 
 SERVER_THRESHOLDS = (700, 10, 100)
+# Where the thresholds mean what SERVER_THRESHOLDS assumes (see the module's docstring).
+THRESHOLDS_APPLY = sys.version_info < (3, 14)
 
 _lock = threading.Lock()
 _active = 0  # servers running in this process (tests run several, one after another)
@@ -42,41 +46,25 @@ _previous_thresholds: tuple[int, int, int] = gc.get_threshold()
 
 
 @contextmanager
-def server_collection(pauses: Histogram) -> Iterator[None]:
+def server_collection(pauses: GcPauses) -> Iterator[None]:
     """While the block runs: everything made so far frozen, :data:`SERVER_THRESHOLDS`,
-    and each collection's pause observed in ``pauses`` (labelled by generation). Undone
-    when the last such block of the process exits."""
+    and each collection's pause recorded in ``pauses``. Undone when the last such block of
+    the process exits."""
     global _active, _previous_thresholds
-    observe = _pause_observer(pauses)
     with _lock:
         if _active == 0:
             _previous_thresholds = gc.get_threshold()
         _active += 1
         gc.freeze()
-        gc.set_threshold(*SERVER_THRESHOLDS)
-        gc.callbacks.append(observe)
+        if THRESHOLDS_APPLY:
+            gc.set_threshold(*SERVER_THRESHOLDS)
+        gc.callbacks.append(pauses.callback)
     try:
         yield
     finally:
         with _lock:
-            gc.callbacks.remove(observe)
+            gc.callbacks.remove(pauses.callback)
             _active -= 1
             if _active == 0:
                 gc.set_threshold(*_previous_thresholds)
                 gc.unfreeze()
-
-
-def _pause_observer(pauses: Histogram) -> Callable[[str, dict[str, Any]], None]:
-    """A ``gc.callbacks`` entry: called at the start and the stop of every collection, in
-    the thread that triggered it. Collections never overlap (the collector holds the GIL
-    and is not reentrant), so one start time is enough."""
-    by_generation = [pauses.labels(str(generation)) for generation in range(3)]
-    started = [0.0]
-
-    def observe(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            by_generation[info["generation"]].observe(time.perf_counter() - started[0])
-
-    return observe

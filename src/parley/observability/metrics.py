@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -39,6 +44,54 @@ class _PoolCollector(Collector):
             for source in ("replica", "primary_lagging", "primary_unavailable"):
                 reads.add_metric([source], sources.get(source, 0))
             yield reads
+
+
+GC_PAUSE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+GC_GENERATIONS = 3
+
+
+class GcPauses(Collector):
+    """``parley_gc_pause_seconds{generation}``: the pause of every cyclic collection, for
+    ``observability.gc_policy`` to feed through ``gc.callbacks``.
+
+    Recorded in plain lists, not a ``Histogram``: the callback runs inside a collection, in
+    whatever thread allocated at that moment, and a Histogram's lock (one lock for every
+    value when prometheus_client runs in multiprocess mode) may then be held by that very
+    thread: observing would wait on it for ever. Only the callback writes (collections never
+    overlap); a scrape copies the lists, at worst one observation half counted."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        # Per generation: counts per bucket (the last one past the largest bound), seconds.
+        self._counts = [[0] * (len(GC_PAUSE_BUCKETS) + 1) for _ in range(GC_GENERATIONS)]
+        self._seconds = [0.0] * GC_GENERATIONS
+        # None until a start was seen: a callback added mid-collection skips that stop.
+        self._started: float | None = None
+
+    def callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = self._clock()
+            return
+        started, self._started = self._started, None
+        generation = info.get("generation")
+        if started is None or not isinstance(generation, int) or not 0 <= generation < GC_GENERATIONS:
+            return
+        seconds = self._clock() - started
+        self._counts[generation][bisect.bisect_left(GC_PAUSE_BUCKETS, seconds)] += 1
+        self._seconds[generation] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "parley_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector (every thread stops), by generation",
+            labels=["generation"],
+        )
+        for generation in range(GC_GENERATIONS):
+            cumulative = list(itertools.accumulate(list(self._counts[generation])))
+            bounds = [*map(floatToGoString, GC_PAUSE_BUCKETS), "+Inf"]
+            buckets = [(bound, float(count)) for bound, count in zip(bounds, cumulative, strict=True)]
+            family.add_metric([str(generation)], buckets, self._seconds[generation])
+        yield family
 
 
 class BusMetrics:
@@ -264,13 +317,8 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
-        self.gc_pause = Histogram(
-            "parley_gc_pause_seconds",
-            "Pauses of the cyclic garbage collector (every thread stops), by generation",
-            ["generation"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-            registry=self.registry,
-        )
+        self.gc_pauses = GcPauses()
+        self.registry.register(self.gc_pauses)
         self.bus = BusMetrics(self.registry)
         self.jobs = JobQueueMetrics(self.registry)
         self.notifications = NotificationMetrics(self.registry)
