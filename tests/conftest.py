@@ -13,6 +13,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ PG_ADMIN_URL = os.environ.get(
 )
 BACKENDS = ["sqlite", "postgres"]
 TEST_PASSWORD = "a perfectly fine passphrase"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control that starts the suite in the background (`make test &`
+    # in a script) makes it ignore SIGINT, and every child inherits that: the tests that
+    # stop `parley chat tail` with Ctrl-C (tests/support/chat_cli.py) would wait for ever.
+    # A handler, unlike "ignore", is reset in each child.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def need_service(name: str, how: str, error: BaseException | None = None) -> None:
