@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
     install_error_handlers(app)
     install_openapi(app)
     # Busiest first: FastAPI tries a request's path against every route in this order (about
-    # 1.4 µs each), so a send no longer walks the 50 account and admin routes before its own.
+    # 1.4 µs each), so a send no longer walks the 55 account and admin routes before its own.
     # Order only decides where two templates match one path; tests/integration/
     # test_route_table.py checks that every route is the one its own path reaches.
     for router in (
