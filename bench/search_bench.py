@@ -194,7 +194,7 @@ async def populate(
             "prefix": mid[:3] + "*",
             "phrase": f'"{words[0]} {words[1]}"',
             "partial word": mid[1:5] if len(mid) > 5 else mid[1:],
-            "CJK, 2 chars (LIKE)": cjk[:2],
+            "CJK, 2 chars (bigrams)": cjk[:2],
             "CJK, 4 chars (trigram)": cjk[:4],
             "no match": "zzzzqqqq",
         },

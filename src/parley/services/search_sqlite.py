@@ -1,11 +1,12 @@
-"""SQLite: the hits of a search, through the FTS5 tables of migrations 0002 and 0007 (the
+"""SQLite: the hits of a search, through the FTS5 tables of migrations 0002, 0007 and 0021 (the
 order and the page loop: ``search_paging``).
 
 Whole-word hits are ranked by bm25. FTS5 hands its matches out in doc id order, which is time
 order, so a window's whole-word hits are found by walking the word index newest first, with
 their scores. Partial hits (tier 1): each term is a set of doc ids (word index ∪ trigram
-index, of the text and of file names), or a LIKE on the row when its substring is too short
-for trigrams; the window's whole-word hits are left out.
+index, of the text and of file names); a substring too short for trigrams is found through
+the bigram index (two characters) or by a LIKE on the row (one); the window's whole-word
+hits are left out.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from parley.services.search_query import (
     SearchFilters,
     Term,
     Window,
+    bigram_keys,
     fts5_all_words,
+    fts5_bigram_keys,
     fts5_trigram,
     fts5_words,
     like_patterns,
@@ -57,6 +60,8 @@ _docs = table("message_search", column("doc_id"), column("message_id"))
 _name_words = table("attachment_names_fts", column("rowid"), column("name"))
 _name_trigrams = table("attachment_names_fts_trigram", column("rowid"), column("name"))
 _name_docs = table("attachment_search", column("doc_id"), column("message_id"))
+# The keys of short substrings by doc_id (migration 0021).
+_bigrams = table("messages_fts_bigram", column("rowid"), column("bigrams"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +172,9 @@ def _doc_range(doc_id: ColumnElement[Any], window: Window | None) -> list[Column
 
 
 def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
-    """Each term is a set of doc_ids (word index ∪ trigram index), or a LIKE on the row
-    when its substring is too short for trigrams. Inside a window, each index is read for
-    the window's doc ids only."""
+    """Each term is a set of doc_ids (word index ∪ trigram index ∪ bigram index), or a LIKE
+    on the row when its substring is a single character. Inside a window, each index is read
+    for the window's doc ids only."""
     source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
     conditions: list[ColumnElement[bool]] = _doc_range(_docs.c.doc_id, window)
     for term in terms:
@@ -201,12 +206,33 @@ def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
                     )
                 )
         alternatives: list[ColumnElement[bool]] = []
+        if term.substring and not term.trigram:
+            for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
+                keys = bigram_keys(variant)
+                if keys:
+                    found.append(_short_substring(keys, pattern, window))
+                else:  # one character: no index holds it
+                    alternatives.append(messages.c.content.like(pattern, escape=LIKE_ESCAPE))
         if found:
             alternatives.append(messages.c.id.in_(union(*found) if len(found) > 1 else found[0]))
-        if term.substring and not term.trigram:
-            alternatives.extend(messages.c.content.like(p, escape=LIKE_ESCAPE) for p in like_patterns(term))
         conditions.append(or_(*alternatives))
     return Plan(source, conditions)
+
+
+def _short_substring(keys: frozenset[str], pattern: str, window: Window | None) -> Select[Any]:
+    """The ids of the messages holding a short substring: the documents with every key of
+    it (the bigram index of migration 0021), each checked by LIKE, since a document may hold
+    the keys apart ("東x京" and "x東京" for "東京")."""
+    text_row = messages.alias("short_substring_text")
+    documents = select(_bigrams.c.rowid).where(
+        # The table, not its column: FTS5 has no column filters with detail=none.
+        literal_column(_bigrams.name).match(fts5_bigram_keys(keys)), *_doc_range(_bigrams.c.rowid, window)
+    )
+    return (
+        select(_docs.c.message_id)
+        .select_from(_docs.join(text_row, text_row.c.id == _docs.c.message_id))
+        .where(_docs.c.doc_id.in_(documents), text_row.c.content.like(pattern, escape=LIKE_ESCAPE))
+    )
 
 
 def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool]]:

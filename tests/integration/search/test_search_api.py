@@ -109,7 +109,7 @@ async def test_cjk_cyrillic_and_other_scripts(client: httpx.AsyncClient) -> None
     alice, bob, cid = await team(client)
     for text in ("東京タワーに行く", "京都は雨です", "Привет, МИР", "서울에서 만나요", "สวัสดีครับ", "plain latin"):
         await send(client, alice, cid, text)
-    assert await found(client, bob, "東京") == ["東京タワーに行く"]  # 2 characters: LIKE
+    assert await found(client, bob, "東京") == ["東京タワーに行く"]  # 2 characters: bigrams
     assert await found(client, bob, "東京タワー") == ["東京タワーに行く"]  # trigrams
     assert set(await found(client, bob, "京都")) == {"京都は雨です"}
     assert await found(client, bob, "東京 行く") == ["東京タワーに行く"]
@@ -121,6 +121,22 @@ async def test_cjk_cyrillic_and_other_scripts(client: httpx.AsyncClient) -> None
     [hit] = (await search(client, bob, "タワー")).json()["results"]
     [mark] = hit["highlights"]
     assert hit["snippet"][mark["start"] : mark["end"]] == "タワー"
+
+
+async def test_short_substrings_of_scripts_without_spaces(client: httpx.AsyncClient) -> None:
+    """Two characters (the bigram indexes, then LIKE / ILIKE on each document found) and one
+    (LIKE alone): found inside longer text, in any ASCII case, never from the characters
+    apart or in another order; a capital sigma finds a final one."""
+    alice, bob, cid = await team(client)
+    for text in ("会議は東京で", "東x京 apart", "京東 reversed", "Plan A東 first", "ΑΣ東 greek", "👍🏽👍🏽 twice"):
+        await send(client, alice, cid, text)
+    assert await found(client, bob, "東京") == ["会議は東京で"]
+    assert await found(client, bob, "a東") == ["Plan A東 first"]  # LIKE folds ASCII case
+    assert await found(client, bob, "Σ東") == ["ΑΣ東 greek"]
+    assert await found(client, bob, "🏽👍") == ["👍🏽👍🏽 twice"]  # across two emoji
+    assert set(await found(client, bob, "東 京")) == {"会議は東京で", "東x京 apart", "京東 reversed"}
+    assert await found(client, bob, "京で") == ["会議は東京で"]  # the end of the text
+    assert await found(client, bob, "で東") == []
 
 
 async def test_diacritics_emoji_and_combining_characters(client: httpx.AsyncClient) -> None:

@@ -131,13 +131,23 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
 async def test_short_substrings_use_the_bigram_index(
     client: httpx.AsyncClient, container: Container
 ) -> None:
-    """PostgreSQL: two characters of a script without spaces, or two emoji, are found through
-    ix_messages_search_bigrams (migration 0020): the index expression exactly, the term's
-    bigrams by the same function, lower-cased as ILIKE compares. (SQLite has no such index:
-    LIKE reads the caller's messages.)"""
+    """Two characters of a script without spaces, or two emoji, are found through a bigram
+    index, not by reading the caller's messages. PostgreSQL: ix_messages_search_bigrams
+    (migration 0020), the index expression exactly, the term's bigrams by the same function,
+    lower-cased as ILIKE compares. SQLite: messages_fts_bigram (migration 0021)."""
     db = container.db
     if db.is_sqlite:
-        pytest.skip("PostgreSQL's index; SQLite matches short substrings by LIKE alone")
+        alice = await make_user(client, "alice")
+        for q in ("東京", "👍🏽", "A東", "東京 行く"):
+            statement = search_sqlite.partial_statement(
+                parse_query(q).terms, alice.id, SearchFilters(), None, None, 21
+            )
+            sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+            async with db.read() as conn:
+                lines = [str(row[-1]) for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            assert any("messages_fts_bigram VIRTUAL TABLE" in line for line in lines), (q, lines)
+            assert not any(line == "SCAN messages" for line in lines), (q, lines)
+        return
     async with db.read() as conn:
         bigrams = await conn.exec_driver_sql(
             "SELECT parley_search_bigrams('Plain A東京 👍🏽'), parley_search_bigrams('plain text')"
@@ -168,6 +178,7 @@ async def test_migration_down_and_up_rebuilds_the_index(
     alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
     group = await open_group(client, alice, [bob])
     await send(client, alice, group["id"], "written before the index existed")
+    await send(client, alice, group["id"], "東京で会議")
     tombstone = await send(client, alice, group["id"], "deleted before it too")
     await client.delete(f"/api/v1/messages/{tombstone['id']}", headers=alice.headers)
     db = container.db
@@ -195,6 +206,12 @@ async def test_migration_down_and_up_rebuilds_the_index(
                     mentions="[]", created_at=utcnow(),
                 )
             )
+            await conn.execute(
+                insert(messages).values(
+                    id=new_id(), conversation_id=group["id"], seq=1001, version_seq=1001,
+                    sender_id=alice.id, kind="text", content="大阪で会議", mentions="[]", created_at=utcnow(),
+                )
+            )
     finally:
         await upgrade(db)
         await db.dispose()  # no pooled connection remembers the old table
@@ -202,6 +219,8 @@ async def test_migration_down_and_up_rebuilds_the_index(
         "written before the index existed", "written while search was away",
     }
     assert await hits(container, bob, "deleted") == []
+    # Two characters: the bigram indexes, rebuilt for the text written before and while away.
+    assert set(await hits(container, bob, "会議")) == {"東京で会議", "大阪で会議"}
     await send(client, alice, group["id"], "written after")
     assert len(await hits(container, bob, "written")) == 3
     if db.is_sqlite:

@@ -68,8 +68,9 @@ DELETED_PARENTS = ("conversations", "messages", "sessions")
 RETENTION_BATCH = 500  # PARLEY_RETENTION_BATCH_SIZE's default
 _GROWING = re.compile(r"\b(FROM|JOIN) (messages|reactions|attachments)\b")
 # The full-text statement reads what its words match in the whole index, then keeps the
-# caller's conversations: its work follows the words, not the answer (plans still checked).
-_FULL_TEXT = ("messages_fts", "search_vector")
+# caller's conversations: its work follows the words, not the answer; the search indexer,
+# running meanwhile, reads one batch of the backlog (BATCH_SIZE). Plans still checked.
+_FULL_TEXT = ("messages_fts", "search_vector", "message_search")
 
 Run = Callable[[Container, Dataset], Awaitable[object]]
 
