@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from parley import __version__
 from parley.api import (
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
                 await gateway.close()  # every session gets 1001 before the batch is flushed
                 await container.close()
 
-    app = FastAPI(
+    app = ParleyApp(
         title="Parley",
         version=__version__,
         description="Self-hosted real-time team chat. WebSocket protocol: docs/protocol.md.",
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         app.include_router(router, dependencies=[Depends(check_request_text)])
     app.include_router(web.router)  # last: the web client's pages and files
 
-    # Outermost last: /ws → observe → security headers → CORS → body limit → routes.
+    # Outermost last: observe → security headers → CORS → body limit → routes (/ws: ParleyApp).
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_body_bytes,
@@ -139,9 +140,19 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = False
         )
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
     app.add_middleware(RequestObserver, metrics=container.metrics, access_log=settings.access_log)
-    # Outside all of it: /ws (gateway_endpoint explains why it is not a route).
-    app.add_middleware(gateway_endpoint.GatewayEntry)
     return app
+
+
+class ParleyApp(FastAPI):
+    """FastAPI, with ``/ws`` entered before all of it: FastAPI's own middleware and
+    Parley's, and the router (``parley.gateway.endpoint`` explains why it is not a route)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if gateway_endpoint.is_upgrade(scope):
+            scope["app"] = self
+            await gateway_endpoint.serve_upgrade(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def container_of(app: FastAPI) -> Container:

@@ -4,19 +4,23 @@ the gateway's narrow :class:`~parley.gateway.connection.Socket`.
 This is the only gateway module that imports Starlette; everything past it sees text
 frames in and text frames out.
 
-``/ws`` is served by :class:`GatewayEntry`, an ASGI middleware outside the HTTP middleware
-and the router, not by a route: every frame a socket sends passes through each layer its
-``send`` was wrapped in, and each socket holds the suspended calls of every layer it went
-through for its whole life. None of those layers does anything for a WebSocket (security
-headers, CORS and body limits are HTTP's; the request observer only names the request), and
-routing an upgrade past a hundred API routes cost connect time (docs/benchmarks.md, round
-two).
+``/ws`` is not a route: the app (``parley.app.ParleyApp``) hands an upgrade of it to
+:func:`serve_upgrade` before FastAPI's middleware stack and router see it. Every frame a
+socket sends passes through each layer its ``send`` was wrapped in, and each socket holds the
+suspended calls of every layer it went through for its whole life. None of those layers does
+anything for a WebSocket (security headers, CORS and body limits are HTTP's, FastAPI's own
+error, telemetry and body-limit layers pass a socket through; the request observer only names
+the request), and routing an upgrade past a hundred API routes cost connect time
+(docs/benchmarks.md, rounds two and nine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from parley.errors import OriginNotAllowed
@@ -31,16 +35,25 @@ ABNORMAL_CLOSURE = 1006
 
 
 class StarletteSocket:
-    __slots__ = ("_websocket",)
+    """After the handshake, frames go straight to the server's ASGI ``receive`` and ``send``:
+    Starlette's ``WebSocket`` only checks its state on each (nothing a frame can change, once
+    accepted) and was a coroutine more per frame and per idle socket. It still accepts,
+    refuses, closes and names the peer."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    __slots__ = ("_websocket", "_receive", "_send", "_gone")
+
+    def __init__(self, websocket: WebSocket, receive: Receive, send: Send) -> None:
         self._websocket = websocket
+        self._receive = receive
+        self._send = send
+        self._gone = False
 
     async def receive(self) -> Inbound:
-        if self._websocket.client_state is WebSocketState.DISCONNECTED:
+        if self._gone:  # asked again after the disconnect (the server has nothing more)
             return Disconnected(ABNORMAL_CLOSURE)
-        message = await self._websocket.receive()
+        message = await self._receive()
         if message["type"] == "websocket.disconnect":
+            self._gone = True
             return Disconnected(int(message.get("code", ABNORMAL_CLOSURE)))
         text = message.get("text")
         if text is not None:
@@ -54,15 +67,14 @@ class StarletteSocket:
         return f"{peer.host}:{peer.port}" if peer is not None else None
 
     async def send_text(self, text: str) -> None:
-        # The ASGI message itself (what send_text builds): one call less per frame.
-        await self._websocket.send({"type": "websocket.send", "text": text})
+        await self._send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str) -> None:
         if self._websocket.application_state is WebSocketState.CONNECTED:
             await self._websocket.close(code, reason[:120])  # a close reason fits 123 bytes
 
 
-async def gateway_socket(websocket: WebSocket) -> None:
+async def gateway_socket(websocket: WebSocket, receive: Receive, send: Send) -> None:
     """The real-time gateway (protocol: ``docs/protocol.md``). No token in the URL: the
     first frame identifies."""
     gateway: Gateway = websocket.app.state.gateway
@@ -70,23 +82,21 @@ async def gateway_socket(websocket: WebSocket) -> None:
         await refuse(websocket, OriginNotAllowed())
         return
     await websocket.accept()
-    await gateway.serve(StarletteSocket(websocket))
+    await gateway.serve(StarletteSocket(websocket, receive, send))
 
 
-class GatewayEntry:
-    """Pure ASGI: a WebSocket upgrade of ``/ws`` goes to the gateway; anything else to the
-    app. Added as the outermost middleware (see the module's docstring)."""
+def is_upgrade(scope: Scope) -> bool:
+    """Whether ``scope`` is a WebSocket upgrade of ``/ws`` (anything else is the app's)."""
+    return scope["type"] == "websocket" and _route_path(scope) == PATH
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and _route_path(scope) == PATH:
-            # What the request observer would have recorded: refusals carry the request id.
-            scope.setdefault("state", {})["request_id"] = request_id_from(scope)
-            await gateway_socket(WebSocket(scope, receive, send))
-            return
-        await self.app(scope, receive, send)
+def serve_upgrade(scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+    """Serve an upgrade :func:`is_upgrade` accepted. ``scope["app"]`` is the app, as
+    Starlette sets it for its routes. Not a coroutine itself: a socket's whole life is
+    spent inside this call, and one frame less per socket is what this module is for."""
+    # What the request observer would have recorded: refusals carry the request id.
+    scope.setdefault("state", {})["request_id"] = request_id_from(scope)
+    return gateway_socket(WebSocket(scope, receive, send), receive, send)
 
 
 def _route_path(scope: Scope) -> str:
