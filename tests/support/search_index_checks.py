@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from parley.services.search_query import bigram_rows
+from parley.services.search_bigrams import bigram_rows
 from parley.store.db import Database
 
 FTS5_TABLES = ("messages_fts", "messages_fts_trigram", "messages_fts_bigram")

@@ -8,10 +8,12 @@ frames in and text frames out.
 :func:`serve_upgrade` before FastAPI's middleware stack and router see it. Every frame a
 socket sends passes through each layer its ``send`` was wrapped in, and each socket holds the
 suspended calls of every layer it went through for its whole life. None of those layers does
-anything for a WebSocket (security headers, CORS and body limits are HTTP's, FastAPI's own
-error, telemetry and body-limit layers pass a socket through; the request observer only names
-the request), and routing an upgrade past a hundred API routes cost connect time
-(docs/benchmarks.md, rounds two and nine).
+anything for a WebSocket that Parley uses: security headers, CORS and body limits are HTTP's;
+FastAPI's error and body-limit layers pass a socket through; the request observer only names
+the request; FastAPI's native telemetry (a span per socket, its exceptions recorded) runs only
+when an OpenTelemetry provider is configured, which Parley does not do — its sockets are
+observed by the gateway's own metrics and its "gateway session closed" line. And routing an
+upgrade past a hundred API routes cost connect time (docs/benchmarks.md, rounds two and nine).
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class Search:
         async with self._db.read_replica() as conn:
             source: HitSource | None
             if self._db.is_sqlite:
-                source = search_sqlite.hit_source(conn, query.terms, user_id, filters, RANK_WINDOW)
+                source = await search_sqlite.hit_source(conn, query.terms, user_id, filters, RANK_WINDOW)
             else:
                 await conn.execute(_POSTGRES_SETTINGS)
                 source = await search_postgres.hit_source(conn, query.terms, user_id, filters, RANK_WINDOW)

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, TextClause, bindparam, text
 from parley.background import cancel_and_wait
 from parley.observability.metrics import SearchIndexMetrics
 from parley.services.events import Event
-from parley.services.search_query import bigram_rows
+from parley.services.search_bigrams import bigram_rows
 from parley.store.db import Database
 from parley.wire.events import EventType
 

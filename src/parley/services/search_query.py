@@ -31,11 +31,10 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from parley.clock import isoformat
@@ -278,53 +277,6 @@ def tsquery_prefix(term: Term) -> str:
     Words hold only letters, digits and marks; quotes are escaped all the same."""
     quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in term.tokens]
     return " <-> ".join(quoted) + ":*"
-
-
-# --- SQLite's bigram index (migration 0021): two-character substrings of unsegmented text
-
-# What one key is: the two code points of a case-folded bigram, six hex digits each. Hex
-# keeps a key one token for FTS5's ``ascii`` tokenizer whatever the characters are
-# (punctuation, emoji, spaces), and the same width for every key.
-_KEY_DIGITS = 6
-
-
-@lru_cache(maxsize=8192)
-def _keyed(ch: str) -> bool:
-    return is_unsegmented(ch) or _is_pictograph(ch)
-
-
-def bigram_keys(text: str) -> frozenset[str]:
-    """The keys of the bigram index for ``text``: each two-character substring of its case
-    folding that holds a character of a script without spaces or a pictograph.
-
-    The index is a superset of what ``LIKE`` (the check that follows it) matches: SQLite's
-    LIKE ignores case for ASCII letters only, and case folding maps each character on its
-    own (unlike ``lower()``, whose final sigma depends on the next letter), so if a message
-    holds a term, its folding holds the term's folding, and every key of the term is one of
-    the message's. ASCII text has no such character and no keys.
-
-    What is indexed follows this function: a change to it needs a migration that computes
-    every message's keys again (as 0021 did first)."""
-    if text.isascii():
-        return frozenset()
-    folded = text.casefold()
-    return frozenset(
-        f"{ord(a):0{_KEY_DIGITS}x}{ord(b):0{_KEY_DIGITS}x}"
-        for a, b in zip(folded, folded[1:], strict=False)
-        if _keyed(a) or _keyed(b)
-    )
-
-
-def bigram_rows(documents: Iterable[tuple[int, str]]) -> list[dict[str, int | str]]:
-    """The rows of ``message_search_bigrams`` for (doc id, text) pairs: the keys,
-    space-separated, of each text that has any."""
-    keyed = ((doc_id, " ".join(sorted(bigram_keys(text)))) for doc_id, text in documents)
-    return [{"doc_id": doc_id, "bigrams": keys} for doc_id, keys in keyed if keys]
-
-
-def fts5_bigram_keys(keys: frozenset[str]) -> str:
-    """Every key (FTS5 ``AND``), in a stable order; keys are hex digits, no syntax."""
-    return " AND ".join(sorted(keys))
 
 
 def like_patterns(term: Term) -> list[str]:

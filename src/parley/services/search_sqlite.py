@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from parley.services.search_bigrams import bigram_keys, fts5_bigram_keys
 from parley.services.search_paging import HitSource
 from parley.services.search_query import (
     LIKE_ESCAPE,
@@ -41,9 +42,7 @@ from parley.services.search_query import (
     SearchFilters,
     Term,
     Window,
-    bigram_keys,
     fts5_all_words,
-    fts5_bigram_keys,
     fts5_trigram,
     fts5_words,
     like_patterns,
@@ -72,11 +71,46 @@ class Plan:
     conditions: list[ColumnElement[bool]]
 
 
-def hit_source(
+# A short substring whose keys more documents than this hold is matched by LIKE on the
+# caller's messages instead of through the bigram index: checking each document the index
+# found costs about what LIKE costs per message of the caller's (~2.5 µs each at 1M
+# messages), and past this the index path would take longer than a typical caller's whole
+# history (a common pair like "です" in a CJK-heavy server: 420 ms through the index against
+# 250 ms by LIKE, docs/benchmarks.md round nine). Counting stops here, so asking is cheap.
+BIGRAM_DOCUMENTS_MAX = 20_000
+
+
+async def hit_source(
     conn: AsyncConnection, terms: Sequence[Term], user_id: str, filters: SearchFilters, rank_window: int
 ) -> HitSource:
     """The hits of one search."""
-    return _SqliteHits(conn, tuple(terms), user_id, filters, rank_window)
+    terms = tuple(terms)
+    return _SqliteHits(conn, terms, user_id, filters, rank_window, await selective_keys(conn, terms))
+
+
+async def selective_keys(conn: AsyncConnection, terms: Sequence[Term]) -> frozenset[frozenset[str]]:
+    """The bigram keys of the terms' short substrings that few enough documents hold for the
+    index to find them (``BIGRAM_DOCUMENTS_MAX``)."""
+    selective: set[frozenset[str]] = set()
+    for keys in {keys for term in terms for keys in _short_substring_keys(term)}:
+        holding = select(_bigrams.c.rowid).where(_bigrams_match(keys)).limit(BIGRAM_DOCUMENTS_MAX + 1)
+        count = (await conn.execute(select(func.count()).select_from(holding.subquery()))).scalar_one()
+        if count <= BIGRAM_DOCUMENTS_MAX:
+            selective.add(keys)
+    return frozenset(selective)
+
+
+def _short_substring_keys(term: Term) -> list[frozenset[str]]:
+    """The keys of each stored form of a substring too short for trigrams (none: a single
+    character, matched by LIKE alone)."""
+    if not term.substring or term.trigram:
+        return []
+    return [keys for variant in term.variants if (keys := bigram_keys(variant))]
+
+
+def _bigrams_match(keys: frozenset[str]) -> ColumnElement[bool]:
+    # The table, not its column: FTS5 has no column filters with detail=none.
+    return literal_column(_bigrams.name).match(fts5_bigram_keys(keys))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +122,7 @@ class _SqliteHits:
     user_id: str
     filters: SearchFilters
     rank_window: int
+    selective: frozenset[frozenset[str]]
 
     async def next_window(self, below: Bound | None) -> tuple[Window | None, list[Hit]]:
         found = await self._whole(Window(below, None), self.rank_window)
@@ -101,7 +136,7 @@ class _SqliteHits:
         return [hit for _, hit in await self._whole(window, None)]
 
     async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
-        statement = partial_statement(self.terms, self.user_id, self.filters, window, after, need)
+        statement = partial_statement(self.terms, self.user_id, self.filters, window, after, need, self.selective)
         return [Hit(row.id, row.created_at, 1, 0.0) for row in await self.conn.execute(statement)]
 
     async def _whole(self, window: Window | None, limit: int | None) -> list[tuple[int, Hit]]:
@@ -134,11 +169,13 @@ def partial_statement(
     window: Window | None,
     after: Position | None,
     limit: int,
+    selective: frozenset[frozenset[str]],
 ) -> Select[Any]:
     """(id, created_at) of the newest ``limit`` partial hits in ``window`` (after the tier-1
     position ``after``): every term's condition, not every term as whole words, the caller's
-    conversations, visible text only, the filters."""
-    found = plan(terms, window)
+    conversations, visible text only, the filters. Short substrings with ``selective`` keys
+    go through the bigram index."""
+    found = plan(terms, window, selective)
     conditions = [*found.conditions, *_visible_to(user_id, filters)]
     every_word = fts5_all_words(tuple(terms))
     if every_word:
@@ -171,10 +208,10 @@ def _doc_range(doc_id: ColumnElement[Any], window: Window | None) -> list[Column
     return conditions
 
 
-def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
-    """Each term is a set of doc_ids (word index ∪ trigram index ∪ bigram index), or a LIKE
-    on the row when its substring is a single character. Inside a window, each index is read
-    for the window's doc ids only."""
+def plan(terms: Sequence[Term], window: Window | None, selective: frozenset[frozenset[str]]) -> Plan:
+    """Each term is a set of doc_ids (word index ∪ trigram index ∪ bigram index for the
+    ``selective`` keys of short substrings), or a LIKE on the row for other short substrings.
+    Inside a window, each index is read for the window's doc ids only."""
     source: FromClause = messages.join(_docs, _docs.c.message_id == messages.c.id)
     conditions: list[ColumnElement[bool]] = _doc_range(_docs.c.doc_id, window)
     for term in terms:
@@ -209,9 +246,9 @@ def plan(terms: Sequence[Term], window: Window | None = None) -> Plan:
         if term.substring and not term.trigram:
             for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
                 keys = bigram_keys(variant)
-                if keys:
+                if keys in selective:
                     found.append(_short_substring(keys, pattern, window))
-                else:  # one character: no index holds it
+                else:  # one character, or keys too common for the index to pay
                     alternatives.append(messages.c.content.like(pattern, escape=LIKE_ESCAPE))
         if found:
             alternatives.append(messages.c.id.in_(union(*found) if len(found) > 1 else found[0]))
@@ -224,10 +261,7 @@ def _short_substring(keys: frozenset[str], pattern: str, window: Window | None) 
     it (the bigram index of migration 0021), each checked by LIKE, since a document may hold
     the keys apart ("東x京" and "x東京" for "東京")."""
     text_row = messages.alias("short_substring_text")
-    documents = select(_bigrams.c.rowid).where(
-        # The table, not its column: FTS5 has no column filters with detail=none.
-        literal_column(_bigrams.name).match(fts5_bigram_keys(keys)), *_doc_range(_bigrams.c.rowid, window)
-    )
+    documents = select(_bigrams.c.rowid).where(_bigrams_match(keys), *_doc_range(_bigrams.c.rowid, window))
     return (
         select(_docs.c.message_id)
         .select_from(_docs.join(text_row, text_row.c.id == _docs.c.message_id))

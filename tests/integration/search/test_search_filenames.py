@@ -96,7 +96,7 @@ async def test_file_name_queries_use_the_name_indexes(
     db = container.db
     terms = parse_query("quarterly").terms
     if db.is_sqlite:
-        statement = search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21)
+        statement = search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21, frozenset())
     else:  # the term in the shape that reads the indexes
         condition = TermConditions.of(terms).through_indexes([], partial_only=False)
         statement = select(messages.c.id).where(condition)

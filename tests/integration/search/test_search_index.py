@@ -18,6 +18,7 @@ from parley.container import Container
 from parley.errors import ValidationFailed
 from parley.ids import new_id
 from parley.services import search_sqlite
+from parley.services.search_bigrams import bigram_keys
 from parley.services.search_postgres_terms import TermConditions
 from parley.services.search_query import SearchFilters, parse_query
 from parley.store.migrate import alembic_config, upgrade
@@ -107,7 +108,7 @@ async def test_queries_use_the_indexes(client: httpx.AsyncClient, container: Con
     query = parse_query("quarterly report*")
     db = container.db
     if db.is_sqlite:
-        statement = search_sqlite.partial_statement(query.terms, alice.id, SearchFilters(), None, None, 21)
+        statement = search_sqlite.partial_statement(query.terms, alice.id, SearchFilters(), None, None, 21, frozenset())
     else:
         # Just the first term ("quarterly": words or substring), in the shape that reads the
         # indexes: on an empty table the planner rightly prefers other paths; the point is
@@ -139,14 +140,17 @@ async def test_short_substrings_use_the_bigram_index(
     if db.is_sqlite:
         alice = await make_user(client, "alice")
         for q in ("東京", "👍🏽", "A東", "東京 行く"):
-            statement = search_sqlite.partial_statement(
-                parse_query(q).terms, alice.id, SearchFilters(), None, None, 21
-            )
+            terms = parse_query(q).terms
+            async with db.read() as conn:
+                selective = await search_sqlite.selective_keys(conn, terms)
+            assert selective, q  # nothing indexed yet: every key is rare
+            statement = search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21, selective)
             sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
             async with db.read() as conn:
                 lines = [str(row[-1]) for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
             assert any("messages_fts_bigram VIRTUAL TABLE" in line for line in lines), (q, lines)
-            assert not any(line == "SCAN messages" for line in lines), (q, lines)
+            # LIKE only checks what the index found: never on the caller's every message.
+            assert "short_substring_text.content LIKE" in sql and "messages.content LIKE" not in sql, (q, sql)
         return
     async with db.read() as conn:
         bigrams = await conn.exec_driver_sql(
@@ -166,6 +170,27 @@ async def test_short_substrings_use_the_bigram_index(
             await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             plan_text = "\n".join(str(r[0]) for r in await conn.exec_driver_sql("EXPLAIN " + sql))
         assert "ix_messages_search_bigrams" in plan_text, plan_text
+
+
+async def test_a_common_short_substring_is_matched_by_like(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: keys more documents hold than ``BIGRAM_DOCUMENTS_MAX`` are matched by LIKE on
+    the caller's messages instead (checking every document found would cost more); rare keys
+    still go through the index. The hits are the same either way."""
+    monkeypatch.setattr(search_sqlite, "BIGRAM_DOCUMENTS_MAX", 2)
+    alice, bob = await make_user(client, "alice"), await make_user(client, "bob")
+    group = await open_group(client, alice, [bob])
+    common = [f"東京 {n}" for n in range(3)]
+    for text_ in [*common, "京都 once"]:
+        await send(client, alice, group["id"], text_)
+    assert set(await hits(container, bob, "東京")) == set(common)
+    assert await hits(container, bob, "京都") == ["京都 once"]
+    if container.db.is_sqlite:
+        terms = parse_query("東京 京都").terms
+        async with container.db.read() as conn:
+            selective = await search_sqlite.selective_keys(conn, terms)
+        assert selective == {bigram_keys("京都")}
 
 
 def _downgrade(connection: Connection, revision: str) -> None:

@@ -68,9 +68,10 @@ DELETED_PARENTS = ("conversations", "messages", "sessions")
 RETENTION_BATCH = 500  # PARLEY_RETENTION_BATCH_SIZE's default
 _GROWING = re.compile(r"\b(FROM|JOIN) (messages|reactions|attachments)\b")
 # The full-text statement reads what its words match in the whole index, then keeps the
-# caller's conversations: its work follows the words, not the answer; the search indexer,
-# running meanwhile, reads one batch of the backlog (BATCH_SIZE). Plans still checked.
-_FULL_TEXT = ("messages_fts", "search_vector", "message_search")
+# caller's conversations: its work follows the words, not the answer; and the search
+# indexer, running meanwhile, reads the text of one batch of the backlog (BATCH_SIZE ids:
+# its statement that feeds the bigram keys). Plans still checked.
+_FULL_TEXT = ("messages_fts", "search_vector", "FROM messages AS m JOIN message_search AS s ON s.message_id = m.id")
 
 Run = Callable[[Container, Dataset], Awaitable[object]]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import sqlite3
 from datetime import UTC, datetime
 
@@ -19,13 +18,10 @@ from parley.services.search_query import (
     SearchFilters,
     Term,
     TermKind,
-    bigram_keys,
-    bigram_rows,
     check_id,
     decode_cursor,
     encode_cursor,
     fts5_all_words,
-    fts5_bigram_keys,
     fts5_trigram,
     fts5_words,
     like_patterns,
@@ -33,6 +29,7 @@ from parley.services.search_query import (
     parse_time,
     tsquery_prefix,
 )
+from parley.services.search_bigrams import bigram_keys, fts5_bigram_keys
 from parley.services.search_snippets import ELLIPSIS, SNIPPET_CHARS, find_highlights, make_snippet
 from tests.support.random_search_queries import random_queries
 
@@ -129,46 +126,6 @@ def test_any_input_gives_valid_fts5_expressions() -> None:
             for variant in term.variants:
                 if keys := bigram_keys(variant):
                     db.execute("SELECT rowid FROM b WHERE b MATCH ?", (fts5_bigram_keys(keys),)).fetchall()
-
-
-def test_bigram_keys() -> None:
-    """Two characters each, case-folded, kept when one of them is in a script without spaces
-    or a pictograph; ASCII text has none."""
-    assert bigram_keys("plain text, 100% ascii") == frozenset()
-    assert bigram_keys("Grüße") == frozenset()  # letters of a script with spaces
-    assert bigram_keys("A東京") == {f"{ord('a'):06x}{ord('東'):06x}", f"{ord('東'):06x}{ord('京'):06x}"}
-    assert bigram_keys("👍🏽") == {f"{0x1F44D:06x}{0x1F3FD:06x}"}
-    # Case folding maps each character alone: a final sigma and a capital one agree.
-    assert bigram_keys("ΑΣ東") >= bigram_keys("Σ東") == bigram_keys("σ東") == bigram_keys("ς東")
-    assert fts5_bigram_keys(bigram_keys("東京都")) == f"{ord('京'):06x}{ord('都'):06x} AND {ord('東'):06x}{ord('京'):06x}"
-    assert bigram_rows([(1, "ascii only"), (2, "東京"), (3, "東")]) == [
-        {"doc_id": 2, "bigrams": f"{ord('東'):06x}{ord('京'):06x}"}
-    ]
-
-
-def test_bigram_keys_never_miss_what_like_matches() -> None:
-    """The index is a superset of SQLite's LIKE (the check that follows it): whenever LIKE
-    finds a two-character term in a text, the text has every key of the term. Asked of
-    SQLite's own LIKE, on texts mixing scripts, cases and characters whose case mappings
-    are unusual (final sigma, dotted İ, ß, the Kelvin sign)."""
-    alphabet = "東京タワー駅aAzZΣσςİißSK\u212a👍🏽❤\ufe0f한국 ,é\u0301"
-    rng = random.Random(5)
-    db = sqlite3.connect(":memory:")
-    checked = 0
-    for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(2, 12)))
-        start = rng.randrange(len(text) - 1)
-        term = text[start : start + 2]
-        if rng.random() < 0.5:  # and a term in another case than the text
-            term = term.swapcase() if rng.random() < 0.5 else term.upper()
-        if len(term) != 2 or not (keys := bigram_keys(term)):
-            continue
-        [pattern] = like_patterns(Term(TermKind.WORD, term))[:1]
-        (liked,) = db.execute("SELECT ? LIKE ? ESCAPE '/'", (text, pattern)).fetchone()
-        if liked:
-            checked += 1
-            assert keys <= bigram_keys(text), (text, term)
-    assert checked > 500
 
 
 def test_highlights() -> None:

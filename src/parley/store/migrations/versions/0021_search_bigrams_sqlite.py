@@ -10,11 +10,12 @@ cannot hold, so it was matched by LIKE on every message of the caller's conversa
 203–643 ms at a million messages (docs/benchmarks.md, round three).
 
 ``message_search_bigrams`` holds, per indexed message (``message_search.doc_id``) that has
-any, its keys (``parley.services.search_query.bigram_keys``: each two-character substring
-of the case-folded text that holds such a character, as twelve hex digits), and the FTS5
+any, its keys (``parley.services.search_bigrams``: each two-character substring of the
+ASCII-folded text that holds such a character, as twelve hex digits), and the FTS5
 table ``messages_fts_bigram`` indexes them (``ascii`` tokenizer: a key is one token;
 ``detail=none``: only which documents hold a key is ever asked). Search finds the documents
-holding every key of a term, then LIKE checks each. The keys are computed in Python — by the
+holding every key of a term, then LIKE checks each (when few enough documents hold them:
+``parley.services.search_sqlite``). The keys are computed in Python — by the
 indexer for new messages, here for the old ones — since SQLite has no function for them
 that every connection (a ``sqlite3`` shell, a backup tool) would know.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-from parley.services.search_query import bigram_rows
+from parley.services.search_bigrams import bigram_rows
 
 revision = "0021"
 down_revision = "0020"
