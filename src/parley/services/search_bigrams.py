@@ -7,9 +7,9 @@ of its keys, and ``LIKE`` checks each (``parley.services.search_sqlite``).
 
 **The index must never miss what ``LIKE`` finds**, on any Python: so nothing here depends on
 the interpreter's Unicode version. The characters a key must hold are a fixed table (the one
-PostgreSQL's bigram function of migration 0020 is built from), and text is folded in ASCII only — which is all SQLite's
-``LIKE`` folds, so if a message holds a term, its folding holds the term's folding, and
-every key of the term is one of the message's. A term with no key (one character, or a
+PostgreSQL's bigram function of migration 0020 is built from), and text is folded in ASCII
+only — which is all SQLite's ``LIKE`` folds, so if a message holds a term, its folding holds
+the term's folding, and every key of the term is one of the message's. A term with no key (one character, or a
 character newer than the table) is matched by ``LIKE`` alone.
 
 What is indexed follows this module: a change to it needs a migration that computes every

@@ -56,7 +56,8 @@ SEARCHABLE_WITHIN_SECONDS = 1.0
 
 _WAKING = frozenset({EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED})
 
-# --- SQLite: the queue of 0017 and the FTS5 tables of 0002 and 0021, one write transaction per batch.
+# --- SQLite: the queue of 0017 and the FTS5 tables of 0002 and 0021, one write transaction
+# per batch.
 _SQLITE_CLAIM = text(
     "SELECT message_id, queued_at FROM message_search_queue ORDER BY queued_at LIMIT :n"
 )

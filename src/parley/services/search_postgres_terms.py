@@ -60,12 +60,6 @@ def _tsquery(term: Term) -> ColumnElement[Any]:
     return func.phraseto_tsquery(_TS_CONFIG, term.text)
 
 
-def _matches_text_only(term: Term) -> bool:
-    """Substrings too short for trigrams match the text only, by ILIKE: file names are not
-    searched that way."""
-    return term.substring and not term.trigram
-
-
 def _has_bigrams(term: Term) -> bool:
     """Whether the bigram index holds what a short substring needs: two characters or more,
     as ILIKE compares them (lower-cased). Such a term is in a script without spaces, so
@@ -74,7 +68,7 @@ def _has_bigrams(term: Term) -> bool:
 
 
 def _indexable(term: Term) -> bool:
-    return not _matches_text_only(term) or _has_bigrams(term)
+    return not term.short_substring or _has_bigrams(term)
 
 
 def _bigrams(text: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -151,7 +145,7 @@ class TermConditions:
         if term.uses_words:
             alternatives.append(VECTOR.bool_op("@@")(_tsquery(term)))
         if term.substring:
-            through_bigrams = bigrams and _matches_text_only(term) and _has_bigrams(term)
+            through_bigrams = bigrams and term.short_substring and _has_bigrams(term)
             for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
                 matches = [INDEXED, messages.c.content.ilike(pattern, escape=LIKE_ESCAPE)]
                 if through_bigrams:
@@ -169,7 +163,7 @@ class TermConditions:
     @staticmethod
     def _name_matches(term: Term) -> ColumnElement[bool] | None:
         """How ``term`` matches a file's name (None: names are not searched for it)."""
-        if _matches_text_only(term):
+        if term.short_substring:
             return None
         matches: list[ColumnElement[bool]] = []
         if term.uses_words:

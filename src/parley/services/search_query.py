@@ -160,6 +160,12 @@ class Term:
         return self.substring and len(self.text) >= TRIGRAM_MIN_CHARS
 
     @property
+    def short_substring(self) -> bool:
+        """A substring too short for trigrams: matched in the message text only (not in file
+        names), through a bigram index where it has two characters, else by ``LIKE``."""
+        return self.substring and not self.trigram
+
+    @property
     def variants(self) -> tuple[str, ...]:
         """The text as stored: messages keep what clients sent, composed or decomposed
         ("é" or "e" + U+0301), and substring indexes compare code points."""

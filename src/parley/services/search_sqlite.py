@@ -103,7 +103,7 @@ async def selective_keys(conn: AsyncConnection, terms: Sequence[Term]) -> frozen
 def _short_substring_keys(term: Term) -> list[frozenset[str]]:
     """The keys of each stored form of a substring too short for trigrams (none: a single
     character, matched by LIKE alone)."""
-    if not term.substring or term.trigram:
+    if not term.short_substring:
         return []
     return [keys for variant in term.variants if (keys := bigram_keys(variant))]
 
@@ -243,7 +243,7 @@ def plan(terms: Sequence[Term], window: Window | None, selective: frozenset[froz
                     )
                 )
         alternatives: list[ColumnElement[bool]] = []
-        if term.substring and not term.trigram:
+        if term.short_substring:
             for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
                 keys = bigram_keys(variant)
                 if keys in selective:
