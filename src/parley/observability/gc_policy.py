@@ -3,21 +3,30 @@
 A collection stops every thread of the process for as long as it walks the objects of the
 generations it collects. What a server builds before it takes traffic (modules, the app,
 the services) lives as long as the process, so it is frozen out of the collector's sight.
-What the traffic makes is the rest: about 130 tracked objects per open socket (coroutines,
-futures, deques, the ASGI server's protocol objects). With 1,000 sockets a full collection
-walked ~130,000 objects in 75-100 ms, and under a large fan-out the default thresholds
-(700, 10, 10) ran one every few seconds: the tail of the delivery latencies measured there
-(docs/benchmarks.md, round eight).
+What the traffic makes is the rest: about 110 tracked objects per open socket (coroutines,
+futures, deques, the ASGI server's protocol objects, the handshake's headers). With 1,000
+sockets a full collection walks ~120,000 objects in 40-55 ms, and whichever messages were
+in flight then wait for it: the tail of the delivery latencies (docs/benchmarks.md, rounds
+eight and ten).
 
-:data:`SERVER_THRESHOLDS` keeps CPython's young generations as they are (700, 10) and asks
-for 100 middle-generation collections between full ones instead of 10 (besides CPython's
-own rule: only once the objects promoted since the last full collection reach a quarter of
-those it kept). In a benchmark run of groups of 10, 100 and 1,000 that meant 3 full
-collections instead of 8-9 (160-170 ms of pauses instead of 550-600); each takes as long.
-Cyclic garbage that reached the oldest generation waits longer to be freed. Tried and not
-kept: a larger youngest generation (5,000, 5, 50) ended the full collections of a benchmark
-run altogether but cost small conversations more CPU and a longer latency tail than the
-pauses it saved them.
+A full collection is seldom needed to free memory. A closed socket is freed by reference
+counting alone: 1,500 sockets opened, identified and closed, then a full collection found
+nothing to free. At saturation a full collection found 130-350 unreachable objects.
+:data:`SERVER_THRESHOLDS` therefore keeps CPython's young generations as they are (700, 10)
+and asks for 1,000 middle-generation collections between full ones instead of 10: at
+saturation about one full collection every 100 s instead of every few seconds (besides
+CPython's own rule: only once the objects promoted since the last full collection reach a
+quarter of those it kept). Cyclic garbage that reached the oldest generation waits that much
+longer: a few thousand objects at saturation.
+
+Tried and not kept:
+- A larger youngest generation (5,000, 5, 50) ended the full collections of a benchmark run
+  altogether, but cost small conversations more CPU and a longer latency tail than the
+  pauses it saved them.
+- Running the full collections at quiet moments instead (whenever the process had used under
+  a tenth of a core for two seconds). It moved their CPU into whatever else the machine ran
+  then: in the benchmark, into the floor's own steps on the shared core, whose p99 rose
+  2-4-fold.
 
 From 3.14 CPython's collector may be incremental, where the third threshold means nothing:
 there the thresholds are left as they are.
@@ -36,7 +45,7 @@ from contextlib import contextmanager
 
 from parley.observability.metrics import GcPauses
 
-SERVER_THRESHOLDS = (700, 10, 100)
+SERVER_THRESHOLDS = (700, 10, 1_000)
 # Where the thresholds mean what SERVER_THRESHOLDS assumes (see the module's docstring).
 THRESHOLDS_APPLY = sys.version_info < (3, 14)
 
