@@ -7,13 +7,18 @@ production); searches go through ``parley.services.search.Search``, as the API c
 for a user who is a member of a tenth of the conversations.
 
     python bench/search_bench.py [--database sqlite|postgres|both] [--sizes 10000,100000]
-                                 [--repeat 20] [--keep DIR]
+                                 [--repeat 20] [--keep DIR] [--cjk-heavy]
 
 ``--keep DIR`` builds each database once and reuses it on later runs (a SQLite file in DIR,
 a PostgreSQL database ``parley_search_bench_keep_<size>_<hash of DIR>``, so two sessions
 keeping different directories never share one, and what the queries need in
 ``DIR/<database>-<size>.json``): building 1M messages takes minutes. Drop the PostgreSQL
 database by hand when done (its name is printed).
+
+``--cjk-heavy``: half of the messages in Japanese-like text (words of two to four characters
+from a small vocabulary, Zipf-weighted, without spaces) instead of one in twenty random CJK
+strings: a two-character word is then in tens of thousands of messages, the case the bigram
+index leaves to a walk (``parley.services.search_sqlite``).
 
 Prints a Markdown table per database (median and p95 in milliseconds, median ratio).
 """
@@ -57,6 +62,10 @@ VOCABULARY = 5000
 INSERT_BATCH = 5000
 WRITE_SAMPLE = 20_000
 CJK = "東京大阪京都タワー駅前会議資料確認予定変更連絡電車天気週末準備"
+# --cjk-heavy: Zipf-weighted like the Latin vocabulary, the commonest first.
+CJK_WORDS = ["会議", "確認", "資料", "予定", "東京", "変更", "連絡", "準備", "電車", "天気", "週末", "大阪",
+             "京都", "駅前", "タワー", "お願い", "よろしく", "ありがとう", "今日", "明日"]  # fmt: skip
+CJK_HEAVY_SHARE = 0.5
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "de", "po", "ly", "qu", "ex", "an", "or"]
 
 
@@ -69,12 +78,18 @@ def vocabulary(rng: random.Random) -> list[str]:
     return ordered
 
 
-def message_text(rng: random.Random, words: list[str], cumulative: list[float]) -> str:
+def message_text(rng: random.Random, words: list[str], cumulative: list[float], cjk_heavy: bool) -> str:
     """``cumulative``: the words' cumulative weights (``choices`` would add up all 5,000
     weights again for every message)."""
-    if rng.random() < 0.05:
+    if cjk_heavy:
+        if rng.random() < CJK_HEAVY_SHARE:
+            return "".join(rng.choices(CJK_WORDS, cum_weights=_CJK_CUMULATIVE, k=rng.randint(2, 6)))
+    elif rng.random() < 0.05:
         return "".join(rng.choice(CJK) for _ in range(rng.randint(6, 20)))
     return " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(4, 20)))
+
+
+_CJK_CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(CJK_WORDS))))
 
 
 
@@ -86,7 +101,9 @@ async def insert_rate(kind: str, revision: str, total: int, directory: Path) -> 
     db = Database(url, pool_size=2, sqlite_synchronous="NORMAL")
     try:
         await migrate.upgrade(db, revision)
-        data = await populate(db, total, random.Random(3), analyse=False, index=revision == "head")
+        data = await populate(
+            db, total, random.Random(3), cjk_heavy=False, analyse=False, index=revision == "head"
+        )
         return float(data["insert_per_second"])
     finally:
         await db.dispose()
@@ -95,7 +112,7 @@ async def insert_rate(kind: str, revision: str, total: int, directory: Path) -> 
 
 
 async def populate(
-    db: Database, total: int, rng: random.Random, *, analyse: bool = True, index: bool = True
+    db: Database, total: int, rng: random.Random, *, cjk_heavy: bool, analyse: bool = True, index: bool = True
 ) -> dict[str, Any]:
     """Users, conversations and ``total`` messages; returns what the queries need.
 
@@ -146,7 +163,7 @@ async def populate(
         for _ in range(min(INSERT_BATCH, total - inserted)):
             cid = rng.choice(conversation_ids)
             seqs[cid] += 1
-            content = message_text(rng, words, cumulative)
+            content = message_text(rng, words, cumulative, cjk_heavy)
             if len(samples) < 200:
                 samples.append(content)
             batch.append({
@@ -183,6 +200,7 @@ async def populate(
     searcher = min(counts, key=lambda uid: abs(counts[uid] - target))
     cjk = next(s for s in samples if " " not in s)
     mid = words[300]
+    heavy = {"CJK, common 2 chars (walk)": CJK_WORDS[0]} if cjk_heavy else {}
     return {
         "insert_per_second": total / elapsed,
         "searcher": searcher,
@@ -197,12 +215,13 @@ async def populate(
             "CJK, 2 chars (bigrams)": cjk[:2],
             "CJK, 4 chars (trigram)": cjk[:4],
             "no match": "zzzzqqqq",
+            **heavy,
         },
     }
 
 
 async def kept_database(
-    kind: str, total: int, keep: Path
+    kind: str, total: int, keep: Path, cjk_heavy: bool
 ) -> tuple[Database, dict[str, Any]]:
     """The database of ``--keep``: built on the first run, reused after."""
     directory_hash = hashlib.sha256(str(keep.resolve()).encode()).hexdigest()[:8]
@@ -220,15 +239,17 @@ async def kept_database(
     url, _ = await make_database(kind, keep, name)
     db = Database(url, pool_size=4, sqlite_synchronous="NORMAL")
     await migrate.upgrade(db)
-    data = await populate(db, total, random.Random(7))
+    data = await populate(db, total, random.Random(7), cjk_heavy=cjk_heavy)
     saved.write_text(json.dumps(data))
     return db, data
 
 
-async def bench(kind: str, total: int, repeat: int, directory: Path, keep: Path | None) -> list[str]:
+async def bench(
+    kind: str, total: int, repeat: int, directory: Path, keep: Path | None, cjk_heavy: bool
+) -> list[str]:
     drop = None
     if keep is not None:
-        db, data = await kept_database(kind, total, keep)
+        db, data = await kept_database(kind, total, keep, cjk_heavy)
     else:
         name = f"parley_search_bench_{total}_{os.getpid()}"
         url, drop = await make_database(kind, directory, name)
@@ -236,7 +257,7 @@ async def bench(kind: str, total: int, repeat: int, directory: Path, keep: Path 
     try:
         if keep is None:
             await migrate.upgrade(db)
-            data = await populate(db, total, random.Random(7))
+            data = await populate(db, total, random.Random(7), cjk_heavy=cjk_heavy)
         search = Search(db, urls=None)
         async with db.read() as conn:
             some_id = (await conn.execute(select(messages.c.id).limit(1).offset(total // 2))).scalar_one()
@@ -279,6 +300,7 @@ async def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build each database once in DIR and reuse it")
     parser.add_argument("--skip-write-cost", action="store_true", help="only the searches")
+    parser.add_argument("--cjk-heavy", action="store_true", help="half the messages in Japanese-like text")
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -294,7 +316,7 @@ async def main() -> int:
                     flush=True,
                 )
             for size in sizes:
-                lines = await bench(kind, size, args.repeat, Path(directory), args.keep)
+                lines = await bench(kind, size, args.repeat, Path(directory), args.keep, args.cjk_heavy)
                 for line in lines:
                     print(line, flush=True)
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -50,7 +49,7 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from parley.services.search_paging import HitSource
 from parley.services.search_postgres_terms import TermConditions
-from parley.services.search_query import Bound, Hit, Position, SearchFilters, Term, Window
+from parley.services.search_query import Bound, Hit, Key, Position, SearchFilters, Term, Window
 from parley.services.search_scope import has_attachment_condition
 from parley.store.tables.conversations import members
 from parley.store.tables.messages import messages
@@ -63,7 +62,6 @@ WALK_PROBE = 2_000
 # messages, about what the indexes cost for a term in one message of a hundred.
 WALK_LIMIT = 20_000
 
-Key = tuple[datetime, str]
 # The walk's index entries, told apart from the rows checked (``messages``).
 _candidate: NamedFromClause = messages.alias("candidate")
 

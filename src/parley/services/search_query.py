@@ -324,9 +324,10 @@ class SearchFilters:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-# Where a ranking window starts or ends: a SQLite index doc id, or a PostgreSQL
-# (created_at, message id) key.
-Bound = int | tuple[datetime, str]
+# A message's place in newest-first order: (created_at, message id).
+Key = tuple[datetime, str]
+# Where a ranking window starts or ends: a SQLite index doc id, or a PostgreSQL key.
+Bound = int | Key
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,12 @@ their scores. Partial hits (tier 1): each term is a set of doc ids (word index �
 index, of the text and of file names); a substring too short for trigrams is found through
 the bigram index (two characters) or by a LIKE on the row (one); the window's whole-word
 hits are left out.
+
+A term that only LIKE on the row can match (one character, or two whose bigram keys too many
+messages hold) would check every message of the caller's. Outside a ranking window, the
+caller's messages are walked newest first instead (``ix_messages_search_recent``, migration
+0022), ``WALK_CANDIDATES`` of them: a common term fills its page there; a rare one then
+checks the rest of the history as before.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlalchemy import (
     FromClause,
     Select,
     column,
+    exists,
     func,
     literal,
     literal_column,
@@ -38,6 +45,7 @@ from parley.services.search_query import (
     LIKE_ESCAPE,
     Bound,
     Hit,
+    Key,
     Position,
     SearchFilters,
     Term,
@@ -78,6 +86,15 @@ class Plan:
 # history (a common pair like "です" in a CJK-heavy server: 420 ms through the index against
 # 250 ms by LIKE, docs/benchmarks.md round nine). Counting stops here, so asking is cheap.
 BIGRAM_DOCUMENTS_MAX = 20_000
+# The caller's newest messages a walk checks before the rest of the history is checked by
+# LIKE as a whole. A term the walk is for is common (a short substring held by more than
+# BIGRAM_DOCUMENTS_MAX messages: one in fifty at a million, a page within ~1,000), or one
+# character. A common two-character word at a million messages: 25 ms for the whole search,
+# against 250 ms by LIKE on every message of the caller's (docs/benchmarks.md, round ten).
+WALK_CANDIDATES = 2_000
+
+# The walk's index entries, told apart from the rows checked (``messages``).
+_walked = messages.alias("walked")
 
 
 async def hit_source(
@@ -136,7 +153,26 @@ class _SqliteHits:
         return [hit for _, hit in await self._whole(window, None)]
 
     async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
-        statement = partial_statement(self.terms, self.user_id, self.filters, window, after, need, self.selective)
+        below = None if after is None else (after.created_at, after.message_id)
+        if window is None and reads_every_row(self.terms, self.selective):
+            return await self._walk(below, need)
+        return await self._partial(window, below, need, walk=None)
+
+    async def _walk(self, below: Key | None, need: int) -> list[Hit]:
+        """The newest ``need`` partial hits below ``below``: among the caller's next
+        WALK_CANDIDATES messages, then (if they did not hold enough) in the rest."""
+        hits = await self._partial(None, below, need, walk=WALK_CANDIDATES)
+        if len(hits) >= need:
+            return hits
+        end = (await self.conn.execute(walk_end(self.user_id, self.filters, below, WALK_CANDIDATES))).first()
+        if end is None:
+            return hits  # the walk read every message the caller may find
+        return hits + await self._partial(None, (end.created_at, end.id), need - len(hits), walk=None)
+
+    async def _partial(self, window: Window | None, below: Key | None, need: int, walk: int | None) -> list[Hit]:
+        statement = partial_statement(
+            self.terms, self.user_id, self.filters, window, below, need, self.selective, walk=walk
+        )
         return [Hit(row.id, row.created_at, 1, 0.0) for row in await self.conn.execute(statement)]
 
     async def _whole(self, window: Window | None, limit: int | None) -> list[tuple[int, Hit]]:
@@ -167,33 +203,83 @@ def partial_statement(
     user_id: str,
     filters: SearchFilters,
     window: Window | None,
-    after: Position | None,
+    below: Key | None,
     limit: int,
     selective: frozenset[frozenset[str]],
+    *,
+    walk: int | None = None,
 ) -> Select[Any]:
-    """(id, created_at) of the newest ``limit`` partial hits in ``window`` (after the tier-1
-    position ``after``): every term's condition, not every term as whole words, the caller's
+    """(id, created_at) of the newest ``limit`` partial hits in ``window`` below the key
+    ``below``: every term's condition, not every term as whole words, the caller's
     conversations, visible text only, the filters. Short substrings with ``selective`` keys
-    go through the bigram index."""
+    go through the bigram index. ``walk``: only among the caller's newest ``walk`` messages
+    below ``below`` (outside a window), read newest first through the time index."""
     found = plan(terms, window, selective)
-    conditions = [*found.conditions, *_visible_to(user_id, filters)]
+    conditions = [*found.conditions]
+    if walk is None:
+        conditions += _visible_to(user_id, filters)
+        if below is not None:
+            conditions.append(_before(messages, below))
+    else:
+        # The candidates are the caller's visible messages after the filters already.
+        conditions.append(messages.c.id.in_(_walk(user_id, filters, below).with_only_columns(_walked.c.id).limit(walk)))
+        if filters.has_attachment:
+            conditions.append(has_attachment_condition())
     every_word = fts5_all_words(tuple(terms))
     if every_word:
         whole = select(_words.c.rowid).where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
         conditions.append(_docs.c.doc_id.notin_(whole))
-    if after is not None:
-        # Bound with the columns' own types (UTCDateTime stores naive UTC on SQLite).
-        key = tuple_(messages.c.created_at, messages.c.id)
-        bound = tuple_(
-            literal(after.created_at, messages.c.created_at.type), literal(after.message_id, messages.c.id.type)
-        )
-        conditions.append(key < bound)
     return (
         select(messages.c.id, messages.c.created_at)
         .select_from(found.source)
         .where(*conditions)
         .order_by(messages.c.created_at.desc(), messages.c.id.desc())
         .limit(limit)
+    )
+
+
+def reads_every_row(terms: Sequence[Term], selective: frozenset[frozenset[str]]) -> bool:
+    """Whether some term is matched by LIKE alone (see ``plan``): then no index narrows the
+    caller's messages down."""
+    return any(
+        _by_like_alone(variant, selective) for term in terms if term.short_substring for variant in term.variants
+    )
+
+
+def _by_like_alone(variant: str, selective: frozenset[frozenset[str]]) -> bool:
+    """A short substring's stored form that the bigram index does not find: one character,
+    or keys too common for the index to pay."""
+    return bigram_keys(variant) not in selective
+
+
+def walk_end(user_id: str, filters: SearchFilters, below: Key | None, walk: int) -> Select[Any]:
+    """(created_at, id) of the last of the caller's newest ``walk`` messages below ``below``;
+    no row if there are fewer."""
+    return (
+        _walk(user_id, filters, below).with_only_columns(_walked.c.created_at, _walked.c.id).offset(walk - 1).limit(1)
+    )
+
+
+def _walk(user_id: str, filters: SearchFilters, below: Key | None) -> Select[Any]:
+    """The caller's visible messages below ``below``, newest first, through
+    ``ix_messages_search_recent`` (migration 0022). Membership is an EXISTS on the entry's
+    conversation, not an IN: with an IN, SQLite reads the caller's conversations through
+    their own index and sorts them all. The kind and deletion terms are literal, as a partial
+    index needs them to be used (a bound parameter does not imply ``kind = 'text'``)."""
+    w = _walked
+    member = exists().where(members.c.conversation_id == w.c.conversation_id, members.c.user_id == user_id)
+    conditions = [member, w.c.kind == literal_column("'text'"), w.c.deleted_at.is_(None), *_filtered(w, filters)]
+    if below is not None:
+        conditions.append(_before(w, below))
+    return select(w.c.id).where(*conditions).order_by(w.c.created_at.desc(), w.c.id.desc())
+
+
+def _before(rows: FromClause, below: Key) -> ColumnElement[bool]:
+    """Rows older than the key ``below`` in (created_at, id) order. Bound with the columns'
+    own types (UTCDateTime stores naive UTC on SQLite)."""
+    created_at, message_id = rows.c.created_at, rows.c.id
+    return tuple_(created_at, message_id) < tuple_(
+        literal(below[0], created_at.type), literal(below[1], message_id.type)
     )
 
 
@@ -245,11 +331,10 @@ def plan(terms: Sequence[Term], window: Window | None, selective: frozenset[froz
         alternatives: list[ColumnElement[bool]] = []
         if term.short_substring:
             for variant, pattern in zip(term.variants, like_patterns(term), strict=True):
-                keys = bigram_keys(variant)
-                if keys in selective:
-                    found.append(_short_substring(keys, pattern, window))
-                else:  # one character, or keys too common for the index to pay
+                if _by_like_alone(variant, selective):
                     alternatives.append(messages.c.content.like(pattern, escape=LIKE_ESCAPE))
+                else:
+                    found.append(_short_substring(bigram_keys(variant), pattern, window))
         if found:
             alternatives.append(messages.c.id.in_(union(*found) if len(found) > 1 else found[0]))
         conditions.append(or_(*alternatives))
@@ -276,15 +361,22 @@ def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool
         messages.c.conversation_id.in_(mine),
         messages.c.kind == "text",
         messages.c.deleted_at.is_(None),
+        *_filtered(messages, filters),
     ]
-    if filters.conversation_id is not None:
-        conditions.append(messages.c.conversation_id == filters.conversation_id)
-    if filters.sender_id is not None:
-        conditions.append(messages.c.sender_id == filters.sender_id)
-    if filters.after is not None:
-        conditions.append(messages.c.created_at >= filters.after)
-    if filters.before is not None:
-        conditions.append(messages.c.created_at < filters.before)
     if filters.has_attachment:
         conditions.append(has_attachment_condition())
+    return conditions
+
+
+def _filtered(rows: FromClause, filters: SearchFilters) -> list[ColumnElement[bool]]:
+    """The filters on a message's own columns (``has_attachment`` is not one)."""
+    conditions = []
+    if filters.conversation_id is not None:
+        conditions.append(rows.c.conversation_id == filters.conversation_id)
+    if filters.sender_id is not None:
+        conditions.append(rows.c.sender_id == filters.sender_id)
+    if filters.after is not None:
+        conditions.append(rows.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(rows.c.created_at < filters.before)
     return conditions

@@ -193,6 +193,56 @@ async def test_a_common_short_substring_is_matched_by_like(
         assert selective == {bigram_keys("京都")}
 
 
+async def test_a_term_no_index_pays_for_walks_the_callers_newest_messages(
+    client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a short substring whose keys are too common for the bigram index (here: any)
+    walks the caller's messages newest first through ix_messages_search_recent (migration
+    0022), WALK_CANDIDATES of them, then checks the rest of the history. Page by page, the
+    hits are exactly the caller's matches, newest first, on both sides of the walk's end,
+    and none from a conversation the caller is not in."""
+    monkeypatch.setattr(search_sqlite, "BIGRAM_DOCUMENTS_MAX", 0)
+    monkeypatch.setattr(search_sqlite, "WALK_CANDIDATES", 3)
+    alice, bob, carol = [await make_user(client, name) for name in ("alice", "bob", "carol")]
+    mine = await open_group(client, alice, [bob])
+    theirs = await open_group(client, bob, [carol])
+    expected: list[str] = []
+    for n in range(12):
+        await send(client, bob, theirs["id"], f"新東京 not for alice {n}")
+        text_ = f"新東京 {n}" if n % 3 != 1 else f"plain {n}"  # "東京" inside a word: tier 1
+        await send(client, alice, mine["id"], text_)
+        if n % 3 != 1:
+            expected.insert(0, text_)
+    for n in range(4):  # the newest: no hit among them
+        await send(client, alice, mine["id"], f"nothing here {n}")
+    for limit in (2, 3, 50):
+        found: list[str] = []
+        cursor = None
+        while True:
+            page = await container.search.search(alice.id, "東京", limit=limit, cursor=cursor)
+            found += [hit["message"]["content"] for hit in page["results"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert found == expected, limit
+    if container.db.is_sqlite:
+        terms = parse_query("東京").terms
+        async with container.db.read() as conn:
+            selective = await search_sqlite.selective_keys(conn, terms)
+        assert search_sqlite.reads_every_row(terms, selective)
+        for statement in (
+            search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21, selective, walk=3),
+            search_sqlite.walk_end(alice.id, SearchFilters(), None, 3),
+        ):
+            sql = str(statement.compile(container.db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+            async with container.db.read() as conn:
+                lines = [str(row[-1]) for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            walked = [line for line in lines if line.startswith("SCAN walked")]
+            assert walked and all("ix_messages_search_recent" in line for line in walked), lines
+            # Not the caller's every message through their conversations' index, then sorted.
+            assert not any("uq_messages_conversation_seq" in line for line in lines), lines
+
+
 def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection), revision)
 

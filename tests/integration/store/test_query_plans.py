@@ -68,10 +68,16 @@ DELETED_PARENTS = ("conversations", "messages", "sessions")
 RETENTION_BATCH = 500  # PARLEY_RETENTION_BATCH_SIZE's default
 _GROWING = re.compile(r"\b(FROM|JOIN) (messages|reactions|attachments)\b")
 # The full-text statement reads what its words match in the whole index, then keeps the
-# caller's conversations: its work follows the words, not the answer; and the search
-# indexer, running meanwhile, reads the text of one batch of the backlog (BATCH_SIZE ids:
-# its statement that feeds the bigram keys). Plans still checked.
-_FULL_TEXT = ("messages_fts", "search_vector", "FROM messages AS m JOIN message_search AS s ON s.message_id = m.id")
+# caller's conversations: its work follows the words, not the answer; a term no index holds
+# (one character) walks the caller's newest messages, up to WALK_CANDIDATES of them (SQLite:
+# "AS walked"); and the search indexer, running meanwhile, reads the text of one batch of
+# the backlog (BATCH_SIZE ids: its statement that feeds the bigram keys). Plans still checked.
+_FULL_TEXT = (
+    "messages_fts",
+    "search_vector",
+    "AS walked",
+    "FROM messages AS m JOIN message_search AS s ON s.message_id = m.id",
+)
 
 Run = Callable[[Container, Dataset], Awaitable[object]]
 
@@ -145,6 +151,10 @@ async def _search(c: Container, d: Dataset) -> None:
     first = await c.search.search(d.heavy_user, "deploy", limit=20)
     await c.search.search(d.heavy_user, "deploy", limit=20, cursor=first["next_cursor"])
     await c.search.search(d.heavy_user, "review", conversation_id=d.busiest, has="attachment")
+    # One character no index holds: a common one ends the walk with a page, a rare one
+    # (not in the data) walks to its end and checks the rest of the history.
+    await c.search.search(d.heavy_user, "deploy 東", limit=20)
+    await c.search.search(d.heavy_user, "deploy 鰻", limit=20)
 
 
 async def _presence(c: Container, d: Dataset) -> None:
@@ -206,7 +216,7 @@ OPERATIONS = [
     Operation("sessions and tokens", _sessions, lambda d: LOOKUP_BUDGET,
               expect=("refresh_tokens.token_hash =", "sessions.id =")),
     Operation("reactions", _reactions, lambda d: LOOKUP_BUDGET, expect=("INSERT INTO reactions",)),
-    Operation("search and its lookups by id", _search, lambda d: PAGE_BUDGET),
+    Operation("search and its lookups by id", _search, lambda d: PAGE_BUDGET, expect=("AS walked",)),
     Operation("presence", _presence, lambda d: LOOKUP_BUDGET),
     # Before edit and delete: its attachment sweep runs in the background after it.
     Operation("threads and pins", _threads_and_pins, lambda d: LOOKUP_BUDGET,
