@@ -10,9 +10,9 @@ hits are left out.
 
 A term that only LIKE on the row can match (one character, or two whose bigram keys too many
 messages hold) would check every message of the caller's. Outside a ranking window, the
-caller's messages are walked newest first instead (``ix_messages_search_recent``, migration
-0022), ``WALK_CANDIDATES`` of them: a common term fills its page there; a rare one then
-checks the rest of the history as before.
+newest ``WALK_ENTRIES`` messages of the server are walked first instead
+(``ix_messages_search_recent``, migration 0022) and the caller's among them checked: a common
+term fills its page there; a rarer one then checks the rest of the history as before.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sqlalchemy import (
     FromClause,
     Select,
     column,
-    exists,
     func,
     literal,
     literal_column,
@@ -86,12 +85,15 @@ class Plan:
 # history (a common pair like "です" in a CJK-heavy server: 420 ms through the index against
 # 250 ms by LIKE, docs/benchmarks.md round nine). Counting stops here, so asking is cheap.
 BIGRAM_DOCUMENTS_MAX = 20_000
-# The caller's newest messages a walk checks before the rest of the history is checked by
-# LIKE as a whole. A term the walk is for is common (a short substring held by more than
-# BIGRAM_DOCUMENTS_MAX messages: one in fifty at a million, a page within ~1,000), or one
-# character. A common two-character word at a million messages: 25 ms for the whole search,
-# against 250 ms by LIKE on every message of the caller's (docs/benchmarks.md, round ten).
-WALK_CANDIDATES = 2_000
+# Index entries a walk reads: the newest visible messages of every conversation, of which
+# the caller's are checked. Counted in entries, not in the caller's messages, so that a
+# caller in few conversations of a big server reads no more of the index than any other
+# (a caller in a tenth of the conversations finds ~2,000 of theirs in them). A term the walk
+# is for is common (a short substring held by more than BIGRAM_DOCUMENTS_MAX messages: one
+# in fifty at a million) or one character. A common two-character word at a million
+# messages: 25 ms for the whole search, against 250 ms by LIKE on every message of the
+# caller's (docs/benchmarks.md, round ten).
+WALK_ENTRIES = 20_000
 
 # The walk's index entries, told apart from the rows checked (``messages``).
 _walked = messages.alias("walked")
@@ -159,12 +161,12 @@ class _SqliteHits:
         return await self._partial(window, below, need, walk=None)
 
     async def _walk(self, below: Key | None, need: int) -> list[Hit]:
-        """The newest ``need`` partial hits below ``below``: among the caller's next
-        WALK_CANDIDATES messages, then (if they did not hold enough) in the rest."""
-        hits = await self._partial(None, below, need, walk=WALK_CANDIDATES)
+        """The newest ``need`` partial hits below ``below``: among the caller's messages in
+        the next WALK_ENTRIES of the index, then (if they did not hold enough) in the rest."""
+        hits = await self._partial(None, below, need, walk=WALK_ENTRIES)
         if len(hits) >= need:
             return hits
-        end = (await self.conn.execute(walk_end(self.user_id, self.filters, below, WALK_CANDIDATES))).first()
+        end = (await self.conn.execute(walk_end(below, WALK_ENTRIES))).first()
         if end is None:
             return hits  # the walk read every message the caller may find
         return hits + await self._partial(None, (end.created_at, end.id), need - len(hits), walk=None)
@@ -212,19 +214,14 @@ def partial_statement(
     """(id, created_at) of the newest ``limit`` partial hits in ``window`` below the key
     ``below``: every term's condition, not every term as whole words, the caller's
     conversations, visible text only, the filters. Short substrings with ``selective`` keys
-    go through the bigram index. ``walk``: only among the caller's newest ``walk`` messages
-    below ``below`` (outside a window), read newest first through the time index."""
+    go through the bigram index. ``walk``: only among the newest ``walk`` index entries below
+    ``below`` (outside a window; see ``_walk``)."""
     found = plan(terms, window, selective)
-    conditions = [*found.conditions]
-    if walk is None:
-        conditions += _visible_to(user_id, filters)
-        if below is not None:
-            conditions.append(_before(messages, below))
-    else:
-        # The candidates are the caller's visible messages after the filters already.
-        conditions.append(messages.c.id.in_(_walk(user_id, filters, below).with_only_columns(_walked.c.id).limit(walk)))
-        if filters.has_attachment:
-            conditions.append(has_attachment_condition())
+    conditions = [*found.conditions, *_visible_to(user_id, filters, walked=walk is not None)]
+    if walk is not None:
+        conditions.append(messages.c.id.in_(_walk(user_id, below, walk)))
+    elif below is not None:
+        conditions.append(_before(messages, below))
     every_word = fts5_all_words(tuple(terms))
     if every_word:
         whole = select(_words.c.rowid).where(_words.c.content.match(every_word), *_doc_range(_words.c.rowid, window))
@@ -239,8 +236,9 @@ def partial_statement(
 
 
 def reads_every_row(terms: Sequence[Term], selective: frozenset[frozenset[str]]) -> bool:
-    """Whether some term is matched by LIKE alone (see ``plan``): then no index narrows the
-    caller's messages down."""
+    """Whether some term is matched by LIKE alone (see ``plan``): then that term narrows
+    nothing down, and unless another term is rare, the statement checks every message of
+    the caller's."""
     return any(
         _by_like_alone(variant, selective) for term in terms if term.short_substring for variant in term.variants
     )
@@ -252,26 +250,32 @@ def _by_like_alone(variant: str, selective: frozenset[frozenset[str]]) -> bool:
     return bigram_keys(variant) not in selective
 
 
-def walk_end(user_id: str, filters: SearchFilters, below: Key | None, walk: int) -> Select[Any]:
-    """(created_at, id) of the last of the caller's newest ``walk`` messages below ``below``;
-    no row if there are fewer."""
-    return (
-        _walk(user_id, filters, below).with_only_columns(_walked.c.created_at, _walked.c.id).offset(walk - 1).limit(1)
-    )
+def walk_end(below: Key | None, walk: int) -> Select[Any]:
+    """(created_at, id) of the last of the newest ``walk`` index entries below ``below``; no
+    row if there are fewer."""
+    return _entries(below).with_only_columns(_walked.c.created_at, _walked.c.id).offset(walk - 1).limit(1)
 
 
-def _walk(user_id: str, filters: SearchFilters, below: Key | None) -> Select[Any]:
-    """The caller's visible messages below ``below``, newest first, through
-    ``ix_messages_search_recent`` (migration 0022). Membership is an EXISTS on the entry's
-    conversation, not an IN: with an IN, SQLite reads the caller's conversations through
-    their own index and sorts them all. The kind and deletion terms are literal, as a partial
-    index needs them to be used (a bound parameter does not imply ``kind = 'text'``)."""
+def _walk(user_id: str, below: Key | None, walk: int) -> Select[Any]:
+    """The ids of the caller's messages among the newest ``walk`` index entries below
+    ``below``. The entries are read alone (the index covers them: no row is read), then the
+    caller's conversations kept: a LIMIT on the caller's messages instead would read the
+    whole index for a caller in few conversations."""
+    entries = _entries(below).limit(walk).subquery("entries")
+    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+    return select(entries.c.id).where(entries.c.conversation_id.in_(mine))
+
+
+def _entries(below: Key | None) -> Select[Any]:
+    """(id, conversation_id) of the visible messages below ``below``, newest first: a walk of
+    ``ix_messages_search_recent`` (migration 0022). The kind and deletion terms are literal,
+    as a partial index needs to be used (a bound parameter does not imply ``kind =
+    'text'``)."""
     w = _walked
-    member = exists().where(members.c.conversation_id == w.c.conversation_id, members.c.user_id == user_id)
-    conditions = [member, w.c.kind == literal_column("'text'"), w.c.deleted_at.is_(None), *_filtered(w, filters)]
+    conditions = [w.c.kind == literal_column("'text'"), w.c.deleted_at.is_(None)]
     if below is not None:
         conditions.append(_before(w, below))
-    return select(w.c.id).where(*conditions).order_by(w.c.created_at.desc(), w.c.id.desc())
+    return select(w.c.id, w.c.conversation_id).where(*conditions).order_by(w.c.created_at.desc(), w.c.id.desc())
 
 
 def _before(rows: FromClause, below: Key) -> ColumnElement[bool]:
@@ -354,29 +358,25 @@ def _short_substring(keys: frozenset[str], pattern: str, window: Window | None) 
     )
 
 
-def _visible_to(user_id: str, filters: SearchFilters) -> list[ColumnElement[bool]]:
-    """The caller's conversations, visible text only, the filters."""
-    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
-    conditions = [
-        messages.c.conversation_id.in_(mine),
-        messages.c.kind == "text",
-        messages.c.deleted_at.is_(None),
-        *_filtered(messages, filters),
-    ]
+def _visible_to(user_id: str, filters: SearchFilters, *, walked: bool = False) -> list[ColumnElement[bool]]:
+    """The caller's conversations, visible text only, the filters. ``walked``: the rows are
+    the walk's, which kept only the caller's visible messages already."""
+    conditions = []
+    if not walked:
+        mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
+        conditions += [
+            messages.c.conversation_id.in_(mine),
+            messages.c.kind == "text",
+            messages.c.deleted_at.is_(None),
+        ]
+    if filters.conversation_id is not None:
+        conditions.append(messages.c.conversation_id == filters.conversation_id)
+    if filters.sender_id is not None:
+        conditions.append(messages.c.sender_id == filters.sender_id)
+    if filters.after is not None:
+        conditions.append(messages.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(messages.c.created_at < filters.before)
     if filters.has_attachment:
         conditions.append(has_attachment_condition())
-    return conditions
-
-
-def _filtered(rows: FromClause, filters: SearchFilters) -> list[ColumnElement[bool]]:
-    """The filters on a message's own columns (``has_attachment`` is not one)."""
-    conditions = []
-    if filters.conversation_id is not None:
-        conditions.append(rows.c.conversation_id == filters.conversation_id)
-    if filters.sender_id is not None:
-        conditions.append(rows.c.sender_id == filters.sender_id)
-    if filters.after is not None:
-        conditions.append(rows.c.created_at >= filters.after)
-    if filters.before is not None:
-        conditions.append(rows.c.created_at < filters.before)
     return conditions

@@ -5,6 +5,7 @@ migration (down and up again) — and no input reaches the database as broken SQ
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -193,51 +194,68 @@ async def test_a_common_short_substring_is_matched_by_like(
         assert selective == {bigram_keys("京都")}
 
 
-async def test_a_term_no_index_pays_for_walks_the_callers_newest_messages(
+async def test_a_term_no_index_answers_walks_the_newest_messages_first(
     client: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite: a short substring whose keys are too common for the bigram index (here: any)
-    walks the caller's messages newest first through ix_messages_search_recent (migration
-    0022), WALK_CANDIDATES of them, then checks the rest of the history. Page by page, the
-    hits are exactly the caller's matches, newest first, on both sides of the walk's end,
-    and none from a conversation the caller is not in."""
+    walks the newest messages through ix_messages_search_recent (migration 0022),
+    WALK_ENTRIES of them (every conversation's), checking the caller's, then checks the rest
+    of the history. Page by page and with each filter, the hits are exactly the caller's
+    matches, newest first, on both sides of the walk's end (messages committed together
+    share their created_at), and none from a conversation the caller is not in."""
     monkeypatch.setattr(search_sqlite, "BIGRAM_DOCUMENTS_MAX", 0)
-    monkeypatch.setattr(search_sqlite, "WALK_CANDIDATES", 3)
+    monkeypatch.setattr(search_sqlite, "WALK_ENTRIES", 3)
     alice, bob, carol = [await make_user(client, name) for name in ("alice", "bob", "carol")]
     mine = await open_group(client, alice, [bob])
     theirs = await open_group(client, bob, [carol])
-    expected: list[str] = []
-    for n in range(12):
+    sent: list[dict[str, Any]] = []
+    for n in range(6):
         await send(client, bob, theirs["id"], f"新東京 not for alice {n}")
-        text_ = f"新東京 {n}" if n % 3 != 1 else f"plain {n}"  # "東京" inside a word: tier 1
-        await send(client, alice, mine["id"], text_)
-        if n % 3 != 1:
-            expected.insert(0, text_)
+        sent.append(await send(client, alice, mine["id"], f"新東京 {n}"))  # "東京" inside a word: tier 1
+        await send(client, alice, mine["id"], f"plain {n}")
+    # Sent at once: some share a group commit, so their created_at too.
+    sent += await asyncio.gather(*(send(client, sender, mine["id"], f"新東京 at once {n}")
+                                   for n, sender in enumerate([alice, bob, alice, bob, alice])))  # fmt: skip
     for n in range(4):  # the newest: no hit among them
         await send(client, alice, mine["id"], f"nothing here {n}")
-    for limit in (2, 3, 50):
+    async with container.db.read() as conn:  # created_at to the microsecond (the API says ms)
+        keys = (await conn.execute(select(messages.c.id, messages.c.created_at).where(
+            messages.c.id.in_([m["id"] for m in sent])))).all()  # fmt: skip
+    newest_first_ids = [row.id for row in sorted(keys, key=lambda row: (row.created_at, row.id), reverse=True)]
+    senders = {m["id"]: m["sender_id"] for m in sent}
+
+    async def every_page(limit: int, **filters: Any) -> list[str]:
         found: list[str] = []
         cursor = None
         while True:
-            page = await container.search.search(alice.id, "東京", limit=limit, cursor=cursor)
-            found += [hit["message"]["content"] for hit in page["results"]]
+            page = await container.search.search(alice.id, "東京", limit=limit, cursor=cursor, **filters)
+            found += [hit["message"]["id"] for hit in page["results"]]
             cursor = page["next_cursor"]
             if cursor is None:
-                break
-        assert found == expected, limit
+                return found
+
+    for limit in (2, 3, 50):
+        assert await every_page(limit) == newest_first_ids, limit
+    assert await every_page(2, conversation_id=theirs["id"]) == []
+    assert await every_page(2, conversation_id=mine["id"]) == newest_first_ids
+    by_bob = [id_ for id_ in newest_first_ids if senders[id_] == bob.id]
+    assert by_bob and await every_page(2, sender_id=bob.id) == by_bob
     if container.db.is_sqlite:
         terms = parse_query("東京").terms
         async with container.db.read() as conn:
             selective = await search_sqlite.selective_keys(conn, terms)
         assert search_sqlite.reads_every_row(terms, selective)
+        below = (utcnow(), "~")
         for statement in (
             search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21, selective, walk=3),
-            search_sqlite.walk_end(alice.id, SearchFilters(), None, 3),
+            search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, below, 21, selective, walk=3),
+            search_sqlite.walk_end(None, 3),
+            search_sqlite.walk_end(below, 3),
         ):
             sql = str(statement.compile(container.db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
             async with container.db.read() as conn:
                 lines = [str(row[-1]) for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
-            walked = [line for line in lines if line.startswith("SCAN walked")]
+            walked = [line for line in lines if line.startswith(("SCAN walked", "SEARCH walked"))]
             assert walked and all("ix_messages_search_recent" in line for line in walked), lines
             # Not the caller's every message through their conversations' index, then sorted.
             assert not any("uq_messages_conversation_seq" in line for line in lines), lines

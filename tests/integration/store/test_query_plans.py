@@ -69,8 +69,8 @@ RETENTION_BATCH = 500  # PARLEY_RETENTION_BATCH_SIZE's default
 _GROWING = re.compile(r"\b(FROM|JOIN) (messages|reactions|attachments)\b")
 # The full-text statement reads what its words match in the whole index, then keeps the
 # caller's conversations: its work follows the words, not the answer; a term no index holds
-# (one character) walks the caller's newest messages, up to WALK_CANDIDATES of them (SQLite:
-# "AS walked"); and the search indexer, running meanwhile, reads the text of one batch of
+# (one character) walks the newest messages first, a fixed number of index entries (SQLite's
+# WALK_ENTRIES, "AS walked"); and the search indexer, running meanwhile, reads the text of one batch of
 # the backlog (BATCH_SIZE ids: its statement that feeds the bigram keys). Plans still checked.
 _FULL_TEXT = (
     "messages_fts",

@@ -8,9 +8,10 @@ SQLite's counterpart of PostgreSQL's ``ix_messages_search_recent`` (0017, 0019).
 term that no index can answer — one character, or two characters of CJK or emoji held by
 too many messages for the bigram index of 0021 to pay — was matched by LIKE on every
 message of the caller's conversations, then sorted: about 250 ms at a million messages in a
-CJK-heavy history (docs/benchmarks.md, round nine). Search now walks the caller's messages
-newest first through this index, checking each, and stops after a page of hits
-(``parley.services.search_sqlite``): a common term costs a few thousand entries.
+CJK-heavy history (docs/benchmarks.md, round nine). Search now reads the newest entries of
+this index first and checks the caller's messages among them, and the rest of the history
+only if they hold too few hits (``parley.services.search_sqlite``): a common term costs
+20,000 index entries and the rows of the caller's among them.
 
 ``conversation_id`` is a column of the index so that the walk decides membership on the
 index entry and reads the rows of the caller's conversations only. The index lists what
