@@ -91,7 +91,7 @@ BIGRAM_DOCUMENTS_MAX = 20_000
 # (a caller in a tenth of the conversations finds ~2,000 of theirs in them). A term the walk
 # is for is common (a short substring held by more than BIGRAM_DOCUMENTS_MAX messages: one
 # in fifty at a million) or one character. A common two-character word at a million
-# messages: 25 ms for the whole search, against 250 ms by LIKE on every message of the
+# messages: 21 ms for the whole search, against 240-265 ms by LIKE on every message of the
 # caller's (docs/benchmarks.md, round ten).
 WALK_ENTRIES = 20_000
 
@@ -166,7 +166,7 @@ class _SqliteHits:
         hits = await self._partial(None, below, need, walk=WALK_ENTRIES)
         if len(hits) >= need:
             return hits
-        end = (await self.conn.execute(walk_end(below, WALK_ENTRIES))).first()
+        end = (await self.conn.execute(walk_end(below, self.filters, WALK_ENTRIES))).first()
         if end is None:
             return hits  # the walk read every message the caller may find
         return hits + await self._partial(None, (end.created_at, end.id), need - len(hits), walk=None)
@@ -219,7 +219,7 @@ def partial_statement(
     found = plan(terms, window, selective)
     conditions = [*found.conditions, *_visible_to(user_id, filters, walked=walk is not None)]
     if walk is not None:
-        conditions.append(messages.c.id.in_(_walk(user_id, below, walk)))
+        conditions.append(messages.c.id.in_(_walk(user_id, filters, below, walk)))
     elif below is not None:
         conditions.append(_before(messages, below))
     every_word = fts5_all_words(tuple(terms))
@@ -250,29 +250,33 @@ def _by_like_alone(variant: str, selective: frozenset[frozenset[str]]) -> bool:
     return bigram_keys(variant) not in selective
 
 
-def walk_end(below: Key | None, walk: int) -> Select[Any]:
+def walk_end(below: Key | None, filters: SearchFilters, walk: int) -> Select[Any]:
     """(created_at, id) of the last of the newest ``walk`` index entries below ``below``; no
     row if there are fewer."""
-    return _entries(below).with_only_columns(_walked.c.created_at, _walked.c.id).offset(walk - 1).limit(1)
+    return _entries(below, filters).with_only_columns(_walked.c.created_at, _walked.c.id).offset(walk - 1).limit(1)
 
 
-def _walk(user_id: str, below: Key | None, walk: int) -> Select[Any]:
+def _walk(user_id: str, filters: SearchFilters, below: Key | None, walk: int) -> Select[Any]:
     """The ids of the caller's messages among the newest ``walk`` index entries below
     ``below``. The entries are read alone (the index covers them: no row is read), then the
     caller's conversations kept: a LIMIT on the caller's messages instead would read the
     whole index for a caller in few conversations."""
-    entries = _entries(below).limit(walk).subquery("entries")
+    entries = _entries(below, filters).limit(walk).subquery("entries")
     mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
     return select(entries.c.id).where(entries.c.conversation_id.in_(mine))
 
 
-def _entries(below: Key | None) -> Select[Any]:
-    """(id, conversation_id) of the visible messages below ``below``, newest first: a walk of
-    ``ix_messages_search_recent`` (migration 0022). The kind and deletion terms are literal,
-    as a partial index needs to be used (a bound parameter does not imply ``kind =
-    'text'``)."""
+def _entries(below: Key | None, filters: SearchFilters) -> Select[Any]:
+    """(id, conversation_id) of the visible messages below ``below`` and in the filters'
+    time range, newest first: a walk of ``ix_messages_search_recent`` (migration 0022). The
+    kind and deletion terms are literal, as a partial index needs to be used (a bound
+    parameter does not imply ``kind = 'text'``)."""
     w = _walked
     conditions = [w.c.kind == literal_column("'text'"), w.c.deleted_at.is_(None)]
+    if filters.after is not None:
+        conditions.append(w.c.created_at >= filters.after)
+    if filters.before is not None:
+        conditions.append(w.c.created_at < filters.before)
     if below is not None:
         conditions.append(_before(w, below))
     return select(w.c.id, w.c.conversation_id).where(*conditions).order_by(w.c.created_at.desc(), w.c.id.desc())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -240,6 +241,13 @@ async def test_a_term_no_index_answers_walks_the_newest_messages_first(
     assert await every_page(2, conversation_id=mine["id"]) == newest_first_ids
     by_bob = [id_ for id_ in newest_first_ids if senders[id_] == bob.id]
     assert by_bob and await every_page(2, sender_id=bob.id) == by_bob
+    # A time range inside the walk and past it: the middle of the hits, by their created_at.
+    times = {row.id: row.created_at for row in keys}
+    middle = sorted(times.values())[len(times) // 3 : 2 * len(times) // 3 + 1]
+    after, before = middle[0], middle[-1]
+    in_range = [id_ for id_ in newest_first_ids if after <= times[id_] < before]
+    after_iso, before_iso = ((t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat() for t in (after, before))
+    assert in_range and await every_page(2, after=after_iso, before=before_iso) == in_range
     if container.db.is_sqlite:
         terms = parse_query("東京").terms
         async with container.db.read() as conn:
@@ -249,8 +257,8 @@ async def test_a_term_no_index_answers_walks_the_newest_messages_first(
         for statement in (
             search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, None, 21, selective, walk=3),
             search_sqlite.partial_statement(terms, alice.id, SearchFilters(), None, below, 21, selective, walk=3),
-            search_sqlite.walk_end(None, 3),
-            search_sqlite.walk_end(below, 3),
+            search_sqlite.walk_end(None, SearchFilters(), 3),
+            search_sqlite.walk_end(below, SearchFilters(), 3),
         ):
             sql = str(statement.compile(container.db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
             async with container.db.read() as conn:
