@@ -104,7 +104,8 @@ async def hit_source(
 ) -> HitSource:
     """The hits of one search."""
     terms = tuple(terms)
-    return _SqliteHits(conn, terms, user_id, filters, rank_window, await selective_keys(conn, terms))
+    selective = await selective_keys(conn, terms)
+    return _SqliteHits(conn, terms, user_id, filters, rank_window, selective, reads_every_row(terms, selective))
 
 
 async def selective_keys(conn: AsyncConnection, terms: Sequence[Term]) -> frozenset[frozenset[str]]:
@@ -142,6 +143,7 @@ class _SqliteHits:
     filters: SearchFilters
     rank_window: int
     selective: frozenset[frozenset[str]]
+    walks: bool  # a term only LIKE on the row matches: outside a window, walk first
 
     async def next_window(self, below: Bound | None) -> tuple[Window | None, list[Hit]]:
         found = await self._whole(Window(below, None), self.rank_window)
@@ -156,7 +158,7 @@ class _SqliteHits:
 
     async def partial(self, window: Window | None, after: Position | None, need: int) -> list[Hit]:
         below = None if after is None else (after.created_at, after.message_id)
-        if window is None and reads_every_row(self.terms, self.selective):
+        if window is None and self.walks:
             return await self._walk(below, need)
         return await self._partial(window, below, need, walk=None)
 
@@ -262,8 +264,7 @@ def _walk(user_id: str, filters: SearchFilters, below: Key | None, walk: int) ->
     caller's conversations kept: a LIMIT on the caller's messages instead would read the
     whole index for a caller in few conversations."""
     entries = _entries(below, filters).limit(walk).subquery("entries")
-    mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
-    return select(entries.c.id).where(entries.c.conversation_id.in_(mine))
+    return select(entries.c.id).where(entries.c.conversation_id.in_(_conversations_of(user_id)))
 
 
 def _entries(below: Key | None, filters: SearchFilters) -> Select[Any]:
@@ -367,9 +368,8 @@ def _visible_to(user_id: str, filters: SearchFilters, *, walked: bool = False) -
     the walk's, which kept only the caller's visible messages already."""
     conditions = []
     if not walked:
-        mine = select(members.c.conversation_id).where(members.c.user_id == user_id)
         conditions += [
-            messages.c.conversation_id.in_(mine),
+            messages.c.conversation_id.in_(_conversations_of(user_id)),
             messages.c.kind == "text",
             messages.c.deleted_at.is_(None),
         ]
@@ -384,3 +384,7 @@ def _visible_to(user_id: str, filters: SearchFilters, *, walked: bool = False) -
     if filters.has_attachment:
         conditions.append(has_attachment_condition())
     return conditions
+
+
+def _conversations_of(user_id: str) -> Select[Any]:
+    return select(members.c.conversation_id).where(members.c.user_id == user_id)
