@@ -34,14 +34,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from databases import bench_settings  # noqa: E402
+from tests.support.free_ports import free_port  # noqa: E402
+from tests.support.pg_replication import ReplicatedPostgres  # noqa: E402
+from tests.support.redis_topologies import data_node  # noqa: E402
 
 from parley.bus.base import Envelope, conversation_topic  # noqa: E402
 from parley.bus.redis import redis_bus  # noqa: E402
 from parley.container import build_container  # noqa: E402
 from parley.store import migrate  # noqa: E402
-from tests.support.pg_replication import ReplicatedPostgres  # noqa: E402
-from tests.support.redis_topologies import data_node  # noqa: E402
-from tests.support.loopback import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

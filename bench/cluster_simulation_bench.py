@@ -30,12 +30,11 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from databases import make_database  # noqa: E402
-
 from capacity_inputs_bench import cpu_seconds  # noqa: E402
+from databases import make_database  # noqa: E402
+from tests.support.free_ports import free_port  # noqa: E402
 from tests.support.gateway_helpers import RawSocket, new_user, server_env  # noqa: E402
 from tests.support.redis_topologies import RedisClusterGroup, command, data_node  # noqa: E402
-from tests.support.loopback import free_port  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
 
 NODES = 4

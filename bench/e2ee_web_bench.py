@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.support.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SERVER_ENV  # noqa: E402
+from tests.support.free_ports import free_port  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
 
 MEASURE = """async ([count]) => {
@@ -75,9 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     args = parser.parse_args()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = SERVER_ENV | {

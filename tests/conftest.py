@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from parley.container import Container
 from parley.store import migrate
 from parley.store.db import Database
 from parley.store.tables.catalog import complete_metadata
+from tests.support.free_ports import free_port
 
 pytest_plugins = ["tests.support.redis_fixtures", "tests.support.connection_leaks"]
 
@@ -242,14 +243,9 @@ async def make_user(
     return UserHandle(response.json(), password)
 
 
-@pytest.fixture
-def free_port() -> Iterator[int]:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    yield port
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    return free_port()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

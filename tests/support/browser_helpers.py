@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI, TEST_PASSWORD
+from tests.support.free_ports import free_port
 from tests.support.gateway_helpers import create_admin
 from tests.support.server_process import ServerProcess
 
@@ -186,11 +187,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     if "server" in _shared:
         yield _shared["server"]
         return
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     root = tmp_path_factory.mktemp("web-server")
     env = SERVER_ENV | {
         "PARLEY_DATABASE_URL": f"sqlite:///{root / 'parley.db'}",

@@ -1,5 +1,5 @@
-"""Child processes on loopback for the scale-out tests: free ports, whether one answers,
-and the binaries they need."""
+"""Child processes on loopback for the scale-out tests: whether one answers, and the
+binaries they need (free ports: ``tests/support/free_ports.py``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ import socket
 from tests.conftest import need_service
 
 START_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.loopback import START_TIMEOUT, free_port, need_binary, port_open
+from tests.support.free_ports import free_port
+from tests.support.loopback import START_TIMEOUT, need_binary, port_open
 from tests.support.paths import REPO
 
 NGINX_CONF = REPO / "deploy" / "nginx" / "parley.conf"

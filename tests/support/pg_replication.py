@@ -22,7 +22,7 @@ from pathlib import Path
 
 from parley.store.replicas import record_end
 from tests.conftest import need_service
-from tests.support.loopback import free_port
+from tests.support.free_ports import free_port
 
 START_TIMEOUT = 30.0
 DATABASE = "parley"

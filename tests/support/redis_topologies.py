@@ -10,7 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.loopback import START_TIMEOUT, free_port, need_binary
+from tests.support.free_ports import free_port
+from tests.support.loopback import START_TIMEOUT, need_binary
 from tests.support.scaleout_helpers import REDIS_SERVER
 
 SERVICE = "parley-primary"

@@ -24,8 +24,9 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from parley.client import ParleyClient
+from tests.support.free_ports import free_port
 from tests.support.gateway_helpers import EventLog, TcpProxy, metric, open_log, server_env
-from tests.support.loopback import START_TIMEOUT, free_port, need_binary
+from tests.support.loopback import START_TIMEOUT, need_binary
 from tests.support.nginx_edge import Nginx
 from tests.support.server_process import ServerProcess
 

@@ -25,6 +25,7 @@ from schemathesis.checks import positive_data_acceptance
 from parley.app import create_app
 from parley.config import Settings
 from tests.conftest import TEST_PASSWORD
+from tests.support.free_ports import free_port
 from tests.support.server_process import ServerProcess
 
 # Each operation gets this many generated requests; enough to find shape errors, small
@@ -54,11 +55,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "PARLEY_LOGIN_FAILURES_ALLOWED": "100000",
         "PARLEY_LOG_LEVEL": "warning",
     }
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with ServerProcess(port, env, directory) as server:
         with httpx.Client(base_url=server.base_url) as http:
             http.post("/api/v1/auth/register", json={"username": "fuzzer", "password": TEST_PASSWORD})

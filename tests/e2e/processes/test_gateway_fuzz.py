@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import TEST_PASSWORD
+from tests.support.free_ports import free_port
 from tests.support.gateway_helpers import server_env
 from tests.support.server_process import ServerProcess
 
@@ -71,9 +71,7 @@ frames = st.one_of(
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     directory = tmp_path_factory.mktemp("socket-fuzz")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = server_env(
         directory,
         f"sqlite:///{directory / 'fuzz.db'}",

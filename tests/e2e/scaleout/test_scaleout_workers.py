@@ -13,8 +13,8 @@ from pathlib import Path
 
 import redis.asyncio as redis
 
+from tests.support.free_ports import free_port
 from tests.support.gateway_helpers import EventLog, new_user, open_log, server_env
-from tests.support.loopback import free_port
 from tests.support.redis_fixtures import REDIS_URL
 from tests.support.scaleout_helpers import eventually
 from tests.support.server_process import ServerProcess
