@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -90,8 +90,8 @@ class Socket:
     def __init__(self) -> None:
         self.sent = 0
 
-    async def send_text(self, text: str) -> None:
-        self.sent += 1
+    async def send_frames(self, frames: Sequence[str]) -> None:
+        self.sent += len(frames)
 
     async def close(self, code: int, reason: str) -> None:
         pass

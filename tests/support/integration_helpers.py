@@ -106,23 +106,31 @@ def status_answer(status: int) -> Answer:
 
 
 @contextlib.asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-    app = Starlette(routes=[Route("/{path:path}", state._handle, methods=["POST"])])
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+async def serving(app: Any, **options: Any) -> AsyncIterator[int]:
+    """``app`` on a real uvicorn server in this event loop, on a loopback port the kernel
+    picks (bound, never probed); yields the port and stops the server at the end."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + WAIT
     while not server.started:
         if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("receiver did not start")
+            raise RuntimeError("the test's uvicorn server did not start")
         await asyncio.sleep(0.01)
-    state.port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield state
+        yield int(server.servers[0].sockets[0].getsockname()[1])
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, WAIT)
+
+
+@contextlib.asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+    app = Starlette(routes=[Route("/{path:path}", state._handle, methods=["POST"])])
+    async with serving(app) as port:
+        state.port = port
+        yield state
 
 
 async def eventually(read: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = WAIT) -> T:

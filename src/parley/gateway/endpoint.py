@@ -18,7 +18,7 @@ upgrade past a hundred API routes cost connect time (docs/benchmarks.md, rounds 
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from parley.errors import OriginNotAllowed
 from parley.gateway.connection_host import Disconnected, Inbound
 from parley.gateway.node import Gateway
+from parley.gateway.uvicorn_frames import sansio_protocol, write_frames
 from parley.observability.requests import request_id_from
 
 PATH = "/ws"
@@ -37,18 +38,21 @@ ABNORMAL_CLOSURE = 1006
 
 
 class StarletteSocket:
-    """After the handshake, frames go straight to the server's ASGI ``receive`` and ``send``:
+    """After the handshake, frames go straight to the server's ASGI ``receive`` and ``send``
+(or, on uvicorn's websockets-sansio protocol, several at a time to its transport):
     Starlette's ``WebSocket`` only checks its state on each (nothing a frame can change, once
     accepted) and was a coroutine more per frame and per idle socket. It still accepts,
     refuses, closes and names the peer."""
 
-    __slots__ = ("_websocket", "_receive", "_send", "_gone")
+    __slots__ = ("_websocket", "_receive", "_send", "_gone", "_protocol")
 
     def __init__(self, websocket: WebSocket, receive: Receive, send: Send) -> None:
         self._websocket = websocket
         self._receive = receive
         self._send = send
         self._gone = False
+        # uvicorn's protocol when several frames can go out in one write (uvicorn_frames).
+        self._protocol = sansio_protocol(send)
 
     async def receive(self) -> Inbound:
         if self._gone:  # asked again after the disconnect (the server has nothing more)
@@ -68,8 +72,12 @@ class StarletteSocket:
         peer = self._websocket.client
         return f"{peer.host}:{peer.port}" if peer is not None else None
 
-    async def send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+    async def send_frames(self, frames: Sequence[str]) -> None:
+        if self._protocol is not None:
+            await write_frames(self._protocol, frames)
+            return
+        for text in frames:
+            await self._send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str) -> None:
         if self._websocket.application_state is WebSocketState.CONNECTED:

@@ -5,7 +5,8 @@ The queue never grows past ``limit`` frames: when a frame does not fit, :meth:`O
 says so and the connection closes with 4009 — a client too slow to drain its socket is
 disconnected and resumes through ``changes`` rather than making the server buffer for it
 (DESIGN §2 "Backpressure"). Below the queue, the ASGI server buffers at most one
-transport high-water mark (64 KiB in uvicorn) before ``send`` waits.
+transport high-water mark (64 KiB in uvicorn) before a write waits, plus the one batch of
+frames (:data:`BATCH_CHARS`) being written.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 log = logging.getLogger(__name__)
 
+# The frames a socket has waiting go out together, as one write to the kernel, up to about
+# this many characters (a transport high-water mark's worth): a batch is taken from the
+# queue whole, so past the transport's buffer a slow reader holds at most one more of these.
+BATCH_CHARS = 65_536
+
 
 class FrameWriter(Protocol):
-    async def send_text(self, text: str) -> None: ...
+    async def send_frames(self, frames: Sequence[str]) -> None:
+        """Write ``frames`` as text frames, in order (in one write to the kernel where the
+        server allows it)."""
+        ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -172,12 +181,14 @@ class Outbox:
         frames = self._frames
         try:
             while frames and not self._abandoned:
-                self._taken += 1
-                await writer.send_text(frames.popleft())
-                self.sent += 1
+                batch = _take_batch(frames)
+                before = self._taken
+                self._taken += len(batch)
+                await writer.send_frames(batch)
+                self.sent += len(batch)
                 stamps = self._stamps
                 if stamps and stamps[0][0] <= self._taken:
-                    self._report(stamps)
+                    self._report(stamps, before)
             if self._abandoned:
                 _resolve(finished)
             elif self._close is not None:
@@ -207,14 +218,27 @@ class Outbox:
         """The writer task while one runs (for the connection's teardown to await)."""
         return self._writing
 
-    def _report(self, stamps: deque[tuple[int, float]]) -> None:
-        """Report the stamped frames written by now (the one just written, and any whose
-        write was skipped by a drop: never left behind to skew the next)."""
+    def _report(self, stamps: deque[tuple[int, float]], before: int) -> None:
+        """Report the stamped frames of the batch just written (numbered after ``before``),
+        and forget any older stamp, a frame dropped unwritten: never left behind to skew
+        the next."""
         taken, now = self._taken, time.time()
         while stamps and stamps[0][0] <= taken:
             number, committed_at = stamps.popleft()
-            if number == taken and self._on_written is not None:
+            if number > before and self._on_written is not None:
                 self._on_written(max(0.0, now - committed_at))
+
+
+def _take_batch(frames: deque[str]) -> list[str]:
+    """The frames at the head of the queue that go out in one write: all that wait, up to
+    :data:`BATCH_CHARS` (at least one, however large)."""
+    first = frames.popleft()
+    batch, size = [first], len(first)
+    while frames and size < BATCH_CHARS:
+        frame = frames.popleft()
+        batch.append(frame)
+        size += len(frame)
+    return batch
 
 
 def _resolve(finished: asyncio.Future[None]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -175,8 +176,8 @@ class Writer:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send_text(self, text: str) -> None:
-        self.sent.append(text)
+    async def send_frames(self, frames: Sequence[str]) -> None:
+        self.sent.extend(frames)
 
     async def close(self, code: int, reason: str) -> None:
         self.sent.append(f"close {code}")

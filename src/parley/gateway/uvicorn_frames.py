@@ -1,0 +1,63 @@
+"""Several WebSocket frames in one write to the kernel, on uvicorn's websockets-sansio
+protocol (what ``parley serve`` runs: uvicorn's ``ws="auto"`` with websockets installed).
+
+ASGI takes one message per ``send``, and uvicorn writes each one to its transport at once:
+a ``send`` system call per frame. At saturation that call was most of the event loop's time
+(docs/benchmarks.md, rounds six and ten), and a socket often has several frames waiting at
+once: the ``ack`` of a message and its ``message.created``; a burst of committed messages
+into a busy group, each a frame for every member. :func:`write_frames` frames them all with
+the protocol's own sans-I/O state machine — the same calls its ``send`` makes, so the bytes
+on the wire are the ones a ``send`` per frame would write, compressed or not — and hands the
+transport one buffer.
+
+This reaches into uvicorn's protocol object (``send`` is its bound method): ``conn``,
+``transport``, ``writable``, ``disconnected``, ``close_sent``, ``handshake_complete``. They are
+not public API, so :func:`sansio_protocol` takes the fast path only for that exact class with
+every one of them present, and ``tests/integration/gateway/test_gateway_frame_batches.py``
+asserts the fast path is taken with the uvicorn installed: an upgrade that changes them fails
+that test instead of quietly writing a frame at a time again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.types import Send
+
+try:
+    from uvicorn.protocols.utils import ClientDisconnected
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.exceptions import InvalidState
+except ImportError:  # another server, or uvicorn without websockets: a send per frame
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
+# What write_frames touches, checked once per socket (the class is uvicorn's, not ours).
+_USED = ("conn", "transport", "writable", "disconnected", "close_sent", "handshake_complete")
+
+
+def sansio_protocol(send: Send) -> Any | None:
+    """The uvicorn protocol behind ``send`` when :func:`write_frames` can write to it."""
+    protocol = getattr(send, "__self__", None)
+    if WebSocketsSansIOProtocol is None or type(protocol) is not WebSocketsSansIOProtocol:
+        return None
+    if not all(hasattr(protocol, name) for name in _USED):
+        return None
+    return protocol
+
+
+async def write_frames(protocol: Any, frames: Sequence[str]) -> None:
+    """Write ``frames`` as text frames, in order, in one transport write. Raises uvicorn's
+    ``ClientDisconnected`` where its ``send`` would: the peer is gone or the socket is
+    closing (the caller then writes nothing more)."""
+    # As uvicorn's send: wait while the transport is above its high-water mark.
+    await protocol.writable.wait()
+    if protocol.disconnected or protocol.close_sent or not protocol.handshake_complete:
+        raise ClientDisconnected()
+    conn = protocol.conn
+    try:
+        for frame in frames:
+            conn.send_text(frame.encode())
+    except InvalidState:  # the close handshake began: uvicorn's send says the same
+        raise ClientDisconnected() from None
+    protocol.transport.write(b"".join(conn.data_to_send()))
