@@ -34,6 +34,7 @@ import uvloop
 
 from parley.gateway import connection as connection_module
 from parley.gateway.connection import Connection, ConnectionLimits
+from parley.gateway.outbox import Flusher
 from parley.gateway.protocol import ack_frame
 from parley.gateway.router import envelope_for
 from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
@@ -93,6 +94,10 @@ class Socket:
     async def send_frames(self, frames: Sequence[str]) -> None:
         self.sent += len(frames)
 
+    def write_now(self, frames: Sequence[str]) -> bool:
+        self.sent += len(frames)
+        return True
+
     async def close(self, code: int, reason: str) -> None:
         pass
 
@@ -122,7 +127,9 @@ async def answering_run(rounds: int = 300) -> float:
         identify_timeout_seconds=10, heartbeat_interval_seconds=30, max_frame_bytes=1 << 20,
         outbox_limit=100_000, close_timeout_seconds=1, frame_rate=UNLIMITED, rate_limit_strikes=10,
     )  # fmt: skip
-    node: Any = SimpleNamespace(limits=limits, metrics=SimpleNamespace(delivery=SimpleNamespace(observe=print)))
+    node: Any = SimpleNamespace(
+        limits=limits, metrics=SimpleNamespace(delivery=SimpleNamespace(observe=print)), flusher=Flusher()
+    )
     socket = Socket()
     connection = Connection(socket, node, "bench")
     connection._outbox.start(socket)

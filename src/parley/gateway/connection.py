@@ -87,7 +87,7 @@ class Connection:
         self.session_id = ""  # the login session (device) identify's token belongs to
         self.state = ConnectionState.AWAITING_IDENTIFY
         self.close_code: int | None = None
-        self._outbox = Outbox(self._limits.outbox_limit, node.metrics.delivery.observe)
+        self._outbox = Outbox(self._limits.outbox_limit, node.metrics.delivery.observe, node.flusher)
         self._opened = time.monotonic()
         self._last_heard = self._opened
         self._token_deadline = math.inf  # monotonic time the identify token expires

@@ -16,7 +16,7 @@ from parley.errors import ParleyError
 from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
-from parley.gateway.outbox import FrameWriter
+from parley.gateway.outbox import Flusher, FrameWriter
 from parley.gateway.presence import Presence
 from parley.security.ratelimit import Rate
 from parley.services.auth import Principal
@@ -76,6 +76,7 @@ class Host(Protocol):
 
     limits: ConnectionLimits
     metrics: GatewayMetrics
+    flusher: Flusher  # writes every connection's frames at the end of a loop turn
     handlers: Handlers
     hub: Hub
     presence: Presence

@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from parley.errors import OriginNotAllowed
 from parley.gateway.connection_host import Disconnected, Inbound
 from parley.gateway.node import Gateway
-from parley.gateway.uvicorn_frames import sansio_protocol, write_frames
+from parley.gateway.uvicorn_frames import sansio_protocol, writable, write_frames, write_frames_now
 from parley.observability.requests import request_id_from
 
 PATH = "/ws"
@@ -78,6 +78,13 @@ class StarletteSocket:
             return
         for text in frames:
             await self._send({"type": "websocket.send", "text": text})
+
+    def write_now(self, frames: Sequence[str]) -> bool:
+        protocol = self._protocol
+        if protocol is None or not writable(protocol):
+            return False
+        write_frames_now(protocol, frames)
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         if self._websocket.application_state is WebSocketState.CONNECTED:

@@ -25,6 +25,7 @@ from parley.gateway.handlers import Handlers
 from parley.gateway.hub import Hub
 from parley.gateway.metrics import GatewayMetrics
 from parley.gateway.origins import OriginPolicy
+from parley.gateway.outbox import Flusher
 from parley.gateway.ports import GatewayServices
 from parley.gateway.presence import Presence
 from parley.gateway.presence_intro import PresenceIntroductions
@@ -73,6 +74,7 @@ class Gateway:
         self.limits = limits_from(settings)
         self.bus = services.bus
         self.hub = Hub(self.bus)
+        self.flusher = Flusher()
         self.router = EventRouter(
             self.bus, receipt_window_seconds=settings.gateway_receipt_throttle_ms / 1000
         )

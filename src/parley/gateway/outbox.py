@@ -32,25 +32,69 @@ class FrameWriter(Protocol):
         server allows it)."""
         ...
 
+    def write_now(self, frames: Sequence[str]) -> bool:
+        """Write ``frames`` at once, without waiting, if the socket takes them so; False,
+        with nothing written, if it cannot (its buffer is full, or the server has no such
+        write): then :meth:`send_frames` writes them."""
+        ...
+
     async def close(self, code: int, reason: str) -> None: ...
+
+
+class Flusher:
+    """The outboxes that were offered frames during this turn of the event loop, written
+    once at its end: one write per socket for all of them, and no task per socket.
+
+    A fan-out of one committed batch offers a frame to every member's socket; with a writer
+    task per socket and burst, a group of 1,000 started a thousand tasks per batch. Here the
+    one callback writes each socket's frames in place while its transport takes them; only a
+    socket whose buffer is full (or that is closing) gets a writer task, which waits."""
+
+    __slots__ = ("_pending", "_scheduled")
+
+    def __init__(self) -> None:
+        self._pending: list[Outbox] = []
+        self._scheduled = False
+
+    def add(self, outbox: Outbox) -> None:
+        self._pending.append(outbox)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for outbox in pending:
+            try:
+                outbox.flush()
+            except Exception:  # a bug in one socket's write must not keep the rest waiting
+                log.exception("outbox flush failed")
 
 
 class Outbox:
     """Frames for one connection, and the writing of them.
 
-    No task waits on an empty queue: a writer task runs only while there is something to
-    write (frames, or the close frame) and ends when the queue is empty, so an idle
-    connection holds no writer task, no event and no future besides :attr:`finished`.
-    Frames are written in the order offered, by at most one writer task at a time.
+    No task waits on an empty queue. With a :class:`Flusher` (the gateway's), frames offered
+    in one turn of the event loop are written at its end, in place; a writer task runs only
+    while the socket cannot take them at once, or for the close frame, and ends when the
+    queue is empty. So an idle connection holds no writer task, no event and no future
+    besides :attr:`finished`. Frames are written in the order offered, by one writer at a time.
     """
 
     # Ten thousand idle connections hold ten thousand of these: no per-instance dict.
     __slots__ = (
         "_limit", "_on_written", "_stamps", "_appended", "_taken", "_frames", "_held",
-        "_close", "_abandoned", "sent", "_writer", "_writing", "_finished",
+        "_close", "_abandoned", "sent", "_writer", "_writing", "_finished", "_flusher",
+        "_queued",
     )
 
-    def __init__(self, limit: int, on_written: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        on_written: Callable[[float], None] | None = None,
+        flusher: Flusher | None = None,
+    ) -> None:
         self._limit = limit
         # Delivery timing: (number of the frame in the queue's life, commit time) of stamped
         # frames; when the writer has written that frame it reports the seconds since.
@@ -68,6 +112,9 @@ class Outbox:
         self._writer: FrameWriter | None = None  # where frames go, once :meth:`start` said
         self._writing: asyncio.Task[None] | None = None  # the writer task, while it runs
         self._finished: asyncio.Future[None] | None = None
+        # Without a flusher every burst is a writer task's (tests of the queue alone).
+        self._flusher = flusher
+        self._queued = False  # in the flusher's list for this turn
 
     @property
     def depth(self) -> int:
@@ -162,7 +209,8 @@ class Outbox:
         self._kick()
 
     def _kick(self) -> None:
-        """Start the writer task if there is a writer, none runs, and work is waiting."""
+        """Have waiting work written, if there is a writer and none is at work: frames at
+        the end of this loop turn (the flusher's), the close frame by a writer task."""
         if self._writing is not None or self._writer is None:
             return
         finished = self._finished
@@ -170,10 +218,41 @@ class Outbox:
             return
         if self._abandoned:
             finished.set_result(None)
+        elif self._flusher is not None and self._close is None:
+            if self._frames and not self._queued:
+                self._queued = True
+                self._flusher.add(self)
         elif self._frames or self._close is not None:
-            self._writing = asyncio.get_running_loop().create_task(
-                self._write(self._writer, finished), name="gateway-writer"
-            )
+            self._start_writer(self._writer, finished)
+
+    def _start_writer(self, writer: FrameWriter, finished: asyncio.Future[None]) -> None:
+        self._writing = asyncio.get_running_loop().create_task(
+            self._write(writer, finished), name="gateway-writer"
+        )
+
+    def flush(self) -> None:
+        """Write what waits in place while the socket takes it (the flusher calls this at
+        the end of the loop turn the frames came in); a writer task takes over the rest,
+        and the close frame."""
+        self._queued = False
+        writer, finished = self._writer, self._finished
+        if self._writing is not None or writer is None or finished is None or finished.done():
+            return
+        frames = self._frames
+        try:
+            while frames and not self._abandoned and self._close is None:
+                batch = _take_batch(frames)
+                if not writer.write_now(batch):
+                    frames.extendleft(reversed(batch))  # as they were: the task writes them
+                    break
+                self._written(batch)
+        except Exception as exc:  # the socket went away under us: nothing left to write to
+            self._fail(exc, finished)
+            return
+        if self._abandoned:
+            _resolve(finished)
+        elif frames or self._close is not None:
+            self._start_writer(writer, finished)
 
     async def _write(self, writer: FrameWriter, finished: asyncio.Future[None]) -> None:
         """Write until the queue is empty (then end: the next offer starts another), or the
@@ -182,13 +261,8 @@ class Outbox:
         try:
             while frames and not self._abandoned:
                 batch = _take_batch(frames)
-                before = self._taken
-                self._taken += len(batch)
                 await writer.send_frames(batch)
-                self.sent += len(batch)
-                stamps = self._stamps
-                if stamps and stamps[0][0] <= self._taken:
-                    self._report(stamps, before)
+                self._written(batch)
             if self._abandoned:
                 _resolve(finished)
             elif self._close is not None:
@@ -198,12 +272,25 @@ class Outbox:
             _resolve(finished)
             raise
         except Exception as exc:  # the socket went away under us: nothing left to write to
-            log.debug("writer stopped", extra={"error": type(exc).__name__})
-            self._abandoned = True
-            self._drop_all()
-            _resolve(finished)
+            self._fail(exc, finished)
         finally:
             self._writing = None
+
+    def _written(self, batch: list[str]) -> None:
+        """``batch``, the next frames in the queue's order, is out: count it, and report
+        its stamped frames."""
+        before = self._taken
+        self._taken += len(batch)
+        self.sent += len(batch)
+        stamps = self._stamps
+        if stamps and stamps[0][0] <= self._taken:
+            self._report(stamps, before)
+
+    def _fail(self, error: Exception, finished: asyncio.Future[None]) -> None:
+        log.debug("writer stopped", extra={"error": type(error).__name__})
+        self._abandoned = True
+        self._drop_all()
+        _resolve(finished)
 
     def cancel(self) -> None:
         """Stop writing at once (the connection is being torn down)."""

@@ -5,7 +5,7 @@ ASGI takes one message per ``send``, and uvicorn writes each one to its transpor
 a ``send`` system call per frame. At saturation that call was most of the event loop's time
 (docs/benchmarks.md, rounds six and ten), and a socket often has several frames waiting at
 once: the ``ack`` of a message and its ``message.created``; a burst of committed messages
-into a busy group, each a frame for every member. :func:`write_frames` frames them all with
+into a busy group, each a frame for every member. :func:`write_frames_now` frames them all with
 the protocol's own sans-I/O state machine — the same calls its ``send`` makes, so the bytes
 on the wire are the ones a ``send`` per frame would write, compressed or not — and hands the
 transport one buffer.
@@ -46,12 +46,23 @@ def sansio_protocol(send: Send) -> Any | None:
     return protocol
 
 
+def writable(protocol: Any) -> bool:
+    """Whether the transport is below its high-water mark (uvicorn's ``send`` would not
+    wait): :func:`write_frames_now` may write."""
+    return bool(protocol.writable.is_set())
+
+
 async def write_frames(protocol: Any, frames: Sequence[str]) -> None:
-    """Write ``frames`` as text frames, in order, in one transport write. Raises uvicorn's
-    ``ClientDisconnected`` where its ``send`` would: the peer is gone or the socket is
-    closing (the caller then writes nothing more)."""
-    # As uvicorn's send: wait while the transport is above its high-water mark.
+    """Write ``frames`` as text frames, in order, in one transport write, once the transport
+    is below its high-water mark (as uvicorn's ``send`` waits)."""
     await protocol.writable.wait()
+    write_frames_now(protocol, frames)
+
+
+def write_frames_now(protocol: Any, frames: Sequence[str]) -> None:
+    """Write ``frames`` as text frames, in order, in one transport write, now. Raises
+    uvicorn's ``ClientDisconnected`` where its ``send`` would: the peer is gone or the socket
+    is closing (the caller then writes nothing more)."""
     if protocol.disconnected or protocol.close_sent or not protocol.handshake_complete:
         raise ClientDisconnected()
     conn = protocol.conn

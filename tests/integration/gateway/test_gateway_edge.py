@@ -179,6 +179,9 @@ class Writer:
     async def send_frames(self, frames: Sequence[str]) -> None:
         self.sent.extend(frames)
 
+    def write_now(self, frames: Sequence[str]) -> bool:
+        return False  # never asked: these outboxes have no flusher
+
     async def close(self, code: int, reason: str) -> None:
         self.sent.append(f"close {code}")
 

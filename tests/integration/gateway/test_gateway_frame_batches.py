@@ -1,6 +1,7 @@
 """A socket's waiting frames go out together: the outbox hands its writer every frame that
 waits, and on uvicorn's websockets-sansio protocol (what ``parley serve`` runs) they are one
-write to the kernel. Against a real uvicorn server over loopback and a real client."""
+write to the kernel — at the end of the loop turn they came in, without a task, while the
+transport takes them. Against a real uvicorn server over loopback and a real client."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from parley.gateway.connection_host import Disconnected
 from parley.gateway.endpoint import StarletteSocket
-from parley.gateway.outbox import BATCH_CHARS, Outbox
+from parley.gateway.outbox import BATCH_CHARS, Flusher, Outbox
 from parley.gateway.uvicorn_frames import sansio_protocol, write_frames
 from tests.support.gateway_helpers import WAIT
 from tests.support.integration_helpers import serving
@@ -119,10 +120,51 @@ async def test_without_uvicorns_protocol_each_frame_is_an_asgi_send() -> None:
     assert sent == [{"type": "websocket.send", "text": "a"}, {"type": "websocket.send", "text": "b"}]
 
 
+async def test_frames_offered_in_one_turn_leave_at_its_end_in_one_write_without_a_task() -> None:
+    endpoint = Endpoint()
+    async with serving(endpoint, **as_parley_serves(False)) as port:
+        async with connect(f"ws://127.0.0.1:{port}/ws") as client:
+            await asyncio.wait_for(endpoint.ready.wait(), WAIT)
+            assert endpoint.socket is not None and endpoint.transport is not None
+            outbox = Outbox(100, flusher=Flusher())
+            finished = outbox.start(endpoint.socket)
+            for frame in FRAMES:
+                outbox.offer(frame)
+            assert outbox.writing is None and endpoint.transport.writes == 0  # not yet
+            received = [await asyncio.wait_for(client.recv(), WAIT) for _ in FRAMES]
+            assert received == FRAMES
+            assert endpoint.transport.writes == 1 and outbox.writing is None
+            assert outbox.sent == len(FRAMES)
+            outbox.offer("after")  # the next turn's frames: the next write
+            assert await asyncio.wait_for(client.recv(), WAIT) == "after"
+            assert endpoint.transport.writes == 2
+            outbox.offer("last")
+            outbox.close(1000, "bye")  # frames first, then the close frame (a writer task)
+            assert await asyncio.wait_for(client.recv(), WAIT) == "last"
+            await asyncio.wait_for(finished, WAIT)
+            await asyncio.wait_for(client.wait_closed(), WAIT)
+            assert client.close_code == 1000
+
+
 class Batches:
-    def __init__(self) -> None:
+    """A socket that takes frames at once only while ``open``; else they wait for
+    ``release``, as a full transport's do."""
+
+    def __init__(self, *, open: bool = False, fail: bool = False) -> None:
         self.calls: list[list[str]] = []
         self.release = asyncio.Event()
+        self.open = open
+        self.fail = fail
+        self.attempts = 0
+
+    def write_now(self, frames: Sequence[str]) -> bool:
+        self.attempts += 1
+        if self.fail:
+            raise ConnectionResetError("peer gone")
+        if not self.open:
+            return False
+        self.calls.append(list(frames))
+        return True
 
     async def send_frames(self, frames: Sequence[str]) -> None:
         self.calls.append(list(frames))
@@ -152,3 +194,47 @@ async def test_the_outbox_writes_what_waits_as_one_batch_within_its_bound() -> N
     assert writer.calls == [["first"], ["a", "b", big, big], ["c"], ["close 1000"]]
     assert outbox.sent == 6
 
+
+
+async def test_a_socket_that_cannot_take_frames_at_once_gets_a_writer_that_waits() -> None:
+    flusher = Flusher()
+    outbox = Outbox(100, flusher=flusher)
+    writer = Batches(open=False)
+    finished = outbox.start(writer)
+    outbox.offer("a")
+    outbox.offer("b")
+    for _ in range(100):  # the flush at the turn's end hands both to a writer task
+        if writer.calls:
+            break
+        await asyncio.sleep(0)
+    assert writer.calls == [["a", "b"]] and outbox.writing is not None
+    outbox.offer("c")  # the waiting writer takes it after, in order
+    writer.open = True
+    writer.release.set()
+    for _ in range(100):
+        if outbox.writing is None:
+            break
+        await asyncio.sleep(0)
+    assert writer.calls == [["a", "b"], ["c"]] and outbox.writing is None
+    outbox.offer("d")  # the socket takes frames at once again: no task
+    await asyncio.sleep(0)
+    assert writer.calls[-1] == ["d"] and outbox.writing is None and not finished.done()
+
+
+async def test_one_sockets_failed_write_leaves_the_others_written() -> None:
+    flusher = Flusher()
+    broken, healthy = Batches(fail=True), Batches(open=True)
+    gone, fine = Outbox(100, flusher=flusher), Outbox(100, flusher=flusher)
+    gone_finished, fine_finished = gone.start(broken), fine.start(healthy)
+    gone.offer("to the gone peer")
+    fine.offer("to the reader")
+    await asyncio.wait_for(gone_finished, WAIT)  # the failed socket is finished with
+    for _ in range(100):
+        if healthy.calls:
+            break
+        await asyncio.sleep(0)
+    assert healthy.calls == [["to the reader"]] and not fine_finished.done()
+    assert gone.offer("later")  # dropped: nothing more is written to a failed socket
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert broken.attempts == 1 and gone.writing is None
