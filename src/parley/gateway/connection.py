@@ -125,6 +125,8 @@ class Connection:
         return self._present
 
     def stamp(self, committed_at: float) -> None:
+        if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
+            return  # push dropped the frame: timing would stamp another one
         self._outbox.stamp(committed_at)
 
     def push(self, frame: str) -> None:

@@ -50,20 +50,24 @@ class Flusher:
     one callback writes each socket's frames in place while its transport takes them; only a
     socket whose buffer is full (or that is closing) gets a writer task, which waits."""
 
-    __slots__ = ("_pending", "_scheduled")
+    __slots__ = ("_pending", "_scheduled_on")
 
     def __init__(self) -> None:
         self._pending: list[Outbox] = []
-        self._scheduled = False
+        # The loop a flush is scheduled on, until it runs. Compared, not just set: a loop
+        # that stopped with the flush pending (an app served by one loop, then another, as
+        # tests do) must not leave every later offer waiting for a flush that never runs.
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
 
     def add(self, outbox: Outbox) -> None:
         self._pending.append(outbox)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        loop = asyncio.get_running_loop()
+        if self._scheduled_on is not loop:
+            loop.call_soon(self._flush)
+            self._scheduled_on = loop
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled_on = None
         pending, self._pending = self._pending, []
         for outbox in pending:
             try:

@@ -65,10 +65,13 @@ def write_frames_now(protocol: Any, frames: Sequence[str]) -> None:
     is closing (the caller then writes nothing more)."""
     if protocol.disconnected or protocol.close_sent or not protocol.handshake_complete:
         raise ClientDisconnected()
+    # Encoded before the state machine is touched, as uvicorn's send does: a frame that
+    # cannot be encoded must not leave the ones before it framed and unwritten in ``conn``.
+    payloads = [frame.encode() for frame in frames]
     conn = protocol.conn
     try:
-        for frame in frames:
-            conn.send_text(frame.encode())
+        for payload in payloads:
+            conn.send_text(payload)
     except InvalidState:  # the close handshake began: uvicorn's send says the same
         raise ClientDisconnected() from None
     protocol.transport.write(b"".join(conn.data_to_send()))

@@ -6,6 +6,7 @@ transport takes them. Against a real uvicorn server over loopback and a real cli
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,7 +156,8 @@ class Batches:
         self.release = asyncio.Event()
         self.open = open
         self.fail = fail
-        self.attempts = 0
+        self.attempts = 0  # write_now calls
+        self.waited = 0  # send_frames calls: a writer task's
 
     def write_now(self, frames: Sequence[str]) -> bool:
         self.attempts += 1
@@ -168,6 +170,7 @@ class Batches:
 
     async def send_frames(self, frames: Sequence[str]) -> None:
         self.calls.append(list(frames))
+        self.waited += 1
         await self.release.wait()  # a socket whose buffer is full, until released
 
     async def close(self, code: int, reason: str) -> None:
@@ -216,9 +219,67 @@ async def test_a_socket_that_cannot_take_frames_at_once_gets_a_writer_that_waits
             break
         await asyncio.sleep(0)
     assert writer.calls == [["a", "b"], ["c"]] and outbox.writing is None
-    outbox.offer("d")  # the socket takes frames at once again: no task
+    waited = writer.waited
+    outbox.offer("d")  # the socket takes frames at once again: written in place, no task
+    assert outbox.writing is None
     await asyncio.sleep(0)
-    assert writer.calls[-1] == ["d"] and outbox.writing is None and not finished.done()
+    assert writer.calls[-1] == ["d"] and writer.waited == waited and outbox.writing is None
+    assert not finished.done()
+
+
+async def test_a_full_transport_hands_the_frames_to_a_writer_that_waits_for_it() -> None:
+    endpoint = Endpoint()
+    async with serving(endpoint, **as_parley_serves(False)) as port:
+        async with connect(f"ws://127.0.0.1:{port}/ws") as client:
+            await asyncio.wait_for(endpoint.ready.wait(), WAIT)
+            assert endpoint.socket is not None and endpoint.transport is not None
+            outbox = Outbox(100, flusher=Flusher())
+            outbox.start(endpoint.socket)
+            endpoint.protocol.pause_writing()  # what the transport calls above its high-water mark
+            outbox.offer("one")
+            outbox.offer("two")
+            for _ in range(100):  # the flush finds the transport full: a writer task waits
+                if outbox.writing is not None:
+                    break
+                await asyncio.sleep(0)
+            assert outbox.writing is not None and endpoint.transport.writes == 0
+            outbox.offer("three")
+            endpoint.protocol.resume_writing()  # below the low-water mark again
+            received = [await asyncio.wait_for(client.recv(), WAIT) for _ in range(3)]
+            assert received == ["one", "two", "three"]
+
+
+async def test_stamped_frames_written_in_place_are_timed() -> None:
+    observed: list[float] = []
+    writer = Batches(open=True)
+    outbox = Outbox(100, observed.append, Flusher())
+    outbox.start(writer)
+    outbox.offer("a")
+    outbox.offer("b")
+    outbox.stamp(time.time() - 0.5)  # "b" was committed half a second ago
+    outbox.offer("c")
+    for _ in range(100):
+        if writer.calls:
+            break
+        await asyncio.sleep(0)
+    assert writer.calls == [["a", "b", "c"]] and writer.waited == 0
+    assert len(observed) == 1 and 0.5 <= observed[0] < 60
+
+
+async def test_a_flush_left_pending_on_a_loop_that_stopped_does_not_hold_later_ones() -> None:
+    flusher = Flusher()
+    stopped = asyncio.new_event_loop()
+    stopped.close()
+    flusher._scheduled_on = stopped  # a flush was scheduled there and never ran
+    writer = Batches(open=True)
+    outbox = Outbox(100, flusher=flusher)
+    outbox.start(writer)
+    outbox.offer("still written")
+    for _ in range(100):
+        if writer.calls:
+            break
+        await asyncio.sleep(0)
+    assert writer.calls == [["still written"]]
 
 
 async def test_one_sockets_failed_write_leaves_the_others_written() -> None:
