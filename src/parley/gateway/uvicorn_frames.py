@@ -20,6 +20,7 @@ that test instead of quietly writing a frame at a time again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,11 +30,29 @@ try:
     from uvicorn.protocols.utils import ClientDisconnected
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from websockets.exceptions import InvalidState
+    from websockets.frames import Frame, Opcode
+    from websockets.protocol import State
 except ImportError:  # another server, or uvicorn without websockets: a send per frame
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
 # What write_frames touches, checked once per socket (the class is uvicorn's, not ours).
 _USED = ("conn", "transport", "writable", "disconnected", "close_sent", "handshake_complete")
+
+# Uncompressed text frames serialized in this turn of the event loop, by their text: a
+# fan-out writes one frame to every member's socket in the same turn. Emptied at the turn's
+# end, so it holds no more than the outboxes it was written from.
+_this_turn: dict[str, bytes] = {}
+
+
+def _shared_frame(frame: str) -> bytes:
+    """``frame`` as websockets serializes an unmasked text frame without extensions (what a
+    server's ``send_text`` writes when nothing was negotiated)."""
+    data = _this_turn.get(frame)
+    if data is None:
+        if not _this_turn:
+            asyncio.get_running_loop().call_soon(_this_turn.clear)
+        data = _this_turn[frame] = Frame(Opcode.TEXT, frame.encode()).serialize(mask=False)
+    return data
 
 
 def sansio_protocol(send: Send) -> Any | None:
@@ -65,10 +84,19 @@ def write_frames_now(protocol: Any, frames: Sequence[str]) -> None:
     is closing (the caller then writes nothing more)."""
     if protocol.disconnected or protocol.close_sent or not protocol.handshake_complete:
         raise ClientDisconnected()
+    conn = protocol.conn
+    if not conn.extensions and not conn.expect_continuation_frame and conn.state is State.OPEN:
+        # No compression: a text frame's bytes are the same on every socket. Each frame is
+        # built once per loop turn however many sockets it goes to (and all before any write,
+        # so a frame that cannot be encoded writes nothing); what send_text would have checked
+        # is checked above, and conn's own buffer, normally empty, goes first.
+        data = b"".join([_shared_frame(frame) for frame in frames])
+        pending = conn.data_to_send()
+        protocol.transport.write(b"".join([*pending, data]) if pending else data)
+        return
     # Encoded before the state machine is touched, as uvicorn's send does: a frame that
     # cannot be encoded must not leave the ones before it framed and unwritten in ``conn``.
     payloads = [frame.encode() for frame in frames]
-    conn = protocol.conn
     try:
         for payload in payloads:
             conn.send_text(payload)

@@ -299,3 +299,26 @@ async def test_one_sockets_failed_write_leaves_the_others_written() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
     assert broken.attempts == 1 and gone.writing is None
+
+
+async def test_one_frame_fanned_out_in_a_turn_reaches_every_socket_whole() -> None:
+    # Uncompressed frames are built once per turn and shared by every socket they go to;
+    # the three header sizes of RFC 6455 (7-bit, 16-bit and 64-bit lengths) among them.
+    frames = ["short 東京", "m" * 300, "L" * 70_000]
+    endpoints = [Endpoint(), Endpoint()]
+    async with serving(endpoints[0], **as_parley_serves(False)) as first, serving(
+        endpoints[1], **as_parley_serves(False)
+    ) as second:
+        async with connect(f"ws://127.0.0.1:{first}/ws") as one, connect(f"ws://127.0.0.1:{second}/ws") as two:
+            for endpoint in endpoints:
+                await asyncio.wait_for(endpoint.ready.wait(), WAIT)
+            flusher = Flusher()
+            outboxes = [Outbox(100, flusher=flusher) for _ in endpoints]
+            for outbox, endpoint in zip(outboxes, endpoints, strict=True):
+                assert endpoint.socket is not None
+                outbox.start(endpoint.socket)
+            for frame in frames:
+                for outbox in outboxes:
+                    outbox.offer(frame)
+            for client in (one, two):
+                assert [await asyncio.wait_for(client.recv(), WAIT) for _ in frames] == frames
