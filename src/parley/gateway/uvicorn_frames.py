@@ -8,7 +8,9 @@ once: the ``ack`` of a message and its ``message.created``; a burst of committed
 into a busy group, each a frame for every member. :func:`write_frames_now` frames them all with
 the protocol's own sans-I/O state machine — the same calls its ``send`` makes, so the bytes
 on the wire are the ones a ``send`` per frame would write, compressed or not — and hands the
-transport one buffer.
+transport one buffer. Without compression a frame's bytes are the same on every socket, so
+each is serialized once per loop turn, by websockets' ``Frame.serialize``, however many
+sockets it goes to.
 
 This reaches into uvicorn's protocol object (``send`` is its bound method): ``conn``,
 ``transport``, ``writable``, ``disconnected``, ``close_sent``, ``handshake_complete``. They are
