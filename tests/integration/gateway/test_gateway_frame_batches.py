@@ -6,15 +6,16 @@ transport takes them. Against a real uvicorn server over loopback and a real cli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from uvicorn.protocols.utils import ClientDisconnected
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from parley.gateway.connection_host import Disconnected
 from parley.gateway.endpoint import StarletteSocket
@@ -74,30 +75,44 @@ def as_parley_serves(deflate: bool) -> dict[str, Any]:
     return {"ws_max_size": 1_048_576, "ws_per_message_deflate": deflate, "ws_ping_interval": None}
 
 
-@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "permessage-deflate"])
-async def test_waiting_frames_are_one_write_and_arrive_whole_in_order(deflate: bool) -> None:
+@contextlib.asynccontextmanager
+async def connected(*, deflate: bool = False) -> AsyncIterator[tuple[Endpoint, ClientConnection]]:
+    """An :class:`Endpoint` on a real uvicorn server and a real client connected to it,
+    offering permessage-deflate when ``deflate``."""
     endpoint = Endpoint()
     async with serving(endpoint, **as_parley_serves(deflate)) as port:
         compression = "deflate" if deflate else None
         async with connect(f"ws://127.0.0.1:{port}/ws", compression=compression) as client:
             await asyncio.wait_for(endpoint.ready.wait(), WAIT)
-            # The installed uvicorn is the one the fast path reaches into: if an upgrade
-            # changed what it uses, this fails instead of Parley writing a frame at a time.
-            assert endpoint.protocol is not None and endpoint.transport is not None
-            assert endpoint.socket is not None
-            await endpoint.socket.send_frames(FRAMES)
-            assert endpoint.transport.writes == 1
-            received = [await asyncio.wait_for(client.recv(), WAIT) for _ in FRAMES]
-            assert received == FRAMES
-            assert (client.protocol.extensions != []) is deflate  # compressed when offered
+            yield endpoint, client
+
+
+async def turns_until(done: Callable[[], object]) -> None:
+    """Let the event loop turn (a writer task, a flush) until ``done()``: at most 100 turns,
+    and the caller asserts what it waited for."""
+    for _ in range(100):
+        if done():
+            return
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "permessage-deflate"])
+async def test_waiting_frames_are_one_write_and_arrive_whole_in_order(deflate: bool) -> None:
+    async with connected(deflate=deflate) as (endpoint, client):
+        # The installed uvicorn is the one the fast path reaches into: if an upgrade
+        # changed what it uses, this fails instead of Parley writing a frame at a time.
+        assert endpoint.protocol is not None and endpoint.transport is not None
+        assert endpoint.socket is not None
+        await endpoint.socket.send_frames(FRAMES)
+        assert endpoint.transport.writes == 1
+        received = [await asyncio.wait_for(client.recv(), WAIT) for _ in FRAMES]
+        assert received == FRAMES
+        assert (client.protocol.extensions != []) is deflate  # compressed when offered
 
 
 async def test_a_write_after_the_peer_left_says_disconnected_and_writes_nothing() -> None:
-    endpoint = Endpoint()
-    async with serving(endpoint, **as_parley_serves(False)) as port:
-        async with connect(f"ws://127.0.0.1:{port}/ws") as client:
-            await asyncio.wait_for(endpoint.ready.wait(), WAIT)
-        del client
+    async with connected() as (endpoint, client):
+        await client.close()
         await asyncio.wait_for(endpoint.gone.wait(), WAIT)
         assert endpoint.transport is not None
         writes = endpoint.transport.writes
@@ -122,29 +137,26 @@ async def test_without_uvicorns_protocol_each_frame_is_an_asgi_send() -> None:
 
 
 async def test_frames_offered_in_one_turn_leave_at_its_end_in_one_write_without_a_task() -> None:
-    endpoint = Endpoint()
-    async with serving(endpoint, **as_parley_serves(False)) as port:
-        async with connect(f"ws://127.0.0.1:{port}/ws") as client:
-            await asyncio.wait_for(endpoint.ready.wait(), WAIT)
-            assert endpoint.socket is not None and endpoint.transport is not None
-            outbox = Outbox(100, flusher=Flusher())
-            finished = outbox.start(endpoint.socket)
-            for frame in FRAMES:
-                outbox.offer(frame)
-            assert outbox.writing is None and endpoint.transport.writes == 0  # not yet
-            received = [await asyncio.wait_for(client.recv(), WAIT) for _ in FRAMES]
-            assert received == FRAMES
-            assert endpoint.transport.writes == 1 and outbox.writing is None
-            assert outbox.sent == len(FRAMES)
-            outbox.offer("after")  # the next turn's frames: the next write
-            assert await asyncio.wait_for(client.recv(), WAIT) == "after"
-            assert endpoint.transport.writes == 2
-            outbox.offer("last")
-            outbox.close(1000, "bye")  # frames first, then the close frame (a writer task)
-            assert await asyncio.wait_for(client.recv(), WAIT) == "last"
-            await asyncio.wait_for(finished, WAIT)
-            await asyncio.wait_for(client.wait_closed(), WAIT)
-            assert client.close_code == 1000
+    async with connected() as (endpoint, client):
+        assert endpoint.socket is not None and endpoint.transport is not None
+        outbox = Outbox(100, flusher=Flusher())
+        finished = outbox.start(endpoint.socket)
+        for frame in FRAMES:
+            outbox.offer(frame)
+        assert outbox.writing is None and endpoint.transport.writes == 0  # not yet
+        received = [await asyncio.wait_for(client.recv(), WAIT) for _ in FRAMES]
+        assert received == FRAMES
+        assert endpoint.transport.writes == 1 and outbox.writing is None
+        assert outbox.sent == len(FRAMES)
+        outbox.offer("after")  # the next turn's frames: the next write
+        assert await asyncio.wait_for(client.recv(), WAIT) == "after"
+        assert endpoint.transport.writes == 2
+        outbox.offer("last")
+        outbox.close(1000, "bye")  # frames first, then the close frame (a writer task)
+        assert await asyncio.wait_for(client.recv(), WAIT) == "last"
+        await asyncio.wait_for(finished, WAIT)
+        await asyncio.wait_for(client.wait_closed(), WAIT)
+        assert client.close_code == 1000
 
 
 class Batches:
@@ -182,10 +194,7 @@ async def test_the_outbox_writes_what_waits_as_one_batch_within_its_bound() -> N
     writer = Batches()
     finished = outbox.start(writer)
     outbox.offer("first")
-    for _ in range(100):  # the writer task takes "first" and waits on the socket
-        if writer.calls:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: writer.calls)  # the writer task takes "first" and waits on the socket
     assert writer.calls == [["first"]]
     big = "y" * (BATCH_CHARS // 2)
     for frame in ["a", "b", big, big, "c"]:
@@ -198,7 +207,6 @@ async def test_the_outbox_writes_what_waits_as_one_batch_within_its_bound() -> N
     assert outbox.sent == 6
 
 
-
 async def test_a_socket_that_cannot_take_frames_at_once_gets_a_writer_that_waits() -> None:
     flusher = Flusher()
     outbox = Outbox(100, flusher=flusher)
@@ -206,18 +214,12 @@ async def test_a_socket_that_cannot_take_frames_at_once_gets_a_writer_that_waits
     finished = outbox.start(writer)
     outbox.offer("a")
     outbox.offer("b")
-    for _ in range(100):  # the flush at the turn's end hands both to a writer task
-        if writer.calls:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: writer.calls)  # the flush at the turn's end hands both to a writer task
     assert writer.calls == [["a", "b"]] and outbox.writing is not None
     outbox.offer("c")  # the waiting writer takes it after, in order
     writer.open = True
     writer.release.set()
-    for _ in range(100):
-        if outbox.writing is None:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: outbox.writing is None)
     assert writer.calls == [["a", "b"], ["c"]] and outbox.writing is None
     waited = writer.waited
     outbox.offer("d")  # the socket takes frames at once again: written in place, no task
@@ -228,25 +230,19 @@ async def test_a_socket_that_cannot_take_frames_at_once_gets_a_writer_that_waits
 
 
 async def test_a_full_transport_hands_the_frames_to_a_writer_that_waits_for_it() -> None:
-    endpoint = Endpoint()
-    async with serving(endpoint, **as_parley_serves(False)) as port:
-        async with connect(f"ws://127.0.0.1:{port}/ws") as client:
-            await asyncio.wait_for(endpoint.ready.wait(), WAIT)
-            assert endpoint.socket is not None and endpoint.transport is not None
-            outbox = Outbox(100, flusher=Flusher())
-            outbox.start(endpoint.socket)
-            endpoint.protocol.pause_writing()  # what the transport calls above its high-water mark
-            outbox.offer("one")
-            outbox.offer("two")
-            for _ in range(100):  # the flush finds the transport full: a writer task waits
-                if outbox.writing is not None:
-                    break
-                await asyncio.sleep(0)
-            assert outbox.writing is not None and endpoint.transport.writes == 0
-            outbox.offer("three")
-            endpoint.protocol.resume_writing()  # below the low-water mark again
-            received = [await asyncio.wait_for(client.recv(), WAIT) for _ in range(3)]
-            assert received == ["one", "two", "three"]
+    async with connected() as (endpoint, client):
+        assert endpoint.socket is not None and endpoint.transport is not None
+        outbox = Outbox(100, flusher=Flusher())
+        outbox.start(endpoint.socket)
+        endpoint.protocol.pause_writing()  # what the transport calls above its high-water mark
+        outbox.offer("one")
+        outbox.offer("two")
+        await turns_until(lambda: outbox.writing is not None)  # the flush found it full
+        assert outbox.writing is not None and endpoint.transport.writes == 0
+        outbox.offer("three")
+        endpoint.protocol.resume_writing()  # below the low-water mark again
+        received = [await asyncio.wait_for(client.recv(), WAIT) for _ in range(3)]
+        assert received == ["one", "two", "three"]
 
 
 async def test_stamped_frames_written_in_place_are_timed() -> None:
@@ -258,10 +254,7 @@ async def test_stamped_frames_written_in_place_are_timed() -> None:
     outbox.offer("b")
     outbox.stamp(time.time() - 0.5)  # "b" was committed half a second ago
     outbox.offer("c")
-    for _ in range(100):
-        if writer.calls:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: writer.calls)
     assert writer.calls == [["a", "b", "c"]] and writer.waited == 0
     assert len(observed) == 1 and 0.5 <= observed[0] < 60
 
@@ -275,10 +268,7 @@ async def test_a_flush_left_pending_on_a_loop_that_stopped_does_not_hold_later_o
     outbox = Outbox(100, flusher=flusher)
     outbox.start(writer)
     outbox.offer("still written")
-    for _ in range(100):
-        if writer.calls:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: writer.calls)
     assert writer.calls == [["still written"]]
 
 
@@ -290,10 +280,7 @@ async def test_one_sockets_failed_write_leaves_the_others_written() -> None:
     gone.offer("to the gone peer")
     fine.offer("to the reader")
     await asyncio.wait_for(gone_finished, WAIT)  # the failed socket is finished with
-    for _ in range(100):
-        if healthy.calls:
-            break
-        await asyncio.sleep(0)
+    await turns_until(lambda: healthy.calls)
     assert healthy.calls == [["to the reader"]] and not fine_finished.done()
     assert gone.offer("later")  # dropped: nothing more is written to a failed socket
     for _ in range(10):
@@ -305,20 +292,14 @@ async def test_one_frame_fanned_out_in_a_turn_reaches_every_socket_whole() -> No
     # Uncompressed frames are built once per turn and shared by every socket they go to;
     # the three header sizes of RFC 6455 (7-bit, 16-bit and 64-bit lengths) among them.
     frames = ["short 東京", "m" * 300, "L" * 70_000]
-    endpoints = [Endpoint(), Endpoint()]
-    async with serving(endpoints[0], **as_parley_serves(False)) as first, serving(
-        endpoints[1], **as_parley_serves(False)
-    ) as second:
-        async with connect(f"ws://127.0.0.1:{first}/ws") as one, connect(f"ws://127.0.0.1:{second}/ws") as two:
-            for endpoint in endpoints:
-                await asyncio.wait_for(endpoint.ready.wait(), WAIT)
-            flusher = Flusher()
-            outboxes = [Outbox(100, flusher=flusher) for _ in endpoints]
-            for outbox, endpoint in zip(outboxes, endpoints, strict=True):
-                assert endpoint.socket is not None
-                outbox.start(endpoint.socket)
-            for frame in frames:
-                for outbox in outboxes:
-                    outbox.offer(frame)
-            for client in (one, two):
-                assert [await asyncio.wait_for(client.recv(), WAIT) for _ in frames] == frames
+    async with connected() as (first, one), connected() as (second, two):
+        flusher = Flusher()
+        outboxes = [Outbox(100, flusher=flusher) for _ in (first, second)]
+        for outbox, endpoint in zip(outboxes, (first, second), strict=True):
+            assert endpoint.socket is not None
+            outbox.start(endpoint.socket)
+        for frame in frames:
+            for outbox in outboxes:
+                outbox.offer(frame)
+        for client in (one, two):
+            assert [await asyncio.wait_for(client.recv(), WAIT) for _ in frames] == frames
