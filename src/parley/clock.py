@@ -10,5 +10,19 @@ def utcnow() -> datetime:
 
 
 def isoformat(value: datetime) -> str:
-    """RFC 3339 with milliseconds and a ``Z``, the format every payload uses."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 with milliseconds and a ``Z``, the format every payload uses.
+
+    Written field by field: every message's payload has one or more of these, and
+    ``datetime.isoformat`` then a replace took twice as long."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # %-formatting: one C call; the f-string's format specifiers took twice as long.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )

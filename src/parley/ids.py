@@ -5,14 +5,14 @@ so new rows append to indexes, and unguessable, so ids leak nothing about other 
 
 Every message makes two ids (the row and its event), so this is on the hot path: the
 random bits come from ``os.urandom`` a few kilobytes at a time (one system call per 256
-ids instead of one each), the 80 random bits are exactly the last 16 characters (so
-``base64.b32encode`` does them, translated to Crockford's alphabet) and the time prefix is
-worked out once per millisecond.
+ids instead of one each), the 80 random bits are exactly the last 16 characters, written
+ten bits (two characters) at a time from a table of the 1,024 pairs (a third of the time
+``base64.b32encode`` took: it is pure Python), and the time prefix is worked out once per
+millisecond.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
@@ -21,7 +21,8 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_LENGTH = 26
 _RANDOM_BYTES = 10  # 80 bits: 16 base32 characters
 _POOL_IDS = 256
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# Every two-character string of the alphabet, indexed by the ten bits they encode.
+_PAIRS = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
 
 
 class _Source(threading.local):
@@ -57,8 +58,19 @@ def new_id() -> str:
         source.offset = 0
     start = source.offset
     source.offset = start + _RANDOM_BYTES
-    random_part = base64.b32encode(source.pool[start : start + _RANDOM_BYTES])
-    return source.prefix + random_part.translate(_TO_CROCKFORD).decode("ascii")
+    bits = int.from_bytes(source.pool[start : start + _RANDOM_BYTES])
+    pairs = _PAIRS
+    return (
+        source.prefix
+        + pairs[bits >> 70]
+        + pairs[(bits >> 60) & 1023]
+        + pairs[(bits >> 50) & 1023]
+        + pairs[(bits >> 40) & 1023]
+        + pairs[(bits >> 30) & 1023]
+        + pairs[(bits >> 20) & 1023]
+        + pairs[(bits >> 10) & 1023]
+        + pairs[bits & 1023]
+    )
 
 
 def _time_prefix(millis: int) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from parley.services.markup import CODE_SPANS
+
 MAX_TITLE_CHARS = 300
 MAX_DESCRIPTION_CHARS = 600
 MAX_SITE_NAME_CHARS = 100
@@ -24,14 +26,15 @@ MAX_URL_CHARS = 2048
 # As the web client's autolinks (markdown.js): http(s) at a word start, up to whitespace,
 # quotes, angle brackets or backticks; trailing punctuation is not part of it.
 _URL = re.compile(r"(?<![\w@/])https?://[^\s<>\"`]+", re.IGNORECASE)
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
 _TRAILING = ".,;:!?'\"*_~"
 _SPACES = re.compile(r"\s+")
 
 
 def first_link(content: str) -> str | None:
     """The first http(s) URL written in ``content`` outside code, or None."""
-    for match in _URL.finditer(_CODE.sub(" ", content)):
+    if "://" not in content:  # most messages: no regex at all
+        return None
+    for match in _URL.finditer(CODE_SPANS.sub(" ", content)):
         url = _trim(match.group(0))
         if len(url) <= MAX_URL_CHARS and urlsplit(url).hostname:
             return url
