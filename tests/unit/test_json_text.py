@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from parley.wire.json_text import JsonText, dumps
+from parley.wire.json_text import JsonText, dumps, dumps_utf8
 
 
 def stdlib(value: object) -> str:
@@ -67,3 +67,13 @@ def test_a_float_reads_back_as_the_same_number_and_is_written_as_python_does_in_
 
 def test_a_non_finite_float_is_written_as_null_which_is_json() -> None:
     assert dumps([math.nan, math.inf, -math.inf]) == "[null,null,null]"
+
+
+@pytest.mark.parametrize("name", [name for name in VALUES if "surrogate" not in name])
+def test_dumps_utf8_is_dumps_encoded(name: str) -> None:
+    assert dumps_utf8(VALUES[name]) == dumps(VALUES[name]).encode()
+
+
+def test_dumps_utf8_refuses_a_lone_surrogate_as_encoding_the_text_would() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        dumps_utf8(VALUES["a lone surrogate (orjson refuses it)"])

@@ -25,10 +25,13 @@ Guarantees every backend gives (the contract tests in ``tests/contract/test_bus.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import orjson
+
+from parley.wire.json_text import dumps_utf8
 
 CONVERSATION_PREFIX = "conversation:"
 USER_PREFIX = "user:"
@@ -92,11 +95,13 @@ class Envelope:
             }
         if self.committed_at is not None:
             body["committed_at"] = self.committed_at
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return dumps_utf8(body)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Envelope:
-        body = json.loads(raw)
+        # orjson: every number here is the server's own (none beyond 64 bits), and this is
+        # done for every envelope another node publishes.
+        body = orjson.loads(raw)
         change = body.get("membership")
         return cls(
             id=str(body["id"]),

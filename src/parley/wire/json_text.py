@@ -61,6 +61,13 @@ def dumps(value: object) -> str:
         return _ENCODER.encode(value)
 
 
+def dumps_utf8(value: object) -> bytes:
+    """``dumps(value)`` encoded as UTF-8 (what orjson writes, without a decode and an encode)."""
+    try:
+        return orjson.dumps(value, default=_stray, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(value).encode()
+
 
 def object_text(fields: Mapping[str, object], written: Mapping[str, str]) -> JsonText:
     """The object ``fields`` as ``dumps(fields)`` writes it, in the same key order, but the
