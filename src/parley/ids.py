@@ -82,4 +82,6 @@ def _time_prefix(millis: int) -> str:
 
 
 def looks_like_id(value: str) -> bool:
-    return len(value) == ID_LENGTH and all(c in _ALPHABET for c in value)
+    # strip() takes away the alphabet's characters from both ends: only an id leaves nothing
+    # (one C call, a fifth of a check per character; every id a call names is checked).
+    return len(value) == ID_LENGTH and not value.strip(_ALPHABET)

@@ -21,10 +21,7 @@ def test_isoformat_writes_what_the_standard_library_writes_for_any_instant_and_z
         datetime(2026, 12, 7, 0, 0, 0, 999, tzinfo=UTC),
         datetime(2026, 12, 7, 0, 0, 0, 1000, tzinfo=UTC),
     ]
-    randoms = [
-        datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**16))
-        for _ in range(5_000)
-    ]
+    randoms = [datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**16)) for _ in range(5_000)]
     for value in edges + randoms:
         for zone in zones:
             local = value.astimezone(zone)

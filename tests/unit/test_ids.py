@@ -44,3 +44,22 @@ def test_every_character_appears_in_every_random_position() -> None:
     made = [ids.new_id() for _ in range(20_000)]
     for position in range(10, 26):
         assert {value[position] for value in made} == set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def test_looks_like_id_takes_only_26_characters_of_the_alphabet() -> None:
+    good = ids.new_id()
+    assert ids.looks_like_id(good)
+    for bad in [
+        "",
+        good[:-1],
+        good + "0",
+        good.lower(),
+        good[:-1] + "I",
+        good[:-1] + "U",
+        good[:12] + "\x00" + good[13:],
+        good[:12] + " " + good[13:],
+        "-" + good[1:],
+        good[:-1] + "\ud800",
+        "０" * 26,
+    ]:
+        assert not ids.looks_like_id(bad), bad

@@ -30,7 +30,7 @@ VALUES: dict[str, object] = {
     "every ASCII character and more": {"text": EVERY_CHARACTER_CLASS, EVERY_CHARACTER_CLASS: [EVERY_CHARACTER_CLASS]},
     "a lone surrogate (orjson refuses it)": {"text": "a\ud800b"},
     "integers beyond 64 bits (orjson refuses them)": [2**64, -(2**63) - 1, 10**40, 2**63 - 1, -(2**63)],
-    "keys that are not strings (orjson refuses them)": {1: "one", True: "t", None: "n"},
+    "keys that are not strings (orjson refuses them)": {1: "one", False: "f", None: "n", 2.5: "x"},
     "a datetime (written by str, as default=str did)": {"at": datetime(2026, 12, 7, 9, 30, tzinfo=UTC)},
     "a dataclass (written by str)": {"p": Point(3)},
     "a tuple and nesting": {"t": (1, [2, {"x": ()}]), "e": {}},
