@@ -9,10 +9,9 @@ socket), in this thread's CPU time:
 - **rate limits**: a send's two buckets (sender, conversation) on the memory limiter and,
   with ``--redis URL``, on Redis (there also the wall time: a round trip each).
 
-It also runs on the code before issue #23's round two took these costs out (a message
-encoded twice, a task per answer, a hit per bucket), so that the two can be compared in
-the same minutes: ``PYTHONPATH=<checkout>/src python bench/send_path_bench.py``, each
-checkout in turn. Min / median / max of ``--runs`` runs of each step.
+Compare two checkouts (round eleven's or later) in the same minutes by running it on each
+in turn: ``PYTHONPATH=<checkout>/src python bench/send_path_bench.py``. Min / median / max
+of ``--runs`` runs of each step.
 
     python bench/send_path_bench.py [--runs 7] [--redis redis://127.0.0.1:6379/0]
 
@@ -32,8 +31,10 @@ from typing import Any
 
 import uvloop
 
-from parley.gateway import connection as connection_module
-from parley.gateway.connection import Connection, ConnectionLimits
+from parley.gateway.call_answers import PendingAnswer
+from parley.gateway.connection import Connection
+from parley.gateway.connection_host import ConnectionLimits
+from parley.gateway.handlers import Queued
 from parley.gateway.outbox import Flusher
 from parley.gateway.protocol import ack_frame
 from parley.gateway.router import envelope_for
@@ -109,17 +110,7 @@ def queue_answer(connection: Connection, ref: str, work: asyncio.Future[bool]) -
     def answer(result: bool) -> dict[str, Any]:
         return {"ok": result}
 
-    if hasattr(connection_module, "_Unanswered"):
-        from parley.gateway.handlers import Queued
-
-        unanswered = connection_module._Unanswered(ref, "message.send", Queued(work, answer))
-        connection._queue_answer(unanswered)  # type: ignore[call-arg]
-        return
-
-    async def answered() -> dict[str, Any]:  # before: a coroutine, awaited by a task of its own
-        return answer(await work)
-
-    connection._queue_answer(ref, "message.send", answered())  # type: ignore[call-arg, arg-type]
+    connection._queue_answer(PendingAnswer(ref, "message.send", Queued(work, answer)))
 
 
 async def answering_run(rounds: int = 300) -> float:
