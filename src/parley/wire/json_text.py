@@ -9,10 +9,11 @@ what (``tests/unit/gateway/test_gateway_frames.py`` holds the two side by side).
 
 Encoding is orjson's (a fifth of the standard library's time per frame), with the standard
 library's as the fallback for what orjson refuses: a lone surrogate, an integer beyond 64
-bits, a key that is not a string. So a value is written exactly as before except a float:
-orjson writes its shortest form without an exponent sign or padding (``1e-7``, ``0.00001``
-where Python writes ``1e-07``, ``1e-05``: the same number to any JSON reader) and a
-non-finite float as ``null`` (the standard library's ``NaN`` is not JSON).
+bits, a key that is not a string, nesting deeper than 255. So a value is written exactly as
+before except for three things no frame holds today: a float below 1e-4 in magnitude (orjson
+writes ``0.00001`` and ``1e-7`` where Python writes ``1e-05`` and ``1e-07``: the same number to
+any JSON reader), a non-finite float (``null``; Python's ``NaN`` is not JSON), and a plain
+``Enum`` or ``Flag`` member (its value; Python's ``default=str`` wrote ``"Kind.A"``).
 ``tests/unit/test_json_text.py`` holds the two side by side. Reading stays the standard
 library's: orjson reads an integer beyond 64 bits as a float, and a client's huge number must
 reach validation as the number it wrote.
@@ -38,10 +39,15 @@ class JsonText:
     text: str
 
 
-def _stray(value: object) -> str:
+def _stray(value: object) -> object:
     # Timestamps are already strings; this only guards a stray Decimal or id.
     if isinstance(value, JsonText):
         raise TypeError("JsonText is spliced as a frame's whole data, never encoded inside a value")
+    # What the standard library writes natively and orjson hands here (subclasses of these).
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float):
+        return float(value)
     return str(value)
 
 
@@ -57,7 +63,7 @@ def dumps(value: object) -> str:
     ``TypeError``."""
     try:
         return orjson.dumps(value, default=_stray, option=_ORJSON_OPTIONS).decode()
-    except orjson.JSONEncodeError:
+    except orjson.JSONEncodeError:  # rare (see above): encoded again, whole, the stdlib's way
         return _ENCODER.encode(value)
 
 
