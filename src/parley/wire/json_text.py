@@ -59,8 +59,8 @@ _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATAC
 
 def dumps(value: object) -> str:
     """What ``json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)``
-    writes, floats aside (module docstring); a :class:`JsonText` inside ``value`` raises
-    ``TypeError``."""
+    writes, but for the three differences in the module docstring; a :class:`JsonText` inside
+    ``value`` raises ``TypeError``."""
     try:
         return orjson.dumps(value, default=_stray, option=_ORJSON_OPTIONS).decode()
     except orjson.JSONEncodeError:  # rare (see above): encoded again, whole, the stdlib's way
