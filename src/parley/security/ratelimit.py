@@ -177,16 +177,18 @@ class MemoryRateLimiter:
 
     # --- token buckets
 
-    def _level(self, key: str, rate: Rate, now: float) -> float:
-        tokens, updated = self._buckets.get(key) or (float(rate.burst), now)
+    @staticmethod
+    def _level(held: tuple[float, float] | None, rate: Rate, now: float) -> float:
+        """The tokens a bucket holds now, given its stored (tokens, updated) if any."""
+        if held is None:
+            return float(rate.burst)
+        tokens, updated = held
         return min(float(rate.burst), tokens + (now - updated) * rate.per_second)
 
     def _take(self, key: str, rate: Rate, cost: float, now: float) -> Decision:
-        # _level and put inlined around one table lookup: two of these run for every send.
+        # One table lookup for the read and the write: two of these run for every send.
         table = self._buckets.table(key)
-        held = table.get(key)
-        burst = float(rate.burst)
-        tokens = burst if held is None else min(burst, held[0] + (now - held[1]) * rate.per_second)
+        tokens = self._level(table.get(key), rate, now)
         if tokens < cost:
             return Decision(False, (cost - tokens) / rate.per_second)
         self._buckets.put_in(table, key, (tokens - cost, now))
@@ -204,7 +206,7 @@ class MemoryRateLimiter:
         return ALLOWED
 
     async def peek(self, key: str, rate: Rate, cost: float = 1.0) -> Decision:
-        tokens = self._level(key, rate, time.monotonic())
+        tokens = self._level(self._buckets.get(key), rate, time.monotonic())
         if tokens < cost:
             return Decision(False, (cost - tokens) / rate.per_second)
         return Decision(True)
