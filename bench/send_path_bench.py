@@ -1,6 +1,9 @@
-"""CPU per send of three steps of the gateway's send path, each on its own (no server, no
+"""CPU per send of four steps of the gateway's send path, each on its own (no server, no
 socket), in this thread's CPU time:
 
+- **reading**: a ``message.send`` call frame's text read into the frame and its params, as
+  the connection reads it (``Handlers.read`` then ``Handlers.parse``; before round thirteen
+  ``parse_frame`` then ``Handlers.parse``);
 - **encoding**: the ``message.created`` envelope of a new message and its sender's ``ack``
   (``created_event``, ``envelope_for``, the ack's data and frame);
 - **answering**: a connection queues 64 pipelined calls, their work resolves at once (a
@@ -34,9 +37,9 @@ import uvloop
 from parley.gateway.call_answers import PendingAnswer
 from parley.gateway.connection import Connection
 from parley.gateway.connection_host import ConnectionLimits
-from parley.gateway.handlers import Queued
+from parley.gateway.handlers import Handlers, Queued
 from parley.gateway.outbox import Flusher
-from parley.gateway.protocol import ack_frame
+from parley.gateway.protocol import ack_frame, parse_frame
 from parley.gateway.router import envelope_for
 from parley.security.ratelimit import MemoryRateLimiter, Rate, RateLimiter
 from parley.services.message_records import Message
@@ -49,6 +52,23 @@ UNLIMITED = Rate(per_second=1e9, burst=10**9)
 def summary(name: str, figures: list[float], unit: str = "us of CPU per send") -> None:
     print(f"{name:34s} min {min(figures):7.2f} / median {statistics.median(figures):7.2f} / "
           f"max {max(figures):7.2f} {unit}")
+
+
+# --- reading
+
+
+def reading_run(frames: int = 20_000) -> float:
+    read = getattr(Handlers, "read", parse_frame)  # one pass from round thirteen on
+    texts = [
+        f'{{"op":"call","ref":"{number}","method":"message.send","params":{{"conversation_id":'
+        f'"01JG{number % 100:022d}","content":"closed loop {number} {"x" * 80}","client_msg_id":'
+        f'"cl.{number}"}}}}'
+        for number in range(frames)
+    ]
+    started = time.thread_time()
+    for text in texts:
+        Handlers.parse(read(text))
+    return (time.thread_time() - started) / frames * 1e6
 
 
 # --- encoding
@@ -180,6 +200,7 @@ async def redis_limiter(url: str) -> tuple[RateLimiter, Callable[[], Awaitable[N
 
 
 async def run(runs: int, redis_url: str | None) -> None:
+    summary("reading (frame + params)", [reading_run() for _ in range(runs)])
     summary("encoding (event + ack)", [encoding_run() for _ in range(runs)])
     summary("answering (per call)", [await answering_run() for _ in range(runs)])
     memory = [await limits_run(MemoryRateLimiter(), 50_000) for _ in range(runs)]

@@ -53,7 +53,6 @@ from parley.gateway.protocol import (
     ack_frame,
     encode,
     error_frame,
-    parse_frame,
     protocol_error,
 )
 from parley.security.ratelimit import TokenBucket
@@ -267,7 +266,7 @@ class Connection:
             self.close(CloseCode.FRAME_TOO_LARGE, f"frames are limited to {limit} bytes")
             return
         try:
-            frame = parse_frame(inbound)
+            frame = self._node.handlers.read(inbound)
         except BadFrame as bad:
             await self._answered()
             if await self._admit(bad.ref):

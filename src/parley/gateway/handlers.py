@@ -22,14 +22,16 @@ from parley.gateway.presence import Presence
 from parley.gateway.protocol import (
     CallFrame,
     CallParams,
+    FrameReader,
+    IdentifyFrame,
     MarkParams,
     MessageDeleteParams,
     MessageEditParams,
     MessageSendParams,
+    PingFrame,
     PresenceParams,
     ReactionParams,
     TypingParams,
-    parse_params,
 )
 from parley.gateway.typing_indicators import TypingTracker
 from parley.presence.base import PresenceStatus
@@ -92,10 +94,16 @@ class Handlers:
         return frozenset(METHODS)
 
     @staticmethod
+    def read(text: str) -> IdentifyFrame | PingFrame | CallFrame:
+        """One client text frame (a call's params read with it where they are valid), or
+        ``BadFrame``."""
+        return FRAMES.frame(text)
+
+    @staticmethod
     def parse(frame: CallFrame) -> CallParams:
         """The call's params as its method's model, or ``BadFrame`` (unknown method, bad
         params) naming the call."""
-        return parse_params(frame, PARAMS)
+        return FRAMES.params(frame)
 
     def is_pipelined(self, method: str) -> bool:
         spec = METHODS.get(method)
@@ -224,4 +232,4 @@ METHODS: dict[str, Method[Any]] = {
     "delivered.mark": Method(MarkParams, Handlers.delivered_mark),
     "presence.set": Method(PresenceParams, Handlers.presence_set),
 }
-PARAMS: dict[str, type[CallParams]] = {name: method.params for name, method in METHODS.items()}
+FRAMES = FrameReader({name: method.params for name, method in METHODS.items()})

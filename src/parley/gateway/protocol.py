@@ -15,9 +15,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from json.encoder import encode_basestring  # what dumps writes for a str
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, cast
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from typing_extensions import TypedDict  # pydantic reads it on 3.11 to write the schema
 
 from parley import fields
@@ -252,6 +260,51 @@ def parse_params(frame: CallFrame, models: Mapping[str, type[CallParams]]) -> Ca
             ValidationFailed(f"{problems[0].field}: {problems[0].message}", details=problems),
             frame.ref,
         ) from None
+
+
+class ReadCall(CallFrame):
+    """A call frame read with its params, in one pass: each method has a subclass whose
+    ``params`` is the method's model (made by :class:`FrameReader`)."""
+
+
+def _read_call(method: str, params: type[CallParams]) -> type[ReadCall]:
+    only_this: Any = Literal.__getitem__(method)
+    return create_model(
+        f"CallFrame[{method}]", __base__=ReadCall, method=(only_this, ...), params=(params, ...)
+    )
+
+
+class FrameReader:
+    """Client frames of one method table (``handlers.METHODS``'s params), a call and its
+    params read from the text in one pass — half the work of reading the frame, then the
+    params. A frame that pass refuses is read again step by step (:func:`parse_frame`, then
+    :func:`parse_params` after the identify check), so every error is the one the steps
+    give: the one pass only ever takes what they would take, as they would take it."""
+
+    def __init__(self, models: Mapping[str, type[CallParams]]) -> None:
+        self._models = models
+        # Types made at run time: written as the subscriptions they are, which a checker
+        # cannot follow (it sees Literal[...] and Union[...] only with literal arguments).
+        calls: Any = Union.__getitem__(
+            tuple(_read_call(name, model) for name, model in models.items())
+        )
+        by_method: Any = Annotated[calls, Field(discriminator="method")]
+        self._one_pass: TypeAdapter[IdentifyFrame | PingFrame | ReadCall] = TypeAdapter(
+            Annotated[IdentifyFrame | PingFrame | by_method, Field(discriminator="op")]
+        )
+
+    def frame(self, text: str) -> IdentifyFrame | PingFrame | CallFrame:
+        """One client text frame, or :class:`BadFrame`."""
+        try:
+            return self._one_pass.validate_json(text)
+        except ValidationError:
+            return parse_frame(text)
+
+    def params(self, frame: CallFrame) -> CallParams:
+        """The call's params as the method's model, or :class:`BadFrame` naming the call."""
+        if isinstance(frame, ReadCall):
+            return cast(CallParams, frame.params)
+        return parse_params(frame, self._models)
 
 
 def protocol_error(code: str, message: str) -> ParleyError:
