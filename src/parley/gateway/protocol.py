@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from json.encoder import encode_basestring  # what dumps writes for a str
-from typing import Annotated, Any, Literal, Union, cast
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -264,7 +264,10 @@ def parse_params(frame: CallFrame, models: Mapping[str, type[CallParams]]) -> Ca
 
 class ReadCall(CallFrame):
     """A call frame read with its params, in one pass: each method has a subclass whose
-    ``params`` is the method's model (made by :class:`FrameReader`)."""
+    ``params`` is the method's model (made by :class:`FrameReader`). Not part of the wire's
+    schema (that is :class:`CallFrame`); a frame of these never leaves the connection."""
+
+    params: Any  # the method's CallParams model, in each subclass
 
 
 def _read_call(method: str, params: type[CallParams]) -> type[ReadCall]:
@@ -303,7 +306,8 @@ class FrameReader:
     def params(self, frame: CallFrame) -> CallParams:
         """The call's params as the method's model, or :class:`BadFrame` naming the call."""
         if isinstance(frame, ReadCall):
-            return cast(CallParams, frame.params)
+            params: CallParams = frame.params
+            return params
         return parse_params(frame, self._models)
 
 
