@@ -53,19 +53,35 @@ async def profile_probe(
     return {"step": vars(step), "raw": str(raw), "top": top}
 
 
-def top_functions(raw: Path, limit: int = 30) -> dict[str, Any]:
-    """Own and inclusive sample shares per function, from py-spy's collapsed stacks, for
-    the busiest thread (the event loop); and each thread's share of all samples."""
+def collapsed_stacks(raw: Path) -> dict[str, list[tuple[list[str], int]]]:
+    """py-spy's collapsed stacks (``thread;frame;frame count`` a line), per thread: each
+    stack's frames, outermost first (``func (path/to/file.py:12)``), and its samples."""
     per_thread: dict[str, list[tuple[list[str], int]]] = {}
-    for line in raw.read_text().splitlines():
+    for line in raw.read_text(encoding="utf-8").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         thread, *frames = stack.split(";")
-        per_thread.setdefault(thread, []).append(([_short(f) for f in frames], int(count_text)))
+        per_thread.setdefault(thread, []).append((frames, int(count_text)))
+    return per_thread
+
+
+def busiest(per_thread: dict[str, list[tuple[list[str], int]]]) -> str:
+    """The thread with the most samples (a server's event loop), or "" for none."""
+    totals = {thread: sum(n for _, n in stacks) for thread, stacks in per_thread.items()}
+    return max(totals, key=lambda t: totals[t]) if totals else ""
+
+
+def top_functions(raw: Path, limit: int = 30) -> dict[str, Any]:
+    """Own and inclusive sample shares per function, from py-spy's collapsed stacks, for
+    the busiest thread (the event loop); and each thread's share of all samples."""
+    per_thread = {
+        thread: [([_short(f) for f in frames], count) for frames, count in stacks]
+        for thread, stacks in collapsed_stacks(raw).items()
+    }
     totals = {thread: sum(n for _, n in stacks) for thread, stacks in per_thread.items()}
     everything = sum(totals.values()) or 1
-    main = max(totals, key=lambda t: totals[t]) if totals else ""
+    main = busiest(per_thread)
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
     for frames, count in per_thread.get(main, []):

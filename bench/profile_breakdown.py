@@ -1,7 +1,7 @@
 """Where a message's server CPU goes: the samples of a py-spy profile of the send path (the
-collapsed stacks ``gateway_bench.py --profile`` writes) sorted into the steps of a send,
-each with its share of the event loop's samples and, given the CPU time per message, its
-microseconds.
+collapsed stacks ``gateway_bench.py --profile`` writes) sorted into the steps of a send, each
+with its share of the event loop's samples (the busiest thread's) and, given the CPU time
+per message, its microseconds.
 
     python bench/gateway_bench.py --mode short --scenarios fanout --sizes dm --profile dm
     python bench/profile_breakdown.py bench/results/profile-parley-dm.txt --us-per-message 434
@@ -16,6 +16,8 @@ import argparse
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from gateway_profile import busiest, collapsed_stacks
 
 Test = Callable[[Sequence[str]], bool]
 
@@ -87,20 +89,15 @@ REST = "event loop, tasks, other"
 
 
 def breakdown(profile: Path) -> tuple[Counter[str], int, int]:
-    """Samples per step of the main thread, its total, and the other threads' samples."""
+    """Samples per step of the busiest thread (the event loop), its total, and the other
+    threads' samples."""
+    per_thread = collapsed_stacks(profile)
+    loop = busiest(per_thread)
     steps: Counter[str] = Counter()
-    main = other = 0
-    for line in profile.read_text(encoding="utf-8").splitlines():
-        stack_text, _, count_text = line.rpartition(" ")
-        if not stack_text:
-            continue
-        thread, *stack = stack_text.split(";")
-        count = int(count_text)
-        if "MainThread" not in thread:
-            other += count
-            continue
-        main += count
+    for stack, count in per_thread.get(loop, []):
         steps[next((name for name, test in STEPS if test(stack)), REST)] += count
+    main = sum(steps.values())
+    other = sum(count for thread, stacks in per_thread.items() if thread != loop for _, count in stacks)
     return steps, main, other
 
 
@@ -111,8 +108,8 @@ def main() -> int:
     args = parser.parse_args()
     steps, main_samples, other = breakdown(args.profile)
     if not main_samples:
-        raise SystemExit(f"{args.profile}: no samples of the main thread")
-    print(f"main thread: {main_samples} samples; other threads (holding the GIL): {other}")
+        raise SystemExit(f"{args.profile}: no samples")
+    print(f"event loop's thread: {main_samples} samples; other threads (holding the GIL): {other}")
     print("| step | share of the loop's samples |" + (" µs per message |" if args.us_per_message else ""))
     print("|---|---|" + ("---|" if args.us_per_message else ""))
     for name, count in steps.most_common():
