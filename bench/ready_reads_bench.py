@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from databases import bench_container, database_kinds, run_each, write_results  # noqa: E402
 
 from parley.services.auth import ClientInfo, Principal
-from parley.services.realtime_reads import RealtimeReads, member_conversation_ids_in
+from parley.services.realtime_reads import RealtimeReads, member_conversation_ids_of
 from parley.store.tables.accounts import users as users_table
 
 TEAM = 10
@@ -90,7 +90,7 @@ async def bench(kind: str, count: int, rounds: int, directory: Path) -> dict[str
         ids = [user.id for user in people]
 
         async def identify(user_id: str) -> None:
-            await container.auth.identify(tokens[user_id], _claimed, member_conversation_ids_in)
+            await container.auth.identify(tokens[user_id], _claimed, member_conversation_ids_of)
 
         async def ready(user_id: str) -> None:
             await reads.ready(user_id)

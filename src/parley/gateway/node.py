@@ -34,7 +34,7 @@ from parley.gateway.typing_indicators import TypingTracker
 from parley.ids import new_id
 from parley.security.ratelimit import Rate
 from parley.services.auth import Principal
-from parley.services.realtime_reads import member_conversation_ids_in
+from parley.services.realtime_reads import member_conversation_ids_of
 from parley.wire.codes import CloseCode
 from parley.wire.events import EventType
 
@@ -221,7 +221,7 @@ class Gateway:
         self, token: str, claim: Callable[[Principal], Awaitable[None]]
     ) -> tuple[Principal, list[str]]:
         # An access token or a bot token; then the conversation ids the hub subscribes to.
-        return await self.services.auth.identify(token, claim, member_conversation_ids_in)
+        return await self.services.auth.identify(token, claim, member_conversation_ids_of)
 
     def unavailable(self, error: BaseException) -> ParleyError | None:
         return self.services.unavailable(error)

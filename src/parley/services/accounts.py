@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from parley.security.passwords import PasswordHasher, check_password_policy
 from parley.services.audience import read_acquaintances
 from parley.services.events import Event, EventSink
 from parley.store.db import Database
+from parley.store.one_of import one_of
 from parley.store.tables.accounts import NEXT_PROFILE_VERSION, sessions, users
 from parley.wire.events import EventType
 
@@ -149,25 +150,32 @@ _ACTIVE_USER = select(*_USER_COLUMNS).where(  # built once: every identify reads
 )
 
 
-# The same user with one of their sessions, outer-joined: whether it is open comes with the
-# user in one statement (a reconnecting socket's ``ready`` needs both).
-_ACTIVE_USER_IN_SESSION = select(
+# Users with their sessions among those given, outer-joined: whether each is open comes with
+# the user in one statement, for a burst of reconnecting sockets' ``ready`` at once.
+_ACTIVE_USERS_IN_SESSIONS = select(
     *_USER_COLUMNS, sessions.c.id.label("session_id"), sessions.c.revoked_at
 ).select_from(
     users.outerjoin(
         sessions,
-        and_(sessions.c.id == bindparam("session_id"), sessions.c.user_id == users.c.id),
+        and_(one_of(sessions.c.id, "session_ids"), sessions.c.user_id == users.c.id),
     )
-).where(users.c.id == bindparam("user_id"), users.c.deactivated_at.is_(None))
+).where(one_of(users.c.id, "user_ids"), users.c.deactivated_at.is_(None))
 
 
-def read_user_in_session(conn: Connection, user_id: str, session_id: str) -> tuple[User | None, bool]:
-    """The active user ``user_id`` (None if not) and whether ``session_id`` is theirs and
-    open."""
-    row = conn.execute(_ACTIVE_USER_IN_SESSION, {"user_id": user_id, "session_id": session_id}).first()
-    if row is None:
-        return None, False
-    return User.from_row(row), row.session_id is not None and row.revoked_at is None
+def read_users_in_sessions(
+    conn: Connection, user_ids: Sequence[str], session_ids: Sequence[str]
+) -> tuple[dict[str, User], set[tuple[str, str]]]:
+    """The active users among ``user_ids``, and which of ``session_ids`` are open, as
+    (user id, session id): a session is only ever its own user's."""
+    found: dict[str, User] = {}
+    open_sessions: set[tuple[str, str]] = set()
+    params = {"user_ids": list(user_ids), "session_ids": list(session_ids)}
+    for row in conn.execute(_ACTIVE_USERS_IN_SESSIONS, params):
+        if row.id not in found:
+            found[row.id] = User.from_row(row)
+        if row.session_id is not None and row.revoked_at is None:
+            open_sessions.add((row.id, row.session_id))
+    return found, open_sessions
 
 
 def read_user(conn: Connection, user_id: str) -> User | None:

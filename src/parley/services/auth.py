@@ -10,10 +10,10 @@ against it on use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +36,7 @@ from parley.services.batching import READS_CLOSE_SECONDS, Batcher
 from parley.services.events import Event, EventSink
 from parley.services.session_cache import SessionCache
 from parley.store.db import Database
+from parley.store.one_of import one_of
 from parley.store.tables.accounts import refresh_tokens, sessions, users
 from parley.store.tables.integrations import bots
 from parley.wire.events import EventType
@@ -128,6 +129,18 @@ _SESSION_STATE = (
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("session"), sessions.c.user_id == bindparam("user"))
 )
+# The same for a burst of identifies, in one statement: each session with its user.
+_SESSIONS_STATE = (
+    select(
+        sessions.c.id,
+        sessions.c.user_id,
+        sessions.c.revoked_at,
+        sessions.c.last_used_at,
+        users.c.deactivated_at,
+    )
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(one_of(sessions.c.id, "ids"))
+)
 # Bot tokens: looked up by their hash; the session they open must still be open.
 _BOT_TOKEN_STATE = (
     select(
@@ -190,43 +203,61 @@ def _principal_of(claims: AccessClaims) -> Principal:
     return Principal(user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at)
 
 
+def _is_open(row: Any | None) -> TypeGuard[Any]:
+    """A row of ``_SESSION_STATE`` (or None): the session is open and its user active."""
+    return row is not None and row.revoked_at is None and row.deactivated_at is None
+
+
 def _open_session(conn: Connection, session_id: str, user_id: str) -> datetime:
     """The session's ``last_used_at`` once it is known open and its user active (else
     ``SessionRevoked``)."""
     row = conn.execute(_SESSION_STATE, {"session": session_id, "user": user_id}).first()
-    if row is None or row.revoked_at is not None or row.deactivated_at is not None:
+    if not _is_open(row):
         raise SessionRevoked()
     last_used_at: datetime = row.last_used_at
     return last_used_at
 
 
-def _open_session_then(
-    conn: Connection, principal: Principal, read: Callable[[Connection, str], T]
-) -> tuple[datetime, T]:
-    """:func:`_open_session`, and ``read(conn, user_id)`` in the same transaction."""
-    last_used_at = _open_session(conn, principal.session_id, principal.user_id)
-    return last_used_at, read(conn, principal.user_id)
+# Reads what identified users need, for several users at once: a mapping from each user id
+# given to what was read for them (realtime_reads.member_conversation_ids_of).
+ReadForUsers = Callable[[Connection, Sequence[str]], Mapping[str, T]]
 
 
 @dataclass(frozen=True, slots=True)
 class _IdentifyRead:
     principal: Principal
-    read: Callable[[Connection, str], Any]
+    read: ReadForUsers[Any]
 
 
 def _open_sessions_then(
     conn: Connection, requests: Sequence[_IdentifyRead]
 ) -> list[tuple[datetime, Any] | BaseException]:
-    """:func:`_open_session_then` for several identifies in one transaction, an outcome
-    each: a revoked session fails alone. (Only ``SessionRevoked`` is an outcome; anything
-    else fails the whole read and the batcher isolates the request at fault.)"""
-    outcomes: list[tuple[datetime, Any] | BaseException] = []
-    for request in requests:
-        try:
-            outcomes.append(_open_session_then(conn, request.principal, request.read))
-        except SessionRevoked as revoked:
-            outcomes.append(revoked)
-    return outcomes
+    """Several identifies in one transaction, in a statement or two whatever their number:
+    for each, its session's ``last_used_at`` once the session is known open and its user
+    active, with what ``read`` finds for the user — or ``SessionRevoked``, which fails that
+    identify alone. (Anything else fails the whole read and the batcher isolates the
+    request at fault.)"""
+    ids = list({request.principal.session_id: None for request in requests})
+    rows = {row.id: row for row in conn.execute(_SESSIONS_STATE, {"ids": ids})}
+    # Each request's session, if it is open and the token's user's; else None.
+    states = [
+        row if _is_open(row := rows.get(request.principal.session_id))
+        and row.user_id == request.principal.user_id else None
+        for request in requests
+    ]
+    wanted: dict[ReadForUsers[Any], dict[str, None]] = {}  # each read's users, once each
+    for request, state in zip(requests, states, strict=True):
+        if state is not None:
+            wanted.setdefault(request.read, {})[request.principal.user_id] = None
+    found = {
+        (read, user_id): value
+        for read, user_ids in wanted.items()
+        for user_id, value in read(conn, list(user_ids)).items()
+    }
+    return [
+        SessionRevoked() if state is None else (state.last_used_at, found[request.read, request.principal.user_id])
+        for request, state in zip(requests, states, strict=True)
+    ]
 
 
 class Auth:
@@ -471,7 +502,7 @@ class Auth:
         self,
         token: str,
         claim: Callable[[Principal], Awaitable[None]],
-        read: Callable[[Connection, str], T],
+        read: ReadForUsers[T],
     ) -> tuple[Principal, T]:
         """Authenticate a gateway ``identify`` (an access token or a bot token) and read
         what it needs, with one database hand-off for an access token (shared with the
@@ -480,13 +511,15 @@ class Auth:
         The token's signature names the user and session; ``claim`` runs next (the gateway
         subscribes the socket to the user, so that what commits after the read below reaches
         it); then one read transaction checks that the session is open and the user active,
-        as :meth:`authenticate` does, and runs ``read(conn, user_id)``. A bot token is found
+        as :meth:`authenticate` does, and runs ``read(conn, [user_id])`` (with the other
+        identifies' users: one statement for all of them). A bot token is found
         by its hash, so it is checked first and read second, as before.
         ``AuthenticationFailed`` (before or after ``claim``) when the token does not hold."""
         if token.startswith(BOT_TOKEN_PREFIX):
             principal = await self.authenticate_bot(token)
             await claim(principal)
-            return principal, await self._db.read_sync(read, principal.user_id)
+            found = await self._db.read_sync(read, [principal.user_id])
+            return principal, found[principal.user_id]
         claims = self._signer.verify_access(token)
         principal = _principal_of(claims)
         await claim(principal)

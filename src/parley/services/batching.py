@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 # closing: an answer later than this helps nobody).
 READS_CLOSE_SECONDS = 5.0
 
+# How long a read batcher's read waits for company, when there is some (a lone read is read
+# at once). A burst of identifies is read a batch at a time, and the statements cost about
+# the same for one session as for a dozen; read as they came (mean batch of five at 800
+# connects a second), the database threads spent more CPU per identify than the event loop
+# (docs/benchmarks.md, round fourteen).
+READS_WINDOW_SECONDS = 0.005
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -147,10 +154,19 @@ class Batcher(Generic[Item, Result]):
                 future.set_result(outcome)
 
     @classmethod
-    def reads(cls, flush: Flush[Item, Result], *, name: str, max_batch: int) -> Batcher[Item, Result]:
-        """A batcher of reads: no window (the reads arriving while one runs have company
-        enough), and an item whose caller went away is not read at all."""
-        return cls(flush, window_seconds=0, max_batch=max_batch, name=name, drop_abandoned=True)
+    def reads(
+        cls,
+        flush: Flush[Item, Result],
+        *,
+        name: str,
+        max_batch: int,
+        window_seconds: float = READS_WINDOW_SECONDS,
+    ) -> Batcher[Item, Result]:
+        """A batcher of reads: a short window (``READS_WINDOW_SECONDS``), and an item whose
+        caller went away is not read at all."""
+        return cls(
+            flush, window_seconds=window_seconds, max_batch=max_batch, name=name, drop_abandoned=True
+        )
 
     async def close(self, timeout: float | None = None) -> None:
         """Refuse new items, write what is queued, stop. With ``timeout``: whatever is not

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
@@ -162,7 +162,7 @@ class MemberView:
         }
 
 
-def unread_condition(user_id: str | BindParameter[Any]) -> Any:
+def unread_condition(user_id: str | ColumnElement[Any]) -> Any:
     """Messages a member has not read: after their read mark, not their own, not deleted,
     in the conversation's timeline (a thread's replies count in the thread instead)."""
     return and_(
@@ -268,7 +268,6 @@ def read_shared_views(
     return views
 
 
-_USER: BindParameter[Any] = bindparam("user_id")
 # One count per membership row, each an index range: the messages of that conversation
 # after that member's read mark. (Joining messages to members and filtering on
 # seq > last_read_seq afterwards let PostgreSQL read every message of the caller's
@@ -277,11 +276,17 @@ _USER: BindParameter[Any] = bindparam("user_id")
 _UNREAD_COUNT = (
     select(func.count())
     .select_from(messages)
-    .where(messages.c.conversation_id == members.c.conversation_id, unread_condition(_USER))
+    .where(
+        messages.c.conversation_id == members.c.conversation_id,
+        unread_condition(members.c.user_id),
+    )
     .scalar_subquery()
 )
+# The memberships of each user bound as ``user_ids``: one statement for a burst of
+# ``ready`` reads, as for one user's conversation list.
 _MINE = (
     select(
+        members.c.user_id,
         members.c.conversation_id,
         members.c.role,
         members.c.last_read_seq,
@@ -291,25 +296,26 @@ _MINE = (
         _UNREAD_COUNT.label("unread"),
     )
     .join(conversations, conversations.c.id == members.c.conversation_id)
-    .where(members.c.user_id == _USER)
+    .where(one_of(members.c.user_id, "user_ids"))
     .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
 )
 _MINE_AMONG = _MINE.where(one_of(members.c.conversation_id, "ids"))
 # Unread messages that mention the member (a muted conversation still shows these), only
 # for conversations with unread messages: the same index range, filtered by the mentions
-# list (stored as JSON text of user ids).
+# list (stored as JSON text of user ids; ids are [0-9A-Z], so no LIKE wildcard can occur in
+# the pattern).
 _UNREAD_MENTIONS = (
     select(func.count())
     .select_from(messages)
     .where(
         messages.c.conversation_id == members.c.conversation_id,
-        unread_condition(_USER),
-        messages.c.mentions.like(bindparam("quoted_user")),
+        unread_condition(members.c.user_id),
+        messages.c.mentions.like(literal('%"') + members.c.user_id + literal('"%')),
     )
     .scalar_subquery()
 )
-_MENTIONS = select(members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where(
-    members.c.user_id == _USER, one_of(members.c.conversation_id, "ids")
+_MENTIONS = select(members.c.user_id, members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where(
+    one_of(members.c.user_id, "user_ids"), one_of(members.c.conversation_id, "ids")
 )
 
 
@@ -331,7 +337,7 @@ def read_member_views(
     urls: AttachmentUrls | None,
 ) -> list[MemberView]:
     """The caller's conversations (all, or those given), most recently active first."""
-    return _assemble(conn, {user_id: _read_mine(conn, user_id, conversation_ids)}, urls)[user_id]
+    return _assemble(conn, _read_mine(conn, [user_id], conversation_ids), urls)[user_id]
 
 
 def read_member_views_of(
@@ -340,32 +346,40 @@ def read_member_views_of(
     """Every conversation of each user, as ``read_member_views`` lists them; the shared
     view of a conversation several of them are in is read once, for all of them (the
     gateway reads ``ready`` for a burst of reconnecting sessions at once)."""
-    return _assemble(conn, {user_id: _read_mine(conn, user_id, None) for user_id in user_ids}, urls)
+    return _assemble(conn, _read_mine(conn, user_ids, None), urls)
 
 
 @dataclass(frozen=True, slots=True)
 class _Mine:
     """One member's rows of their conversations: memberships, then unread mentions."""
 
-    memberships: Sequence[Any]  # rows of _MINE
-    mentions: dict[str, int]
+    memberships: list[Any]  # rows of _MINE
+    mentions: dict[str, int] = field(default_factory=dict)
 
 
-def _read_mine(conn: Connection, user_id: str, conversation_ids: Sequence[str] | None) -> _Mine:
-    if conversation_ids is None:
-        mine = list(conn.execute(_MINE, {"user_id": user_id}))
-    else:
-        mine = list(conn.execute(_MINE_AMONG, {"user_id": user_id, "ids": list(conversation_ids)}))
-    mentions: dict[str, int] = {}
-    with_unread = [row.conversation_id for row in mine if row.unread]
-    if with_unread:
-        # Ids are [0-9A-Z]: no LIKE wildcard can occur in the pattern.
-        quoted = f'%"{user_id}"%'
-        for row in conn.execute(
-            _MENTIONS, {"user_id": user_id, "ids": with_unread, "quoted_user": quoted}
-        ):
-            mentions[row.conversation_id] = row.n
-    return _Mine(mine, mentions)
+def _read_mine(
+    conn: Connection, user_ids: Sequence[str], conversation_ids: Sequence[str] | None
+) -> dict[str, _Mine]:
+    """Each user's memberships (all, or among ``conversation_ids``), most recently active
+    first, then their unread mentions: two statements whatever the number of users."""
+    theirs = {user_id: _Mine([]) for user_id in user_ids}
+    params: dict[str, Any] = {"user_ids": list(theirs)}
+    statement = _MINE
+    if conversation_ids is not None:
+        statement, params["ids"] = _MINE_AMONG, list(conversation_ids)
+    unread: set[tuple[str, str]] = set()  # (user id, conversation id)
+    for row in conn.execute(statement, params):
+        theirs[row.user_id].memberships.append(row)
+        if row.unread:
+            unread.add((row.user_id, row.conversation_id))
+    if unread:
+        # Counted for each of these users in each of these conversations they are in; kept
+        # only where that user has unread messages.
+        pairs = {"user_ids": list({u for u, _ in unread}), "ids": list({c for _, c in unread})}
+        for counted in conn.execute(_MENTIONS, pairs):
+            if (counted.user_id, counted.conversation_id) in unread:
+                theirs[counted.user_id].mentions[counted.conversation_id] = counted.n
+    return theirs
 
 
 def _assemble(

@@ -15,28 +15,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select, update
 
 from parley.errors import NotFound, SessionRevoked
-from parley.services.accounts import User, read_user, read_user_in_session
+from parley.services.accounts import User, read_users_in_sessions
 from parley.services.attachment_urls import AttachmentUrls
-from parley.services.audience import read_presence_audience
+from parley.services.audience import read_presence_audience, read_presence_audiences
 from parley.services.batching import READS_CLOSE_SECONDS, Batcher
 from parley.services.conversation_views import MemberView, read_member_views_of
 from parley.store.db import Database
+from parley.store.one_of import one_of
 from parley.store.tables.accounts import users
 from parley.store.tables.conversations import members
 
-_MEMBER_OF = select(members.c.conversation_id).where(members.c.user_id == bindparam("user_id"))
+_MEMBERS_OF = select(members.c.user_id, members.c.conversation_id).where(
+    one_of(members.c.user_id, "user_ids")
+)
 
 
 async def member_conversation_ids(db: Database, user_id: str) -> list[str]:
-    return await db.read_sync(member_conversation_ids_in, user_id)
+    return (await db.read_sync(member_conversation_ids_of, [user_id]))[user_id]
 
 
-def member_conversation_ids_in(conn: Connection, user_id: str) -> list[str]:
-    """The same, in a transaction of the caller's (identify reads it with the session)."""
-    return [row.conversation_id for row in conn.execute(_MEMBER_OF, {"user_id": user_id})]
+def member_conversation_ids_of(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The conversations of each user given, in one statement, in a transaction of the
+    caller's (a burst of identifies reads them with their sessions)."""
+    found: dict[str, list[str]] = {user_id: [] for user_id in user_ids}
+    for row in conn.execute(_MEMBERS_OF, {"user_ids": list(found)}):
+        found[row.user_id].append(row.conversation_id)
+    return found
 
 
 async def presence_audience(db: Database, user_id: str) -> set[str]:
@@ -78,8 +85,10 @@ def ready_reads_of(
     conn: Connection, requests: Sequence[ReadyRequest], urls: AttachmentUrls | None
 ) -> list[ReadyReads | BaseException]:
     """``ready_reads`` for several sessions in one transaction, an outcome each, in order:
-    a refused one (its session revoked) fails alone. Each user's own rows are read per
-    user; a conversation's shared view once for everyone in it (``read_member_views_of``).
+    a refused one (its session revoked) fails alone. The same statements whatever the
+    number of sessions: each reads its rows for every user at once, and a conversation's
+    shared view is read once for everyone in it (``read_member_views_of``). (One statement
+    per user made a burst of identifies cost the database threads more than the event loop.)
     """
     if conn.dialect.name == "postgresql":
         # One snapshot for the whole batch, as SQLite's read transactions have: under READ
@@ -87,28 +96,32 @@ def ready_reads_of(
         # unread count and the conversation's last_seq (read statements later) would be in
         # one and not the other (the client drops its event as already counted).
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    checked = [_checked_user(conn, request) for request in requests]
+    checked = _checked_users(conn, requests)
     user_ids = list({user.id: None for user in checked if isinstance(user, User)})
     views = read_member_views_of(conn, user_ids, urls=urls)
-    audiences = {user_id: read_presence_audience(conn, user_id) for user_id in user_ids}
+    audiences = read_presence_audiences(conn, user_ids)
     return [
         user if isinstance(user, BaseException) else ReadyReads(user, views[user.id], audiences[user.id])
         for user in checked
     ]
 
 
-def _checked_user(conn: Connection, request: ReadyRequest) -> User | BaseException:
-    if request.session_id is None:
-        user = read_user(conn, request.user_id)
-    else:
-        user, session_open = read_user_in_session(conn, request.user_id, request.session_id)
-        if not session_open:
+def _checked_users(conn: Connection, requests: Sequence[ReadyRequest]) -> list[User | BaseException]:
+    found, open_sessions = read_users_in_sessions(
+        conn,
+        [request.user_id for request in requests],
+        [request.session_id for request in requests if request.session_id is not None],
+    )
+    checked: list[User | BaseException] = []
+    for request in requests:
+        user = found.get(request.user_id)
+        if request.session_id is not None and (request.user_id, request.session_id) not in open_sessions:
             # Also a user deactivated a moment ago, before their sessions are revoked: refused
             # like a revoked session (a NotFound here failed the identify instead).
-            return SessionRevoked()
-    if user is None:
-        return NotFound("No such user")
-    return user
+            checked.append(SessionRevoked())
+        else:
+            checked.append(NotFound("No such user") if user is None else user)
+    return checked
 
 
 async def conversation_member_ids(db: Database, conversation_id: str) -> list[str]:
@@ -144,11 +157,11 @@ async def last_seen(db: Database, user_ids: Iterable[str]) -> dict[str, datetime
 class RealtimeReads:
     """The functions above bound to a database: the gateway's port to them.
 
-    ``ready`` reads are batched like sends are committed (``services.batching``, no
-    window): the sessions that identify while one read is running are read together in
-    the next, one transaction and one hand-off for all of them — in a reconnect storm, a
-    team's shared conversations are read once, not once per member. A lone session is
-    read at once."""
+    ``ready`` reads are batched like sends are committed (``services.batching``, with a
+    window of a few milliseconds): the sessions that identify while one read is running or
+    waiting are read together in the next, one transaction and one hand-off for all of
+    them — in a reconnect storm, a team's shared conversations are read once, not once per
+    member. A lone session is read at once."""
 
     def __init__(self, db: Database, urls: AttachmentUrls | None, *, ready_batch: int = 128) -> None:
         self._db = db

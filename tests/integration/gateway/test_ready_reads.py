@@ -17,12 +17,12 @@ from sqlalchemy import update
 from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import SessionRevoked
-from parley.services.auth import Principal
+from parley.services.auth import Principal, _IdentifyRead, _open_sessions_then
 from parley.services.realtime_reads import (
     ReadyReads,
     ReadyRequest,
     RealtimeReads,
-    member_conversation_ids_in,
+    member_conversation_ids_of,
     ready_reads,
     ready_reads_of,
 )
@@ -176,7 +176,7 @@ async def test_a_burst_of_identifies_is_read_together_a_revoked_one_failing_alon
 
     transactions = count_read_transactions(container, monkeypatch)
     answers = await asyncio.gather(
-        *(container.auth.identify(user.access_token, claim, member_conversation_ids_in) for user in people * 3),
+        *(container.auth.identify(user.access_token, claim, member_conversation_ids_of) for user in people * 3),
         return_exceptions=True,
     )
     monkeypatch.undo()
@@ -189,3 +189,76 @@ async def test_a_burst_of_identifies_is_read_together_a_revoked_one_failing_alon
         principal, conversation_ids = answer
         assert principal.user_id == user.id
         assert conversation_ids == ([crew["id"]] if user in people[:4] else [])
+
+
+async def test_a_batch_reads_each_user_as_a_lone_read_does(client: httpx.AsyncClient, container: Container) -> None:
+    """One statement reads every user's memberships, unread mentions and audience: each
+    user in the batch gets exactly what reading them alone gives — counts, mentions and
+    audiences differ between people in the same conversations and never leak across."""
+    ann, bob, cat, dan, eve = [await make_user(client, name) for name in ("ann", "bob", "cat", "dan", "eve")]
+    crew = await open_group(client, ann, [bob, cat, dan])
+    pair = await open_group(client, bob, [cat])
+    await send(client, ann, crew["id"], "@bob look")
+    await send(client, ann, crew["id"], "@bob @cat both of you")
+    await send(client, dan, crew["id"], "@ann and nobody else")
+    await send(client, cat, pair["id"], "@bob here too")
+    await befriend(client, eve, dan)
+    for blocker, blocked in ((cat, ann), (dan, bob)):
+        response = await client.post("/api/v1/blocks", json={"user_id": blocked.id}, headers=blocker.headers)
+        assert response.status_code == 204, response.text
+
+    people = [ann, bob, cat, dan, eve]
+    outcomes = await container.db.read_sync(
+        ready_reads_of, [ReadyRequest(user.id, user.session_id) for user in people], None
+    )
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    for user, outcome in zip(people, outcomes, strict=True):
+        assert isinstance(outcome, ReadyReads), outcome
+        alone = await ready_reads(container.db, user.id, user.session_id, urls=None)
+        assert outcome.user.id == user.id
+        assert [v.to_public() for v in outcome.conversations] == [v.to_public() for v in alone.conversations]
+        assert outcome.audience == alone.audience
+        counts[user.username] = {v.id: (v.unread_count, v.unread_mentions) for v in outcome.conversations}
+    assert counts == {
+        "ann": {crew["id"]: (1, 1)},
+        "bob": {crew["id"]: (3, 2), pair["id"]: (1, 1)},
+        "cat": {crew["id"]: (3, 1), pair["id"]: (0, 0)},
+        "dan": {crew["id"]: (2, 0)},
+        "eve": {},
+    }
+    audiences = {user.username: outcome.audience for user, outcome in zip(people, outcomes, strict=True)}
+    assert audiences == {
+        "ann": {bob.id, dan.id},  # cat blocked her
+        "bob": {ann.id, cat.id},  # dan blocked him
+        "cat": {bob.id, dan.id},
+        "dan": {ann.id, cat.id, eve.id},  # eve: a contact, sharing nothing
+        "eve": {dan.id},
+    }
+
+
+async def test_a_burst_of_identifies_checks_each_token_against_its_own_session(
+    client: httpx.AsyncClient, container: Container
+) -> None:
+    """Sessions are read for the whole burst at once: a session named with another user's
+    id, a revoked one and a deactivated user's are refused, each alone; the same session
+    twice is read twice alike."""
+    ann, bob, cat = [await make_user(client, name) for name in ("ann", "bob", "cat")]
+    crew = await open_group(client, ann, [bob])
+    assert (await client.post("/api/v1/auth/logout", headers=bob.headers)).status_code == 204
+    async with container.db.transaction() as conn:
+        await conn.execute(update(users).where(users.c.id == cat.id).values(deactivated_at=utcnow()))
+    ann_session = Principal(ann.id, ann.session_id)
+    requests = [
+        _IdentifyRead(ann_session, member_conversation_ids_of),
+        _IdentifyRead(Principal(cat.id, ann.session_id), member_conversation_ids_of),  # not cat's
+        _IdentifyRead(Principal(bob.id, bob.session_id), member_conversation_ids_of),  # logged out
+        _IdentifyRead(Principal(cat.id, cat.session_id), member_conversation_ids_of),  # deactivated
+        _IdentifyRead(Principal(ann.id, "0" * 26), member_conversation_ids_of),  # no such session
+        _IdentifyRead(ann_session, member_conversation_ids_of),
+    ]
+    outcomes = await container.db.read_sync(_open_sessions_then, requests)
+    assert [type(o).__name__ for o in outcomes] == [
+        "tuple", "SessionRevoked", "SessionRevoked", "SessionRevoked", "SessionRevoked", "tuple"
+    ]
+    assert outcomes[0] == outcomes[5]
+    assert outcomes[0][1] == [crew["id"]]
