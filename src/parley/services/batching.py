@@ -8,6 +8,10 @@ there is company to wait for: a lone request after a batch of one (one sender at
 REST call now and then) is written at once — the window would be all of its wait for
 nothing — while a request found with others, or after a batch of several, waits as before.
 
+Reads (``Batcher.reads``) also wait for company before every batch, not only after being
+idle: a read takes a few milliseconds, too few for many requests to pile up behind it, and
+the statements of a read cost about the same for one request as for dozens.
+
 One request must never fail another's: when a whole flush raises (the database refused one
 request's values, say), the batch is split in halves and each half flushed again, until the
 request at fault is alone and gets the error (about 2·log2(n) extra transactions for one
@@ -34,9 +38,10 @@ READS_CLOSE_SECONDS = 5.0
 
 # How long a read batcher's read waits for company, when there is some (a lone read is read
 # at once). A burst of identifies is read a batch at a time, and the statements cost about
-# the same for one session as for a dozen; read as they came (mean batch of five at 800
-# connects a second), the database threads spent more CPU per identify than the event loop
-# (docs/benchmarks.md, round fourteen).
+# the same for one session as for a dozen; read as they came (a mean batch of five at 800
+# connects a second), the database threads spent more CPU per identify than the event
+# loop. Waiting this long before each batch made them about four times larger and
+# connect + identify about a third cheaper (docs/benchmarks.md, round fourteen).
 READS_WINDOW_SECONDS = 0.005
 
 Item = TypeVar("Item")
@@ -66,12 +71,15 @@ class Batcher(Generic[Item, Result]):
         max_batch: int,
         name: str = "group commit",
         drop_abandoned: bool = False,
+        gather_every_batch: bool = False,
     ) -> None:
         self._flush = flush
         self._name = name  # in its task's name and its log lines
         # Reads: an item whose caller went away (its future cancelled) is not read at all.
         # (Writes are written anyway: the caller may retry, and idempotency needs the row.)
         self._drop_abandoned = drop_abandoned
+        # Reads: the window before every batch; writes: only after being idle.
+        self._gather_every_batch = gather_every_batch
         self._window = window_seconds
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -109,14 +117,11 @@ class Batcher(Generic[Item, Result]):
                 if self._closing:
                     return
                 continue
-            if (
-                self._window > 0
-                and len(self._pending) < self._max_batch
-                and not self._closing
-                and (len(self._pending) > 1 or self._last_batch > 1)
-            ):
-                await asyncio.sleep(self._window)
+            first = True
             while self._pending:
+                if (first or self._gather_every_batch) and self._waits_for_company():
+                    await asyncio.sleep(self._window)
+                first = False
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 self._last_batch = len(batch)
@@ -129,6 +134,16 @@ class Batcher(Generic[Item, Result]):
                     raise
             if self._closing:
                 return
+
+    def _waits_for_company(self) -> bool:
+        """Whether the next batch sits out the window first: only with room in it and
+        company to wait for (items already waiting together, or a last batch of several)."""
+        return (
+            self._window > 0
+            and len(self._pending) < self._max_batch
+            and not self._closing
+            and (len(self._pending) > 1 or self._last_batch > 1)
+        )
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         if self._drop_abandoned:
@@ -162,10 +177,15 @@ class Batcher(Generic[Item, Result]):
         max_batch: int,
         window_seconds: float = READS_WINDOW_SECONDS,
     ) -> Batcher[Item, Result]:
-        """A batcher of reads: a short window (``READS_WINDOW_SECONDS``), and an item whose
-        caller went away is not read at all."""
+        """A batcher of reads: a short window (``READS_WINDOW_SECONDS``) before every batch,
+        and an item whose caller went away is not read at all."""
         return cls(
-            flush, window_seconds=window_seconds, max_batch=max_batch, name=name, drop_abandoned=True
+            flush,
+            window_seconds=window_seconds,
+            max_batch=max_batch,
+            name=name,
+            drop_abandoned=True,
+            gather_every_batch=True,
         )
 
     async def close(self, timeout: float | None = None) -> None:

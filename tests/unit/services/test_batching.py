@@ -178,6 +178,41 @@ async def test_a_reads_batcher_drops_items_whose_caller_went_away() -> None:
     assert gone.cancelled() and read == [[0], [2]]
 
 
+async def test_a_reads_batcher_waits_for_company_before_every_batch() -> None:
+    """Reads arriving while one is read wait the window before the next batch too (writes
+    go at once then: see above), and take along what comes meanwhile; a lone read after a
+    read of one is still read at once."""
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(items))
+        if len(batches) == 1:
+            await release.wait()
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=100, window_seconds=0.5)
+    first = asyncio.ensure_future(batcher.submit(0))  # alone: read at once
+    while not batches:
+        await asyncio.sleep(0)
+    behind = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]  # company, queued behind it
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.wait_for(first, timeout=10) == 0
+    for _ in range(5):  # the reader is back and sits out the window
+        await asyncio.sleep(0)
+    assert batches == [[0]]
+    late = asyncio.ensure_future(batcher.submit(3))
+    assert await asyncio.wait_for(asyncio.gather(*behind, late), timeout=10) == [1, 2, 3]
+    assert batches == [[0], [1, 2, 3]]
+    await batcher.close()
+
+    alone: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=100, window_seconds=3600)
+    assert await asyncio.wait_for(alone.submit(4), timeout=10) == 4
+    assert await asyncio.wait_for(alone.submit(5), timeout=10) == 5
+    await alone.close()
+
+
 async def test_close_with_a_timeout_fails_what_a_stuck_database_never_answered() -> None:
     started = asyncio.Event()
 
