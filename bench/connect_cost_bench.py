@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_targets import FloorTarget, ParleyTarget  # noqa: E402
 from loadgen import LoadGenerator  # noqa: E402
 from measured import NothingMeasured, ratio, spread  # noqa: E402
-from procs import CLOCK_TICKS, Server, floor_server, parley_server, plan_pinning  # noqa: E402
+from procs import Server, floor_server, parley_server, plan_pinning, thread_cpu_seconds  # noqa: E402
 
 TEAM = 10
 CONCURRENCY = 128
@@ -38,19 +38,12 @@ CONCURRENCY = 128
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of each thread of ``pid``, by thread id."""
     found: dict[int, float] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as handle:
-                found[int(tid)] = stat_cpu(handle.read())
+            found[tid] = thread_cpu_seconds(pid, tid)
         except OSError:  # the thread ended meanwhile
             continue
     return found
-
-
-def stat_cpu(stat: bytes) -> float:
-    """utime + stime of a ``/proc/.../stat`` line, in seconds (the name may hold spaces)."""
-    fields = stat.rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +59,16 @@ class ConnectCost:
             raise NothingMeasured("no connection identified: nothing to divide by")
         return cpu / self.connects * 1000
 
+    def rate(self) -> float:
+        """Connections identified per second of the connect phases."""
+        if self.connects <= 0 or self.seconds <= 0:
+            raise NothingMeasured("no connection identified, or in no time: no rate")
+        return self.connects / self.seconds
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "connects": self.connects, "failed": self.failed,
-            "connects_per_s": round(self.connects / self.seconds, 1) if self.seconds else None,
+            "connects_per_s": round(self.rate(), 1),
             "cpu_ms": round(self.per_connect_ms(self.loop_cpu + self.other_cpu), 3),
             "event_loop_ms": round(self.per_connect_ms(self.loop_cpu), 3),
             "other_threads_ms": round(self.per_connect_ms(self.other_cpu), 3),
@@ -125,7 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             parley = await measure("parley", Path(scratch) / f"parley-{number}", args.users, args.rounds)
             cpu_ratio = ratio(floor.per_connect_ms(floor.loop_cpu + floor.other_cpu),
                               parley.per_connect_ms(parley.loop_cpu + parley.other_cpu), "connect CPU")
-            rate_ratio = ratio(parley.connects / parley.seconds, floor.connects / floor.seconds, "connect rate")
+            rate_ratio = ratio(parley.rate(), floor.rate(), "connect rate")
             runs.append({"floor": floor.as_dict(), "parley": parley.as_dict(),
                          "cpu_ratio": round(cpu_ratio, 3), "rate_ratio": round(rate_ratio, 3)})  # fmt: skip
             print(f"run {number + 1}: parley {parley.as_dict()} floor {floor.as_dict()} "

@@ -107,17 +107,21 @@ def machine_sample(names: tuple[str, ...] = ("postgres", "redis-server")) -> Mac
             continue
         name = raw[raw.find(b"(") + 1 : raw.rfind(b")")].decode(errors="replace")
         if name in by_name:
-            fields = raw.rsplit(b")", 1)[1].split()
-            by_name[name] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            by_name[name] += stat_cpu_seconds(raw)
     return MachineSample(time.monotonic(), busy / CLOCK_TICKS, by_name)
+
+
+def stat_cpu_seconds(stat: bytes) -> float:
+    """utime + stime (fields 14 and 15) of a ``/proc/.../stat`` line, in seconds."""
+    # The command name (field 2) may hold spaces: split after its closing parenthesis.
+    fields = stat.rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def sample(pid: int) -> Sample:
     """CPU seconds and resident memory of ``pid`` right now."""
     with open(f"/proc/{pid}/stat", "rb") as handle:
-        # The command name (field 2) may hold spaces: split after its closing parenthesis.
-        fields = handle.read().rsplit(b")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+        cpu = stat_cpu_seconds(handle.read())
     rss = 0
     with open(f"/proc/{pid}/status", "rb") as handle:
         for line in handle:
@@ -131,8 +135,7 @@ def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
     """CPU seconds of one thread of ``pid`` (its main thread by default: a server's event
     loop), user + system."""
     with open(f"/proc/{pid}/task/{tid or pid}/stat", "rb") as handle:
-        fields = handle.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return stat_cpu_seconds(handle.read())
 
 
 def cpu_share(before: Sample, after: Sample) -> float:

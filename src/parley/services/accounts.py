@@ -145,7 +145,7 @@ async def fetch_user(conn: AsyncConnection, user_id: str) -> User | None:
     return await conn.run_sync(read_user, user_id)
 
 
-_ACTIVE_USER = select(*_USER_COLUMNS).where(  # built once: every identify reads it
+_ACTIVE_USER = select(*_USER_COLUMNS).where(  # built once: read on every user lookup
     users.c.id == bindparam("user_id"), users.c.deactivated_at.is_(None)
 )
 

@@ -75,6 +75,8 @@ def read_presence_audiences(conn: Connection, user_ids: Sequence[str]) -> dict[s
 
 def _per_user(conn: Connection, statement: Select[Any], user_ids: Sequence[str]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {user_id: set() for user_id in user_ids}
+    if not found:
+        return found
     for row in conn.execute(statement, {"user_ids": list(found)}):
         found[row.user_id].add(row.other_id)
     return found

@@ -124,20 +124,15 @@ class SessionInfo:
 
 
 # Every authenticated request and every identify runs this: built once, not per call.
+_STATE_COLUMNS = (sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
 _SESSION_STATE = (
-    select(sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
+    select(*_STATE_COLUMNS)
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("session"), sessions.c.user_id == bindparam("user"))
 )
 # The same for a burst of identifies, in one statement: each session with its user.
 _SESSIONS_STATE = (
-    select(
-        sessions.c.id,
-        sessions.c.user_id,
-        sessions.c.revoked_at,
-        sessions.c.last_used_at,
-        users.c.deactivated_at,
-    )
+    select(sessions.c.id, sessions.c.user_id, *_STATE_COLUMNS)
     .join(users, users.c.id == sessions.c.user_id)
     .where(one_of(sessions.c.id, "ids"))
 )
@@ -204,7 +199,8 @@ def _principal_of(claims: AccessClaims) -> Principal:
 
 
 def _is_open(row: Any | None) -> TypeGuard[Any]:
-    """A row of ``_SESSION_STATE`` (or None): the session is open and its user active."""
+    """A row of ``_SESSION_STATE`` or ``_SESSIONS_STATE`` (or None): the session is open and
+    its user active."""
     return row is not None and row.revoked_at is None and row.deactivated_at is None
 
 
@@ -219,7 +215,8 @@ def _open_session(conn: Connection, session_id: str, user_id: str) -> datetime:
 
 
 # Reads what identified users need, for several users at once: a mapping from each user id
-# given to what was read for them (realtime_reads.member_conversation_ids_of).
+# given to what was read for them (realtime_reads.member_conversation_ids_of). Two
+# identifies of one user in a batch get the same value: it is not to be changed.
 ReadForUsers = Callable[[Connection, Sequence[str]], Mapping[str, T]]
 
 
@@ -227,6 +224,13 @@ ReadForUsers = Callable[[Connection, Sequence[str]], Mapping[str, T]]
 class _IdentifyRead:
     principal: Principal
     read: ReadForUsers[Any]
+
+
+def _open_state(rows: Mapping[str, Any], principal: Principal) -> Any | None:
+    """``principal``'s session among ``rows`` if it is open, the token's user's and that user
+    active; else None."""
+    row = rows.get(principal.session_id)
+    return row if _is_open(row) and row.user_id == principal.user_id else None
 
 
 def _open_sessions_then(
@@ -239,12 +243,7 @@ def _open_sessions_then(
     request at fault.)"""
     ids = list({request.principal.session_id: None for request in requests})
     rows = {row.id: row for row in conn.execute(_SESSIONS_STATE, {"ids": ids})}
-    # Each request's session, if it is open and the token's user's; else None.
-    states = [
-        row if _is_open(row := rows.get(request.principal.session_id))
-        and row.user_id == request.principal.user_id else None
-        for request in requests
-    ]
+    states = [_open_state(rows, request.principal) for request in requests]
     wanted: dict[ReadForUsers[Any], dict[str, None]] = {}  # each read's users, once each
     for request, state in zip(requests, states, strict=True):
         if state is not None:

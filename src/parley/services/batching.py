@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 # closing: an answer later than this helps nobody).
 READS_CLOSE_SECONDS = 5.0
 
-# How long a read batcher's read waits for company, when there is some (a lone read is read
-# at once). A burst of identifies is read a batch at a time, and the statements cost about
+# How long a read batcher's read waits for company, when there is some (a lone read after a
+# read of one is read at once). A burst of identifies is read a batch at a time, and the statements cost about
 # the same for one session as for a dozen; read as they came (a mean batch of five at 800
 # connects a second), the database threads spent more CPU per identify than the event
 # loop. Waiting this long before each batch made them about four times larger and

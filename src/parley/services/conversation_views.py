@@ -314,8 +314,13 @@ _UNREAD_MENTIONS = (
     )
     .scalar_subquery()
 )
+# Counted for exactly the memberships bound as ``pairs`` ("user id:conversation id"; ids
+# hold no colon), found by the users' index: the count runs for those only. (A list of users
+# and one of conversations would count every user in every listed conversation: the square
+# of a batch.)
 _MENTIONS = select(members.c.user_id, members.c.conversation_id, _UNREAD_MENTIONS.label("n")).where(
-    one_of(members.c.user_id, "user_ids"), one_of(members.c.conversation_id, "ids")
+    one_of(members.c.user_id, "user_ids"),
+    one_of(members.c.user_id + literal(":") + members.c.conversation_id, "pairs"),
 )
 
 
@@ -363,6 +368,8 @@ def _read_mine(
     """Each user's memberships (all, or among ``conversation_ids``), most recently active
     first, then their unread mentions: two statements whatever the number of users."""
     theirs = {user_id: _Mine([]) for user_id in user_ids}
+    if not theirs:
+        return theirs
     params: dict[str, Any] = {"user_ids": list(theirs)}
     statement = _MINE
     if conversation_ids is not None:
@@ -373,12 +380,10 @@ def _read_mine(
         if row.unread:
             unread.add((row.user_id, row.conversation_id))
     if unread:
-        # Counted for each of these users in each of these conversations they are in; kept
-        # only where that user has unread messages.
-        pairs = {"user_ids": list({u for u, _ in unread}), "ids": list({c for _, c in unread})}
-        for counted in conn.execute(_MENTIONS, pairs):
-            if (counted.user_id, counted.conversation_id) in unread:
-                theirs[counted.user_id].mentions[counted.conversation_id] = counted.n
+        pairs = [f"{user_id}:{conversation_id}" for user_id, conversation_id in unread]
+        memberships = {"user_ids": list({user_id for user_id, _ in unread}), "pairs": pairs}
+        for counted in conn.execute(_MENTIONS, memberships):
+            theirs[counted.user_id].mentions[counted.conversation_id] = counted.n
     return theirs
 
 

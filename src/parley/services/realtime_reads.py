@@ -161,7 +161,7 @@ class RealtimeReads:
     window of a few milliseconds): the sessions that identify while one read is running or
     waiting are read together in the next, one transaction and one hand-off for all of
     them — in a reconnect storm, a team's shared conversations are read once, not once per
-    member. A lone session is read at once."""
+    member. A lone session after a read of one is read at once."""
 
     def __init__(self, db: Database, urls: AttachmentUrls | None, *, ready_batch: int = 128) -> None:
         self._db = db

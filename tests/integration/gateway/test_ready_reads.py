@@ -203,6 +203,8 @@ async def test_a_batch_reads_each_user_as_a_lone_read_does(client: httpx.AsyncCl
     await send(client, dan, crew["id"], "@ann and nobody else")
     await send(client, cat, pair["id"], "@bob here too")
     await befriend(client, eve, dan)
+    asked = await client.post("/api/v1/contacts", json={"user_id": ann.id}, headers=eve.headers)
+    assert asked.status_code == 201, asked.text  # never accepted: no audience either way
     for blocker, blocked in ((cat, ann), (dan, bob)):
         response = await client.post("/api/v1/blocks", json={"user_id": blocked.id}, headers=blocker.headers)
         assert response.status_code == 204, response.text
@@ -219,6 +221,8 @@ async def test_a_batch_reads_each_user_as_a_lone_read_does(client: httpx.AsyncCl
         assert [v.to_public() for v in outcome.conversations] == [v.to_public() for v in alone.conversations]
         assert outcome.audience == alone.audience
         counts[user.username] = {v.id: (v.unread_count, v.unread_mentions) for v in outcome.conversations}
+        if user is bob:  # most recently active first
+            assert [v.id for v in outcome.conversations] == [pair["id"], crew["id"]]
     assert counts == {
         "ann": {crew["id"]: (1, 1)},
         "bob": {crew["id"]: (3, 2), pair["id"]: (1, 1)},

@@ -213,6 +213,30 @@ async def test_a_reads_batcher_waits_for_company_before_every_batch() -> None:
     await alone.close()
 
 
+async def test_writes_queued_behind_a_batch_go_at_once() -> None:
+    """The group commit waits only after being idle: what piled up while a batch was being
+    written is written next without a window (one it would never sit out here)."""
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(items))
+        if len(batches) == 1:
+            await release.wait()
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush, window_seconds=3600, max_batch=100)
+    first = asyncio.ensure_future(batcher.submit(0))
+    while not batches:
+        await asyncio.sleep(0)
+    behind = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *behind), timeout=10) == [0, 1, 2]
+    assert batches == [[0], [1, 2]]
+    await batcher.close()
+
+
 async def test_close_with_a_timeout_fails_what_a_stuck_database_never_answered() -> None:
     started = asyncio.Event()
 
