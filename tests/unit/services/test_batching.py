@@ -178,36 +178,49 @@ async def test_a_reads_batcher_drops_items_whose_caller_went_away() -> None:
     assert gone.cancelled() and read == [[0], [2]]
 
 
-async def test_a_reads_batcher_waits_for_company_before_every_batch() -> None:
-    """Reads arriving while one is read wait the window before the next batch too (writes
-    go at once then: see above), and take along what comes meanwhile; a lone read after a
-    read of one is still read at once."""
-    batches: list[list[int]] = []
-    release = asyncio.Event()
+class FirstBatchHeld:
+    """A flush that records its batches and holds the first until ``release`` is set."""
 
-    async def flush(items: Sequence[int]) -> list[int | BaseException]:
-        batches.append(list(items))
-        if len(batches) == 1:
-            await release.wait()
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+
+    async def flush(self, items: Sequence[int]) -> list[int | BaseException]:
+        self.batches.append(list(items))
+        if len(self.batches) == 1:
+            await self.release.wait()
         return list(items)
 
-    batcher: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=100, window_seconds=0.5)
-    first = asyncio.ensure_future(batcher.submit(0))  # alone: read at once
-    while not batches:
+    async def queue_behind_first(
+        self, batcher: Batcher[int, int]
+    ) -> tuple[asyncio.Future[int], list[asyncio.Future[int]]]:
+        """Item 0 alone (written at once), 1 and 2 queued behind it; then 0's batch ends."""
+        first = asyncio.ensure_future(batcher.submit(0))
+        while not self.batches:
+            await asyncio.sleep(0)
+        behind = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]
         await asyncio.sleep(0)
-    behind = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]  # company, queued behind it
-    await asyncio.sleep(0)
-    release.set()
+        self.release.set()
+        return first, behind
+
+
+async def test_a_reads_batcher_waits_for_company_before_every_batch() -> None:
+    """Reads arriving while one is read wait the window before the next batch too (writes
+    go at once then: see below), and take along what comes meanwhile; a lone read after a
+    read of one is still read at once."""
+    held = FirstBatchHeld()
+    batcher: Batcher[int, int] = Batcher.reads(held.flush, name="reads", max_batch=100, window_seconds=0.5)
+    first, behind = await held.queue_behind_first(batcher)
     assert await asyncio.wait_for(first, timeout=10) == 0
     for _ in range(5):  # the reader is back and sits out the window
         await asyncio.sleep(0)
-    assert batches == [[0]]
+    assert held.batches == [[0]]
     late = asyncio.ensure_future(batcher.submit(3))
     assert await asyncio.wait_for(asyncio.gather(*behind, late), timeout=10) == [1, 2, 3]
-    assert batches == [[0], [1, 2, 3]]
+    assert held.batches == [[0], [1, 2, 3]]
     await batcher.close()
 
-    alone: Batcher[int, int] = Batcher.reads(flush, name="reads", max_batch=100, window_seconds=3600)
+    alone: Batcher[int, int] = Batcher.reads(held.flush, name="reads", max_batch=100, window_seconds=3600)
     assert await asyncio.wait_for(alone.submit(4), timeout=10) == 4
     assert await asyncio.wait_for(alone.submit(5), timeout=10) == 5
     await alone.close()
@@ -216,24 +229,11 @@ async def test_a_reads_batcher_waits_for_company_before_every_batch() -> None:
 async def test_writes_queued_behind_a_batch_go_at_once() -> None:
     """The group commit waits only after being idle: what piled up while a batch was being
     written is written next without a window (one it would never sit out here)."""
-    batches: list[list[int]] = []
-    release = asyncio.Event()
-
-    async def flush(items: Sequence[int]) -> list[int | BaseException]:
-        batches.append(list(items))
-        if len(batches) == 1:
-            await release.wait()
-        return list(items)
-
-    batcher: Batcher[int, int] = Batcher(flush, window_seconds=3600, max_batch=100)
-    first = asyncio.ensure_future(batcher.submit(0))
-    while not batches:
-        await asyncio.sleep(0)
-    behind = [asyncio.ensure_future(batcher.submit(n)) for n in (1, 2)]
-    await asyncio.sleep(0)
-    release.set()
+    held = FirstBatchHeld()
+    batcher: Batcher[int, int] = Batcher(held.flush, window_seconds=3600, max_batch=100)
+    first, behind = await held.queue_behind_first(batcher)
     assert await asyncio.wait_for(asyncio.gather(first, *behind), timeout=10) == [0, 1, 2]
-    assert batches == [[0], [1, 2]]
+    assert held.batches == [[0], [1, 2]]
     await batcher.close()
 
 
