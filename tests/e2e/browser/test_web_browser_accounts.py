@@ -92,6 +92,9 @@ def test_profile_sessions_and_contacts(shots: Browser, rest: Rest) -> None:
     expect(bob_page.locator(".person-row")).to_contain_text("Pat P. Profile")
     bob_page.get_by_role("button", name="Block").click()
     bob_page.get_by_role("dialog").get_by_role("button", name="Block").click()
+    expect(bob_page.locator("#toast")).to_contain_text("Blocked Pat P. Profile")
+    # The lists reloaded (Pat is no contact now) before another tab is chosen.
+    expect(bob_page.get_by_role("tabpanel")).to_contain_text("No contacts yet")
     bob_page.get_by_role("tab", name="Blocked").click()
     expect(bob_page.locator(".person-row")).to_contain_text("Pat P. Profile")
     bob_page.get_by_role("button", name="Unblock").click()
