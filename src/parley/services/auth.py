@@ -9,13 +9,12 @@ against it on use.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeGuard, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from parley.clock import isoformat, utcnow
@@ -34,9 +33,16 @@ from parley.security.tokens import AccessClaims, TokenSigner, hash_random_token,
 from parley.services.accounts import User, fetch_user
 from parley.services.batching import READS_CLOSE_SECONDS, Batcher
 from parley.services.events import Event, EventSink
+from parley.services.open_sessions import (
+    LAST_USED_RESOLUTION,
+    IdentifyRead,
+    ReadForUsers,
+    SessionTouches,
+    open_session,
+    open_sessions_then,
+)
 from parley.services.session_cache import SessionCache
 from parley.store.db import Database
-from parley.store.one_of import one_of
 from parley.store.tables.accounts import refresh_tokens, sessions, users
 from parley.store.tables.integrations import bots
 from parley.wire.events import EventType
@@ -44,11 +50,6 @@ from parley.wire.events import EventType
 T = TypeVar("T")
 
 # The event naming revoked sessions; the gateway closes their sockets (4001) on every node.
-
-# Touching last_used_at on every request would turn reads into writes; once a minute is
-# plenty for a "last active" column in a devices list.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
-
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
@@ -123,19 +124,6 @@ class SessionInfo:
         }
 
 
-# Every authenticated request and every identify runs this: built once, not per call.
-_STATE_COLUMNS = (sessions.c.revoked_at, sessions.c.last_used_at, users.c.deactivated_at)
-_SESSION_STATE = (
-    select(*_STATE_COLUMNS)
-    .join(users, users.c.id == sessions.c.user_id)
-    .where(sessions.c.id == bindparam("session"), sessions.c.user_id == bindparam("user"))
-)
-# The same for a burst of identifies, in one statement: each session with its user.
-_SESSIONS_STATE = (
-    select(sessions.c.id, sessions.c.user_id, *_STATE_COLUMNS)
-    .join(users, users.c.id == sessions.c.user_id)
-    .where(one_of(sessions.c.id, "ids"))
-)
 # Bot tokens: looked up by their hash; the session they open must still be open.
 _BOT_TOKEN_STATE = (
     select(
@@ -154,109 +142,8 @@ _BOT_TOKEN_STATE = (
 BOT_TOKEN_PREFIX = "pbot_"
 
 
-class SessionTouches:
-    """``last_used_at`` writes, coalesced: authentications that need one at the same time
-    share one transaction. After a restart every reconnecting session needs one; one
-    transaction each made a reconnect storm queue behind thousands of commits.
-
-    Each caller still returns only once its write is committed, as before; an idle server
-    writes at once (no window), and no task outlives the write it does.
-    """
-
-    _UPDATE = (
-        update(sessions)
-        .where(sessions.c.id == bindparam("session"))
-        .values(last_used_at=bindparam("used_at"))
-    )
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._pending: dict[str, datetime] = {}
-        self._writer: asyncio.Task[None] | None = None
-
-    async def touch(self, session_id: str, now: datetime) -> None:
-        self._pending[session_id] = now
-        while session_id in self._pending:  # not taken by a write yet: the next one takes it
-            if self._writer is None:
-                self._writer = asyncio.create_task(self._write(), name="session-touches")
-                # Retrieved even if every waiter was cancelled meanwhile.
-                self._writer.add_done_callback(lambda t: t.cancelled() or t.exception())
-            await asyncio.shield(self._writer)
-
-    async def _write(self) -> None:
-        batch, self._pending = self._pending, {}
-        try:
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    self._UPDATE, [{"session": s, "used_at": t} for s, t in sorted(batch.items())]
-                )
-        finally:
-            self._writer = None
-
-
 def _principal_of(claims: AccessClaims) -> Principal:
     return Principal(user_id=claims.user_id, session_id=claims.session_id, expires_at=claims.expires_at)
-
-
-def _is_open(row: Any | None) -> TypeGuard[Any]:
-    """A row of ``_SESSION_STATE`` or ``_SESSIONS_STATE`` (or None): the session is open and
-    its user active."""
-    return row is not None and row.revoked_at is None and row.deactivated_at is None
-
-
-def _open_session(conn: Connection, session_id: str, user_id: str) -> datetime:
-    """The session's ``last_used_at`` once it is known open and its user active (else
-    ``SessionRevoked``)."""
-    row = conn.execute(_SESSION_STATE, {"session": session_id, "user": user_id}).first()
-    if not _is_open(row):
-        raise SessionRevoked()
-    last_used_at: datetime = row.last_used_at
-    return last_used_at
-
-
-# Reads what identified users need, for several users at once: a mapping from each user id
-# given to what was read for them (realtime_reads.member_conversation_ids_of). Two
-# identifies of one user in a batch get the same value: it is not to be changed.
-ReadForUsers = Callable[[Connection, Sequence[str]], Mapping[str, T]]
-
-
-@dataclass(frozen=True, slots=True)
-class _IdentifyRead:
-    principal: Principal
-    read: ReadForUsers[Any]
-
-
-def _open_state(rows: Mapping[str, Any], principal: Principal) -> Any | None:
-    """``principal``'s session among ``rows`` if it is open, the token's user's and that user
-    active; else None."""
-    row = rows.get(principal.session_id)
-    return row if _is_open(row) and row.user_id == principal.user_id else None
-
-
-def _open_sessions_then(
-    conn: Connection, requests: Sequence[_IdentifyRead]
-) -> list[tuple[datetime, Any] | BaseException]:
-    """Several identifies in one transaction, in a statement or two whatever their number:
-    for each, its session's ``last_used_at`` once the session is known open and its user
-    active, with what ``read`` finds for the user — or ``SessionRevoked``, which fails that
-    identify alone. (Anything else fails the whole read and the batcher isolates the
-    request at fault.)"""
-    ids = list({request.principal.session_id: None for request in requests})
-    rows = {row.id: row for row in conn.execute(_SESSIONS_STATE, {"ids": ids})}
-    states = [_open_state(rows, request.principal) for request in requests]
-    wanted: dict[ReadForUsers[Any], dict[str, None]] = {}  # each read's users, once each
-    for request, state in zip(requests, states, strict=True):
-        if state is not None:
-            wanted.setdefault(request.read, {})[request.principal.user_id] = None
-    found = {
-        (read, user_id): value
-        for read, user_ids in wanted.items()
-        for user_id, value in read(conn, list(user_ids)).items()
-    }
-    return [
-        SessionRevoked() if state is None else (state.last_used_at, found[request.read, request.principal.user_id])
-        for request, state in zip(requests, states, strict=True)
-    ]
 
 
 class Auth:
@@ -283,14 +170,14 @@ class Auth:
         self._open_sessions = SessionCache(session_cache_seconds)
         # Identifies arriving while one is being read are read together (a reconnect storm):
         # one transaction and one hand-off for all of them.
-        self._identify_reads: Batcher[_IdentifyRead, tuple[datetime, Any]] = Batcher.reads(
+        self._identify_reads: Batcher[IdentifyRead, tuple[datetime, Any]] = Batcher.reads(
             self._read_identities, name="identify reads", max_batch=128
         )
 
     async def _read_identities(
-        self, batch: Sequence[_IdentifyRead]
+        self, batch: Sequence[IdentifyRead]
     ) -> list[tuple[datetime, Any] | BaseException]:
-        return await self._db.read_sync(_open_sessions_then, batch)
+        return await self._db.read_sync(open_sessions_then, batch)
 
     async def close(self) -> None:
         """Read the identifies queued, refuse new ones (shutdown)."""
@@ -472,7 +359,7 @@ class Auth:
         if last_used_at is None:
             asked_at, evictions = cache.now(), cache.evictions
             # One hand-off to a database thread (read_sync), not the async driver's several.
-            last_used_at = await self._db.read_sync(_open_session, session_id, user_id)
+            last_used_at = await self._db.read_sync(open_session, session_id, user_id)
             cache.found_open(
                 session_id, user_id, last_used_at, asked_at=asked_at, evictions_before=evictions
             )
@@ -523,7 +410,8 @@ class Auth:
         principal = _principal_of(claims)
         await claim(principal)
         now = utcnow()
-        last_used_at, result = await self._identify_reads.submit(_IdentifyRead(principal, read))
+        request = IdentifyRead(principal.session_id, principal.user_id, read)
+        last_used_at, result = await self._identify_reads.submit(request)
         if now - last_used_at > LAST_USED_RESOLUTION:
             await self._touches.touch(claims.session_id, now)
         return principal, cast(T, result)

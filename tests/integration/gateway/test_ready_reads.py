@@ -17,7 +17,8 @@ from sqlalchemy import update
 from parley.clock import utcnow
 from parley.container import Container
 from parley.errors import SessionRevoked
-from parley.services.auth import Principal, _IdentifyRead, _open_sessions_then
+from parley.services.auth import Principal
+from parley.services.open_sessions import IdentifyRead, open_sessions_then
 from parley.services.realtime_reads import (
     ReadyReads,
     ReadyRequest,
@@ -251,16 +252,16 @@ async def test_a_burst_of_identifies_checks_each_token_against_its_own_session(
     assert (await client.post("/api/v1/auth/logout", headers=bob.headers)).status_code == 204
     async with container.db.transaction() as conn:
         await conn.execute(update(users).where(users.c.id == cat.id).values(deactivated_at=utcnow()))
-    ann_session = Principal(ann.id, ann.session_id)
+    anns = IdentifyRead(ann.session_id, ann.id, member_conversation_ids_of)
     requests = [
-        _IdentifyRead(ann_session, member_conversation_ids_of),
-        _IdentifyRead(Principal(cat.id, ann.session_id), member_conversation_ids_of),  # not cat's
-        _IdentifyRead(Principal(bob.id, bob.session_id), member_conversation_ids_of),  # logged out
-        _IdentifyRead(Principal(cat.id, cat.session_id), member_conversation_ids_of),  # deactivated
-        _IdentifyRead(Principal(ann.id, "0" * 26), member_conversation_ids_of),  # no such session
-        _IdentifyRead(ann_session, member_conversation_ids_of),
+        anns,
+        IdentifyRead(ann.session_id, cat.id, member_conversation_ids_of),  # not cat's
+        IdentifyRead(bob.session_id, bob.id, member_conversation_ids_of),  # logged out
+        IdentifyRead(cat.session_id, cat.id, member_conversation_ids_of),  # deactivated
+        IdentifyRead("0" * 26, ann.id, member_conversation_ids_of),  # no such session
+        anns,
     ]
-    outcomes = await container.db.read_sync(_open_sessions_then, requests)
+    outcomes = await container.db.read_sync(open_sessions_then, requests)
     assert [type(o).__name__ for o in outcomes] == [
         "tuple", "SessionRevoked", "SessionRevoked", "SessionRevoked", "SessionRevoked", "tuple"
     ]
